@@ -1,0 +1,1 @@
+//! Postern's mailbox store: Maildir delivery and (later) UIDs, flags and folders (to be written).

@@ -1,0 +1,1 @@
+//! Postern's policy runtime: restriction chains of sandboxed WebAssembly components (to be written).

@@ -1,0 +1,1 @@
+//! permit_mynetworks (to be written).

@@ -1,0 +1,1 @@
+//! reject_unauth_destination (to be written).
