@@ -16,7 +16,7 @@ use crate::reply::{EnhancedCode, Reply};
 
 /// A restriction stage: one list of `[smtpd.restrictions]`, named after
 /// Postfix's `smtpd_*_restrictions`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Stage {
     /// `smtpd_client_restrictions`: at connect.

@@ -1,1 +1,38 @@
-//! Postern's SMTP protocol: a sans-IO codec, the server session, and (later) the outbound client (to be written).
+//! Postern's SMTP server side: the job of Postfix's `smtpd`. It greets a
+//! client, reads its commands, asks the restriction lists (the `policy`
+//! crate, through [`postern_mail::Policy`]) and the recipient directory
+//! whether to take each recipient, receives the message, prepends a
+//! Received header and hands it to the queue (through
+//! [`postern_mail::Enqueue`]), answering `250` only once the queue has it
+//! on disk. Replies, log lines and defaults follow Postfix's smtpd, so an
+//! operator's habits and log parsers carry over.
+//!
+//! The protocol is split the rustls way: a sans-IO [`codec`] (bytes in,
+//! events out, fuzzable: command lines, command parsing, the DATA decoder
+//! that closes SMTP smuggling) and a [`session`] that owns the socket and
+//! the state, one task per connection as in mini-redis.
+//!
+//! Not here yet (later issues): STARTTLS and implicit TLS, AUTH, BDAT/CHUNKING,
+//! DSN, SMTPUTF8, DNS lookups of the client name (it is always `unknown`),
+//! and the outbound SMTP client that delivery will use. The listener, the
+//! connection limits and `mynetworks` matching belong to the server crate,
+//! which calls [`serve`] once per accepted connection.
+//!
+//! # Layout
+//! - [`codec`]: sans-IO protocol.
+//!   - [`codec::line`]: CRLF command lines with a length limit.
+//!   - [`codec::command`] and [`codec::path`]: [`codec::Command`] parsing,
+//!     MAIL/RCPT paths and ESMTP parameters, Postfix's error replies.
+//!   - [`codec::data`]: the DATA decoder: dot-unstuffing, bare CR/LF
+//!     ([`BareNewline`]), the size limit, and `<CRLF>.<CRLF>` as the only
+//!     end of data.
+//! - [`session`]: [`serve`], [`SessionSettings`], [`Connection`]; one file
+//!   per command (`helo`, `mail`, `rcpt`, `data`, `vrfy`, `simple` for the
+//!   rest), `check` for the policy, `received` for the trace header, `io`
+//!   for buffering and pipelining, `log` for maillog shapes.
+
+pub mod codec;
+pub mod session;
+
+pub use codec::BareNewline;
+pub use session::{Connection, SessionSettings, serve};

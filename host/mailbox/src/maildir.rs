@@ -1,0 +1,224 @@
+//! A Maildir and the delivery protocol into it.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::unique::unique_name;
+
+/// Directories and files are the user's alone, as Dovecot creates them.
+const DIR_MODE: u32 = 0o700;
+const FILE_MODE: u32 = 0o600;
+
+/// A Maildir on disk: `tmp/`, `new/` and `cur/` under one directory.
+#[derive(Debug, Clone)]
+pub struct Maildir {
+    path: PathBuf,
+}
+
+impl Maildir {
+    /// Opens the Maildir at `path`, creating it and its `tmp/`, `new/` and
+    /// `cur/` (mode 0700, parents too) where missing, and fsyncs the parent
+    /// of every directory it created. Existing directories are left as
+    /// they are.
+    pub fn create(path: impl Into<PathBuf>) -> io::Result<Maildir> {
+        let path = path.into();
+        // The directories this call creates, so that their entries can be
+        // made durable: a message fsynced into a Maildir whose own entry
+        // was lost in a crash would be lost with it.
+        let mut created: Vec<PathBuf> = path
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err())
+            .map(Path::to_path_buf)
+            .collect();
+        let mut builder = DirBuilder::new();
+        builder.recursive(true).mode(DIR_MODE);
+        for sub in ["tmp", "new", "cur"] {
+            let dir = path.join(sub);
+            if fs::symlink_metadata(&dir).is_err() {
+                created.push(dir.clone());
+            }
+            builder.create(dir)?;
+        }
+        for dir in &created {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
+        Ok(Maildir { path })
+    }
+
+    /// The Maildir's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Delivers one message to `new/` and returns its path there. When this
+    /// returns `Ok`, the file and its directory entry are on disk (fsynced);
+    /// on any error nothing is left in `tmp/` or `new/`. `content` is
+    /// written byte for byte.
+    pub fn deliver(&self, content: &[u8]) -> io::Result<PathBuf> {
+        self.deliver_parts(&[content])
+    }
+
+    /// Like [`Maildir::deliver`], with the message given in pieces (added
+    /// header lines, then the message as queued) so no copy is made.
+    pub fn deliver_parts(&self, parts: &[&[u8]]) -> io::Result<PathBuf> {
+        let size: usize = parts.iter().map(|p| p.len()).sum();
+        let name = unique_name(size as u64);
+        let tmp = self.path.join("tmp").join(&name);
+        let new = self.path.join("new").join(&name);
+        match write_synced(&tmp, parts).and_then(|()| publish(&tmp, &new)) {
+            Ok(()) => {}
+            Err(e) => {
+                // Nothing half-written stays behind; the error that matters
+                // is the first one.
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+        // The message is in new/: tmp/ is only a cleanup now.
+        let _ = fs::remove_file(&tmp);
+        if let Err(e) = sync_dir(&self.path.join("new")) {
+            let _ = fs::remove_file(&new);
+            return Err(e);
+        }
+        Ok(new)
+    }
+}
+
+/// Creates `path` (it must not exist), writes `parts` and fsyncs it.
+fn write_synced(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    for part in parts {
+        file.write_all(part)?;
+    }
+    file.sync_all()
+}
+
+/// Moves `tmp` to `new` without ever replacing an existing file: a hard link
+/// as the Maildir spec says, or, where the filesystem has no hard links, a
+/// rename after checking that `new` is free.
+fn publish(tmp: &Path, new: &Path) -> io::Result<()> {
+    match fs::hard_link(tmp, new) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
+        Err(_) => {
+            if fs::symlink_metadata(new).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", new.display()),
+                ));
+            }
+            fs::rename(tmp, new)
+        }
+    }
+}
+
+/// Fsyncs a directory so that the entries made in it survive a crash.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashSet;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::unique::size_of_name;
+
+    fn entries(dir: &Path) -> Vec<PathBuf> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    }
+
+    #[test]
+    fn create_makes_private_dirs_and_is_idempotent() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("a/b/Maildir");
+        Maildir::create(&path).unwrap();
+        Maildir::create(&path).unwrap();
+        for sub in ["tmp", "new", "cur"] {
+            let mode = fs::metadata(path.join(sub)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{sub}");
+        }
+    }
+
+    #[test]
+    fn delivers_byte_identical_content_with_size() {
+        let root = tempfile::tempdir().unwrap();
+        let md = Maildir::create(root.path().join("Maildir")).unwrap();
+        let content: Vec<u8> = b"Subject: hi\r\n\r\n.\r\n..\r\n"
+            .iter()
+            .copied()
+            .chain(0u8..=255)
+            .collect();
+        let path = md.deliver(&content).unwrap();
+        assert_eq!(path.parent().unwrap(), md.path().join("new"));
+        assert_eq!(fs::read(&path).unwrap(), content);
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_eq!(size_of_name(name), Some(content.len() as u64));
+        assert!(entries(&md.path().join("tmp")).is_empty());
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn parts_are_concatenated() {
+        let root = tempfile::tempdir().unwrap();
+        let md = Maildir::create(root.path()).unwrap();
+        let path = md.deliver_parts(&[b"A: 1\r\n", b"", b"body"]).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"A: 1\r\nbody");
+        assert!(path.to_str().unwrap().ends_with(",S=10"));
+    }
+
+    #[test]
+    fn unique_names_under_concurrency() {
+        let root = tempfile::tempdir().unwrap();
+        let md = Arc::new(Maildir::create(root.path()).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let md = Arc::clone(&md);
+                std::thread::spawn(move || {
+                    (0..100)
+                        .map(|i| md.deliver(format!("{t}/{i}").as_bytes()).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let paths: Vec<PathBuf> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let unique: HashSet<&PathBuf> = paths.iter().collect();
+        assert_eq!(unique.len(), 800);
+        assert_eq!(entries(&md.path().join("new")).len(), 800);
+        let mut bodies: Vec<String> = paths
+            .iter()
+            .map(|p| String::from_utf8(fs::read(p).unwrap()).unwrap())
+            .collect();
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!(bodies.len(), 800);
+    }
+
+    #[test]
+    fn failure_leaves_nothing_behind() {
+        let root = tempfile::tempdir().unwrap();
+        let md = Maildir::create(root.path()).unwrap();
+        fs::remove_dir(md.path().join("new")).unwrap();
+        assert!(md.deliver(b"lost?").is_err());
+        assert!(entries(&md.path().join("tmp")).is_empty());
+    }
+}

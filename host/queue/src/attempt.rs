@@ -1,0 +1,194 @@
+//! One delivery attempt of one message: every pending recipient handed to
+//! the agent in turn, each outcome logged and recorded in the queue file
+//! before the next, then the file removed or deferred.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use postern_mail::{Deliver, QueueId};
+
+use crate::format::{QueuedMessage, deferral_record, parse_named, status_record};
+use crate::maillog::{Delays, log_delivery, recipient_line};
+use crate::queue::{Queue, blocking};
+use crate::spool::{QueueName, Spool};
+use crate::status::RecipientStatus;
+
+/// How an attempt ended, for the scheduler.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Every recipient is done; the file is gone.
+    Done,
+    /// Moved to `deferred/`, next attempt at this time.
+    Deferred(SystemTime),
+    /// The file could not be read or updated; it stays in `active/` and is
+    /// tried again at this time.
+    Retry(SystemTime),
+    /// The file vanished or was quarantined: nothing more to do.
+    Dropped,
+}
+
+/// Delivers message `id` from `active/`.
+pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: QueueId) -> Outcome {
+    let active = SystemTime::now();
+    let retry = active + queue.settings.minimal_backoff_time;
+    let spool = queue.spool.clone();
+    let file_id = id.clone();
+    let (file, mut message) = match blocking(move || load(&spool, &file_id)).await {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return Outcome::Dropped,
+        Err(e) => {
+            tracing::warn!(target: "postern/qmgr", "{id}: cannot read queue file: {e}");
+            return Outcome::Retry(retry);
+        }
+    };
+    let file = Arc::new(file);
+    let todo: Vec<usize> = message.pending().map(|(i, _)| i).collect();
+    for i in todo {
+        let Some(recipient) = message.envelope.recipients.get(i) else {
+            continue;
+        };
+        let start = SystemTime::now();
+        let answer = agent
+            .deliver(&id, &message.envelope, recipient, &message.content)
+            .await;
+        let delays = Delays {
+            arrival: message.envelope.arrival,
+            active,
+            start,
+            end: SystemTime::now(),
+        };
+        let status = RecipientStatus::from(answer);
+        log_delivery(
+            agent.agent(),
+            &recipient_line(&id, recipient, agent.agent(), &delays, &status),
+        );
+        if let Err(e) = append(&file, status_record(i, &status)).await {
+            // Not recorded: after the retry this recipient may get a
+            // second copy, which beats losing track of the others.
+            tracing::warn!(target: "postern/qmgr", "{id}: cannot record delivery status: {e}");
+            return Outcome::Retry(retry);
+        }
+        if let Some(slot) = message.statuses.get_mut(i) {
+            *slot = status;
+        }
+    }
+    match finish(&queue, &id, &mut message, &file).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::warn!(target: "postern/qmgr", "{id}: cannot update queue file: {e}");
+            Outcome::Retry(retry)
+        }
+    }
+}
+
+/// After the last recipient of this attempt: remove the file if all are
+/// done (or expired), else defer it with the next backoff.
+async fn finish(
+    queue: &Queue,
+    id: &QueueId,
+    message: &mut QueuedMessage,
+    file: &Arc<File>,
+) -> io::Result<Outcome> {
+    let now = SystemTime::now();
+    let age = now
+        .duration_since(message.envelope.arrival)
+        .unwrap_or_default();
+    if !message.is_done() && age >= queue.settings.maximal_queue_lifetime {
+        expire(id, message, file).await?;
+    }
+    let spool = queue.spool.clone();
+    let file_id = id.clone();
+    if message.is_done() {
+        // Next: a DSN bounce to the sender (RFC 3464) for every bounced or
+        // expired recipient, queued before this removal. Until then they
+        // are only logged.
+        blocking(move || spool.remove(QueueName::Active, &file_id)).await?;
+        tracing::info!(target: "postern/qmgr", "{id}: removed");
+        return Ok(Outcome::Done);
+    }
+    let deferrals = message.deferrals.saturating_add(1);
+    let next = now + queue.settings.backoff(deferrals);
+    append(file, deferral_record(next)).await?;
+    let file = Arc::clone(file);
+    blocking(move || {
+        // The file's mtime is the next attempt time, as in Postfix: a scan
+        // of deferred/ needs no parsing.
+        file.set_modified(next)?;
+        file.sync_all()?;
+        spool.move_to(&file_id, QueueName::Active, QueueName::Deferred)
+    })
+    .await?;
+    Ok(Outcome::Deferred(next))
+}
+
+/// Gives up on the deferred recipients of a message older than
+/// `maximal_queue_lifetime`.
+async fn expire(id: &QueueId, message: &mut QueuedMessage, file: &Arc<File>) -> io::Result<()> {
+    let mut given_up = 0;
+    for (i, slot) in message.statuses.iter_mut().enumerate() {
+        if slot.is_final() {
+            continue;
+        }
+        let (dsn, detail) = slot
+            .dsn_detail()
+            .map(|(d, t)| (d, t.to_owned()))
+            .unwrap_or((postern_mail::EnhancedCode::new(4, 0, 0), String::new()));
+        let expired = RecipientStatus::Expired { dsn, detail };
+        append(file, status_record(i, &expired)).await?;
+        *slot = expired;
+        given_up += 1;
+    }
+    // Next: "returned to sender", once bounces exist.
+    tracing::info!(
+        target: "postern/qmgr",
+        "{id}: from=<{}>, status=expired, {given_up} recipient(s) given up (maximal_queue_lifetime)",
+        message.envelope.sender
+    );
+    Ok(())
+}
+
+/// Opens and parses `active/ID`; quarantines it if it does not parse.
+/// `None` when there is nothing to deliver.
+fn load(spool: &Spool, id: &QueueId) -> io::Result<Option<(File, QueuedMessage)>> {
+    let mut file = match spool.open_for_update(QueueName::Active, id) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    match parse_named(id, &bytes) {
+        Ok(parsed) => {
+            if parsed.valid_len < bytes.len() {
+                // A torn record (a crash mid-append): cut it off, or the
+                // next record would land after garbage.
+                file.set_len(parsed.valid_len as u64)?;
+                file.sync_all()?;
+            }
+            Ok(Some((file, parsed.message)))
+        }
+        Err(e) => {
+            drop(file);
+            let path = spool.path(QueueName::Active, id);
+            let dest = spool.quarantine(&path)?;
+            tracing::warn!(
+                target: "postern/qmgr",
+                "{id}: corrupt queue file {}: {e}; moved to {}, not delivered", path.display(), dest.display()
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Appends one record and makes it durable before the next recipient.
+async fn append(file: &Arc<File>, record: Vec<u8>) -> io::Result<()> {
+    let file = Arc::clone(file);
+    blocking(move || {
+        // Opened with O_APPEND: the record lands at the end in one write.
+        (&*file).write_all(&record)?;
+        file.sync_data()
+    })
+    .await
+}

@@ -1,0 +1,110 @@
+//! Taking a message in: Postfix's cleanup, minus the header rewriting.
+
+use postern_mail::{BoxFuture, Enqueue, EnqueueError, Envelope, QueueId};
+
+use crate::id::next_id;
+use crate::queue::{Queue, blocking};
+use crate::spool::QueueName;
+
+impl Enqueue for Queue {
+    fn new_id(&self) -> QueueId {
+        next_id()
+    }
+
+    /// Writes `incoming/ID`, fsyncs it, links it into `active/` (or
+    /// `hold/` when the envelope says so), fsyncs that directory, and only
+    /// then resolves `Ok`. The file work runs on a blocking thread.
+    fn enqueue<'a>(
+        &'a self,
+        id: QueueId,
+        envelope: Envelope,
+        content: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), EnqueueError>> {
+        Box::pin(async move {
+            // Next: cleanup's header work (Message-ID, Date, From when
+            // missing; header_checks) belongs here, before the write.
+            let target = if envelope.hold {
+                QueueName::Hold
+            } else {
+                QueueName::Active
+            };
+            let sender = envelope.sender.to_string();
+            let nrcpt = envelope.recipients.len();
+            let size = content.len();
+            let spool = self.spool.clone();
+            let file_id = id.clone();
+            blocking(move || spool.write_new(&file_id, &envelope, &content, target)).await?;
+            tracing::info!(
+                target: "postern/qmgr",
+                "{id}: from=<{sender}>, size={size}, nrcpt={nrcpt} (queue {target})"
+            );
+            if target == QueueName::Active {
+                self.schedule().admit(id);
+                self.wake.notify_one();
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use postern_mail::ReversePath;
+
+    use super::*;
+    use crate::status::RecipientStatus;
+    use crate::testing::{envelope, names, sample_content};
+
+    #[tokio::test]
+    async fn enqueued_message_reads_back_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path()).unwrap();
+        let id = q.new_id();
+        let env = envelope(&["bob@example.net", "carol@example.net"]);
+        let content = sample_content();
+        q.enqueue(id.clone(), env.clone(), content.clone())
+            .await
+            .unwrap();
+        assert_eq!(names(&dir.path().join("active")), [id.to_string()]);
+        assert!(names(&dir.path().join("incoming")).is_empty());
+        let (queue, m) = q.read(&id).unwrap();
+        assert_eq!(queue, QueueName::Active);
+        assert_eq!(m.id, id);
+        assert_eq!(m.envelope, env);
+        assert_eq!(m.content, content);
+        assert_eq!(m.statuses, vec![RecipientStatus::Pending; 2]);
+    }
+
+    #[tokio::test]
+    async fn held_message_goes_to_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path()).unwrap();
+        let id = q.new_id();
+        let mut env = envelope(&["bob@example.net"]);
+        env.hold = true;
+        env.sender = ReversePath::Null;
+        q.enqueue(id.clone(), env.clone(), b"x".to_vec())
+            .await
+            .unwrap();
+        assert!(names(&dir.path().join("active")).is_empty());
+        assert_eq!(names(&dir.path().join("hold")), [id.to_string()]);
+        assert_eq!(q.read(&id).unwrap().1.envelope, env);
+    }
+
+    #[tokio::test]
+    async fn an_id_is_never_written_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path()).unwrap();
+        let id = q.new_id();
+        q.enqueue(id.clone(), envelope(&["a@x.org"]), b"first".to_vec())
+            .await
+            .unwrap();
+        let again = q
+            .enqueue(id.clone(), envelope(&["a@x.org"]), b"second".to_vec())
+            .await;
+        assert!(again.is_err());
+        assert_eq!(q.read(&id).unwrap().1.content, b"first");
+        assert!(names(&dir.path().join("incoming")).is_empty());
+    }
+}

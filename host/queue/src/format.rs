@@ -1,0 +1,517 @@
+//! The queue file, version 1: self-describing, appendable, and checked.
+//!
+//! ```text
+//! POSTERN-QUEUE 1                     magic and version
+//! id 0005F3A1B2C3D4E000A1F2           envelope records, one per line,
+//! arrival 1700000000.123456789        values escaped (see status::escape)
+//! sender alice@example.org            (empty value: the null sender <>)
+//! client 192.0.2.7:41234              (absent when unknown)
+//! client_name mx.example.org
+//! helo mx.example.org                 (absent when the client sent none)
+//! protocol ESMTP
+//! hold 0
+//! rcpt bob@example.net Bob@example.net   address, then as given in RCPT TO
+//! size 1445                           content length in bytes
+//!                                     blank line
+//! <1445 bytes of content>
+//! \nPOSTERN-END\n                     end marker: truncation shows
+//! D 0 sent 2.0.0 delivered%20to%20maildir   status records, appended
+//! T 1700000300                        a deferral: next attempt (unix time)
+//! ```
+//!
+//! The content length sits before the content and the end marker after it,
+//! so a file cut at any byte fails to parse. Status records are appended
+//! one `write` and fsync at a time after each delivery; a torn last record
+//! (a crash in the middle of appending it) is ignored, which only means
+//! that recipient is tried again. Parsing trusts no length beyond the file
+//! and never panics.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use postern_mail::{Address, EnhancedCode, Envelope, QueueId, Recipient, ReversePath};
+
+use crate::error::ParseError;
+use crate::status::{RecipientStatus, escape, unescape};
+
+/// The first line of every version 1 queue file.
+const MAGIC: &str = "POSTERN-QUEUE";
+const VERSION: &str = "1";
+
+/// What follows the content.
+pub(crate) const END_MARKER: &[u8] = b"\nPOSTERN-END\n";
+
+/// One message as its queue file holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    /// The queue id (also the file name).
+    pub id: QueueId,
+    /// Sender, recipients and how the message arrived.
+    pub envelope: Envelope,
+    /// The message, byte for byte as queued.
+    pub content: Vec<u8>,
+    /// One state per recipient of `envelope.recipients`, same order.
+    pub statuses: Vec<RecipientStatus>,
+    /// How many delivery attempts ended with a deferral.
+    pub deferrals: u32,
+    /// When the last deferral scheduled the next attempt.
+    pub next_attempt: Option<SystemTime>,
+}
+
+impl QueuedMessage {
+    /// Whether every recipient has a final state: the file can go.
+    pub fn is_done(&self) -> bool {
+        self.statuses.iter().all(RecipientStatus::is_final)
+    }
+
+    /// The recipients still to deliver, with their index.
+    pub fn pending(&self) -> impl Iterator<Item = (usize, &Recipient)> {
+        self.envelope
+            .recipients
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.statuses.get(*i).is_some_and(|s| !s.is_final()))
+    }
+}
+
+/// A parsed file, and how much of it is sound.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub message: QueuedMessage,
+    /// The length up to the last complete record; less than the file's
+    /// length when a torn last record must be cut off before appending.
+    pub valid_len: usize,
+}
+
+/// The envelope part, up to and including the blank line.
+pub(crate) fn header(id: &QueueId, envelope: &Envelope, content_len: usize) -> Vec<u8> {
+    let mut h = String::new();
+    let mut line = |key: &str, value: &str| {
+        h.push_str(key);
+        h.push(' ');
+        h.push_str(value);
+        h.push('\n');
+    };
+    line(MAGIC, VERSION);
+    line("id", id.as_str());
+    let arrival = envelope
+        .arrival
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    line(
+        "arrival",
+        &format!("{}.{:09}", arrival.as_secs(), arrival.subsec_nanos()),
+    );
+    line("sender", &escape(&envelope.sender.to_string()));
+    if let Some(client) = envelope.client {
+        line("client", &client.to_string());
+    }
+    line("client_name", &escape(&envelope.client_name));
+    if let Some(helo) = &envelope.helo {
+        line("helo", &escape(helo));
+    }
+    line("protocol", &escape(&envelope.protocol));
+    line("hold", if envelope.hold { "1" } else { "0" });
+    for r in &envelope.recipients {
+        line(
+            "rcpt",
+            &format!(
+                "{} {}",
+                escape(&r.address.to_string()),
+                escape(&r.original.to_string())
+            ),
+        );
+    }
+    line("size", &content_len.to_string());
+    h.push('\n');
+    h.into_bytes()
+}
+
+/// The record appended once recipient `index` reached `status`.
+pub(crate) fn status_record(index: usize, status: &RecipientStatus) -> Vec<u8> {
+    let (dsn, detail) = status
+        .dsn_detail()
+        .unwrap_or((EnhancedCode::new(4, 0, 0), ""));
+    format!("D {index} {} {dsn} {}\n", status.word(), escape(detail)).into_bytes()
+}
+
+/// The record appended when an attempt ends in a deferral.
+pub(crate) fn deferral_record(next_attempt: SystemTime) -> Vec<u8> {
+    let secs = next_attempt
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    format!("T {secs}\n").into_bytes()
+}
+
+/// Parses the queue file of message `id`: [`parse`], and the `id` record
+/// must name the file.
+pub(crate) fn parse_named(id: &QueueId, bytes: &[u8]) -> Result<Parsed, ParseError> {
+    let parsed = parse(bytes)?;
+    if parsed.message.id != *id {
+        return Err(ParseError::IdMismatch {
+            expected: id.to_string(),
+            found: parsed.message.id,
+        });
+    }
+    Ok(parsed)
+}
+
+/// Parses a whole queue file.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
+    let mut lines = Lines { bytes, pos: 0 };
+    match lines.next().map(|l| l.split_once(' ')) {
+        Some(Some((MAGIC, VERSION))) => {}
+        Some(Some((MAGIC, v))) => return Err(ParseError::Version(v.to_owned())),
+        _ => return Err(ParseError::NotAQueueFile),
+    }
+    let mut h = HeaderFields::default();
+    let mut line_no = 1;
+    loop {
+        line_no += 1;
+        let line = lines.next().ok_or(ParseError::HeaderTruncated)?;
+        if line.is_empty() {
+            break;
+        }
+        h.apply(line).map_err(|what| ParseError::Header {
+            line: line_no,
+            what,
+        })?;
+    }
+    let size = h.size.ok_or(ParseError::Missing("size"))?;
+    let start = lines.pos;
+    let available = bytes.len().saturating_sub(start);
+    let end = usize::try_from(size)
+        .ok()
+        .and_then(|s| start.checked_add(s))
+        .filter(|&end| end <= bytes.len())
+        .ok_or(ParseError::ContentTruncated {
+            expected: size,
+            available: available as u64,
+        })?;
+    let (content, rest) = bytes.split_at(end);
+    if !rest.starts_with(END_MARKER) {
+        return Err(ParseError::EndMarker(end));
+    }
+    let recipients_count = h.recipients.len();
+    let mut message = QueuedMessage {
+        id: h.id.ok_or(ParseError::Missing("id"))?,
+        envelope: Envelope {
+            sender: h.sender.ok_or(ParseError::Missing("sender"))?,
+            recipients: h.recipients,
+            client: h.client,
+            client_name: h.client_name.ok_or(ParseError::Missing("client_name"))?,
+            helo: h.helo,
+            protocol: h.protocol.ok_or(ParseError::Missing("protocol"))?,
+            arrival: h.arrival.ok_or(ParseError::Missing("arrival"))?,
+            hold: h.hold.ok_or(ParseError::Missing("hold"))?,
+        },
+        content: content[start..].to_vec(),
+        statuses: vec![RecipientStatus::Pending; recipients_count],
+        deferrals: 0,
+        next_attempt: None,
+    };
+    let mut valid_len = end + END_MARKER.len();
+    lines.pos = valid_len;
+    while lines.pos < bytes.len() {
+        let offset = lines.pos;
+        let Some(line) = lines.next() else {
+            break; // a last record without its newline: torn, ignored
+        };
+        match apply_record(&mut message, line) {
+            Ok(()) => valid_len = lines.pos,
+            Err(_) if lines.pos == bytes.len() => break, // torn last record
+            Err(what) => return Err(ParseError::Record { offset, what }),
+        }
+    }
+    Ok(Parsed { message, valid_len })
+}
+
+/// The envelope records seen so far.
+#[derive(Default)]
+struct HeaderFields {
+    id: Option<QueueId>,
+    arrival: Option<SystemTime>,
+    sender: Option<ReversePath>,
+    client: Option<SocketAddr>,
+    client_name: Option<String>,
+    helo: Option<String>,
+    protocol: Option<String>,
+    hold: Option<bool>,
+    recipients: Vec<Recipient>,
+    size: Option<u64>,
+}
+
+impl HeaderFields {
+    fn apply(&mut self, line: &str) -> Result<(), String> {
+        let (key, value) = line
+            .split_once(' ')
+            .ok_or_else(|| "expected \"key value\"".to_owned())?;
+        fn set<T>(slot: &mut Option<T>, key: &str, value: T) -> Result<(), String> {
+            if slot.is_some() {
+                return Err(format!("{key} given twice"));
+            }
+            *slot = Some(value);
+            Ok(())
+        }
+        match key {
+            "id" => set(
+                &mut self.id,
+                key,
+                QueueId::parse(value).ok_or("bad queue id")?,
+            ),
+            "arrival" => set(&mut self.arrival, key, parse_time(value)?),
+            "sender" => {
+                let sender = match text(value)?.as_str() {
+                    "" => ReversePath::Null,
+                    s => ReversePath::Address(address(s)?),
+                };
+                set(&mut self.sender, key, sender)
+            }
+            "client" => set(
+                &mut self.client,
+                key,
+                value.parse().map_err(|_| "bad client address")?,
+            ),
+            "client_name" => set(&mut self.client_name, key, text(value)?),
+            "helo" => set(&mut self.helo, key, text(value)?),
+            "protocol" => set(&mut self.protocol, key, text(value)?),
+            "hold" => set(
+                &mut self.hold,
+                key,
+                match value {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err("hold is neither 0 nor 1".to_owned()),
+                },
+            ),
+            "rcpt" => {
+                let (a, o) = value
+                    .split_once(' ')
+                    .ok_or("rcpt needs an address and the original")?;
+                self.recipients.push(Recipient {
+                    address: address(&text(a)?)?,
+                    original: address(&text(o)?)?,
+                });
+                Ok(())
+            }
+            "size" => set(&mut self.size, key, value.parse().map_err(|_| "bad size")?),
+            _ => Err(format!("unknown record {key:?}")),
+        }
+    }
+}
+
+/// Applies one status record.
+fn apply_record(message: &mut QueuedMessage, line: &str) -> Result<(), String> {
+    let mut fields = line.split(' ');
+    match (fields.next(), fields.next(), fields.next(), fields.next()) {
+        (Some("D"), Some(index), Some(word), Some(dsn)) => {
+            let detail = text(fields.next().ok_or("no detail")?)?;
+            if fields.next().is_some() {
+                return Err("trailing fields".to_owned());
+            }
+            let dsn = EnhancedCode::parse(dsn).ok_or("bad dsn")?;
+            let status =
+                RecipientStatus::from_word(word, dsn, detail).ok_or("unknown status word")?;
+            let slot = index
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| message.statuses.get_mut(i))
+                .ok_or("no such recipient")?;
+            // A final state is never undone: that could deliver twice.
+            if !slot.is_final() {
+                *slot = status;
+            }
+            Ok(())
+        }
+        (Some("T"), Some(secs), None, None) => {
+            let secs = secs.parse().map_err(|_| "bad time")?;
+            message.deferrals = message.deferrals.saturating_add(1);
+            message.next_attempt = UNIX_EPOCH.checked_add(Duration::from_secs(secs));
+            Ok(())
+        }
+        _ => Err("unknown record".to_owned()),
+    }
+}
+
+/// `secs.nanoseconds` since the Unix epoch.
+fn parse_time(value: &str) -> Result<SystemTime, String> {
+    let (secs, nanos) = value.split_once('.').ok_or("bad time")?;
+    let secs: u64 = secs.parse().map_err(|_| "bad time")?;
+    let nanos: u32 = nanos
+        .parse()
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .ok_or("bad time")?;
+    UNIX_EPOCH
+        .checked_add(Duration::new(secs, nanos))
+        .ok_or_else(|| "time out of range".to_owned())
+}
+
+fn text(value: &str) -> Result<String, String> {
+    unescape(value).ok_or_else(|| format!("bad escape in {value:?}"))
+}
+
+fn address(s: &str) -> Result<Address, String> {
+    Address::parse(s).map_err(|e| format!("bad address {s:?}: {e}"))
+}
+
+/// Newline-terminated lines of `bytes` from `pos`, as text. A line that is
+/// not UTF-8 comes back as a marker that no record matches.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// The next complete line without its `\n`, or `None` at a line
+    /// without one (the file was cut).
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.bytes.get(self.pos..)?;
+        let len = rest.iter().position(|&b| b == b'\n')?;
+        self.pos += len + 1;
+        Some(std::str::from_utf8(&rest[..len]).unwrap_or("\u{fffd}"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::{envelope, sample_content};
+
+    fn file(id: &QueueId, env: &Envelope, content: &[u8]) -> Vec<u8> {
+        let mut f = header(id, env, content.len());
+        f.extend_from_slice(content);
+        f.extend_from_slice(END_MARKER);
+        f
+    }
+
+    fn id() -> QueueId {
+        QueueId::parse("0005F3A1B2C3D4E000A1F2").unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut env = envelope(&["bob@example.net", "carol@example.net"]);
+        env.recipients[1].original = Address::parse("Carol@Example.NET").unwrap();
+        let content = sample_content();
+        let parsed = parse(&file(&id(), &env, &content)).unwrap();
+        assert_eq!(parsed.message.envelope, env);
+        assert_eq!(parsed.message.content, content);
+        assert_eq!(parsed.message.statuses, vec![RecipientStatus::Pending; 2]);
+        assert_eq!(parsed.valid_len, file(&id(), &env, &content).len());
+    }
+
+    #[test]
+    fn null_sender_no_client_no_helo() {
+        let mut env = envelope(&["bob@example.net"]);
+        env.sender = ReversePath::Null;
+        env.client = None;
+        env.helo = Some(String::new());
+        let parsed = parse(&file(&id(), &env, b"")).unwrap();
+        assert_eq!(parsed.message.envelope, env);
+        env.helo = None;
+        let parsed = parse(&file(&id(), &env, b"")).unwrap();
+        assert_eq!(parsed.message.envelope, env);
+    }
+
+    #[test]
+    fn hostile_text_stays_in_its_record() {
+        let mut env = envelope(&["\"a\tb\"@example.net"]);
+        env.helo = Some("evil\r\nrcpt x@y.z y@y.z\r\n\r\nsize 0".to_owned());
+        env.client_name = "a b%20c".to_owned();
+        let parsed = parse(&file(&id(), &env, b"x")).unwrap();
+        assert_eq!(parsed.message.envelope, env);
+    }
+
+    #[test]
+    fn status_records() {
+        let env = envelope(&["a@x.org", "b@x.org", "c@x.org"]);
+        let mut f = file(&id(), &env, b"hi");
+        let sent = RecipientStatus::Sent {
+            dsn: EnhancedCode::new(2, 0, 0),
+            detail: "delivered to maildir".to_owned(),
+        };
+        let deferred = RecipientStatus::Deferred {
+            dsn: EnhancedCode::new(4, 3, 0),
+            detail: "disk full\r\nD 2 sent 2.0.0 x".to_owned(),
+        };
+        f.extend(status_record(0, &sent));
+        f.extend(status_record(1, &deferred));
+        f.extend(deferral_record(UNIX_EPOCH + Duration::from_secs(1000)));
+        // A final state is sticky.
+        f.extend(status_record(0, &deferred));
+        let m = parse(&f).unwrap().message;
+        assert_eq!(m.statuses[0], sent);
+        assert_eq!(m.statuses[1], deferred);
+        assert_eq!(m.statuses[2], RecipientStatus::Pending);
+        assert_eq!(m.deferrals, 1);
+        assert_eq!(m.next_attempt, Some(UNIX_EPOCH + Duration::from_secs(1000)));
+        let pending: Vec<usize> = m.pending().map(|(i, _)| i).collect();
+        assert_eq!(pending, [1, 2]);
+        assert!(!m.is_done());
+    }
+
+    #[test]
+    fn torn_last_record_is_ignored() {
+        let env = envelope(&["a@x.org", "b@x.org"]);
+        let mut f = file(&id(), &env, b"hi");
+        let sound = f.len();
+        let record = status_record(
+            0,
+            &RecipientStatus::Sent {
+                dsn: EnhancedCode::new(2, 0, 0),
+                detail: "ok".to_owned(),
+            },
+        );
+        for cut in 1..record.len() {
+            let mut torn = f.clone();
+            torn.extend_from_slice(&record[..cut]);
+            let p = parse(&torn).unwrap();
+            assert_eq!(p.valid_len, sound, "cut {cut}");
+            assert!(!p.message.statuses[0].is_final());
+        }
+        // A malformed record followed by more is corruption, not a tear.
+        f.extend_from_slice(b"D 9 sent 2.0.0 x\n");
+        f.extend_from_slice(&record);
+        assert!(matches!(parse(&f), Err(ParseError::Record { .. })));
+    }
+
+    #[test]
+    fn every_truncation_fails() {
+        let env = envelope(&["bob@example.net"]);
+        let f = file(&id(), &env, &sample_content());
+        for cut in 0..f.len() {
+            assert!(parse(&f[..cut]).is_err(), "cut at {cut} parsed");
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let env = envelope(&["bob@example.net"]);
+        let f = file(&id(), &env, b"body");
+        // Flip every byte in turn: any outcome but a panic is fine.
+        for i in 0..f.len() {
+            for x in [0x00u8, 0x0a, 0x20, 0x39, 0xff] {
+                let mut g = f.clone();
+                g[i] = x;
+                let _ = parse(&g);
+            }
+        }
+        let mut huge = header(&id(), &env, 0);
+        let s = String::from_utf8(huge.clone()).unwrap();
+        huge = s
+            .replace("size 0", "size 18446744073709551615")
+            .into_bytes();
+        assert!(matches!(
+            parse(&huge),
+            Err(ParseError::ContentTruncated { .. })
+        ));
+        assert_eq!(
+            parse(b"POSTERN-QUEUE 2\n").err(),
+            Some(ParseError::Version("2".to_owned()))
+        );
+        assert_eq!(parse(b"").err(), Some(ParseError::NotAQueueFile));
+    }
+}

@@ -1,0 +1,222 @@
+//! The queue itself: opening the directory, and the scheduler's memory of
+//! which message is due when.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::io;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use postern_mail::QueueId;
+use tokio::sync::Notify;
+
+use crate::error::QueueError;
+use crate::recovery::recover;
+use crate::settings::QueueSettings;
+use crate::spool::Spool;
+
+/// The durable mail queue: one directory of one file per message, and the
+/// delivery loop over it ([`Queue::run`]).
+///
+/// The SMTP server writes into it through [`postern_mail::Enqueue`]; the
+/// delivery loop hands each recipient to a [`postern_mail::Deliver`] agent
+/// and records the outcome in the message's file, so a restart resumes
+/// where the last run stopped. One daemon runs the loop over a queue
+/// directory; other processes may enqueue into it (queue ids carry the pid).
+#[derive(Debug)]
+pub struct Queue {
+    pub(crate) spool: Spool,
+    pub(crate) settings: QueueSettings,
+    /// Wakes the delivery loop: a message was queued.
+    pub(crate) wake: Notify,
+    /// Set by [`Queue::flush`]: rescan and try everything now.
+    pub(crate) flush_requested: AtomicBool,
+    pub(crate) schedule: Mutex<Schedule>,
+}
+
+impl Queue {
+    /// Opens (creating as needed) the queue directory `dir` with Postfix's
+    /// default settings. See [`Queue::open_with`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<Queue, QueueError> {
+        Queue::open_with(dir, QueueSettings::default())
+    }
+
+    /// Opens (creating as needed) the queue directory `dir` and recovers
+    /// whatever state a crash left: files in `incoming/` were never
+    /// acknowledged and are deleted; every file in `active/`, `deferred/`
+    /// and `hold/` is parsed, and one that does not parse is moved to
+    /// `corrupt/` (never delivered); a message whose recipients are all
+    /// done is removed; a torn last status record is cut off. Each of these
+    /// is logged. Blocking: call it at start-up, or on a blocking thread.
+    pub fn open_with(dir: impl AsRef<Path>, settings: QueueSettings) -> Result<Queue, QueueError> {
+        let spool = Spool::create(dir.as_ref())?;
+        recover(&spool)?;
+        Ok(Queue {
+            spool,
+            settings,
+            wake: Notify::new(),
+            flush_requested: AtomicBool::new(false),
+            schedule: Mutex::new(Schedule::default()),
+        })
+    }
+
+    /// The queue directory.
+    pub fn dir(&self) -> &Path {
+        self.spool.root()
+    }
+
+    /// The scheduling settings.
+    pub fn settings(&self) -> &QueueSettings {
+        &self.settings
+    }
+
+    pub(crate) fn schedule(&self) -> MutexGuard<'_, Schedule> {
+        // The schedule is a few collections updated in single calls; a
+        // panic elsewhere cannot leave it half changed.
+        self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Which messages the delivery loop is responsible for, and in what state.
+#[derive(Debug, Default)]
+pub(crate) struct Schedule {
+    /// In `active/`, waiting for a delivery slot, oldest first.
+    ready: VecDeque<QueueId>,
+    /// Every message that is ready, being delivered, or waiting in
+    /// `waiting`: a scan never starts a second delivery of one of them.
+    known: HashSet<QueueId>,
+    /// Deferred messages by next attempt time.
+    waiting: BTreeSet<(SystemTime, QueueId)>,
+}
+
+impl Schedule {
+    /// Takes charge of a message found in `active/`; false if already known.
+    pub fn admit(&mut self, id: QueueId) -> bool {
+        if self.known.insert(id.clone()) {
+            self.ready.push_back(id);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Takes charge of a message found in `deferred/`, due at `at`.
+    pub fn admit_waiting(&mut self, id: QueueId, at: SystemTime) {
+        if self.known.insert(id.clone()) {
+            self.waiting.insert((at, id));
+        }
+    }
+
+    /// Puts a known message back in line for delivery.
+    pub fn requeue(&mut self, id: QueueId) {
+        self.ready.push_back(id);
+    }
+
+    /// Parks a known message until `at`.
+    pub fn park(&mut self, id: QueueId, at: SystemTime) {
+        self.waiting.insert((at, id));
+    }
+
+    /// Drops a message that left the queue.
+    pub fn forget(&mut self, id: &QueueId) {
+        self.known.remove(id);
+    }
+
+    /// The next message to deliver.
+    pub fn pop_ready(&mut self) -> Option<QueueId> {
+        self.ready.pop_front()
+    }
+
+    /// The parked messages due by `now`, removed from `waiting`.
+    pub fn take_due(&mut self, now: SystemTime) -> Vec<QueueId> {
+        let mut due = Vec::new();
+        while let Some(first) = self.waiting.first() {
+            if first.0 > now {
+                break;
+            }
+            if let Some((_, id)) = self.waiting.pop_first() {
+                due.push(id);
+            }
+        }
+        due
+    }
+
+    /// Every parked message, due or not (a flush).
+    pub fn take_all(&mut self) -> Vec<QueueId> {
+        std::mem::take(&mut self.waiting)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect()
+    }
+
+    /// When the earliest parked message is due.
+    pub fn next_due(&self) -> Option<SystemTime> {
+        self.waiting.first().map(|(at, _)| *at)
+    }
+}
+
+/// Runs blocking file work off the async threads.
+pub(crate) async fn blocking<T, F>(f: F) -> io::Result<T>
+where
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(format!("queue file task failed: {e}"))))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashSet;
+
+    use postern_mail::Enqueue;
+
+    use super::*;
+
+    #[test]
+    fn ids_unique_across_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Queue::open(dir.path()).unwrap();
+        let b = Queue::open(dir.path()).unwrap();
+        let mut seen = HashSet::new();
+        for _ in 0..5000 {
+            assert!(seen.insert(a.new_id()));
+            assert!(seen.insert(b.new_id()));
+        }
+        assert_eq!(seen.len(), 10_000);
+    }
+
+    #[test]
+    fn open_creates_private_queues() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("spool");
+        Queue::open(&root).unwrap();
+        for q in ["incoming", "active", "deferred", "hold", "corrupt"] {
+            let mode = std::fs::metadata(root.join(q))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "{q}");
+        }
+    }
+
+    #[test]
+    fn schedule_never_admits_twice() {
+        let mut s = Schedule::default();
+        let id = QueueId::parse("ABCDEF123456").unwrap();
+        assert!(s.admit(id.clone()));
+        assert!(!s.admit(id.clone()));
+        s.admit_waiting(id.clone(), SystemTime::UNIX_EPOCH);
+        assert_eq!(s.take_due(SystemTime::now()), Vec::<QueueId>::new());
+        assert_eq!(s.pop_ready(), Some(id.clone()));
+        s.park(id.clone(), SystemTime::UNIX_EPOCH);
+        assert_eq!(s.next_due(), Some(SystemTime::UNIX_EPOCH));
+        assert_eq!(s.take_due(SystemTime::now()), vec![id.clone()]);
+        s.forget(&id);
+        assert!(s.admit(id));
+    }
+}

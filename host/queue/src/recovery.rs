@@ -1,0 +1,223 @@
+//! Start-up recovery: every state a crash can leave the queue directory
+//! in, put right before delivery starts (Postfix's `postsuper -s` and
+//! qmgr start-up, in one pass).
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use postern_mail::QueueId;
+
+use crate::error::QueueError;
+use crate::format::parse_named;
+use crate::spool::{QueueName, Spool, sync_dir};
+
+/// Recovers the queue directory (see [`crate::Queue::open_with`]). Only a
+/// queue directory that cannot be listed is an error; a file that cannot
+/// be read is logged and left for the next start.
+pub(crate) fn recover(spool: &Spool) -> Result<(), QueueError> {
+    clear_incoming(spool)?;
+    for q in [QueueName::Active, QueueName::Deferred, QueueName::Hold] {
+        let entries = spool
+            .entries(q)
+            .map_err(|e| QueueError::io(spool.dir(q), e))?;
+        for (path, meta) in entries {
+            if !meta.is_file() {
+                tracing::warn!(target: "postern/qmgr", "{}: not a regular file; left alone", path.display());
+                continue;
+            }
+            if let Err(e) = check_file(spool, q, &path) {
+                tracing::warn!(target: "postern/qmgr", "{}: cannot recover: {e}; left for the next start", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes what `incoming/` holds: messages whose writing never finished,
+/// so never acknowledged with a 250.
+fn clear_incoming(spool: &Spool) -> Result<(), QueueError> {
+    let dir = spool.dir(QueueName::Incoming);
+    let entries = spool
+        .entries(QueueName::Incoming)
+        .map_err(|e| QueueError::io(&dir, e))?;
+    let mut removed = false;
+    for (path, meta) in entries {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if !meta.is_file() {
+            tracing::warn!(target: "postern/qmgr", "{}: not a regular file; left alone", path.display());
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                removed = true;
+                tracing::warn!(target: "postern/qmgr", "{name}: removed from incoming (never acknowledged)");
+            }
+            Err(e) => {
+                tracing::warn!(target: "postern/qmgr", "{}: cannot remove: {e}", path.display())
+            }
+        }
+    }
+    if removed {
+        sync_dir(&dir).map_err(|e| QueueError::io(&dir, e))?;
+    }
+    Ok(())
+}
+
+/// Checks one queue file: quarantines it if it does not parse, cuts a torn
+/// record off, removes it if nothing is left to do.
+fn check_file(spool: &Spool, q: QueueName, path: &Path) -> std::io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let Some(id) = QueueId::parse(&name) else {
+        let dest = spool.quarantine(path)?;
+        tracing::warn!(
+            target: "postern/qmgr",
+            "{}: not a queue file name; moved to {}", path.display(), dest.display()
+        );
+        return Ok(());
+    };
+    let mut file = spool.open_for_update(q, &id)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let parsed = match parse_named(&id, &bytes) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            drop(file);
+            let dest = spool.quarantine(path)?;
+            tracing::warn!(
+                target: "postern/qmgr",
+                "{id}: corrupt queue file {}: {e}; moved to {}, not delivered", path.display(), dest.display()
+            );
+            return Ok(());
+        }
+    };
+    if parsed.valid_len < bytes.len() {
+        file.set_len(parsed.valid_len as u64)?;
+        file.sync_all()?;
+        tracing::warn!(
+            target: "postern/qmgr",
+            "{id}: cut a torn status record ({} bytes) off {}", bytes.len() - parsed.valid_len, path.display()
+        );
+    }
+    if q != QueueName::Hold && parsed.message.is_done() {
+        // Every recipient was done before the crash; only the removal was
+        // missing. Next: the bounce notices of bounced recipients were
+        // not sent either (no DSN support yet).
+        drop(file);
+        spool.remove(q, &id)?;
+        tracing::info!(target: "postern/qmgr", "{id}: removed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use postern_mail::{EnhancedCode, Enqueue};
+
+    use super::*;
+    use crate::format::status_record;
+    use crate::status::RecipientStatus;
+    use crate::testing::{envelope, names, sample_content};
+    use crate::{Queue, QueueSettings};
+
+    /// A queued message's file bytes, and its id.
+    async fn queued(dir: &Path, rcpts: &[&str]) -> (QueueId, Vec<u8>) {
+        let q = Queue::open(dir).unwrap();
+        let id = q.new_id();
+        q.enqueue(id.clone(), envelope(rcpts), sample_content())
+            .await
+            .unwrap();
+        let bytes = fs::read(dir.join("active").join(id.as_str())).unwrap();
+        (id, bytes)
+    }
+
+    #[tokio::test]
+    async fn truncated_files_go_to_corrupt() {
+        let src = tempfile::tempdir().unwrap();
+        let (id, bytes) = queued(src.path(), &["bob@example.net"]).await;
+        for cut in 0..bytes.len() {
+            let dir = tempfile::tempdir().unwrap();
+            fs::create_dir(dir.path().join("active")).unwrap();
+            fs::write(dir.path().join("active").join(id.as_str()), &bytes[..cut]).unwrap();
+            Queue::open_with(dir.path(), QueueSettings::default()).unwrap();
+            assert!(names(&dir.path().join("active")).is_empty(), "cut {cut}");
+            assert_eq!(
+                names(&dir.path().join("corrupt")),
+                [id.to_string()],
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_and_stray_names_go_to_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        Queue::open(dir.path()).unwrap();
+        fs::write(
+            dir.path().join("deferred/ABCDEF123456"),
+            b"\xff\xfe garbage",
+        )
+        .unwrap();
+        fs::write(dir.path().join("active/notes.txt~"), b"x").unwrap();
+        fs::write(dir.path().join("corrupt/ABCDEF123456"), b"older").unwrap();
+        Queue::open(dir.path()).unwrap();
+        assert!(names(&dir.path().join("deferred")).is_empty());
+        assert!(names(&dir.path().join("active")).is_empty());
+        assert_eq!(
+            names(&dir.path().join("corrupt")),
+            ["ABCDEF123456", "ABCDEF123456.1", "notes.txt~"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_under_another_name_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, bytes) = queued(dir.path(), &["bob@example.net"]).await;
+        fs::rename(
+            dir.path().join("active").join(id.as_str()),
+            dir.path().join("active/ABCDEF123456"),
+        )
+        .unwrap();
+        drop(bytes);
+        Queue::open(dir.path()).unwrap();
+        assert_eq!(names(&dir.path().join("corrupt")), ["ABCDEF123456"]);
+    }
+
+    #[tokio::test]
+    async fn incoming_leftovers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, bytes) = queued(dir.path(), &["bob@example.net"]).await;
+        fs::write(dir.path().join("incoming/ABCDEF123456"), &bytes[..10]).unwrap();
+        fs::write(dir.path().join("incoming").join(id.as_str()), &bytes).unwrap();
+        Queue::open(dir.path()).unwrap();
+        assert!(names(&dir.path().join("incoming")).is_empty());
+        // The acknowledged copy in active/ stays.
+        assert_eq!(names(&dir.path().join("active")), [id.to_string()]);
+    }
+
+    #[tokio::test]
+    async fn finished_message_is_removed_and_torn_record_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let (done, _) = queued(dir.path(), &["a@x.org"]).await;
+        let (half, bytes) = queued(dir.path(), &["a@x.org", "b@x.org"]).await;
+        let sent = RecipientStatus::Sent {
+            dsn: EnhancedCode::new(2, 0, 0),
+            detail: "delivered to maildir".to_owned(),
+        };
+        let path = dir.path().join("active").join(done.as_str());
+        let mut f = fs::read(&path).unwrap();
+        f.extend(status_record(0, &sent));
+        fs::write(&path, f).unwrap();
+        let path = dir.path().join("active").join(half.as_str());
+        let mut f = bytes.clone();
+        f.extend(status_record(0, &sent));
+        let sound = f.len();
+        f.extend_from_slice(b"D 1 se");
+        fs::write(&path, f).unwrap();
+
+        Queue::open(dir.path()).unwrap();
+        assert_eq!(names(&dir.path().join("active")), [half.to_string()]);
+        assert_eq!(fs::read(&path).unwrap().len(), sound);
+    }
+}

@@ -1,0 +1,209 @@
+//! The delivery loop (Postfix's qmgr): takes messages from `active/`,
+//! delivers a bounded number at once, parks deferred ones until their next
+//! attempt, and brings them back.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use postern_mail::{Deliver, QueueId};
+use tokio::sync::watch;
+use tokio::task::{self, JoinError, JoinSet};
+use tokio::time::Instant;
+
+use crate::attempt::{Outcome, attempt};
+use crate::queue::{Queue, blocking};
+use crate::spool::{QueueName, Spool};
+
+impl Queue {
+    /// Runs the delivery loop until `shutdown` turns `true` (or its sender
+    /// is dropped). Delivers every message of `active/` through `agent`,
+    /// at most `delivery_concurrency` messages at once, and retries
+    /// deferred ones with exponential backoff. Messages in `hold/` are
+    /// left alone. On shutdown no new delivery starts, and the ones in
+    /// progress are finished (and recorded) before this returns.
+    pub async fn run(
+        self: Arc<Self>,
+        agent: Arc<dyn Deliver>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut tasks: JoinSet<Outcome> = JoinSet::new();
+        let mut running: HashMap<task::Id, QueueId> = HashMap::new();
+        let mut next_scan = Instant::now();
+        loop {
+            if *shutdown.borrow_and_update() {
+                break;
+            }
+            let flush = self.flush_requested.swap(false, Ordering::SeqCst);
+            if flush || Instant::now() >= next_scan {
+                self.scan().await;
+                next_scan = Instant::now() + self.settings.queue_run_delay;
+            }
+            self.promote_due(flush).await;
+            while tasks.len() < self.settings.delivery_concurrency.max(1) {
+                let Some(id) = self.schedule().pop_ready() else {
+                    break;
+                };
+                let job = attempt(Arc::clone(&self), Arc::clone(&agent), id.clone());
+                running.insert(tasks.spawn(job).id(), id);
+            }
+            let wake_at = match self.schedule().next_due() {
+                Some(due) => next_scan.min(instant_of(due)),
+                None => next_scan,
+            };
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep_until(wake_at) => {}
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    self.settle(&mut running, done);
+                }
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        while let Some(done) = tasks.join_next_with_id().await {
+            self.settle(&mut running, done);
+        }
+    }
+
+    /// Tries every message now, deferred ones included, and picks up
+    /// messages other processes left in `active/` (Postfix's `postqueue
+    /// -f`, `postern flush`). Takes effect in the running [`Queue::run`].
+    pub fn flush(&self) {
+        self.flush_requested.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Records how a delivery task ended.
+    fn settle(
+        &self,
+        running: &mut HashMap<task::Id, QueueId>,
+        done: Result<(task::Id, Outcome), JoinError>,
+    ) {
+        let (task_id, outcome) = match done {
+            Ok((task_id, outcome)) => (task_id, Some(outcome)),
+            Err(e) => (e.id(), None),
+        };
+        let Some(id) = running.remove(&task_id) else {
+            return;
+        };
+        let mut schedule = self.schedule();
+        match outcome {
+            Some(Outcome::Done | Outcome::Dropped) => schedule.forget(&id),
+            Some(Outcome::Deferred(at) | Outcome::Retry(at)) => schedule.park(id, at),
+            None => {
+                // The agent panicked. The file is still in active/; what
+                // was recorded stands. Try again later, not in a loop.
+                tracing::error!(target: "postern/qmgr", "{id}: delivery task failed; retrying later");
+                schedule.park(id, SystemTime::now() + self.settings.minimal_backoff_time);
+            }
+        }
+    }
+
+    /// Takes charge of messages in `active/` and `deferred/` the loop does
+    /// not know yet: everything at start-up, strays later.
+    async fn scan(&self) {
+        let spool = self.spool.clone();
+        match blocking(move || list_ids(&spool)).await {
+            Ok((active, deferred)) => {
+                let mut schedule = self.schedule();
+                for id in active {
+                    schedule.admit(id);
+                }
+                for (id, due) in deferred {
+                    schedule.admit_waiting(id, due);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(target: "postern/qmgr", "{}: cannot scan: {e}", self.dir().display())
+            }
+        }
+    }
+
+    /// Moves the deferred messages whose time has come (all of them for a
+    /// flush) back to `active/`.
+    async fn promote_due(&self, all: bool) {
+        let due = if all {
+            self.schedule().take_all()
+        } else {
+            self.schedule().take_due(SystemTime::now())
+        };
+        if due.is_empty() {
+            return;
+        }
+        let spool = self.spool.clone();
+        let moved = blocking(move || {
+            Ok(due
+                .into_iter()
+                .map(|id| {
+                    let result = reactivate(&spool, &id);
+                    (id, result)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await
+        .unwrap_or_default();
+        let mut schedule = self.schedule();
+        for (id, result) in moved {
+            match result {
+                Ok(true) => schedule.requeue(id),
+                Ok(false) => schedule.forget(&id),
+                Err(e) => {
+                    tracing::warn!(target: "postern/qmgr", "{id}: cannot move to active: {e}");
+                    schedule.park(id, SystemTime::now() + self.settings.minimal_backoff_time);
+                }
+            }
+        }
+    }
+}
+
+/// Moves `deferred/ID` to `active/`. `Ok(false)` if the message is in
+/// neither any more (deleted by the operator); `Ok(true)` if it is in
+/// `active/` now (or already was, after a failed update).
+fn reactivate(spool: &Spool, id: &QueueId) -> io::Result<bool> {
+    match spool.move_to(id, QueueName::Deferred, QueueName::Active) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Ok(spool.path(QueueName::Active, id).exists())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The messages of `active/` (oldest id first) and of `deferred/` with
+/// their next attempt time (the file's mtime).
+#[allow(clippy::type_complexity)]
+fn list_ids(spool: &Spool) -> io::Result<(Vec<QueueId>, Vec<(QueueId, SystemTime)>)> {
+    let name_of = |path: &std::path::Path| {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(QueueId::parse)
+    };
+    let mut active: Vec<QueueId> = spool
+        .entries(QueueName::Active)?
+        .into_iter()
+        .filter(|(_, meta)| meta.is_file())
+        .filter_map(|(path, _)| name_of(&path))
+        .collect();
+    active.sort();
+    let deferred = spool
+        .entries(QueueName::Deferred)?
+        .into_iter()
+        .filter(|(_, meta)| meta.is_file())
+        .filter_map(|(path, meta)| {
+            let due = meta.modified().unwrap_or_else(|_| SystemTime::now());
+            name_of(&path).map(|id| (id, due))
+        })
+        .collect();
+    Ok((active, deferred))
+}
+
+/// The tokio instant at which wall-clock `at` is reached.
+fn instant_of(at: SystemTime) -> Instant {
+    Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default()
+}

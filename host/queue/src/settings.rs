@@ -1,0 +1,66 @@
+//! The queue manager's knobs, named after Postfix's `main.cf` parameters.
+
+use std::time::Duration;
+
+/// How the queue schedules deliveries. `Default` gives Postfix's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// `minimal_backoff_time` (300s): the wait after a first deferral.
+    /// Each further deferral doubles it.
+    pub minimal_backoff_time: Duration,
+    /// `maximal_backoff_time` (4000s): the longest wait between attempts.
+    pub maximal_backoff_time: Duration,
+    /// `maximal_queue_lifetime` (5 days): a recipient still deferred when
+    /// its message is this old is given up on (`status=expired`).
+    pub maximal_queue_lifetime: Duration,
+    /// `queue_run_delay` (300s): how often the whole queue directory is
+    /// rescanned, catching files that appeared without the scheduler
+    /// hearing of them. Deferred messages are retried at their own time
+    /// whatever this is.
+    pub queue_run_delay: Duration,
+    /// How many messages are delivered at once (20, Postfix's
+    /// `default_destination_concurrency_limit`). Each message's recipients
+    /// go one after another; this caps the open mailboxes and, later, the
+    /// outbound SMTP connections.
+    pub delivery_concurrency: usize,
+}
+
+impl Default for QueueSettings {
+    fn default() -> QueueSettings {
+        QueueSettings {
+            minimal_backoff_time: Duration::from_secs(300),
+            maximal_backoff_time: Duration::from_secs(4000),
+            maximal_queue_lifetime: Duration::from_secs(5 * 24 * 3600),
+            queue_run_delay: Duration::from_secs(300),
+            delivery_concurrency: 20,
+        }
+    }
+}
+
+impl QueueSettings {
+    /// The wait before the next attempt after the `deferrals`-th deferral
+    /// (1 for the first): `minimal_backoff_time` doubled each time, never
+    /// more than `maximal_backoff_time` (nor less than the minimum, should
+    /// the two be configured the wrong way round).
+    pub fn backoff(&self, deferrals: u32) -> Duration {
+        let doublings = deferrals.saturating_sub(1).min(31);
+        let delay = self.minimal_backoff_time.saturating_mul(1u32 << doublings);
+        delay
+            .min(self.maximal_backoff_time)
+            .max(self.minimal_backoff_time)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponential_backoff_is_capped() {
+        let s = QueueSettings::default();
+        let secs: Vec<u64> = (1..=6).map(|n| s.backoff(n).as_secs()).collect();
+        assert_eq!(secs, [300, 600, 1200, 2400, 4000, 4000]);
+        assert_eq!(s.backoff(0).as_secs(), 300);
+        assert_eq!(s.backoff(u32::MAX).as_secs(), 4000);
+    }
+}

@@ -1,0 +1,190 @@
+//! Asking the restriction lists (DESIGN §3): the policy request with every
+//! attribute the session knows, the first refusal, the non-final actions,
+//! and the maillog lines they leave (`reject:`, `hold:`, `discard:`,
+//! `warn:`, `redirect:`).
+
+use std::sync::Arc;
+
+use postern_mail::{Address, DomainClass, PolicyRequest, Reply, Stage, Verdict};
+
+use super::log::{TARGET, whatsup};
+use super::{Session, Transport};
+
+/// A list refused the request.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    /// The reply the policy chose.
+    pub(crate) reply: Reply,
+    /// The entry that refused, for `plugin=` in the log.
+    pub(crate) decided_by: Option<String>,
+}
+
+/// The recipient a request is about, with its domain's class.
+pub(crate) type Target<'a> = Option<(&'a Address, DomainClass)>;
+
+impl<S: Transport> Session<S> {
+    /// Evaluates `stages` in order; the first refusal wins (Postfix: each
+    /// list is evaluated on its own, and a reject in any ends the command).
+    /// Warn actions are logged at once; the other actions are returned for
+    /// the caller to apply once the command is accepted as a whole.
+    pub(super) async fn restrict(
+        &mut self,
+        stages: &[Stage],
+        recipient: Target<'_>,
+        size: u64,
+    ) -> Result<Vec<Verdict>, Refusal> {
+        let policy = Arc::clone(&self.policy);
+        let mut actions = Vec::new();
+        for &stage in stages {
+            let request = self.policy_request(stage, recipient, size);
+            let decision = policy.check(&request).await;
+            if let Some(reply) = decision.refusal() {
+                return Err(Refusal {
+                    reply: reply.clone(),
+                    decided_by: decision.decided_by.clone(),
+                });
+            }
+            // A list that ended on an action rather than permit treats it as
+            // an action met on the way.
+            let last = (!matches!(decision.verdict, Verdict::Permit | Verdict::Dunno))
+                .then_some(decision.verdict);
+            for action in decision.actions.into_iter().chain(last) {
+                match action {
+                    Verdict::Warn(text) => {
+                        self.log_event("warn", stage.command(), &text, recipient.map(|r| r.0));
+                    }
+                    other => actions.push(other),
+                }
+            }
+        }
+        Ok(actions)
+    }
+
+    /// Applies accepted actions to the transaction, logging those Postfix
+    /// logs.
+    pub(super) fn apply_actions(
+        &mut self,
+        command: &str,
+        actions: &[Verdict],
+        recipient: Option<&Address>,
+    ) {
+        for action in actions {
+            match action {
+                Verdict::Hold(text) => {
+                    let text = or_default(text, "triggers HOLD action");
+                    self.log_event("hold", command, text, recipient);
+                }
+                Verdict::Discard(text) => {
+                    let text = or_default(text, "triggers DISCARD action");
+                    self.log_event("discard", command, text, recipient);
+                }
+                Verdict::Redirect(to) => {
+                    self.log_event("redirect", command, &to.to_string(), recipient);
+                }
+                _ => {}
+            }
+            if let Some(txn) = &mut self.txn {
+                txn.apply(action);
+            }
+        }
+    }
+
+    /// The request for `stage`, with every attribute known so far. At DATA
+    /// and END-OF-MESSAGE the recipient is filled in only when there is
+    /// exactly one, as in Postfix's policy delegation.
+    pub(super) fn policy_request(
+        &self,
+        stage: Stage,
+        recipient: Target<'_>,
+        size: u64,
+    ) -> PolicyRequest {
+        let mut r = PolicyRequest::new(stage);
+        r.protocol_name = self.protocol().to_owned();
+        r.client_address = Some(self.conn.client_ip());
+        r.client_port = self.conn.peer.port();
+        r.client_name.clone_from(&self.conn.client_name);
+        r.reverse_client_name.clone_from(&self.conn.client_name);
+        r.helo_name = self.helo.clone().unwrap_or_default();
+        r.trusted = self.conn.trusted;
+        r.server_address = Some(self.conn.local.ip().to_canonical());
+        r.server_port = self.conn.local.port();
+        r.size = size;
+        let mut recipient = recipient.map(|(a, c)| (a.clone(), c));
+        if let Some(txn) = &self.txn {
+            r.instance.clone_from(&txn.instance);
+            r.queue_id = txn.id.as_ref().map(ToString::to_string).unwrap_or_default();
+            r.sender = txn.sender.to_string();
+            r.recipient_count = u32::try_from(txn.recipients.len()).unwrap_or(u32::MAX);
+            if recipient.is_none() {
+                recipient = txn
+                    .single_recipient()
+                    .map(|a| (a.clone(), self.directory.domain_class(a.domain())));
+            }
+        }
+        if let Some((address, class)) = recipient {
+            r.recipient = address.to_string();
+            r.recipient_class = Some(class);
+        }
+        r
+    }
+
+    /// `ID: reject: RCPT from host[ip]: 554 5.7.1 ...; from=<..> to=<..>
+    /// proto=ESMTP helo=<..> plugin=...` (NOQUEUE before a queue id).
+    pub(super) fn log_reject(
+        &self,
+        command: &str,
+        reply: &Reply,
+        recipient: Option<&Address>,
+        decided_by: Option<&str>,
+    ) {
+        self.log_line("reject", command, &reply.to_string(), recipient, decided_by);
+    }
+
+    /// A hold, discard, redirect or warn line.
+    fn log_event(&self, what: &str, command: &str, text: &str, recipient: Option<&Address>) {
+        self.log_line(what, command, text, recipient, None);
+    }
+
+    /// `ID: what: COMMAND from host[ip]: text; from=<..> to=<..> proto=..
+    /// helo=<..>`, Postfix's shape, with Postern's `plugin=` naming the
+    /// deciding entry.
+    fn log_line(
+        &self,
+        what: &str,
+        command: &str,
+        text: &str,
+        recipient: Option<&Address>,
+        plugin: Option<&str>,
+    ) {
+        let id = self
+            .txn
+            .as_ref()
+            .and_then(|t| t.id.as_ref())
+            .map_or("NOQUEUE".to_owned(), ToString::to_string);
+        let sender = self.txn.as_ref().map(|t| t.sender.to_string());
+        let recipient = recipient
+            .or_else(|| self.txn.as_ref().and_then(|t| t.single_recipient()))
+            .map(ToString::to_string);
+        let tail = whatsup(
+            sender.as_deref(),
+            recipient.as_deref(),
+            self.protocol(),
+            self.helo.as_deref(),
+        );
+        let plugin = plugin.map_or(String::new(), |p| format!(" plugin={p}"));
+        tracing::info!(
+            target: TARGET,
+            "{id}: {what}: {command} from {}: {text}; {tail}{plugin}",
+            self.client
+        );
+    }
+}
+
+/// A policy's text, or Postfix's wording when it gave none.
+fn or_default<'a>(text: &'a str, default: &'a str) -> &'a str {
+    if text.trim().is_empty() {
+        default
+    } else {
+        text
+    }
+}

@@ -1,0 +1,34 @@
+//! HELO and EHLO (RFC 5321 §4.1.1.1): the client names itself, the server
+//! answers with its name and, after EHLO, its extensions.
+
+use postern_mail::Reply;
+
+use super::{Session, Transport};
+use crate::codec::printable;
+
+impl<S: Transport> Session<S> {
+    /// Answers HELO (`extended == false`) or EHLO. Either one ends a
+    /// transaction in progress (RFC 5321 §4.1.4: as RSET would). The name is
+    /// not checked here: that is the `helo` restriction list's job, asked at
+    /// RCPT (`smtpd_delay_reject`).
+    pub(super) fn helo(&mut self, name: &str, extended: bool) -> Reply {
+        self.txn = None;
+        self.helo = Some(printable(name));
+        self.esmtp = extended;
+        let host = &self.settings.hostname;
+        if !extended {
+            return Reply::plain(250, host.clone());
+        }
+        // RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 2034
+        // ENHANCEDSTATUSCODES; VRFY only where it is enabled, as Postfix.
+        let mut text = format!(
+            "{host}\nPIPELINING\nSIZE {}\n",
+            self.settings.message_size_limit
+        );
+        if !self.settings.disable_vrfy_command {
+            text.push_str("VRFY\n");
+        }
+        text.push_str("8BITMIME\nENHANCEDSTATUSCODES");
+        Reply::plain(250, text)
+    }
+}

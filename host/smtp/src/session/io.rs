@@ -1,0 +1,238 @@
+//! The session's side of the socket: one input buffer shared by the line
+//! reader and the DATA decoder, and an output buffer of replies.
+//!
+//! RFC 2920 (PIPELINING) §3.2: the server may hold replies while commands
+//! remain buffered, and must send them before it waits for more input. So
+//! replies are written when the input buffer runs dry (every read is
+//! preceded by a flush), when the DATA command is accepted (the `354` must
+//! be out before content is expected), or when too many have piled up.
+
+use std::time::Duration;
+
+use postern_mail::Reply;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::codec::{DataDecoder, LineEvent, LineReader};
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 4096;
+
+/// Replies queued beyond this are written even while commands remain
+/// buffered, so that a client pipelining thousands of commands cannot grow
+/// our output without bound (Postfix flushes when its 4 KiB buffer fills).
+const OUTPUT_HIGH_WATER: usize = 4096;
+
+/// Why a session ends other than by QUIT.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// The client closed the connection.
+    Eof,
+    /// A read or write took longer than its timeout.
+    Timeout,
+    /// The socket failed.
+    Io(std::io::Error),
+    /// The client reached `smtpd_hard_error_limit`.
+    TooManyErrors,
+}
+
+/// One command-phase input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Input {
+    /// A command line without its terminator.
+    Line {
+        /// The line.
+        text: Vec<u8>,
+        /// It ended in a bare LF.
+        bare_lf: bool,
+    },
+    /// A line over the limit, already discarded.
+    TooLong,
+}
+
+/// The socket with its buffers.
+#[derive(Debug)]
+pub(crate) struct Io<S> {
+    stream: S,
+    /// Received, not yet consumed bytes are `input[start..]`.
+    input: Vec<u8>,
+    start: usize,
+    /// Replies not yet written.
+    output: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
+    pub(crate) fn new(stream: S) -> Io<S> {
+        Io {
+            stream,
+            input: Vec::with_capacity(READ_CHUNK),
+            start: 0,
+            output: Vec::new(),
+        }
+    }
+
+    /// Queues a reply; it goes out at the next flush.
+    pub(crate) fn reply(&mut self, reply: &Reply) {
+        self.output.extend_from_slice(reply.to_wire().as_bytes());
+    }
+
+    /// Writes every queued reply.
+    pub(crate) async fn flush(&mut self, timeout: Duration) -> Result<(), Stop> {
+        if self.output.is_empty() {
+            return Ok(());
+        }
+        let Io { stream, output, .. } = self;
+        let write = async {
+            stream.write_all(output).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(timeout, write).await {
+            Err(_) => Err(Stop::Timeout),
+            Ok(Err(e)) => Err(Stop::Io(e)),
+            Ok(Ok(())) => {
+                output.clear();
+                Ok(())
+            }
+        }
+    }
+
+    /// The next command line, reading (after a flush) only when no
+    /// complete line is buffered.
+    pub(crate) async fn next_line(
+        &mut self,
+        lines: &mut LineReader,
+        timeout: Duration,
+    ) -> Result<Input, Stop> {
+        loop {
+            let (used, event) = lines.decode(&self.input[self.start..]);
+            let input = event.map(|e| match e {
+                LineEvent::Line { text, bare_lf } => Input::Line {
+                    text: text.to_vec(),
+                    bare_lf,
+                },
+                LineEvent::TooLong => Input::TooLong,
+            });
+            self.consume(used);
+            if let Some(input) = input {
+                if self.output.len() >= OUTPUT_HIGH_WATER {
+                    self.flush(timeout).await?;
+                }
+                return Ok(input);
+            }
+            self.fill(timeout).await?;
+        }
+    }
+
+    /// Feeds buffered and then received bytes to `decoder` until the end of
+    /// data. Bytes after the end marker stay buffered for the next command.
+    pub(crate) async fn read_data(
+        &mut self,
+        decoder: &mut DataDecoder,
+        timeout: Duration,
+    ) -> Result<(), Stop> {
+        loop {
+            let used = decoder.decode(&self.input[self.start..]);
+            self.consume(used);
+            if decoder.is_done() {
+                return Ok(());
+            }
+            self.fill(timeout).await?;
+        }
+    }
+
+    /// Flushes, then closes the write side, both bounded by `timeout`.
+    pub(crate) async fn shutdown(&mut self, timeout: Duration) {
+        if self.flush(timeout).await.is_ok() {
+            let _ = tokio::time::timeout(timeout, self.stream.shutdown()).await;
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.input.len() {
+            self.input.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Sends pending replies, then reads at least one byte.
+    async fn fill(&mut self, timeout: Duration) -> Result<(), Stop> {
+        self.flush(timeout).await?;
+        if self.start > 0 {
+            self.input.drain(..self.start);
+            self.start = 0;
+        }
+        self.input.reserve(READ_CHUNK);
+        match tokio::time::timeout(timeout, self.stream.read_buf(&mut self.input)).await {
+            Err(_) => Err(Stop::Timeout),
+            Ok(Err(e)) => Err(Stop::Io(e)),
+            Ok(Ok(0)) => Err(Stop::Eof),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::codec::BareNewline;
+    use postern_mail::EnhancedCode;
+
+    const T: Duration = Duration::from_secs(5);
+
+    fn ok() -> Reply {
+        Reply::new(250, EnhancedCode::new(2, 0, 0), "Ok")
+    }
+
+    fn line(s: &str) -> Input {
+        Input::Line {
+            text: s.as_bytes().to_vec(),
+            bare_lf: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn replies_wait_while_commands_are_buffered() {
+        let (server, mut client) = tokio::io::duplex(1 << 16);
+        let mut io = Io::new(server);
+        let mut lines = LineReader::new(100);
+        client.write_all(b"NOOP\r\nNOOP\r\n").await.unwrap();
+        assert_eq!(io.next_line(&mut lines, T).await.unwrap(), line("NOOP"));
+        io.reply(&ok());
+        assert_eq!(io.next_line(&mut lines, T).await.unwrap(), line("NOOP"));
+        io.reply(&ok());
+        // Nothing was written yet: both replies go out in the flush that
+        // precedes the next read.
+        client.write_all(b"QUIT\r\n").await.unwrap();
+        assert_eq!(io.next_line(&mut lines, T).await.unwrap(), line("QUIT"));
+        let mut got = vec![0; 28];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, b"250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+    }
+
+    #[tokio::test]
+    async fn data_leaves_pipelined_commands_buffered() {
+        let (server, mut client) = tokio::io::duplex(1 << 16);
+        let mut io = Io::new(server);
+        client.write_all(b"body\r\n.\r\nQUIT\r\n").await.unwrap();
+        let mut d = DataDecoder::new(100, BareNewline::Normalize);
+        io.read_data(&mut d, T).await.unwrap();
+        assert_eq!(d.finish().unwrap(), b"body\r\n");
+        let mut lines = LineReader::new(100);
+        assert_eq!(io.next_line(&mut lines, T).await.unwrap(), line("QUIT"));
+    }
+
+    #[tokio::test]
+    async fn eof_and_timeout() {
+        let (server, client) = tokio::io::duplex(64);
+        let mut io = Io::new(server);
+        let mut lines = LineReader::new(100);
+        let short = Duration::from_millis(20);
+        assert!(matches!(
+            io.next_line(&mut lines, short).await,
+            Err(Stop::Timeout)
+        ));
+        drop(client);
+        assert!(matches!(io.next_line(&mut lines, T).await, Err(Stop::Eof)));
+    }
+}

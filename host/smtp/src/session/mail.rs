@@ -1,0 +1,66 @@
+//! MAIL FROM (RFC 5321 §4.1.1.2): starts a transaction. Its queue id comes
+//! with the first accepted RCPT.
+//!
+//! With `smtpd_delay_reject` (always, here) the client, helo and sender
+//! restriction lists are not asked now but at each RCPT, as Postfix does by
+//! default: a client learns of a refusal where it can act on it, and the
+//! logs show the recipient it was for.
+
+use postern_mail::{EnhancedCode, Reply};
+
+use super::log::TARGET;
+use super::transaction::Transaction;
+use super::{Session, Transport};
+use crate::codec::MailFrom;
+
+impl<S: Transport> Session<S> {
+    /// Answers MAIL.
+    pub(super) fn mail(&mut self, mail: MailFrom) -> Reply {
+        if self.settings.helo_required && self.helo.is_none() {
+            return Reply::new(
+                503,
+                EnhancedCode::new(5, 5, 1),
+                "Error: send HELO/EHLO first",
+            );
+        }
+        if self.txn.is_some() {
+            return Reply::new(
+                503,
+                EnhancedCode::new(5, 5, 1),
+                "Error: nested MAIL command",
+            );
+        }
+        // RFC 1870 §6: refuse an announced size over the limit before the
+        // client sends the message.
+        if mail
+            .size
+            .is_some_and(|n| n > self.settings.message_size_limit)
+        {
+            let reply = Reply::new(
+                552,
+                EnhancedCode::new(5, 3, 4),
+                "Message size exceeds fixed limit",
+            );
+            tracing::info!(
+                target: TARGET,
+                "NOQUEUE: reject: MAIL from {}: {reply}; from=<{}> proto={}{}",
+                self.client,
+                mail.sender,
+                self.protocol(),
+                self.helo
+                    .as_ref()
+                    .map_or(String::new(), |h| format!(" helo=<{h}>")),
+            );
+            return reply;
+        }
+        self.transactions += 1;
+        let instance = format!(
+            "{:x}.{:x}.{}",
+            std::process::id(),
+            self.number,
+            self.transactions
+        );
+        self.txn = Some(Transaction::new(instance, mail));
+        Reply::new(250, EnhancedCode::new(2, 1, 0), "Ok")
+    }
+}

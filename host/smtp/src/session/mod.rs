@@ -1,0 +1,263 @@
+//! The SMTP server session: one task per connection that owns its socket
+//! (mini-redis style), reads commands through the codec, asks the policy,
+//! the directory and the queue, and answers as Postfix's smtpd does.
+//!
+//! One file per command: `helo.rs`, `mail.rs`, `rcpt.rs`, `data.rs`,
+//! `vrfy.rs`; the verbs that are only a reply (RSET, NOOP, HELP, QUIT, and
+//! the ones not implemented yet) live in `simple.rs`. `check.rs` asks the
+//! restriction lists, `received.rs` writes the trace header, `log.rs` shapes
+//! log lines, `io.rs` buffers the socket, `transaction.rs` holds one mail
+//! transaction.
+
+mod check;
+mod data;
+mod helo;
+mod io;
+mod log;
+mod mail;
+mod rcpt;
+mod received;
+mod settings;
+mod simple;
+mod transaction;
+mod vrfy;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use postern_mail::{Directory, EnhancedCode, Enqueue, Policy, Reply};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::codec::{BareNewline, Command, LineReader, Verb};
+use io::{Input, Io, Stop};
+use log::{Counters, TARGET};
+pub use settings::{Connection, SessionSettings};
+use transaction::Transaction;
+
+/// The byte stream a session runs over: a TCP stream, a TLS stream later,
+/// or an in-memory pipe in tests.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
+/// Numbers sessions for the policy `instance` attribute.
+static SESSIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Runs one SMTP session over `stream` to its end: greeting, commands,
+/// transactions, QUIT or a close. Every failure of the client gets a
+/// protocol reply or a close; nothing the client sends can panic it, and its
+/// memory is bounded by the command line and message size limits. Logs go to
+/// the `postern/smtpd` tracing target in maillog shapes.
+pub async fn serve<S>(
+    stream: S,
+    conn: Connection,
+    settings: Arc<SessionSettings>,
+    policy: Arc<dyn Policy>,
+    directory: Arc<dyn Directory>,
+    queue: Arc<dyn Enqueue>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut session = Session {
+        io: Io::new(stream),
+        lines: LineReader::new(settings.max_command_line),
+        client: conn.client(),
+        conn,
+        settings,
+        policy,
+        directory,
+        queue,
+        helo: None,
+        esmtp: false,
+        txn: None,
+        counters: Counters::default(),
+        errors: 0,
+        junk: 0,
+        last: "CONNECT",
+        number: SESSIONS.fetch_add(1, Ordering::Relaxed),
+        transactions: 0,
+    };
+    session.serve().await;
+}
+
+/// The state of one session.
+pub(crate) struct Session<S> {
+    io: Io<S>,
+    lines: LineReader,
+    conn: Connection,
+    /// `name[ip]` as every log line names the client.
+    client: String,
+    settings: Arc<SessionSettings>,
+    policy: Arc<dyn Policy>,
+    directory: Arc<dyn Directory>,
+    queue: Arc<dyn Enqueue>,
+    /// The HELO/EHLO argument, control characters replaced.
+    helo: Option<String>,
+    /// The client said EHLO (protocol ESMTP) rather than HELO.
+    esmtp: bool,
+    txn: Option<Transaction>,
+    counters: Counters,
+    /// Failed commands so far, against `hard_error_limit`.
+    errors: u32,
+    /// NOOP, RSET, VRFY and HELP since the last delivered message.
+    junk: u32,
+    /// The last command, for `timeout after X` and `lost connection
+    /// after X`.
+    last: &'static str,
+    number: u64,
+    transactions: u64,
+}
+
+impl<S: Transport> Session<S> {
+    async fn serve(&mut self) {
+        tracing::info!(
+            target: TARGET,
+            service = %self.conn.service,
+            "connect from {}",
+            self.client
+        );
+        let end = self.run().await;
+        let timeout = self.settings.command_timeout;
+        let host = &self.settings.hostname;
+        let last = self.last;
+        match end {
+            Ok(()) => {}
+            Err(Stop::Eof) => {
+                tracing::info!(target: TARGET, "lost connection after {last} from {}", self.client);
+            }
+            Err(Stop::Io(e)) => {
+                tracing::debug!(target: TARGET, "{}: {e}", self.client);
+                tracing::info!(target: TARGET, "lost connection after {last} from {}", self.client);
+            }
+            Err(Stop::Timeout) => {
+                let reply = Reply::new(
+                    421,
+                    EnhancedCode::new(4, 4, 2),
+                    format!("{host} Error: timeout exceeded"),
+                );
+                self.io.reply(&reply);
+                tracing::info!(target: TARGET, "timeout after {last} from {}", self.client);
+            }
+            Err(Stop::TooManyErrors) => {
+                let reply = Reply::new(
+                    421,
+                    EnhancedCode::new(4, 7, 0),
+                    format!("{host} Error: too many errors"),
+                );
+                self.io.reply(&reply);
+                tracing::info!(target: TARGET, "too many errors after {last} from {}", self.client);
+            }
+        }
+        self.io.shutdown(timeout).await;
+        tracing::info!(
+            target: TARGET,
+            "disconnect from {} {}",
+            self.client,
+            self.counters.summary()
+        );
+    }
+
+    /// The command loop; `Ok` after QUIT.
+    async fn run(&mut self) -> Result<(), Stop> {
+        self.io
+            .reply(&Reply::plain(220, self.settings.banner.clone()));
+        loop {
+            if self.errors >= self.settings.hard_error_limit {
+                return Err(Stop::TooManyErrors);
+            }
+            let input = self
+                .io
+                .next_line(&mut self.lines, self.settings.command_timeout)
+                .await?;
+            let (line, reply) = match input {
+                Input::TooLong => (Line::Uncounted, line_too_long()),
+                Input::Line { bare_lf: true, .. }
+                    if self.settings.bare_newline == BareNewline::Reject =>
+                {
+                    (Line::Uncounted, bare_lf())
+                }
+                Input::Line { text, .. } => match Command::parse(&text) {
+                    Ok(cmd) => {
+                        let verb = cmd.verb();
+                        self.last = verb.keyword();
+                        (Line::Verb(verb), self.dispatch(cmd).await?)
+                    }
+                    Err(e) => {
+                        self.last = e.verb().map_or("UNKNOWN", Verb::keyword);
+                        (e.verb().map_or(Line::Unknown, Line::Verb), e.reply())
+                    }
+                },
+            };
+            let failed = reply.code >= 400;
+            match line {
+                Line::Verb(verb) => self.counters.record(Some(verb), !failed),
+                Line::Unknown => self.counters.record(None, !failed),
+                Line::Uncounted => {}
+            }
+            if failed {
+                self.errors = self.errors.saturating_add(1);
+            }
+            if let Line::Verb(Verb::Noop | Verb::Rset | Verb::Vrfy | Verb::Help) = line {
+                self.junk = self.junk.saturating_add(1);
+                if self.junk > self.settings.junk_command_limit {
+                    self.errors = self.errors.saturating_add(1);
+                }
+            }
+            self.io.reply(&reply);
+            if line == Line::Verb(Verb::Quit) {
+                self.io.flush(self.settings.command_timeout).await?;
+                return Ok(());
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, cmd: Command) -> Result<Reply, Stop> {
+        Ok(match cmd {
+            Command::Helo(name) => self.helo(&name, false),
+            Command::Ehlo(name) => self.helo(&name, true),
+            Command::Mail(mail) => self.mail(mail),
+            Command::Rcpt(rcpt) => self.rcpt(rcpt).await,
+            Command::Data => return self.data().await,
+            Command::Rset => self.rset(),
+            Command::Noop => simple::noop(),
+            Command::Quit => simple::quit(),
+            Command::Vrfy(arg) => self.vrfy(&arg),
+            Command::Help => simple::help(),
+            Command::StartTls | Command::Auth | Command::Bdat => simple::not_implemented(),
+        })
+    }
+
+    /// `ESMTP` after EHLO, `SMTP` otherwise: Postfix's `proto=`.
+    fn protocol(&self) -> &'static str {
+        if self.esmtp { "ESMTP" } else { "SMTP" }
+    }
+}
+
+impl<S> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("client", &self.client)
+            .field("helo", &self.helo)
+            .field("txn", &self.txn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a command-phase line was, for the `disconnect` counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// A known verb, counted under its name.
+    Verb(Verb),
+    /// Not a verb we know: counted as `unknown`, as Postfix does.
+    Unknown,
+    /// Too long, or a bare LF in reject mode: an error, but not a command.
+    Uncounted,
+}
+
+fn line_too_long() -> Reply {
+    Reply::new(500, EnhancedCode::new(5, 5, 2), "Error: line too long")
+}
+
+fn bare_lf() -> Reply {
+    Reply::new(500, EnhancedCode::new(5, 5, 2), "Error: bare <LF> received")
+}

@@ -1,0 +1,153 @@
+//! What a session is told before it starts: the server's settings (shared
+//! by every session of a listener) and the facts about one connection.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::codec::BareNewline;
+
+/// The smtpd parameters one session obeys, named after their Postfix
+/// `main.cf` counterparts. The server crate builds one per listener from the
+/// config and shares it (`Arc`) among that listener's sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// `myhostname`: the name in the EHLO/HELO reply, the Received header
+    /// and the 421 replies, and the domain of a bare `<postmaster>`.
+    pub hostname: String,
+    /// `smtpd_banner`, already expanded: the text after `220 ` in the
+    /// greeting. RFC 5321 §4.3.1 wants the host name first.
+    pub banner: String,
+    /// `message_size_limit` in bytes: announced in EHLO `SIZE`, checked
+    /// against `SIZE=` at MAIL and enforced while the content arrives. The
+    /// content is held in memory until it is queued, so this is also the
+    /// bound on a session's memory; Postfix's `0` (no limit) has no meaning
+    /// here and the server crate must map it to a finite value.
+    pub message_size_limit: u64,
+    /// `smtpd_timeout` (300s): how long to wait for a command, or for the
+    /// client to read our replies, before `421 4.4.2` and a close. RFC 5321
+    /// §4.5.3.2.7 asks for at least five minutes.
+    pub command_timeout: Duration,
+    /// How long to wait for each read of message content after `354`
+    /// (RFC 5321 §4.5.3.2.6: 3 minutes per block at least). Postfix uses
+    /// `smtpd_timeout` for this too, hence the same default.
+    pub data_timeout: Duration,
+    /// The longest command line accepted, CRLF included (RFC 5321
+    /// §4.5.3.1.4 says 512; 1000 leaves room for ESMTP parameters). A
+    /// longer one is answered `500 5.5.2 Error: line too long`; it is never
+    /// buffered whole.
+    pub max_command_line: usize,
+    /// `smtpd_recipient_limit` (1000): recipients per transaction; past it
+    /// RCPT gets `452 4.5.3 Error: too many recipients`, which RFC 5321
+    /// §4.5.3.1.10 lets the client retry in a later transaction.
+    pub recipient_limit: usize,
+    /// `smtpd_helo_required` (false): refuse MAIL and VRFY until the client
+    /// said HELO or EHLO.
+    pub helo_required: bool,
+    /// `smtpd_forbid_bare_newline` (normalize): what a bare CR or LF in the
+    /// content does. No mode lets one end the data.
+    pub bare_newline: BareNewline,
+    /// `smtpd_hard_error_limit` (20): after this many failed commands the
+    /// client gets `421 4.7.0 ... Error: too many errors` and is
+    /// disconnected, so a confused or hostile client cannot hold a session
+    /// forever.
+    pub hard_error_limit: u32,
+    /// `smtpd_junk_command_limit` (100): NOOP, RSET, VRFY and HELP beyond
+    /// this many count as errors, so that they too meet the hard error
+    /// limit. The count restarts after each delivered message.
+    pub junk_command_limit: u32,
+    /// `disable_vrfy_command` (true here, where Postfix says no): VRFY
+    /// tells a spammer which addresses exist; disabled, it answers
+    /// `502 5.5.1 VRFY command is disabled`.
+    pub disable_vrfy_command: bool,
+}
+
+impl Default for SessionSettings {
+    fn default() -> SessionSettings {
+        SessionSettings {
+            hostname: "localhost".to_owned(),
+            banner: "localhost ESMTP Postern".to_owned(),
+            message_size_limit: 10_240_000,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(300),
+            max_command_line: 1000,
+            recipient_limit: 1000,
+            helo_required: false,
+            bare_newline: BareNewline::Normalize,
+            hard_error_limit: 20,
+            junk_command_limit: 100,
+            disable_vrfy_command: true,
+        }
+    }
+}
+
+/// What the listener knows about one accepted connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// The client's address and port.
+    pub peer: SocketAddr,
+    /// The local address and port the client connected to.
+    pub local: SocketAddr,
+    /// The client's forward-confirmed host name, or `unknown` (as Postfix
+    /// logs it) until DNS lookups are added.
+    pub client_name: String,
+    /// Whether the client is in `mynetworks`: computed by the caller, handed
+    /// to the policy (`permit_mynetworks`).
+    pub trusted: bool,
+    /// The master.cf service name (`smtp`, `submission`), for logs.
+    pub service: String,
+}
+
+impl Connection {
+    /// A connection from `peer` to `local`: client name `unknown`, not
+    /// trusted, service `smtp`.
+    pub fn new(peer: SocketAddr, local: SocketAddr) -> Connection {
+        Connection {
+            peer,
+            local,
+            client_name: "unknown".to_owned(),
+            trusted: false,
+            service: "smtp".to_owned(),
+        }
+    }
+
+    /// The client's IP, an IPv4-mapped IPv6 address shown as IPv4 as
+    /// Postfix does on a dual-stack socket.
+    pub fn client_ip(&self) -> IpAddr {
+        self.peer.ip().to_canonical()
+    }
+
+    /// `name[ip]`, the client as every Postfix log line names it.
+    pub fn client(&self) -> String {
+        format!("{}[{}]", self.client_name, self.client_ip())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_logged_as_name_and_ip() {
+        let c = Connection::new(
+            "[::ffff:192.0.2.7]:4000".parse().unwrap(),
+            "127.0.0.1:25".parse().unwrap(),
+        );
+        assert_eq!(c.client(), "unknown[192.0.2.7]");
+        let c = Connection::new(
+            "[2001:db8::1]:4000".parse().unwrap(),
+            "[::1]:25".parse().unwrap(),
+        );
+        assert_eq!(c.client(), "unknown[2001:db8::1]");
+    }
+
+    #[test]
+    fn defaults_follow_postfix() {
+        let s = SessionSettings::default();
+        assert_eq!(s.message_size_limit, 10_240_000);
+        assert_eq!(s.command_timeout, Duration::from_secs(300));
+        assert_eq!(s.recipient_limit, 1000);
+        assert_eq!(s.hard_error_limit, 20);
+        assert_eq!(s.bare_newline, BareNewline::Normalize);
+    }
+}
