@@ -1,2 +1,174 @@
-//! postern
-fn main() {}
+//! `postern`: the mail server and its command line, in one binary (as
+//! Postfix's `postfix`, `postconf` and `master` together).
+
+#![allow(clippy::print_stdout, reason = "the command line answers on stdout")]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use postern_server::config::{self, Config, ConfigErrors};
+use postern_server::{daemon, log};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "postern",
+    version,
+    about = "A mail server whose policy is made of WebAssembly plugins"
+)]
+struct Cli {
+    /// The config file (default /etc/postern/postern.toml; without one,
+    /// the embedded default runs).
+    #[arg(long, short = 'c', global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the mail server.
+    Start {
+        /// Stay in the foreground and log to stderr (for terminals,
+        /// systemd and containers). Without it the server detaches and
+        /// logs to $data_directory/postern.log.
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// Stop a running server gracefully (SIGTERM to the pid in the queue directory).
+    Stop,
+    /// Tell whether the server is running.
+    Status,
+    /// Check the configuration, the users file and the plugins; print every
+    /// problem as file:line: key: what is wrong.
+    Check,
+    /// Print parameter values, expanded (as postconf).
+    Config {
+        /// Only parameters whose value differs from the default.
+        #[arg(short = 'n', conflicts_with = "defaults")]
+        non_default: bool,
+        /// Default values instead of the values in force.
+        #[arg(short = 'd')]
+        defaults: bool,
+        /// Parameter names; all when none is given.
+        names: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("postern: fatal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads `--config`, else the default path, else the embedded default.
+fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+    match path {
+        Some(p) => Config::load(p),
+        None if Path::new(config::DEFAULT_PATH).exists() => {
+            Config::load(Path::new(config::DEFAULT_PATH))
+        }
+        None => Config::embedded(),
+    }
+}
+
+fn load_or_report(path: Option<&Path>) -> Option<Config> {
+    match load(path) {
+        Ok(c) => Some(c),
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("postern: {e}");
+            }
+            None
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::Config {
+            non_default,
+            defaults,
+            names,
+        } => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let mut out = String::new();
+            let mut status = ExitCode::SUCCESS;
+            if names.is_empty() {
+                let lines = if non_default {
+                    config.non_default()
+                } else if defaults {
+                    config.defaults()
+                } else {
+                    config.all()
+                };
+                for (k, v) in lines {
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+            } else {
+                for name in names {
+                    let v = if defaults {
+                        config.default_value(&name)
+                    } else {
+                        config.value(&name)
+                    };
+                    match v {
+                        Some(v) => out.push_str(&format!("{name} = {v}\n")),
+                        None => {
+                            eprintln!("postern: warning: {name}: unknown parameter");
+                            status = ExitCode::FAILURE;
+                        }
+                    }
+                }
+            }
+            print!("{out}");
+            Ok(status)
+        }
+        Command::Check => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            match daemon::Parts::build(&config) {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("postern: {e:#}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Start { foreground } => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            if !foreground {
+                return daemon::detach(&config, config_path);
+            }
+            log::init();
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(daemon::run(config, config_path.map(Path::to_path_buf)))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stop => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            daemon::stop(&config)
+        }
+        Command::Status => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            daemon::status(&config)
+        }
+    }
+}

@@ -63,12 +63,12 @@ impl<S: Transport> Session<S> {
         }
         // The recipient is accepted: the transaction gets its queue id now
         // if it has none, so the actions below log under it.
-        if let Some(txn) = &mut self.txn {
-            if txn.id.is_none() {
-                let id = self.queue.new_id();
-                tracing::info!(target: super::log::TARGET, "{id}: client={}", self.client);
-                txn.id = Some(id);
-            }
+        if let Some(txn) = &mut self.txn
+            && txn.id.is_none()
+        {
+            let id = self.queue.new_id();
+            tracing::info!(target: super::log::TARGET, "{id}: client={}", self.client);
+            txn.id = Some(id);
         }
         self.apply_actions("RCPT", &actions, Some(&address));
         if let Some(txn) = &mut self.txn {

@@ -103,7 +103,11 @@ async fn every_stage_is_asked_in_order_with_what_is_known() {
         assert_eq!(req.recipient_class, Some(DomainClass::Local));
         assert_eq!(req.protocol_name, "ESMTP");
         // Postfix takes the queue id at the first accepted RCPT.
-        let id = if matches!(req.stage, Stage::Data | Stage::EndOfData) { "ABC00001" } else { "" };
+        let id = if matches!(req.stage, Stage::Data | Stage::EndOfData) {
+            "ABC00001"
+        } else {
+            ""
+        };
         assert_eq!(req.queue_id, id);
         assert_eq!(req.instance, r[0].instance);
         assert!(!req.instance.is_empty());

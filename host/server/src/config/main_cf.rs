@@ -1,0 +1,235 @@
+//! The typed main.cf parameters the server runs on, read once at load.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use postern_mail::Domain;
+
+use super::error::{ConfigError, Source};
+use super::params::{self, Kind};
+use super::toml_value::Raw;
+use super::{expand, value};
+
+/// The parameters in force, typed. Field names are Postfix's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Main {
+    /// The host name in the banner, HELO to other servers, Received headers.
+    pub myhostname: Domain,
+    /// The parent domain of the host.
+    pub mydomain: Domain,
+    /// The domain locally-posted mail appears to come from.
+    pub myorigin: Domain,
+    /// Domains delivered here in one local namespace.
+    pub mydestination: Vec<Domain>,
+    /// Clients trusted to relay (permit_mynetworks).
+    pub mynetworks: Vec<IpNet>,
+    /// Domains accepted for relaying elsewhere.
+    pub relay_domains: Vec<Domain>,
+    /// Domains with per-domain mailboxes (besides those in the users file).
+    pub virtual_mailbox_domains: Vec<Domain>,
+    /// Addresses for services that give only a port.
+    pub inet_interfaces: Vec<IpAddr>,
+    /// Largest message accepted, in bytes (0 = no limit).
+    pub message_size_limit: u64,
+    /// Text after `220 ` in the greeting.
+    pub smtpd_banner: String,
+    /// Where data lives by default.
+    pub data_directory: PathBuf,
+    /// The queue's directory.
+    pub queue_directory: PathBuf,
+    /// `Maildir/` (a trailing slash means Maildir) or an mbox file name.
+    pub home_mailbox: String,
+    /// The base of mailboxes of users without a home.
+    pub virtual_mailbox_base: PathBuf,
+    /// `+` in `user+ext@domain`, if set.
+    pub recipient_delimiter: Option<char>,
+    /// Idle time allowed between commands.
+    pub smtpd_timeout: Duration,
+    /// Recipients allowed per message.
+    pub smtpd_recipient_limit: u64,
+    /// Whether HELO/EHLO must come before MAIL.
+    pub smtpd_helo_required: bool,
+    /// Whether client/helo/sender restrictions wait until RCPT.
+    pub smtpd_delay_reject: bool,
+    /// `normalize` or `reject` bare CR/LF in DATA.
+    pub smtpd_forbid_bare_newline: String,
+    /// Errors before a client is disconnected.
+    pub smtpd_hard_error_limit: u64,
+    /// Longest line accepted.
+    pub line_length_limit: u64,
+    /// Sessions served at once per service; more wait in the listen
+    /// backlog (Postfix's per-service process limit).
+    pub default_process_limit: u64,
+    /// Whether VRFY answers 502.
+    pub disable_vrfy_command: bool,
+    /// First retry delay of a deferred message.
+    pub minimal_backoff_time: Duration,
+    /// Longest retry delay.
+    pub maximal_backoff_time: Duration,
+    /// How often the deferred queue is scanned.
+    pub queue_run_delay: Duration,
+    /// Where operator plugins live (`*.wasm`), if anywhere.
+    pub plugin_directory: Option<PathBuf>,
+    /// The software name (not shown in the default banner).
+    pub mail_name: String,
+}
+
+/// Reads parameter values: expansion, then kind, collecting errors.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    set: &'a BTreeMap<&'static str, Raw>,
+    source: &'a Source,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Reader<'_> {
+    fn get<T>(&mut self, name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
+        let offset = self.set.get(name).map(|r| r.offset);
+        let raw = (self.lookup)(name)?;
+        let result = expand::expand(&raw, self.lookup)
+            .map_err(|e| e.to_string())
+            .and_then(|v| parse(&v));
+        match result {
+            Ok(v) => Some(v),
+            Err(msg) => {
+                let msg = if offset.is_none() {
+                    format!("{msg} (in the default value {raw:?})")
+                } else {
+                    msg
+                };
+                self.errors.push(self.source.error(offset, name, msg));
+                None
+            }
+        }
+    }
+}
+
+fn text(v: &str) -> Result<String, String> {
+    Ok(v.to_owned())
+}
+
+fn path(v: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(v.trim()))
+}
+
+fn choice(name: &str) -> impl Fn(&str) -> Result<String, String> + '_ {
+    move |v: &str| {
+        let Some(Kind::Choice(words)) = params::find(name).map(|p| p.kind) else {
+            return Ok(v.to_owned());
+        };
+        let v = v.trim();
+        if words.contains(&v) {
+            Ok(v.to_owned())
+        } else {
+            Err(format!("expected one of {}, found {v:?}", words.join(", ")))
+        }
+    }
+}
+
+fn delimiter(v: &str) -> Result<Option<char>, String> {
+    let mut chars = v.trim().chars();
+    match (chars.next(), chars.next()) {
+        (None, _) => Ok(None),
+        (Some(c), None) if !c.is_alphanumeric() && !c.is_whitespace() && c != '@' => Ok(Some(c)),
+        _ => Err(format!(
+            "expected one delimiter character such as + or -, found {v:?}"
+        )),
+    }
+}
+
+impl Main {
+    /// Reads every parameter; `None` (with errors pushed) if any is bad.
+    pub(super) fn read(
+        lookup: &dyn Fn(&str) -> Option<String>,
+        set: &BTreeMap<&'static str, Raw>,
+        source: &Source,
+        errors: &mut Vec<ConfigError>,
+    ) -> Main {
+        let mut r = Reader {
+            lookup,
+            set,
+            source,
+            errors,
+        };
+        // A bad domain was reported already and the config is refused;
+        // "invalid" (RFC 2606) only fills the field until then.
+        let mut domain = |name: &str| {
+            r.get(name, value::domain)
+                .or_else(|| Domain::parse("invalid").ok())
+        };
+        let (myhostname, mydomain, myorigin) =
+            (domain("myhostname"), domain("mydomain"), domain("myorigin"));
+        let (Some(myhostname), Some(mydomain), Some(myorigin)) = (myhostname, mydomain, myorigin)
+        else {
+            unreachable!("\"invalid\" always parses as a domain")
+        };
+        Main {
+            myhostname,
+            mydomain,
+            myorigin,
+            mydestination: r.get("mydestination", value::domains).unwrap_or_default(),
+            mynetworks: r.get("mynetworks", value::networks).unwrap_or_default(),
+            relay_domains: r.get("relay_domains", value::domains).unwrap_or_default(),
+            virtual_mailbox_domains: r
+                .get("virtual_mailbox_domains", value::domains)
+                .unwrap_or_default(),
+            inet_interfaces: r
+                .get("inet_interfaces", value::interfaces)
+                .unwrap_or_default(),
+            message_size_limit: r.get("message_size_limit", size_limit).unwrap_or_default(),
+            smtpd_banner: r.get("smtpd_banner", text).unwrap_or_default(),
+            data_directory: r.get("data_directory", path).unwrap_or_default(),
+            queue_directory: r.get("queue_directory", path).unwrap_or_default(),
+            home_mailbox: r.get("home_mailbox", text).unwrap_or_default(),
+            virtual_mailbox_base: r.get("virtual_mailbox_base", path).unwrap_or_default(),
+            recipient_delimiter: r.get("recipient_delimiter", delimiter).flatten(),
+            smtpd_timeout: r.get("smtpd_timeout", value::time).unwrap_or_default(),
+            smtpd_recipient_limit: r
+                .get("smtpd_recipient_limit", value::count)
+                .unwrap_or_default(),
+            smtpd_helo_required: r
+                .get("smtpd_helo_required", value::boolean)
+                .unwrap_or_default(),
+            smtpd_delay_reject: r.get("smtpd_delay_reject", value::boolean).unwrap_or(true),
+            smtpd_forbid_bare_newline: r
+                .get(
+                    "smtpd_forbid_bare_newline",
+                    choice("smtpd_forbid_bare_newline"),
+                )
+                .unwrap_or_default(),
+            smtpd_hard_error_limit: r
+                .get("smtpd_hard_error_limit", value::count)
+                .unwrap_or_default(),
+            line_length_limit: r.get("line_length_limit", value::count).unwrap_or_default(),
+            default_process_limit: r.get("default_process_limit", value::count).unwrap_or(100),
+            disable_vrfy_command: r
+                .get("disable_vrfy_command", value::boolean)
+                .unwrap_or(true),
+            minimal_backoff_time: r
+                .get("minimal_backoff_time", value::time)
+                .unwrap_or_default(),
+            maximal_backoff_time: r
+                .get("maximal_backoff_time", value::time)
+                .unwrap_or_default(),
+            queue_run_delay: r.get("queue_run_delay", value::time).unwrap_or_default(),
+            plugin_directory: r
+                .get("plugin_directory", path)
+                .filter(|p| !p.as_os_str().is_empty()),
+            mail_name: r.get("mail_name", text).unwrap_or_default(),
+        }
+    }
+}
+
+/// Postfix reads 0 as "no limit"; Postern holds a message in memory while
+/// it arrives, so a limit there must be.
+fn size_limit(v: &str) -> Result<u64, String> {
+    match value::count(v)? {
+        0 => {
+            Err("0 (no limit) is not supported: give a size in bytes, such as 10240000".to_owned())
+        }
+        n => Ok(n),
+    }
+}

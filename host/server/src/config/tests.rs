@@ -1,0 +1,164 @@
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use super::*;
+
+fn machine() -> Machine {
+    Machine {
+        hostname: "mx.example.com".into(),
+        data_directory: PathBuf::from("/var/lib/postern"),
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(Source::named("test.toml", text), machine(), false)
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse(text)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn embedded_default_is_valid_and_safe() {
+    let c = Config::parse(
+        Source::named(EMBEDDED_NAME, EMBEDDED_DEFAULT),
+        machine(),
+        true,
+    )
+    .unwrap();
+    assert_eq!(c.services.len(), 1);
+    assert_eq!(c.services[0].listen[0].to_string(), "127.0.0.1:2525");
+    let names: Vec<&str> = c.main.mydestination.iter().map(|d| d.as_str()).collect();
+    assert_eq!(
+        names,
+        ["mx.example.com", "localhost.example.com", "localhost"]
+    );
+    assert_eq!(c.main.mynetworks.len(), 2);
+    assert_eq!(c.main.smtpd_banner, "mx.example.com ESMTP");
+    assert_eq!(
+        c.main.queue_directory,
+        PathBuf::from("/var/lib/postern/queue")
+    );
+    assert_eq!(
+        sections::describe(&c.restrictions[&Stage::Recipient]),
+        "permit_mynetworks, reject_unauth_destination"
+    );
+}
+
+#[test]
+fn expansion_and_kinds() {
+    let c = parse(
+        "myhostname = \"mail.example.org\"\nmydomain = \"example.org\"\nmyorigin = \"$mydomain\"\n\
+         message_size_limit = 1000\nsmtpd_timeout = \"5m\"\nsmtpd_helo_required = true\n\
+         smtpd_banner = \"${myhostname} ready\"\n[[service]]\nname = \"smtp\"\nlisten = \"2525\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.main.myorigin.as_str(), "example.org");
+    assert_eq!(c.main.message_size_limit, 1000);
+    assert_eq!(c.main.smtpd_timeout.as_secs(), 300);
+    assert!(c.main.smtpd_helo_required);
+    assert_eq!(c.main.smtpd_banner, "mail.example.org ready");
+    // A bare port listens on every inet_interfaces address (loopback-only).
+    assert_eq!(c.services[0].listen.len(), 2);
+    assert_eq!(c.value("myorigin").unwrap(), "example.org");
+}
+
+#[test]
+fn errors_name_file_line_and_key() {
+    assert_eq!(
+        errors("\n\nmydestinatoin = \"x\"\n"),
+        ["test.toml:3: mydestinatoin: unknown parameter"]
+    );
+    assert_eq!(
+        errors("mynetworks = \"10.0.0.0/33\"\n"),
+        ["test.toml:1: mynetworks: \"10.0.0.0/33\": prefix length must be 0..=32"]
+    );
+    assert_eq!(
+        errors(
+            "a=1\n"
+                .replace("a=1", "smtpd_banner = \"$myhostnam ESMTP\"")
+                .as_str()
+        ),
+        ["test.toml:1: smtpd_banner: unknown parameter $myhostnam in value"]
+    );
+    assert_eq!(
+        errors("message_size_limit = \"big\"\n"),
+        ["test.toml:1: message_size_limit: expected a non-negative integer, found \"big\""]
+    );
+    assert_eq!(
+        errors("message_size_limit = 1.5\n"),
+        [
+            "test.toml:1: message_size_limit: expected a string, integer, boolean or list, found float"
+        ]
+    );
+    let syntax = errors("mydomain = \n");
+    assert!(
+        syntax[0].starts_with("test.toml:1: TOML syntax"),
+        "{syntax:?}"
+    );
+}
+
+#[test]
+fn all_errors_at_once() {
+    let e = errors("bogus = 1\nmynetworks = \"x\"\n[auth]\nuser_file = \"/x\"\n");
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(e[2].starts_with("test.toml:4: auth.user_file: unknown key"));
+}
+
+#[test]
+fn never_an_open_relay() {
+    let e = errors("[smtpd.restrictions]\nrecipient = [\"permit\"]\n");
+    assert!(e[0].contains("reject_unauth_destination"), "{e:?}");
+    // Postfix names work and the relay list counts.
+    let c = parse("smtpd_relay_restrictions = \"permit_mynetworks, reject_unauth_destination\"\n[smtpd.restrictions]\nrecipient = []\n").unwrap();
+    assert_eq!(c.restrictions[&Stage::Relay].len(), 2);
+    // Shadow mode does not protect.
+    let e = errors(
+        "[smtpd.restrictions]\nrecipient = [{ plugin = \"reject_unauth_destination\", mode = \"shadow\" }]\n",
+    );
+    assert!(e[0].contains("open relay"), "{e:?}");
+}
+
+#[test]
+fn services_and_sections() {
+    let e = errors("[[service]]\nname = \"imap\"\nlisten = \"2143\"\n");
+    assert_eq!(
+        e,
+        ["test.toml:2: service: service \"imap\" is not supported by this version of Postern yet"]
+    );
+    let e = errors("[[service]]\nname = \"smtp\"\nlisten = \"nowhere\"\n");
+    assert!(
+        e[0].starts_with("test.toml:3: service: listen: \"nowhere\""),
+        "{e:?}"
+    );
+    let c = parse("[auth]\nusers_file = \"$data_directory/users\"\n").unwrap();
+    assert_eq!(
+        c.users_file.unwrap(),
+        PathBuf::from("/var/lib/postern/users")
+    );
+}
+
+#[test]
+fn non_default_and_defaults() {
+    let c = parse("myhostname = \"mail.example.org\"\nmydomain = \"example.org\"\nmessage_size_limit = 10240000\n").unwrap();
+    let n = c.non_default();
+    assert_eq!(
+        n,
+        vec![
+            ("mydomain".into(), "example.org".into()),
+            ("myhostname".into(), "mail.example.org".into())
+        ]
+    );
+    let d = c.defaults();
+    assert!(d.contains(&("myhostname".into(), "mx.example.com".into())));
+    assert!(d.contains(&(
+        "mydestination".into(),
+        "mx.example.com, localhost.example.com, localhost".into()
+    )));
+}

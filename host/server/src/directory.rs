@@ -1,0 +1,66 @@
+//! The recipient side of the config as the SMTP server asks for it:
+//! which domains are ours (Postfix's address classes) and which users exist
+//! (`smtpd_reject_unlisted_recipient`).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use postern_auth::UserDb;
+use postern_delivery::LocalDelivery;
+use postern_mail::{Address, Directory, Domain, DomainClass};
+
+use crate::config::Main;
+
+/// Domain classes from `mydestination`, `virtual_mailbox_domains` (plus the
+/// domains of users-file entries) and `relay_domains`; recipients from
+/// the local delivery agent's own resolution, so that what the SMTP
+/// server accepts is exactly what delivery can deliver.
+#[derive(Debug)]
+pub struct ConfigDirectory {
+    local: BTreeSet<Domain>,
+    virtual_domains: BTreeSet<Domain>,
+    relay: Vec<Domain>,
+    delivery: Arc<LocalDelivery>,
+}
+
+impl ConfigDirectory {
+    /// Builds the classes from the config and the users file.
+    pub fn new(main: &Main, users: &UserDb, delivery: Arc<LocalDelivery>) -> ConfigDirectory {
+        let local: BTreeSet<Domain> = main.mydestination.iter().cloned().collect();
+        let virtual_domains = main
+            .virtual_mailbox_domains
+            .iter()
+            .cloned()
+            .chain(users.iter().filter_map(|u| u.domain.clone()))
+            .filter(|d| !local.contains(d))
+            .collect();
+        ConfigDirectory {
+            local,
+            virtual_domains,
+            relay: main.relay_domains.clone(),
+            delivery,
+        }
+    }
+}
+
+impl Directory for ConfigDirectory {
+    fn domain_class(&self, domain: &Domain) -> DomainClass {
+        if self.local.contains(domain) {
+            DomainClass::Local
+        } else if self.virtual_domains.contains(domain) {
+            DomainClass::Virtual
+        } else if self.relay.iter().any(|r| domain.is_within(r)) {
+            // parent_domain_matches_subdomains includes relay_domains in Postfix.
+            DomainClass::Relay
+        } else {
+            DomainClass::Other
+        }
+    }
+
+    fn recipient_exists(&self, recipient: &Address) -> bool {
+        match self.domain_class(recipient.domain()) {
+            DomainClass::Local | DomainClass::Virtual => self.delivery.exists(recipient),
+            _ => true,
+        }
+    }
+}

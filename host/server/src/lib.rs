@@ -1,0 +1,22 @@
+//! The `postern` binary's library: the configuration, the daemon that wires
+//! the crates together, and the command line.
+//!
+//! Postfix counterparts: `master` (listeners and supervision), `postconf`
+//! (the config reader and `postern config`), `postfix start|check`. This
+//! crate holds no protocol or storage logic of its own: SMTP lives in
+//! `postern-smtp`, policy in `postern-policy`, the spool in `postern-queue`,
+//! delivery in `postern-delivery`. It reads the config, builds those
+//! pieces, binds the sockets and hands connections over.
+//!
+//! # Layout
+//! - [`config`]: the TOML file with Postfix's names, `$name` expansion and
+//!   `file:line: key:` errors.
+//! - [`directory`]: the domain classes and known recipients, over the
+//!   config and the users file.
+//! - [`daemon`]: start-up, listeners, signals, shutdown.
+//! - [`log`]: the maillog line format.
+
+pub mod config;
+pub mod daemon;
+pub mod directory;
+pub mod log;
