@@ -1,1 +1,68 @@
-//! Postern's policy runtime: restriction chains of sandboxed WebAssembly components (to be written).
+//! Postern's policy runtime: the restriction lists of every SMTP stage,
+//! evaluated as chains of sandboxed WebAssembly components that speak the
+//! `postern:policy` WIT package (`wit/policy.wit`).
+//!
+//! Its Postfix counterparts are the `smtpd_*_restrictions` lists with
+//! access(5) actions, and policy delegation (SMTPD_POLICY_README): the
+//! request a plugin sees carries the policy-delegation attributes, and its
+//! verdict is an access(5) action. Unlike a Postfix policy server, a plugin
+//! runs in-process, in a sandbox: no files, sockets, environment or stdio
+//! (WASI is linked deny-all), limited memory, and a wall-clock deadline
+//! enforced by epoch interruption. A plugin that traps, hangs or answers
+//! nonsense costs one request its entry's `on_error` (by default `451
+//! 4.3.0`), is logged, and the server keeps serving. This is the only
+//! crate that uses wasmtime; the server sees the [`postern_mail::Policy`]
+//! trait.
+//!
+//! The server builds one [`Runtime`], parses each configured entry with
+//! [`Entry::from_line`] or [`Entry::from_table`] into a [`PolicyConfig`],
+//! calls [`Runtime::load`] for a [`Snapshot`], and serves through
+//! [`Policies`] (an `Arc<dyn Policy>`), calling [`Policies::replace`] on
+//! reload.
+//!
+//! Not yet: the `dns`, `tables` and `kv` host imports, message content at
+//! end-of-data, stores kept per session with the pooling allocator (each
+//! call has a fresh store), an on-disk compilation cache, counters, and
+//! pulling plugins from OCI registries (the `registry` crate's job).
+//!
+//! # Layout
+//! - [`entry`]: [`Entry`], one item of a restriction list, parsed from the
+//!   config; [`Builtin`], [`OnError`], [`Mode`].
+//! - [`config`]: [`PolicyConfig`], what a snapshot is built from.
+//! - [`runtime`]: [`Runtime`], engine and linker; [`Runtime::load`].
+//! - [`snapshot`]: [`Snapshot`] and [`Policies`], the loaded policy and the
+//!   hot-reload handle, both [`postern_mail::Policy`].
+//! - [`limits`]: [`Limits`] per plugin, with the reason for each default.
+//! - [`error`]: [`Error`] and [`EntryError`].
+//! - `chain`: Postfix's evaluation rules for one list.
+//! - `plugin`: one call of one plugin in a fresh store, under its limits.
+//! - `component`: plugin sources (embedded, directory) and the compile
+//!   cache.
+//! - `host`: the store's data, the `host` imports and the deny-all WASI.
+//! - `convert`: requests out, verdicts in (checked).
+//! - `engine`: the wasmtime engine and its epoch ticker.
+//! - `bindings`: what `bindgen!` generates from `wit/policy.wit`.
+//! - [`STANDARD_PLUGINS`]: the plugins built from `plugins/` by `build.rs`.
+
+mod bindings;
+mod chain;
+mod component;
+pub mod config;
+mod convert;
+mod engine;
+pub mod entry;
+pub mod error;
+mod host;
+pub mod limits;
+mod plugin;
+pub mod runtime;
+pub mod snapshot;
+mod standard;
+
+pub use config::PolicyConfig;
+pub use entry::{Builtin, Entry, Mode, OnError};
+pub use error::{EntryError, Error};
+pub use limits::Limits;
+pub use runtime::Runtime;
+pub use snapshot::{Policies, Snapshot};
+pub use standard::STANDARD_PLUGINS;

@@ -1,0 +1,239 @@
+//! Between `postern_mail`'s policy types and the WIT ones: the request goes
+//! out as is; the verdict comes back from an untrusted plugin and is
+//! checked ("parse, don't validate") before the server sees it.
+
+use postern_mail::{Address, DomainClass, EnhancedCode, PolicyRequest, Reply, Stage, Verdict};
+
+use crate::bindings::postern::policy::types;
+use crate::host::one_line;
+
+/// The longest line of reply text kept. RFC 5321 §4.5.3.1.5 allows 512
+/// octets per reply line, code and enhanced code included.
+const MAX_REPLY_LINE: usize = 480;
+
+/// The most lines of a multi-line reply kept.
+const MAX_REPLY_LINES: usize = 8;
+
+/// The longest header a `prepend` may add: RFC 5322 §2.1.1's line limit.
+const MAX_HEADER: usize = 998;
+
+/// The longest `hold`, `discard` or `warn` text kept, for the log.
+const MAX_TEXT: usize = 512;
+
+/// The request in WIT terms. Fails only for a stage this version of the
+/// WIT package cannot express, which the caller treats as a plugin failure.
+pub(crate) fn request(r: &PolicyRequest) -> Result<types::Request, String> {
+    let stage = match r.stage {
+        Stage::Client => types::Stage::Client,
+        Stage::Helo => types::Stage::Helo,
+        Stage::Sender => types::Stage::Sender,
+        Stage::Relay => types::Stage::Relay,
+        Stage::Recipient => types::Stage::Recipient,
+        Stage::Data => types::Stage::Data,
+        Stage::EndOfData => types::Stage::EndOfData,
+        other => return Err(format!("stage {other} is not in postern:policy@0.1.0")),
+    };
+    let recipient_class = r.recipient_class.map(|c| match c {
+        DomainClass::Local => types::DomainClass::Local,
+        DomainClass::Virtual => types::DomainClass::Virtual,
+        DomainClass::Relay => types::DomainClass::Relay,
+        // Anything newer than this WIT version: the class that grants
+        // nothing, so that no plugin relays by mistake.
+        _ => types::DomainClass::Other,
+    });
+    Ok(types::Request {
+        stage,
+        protocol_name: r.protocol_name.clone(),
+        instance: r.instance.clone(),
+        queue_id: r.queue_id.clone(),
+        client_address: r.client_address.map(|a| a.to_string()).unwrap_or_default(),
+        client_port: r.client_port,
+        client_name: r.client_name.clone(),
+        reverse_client_name: r.reverse_client_name.clone(),
+        helo_name: r.helo_name.clone(),
+        sender: r.sender.clone(),
+        recipient: r.recipient.clone(),
+        recipient_count: r.recipient_count,
+        size: r.size,
+        sasl_method: r.sasl_method.clone(),
+        sasl_username: r.sasl_username.clone(),
+        encryption_protocol: r.encryption_protocol.clone(),
+        encryption_cipher: r.encryption_cipher.clone(),
+        server_address: r.server_address.map(|a| a.to_string()).unwrap_or_default(),
+        server_port: r.server_port,
+        tls_sni: r.tls_sni.clone(),
+        trusted: r.trusted,
+        recipient_class,
+    })
+}
+
+/// A plugin's verdict, checked. An answer the server cannot act on (a
+/// reject with a 2xx code, a redirect to something that is not an address,
+/// a header without a name) is an error naming what was wrong; the caller
+/// treats it as a plugin failure.
+pub(crate) fn verdict(v: types::Verdict) -> Result<Verdict, String> {
+    Ok(match v {
+        types::Verdict::Dunno => Verdict::Dunno,
+        types::Verdict::Permit => Verdict::Permit,
+        // access(5): "4NN text" and "5NN text" both refuse.
+        types::Verdict::Reject(r) => Verdict::Reject(reply(r, "reject", 400..=599)?),
+        types::Verdict::Defer(r) => Verdict::Defer(reply(r, "defer", 400..=499)?),
+        types::Verdict::DeferIfPermit(r) => {
+            Verdict::DeferIfPermit(reply(r, "defer-if-permit", 400..=499)?)
+        }
+        types::Verdict::DeferIfReject(r) => {
+            Verdict::DeferIfReject(reply(r, "defer-if-reject", 400..=499)?)
+        }
+        types::Verdict::Hold(t) => Verdict::Hold(one_line(&t, MAX_TEXT)),
+        types::Verdict::Discard(t) => Verdict::Discard(one_line(&t, MAX_TEXT)),
+        types::Verdict::Warn(t) => Verdict::Warn(one_line(&t, MAX_TEXT)),
+        types::Verdict::Prepend(h) => Verdict::Prepend(header(&h)?),
+        types::Verdict::Redirect(a) => Verdict::Redirect(address(&a, "redirect")?),
+        types::Verdict::Bcc(a) => Verdict::Bcc(address(&a, "bcc")?),
+    })
+}
+
+/// A reply whose code must lie in `codes`. An empty enhanced code gets
+/// Postfix's default for the class (4.7.1, 5.7.1); one whose class differs
+/// from the code's gets the code's class, as Postfix's smtpd does; one
+/// that does not parse is an error. Text is made safe for the wire.
+fn reply(
+    r: types::Reply,
+    what: &str,
+    codes: std::ops::RangeInclusive<u16>,
+) -> Result<Reply, String> {
+    if !codes.contains(&r.code) {
+        return Err(format!(
+            "{what} with reply code {} (must be {}xx-{}xx)",
+            r.code,
+            codes.start() / 100,
+            codes.end() / 100
+        ));
+    }
+    // The range above makes this 4 or 5.
+    let class = (r.code / 100) as u8;
+    let mut enhanced = if r.enhanced.is_empty() {
+        EnhancedCode::new(class, 7, 1)
+    } else {
+        EnhancedCode::parse(&r.enhanced).ok_or_else(|| {
+            format!(
+                "{what} with enhanced status code {:?} (expected like 5.7.1)",
+                r.enhanced
+            )
+        })?
+    };
+    enhanced.class = class;
+    let mut text: Vec<String> = r
+        .text
+        .split('\n')
+        .take(MAX_REPLY_LINES)
+        .map(|l| one_line(l, MAX_REPLY_LINE))
+        .collect();
+    if text.iter().all(|l| l.trim().is_empty()) {
+        text = vec![
+            if class == 5 {
+                "Access denied"
+            } else {
+                "Try again later"
+            }
+            .to_owned(),
+        ];
+    }
+    Ok(Reply::new(r.code, enhanced, text.join("\n")))
+}
+
+/// A `prepend` header: `Name: value`, the name printable ASCII without a
+/// colon (RFC 5322 §2.2).
+fn header(h: &str) -> Result<String, String> {
+    let h = one_line(h, MAX_HEADER);
+    match h.split_once(':') {
+        Some((name, _)) if !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b)) => {
+            Ok(h)
+        }
+        _ => Err(format!("prepend {h:?}: not a header (Name: value)")),
+    }
+}
+
+/// A `redirect` or `bcc` target: an address, angle brackets allowed.
+fn address(a: &str, what: &str) -> Result<Address, String> {
+    let bare = a.trim();
+    let bare = bare
+        .strip_prefix('<')
+        .and_then(|s| s.strip_suffix('>'))
+        .unwrap_or(bare);
+    Address::parse(bare).map_err(|e| format!("{what} to {:?}: {e}", one_line(a, MAX_TEXT)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn r(code: u16, enhanced: &str, text: &str) -> types::Reply {
+        types::Reply {
+            code,
+            enhanced: enhanced.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn empty_enhanced_code_gets_postfix_default() {
+        let v = verdict(types::Verdict::Reject(r(554, "", "no"))).unwrap();
+        assert_eq!(
+            v,
+            Verdict::Reject(Reply::new(554, EnhancedCode::new(5, 7, 1), "no"))
+        );
+        let v = verdict(types::Verdict::Defer(r(450, "", ""))).unwrap();
+        assert_eq!(
+            v,
+            Verdict::Defer(Reply::new(
+                450,
+                EnhancedCode::new(4, 7, 1),
+                "Try again later"
+            ))
+        );
+    }
+
+    #[test]
+    fn enhanced_class_follows_the_code() {
+        let v = verdict(types::Verdict::Reject(r(450, "5.1.1", "later"))).unwrap();
+        assert_eq!(
+            v,
+            Verdict::Reject(Reply::new(450, EnhancedCode::new(4, 1, 1), "later"))
+        );
+    }
+
+    #[test]
+    fn silly_answers_are_errors() {
+        assert!(verdict(types::Verdict::Reject(r(250, "", "ok"))).is_err());
+        assert!(verdict(types::Verdict::Reject(r(5540, "", "x"))).is_err());
+        assert!(verdict(types::Verdict::Defer(r(554, "", "x"))).is_err());
+        assert!(verdict(types::Verdict::Reject(r(554, "5.7", "x"))).is_err());
+        assert!(verdict(types::Verdict::Prepend("no colon".to_owned())).is_err());
+        assert!(verdict(types::Verdict::Prepend(": empty name".to_owned())).is_err());
+        let err = verdict(types::Verdict::Redirect("nobody".to_owned())).unwrap_err();
+        assert_eq!(err, "redirect to \"nobody\": missing '@domain' in address");
+    }
+
+    #[test]
+    fn text_cannot_smuggle_protocol_lines() {
+        let v = verdict(types::Verdict::Reject(r(554, "", "a\r\n250 ok\rb"))).unwrap();
+        let Verdict::Reject(reply) = v else {
+            panic!("not a reject")
+        };
+        assert_eq!(reply.to_wire(), "554-5.7.1 a \r\n554 5.7.1 250 ok b\r\n");
+    }
+
+    #[test]
+    fn actions_pass() {
+        assert_eq!(
+            verdict(types::Verdict::Redirect("<a@example.com>".to_owned())).unwrap(),
+            Verdict::Redirect(Address::parse("a@example.com").unwrap())
+        );
+        assert_eq!(
+            verdict(types::Verdict::Prepend("X-Spam: yes".to_owned())).unwrap(),
+            Verdict::Prepend("X-Spam: yes".to_owned())
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! One entry of a restriction list, as the operator wrote it.
+//!
+//! Two spellings, as in DESIGN §3: a string in Postfix's words
+//! (`"permit_mynetworks"`, `"check_sender_access hash:/etc/postern/access"`,
+//! `"warn_if_reject reject_unauth_destination"`) and a table that names any
+//! component (`{ plugin = "greylist", delay = "5m", on_error = "dunno" }`).
+//! Parsing checks the shape only; whether the plugin exists is known when
+//! a snapshot is loaded ([`crate::Runtime::load`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::EntryError;
+
+/// The verdicts that need no plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Builtin {
+    /// `permit`: accept; the rest of the list is skipped.
+    Permit,
+    /// `reject`: 554 5.7.1 Access denied.
+    Reject,
+    /// `defer`: 450 4.7.1 Try again later.
+    Defer,
+    /// `dunno`: no opinion; go on. Useful to switch an entry off.
+    Dunno,
+}
+
+impl Builtin {
+    /// The built-in called `name`, if any.
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        match name {
+            "permit" => Some(Builtin::Permit),
+            "reject" => Some(Builtin::Reject),
+            "defer" => Some(Builtin::Defer),
+            "dunno" => Some(Builtin::Dunno),
+            _ => None,
+        }
+    }
+}
+
+/// What a plugin failure (trap, timeout, limit, bad answer) turns into:
+/// the `on_error` key of a table entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum OnError {
+    /// 451 4.3.0: the client retries later; no mail is lost and none gets
+    /// through a check that did not run. The default.
+    #[default]
+    Defer,
+    /// Skip the entry, as if it had no opinion: for advisory checks whose
+    /// failure should not hold mail up.
+    Dunno,
+    /// 554 5.3.0: for checks whose failure must not let anything through.
+    Reject,
+}
+
+impl OnError {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnError::Defer => "defer",
+            OnError::Dunno => "dunno",
+            OnError::Reject => "reject",
+        }
+    }
+}
+
+impl fmt::Display for OnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether an entry's verdict counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// The verdict counts. The default.
+    #[default]
+    Enforce,
+    /// The entry runs and its verdict is logged (`reject_warning: ...`)
+    /// but never acted on: how new policy is rolled out (Postfix's
+    /// `warn_if_reject`, or `mode = "shadow"`).
+    Shadow,
+}
+
+/// The prefix word that puts the following entry in [`Mode::Shadow`].
+const WARN_IF_REJECT: &str = "warn_if_reject";
+
+/// One entry of a restriction list: a built-in verdict or a plugin with
+/// its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    name: String,
+    args: Vec<(String, String)>,
+    on_error: OnError,
+    mode: Mode,
+}
+
+impl Entry {
+    /// Parses the string form: the first word names the plugin or
+    /// built-in, the following words are its positional arguments `"1"`,
+    /// `"2"`, ...; a leading `warn_if_reject` puts it in shadow mode.
+    ///
+    /// ```
+    /// use postern_policy::{Entry, Mode};
+    /// let e = Entry::from_line("warn_if_reject check_sender_access hash:/etc/x")?;
+    /// assert_eq!(e.name(), "check_sender_access");
+    /// assert_eq!(e.args(), [("1".to_owned(), "hash:/etc/x".to_owned())]);
+    /// assert_eq!(e.mode(), Mode::Shadow);
+    /// # Ok::<(), postern_policy::EntryError>(())
+    /// ```
+    pub fn from_line(line: &str) -> Result<Entry, EntryError> {
+        let mut words = line.split_whitespace();
+        let mut name = words.next().ok_or(EntryError::Empty)?;
+        let mut mode = Mode::Enforce;
+        if name == WARN_IF_REJECT {
+            mode = Mode::Shadow;
+            name = words.next().ok_or(EntryError::DanglingWarnIfReject)?;
+        }
+        let args = words
+            .enumerate()
+            .map(|(i, w)| ((i + 1).to_string(), w.to_owned()))
+            .collect();
+        Entry::build(name, args, OnError::default(), mode)
+    }
+
+    /// Parses the table form: `plugin` names the plugin or built-in,
+    /// `on_error` (`defer`, `dunno`, `reject`) and `mode` (`enforce`,
+    /// `shadow`) are reserved, every other key is an argument.
+    pub fn from_table(mut table: BTreeMap<String, String>) -> Result<Entry, EntryError> {
+        let name = table
+            .remove("plugin")
+            .ok_or_else(|| EntryError::MissingPlugin {
+                keys: format!(
+                    "{{ {} }}",
+                    table.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+        let name = name.trim();
+        let on_error = match table.remove("on_error").as_deref() {
+            None | Some("defer") => OnError::Defer,
+            Some("dunno") => OnError::Dunno,
+            Some("reject") => OnError::Reject,
+            Some(other) => {
+                return Err(EntryError::BadOnError {
+                    entry: name.to_owned(),
+                    value: other.to_owned(),
+                });
+            }
+        };
+        let mode = match table.remove("mode").as_deref() {
+            None | Some("enforce") => Mode::Enforce,
+            Some("shadow") => Mode::Shadow,
+            Some(other) => {
+                return Err(EntryError::BadMode {
+                    entry: name.to_owned(),
+                    value: other.to_owned(),
+                });
+            }
+        };
+        Entry::build(name, table.into_iter().collect(), on_error, mode)
+    }
+
+    fn build(
+        name: &str,
+        args: Vec<(String, String)>,
+        on_error: OnError,
+        mode: Mode,
+    ) -> Result<Entry, EntryError> {
+        if name.is_empty() {
+            return Err(EntryError::Empty);
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(EntryError::BadName {
+                entry: name.to_owned(),
+            });
+        }
+        if Builtin::from_name(name).is_some() && !args.is_empty() {
+            return Err(EntryError::BuiltinArguments {
+                entry: name.to_owned(),
+                args: args
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        Ok(Entry {
+            name: name.to_owned(),
+            args,
+            on_error,
+            mode,
+        })
+    }
+
+    /// The plugin or built-in name: what logs and
+    /// [`Decision::decided_by`](postern_mail::Decision::decided_by) show.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The arguments handed to the plugin's `init`, in order.
+    pub fn args(&self) -> &[(String, String)] {
+        &self.args
+    }
+
+    /// What a failure of the plugin turns into.
+    pub fn on_error(&self) -> OnError {
+        self.on_error
+    }
+
+    /// Whether the verdict counts or is only logged.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The built-in this entry is, if it is one.
+    pub fn builtin(&self) -> Option<Builtin> {
+        Builtin::from_name(&self.name)
+    }
+}
+
+impl FromStr for Entry {
+    type Err = EntryError;
+
+    fn from_str(s: &str) -> Result<Entry, EntryError> {
+        Entry::from_line(s)
+    }
+}
+
+/// The string form, when the entry has one (positional arguments, default
+/// `on_error`); otherwise the table form.
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let positional = self
+            .args
+            .iter()
+            .enumerate()
+            .all(|(i, (k, v))| *k == (i + 1).to_string() && !v.contains(char::is_whitespace));
+        if positional && self.on_error == OnError::Defer {
+            if self.mode == Mode::Shadow {
+                write!(f, "{WARN_IF_REJECT} ")?;
+            }
+            f.write_str(&self.name)?;
+            for (_, v) in &self.args {
+                write!(f, " {v}")?;
+            }
+            return Ok(());
+        }
+        write!(f, "{{ plugin = {:?}", self.name)?;
+        for (k, v) in &self.args {
+            // A TOML bare key, or a quoted one.
+            if !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                write!(f, ", {k} = {v:?}")?;
+            } else {
+                write!(f, ", {k:?} = {v:?}")?;
+            }
+        }
+        if self.on_error != OnError::Defer {
+            write!(f, ", on_error = {:?}", self.on_error.as_str())?;
+        }
+        if self.mode == Mode::Shadow {
+            write!(f, ", mode = \"shadow\"")?;
+        }
+        f.write_str(" }")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn table(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn line_with_positional_arguments() {
+        let e = Entry::from_line("  check_sender_access   hash:/etc/x  extra ").unwrap();
+        assert_eq!(e.name(), "check_sender_access");
+        assert_eq!(
+            e.args(),
+            [
+                ("1".to_owned(), "hash:/etc/x".to_owned()),
+                ("2".to_owned(), "extra".to_owned())
+            ]
+        );
+        assert_eq!(e.on_error(), OnError::Defer);
+        assert_eq!(e.mode(), Mode::Enforce);
+        assert_eq!(e.to_string(), "check_sender_access hash:/etc/x extra");
+    }
+
+    #[test]
+    fn warn_if_reject_is_shadow_mode() {
+        let e = Entry::from_line("warn_if_reject reject_unauth_destination").unwrap();
+        assert_eq!(e.name(), "reject_unauth_destination");
+        assert_eq!(e.mode(), Mode::Shadow);
+        assert_eq!(e.to_string(), "warn_if_reject reject_unauth_destination");
+        assert_eq!(
+            Entry::from_line("warn_if_reject"),
+            Err(EntryError::DanglingWarnIfReject)
+        );
+    }
+
+    #[test]
+    fn builtins_take_no_arguments() {
+        assert_eq!(
+            Entry::from_line("permit").unwrap().builtin(),
+            Some(Builtin::Permit)
+        );
+        let err = Entry::from_line("reject now").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "entry reject: the built-in reject takes no arguments (got 1=\"now\")"
+        );
+    }
+
+    #[test]
+    fn table_with_reserved_keys() {
+        let e = Entry::from_table(table(&[
+            ("plugin", "greylist"),
+            ("delay", "5m"),
+            ("on_error", "dunno"),
+            ("mode", "shadow"),
+        ]))
+        .unwrap();
+        assert_eq!(e.name(), "greylist");
+        assert_eq!(e.args(), [("delay".to_owned(), "5m".to_owned())]);
+        assert_eq!(e.on_error(), OnError::Dunno);
+        assert_eq!(e.mode(), Mode::Shadow);
+        assert_eq!(
+            e.to_string(),
+            r#"{ plugin = "greylist", delay = "5m", on_error = "dunno", mode = "shadow" }"#
+        );
+    }
+
+    #[test]
+    fn table_errors_name_the_entry() {
+        let err = Entry::from_table(table(&[("delay", "5m")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "restriction table { delay } has no `plugin` key"
+        );
+        let err = Entry::from_table(table(&[("plugin", "greylist"), ("on_error", "ignore")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "entry greylist: on_error = \"ignore\": expected \"defer\", \"dunno\" or \"reject\""
+        );
+        let err =
+            Entry::from_table(table(&[("plugin", "greylist"), ("mode", "warn")])).unwrap_err();
+        assert!(err.to_string().contains("mode = \"warn\""), "{err}");
+    }
+
+    #[test]
+    fn empty_and_bad_names() {
+        assert_eq!(Entry::from_line("   "), Err(EntryError::Empty));
+        assert_eq!(
+            Entry::from_line("permit_mynetworks,"),
+            Err(EntryError::BadName {
+                entry: "permit_mynetworks,".to_owned()
+            })
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! Why a policy could not be set up. Failures of a plugin while it answers a
+//! request are not errors of this kind: they apply the entry's `on_error`
+//! and are logged.
+
+use std::io;
+use std::path::PathBuf;
+
+use postern_mail::Stage;
+
+/// Why a restriction-list entry could not be parsed from the config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// The string, or the table's `plugin` key, was empty.
+    #[error("empty restriction entry")]
+    Empty,
+    /// A table entry without a `plugin` key.
+    #[error("restriction table {keys} has no `plugin` key")]
+    MissingPlugin {
+        /// The keys the table had, for the message.
+        keys: String,
+    },
+    /// `on_error` was not `defer`, `dunno` or `reject`.
+    #[error("entry {entry}: on_error = {value:?}: expected \"defer\", \"dunno\" or \"reject\"")]
+    BadOnError {
+        /// The entry's name.
+        entry: String,
+        /// The value found.
+        value: String,
+    },
+    /// `mode` was not `enforce` or `shadow`.
+    #[error("entry {entry}: mode = {value:?}: expected \"enforce\" or \"shadow\"")]
+    BadMode {
+        /// The entry's name.
+        entry: String,
+        /// The value found.
+        value: String,
+    },
+    /// A built-in verdict (`permit`, `reject`, `defer`, `dunno`) was given
+    /// arguments.
+    #[error("entry {entry}: the built-in {entry} takes no arguments (got {args})")]
+    BuiltinArguments {
+        /// The built-in's name.
+        entry: String,
+        /// The arguments, for the message.
+        args: String,
+    },
+    /// `warn_if_reject` with nothing after it.
+    #[error("warn_if_reject must be followed by the restriction it applies to")]
+    DanglingWarnIfReject,
+    /// A name that cannot be a plugin name (plugin names are file stems:
+    /// letters, digits, `_` and `-`).
+    #[error("entry {entry:?}: not a valid plugin name (letters, digits, '_' and '-')")]
+    BadName {
+        /// The name found.
+        entry: String,
+    },
+}
+
+/// Why the policy runtime or a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The WebAssembly engine refused its configuration.
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The plugin directory could not be listed.
+    #[error("plugin directory {}: {source}", path.display())]
+    PluginDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A plugin file could not be read.
+    #[error("plugin {}: {source}", path.display())]
+    ReadPlugin {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The bytes are not a WebAssembly component wasmtime can compile.
+    #[error("plugin {origin}: not a valid WebAssembly component: {detail}")]
+    InvalidComponent {
+        /// The file path, or `NAME (embedded)`.
+        origin: String,
+        /// What wasmtime said.
+        detail: String,
+    },
+    /// The component is valid but is not a `postern:policy` plugin: it
+    /// imports something the host does not offer, or lacks an export.
+    #[error("plugin {origin}: does not fit the postern:policy@0.1.0 plugin world: {detail}")]
+    Incompatible {
+        /// The file path, or `NAME (embedded)`.
+        origin: String,
+        /// What wasmtime said.
+        detail: String,
+    },
+    /// A list names a plugin that is neither embedded nor in the plugin
+    /// directory.
+    #[error(
+        "{stage} restrictions: entry {entry:?}: unknown plugin {plugin:?} \
+         (not a standard plugin{where_})"
+    )]
+    UnknownPlugin {
+        /// The list.
+        stage: Stage,
+        /// The entry as written.
+        entry: String,
+        /// The plugin name looked up.
+        plugin: String,
+        /// Where else it was looked for, for the message.
+        where_: String,
+    },
+    /// A plugin's `init` refused the entry's arguments.
+    #[error(
+        "{stage} restrictions: entry {entry}: plugin {plugin} refused its arguments: {message}"
+    )]
+    InitRefused {
+        /// The list.
+        stage: Stage,
+        /// The entry as written.
+        entry: String,
+        /// The plugin.
+        plugin: String,
+        /// The plugin's message, which names the argument.
+        message: String,
+    },
+    /// A plugin's `init` trapped, ran out of time or hit a limit.
+    #[error("{stage} restrictions: entry {entry}: plugin {plugin} failed in init: {cause}")]
+    InitFailed {
+        /// The list.
+        stage: Stage,
+        /// The entry as written.
+        entry: String,
+        /// The plugin.
+        plugin: String,
+        /// The cause: trap, deadline or limit.
+        cause: String,
+    },
+}

@@ -1,0 +1,143 @@
+//! What one plugin call may use, and the limiter that enforces it.
+//!
+//! A plugin runs on the SMTP server's request path: whatever it takes, a
+//! client waits for. The limits keep one plugin from starving the server
+//! (DESIGN §8: "a plugin cannot crash, hang or starve the server"); hitting
+//! one fails the call, which applies the entry's `on_error`.
+
+use std::time::Duration;
+
+/// Per-plugin resource limits. [`Limits::default`] fits the standard
+/// plugins with a wide margin; the fields are public so that the server can
+/// take them from `[plugins]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most one linear memory may grow to, in bytes (a Rust or C
+    /// component has one memory; see `instances` for how many). 64 MiB: a restriction check needs a few pages;
+    /// a Python or JavaScript component carries its interpreter's heap,
+    /// which fits. Hundreds of sessions may each hold an instance, so this
+    /// bounds the worst case at sessions × 64 MiB.
+    pub memory_bytes: usize,
+    /// The most elements one table may have. 20,000 is far above what the
+    /// function tables of compiled Rust, C or an interpreter need, and
+    /// stops a guest from growing a table without bound.
+    pub table_elements: usize,
+    /// The most core instances, tables and memories one component may
+    /// create. A Rust component has a handful of core instances (the code
+    /// and the canonical-ABI shims); 100 leaves room for composed
+    /// components while refusing a component that fans out without bound.
+    pub instances: usize,
+    /// The wall-clock time a call may take: instantiation, `init` and
+    /// `check` together. 1 s: Postfix gives a policy server 100 s
+    /// (`smtpd_policy_service_timeout`), but a plugin runs in-process with
+    /// no network (DNS will be a host call with its own timeout), so a
+    /// second is already an eternity for an SMTP client that waits.
+    pub deadline: Duration,
+    /// How many calls of one plugin may run at once; more wait for a turn
+    /// within their deadline. 100, Postfix's `default_process_limit`: as
+    /// many as smtpd processes Postfix would run, and a bound on the memory
+    /// one plugin can hold (`concurrent_calls` × `memory_bytes`). At
+    /// least 1.
+    pub concurrent_calls: usize,
+    /// How many `host.log` lines one call may write; the rest are counted
+    /// and dropped, so that a plugin cannot flood the mail log.
+    pub log_lines: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            memory_bytes: 64 << 20,
+            table_elements: 20_000,
+            instances: 100,
+            deadline: Duration::from_secs(1),
+            concurrent_calls: 100,
+            log_lines: 16,
+        }
+    }
+}
+
+/// The [`wasmtime::ResourceLimiter`] of one store: enforces [`Limits`] and
+/// remembers which limit was hit, so that the log can name the cause
+/// instead of the guest's abort that follows a failed allocation.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    limits: Limits,
+    /// The first limit refused, as a message.
+    pub(crate) hit: Option<String>,
+}
+
+impl Limiter {
+    pub(crate) fn new(limits: Limits) -> Limiter {
+        Limiter { limits, hit: None }
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limits.memory_bytes {
+            self.hit.get_or_insert_with(|| {
+                format!(
+                    "memory limit: wanted {} MiB, the limit is {} MiB",
+                    desired >> 20,
+                    self.limits.memory_bytes >> 20
+                )
+            });
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limits.table_elements {
+            self.hit.get_or_insert_with(|| {
+                format!(
+                    "table limit: wanted {desired} elements, the limit is {}",
+                    self.limits.table_elements
+                )
+            });
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.instances
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.instances
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::ResourceLimiter;
+
+    #[test]
+    fn refuses_memory_beyond_the_limit_and_says_so() {
+        let mut l = Limiter::new(Limits::default());
+        assert!(matches!(l.memory_growing(0, 1 << 20, None), Ok(true)));
+        assert!(l.hit.is_none());
+        assert!(matches!(l.memory_growing(0, 128 << 20, None), Ok(false)));
+        assert_eq!(
+            l.hit.as_deref(),
+            Some("memory limit: wanted 128 MiB, the limit is 64 MiB")
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The policy runtime: the engine and linker, and [`Runtime::load`], which
+//! turns a [`PolicyConfig`] into a [`Snapshot`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::thread;
+
+use postern_mail::{Stage, Verdict};
+use tokio::sync::Semaphore;
+use wasmtime::component::Linker;
+
+use crate::component::{self, Compiler};
+use crate::config::PolicyConfig;
+use crate::entry::{Builtin, Entry};
+use crate::error::Error;
+use crate::plugin::{self, CallError, LoadedPlugin};
+use crate::snapshot::{LoadedEntry, Snapshot, Target};
+
+/// The plugins a [`Runtime`] has without a plugin directory.
+type Embedded = &'static [(&'static str, &'static [u8])];
+
+/// One per process: owns the wasmtime engine (and its epoch thread), the
+/// linker with the host imports, and the cache of compiled components.
+/// Build it once at start-up and keep it for reloads.
+#[derive(Debug)]
+pub struct Runtime {
+    compiler: Compiler,
+    embedded: Embedded,
+}
+
+impl Runtime {
+    /// A runtime with the standard plugins ([`crate::STANDARD_PLUGINS`]).
+    pub fn new() -> Result<Runtime, Error> {
+        Runtime::with_embedded(crate::STANDARD_PLUGINS)
+    }
+
+    /// A runtime whose built-in plugin set is `embedded` (name, component
+    /// bytes) instead of the standard plugins.
+    pub fn with_embedded(embedded: Embedded) -> Result<Runtime, Error> {
+        let engine = crate::engine::new_engine()?;
+        let mut linker = Linker::new(&engine);
+        plugin::link(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        Ok(Runtime {
+            compiler: Compiler::new(engine, linker),
+            embedded,
+        })
+    }
+
+    /// Builds a snapshot of `config`: finds every plugin the lists name,
+    /// compiles what is not cached (and every file of the plugin
+    /// directory), links it, and runs each plugin entry's `init` with its
+    /// arguments. Any failure is an error naming the stage, entry, plugin
+    /// or file; nothing is half-loaded.
+    ///
+    /// This blocks for as long as compiling takes (milliseconds per
+    /// component in a release build, more in a debug one); an async caller
+    /// should run it in `spawn_blocking`, off the request path.
+    pub fn load(&self, config: &PolicyConfig) -> Result<Snapshot, Error> {
+        let sources = component::sources(self.embedded, config.plugin_dir.as_deref())?;
+
+        // Every plugin named must exist before anything is compiled.
+        let mut needed = BTreeSet::new();
+        for (stage, entry) in entries(config) {
+            if entry.builtin().is_some() {
+                continue;
+            }
+            if !sources.contains_key(entry.name()) {
+                return Err(Error::UnknownPlugin {
+                    stage,
+                    entry: entry.to_string(),
+                    plugin: entry.name().to_owned(),
+                    where_: match &config.plugin_dir {
+                        Some(dir) => format!(", no {}.wasm in {}", entry.name(), dir.display()),
+                        None => ", and no plugin directory is set".to_owned(),
+                    },
+                });
+            }
+            needed.insert(entry.name());
+        }
+        let from_dir = sources
+            .iter()
+            .filter(|(_, s)| !s.embedded)
+            .map(|(name, _)| name.as_str());
+        needed.extend(from_dir);
+
+        // Compiled, linked, and with the turns its calls share.
+        let mut prepared = BTreeMap::new();
+        for name in needed {
+            // `needed` only holds names taken from `sources`.
+            let Some(source) = sources.get(name) else {
+                continue;
+            };
+            let pre = self.compiler.prepare(source)?;
+            let turns = config.limits_for(name).concurrent_calls;
+            let turns = Arc::new(Semaphore::new(turns.clamp(1, Semaphore::MAX_PERMITS)));
+            prepared.insert(name, (pre, source.origin.as_str(), turns));
+        }
+
+        let mut lists: HashMap<Stage, Vec<LoadedEntry>> = HashMap::new();
+        for (stage, entry) in entries(config) {
+            let target = match entry.builtin() {
+                Some(builtin) => Target::Builtin(builtin_verdict(builtin)),
+                None => {
+                    let Some((pre, origin, turns)) = prepared.get(entry.name()) else {
+                        // Checked above: every plugin entry was prepared.
+                        continue;
+                    };
+                    Target::Plugin(LoadedPlugin {
+                        name: entry.name().into(),
+                        origin: (*origin).into(),
+                        pre: pre.clone(),
+                        limits: config.limits_for(entry.name()),
+                        turns: turns.clone(),
+                    })
+                }
+            };
+            lists.entry(stage).or_default().push(LoadedEntry {
+                entry: entry.clone(),
+                target,
+            });
+        }
+        // The stage lists are all in place; check each plugin entry's
+        // arguments with its `init` before anyone relies on the snapshot.
+        let inited = init_all(&lists);
+        self.compiler.end_load();
+        inited?;
+        Ok(Snapshot::new(lists))
+    }
+}
+
+/// Every (stage, entry) of `config`, stages in transaction order so that
+/// the first error reported is the first one a reader meets.
+fn entries(config: &PolicyConfig) -> impl Iterator<Item = (Stage, &Entry)> {
+    Stage::ALL.into_iter().flat_map(move |stage| {
+        config
+            .restrictions
+            .get(&stage)
+            .into_iter()
+            .flatten()
+            .map(move |entry| (stage, entry))
+    })
+}
+
+/// Postfix's replies for the built-ins.
+fn builtin_verdict(builtin: Builtin) -> Verdict {
+    match builtin {
+        Builtin::Permit => Verdict::Permit,
+        Builtin::Reject => Verdict::reject_default(),
+        Builtin::Defer => Verdict::defer_default(),
+        Builtin::Dunno => Verdict::Dunno,
+    }
+}
+
+/// Runs `init` for every plugin entry. On a thread of its own: WASI's
+/// clocks need a tokio runtime, and `load` may be called from inside one
+/// (where blocking on another would panic) or from none; on a fresh
+/// thread wasmtime-wasi supplies its own.
+fn init_all(lists: &HashMap<Stage, Vec<LoadedEntry>>) -> Result<(), Error> {
+    let run = || {
+        for stage in Stage::ALL {
+            for item in lists.get(&stage).into_iter().flatten() {
+                let Target::Plugin(plugin) = &item.target else {
+                    continue;
+                };
+                let args = item.entry.args();
+                match wasmtime_wasi::runtime::in_tokio(plugin.call(args, None)) {
+                    Ok(_) => {}
+                    Err(CallError::Refused(message)) => {
+                        return Err(Error::InitRefused {
+                            stage,
+                            entry: item.entry.to_string(),
+                            plugin: plugin.name.to_string(),
+                            message,
+                        });
+                    }
+                    Err(CallError::Failed(cause)) => {
+                        return Err(Error::InitFailed {
+                            stage,
+                            entry: item.entry.to_string(),
+                            plugin: plugin.name.to_string(),
+                            cause,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    thread::scope(|s| {
+        s.spawn(run).join().unwrap_or_else(|_| {
+            Err(Error::Engine(
+                "the thread running the plugins' init panicked".to_owned(),
+            ))
+        })
+    })
+}

@@ -1,0 +1,116 @@
+//! `test_answer`: a test guest that answers what its arguments say, so that
+//! the policy runtime's mapping of verdicts and requests can be tested
+//! against a real component. Never embedded (its name starts with `test_`).
+//!
+//! Arguments: `verdict` (dunno, permit, reject, defer, defer_if_permit,
+//! defer_if_reject, hold, discard, prepend, redirect, bcc, warn), `code`,
+//! `enhanced`, `text`, and `log` (a message to send through `host.log`).
+//! In `text`, `{recipient}`, `{sender}`, `{client_address}`, `{stage}`,
+//! `{trusted}`, `{class}`, `{args}` and `{now}` are replaced from the
+//! request, the arguments and `host.now`.
+
+/// The generated bindings of the `postern:policy` `plugin` world, and the
+/// exports that hand calls to [`Answer`].
+#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
+#[allow(
+    missing_docs,
+    reason = "generated from wit/policy.wit, documented there"
+)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../../wit",
+    });
+
+    use super::Answer;
+    export!(Answer);
+}
+
+use std::sync::Mutex;
+
+use bindings::postern::policy::host::{self, LogLevel};
+use bindings::postern::policy::types::Reply;
+use bindings::{Guest, Request, Verdict};
+
+/// The arguments saved by `init`.
+static ARGS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Verdict names `init` accepts.
+const VERDICTS: &[&str] = &[
+    "dunno",
+    "permit",
+    "reject",
+    "defer",
+    "defer_if_permit",
+    "defer_if_reject",
+    "hold",
+    "discard",
+    "prepend",
+    "redirect",
+    "bcc",
+    "warn",
+];
+
+/// The plugin.
+struct Answer;
+
+impl Guest for Answer {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        for (key, value) in &args {
+            match key.as_str() {
+                "verdict" if !VERDICTS.contains(&value.as_str()) => {
+                    return Err(format!("verdict: unknown verdict {value:?}"));
+                }
+                "code" if value.parse::<u16>().is_err() => {
+                    return Err(format!("code: {value:?} is not a number"));
+                }
+                "verdict" | "code" | "enhanced" | "text" | "log" => {}
+                _ => return Err(format!("{key}: unknown argument")),
+            }
+        }
+        *ARGS.lock().map_err(|_| "poisoned".to_owned())? = args;
+        Ok(())
+    }
+
+    fn check(req: Request) -> Verdict {
+        let args = ARGS.lock().map(|a| a.clone()).unwrap_or_default();
+        let arg = |key: &str| {
+            args.iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let log = arg("log");
+        if !log.is_empty() {
+            host::log(LogLevel::Info, &log);
+        }
+        let text = arg("text")
+            .replace("{recipient}", &req.recipient)
+            .replace("{sender}", &req.sender)
+            .replace("{client_address}", &req.client_address)
+            .replace("{stage}", &format!("{:?}", req.stage))
+            .replace("{trusted}", &req.trusted.to_string())
+            .replace("{class}", &format!("{:?}", req.recipient_class))
+            .replace("{args}", &format!("{args:?}"))
+            .replace("{now}", &host::now().to_string());
+        let reply = || Reply {
+            code: arg("code").parse().unwrap_or(0),
+            enhanced: arg("enhanced"),
+            text: text.clone(),
+        };
+        match arg("verdict").as_str() {
+            "permit" => Verdict::Permit,
+            "reject" => Verdict::Reject(reply()),
+            "defer" => Verdict::Defer(reply()),
+            "defer_if_permit" => Verdict::DeferIfPermit(reply()),
+            "defer_if_reject" => Verdict::DeferIfReject(reply()),
+            "hold" => Verdict::Hold(text),
+            "discard" => Verdict::Discard(text),
+            "prepend" => Verdict::Prepend(text),
+            "redirect" => Verdict::Redirect(text),
+            "bcc" => Verdict::Bcc(text),
+            "warn" => Verdict::Warn(text),
+            _ => Verdict::Dunno,
+        }
+    }
+}
