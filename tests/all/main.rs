@@ -15,6 +15,7 @@
 mod config;
 mod crash;
 mod delivery;
+mod reload;
 mod smtp_errors;
 mod smuggling;
 mod support;

@@ -55,6 +55,25 @@ impl Deliver for LocalDelivery {
                 };
             }
             let Some(path) = self.resolve(&recipient.address) else {
+                let domain = recipient.address.domain();
+                let ours = self.is_local(domain)
+                    || self
+                        .settings
+                        .users
+                        .iter()
+                        .any(|u| u.domain.as_ref() == Some(domain));
+                if !ours {
+                    // A trusted client relayed to another domain. Remote
+                    // delivery (MX, relayhost) is not built yet: keep the
+                    // message in the queue rather than bounce it as unknown.
+                    return DeliveryStatus::Deferred {
+                        dsn: EnhancedCode::new(4, 4, 0),
+                        detail: format!(
+                            "remote delivery to {domain} is not available in this version; \
+                             the message stays queued"
+                        ),
+                    };
+                }
                 return DeliveryStatus::Bounced {
                     dsn: EnhancedCode::new(5, 1, 1),
                     detail: format!(
@@ -205,6 +224,15 @@ mod tests {
         );
         assert!(!a.exists(&Address::parse("nobody@example.org").unwrap()));
         assert!(a.exists(&Address::parse("ALICE@example.org").unwrap()));
+    }
+
+    #[tokio::test]
+    async fn other_domains_stay_queued_until_remote_delivery_exists() {
+        let base = tempfile::tempdir().unwrap();
+        let a = agent(base.path(), "alice@example.org:{PLAIN}x\n");
+        let status = deliver(&a, &envelope(None), "friend@elsewhere.example", b"x").await;
+        assert_eq!(status.word(), "deferred");
+        assert_eq!(status.dsn(), EnhancedCode::new(4, 4, 0));
     }
 
     #[tokio::test]

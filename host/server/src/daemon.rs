@@ -31,7 +31,7 @@ use crate::directory::ConfigDirectory;
 /// is bound or any queue file touched.
 pub struct Parts {
     /// The wasmtime engine and component cache, kept for reloads.
-    pub runtime: Runtime,
+    pub runtime: Arc<Runtime>,
     /// The restriction chains, swappable on reload.
     pub policies: Arc<Policies>,
     /// The users file.
@@ -54,7 +54,7 @@ impl Parts {
     /// Builds the policy snapshot (compiling every plugin), reads the users
     /// file and prepares delivery and sessions.
     pub fn build(config: &Config) -> anyhow::Result<Parts> {
-        let runtime = Runtime::new().context("cannot start the WebAssembly runtime")?;
+        let runtime = Arc::new(Runtime::new().context("cannot start the WebAssembly runtime")?);
         let snapshot = runtime.load(&policy_config(config)?)?;
         let policies = Arc::new(Policies::new(snapshot));
         let users = Arc::new(match &config.users_file {
@@ -242,7 +242,12 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(&parts, path.as_deref()),
+            _ = hup.recv() => {
+                // Compiling plugins blocks: off the async workers, so that
+                // sessions go on while it runs.
+                let (runtime, policies, path) = (parts.runtime.clone(), parts.policies.clone(), path.clone());
+                let _ = tokio::task::spawn_blocking(move || reload(&runtime, &policies, path.as_deref())).await;
+            }
         }
     }
     tracing::info!(target: "postern/master", "terminating on signal");
@@ -257,7 +262,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
 
 /// Re-reads the config and swaps in a new policy snapshot; on any error
 /// the old one stays and the log says why.
-fn reload(parts: &Parts, path: Option<&Path>) {
+fn reload(runtime: &Runtime, policies: &Policies, path: Option<&Path>) {
     let config = match path {
         Some(p) => Config::load(p),
         None => Config::embedded(),
@@ -265,10 +270,10 @@ fn reload(parts: &Parts, path: Option<&Path>) {
     let result = config
         .map_err(|e| anyhow::anyhow!("{e}"))
         .and_then(|c| policy_config(&c))
-        .and_then(|pc| parts.runtime.load(&pc).map_err(anyhow::Error::from));
+        .and_then(|pc| runtime.load(&pc).map_err(anyhow::Error::from));
     match result {
         Ok(snapshot) => {
-            parts.policies.replace(snapshot);
+            policies.replace(snapshot);
             tracing::info!(target: "postern/master", "reload -- version {}", env!("CARGO_PKG_VERSION"));
         }
         Err(e) => {
@@ -355,6 +360,19 @@ pub fn stop(config: &Config) -> anyhow::Result<ExitCode> {
         pid.as_raw_nonzero()
     );
     Ok(ExitCode::FAILURE)
+}
+
+/// `postern reload`: SIGHUP to the running server, which re-reads its
+/// config and logs `reload` (or why it kept the running policy).
+pub fn reload_signal(config: &Config) -> anyhow::Result<ExitCode> {
+    let Some(pid) = running_pid(config) else {
+        eprintln!("postern: the mail system is not running");
+        return Ok(ExitCode::FAILURE);
+    };
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP)
+        .context("cannot signal the server")?;
+    eprintln!("postern: refreshing the mail system");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `postern status`.

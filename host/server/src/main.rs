@@ -40,6 +40,9 @@ enum Command {
     Stop,
     /// Tell whether the server is running.
     Status,
+    /// Re-read the config, tables and plugins, and swap the policy in
+    /// without dropping a connection (SIGHUP to the server).
+    Reload,
     /// Check the configuration, the users file and the plugins; print every
     /// problem as file:line: key: what is wrong.
     Check,
@@ -163,6 +166,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             daemon::stop(&config)
+        }
+        Command::Reload => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            daemon::reload_signal(&config)
         }
         Command::Status => {
             let Some(config) = load_or_report(config_path) else {
