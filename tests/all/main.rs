@@ -12,10 +12,18 @@
     missing_docs
 )]
 
+mod aliases;
 mod config;
 mod crash;
 mod delivery;
+mod policy_dns;
+mod policy_sandbox;
+mod policy_tables;
+mod queue_bounce;
+mod queue_commands;
 mod reload;
 mod smtp_errors;
 mod smuggling;
 mod support;
+mod tls_auth;
+mod tls_files;

@@ -125,6 +125,22 @@ impl Server {
         }
     }
 
+    /// Waits until the log contains `needle` `n` times, and returns it.
+    pub fn wait_log_count(&self, needle: &str, n: usize) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= n {
+                return log;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "log never showed {needle:?} {n} times:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the server with SIGKILL, as a crash would.
     pub fn kill(mut self) {
         let _ = self.child.kill();

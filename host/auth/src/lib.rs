@@ -1,5 +1,6 @@
-//! Postern's user database: who has a mailbox here, where it lives, and the
-//! password field that (later) authenticates them.
+//! Postern's user database and authentication: who has a mailbox here,
+//! where it lives, and whether a login's password is right. Dovecot's auth
+//! process, as a library.
 //!
 //! The users file is Dovecot's passwd-file format, read by Dovecot's
 //! `passwd-file` userdb and passdb alike, so one file can serve both servers
@@ -9,19 +10,40 @@
 //! domains, as a Unix account would). Lookups fold the case of the whole
 //! name, as Dovecot's default `auth_username_format = %Lu` does.
 //!
-//! This crate does not yet verify passwords (the `{SCHEME}` field is kept
-//! as written), speak SASL (PLAIN, LOGIN), write the users file
-//! (`postern user add`), or keep the POP/IMAP-before-SMTP ledger.
+//! Passwords are checked in the schemes Dovecot writes (ARGON2ID,
+//! SHA512-CRYPT, BLF-CRYPT, PLAIN), after a SASL PLAIN or LOGIN exchange
+//! decoded here without I/O; failed logins are delayed and counted per
+//! client address. The protocols (SMTP AUTH, later IMAP and POP3) own the
+//! sockets and the replies.
+//!
+//! The users file is also edited here as text (`postern user add|passwd|
+//! del`), keeping comments and other lines as they were.
+//!
+//! Not here yet: other SASL mechanisms (CRAM-MD5, SCRAM), and the
+//! POP/IMAP-before-SMTP ledger.
 //!
 //! # Layout
 //! - [`user`]: [`User`], one entry, and where its mailbox home is.
 //! - [`passwd_file`]: the line parser and [`UsersFileError`].
 //! - [`userdb`]: [`UserDb`], the loaded file and its lookups.
+//! - [`scheme`]: password schemes: [`scheme::verify`], [`Scheme::hash`].
+//! - [`sasl`]: the PLAIN and LOGIN exchanges, [`Credentials`].
+//! - [`passdb`]: [`Authenticator`]: credentials against the users file,
+//!   and the failed-login delay and limit.
+//! - [`edit`]: adding, changing and removing users in the file's text.
 
+pub mod edit;
+pub mod passdb;
 pub mod passwd_file;
+pub mod sasl;
+pub mod scheme;
 pub mod user;
 pub mod userdb;
 
+pub use edit::EditError;
+pub use passdb::{Authenticator, Check, FailurePolicy, Penalty};
 pub use passwd_file::{LineError, UsersFileError};
+pub use sasl::{Credentials, Exchange, Mechanism, SaslError, Step};
+pub use scheme::{Scheme, SchemeError};
 pub use user::User;
 pub use userdb::UserDb;

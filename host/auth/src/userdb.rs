@@ -24,6 +24,9 @@ pub struct UserDb {
     users: Vec<User>,
     /// Index into `users`.
     index: HashMap<Key, usize>,
+    /// The 1-based line of each user in `users`, for warnings that must
+    /// name a user's entry without showing its password.
+    lines: Vec<usize>,
 }
 
 impl UserDb {
@@ -42,7 +45,6 @@ impl UserDb {
     /// something like `<config>`).
     pub fn parse(text: &str, origin: &str) -> Result<UserDb, UsersFileError> {
         let mut db = UserDb::new();
-        let mut first_lines: Vec<usize> = Vec::new();
         for (n, line) in text.split('\n').enumerate() {
             let line_no = n + 1;
             let err = |error| UsersFileError::Line {
@@ -57,12 +59,12 @@ impl UserDb {
             if let Some(&i) = db.index.get(&key) {
                 return Err(err(LineError::Duplicate {
                     name: user.full_name(),
-                    first_line: first_lines.get(i).copied().unwrap_or_default(),
+                    first_line: db.lines.get(i).copied().unwrap_or_default(),
                 }));
             }
             db.index.insert(key, db.users.len());
             db.users.push(user);
-            first_lines.push(line_no);
+            db.lines.push(line_no);
         }
         Ok(db)
     }
@@ -76,6 +78,24 @@ impl UserDb {
     /// `@domain`), case-insensitive.
     pub fn lookup_local(&self, local_part: &str) -> Option<&User> {
         self.get(&key_of(None, local_part))
+    }
+
+    /// The user a SASL login name designates, with the line it is on:
+    /// `user@domain` as [`UserDb::lookup`], a name without `@` as
+    /// [`UserDb::lookup_local`].
+    pub fn lookup_login(&self, login: &str) -> Option<(&User, usize)> {
+        let key = match login.rsplit_once('@') {
+            Some(_) => {
+                let address = Address::parse(login).ok()?;
+                key_of(Some(address.domain().clone()), address.local())
+            }
+            None => key_of(None, login),
+        };
+        let &i = self.index.get(&key)?;
+        Some((
+            self.users.get(i)?,
+            self.lines.get(i).copied().unwrap_or_default(),
+        ))
     }
 
     /// Every user, in file order.
@@ -134,6 +154,11 @@ carol:{PLAIN}pw:1002:1002
         );
         assert_eq!(db.lookup_local("Carol").unwrap().uid, Some(1002));
         assert!(db.lookup_local("alice").is_none());
+        let (bob, line) = db.lookup_login("bob@EXAMPLE.org").unwrap();
+        assert_eq!((bob.name.as_str(), line), ("Bob", 4));
+        assert_eq!(db.lookup_login("carol").unwrap().1, 5);
+        assert!(db.lookup_login("carol@example.org").is_none());
+        assert!(db.lookup_login("bad@@x").is_none());
         let names: Vec<String> = db.iter().map(User::full_name).collect();
         assert_eq!(names, ["alice@example.org", "Bob@example.org", "carol"]);
     }

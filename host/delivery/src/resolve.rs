@@ -58,8 +58,9 @@ impl LocalDelivery {
 
     /// Whether `address` has a mailbox here: what the SMTP server's
     /// `Directory::recipient_exists` answers for local and virtual domains.
+    /// An alias name at a local domain exists too.
     pub fn exists(&self, address: &Address) -> bool {
-        self.owner(address).is_some()
+        self.owner(address).is_some() || self.is_alias(address)
     }
 
     /// Whether `domain` is one of the local (`mydestination`) domains.

@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use postern_auth::UserDb;
 use postern_mail::Domain;
+
+use crate::aliases::AliasMap;
 
 /// The local delivery agent's settings.
 #[derive(Debug, Clone)]
@@ -27,11 +30,102 @@ pub struct LocalSettings {
     /// `recipient_delimiter` (none by default, as in Postfix): with `+`,
     /// `user+ext` is delivered to `user` when there is no `user+ext`.
     pub recipient_delimiter: Option<char>,
+    /// `alias_maps`, read into memory: the aliases an agent starts with
+    /// (see `LocalDelivery::replace_aliases`).
+    pub aliases: Arc<AliasMap>,
+    /// `allow_mail_to_files` (`alias, forward`): where `/file` targets are
+    /// honoured.
+    pub allow_mail_to_files: Allow,
+    /// `allow_mail_to_commands` (`alias, forward`): where
+    /// `|command` targets are honoured.
+    pub allow_mail_to_commands: Allow,
+    /// `default_privs` (`nobody`), as uid and gid: who files and
+    /// commands of a root-owned aliases file run as. Never root.
+    pub default_privs: (u32, u32),
+    /// `command_time_limit` (1000s): how long a `|command` may run
+    /// before it is killed and the delivery deferred.
+    pub command_time_limit: Duration,
 }
+
+/// Where an alias target was found, for the `allow_mail_to_*` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Class {
+    /// In an aliases file.
+    Alias,
+    /// In a `.forward` file.
+    Forward,
+    /// In an `:include:` file.
+    Include,
+}
+
+/// A Postfix class list such as `alias, forward, include`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Allow {
+    /// `alias`.
+    pub alias: bool,
+    /// `forward`.
+    pub forward: bool,
+    /// `include`.
+    pub include: bool,
+}
+
+impl Allow {
+    /// Reads `alias, forward, include` (commas or spaces; empty for none).
+    pub fn parse(value: &str) -> Result<Allow, String> {
+        let mut allow = Allow::default();
+        for word in value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+        {
+            match word.to_ascii_lowercase().as_str() {
+                "alias" => allow.alias = true,
+                "forward" => allow.forward = true,
+                "include" => allow.include = true,
+                other => {
+                    return Err(format!("{other:?}: expected alias, forward or include"));
+                }
+            }
+        }
+        Ok(allow)
+    }
+
+    /// Whether targets of `class` are allowed.
+    pub fn allows(&self, class: Class) -> bool {
+        match class {
+            Class::Alias => self.alias,
+            Class::Forward => self.forward,
+            Class::Include => self.include,
+        }
+    }
+}
+
+/// The uid and gid of user `name` in /etc/passwd, or of a numeric
+/// `uid` / `uid:gid`: how `default_privs` is read.
+pub fn lookup_privs(name: &str) -> Option<(u32, u32)> {
+    let name = name.trim();
+    if let Some((u, g)) = name.split_once(':') {
+        return Some((u.parse().ok()?, g.parse().ok()?));
+    }
+    if let Ok(uid) = name.parse() {
+        return Some((uid, uid));
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        (f.next()? == name).then_some(())?;
+        let _password = f.next()?;
+        Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+    })
+}
+
+/// nobody's usual uid and gid, when /etc/passwd has no `nobody`.
+const NOBODY: (u32, u32) = (65_534, 65_534);
 
 impl LocalSettings {
     /// Settings with Postfix's defaults: `home_mailbox = Maildir/`,
-    /// `mydestination = $myhostname`, no recipient delimiter.
+    /// `mydestination = $myhostname`, no recipient delimiter, no aliases,
+    /// files and commands from aliases (not from includes), as Postfix.
     pub fn new(
         virtual_mailbox_base: impl Into<PathBuf>,
         myhostname: Domain,
@@ -44,6 +138,19 @@ impl LocalSettings {
             myhostname,
             users,
             recipient_delimiter: None,
+            aliases: Arc::new(AliasMap::new()),
+            allow_mail_to_files: Allow {
+                alias: true,
+                forward: true,
+                include: false,
+            },
+            allow_mail_to_commands: Allow {
+                alias: true,
+                forward: true,
+                include: false,
+            },
+            default_privs: lookup_privs("nobody").unwrap_or(NOBODY),
+            command_time_limit: Duration::from_secs(1000),
         }
     }
 }

@@ -82,7 +82,13 @@ async fn queued_mail_reaches_the_maildirs() {
         b"Return-Path: <carol@example.net>\r\nDelivered-To: alice@example.org\r\n\
           Subject: hi\r\n\r\nhello\r\n"
     );
-    // nobody@ bounced (5.1.1): the message is done and gone.
-    assert!(queue.list().unwrap().is_empty());
-    assert_eq!(count(&root.path().join("queue/deferred")), 0);
+    // nobody@ bounced (5.1.1): the message is done and gone, and its
+    // bounce notice to carol@example.net waits for remote delivery.
+    let left = queue.list().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].sender, ReversePath::Null);
+    assert_eq!(
+        left[0].recipients[0].0.address,
+        Address::parse("carol@example.net").unwrap()
+    );
 }

@@ -1,17 +1,27 @@
 //! What a snapshot is built from: the restriction lists, where to find
-//! plugins beyond the embedded ones, and their limits.
+//! plugins beyond the embedded ones, their limits, and what their imports
+//! reach (DNS, tables).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use postern_mail::Stage;
+use postern_tables::Tables;
 
+use crate::dns::DnsConfig;
 use crate::entry::Entry;
 use crate::limits::Limits;
 
+/// How many failures in a row take an entry out of service until the next
+/// reload, by default: enough that a passing hiccup (one DNS outage, one
+/// odd request) does not trip it, few enough that a broken plugin stops
+/// costing every session its deadline within seconds.
+pub const DEFAULT_MAX_FAILURES: u32 = 5;
+
 /// The policy part of the server's configuration, already parsed:
 /// `[smtpd.restrictions]` and the plugin settings of `[plugins]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PolicyConfig {
     /// The list of each stage. A stage without a list permits, as an
     /// empty Postfix restriction list does.
@@ -26,6 +36,29 @@ pub struct PolicyConfig {
     pub limits: Limits,
     /// Limits for particular plugins, by plugin name.
     pub plugin_limits: BTreeMap<String, Limits>,
+    /// After this many consecutive failures an entry is no longer called
+    /// until reload: its `on_error` answers at once (so a failing
+    /// `reject_unauth_destination` keeps deferring rather than opening the
+    /// relay). 0 never takes an entry out.
+    pub max_failures: u32,
+    /// The tables plugins may look up (`[tables.NAME]`).
+    pub tables: Arc<Tables>,
+    /// How plugins' DNS lookups are resolved (`[dns]`).
+    pub dns: DnsConfig,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> PolicyConfig {
+        PolicyConfig {
+            restrictions: HashMap::new(),
+            plugin_dir: None,
+            limits: Limits::default(),
+            plugin_limits: BTreeMap::new(),
+            max_failures: DEFAULT_MAX_FAILURES,
+            tables: Arc::default(),
+            dns: DnsConfig::default(),
+        }
+    }
 }
 
 impl PolicyConfig {

@@ -10,8 +10,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::error::EntryError;
+use crate::limits::{Limits, parse_duration, parse_size};
 
 /// The verdicts that need no plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +99,10 @@ pub struct Entry {
     args: Vec<(String, String)>,
     on_error: OnError,
     mode: Mode,
+    /// `deadline = "..."` of a table entry: this entry's own.
+    deadline: Option<Duration>,
+    /// `memory_limit = "..."` of a table entry: this entry's own.
+    memory_limit: Option<usize>,
 }
 
 impl Entry {
@@ -128,8 +134,9 @@ impl Entry {
     }
 
     /// Parses the table form: `plugin` names the plugin or built-in,
-    /// `on_error` (`defer`, `dunno`, `reject`) and `mode` (`enforce`,
-    /// `shadow`) are reserved, every other key is an argument.
+    /// `on_error` (`defer`, `dunno`, `reject`), `mode` (`enforce`,
+    /// `shadow`), `deadline` (`250ms`) and `memory_limit` (`32M`) are
+    /// reserved, every other key is an argument.
     pub fn from_table(mut table: BTreeMap<String, String>) -> Result<Entry, EntryError> {
         let name = table
             .remove("plugin")
@@ -161,7 +168,24 @@ impl Entry {
                 });
             }
         };
-        Entry::build(name, table.into_iter().collect(), on_error, mode)
+        let bad = |key: &str, value: &str, message: String| EntryError::BadLimit {
+            entry: name.to_owned(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+            message,
+        };
+        let deadline = match table.remove("deadline") {
+            None => None,
+            Some(v) => Some(parse_duration(&v).map_err(|m| bad("deadline", &v, m))?),
+        };
+        let memory_limit = match table.remove("memory_limit") {
+            None => None,
+            Some(v) => Some(parse_size(&v).map_err(|m| bad("memory_limit", &v, m))?),
+        };
+        let mut entry = Entry::build(name, table.into_iter().collect(), on_error, mode)?;
+        entry.deadline = deadline;
+        entry.memory_limit = memory_limit;
+        Ok(entry)
     }
 
     fn build(
@@ -196,6 +220,8 @@ impl Entry {
             args,
             on_error,
             mode,
+            deadline: None,
+            memory_limit: None,
         })
     }
 
@@ -218,6 +244,16 @@ impl Entry {
     /// Whether the verdict counts or is only logged.
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// The limits a call of this entry runs under: `base` (from
+    /// `[plugins]`) with the entry's own `deadline` and `memory_limit`.
+    pub fn limits(&self, base: Limits) -> Limits {
+        Limits {
+            deadline: self.deadline.unwrap_or(base.deadline),
+            memory_bytes: self.memory_limit.unwrap_or(base.memory_bytes),
+            ..base
+        }
     }
 
     /// The built-in this entry is, if it is one.
@@ -243,7 +279,8 @@ impl fmt::Display for Entry {
             .iter()
             .enumerate()
             .all(|(i, (k, v))| *k == (i + 1).to_string() && !v.contains(char::is_whitespace));
-        if positional && self.on_error == OnError::Defer {
+        let own_limits = self.deadline.is_some() || self.memory_limit.is_some();
+        if positional && self.on_error == OnError::Defer && !own_limits {
             if self.mode == Mode::Shadow {
                 write!(f, "{WARN_IF_REJECT} ")?;
             }
@@ -270,6 +307,12 @@ impl fmt::Display for Entry {
         }
         if self.mode == Mode::Shadow {
             write!(f, ", mode = \"shadow\"")?;
+        }
+        if let Some(d) = self.deadline {
+            write!(f, ", deadline = \"{}ms\"", d.as_millis())?;
+        }
+        if let Some(m) = self.memory_limit {
+            write!(f, ", memory_limit = \"{m}\"")?;
         }
         f.write_str(" }")
     }
@@ -363,6 +406,29 @@ mod tests {
         let err =
             Entry::from_table(table(&[("plugin", "greylist"), ("mode", "warn")])).unwrap_err();
         assert!(err.to_string().contains("mode = \"warn\""), "{err}");
+    }
+
+    #[test]
+    fn table_entries_may_have_their_own_limits() {
+        let e = Entry::from_table(table(&[
+            ("plugin", "rbl"),
+            ("deadline", "100ms"),
+            ("memory_limit", "8M"),
+        ]))
+        .unwrap();
+        assert!(e.args().is_empty());
+        let l = e.limits(Limits::default());
+        assert_eq!(l.deadline, Duration::from_millis(100));
+        assert_eq!(l.memory_bytes, 8 << 20);
+        assert_eq!(
+            e.to_string(),
+            r#"{ plugin = "rbl", deadline = "100ms", memory_limit = "8388608" }"#
+        );
+        let err = Entry::from_table(table(&[("plugin", "rbl"), ("deadline", "soon")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "entry rbl: deadline = \"soon\": expected a time such as 250ms or 5s, found \"soon\""
+        );
     }
 
     #[test]

@@ -36,6 +36,18 @@ pub enum EntryError {
         /// The value found.
         value: String,
     },
+    /// `deadline` or `memory_limit` could not be read.
+    #[error("entry {entry}: {key} = {value:?}: {message}")]
+    BadLimit {
+        /// The entry's name.
+        entry: String,
+        /// `deadline` or `memory_limit`.
+        key: String,
+        /// The value found.
+        value: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A built-in verdict (`permit`, `reject`, `defer`, `dunno`) was given
     /// arguments.
     #[error("entry {entry}: the built-in {entry} takes no arguments (got {args})")]

@@ -1,15 +1,58 @@
 //! What a plugin's store holds, and the host side of its imports: the
-//! `postern:policy/host` interface (log, now) and a deny-all WASI.
+//! `postern:policy` interfaces `host` (log, now), `dns`, `tables` and `kv`,
+//! and a deny-all WASI.
 
-use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hickory_resolver::proto::rr::RecordType;
+use postern_tables::Tables;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::bindings::postern::policy::dns::{self, DnsError, Exchanger};
 use crate::bindings::postern::policy::host::{Host, LogLevel};
-use crate::bindings::postern::policy::types;
+use crate::bindings::postern::policy::{kv, tables, types};
+use crate::dns::Dns;
+use crate::kv::Kv;
 use crate::limits::{Limiter, Limits};
+
+/// What the imports reach beyond the store: the resolver and tables of
+/// the snapshot, and the runtime's key-value store.
+#[derive(Debug, Clone)]
+pub(crate) struct Services {
+    pub(crate) dns: Dns,
+    pub(crate) tables: Arc<Tables>,
+    pub(crate) kv: Kv,
+}
+
+/// When a call must be over. Shared between the store (the epoch callback
+/// reads it, DNS lookups push it back) and the watchdog timer outside it.
+#[derive(Debug)]
+pub(crate) struct Deadline(Mutex<Instant>);
+
+impl Deadline {
+    pub(crate) fn new(at: Instant) -> Deadline {
+        Deadline(Mutex::new(at))
+    }
+
+    /// The instant, as it stands now.
+    pub(crate) fn get(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves it `by` later: the time the host may wait on DNS.
+    fn extend(&self, by: Duration) {
+        let mut at = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *at += by;
+    }
+
+    /// Moves it `by` earlier: what a lookup did not use of its extension.
+    fn retract(&self, by: Duration) {
+        let mut at = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *at = at.checked_sub(by).unwrap_or(*at);
+    }
+}
 
 /// The longest `host.log` message kept, in bytes; the rest is cut. One log
 /// line stays one readable line.
@@ -24,7 +67,10 @@ pub(crate) struct State {
     /// Enforces the memory and table limits; says which one was hit.
     pub(crate) limiter: Limiter,
     /// When the call must be over; checked at every epoch tick.
-    pub(crate) deadline: Instant,
+    pub(crate) deadline: Arc<Deadline>,
+    services: Arc<Services>,
+    /// The DNS time this call may still use ([`crate::DnsConfig::budget`]).
+    dns_left: Duration,
     /// Set by the epoch callback when it interrupted the guest, so that the
     /// failure is reported as a timeout rather than as a bare trap.
     pub(crate) timed_out: bool,
@@ -46,13 +92,20 @@ impl std::fmt::Debug for State {
 
 impl State {
     /// The state of a call of `plugin` that must be over by `deadline`.
-    pub(crate) fn new(plugin: Arc<str>, limits: Limits, deadline: Instant) -> State {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        limits: Limits,
+        deadline: Arc<Deadline>,
+        services: Arc<Services>,
+    ) -> State {
         State {
             plugin,
             wasi: deny_all(),
             table: ResourceTable::new(),
             limiter: Limiter::new(limits),
             deadline,
+            dns_left: services.dns.config.budget,
+            services,
             timed_out: false,
             logs_left: limits.log_lines,
             logs_dropped: 0,
@@ -107,6 +160,96 @@ impl Host for State {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
+    }
+}
+
+impl State {
+    /// One DNS lookup under this call's budget; the deadline moves by the
+    /// time it took.
+    async fn resolve(
+        &mut self,
+        name: &str,
+        kind: RecordType,
+    ) -> Result<Vec<hickory_resolver::proto::rr::RData>, DnsError> {
+        // The deadline stops while the host waits: pushed back by the most
+        // the lookup may take, then brought forward by what it did not use.
+        let limit = self.dns_left.min(self.services.dns.config.timeout);
+        self.deadline.extend(limit);
+        let (result, took) = self.services.dns.lookup(name, kind, limit).await;
+        let took = took.min(limit);
+        self.deadline.retract(limit - took);
+        self.dns_left = self.dns_left.saturating_sub(took);
+        if let Err(e) = &result {
+            let name = one_line(name, 256);
+            tracing::debug!(target: "postern/policy", plugin = &*self.plugin, "dns {kind} {name}: {e:?}");
+        }
+        result
+    }
+}
+
+impl dns::Host for State {
+    async fn a(&mut self, name: String) -> Result<Vec<String>, DnsError> {
+        self.resolve(&name, RecordType::A)
+            .await
+            .map(crate::dns::addresses)
+    }
+
+    async fn aaaa(&mut self, name: String) -> Result<Vec<String>, DnsError> {
+        self.resolve(&name, RecordType::AAAA)
+            .await
+            .map(crate::dns::addresses)
+    }
+
+    async fn mx(&mut self, name: String) -> Result<Vec<Exchanger>, DnsError> {
+        self.resolve(&name, RecordType::MX)
+            .await
+            .map(crate::dns::exchangers)
+    }
+
+    async fn txt(&mut self, name: String) -> Result<Vec<String>, DnsError> {
+        self.resolve(&name, RecordType::TXT)
+            .await
+            .map(crate::dns::texts)
+    }
+
+    async fn ptr(&mut self, address: String) -> Result<Vec<String>, DnsError> {
+        let name = crate::dns::reverse_name(&address)?;
+        self.resolve(&name, RecordType::PTR)
+            .await
+            .map(crate::dns::names)
+    }
+}
+
+impl tables::Host for State {
+    fn lookup(&mut self, table: String, key: String) -> wasmtime::Result<Option<String>> {
+        match self.services.tables.lookup(&table, &key) {
+            Some(answer) => Ok(answer),
+            None => Err(wasmtime::Error::msg(format!(
+                "tables: no table {:?} is declared (add [tables.{}] to the config)",
+                one_line(&table, 64),
+                one_line(&table, 64)
+            ))),
+        }
+    }
+}
+
+impl kv::Host for State {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.services.kv.get(&self.plugin, &key)?)
+    }
+
+    fn set(&mut self, key: String, value: String, ttl_seconds: u64) -> wasmtime::Result<()> {
+        Ok(self
+            .services
+            .kv
+            .set(&self.plugin, &key, &value, ttl_seconds)?)
+    }
+
+    fn incr(&mut self, key: String, delta: i64, ttl_seconds: u64) -> wasmtime::Result<i64> {
+        Ok(self
+            .services
+            .kv
+            .incr(&self.plugin, &key, delta, ttl_seconds)?)
     }
 }
 

@@ -20,10 +20,22 @@
 //! [`Policies`] (an `Arc<dyn Policy>`), calling [`Policies::replace`] on
 //! reload.
 //!
-//! Not yet: the `dns`, `tables` and `kv` host imports, message content at
-//! end-of-data, stores kept per session with the pooling allocator (each
-//! call has a fresh store), an on-disk compilation cache, counters, and
-//! pulling plugins from OCI registries (the `registry` crate's job).
+//! Plugins reach the world through host imports only: `dns` (through
+//! hickory-resolver; the call's deadline stops while the host waits),
+//! `tables` (the operator's [`postern_tables::Tables`]), `kv` (a bounded
+//! in-memory store per plugin that survives reloads), `log` and `now`. An
+//! entry that fails [`PolicyConfig::max_failures`] times in a row is no
+//! longer called until reload; its `on_error` answers for it.
+//!
+//! Limits ([`Limits`]: 32 MiB of memory, a 250 ms deadline by default)
+//! come from `[plugins]`, `[plugins.NAME]` and an entry's own `deadline`
+//! and `memory_limit` keys, in rising precedence.
+//!
+//! Not yet: message content at end-of-data, stores kept per session with
+//! the pooling allocator (each call has a fresh store), an on-disk
+//! compilation cache, counters, a read-only data directory granted per
+//! entry, and pulling plugins from OCI registries (the `registry` crate's
+//! job).
 //!
 //! # Layout
 //! - [`entry`]: [`Entry`], one item of a restriction list, parsed from the
@@ -32,13 +44,16 @@
 //! - [`runtime`]: [`Runtime`], engine and linker; [`Runtime::load`].
 //! - [`snapshot`]: [`Snapshot`] and [`Policies`], the loaded policy and the
 //!   hot-reload handle, both [`postern_mail::Policy`].
-//! - [`limits`]: [`Limits`] per plugin, with the reason for each default.
+//! - [`limits`]: [`Limits`] per plugin, with the reason for each default,
+//!   and the config spellings of sizes and times.
 //! - [`error`]: [`Error`] and [`EntryError`].
 //! - `chain`: Postfix's evaluation rules for one list.
 //! - `plugin`: one call of one plugin in a fresh store, under its limits.
 //! - `component`: plugin sources (embedded, directory) and the compile
 //!   cache.
-//! - `host`: the store's data, the `host` imports and the deny-all WASI.
+//! - `host`: the store's data, the host imports and the deny-all WASI.
+//! - [`dns`]: [`DnsConfig`] and the resolver behind the `dns` import.
+//! - `kv`: the store behind the `kv` import.
 //! - `convert`: requests out, verdicts in (checked).
 //! - `engine`: the wasmtime engine and its epoch ticker.
 //! - `bindings`: what `bindgen!` generates from `wit/policy.wit`.
@@ -49,17 +64,20 @@ mod chain;
 mod component;
 pub mod config;
 mod convert;
+pub mod dns;
 mod engine;
 pub mod entry;
 pub mod error;
 mod host;
+mod kv;
 pub mod limits;
 mod plugin;
 pub mod runtime;
 pub mod snapshot;
 mod standard;
 
-pub use config::PolicyConfig;
+pub use config::{DEFAULT_MAX_FAILURES, PolicyConfig};
+pub use dns::DnsConfig;
 pub use entry::{Builtin, Entry, Mode, OnError};
 pub use error::{EntryError, Error};
 pub use limits::Limits;

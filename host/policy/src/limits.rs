@@ -13,10 +13,11 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The most one linear memory may grow to, in bytes (a Rust or C
-    /// component has one memory; see `instances` for how many). 64 MiB: a restriction check needs a few pages;
-    /// a Python or JavaScript component carries its interpreter's heap,
-    /// which fits. Hundreds of sessions may each hold an instance, so this
-    /// bounds the worst case at sessions × 64 MiB.
+    /// component has one memory; see `instances` for how many). 32 MiB: a
+    /// restriction check needs a few pages; a Python or JavaScript
+    /// component carries its interpreter's heap, which fits. Hundreds of
+    /// sessions may each hold an instance, so this bounds the worst case
+    /// at sessions × 32 MiB.
     pub memory_bytes: usize,
     /// The most elements one table may have. 20,000 is far above what the
     /// function tables of compiled Rust, C or an interpreter need, and
@@ -28,10 +29,12 @@ pub struct Limits {
     /// components while refusing a component that fans out without bound.
     pub instances: usize,
     /// The wall-clock time a call may take: instantiation, `init` and
-    /// `check` together. 1 s: Postfix gives a policy server 100 s
-    /// (`smtpd_policy_service_timeout`), but a plugin runs in-process with
-    /// no network (DNS will be a host call with its own timeout), so a
-    /// second is already an eternity for an SMTP client that waits.
+    /// `check` together, not counting the time the host waits on DNS for
+    /// it (bounded separately, [`crate::DnsConfig`]). 250 ms: Postfix
+    /// gives a policy server 100 s (`smtpd_policy_service_timeout`), but a
+    /// plugin runs in-process and its network waits are the host's, so a
+    /// quarter second of its own is an eternity of compute, and a chain
+    /// of a few plugins that all hang still answers the client quickly.
     pub deadline: Duration,
     /// How many calls of one plugin may run at once; more wait for a turn
     /// within their deadline. 100, Postfix's `default_process_limit`: as
@@ -47,14 +50,69 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            memory_bytes: 64 << 20,
+            memory_bytes: 32 << 20,
             table_elements: 20_000,
             instances: 100,
-            deadline: Duration::from_secs(1),
+            deadline: Duration::from_millis(250),
             concurrent_calls: 100,
             log_lines: 16,
         }
     }
+}
+
+/// Reads a memory size as the config writes it: `32M`, `32MiB`, `512k`,
+/// `1G` or a number of bytes; at least 1 MiB, less cannot hold a
+/// component's stack and data.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let i = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(i);
+    let scale: usize = match unit.trim() {
+        "" => 1,
+        "k" | "K" | "KiB" | "kB" => 1 << 10,
+        "M" | "MiB" | "MB" => 1 << 20,
+        "G" | "GiB" | "GB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?} (use k, M or G)"
+            ));
+        }
+    };
+    let n = digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("expected a size such as 32M, found {s:?}"))?;
+    if n < 1 << 20 {
+        return Err(format!("{s:?} is below the 1M a plugin needs"));
+    }
+    Ok(n)
+}
+
+/// Reads a time as the config writes it: `250ms`, `5s`, `1m`, or a number
+/// of seconds (Postfix's default unit). Zero is refused: it would fail
+/// every call.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let i = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(i);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a time such as 250ms or 5s, found {s:?}"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        other => {
+            return Err(format!(
+                "unknown time unit {other:?} in {s:?} (use ms, s or m)"
+            ));
+        }
+    };
+    if d.is_zero() {
+        return Err(format!("{s:?}: a time of zero would fail every call"));
+    }
+    Ok(d)
 }
 
 /// The [`wasmtime::ResourceLimiter`] of one store: enforces [`Limits`] and
@@ -130,6 +188,17 @@ mod tests {
     use wasmtime::ResourceLimiter;
 
     #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("32M"), Ok(32 << 20));
+        assert_eq!(parse_size("2097152"), Ok(2 << 20));
+        assert!(parse_size("12k").unwrap_or_default() == 0);
+        assert!(parse_size("3X").is_err());
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
     fn refuses_memory_beyond_the_limit_and_says_so() {
         let mut l = Limiter::new(Limits::default());
         assert!(matches!(l.memory_growing(0, 1 << 20, None), Ok(true)));
@@ -137,7 +206,7 @@ mod tests {
         assert!(matches!(l.memory_growing(0, 128 << 20, None), Ok(false)));
         assert_eq!(
             l.hit.as_deref(),
-            Some("memory limit: wanted 128 MiB, the limit is 64 MiB")
+            Some("memory limit: wanted 128 MiB, the limit is 32 MiB")
         );
     }
 }

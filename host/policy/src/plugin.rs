@@ -20,7 +20,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::{PluginPre, postern::policy::types};
 use crate::engine::EPOCH_TICK;
-use crate::host::{State, one_line};
+use crate::host::{Deadline, Services, State, one_line};
 use crate::limits::Limits;
 
 /// The longest failure cause kept for a log line.
@@ -38,6 +38,8 @@ pub(crate) struct LoadedPlugin {
     /// Turns for [`Limits::concurrent_calls`], shared by every entry that
     /// names this plugin.
     pub(crate) turns: Arc<Semaphore>,
+    /// DNS, tables and kv, for the imports.
+    pub(crate) services: Arc<Services>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -78,9 +80,15 @@ impl LoadedPlugin {
                 self.limits.concurrent_calls, self.limits.deadline
             )));
         };
+        let deadline = Arc::new(Deadline::new(deadline));
         let mut store = Store::new(
             self.pre.engine(),
-            State::new(self.name.clone(), self.limits, deadline),
+            State::new(
+                self.name.clone(),
+                self.limits,
+                deadline.clone(),
+                self.services.clone(),
+            ),
         );
         store.limiter(|state| &mut state.limiter);
         // Every tick: past the deadline, interrupt (a trap); before it,
@@ -92,7 +100,7 @@ impl LoadedPlugin {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
-            if Instant::now() >= state.deadline {
+            if Instant::now() >= state.deadline.get() {
                 state.timed_out = true;
                 Ok(UpdateDeadline::Interrupt)
             } else {
@@ -115,10 +123,13 @@ impl LoadedPlugin {
             wasmtime::Result::Ok(Ok(verdict))
         };
         // The epoch only interrupts wasm code. A guest blocked in a host
-        // call (a WASI sleep or poll) is cut off by this timer instead; it
-        // fires a little after the epoch would, so that a busy guest is
+        // call (a WASI sleep or poll) is cut off by this watchdog instead;
+        // it fires a little after the epoch would, so that a busy guest is
         // reported as the trap it is.
-        let outcome = tokio::time::timeout_at((deadline + 5 * EPOCH_TICK).into(), run).await;
+        let outcome = tokio::select! {
+            result = run => Ok(result),
+            () = watchdog(&deadline) => Err(()),
+        };
         let state = store.data();
         if state.logs_dropped > 0 {
             tracing::warn!(
@@ -150,6 +161,18 @@ impl LoadedPlugin {
             return one_line(&trap.to_string(), MAX_CAUSE);
         }
         one_line(&format!("{error:#}"), MAX_CAUSE)
+    }
+}
+
+/// Ends when the call's deadline (which DNS lookups push back) is past by
+/// a few ticks.
+async fn watchdog(deadline: &Deadline) {
+    loop {
+        let at = deadline.get() + 5 * EPOCH_TICK;
+        if Instant::now() >= at {
+            return;
+        }
+        tokio::time::sleep_until(at.into()).await;
     }
 }
 

@@ -13,6 +13,8 @@ use crate::component::{self, Compiler};
 use crate::config::PolicyConfig;
 use crate::entry::{Builtin, Entry};
 use crate::error::Error;
+use crate::host::Services;
+use crate::kv::Kv;
 use crate::plugin::{self, CallError, LoadedPlugin};
 use crate::snapshot::{LoadedEntry, Snapshot, Target};
 
@@ -20,12 +22,14 @@ use crate::snapshot::{LoadedEntry, Snapshot, Target};
 type Embedded = &'static [(&'static str, &'static [u8])];
 
 /// One per process: owns the wasmtime engine (and its epoch thread), the
-/// linker with the host imports, and the cache of compiled components.
+/// linker with the host imports, the cache of compiled components, and
+/// the plugins' key-value store (which therefore survives reloads).
 /// Build it once at start-up and keep it for reloads.
 #[derive(Debug)]
 pub struct Runtime {
     compiler: Compiler,
     embedded: Embedded,
+    kv: Kv,
 }
 
 impl Runtime {
@@ -43,6 +47,7 @@ impl Runtime {
         Ok(Runtime {
             compiler: Compiler::new(engine, linker),
             embedded,
+            kv: Kv::default(),
         })
     }
 
@@ -83,6 +88,13 @@ impl Runtime {
             .map(|(name, _)| name.as_str());
         needed.extend(from_dir);
 
+        // What the imports reach, shared by every call of this snapshot.
+        let services = Arc::new(Services {
+            dns: crate::dns::Dns::new(&config.dns),
+            tables: config.tables.clone(),
+            kv: self.kv.clone(),
+        });
+
         // Compiled, linked, and with the turns its calls share.
         let mut prepared = BTreeMap::new();
         for name in needed {
@@ -109,22 +121,23 @@ impl Runtime {
                         name: entry.name().into(),
                         origin: (*origin).into(),
                         pre: pre.clone(),
-                        limits: config.limits_for(entry.name()),
+                        limits: entry.limits(config.limits_for(entry.name())),
                         turns: turns.clone(),
+                        services: services.clone(),
                     })
                 }
             };
-            lists.entry(stage).or_default().push(LoadedEntry {
-                entry: entry.clone(),
-                target,
-            });
+            lists
+                .entry(stage)
+                .or_default()
+                .push(LoadedEntry::new(entry.clone(), target));
         }
         // The stage lists are all in place; check each plugin entry's
         // arguments with its `init` before anyone relies on the snapshot.
         let inited = init_all(&lists);
         self.compiler.end_load();
         inited?;
-        Ok(Snapshot::new(lists))
+        Ok(Snapshot::new(lists, config.max_failures))
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
@@ -36,6 +37,20 @@ pub(crate) enum Target {
 pub(crate) struct LoadedEntry {
     pub(crate) entry: Entry,
     pub(crate) target: Target,
+    /// Failures in a row; reset by an answer. Past the snapshot's
+    /// `max_failures` the entry is no longer called until reload (a new
+    /// snapshot starts at 0).
+    failures: AtomicU32,
+}
+
+impl LoadedEntry {
+    pub(crate) fn new(entry: Entry, target: Target) -> LoadedEntry {
+        LoadedEntry {
+            entry,
+            target,
+            failures: AtomicU32::new(0),
+        }
+    }
 }
 
 /// The restriction lists of every stage, ready to evaluate. Built by
@@ -43,11 +58,16 @@ pub(crate) struct LoadedEntry {
 #[derive(Debug)]
 pub struct Snapshot {
     lists: HashMap<Stage, Vec<LoadedEntry>>,
+    /// Consecutive failures that take an entry out; 0: never.
+    max_failures: u32,
 }
 
 impl Snapshot {
-    pub(crate) fn new(lists: HashMap<Stage, Vec<LoadedEntry>>) -> Snapshot {
-        Snapshot { lists }
+    pub(crate) fn new(lists: HashMap<Stage, Vec<LoadedEntry>>, max_failures: u32) -> Snapshot {
+        Snapshot {
+            lists,
+            max_failures,
+        }
     }
 
     /// The entries of `stage`'s list, in order.
@@ -84,7 +104,7 @@ impl Snapshot {
                 Target::Builtin(verdict) => verdict.clone(),
                 Target::Plugin(plugin) => {
                     let wit = wit.get_or_insert_with(|| convert::request(request));
-                    ask(&item.entry, plugin, wit, request).await
+                    ask(item, plugin, wit, request, self.max_failures).await
                 }
             };
             if let Some(decision) = chain.step(&item.entry, verdict) {
@@ -95,13 +115,19 @@ impl Snapshot {
     }
 }
 
-/// Calls one plugin entry; a failure becomes the entry's `on_error`.
+/// Calls one plugin entry; a failure becomes the entry's `on_error`, and
+/// so does an entry taken out after `max_failures` failures in a row.
 async fn ask(
-    entry: &Entry,
+    item: &LoadedEntry,
     plugin: &LoadedPlugin,
     wit: &Result<types::Request, String>,
     request: &PolicyRequest,
+    max_failures: u32,
 ) -> Verdict {
+    let entry = &item.entry;
+    if max_failures > 0 && item.failures.load(Ordering::Relaxed) >= max_failures {
+        return on_error(entry);
+    }
     let answer = match wit {
         Ok(wit) => match plugin.call(entry.args(), Some(wit)).await {
             Ok(Some(verdict)) => convert::verdict(verdict).map_err(|e| format!("bad answer: {e}")),
@@ -114,7 +140,10 @@ async fn ask(
         Err(cause) => Err(cause.clone()),
     };
     match answer {
-        Ok(verdict) => verdict,
+        Ok(verdict) => {
+            item.failures.store(0, Ordering::Relaxed);
+            verdict
+        }
         Err(cause) => {
             let id = if request.queue_id.is_empty() {
                 "NOQUEUE"
@@ -132,6 +161,18 @@ async fn ask(
                 plugin.origin,
                 entry.on_error()
             );
+            let failures = item.failures.fetch_add(1, Ordering::Relaxed) + 1;
+            if failures == max_failures {
+                tracing::error!(
+                    target: "postern/policy",
+                    plugin = &*plugin.name,
+                    stage = %request.stage,
+                    "{id}: entry {entry} of the {} list failed {failures} times in a row: \
+                     skipped until reload, on_error {} answers for it",
+                    request.stage,
+                    entry.on_error()
+                );
+            }
             on_error(entry)
         }
     }

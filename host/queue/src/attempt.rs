@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use postern_mail::{Deliver, QueueId};
+use postern_mail::{Deliver, QueueId, ReversePath};
 
 use crate::format::{QueuedMessage, deferral_record, parse_named, status_record};
 use crate::maillog::{Delays, log_delivery, recipient_line};
@@ -83,8 +83,11 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
     }
 }
 
-/// After the last recipient of this attempt: remove the file if all are
-/// done (or expired), else defer it with the next backoff.
+/// After the last recipient of this attempt: expire what outlived its
+/// lifetime, queue the bounce notice owed for failed recipients, then
+/// remove the file if all are done, else defer it with the next backoff.
+/// A file the operator deleted or moved meanwhile (`postern queue delete`,
+/// `hold`) is left where it is: the message is no longer ours.
 async fn finish(
     queue: &Queue,
     id: &QueueId,
@@ -95,38 +98,46 @@ async fn finish(
     let age = now
         .duration_since(message.envelope.arrival)
         .unwrap_or_default();
-    if !message.is_done() && age >= queue.settings.maximal_queue_lifetime {
+    let lifetime = queue
+        .settings
+        .lifetime(message.envelope.sender == ReversePath::Null);
+    if !message.is_done() && age >= lifetime {
         expire(id, message, file).await?;
     }
+    queue.notify(message, file).await?;
     let spool = queue.spool.clone();
     let file_id = id.clone();
     if message.is_done() {
-        // Next: a DSN bounce to the sender (RFC 3464) for every bounced or
-        // expired recipient, queued before this removal. Until then they
-        // are only logged.
-        blocking(move || spool.remove(QueueName::Active, &file_id)).await?;
-        tracing::info!(target: "postern/qmgr", "{id}: removed");
+        match blocking(move || spool.remove(QueueName::Active, &file_id)).await {
+            Ok(()) => tracing::info!(target: "postern/qmgr", "{id}: removed"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Outcome::Dropped),
+            Err(e) => return Err(e),
+        }
         return Ok(Outcome::Done);
     }
     let deferrals = message.deferrals.saturating_add(1);
     let next = now + queue.settings.backoff(deferrals);
     append(file, deferral_record(next)).await?;
     let file = Arc::clone(file);
-    blocking(move || {
+    let moved = blocking(move || {
         // The file's mtime is the next attempt time, as in Postfix: a scan
         // of deferred/ needs no parsing.
         file.set_modified(next)?;
         file.sync_all()?;
         spool.move_to(&file_id, QueueName::Active, QueueName::Deferred)
     })
-    .await?;
-    Ok(Outcome::Deferred(next))
+    .await;
+    match moved {
+        Ok(()) => Ok(Outcome::Deferred(next)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Outcome::Dropped),
+        Err(e) => Err(e),
+    }
 }
 
-/// Gives up on the deferred recipients of a message older than
-/// `maximal_queue_lifetime`.
+/// Gives up on the deferred recipients of a message older than its
+/// lifetime (`maximal_queue_lifetime`, or `bounce_queue_lifetime` for the
+/// null sender).
 async fn expire(id: &QueueId, message: &mut QueuedMessage, file: &Arc<File>) -> io::Result<()> {
-    let mut given_up = 0;
     for (i, slot) in message.statuses.iter_mut().enumerate() {
         if slot.is_final() {
             continue;
@@ -137,13 +148,18 @@ async fn expire(id: &QueueId, message: &mut QueuedMessage, file: &Arc<File>) -> 
             .unwrap_or((postern_mail::EnhancedCode::new(4, 0, 0), String::new()));
         let expired = RecipientStatus::Expired { dsn, detail };
         append(file, status_record(i, &expired)).await?;
+        if let Some(r) = message.envelope.recipients.get(i) {
+            tracing::info!(
+                target: "postern/qmgr",
+                "{id}: to=<{}>, status=expired, returned to sender (message older than its queue lifetime)",
+                r.address
+            );
+        }
         *slot = expired;
-        given_up += 1;
     }
-    // Next: "returned to sender", once bounces exist.
     tracing::info!(
         target: "postern/qmgr",
-        "{id}: from=<{}>, status=expired, {given_up} recipient(s) given up (maximal_queue_lifetime)",
+        "{id}: from=<{}>, status=expired, returned to sender",
         message.envelope.sender
     );
     Ok(())
@@ -183,7 +199,7 @@ fn load(spool: &Spool, id: &QueueId) -> io::Result<Option<(File, QueuedMessage)>
 }
 
 /// Appends one record and makes it durable before the next recipient.
-async fn append(file: &Arc<File>, record: Vec<u8>) -> io::Result<()> {
+pub(crate) async fn append(file: &Arc<File>, record: Vec<u8>) -> io::Result<()> {
     let file = Arc::clone(file);
     blocking(move || {
         // Opened with O_APPEND: the record lands at the end in one write.

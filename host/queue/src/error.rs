@@ -82,6 +82,18 @@ pub enum QueueError {
     /// No queue (active, deferred, hold) holds this message.
     #[error("{0}: no such message in the queue")]
     NotFound(QueueId),
+    /// An operator command needs the message in another queue
+    /// (`release` of a message that is not on hold).
+    #[error("{id}: not in the {queue} queue")]
+    NotIn {
+        /// The message.
+        id: QueueId,
+        /// The queue it would have to be in.
+        queue: crate::spool::QueueName,
+    },
+    /// The directory is not a queue directory (no `active/` in it).
+    #[error("{}: not a queue directory (is the path right, has the server run?)", .0.display())]
+    NoQueue(PathBuf),
 }
 
 impl QueueError {

@@ -17,6 +17,8 @@
 //! \nPOSTERN-END\n                     end marker: truncation shows
 //! D 0 sent 2.0.0 delivered%20to%20maildir   status records, appended
 //! T 1700000300                        a deferral: next attempt (unix time)
+//! N 0005F3A1B2C3D4E0FF0A1F 2,3         a bounce notice (its queue id) was
+//!                                     queued for recipients 2 and 3
 //! ```
 //!
 //! The content length sits before the content and the end marker after it,
@@ -56,6 +58,10 @@ pub struct QueuedMessage {
     pub deferrals: u32,
     /// When the last deferral scheduled the next attempt.
     pub next_attempt: Option<SystemTime>,
+    /// One flag per recipient: whether a bounce notice for it was queued
+    /// (an `N` record). A failed recipient without one still owes its
+    /// notice, even after a crash.
+    pub notified: Vec<bool>,
 }
 
 impl QueuedMessage {
@@ -71,6 +77,22 @@ impl QueuedMessage {
             .iter()
             .enumerate()
             .filter(|(i, _)| self.statuses.get(*i).is_some_and(|s| !s.is_final()))
+    }
+
+    /// The recipients that failed for good (bounced or expired) and whose
+    /// bounce notice is not queued yet, by index.
+    pub fn unnotified_failures(&self) -> Vec<usize> {
+        self.statuses
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                matches!(
+                    s,
+                    RecipientStatus::Bounced { .. } | RecipientStatus::Expired { .. }
+                ) && !self.notified.get(*i).copied().unwrap_or(false)
+            })
+            .map(|(i, _)| i)
+            .collect()
     }
 }
 
@@ -144,6 +166,13 @@ pub(crate) fn deferral_record(next_attempt: SystemTime) -> Vec<u8> {
     format!("T {secs}\n").into_bytes()
 }
 
+/// The record appended once the bounce notice `notice` for recipients
+/// `indexes` is safely queued.
+pub(crate) fn notice_record(notice: &QueueId, indexes: &[usize]) -> Vec<u8> {
+    let list: Vec<String> = indexes.iter().map(usize::to_string).collect();
+    format!("N {notice} {}\n", list.join(",")).into_bytes()
+}
+
 /// Parses the queue file of message `id`: [`parse`], and the `id` record
 /// must name the file.
 pub(crate) fn parse_named(id: &QueueId, bytes: &[u8]) -> Result<Parsed, ParseError> {
@@ -210,6 +239,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
         statuses: vec![RecipientStatus::Pending; recipients_count],
         deferrals: 0,
         next_attempt: None,
+        notified: vec![false; recipients_count],
     };
     let mut valid_len = end + END_MARKER.len();
     lines.pos = valid_len;
@@ -328,6 +358,18 @@ fn apply_record(message: &mut QueuedMessage, line: &str) -> Result<(), String> {
             let secs = secs.parse().map_err(|_| "bad time")?;
             message.deferrals = message.deferrals.saturating_add(1);
             message.next_attempt = UNIX_EPOCH.checked_add(Duration::from_secs(secs));
+            Ok(())
+        }
+        (Some("N"), Some(notice), Some(indexes), None) => {
+            QueueId::parse(notice).ok_or("bad queue id")?;
+            for index in indexes.split(',') {
+                let slot = index
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| message.notified.get_mut(i))
+                    .ok_or("no such recipient")?;
+                *slot = true;
+            }
             Ok(())
         }
         _ => Err("unknown record".to_owned()),

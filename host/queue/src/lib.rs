@@ -11,18 +11,33 @@
 //! file per message. At start-up it recovers whatever a crash left: see
 //! [`Queue::open_with`].
 //!
+//! It also does bounce(8)'s work: recipients that bounce or expire
+//! (`maximal_queue_lifetime`, `bounce_queue_lifetime`) are reported to the
+//! sender in an RFC 3464 delivery status notification, queued like any
+//! message; a failed bounce goes to the postmaster once (a double bounce).
+//! And postsuper's and mailq's: [`Queue::list`], [`Queue::hold`],
+//! [`Queue::release`], [`Queue::requeue`], [`Queue::delete`] work on the
+//! directory with the same rename-based moves, from another process while
+//! the daemon runs; the daemon skips a file that vanished or moved, and
+//! hears "look again now" over a datagram socket ([`trigger`]).
+//!
 //! It does not yet: rewrite headers as cleanup does (Message-ID, Date,
-//! header_checks), send bounce notices (DSN, RFC 3464) for bounced or
-//! expired recipients (they are only logged), route recipients to
-//! different agents by transport, release or delete held messages, share
-//! one fsync among concurrent sessions (group commit), or lock the queue
-//! directory against a second daemon.
+//! header_checks), honour DSN NOTIFY/RET/ENVID (RFC 3461) or send
+//! `delay_warning_time` warnings, route recipients to different agents by
+//! transport, share one fsync among concurrent sessions (group commit), or
+//! lock the queue directory against a second daemon.
 //!
 //! # Layout
 //! - [`queue`]: [`Queue`], opening the directory, and the schedule.
 //! - `enqueue`: the [`postern_mail::Enqueue`] implementation (cleanup).
 //! - `scheduler`: [`Queue::run`], the delivery loop (qmgr).
 //! - `attempt`: one delivery attempt of one message.
+//! - `bounce`: who gets a notice about failed recipients (bounce).
+//! - `dsn`: the notice itself, RFC 3464 `multipart/report`.
+//! - `admin`: hold, release, requeue, delete (postsuper).
+//! - [`mailq`]: the text of `postern queue list` and `show`.
+//! - [`trigger`]: the socket that wakes the daemon (`postern flush`).
+//! - `date`: RFC 5322 and mailq dates.
 //! - `recovery`: start-up recovery.
 //! - [`format`](mod@format): the queue file format, [`QueuedMessage`].
 //! - [`status`]: [`RecipientStatus`] and record escaping.
@@ -33,13 +48,18 @@
 //! - [`settings`]: [`QueueSettings`], the scheduling knobs.
 //! - [`error`]: [`QueueError`], [`ParseError`].
 
+mod admin;
 mod attempt;
+mod bounce;
+mod date;
+mod dsn;
 mod enqueue;
 pub mod error;
 pub mod format;
 pub mod id;
 mod inspect;
 mod maillog;
+pub mod mailq;
 pub mod queue;
 mod recovery;
 mod scheduler;
@@ -48,6 +68,7 @@ mod spool;
 pub mod status;
 #[cfg(test)]
 mod testing;
+pub mod trigger;
 
 pub use error::{ParseError, QueueError};
 pub use format::QueuedMessage;

@@ -99,10 +99,13 @@ fn check_file(spool: &Spool, q: QueueName, path: &Path) -> std::io::Result<()> {
             "{id}: cut a torn status record ({} bytes) off {}", bytes.len() - parsed.valid_len, path.display()
         );
     }
-    if q != QueueName::Hold && parsed.message.is_done() {
-        // Every recipient was done before the crash; only the removal was
-        // missing. Next: the bounce notices of bounced recipients were
-        // not sent either (no DSN support yet).
+    if q != QueueName::Hold
+        && parsed.message.is_done()
+        && parsed.message.unnotified_failures().is_empty()
+    {
+        // Every recipient was done before the crash, and every notice
+        // queued; only the removal was missing. A message that still owes
+        // a bounce notice stays for the delivery loop, which sends it.
         drop(file);
         spool.remove(q, &id)?;
         tracing::info!(target: "postern/qmgr", "{id}: removed");

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use postern_mail::Domain;
+
 /// How the queue schedules deliveries. `Default` gives Postfix's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueSettings {
@@ -13,6 +15,14 @@ pub struct QueueSettings {
     /// `maximal_queue_lifetime` (5 days): a recipient still deferred when
     /// its message is this old is given up on (`status=expired`).
     pub maximal_queue_lifetime: Duration,
+    /// `bounce_queue_lifetime` (5 days): the same for a message with the
+    /// null sender (a bounce), which nobody is waiting for.
+    pub bounce_queue_lifetime: Duration,
+    /// `myhostname`: the bounce notices' `Reporting-MTA`, their
+    /// `From: MAILER-DAEMON@myhostname`, and the domain of `postmaster`
+    /// and `double-bounce` (Postfix's `2bounce_notice_recipient` and
+    /// `double_bounce_sender`).
+    pub myhostname: Domain,
     /// `queue_run_delay` (300s): how often the whole queue directory is
     /// rescanned, catching files that appeared without the scheduler
     /// hearing of them. Deferred messages are retried at their own time
@@ -31,10 +41,19 @@ impl Default for QueueSettings {
             minimal_backoff_time: Duration::from_secs(300),
             maximal_backoff_time: Duration::from_secs(4000),
             maximal_queue_lifetime: Duration::from_secs(5 * 24 * 3600),
+            bounce_queue_lifetime: Duration::from_secs(5 * 24 * 3600),
+            myhostname: localhost(),
             queue_run_delay: Duration::from_secs(300),
             delivery_concurrency: 20,
         }
     }
+}
+
+/// `localhost`, the host name when none is configured.
+fn localhost() -> Domain {
+    // Invariant: "localhost" is a valid domain.
+    #[allow(clippy::expect_used)]
+    Domain::parse("localhost").expect("localhost is a domain")
 }
 
 impl QueueSettings {
@@ -48,6 +67,17 @@ impl QueueSettings {
         delay
             .min(self.maximal_backoff_time)
             .max(self.minimal_backoff_time)
+    }
+}
+
+impl QueueSettings {
+    /// How long a message from `null_sender` (or not) may stay queued.
+    pub fn lifetime(&self, null_sender: bool) -> Duration {
+        if null_sender {
+            self.bounce_queue_lifetime
+        } else {
+            self.maximal_queue_lifetime
+        }
     }
 }
 

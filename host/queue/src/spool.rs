@@ -82,6 +82,17 @@ impl Spool {
         })
     }
 
+    /// An existing queue directory, as it is: nothing created, nothing
+    /// recovered (for operator commands beside a running daemon).
+    pub fn existing(root: &Path) -> Result<Spool, QueueError> {
+        if !root.join(QueueName::Active.as_str()).is_dir() {
+            return Err(QueueError::NoQueue(root.to_owned()));
+        }
+        Ok(Spool {
+            root: root.to_owned(),
+        })
+    }
+
     /// The queue directory.
     pub fn root(&self) -> &Path {
         &self.root

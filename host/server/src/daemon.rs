@@ -69,6 +69,11 @@ impl Parts {
             local_domains: main.mydestination.clone(),
             users: users.clone(),
             recipient_delimiter: main.recipient_delimiter,
+            aliases: Arc::new(load_aliases(config)?),
+            allow_mail_to_files: main.allow_mail_to_files,
+            allow_mail_to_commands: main.allow_mail_to_commands,
+            default_privs: main.default_privs,
+            command_time_limit: main.command_time_limit,
         }));
         let directory = Arc::new(ConfigDirectory::new(main, &users, delivery.clone()));
         Ok(Parts {
@@ -79,6 +84,28 @@ impl Parts {
             directory,
             settings: Arc::new(session_settings(config)),
         })
+    }
+}
+
+/// Reads `alias_maps` into memory; every problem as `file:line: what`.
+pub fn load_aliases(config: &Config) -> anyhow::Result<postern_delivery::AliasMap> {
+    postern_delivery::AliasMap::load(&config.main.alias_maps).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("alias_maps:\n{}", lines.join("\n"))
+    })
+}
+
+/// Swaps re-read aliases into the running agent; on any error the old
+/// ones stay and the log says why.
+fn reload_aliases(delivery: &LocalDelivery, config: &Config) {
+    match load_aliases(config) {
+        Ok(map) => {
+            tracing::info!(target: "postern/local", "reload: {} aliases", map.len());
+            delivery.replace_aliases(Arc::new(map));
+        }
+        Err(e) => {
+            tracing::warn!(target: "postern/local", "reload failed, keeping the running aliases: {e:#}")
+        }
     }
 }
 
@@ -109,7 +136,38 @@ pub fn policy_config(config: &Config) -> anyhow::Result<PolicyConfig> {
         policy.restrictions.insert(stage, entries);
     }
     policy.plugin_dir = config.main.plugin_directory.clone();
+    let settings = &config.policy;
+    policy.limits = settings.limits;
+    policy.plugin_limits = settings.plugin_limits.clone();
+    policy.max_failures = settings.max_failures;
+    policy.dns = settings.dns.clone();
+    policy.tables = Arc::new(load_tables(config)?);
     Ok(policy)
+}
+
+/// Reads every `[tables.NAME]` source; an error names the config line and
+/// the table file's `file:line`.
+pub fn load_tables(config: &Config) -> anyhow::Result<postern_tables::Tables> {
+    let specs: Vec<_> = config
+        .policy
+        .tables
+        .iter()
+        .map(|t| t.spec.clone())
+        .collect();
+    postern_tables::Tables::load(&specs).map_err(|e| {
+        let line = config
+            .policy
+            .tables
+            .iter()
+            .find(|t| t.spec.name == e.name)
+            .map_or(0, |t| t.line);
+        anyhow::anyhow!(
+            "{}:{line}: tables.{}: {}",
+            config.source.file,
+            e.name,
+            e.source
+        )
+    })
 }
 
 fn session_settings(config: &Config) -> SessionSettings {
@@ -129,6 +187,19 @@ fn session_settings(config: &Config) -> SessionSettings {
             postern_smtp::BareNewline::Normalize
         },
         ..SessionSettings::default()
+    }
+}
+
+/// The queue manager's settings from main.cf.
+pub fn queue_settings(m: &crate::config::Main) -> postern_queue::QueueSettings {
+    postern_queue::QueueSettings {
+        minimal_backoff_time: m.minimal_backoff_time,
+        maximal_backoff_time: m.maximal_backoff_time,
+        maximal_queue_lifetime: m.maximal_queue_lifetime,
+        bounce_queue_lifetime: m.bounce_queue_lifetime,
+        queue_run_delay: m.queue_run_delay,
+        myhostname: m.myhostname.clone(),
+        ..postern_queue::QueueSettings::default()
     }
 }
 
@@ -154,10 +225,13 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     }
     tracing::info!(target: "postern/master", "data in {} (queue {}, mailboxes {})", m.data_directory.display(), m.queue_directory.display(), m.virtual_mailbox_base.display());
     let parts = Parts::build(&config)?;
-    let queue =
-        Arc::new(Queue::open(&m.queue_directory).with_context(|| {
-            format!("cannot open the queue at {}", m.queue_directory.display())
-        })?);
+    // STARTTLS, smtps and AUTH (host/server/src/tls.rs).
+    let tls = Arc::new(crate::tls::load(&config)?);
+    let auth = crate::tls::authenticator(m, parts.users.clone());
+    let queue = Arc::new(
+        Queue::open_with(&m.queue_directory, queue_settings(m))
+            .with_context(|| format!("cannot open the queue at {}", m.queue_directory.display()))?,
+    );
     let mut listeners = Vec::new();
     for service in &config.services {
         for addr in &service.listen {
@@ -183,6 +257,17 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             .clone()
             .run(parts.delivery.clone(), shutdown_rx.clone()),
     );
+    // `postern flush`, `queue release` and `queue requeue` wake the
+    // delivery loop through $queue_directory/public/qmgr.
+    // Without it (a path too long for a socket name, say) the daemon
+    // still serves; those commands then wait for the next queue scan.
+    let triggers = match queue.clone().listen_triggers(shutdown_rx.clone()) {
+        Ok(task) => Some(task),
+        Err(e) => {
+            tracing::warn!(target: "postern/master", "cannot bind {}: {e}; `postern flush` will not reach this server", postern_queue::trigger::socket_path(&m.queue_directory).display());
+            None
+        }
+    };
     let policy: Arc<dyn Policy> = parts.policies.clone();
     let directory: Arc<dyn Directory> = parts.directory.clone();
     let enqueue: Arc<dyn Enqueue> = queue.clone();
@@ -193,7 +278,13 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         tracing::info!(target: "postern/master", "listening on {name} {addr}");
         let sessions = Arc::new(Semaphore::new(limit));
         let (settings, policy, directory, enqueue) = (
-            parts.settings.clone(),
+            Arc::new(crate::tls::service_settings(
+                &parts.settings,
+                &name,
+                m,
+                &tls,
+                &auth,
+            )),
             policy.clone(),
             directory.clone(),
             enqueue.clone(),
@@ -246,7 +337,19 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                 // Compiling plugins blocks: off the async workers, so that
                 // sessions go on while it runs.
                 let (runtime, policies, path) = (parts.runtime.clone(), parts.policies.clone(), path.clone());
-                let _ = tokio::task::spawn_blocking(move || reload(&runtime, &policies, path.as_deref())).await;
+                let tls = tls.clone();
+                let delivery = parts.delivery.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    reload(&runtime, &policies, path.as_deref());
+                    let config = match path.as_deref() {
+                        Some(p) => Config::load(p),
+                        None => Config::embedded(),
+                    };
+                    if let Ok(config) = config {
+                        crate::tls::reload(&tls, &config);
+                        reload_aliases(&delivery, &config);
+                    }
+                }).await;
             }
         }
     }
@@ -256,6 +359,9 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     }
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), runner).await;
+    if let Some(triggers) = triggers {
+        let _ = tokio::time::timeout(Duration::from_secs(1), triggers).await;
+    }
     let _ = std::fs::remove_file(&pid_path);
     Ok(())
 }

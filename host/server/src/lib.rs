@@ -15,8 +15,17 @@
 //!   config and the users file.
 //! - [`daemon`]: start-up, listeners, signals, shutdown.
 //! - [`log`]: the maillog line format.
+//! - [`tls`]: the server certificate (or a self-signed one) and the
+//!   per-service SMTP settings: STARTTLS, smtps, AUTH, submission.
+//! - [`users_cli`]: `postern user add|passwd|del|list`.
+//! - [`queue_cli`]: `postern queue ...`, `postern flush`, `postern aliases`.
+//! - [`table_cli`]: `postern table query NAME KEY` (postmap -q).
 
 pub mod config;
 pub mod daemon;
 pub mod directory;
 pub mod log;
+pub mod queue_cli;
+pub mod table_cli;
+pub mod tls;
+pub mod users_cli;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use postern_server::config::{self, Config, ConfigErrors};
-use postern_server::{daemon, log};
+use postern_server::{daemon, log, queue_cli, table_cli, users_cli};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +40,11 @@ enum Command {
     Stop,
     /// Tell whether the server is running.
     Status,
+    /// Look keys up in the tables of [tables.NAME] (postmap -q).
+    Table {
+        #[command(subcommand)]
+        command: table_cli::TableCommand,
+    },
     /// Re-read the config, tables and plugins, and swap the policy in
     /// without dropping a connection (SIGHUP to the server).
     Reload,
@@ -56,6 +61,21 @@ enum Command {
         defaults: bool,
         /// Parameter names; all when none is given.
         names: Vec<String>,
+    },
+    /// List and manage queued mail (mailq, postsuper); `list` by default.
+    Queue {
+        #[command(subcommand)]
+        command: Option<queue_cli::QueueCommand>,
+    },
+    /// Try every queued message now, deferred ones included (postqueue -f).
+    Flush,
+    /// Check the alias_maps files (newaliases): print each problem as
+    /// file:line: what is wrong. The server reads them at start-up.
+    Aliases,
+    /// Manage the users file: add, passwd, del, list.
+    User {
+        #[command(subcommand)]
+        command: users_cli::UserCommand,
     },
 }
 
@@ -140,8 +160,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(config) = load_or_report(config_path) else {
                 return Ok(ExitCode::FAILURE);
             };
-            match daemon::Parts::build(&config) {
-                Ok(_) => Ok(ExitCode::SUCCESS),
+            match daemon::Parts::build(&config).and_then(|_| postern_server::tls::check(&config)) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("postern: {e:#}");
                     Ok(ExitCode::FAILURE)
@@ -173,11 +193,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             daemon::reload_signal(&config)
         }
+        Command::Queue { command } => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            queue_cli::run(&config, command)
+        }
+        Command::User { command } => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            users_cli::run(&config, command)
+        }
+        Command::Aliases => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            queue_cli::aliases(&config)
+        }
+        Command::Flush => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            queue_cli::flush(&config)
+        }
         Command::Status => {
             let Some(config) = load_or_report(config_path) else {
                 return Ok(ExitCode::FAILURE);
             };
             daemon::status(&config)
+        }
+        Command::Table { command } => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            table_cli::run(&config, command)
         }
     }
 }

@@ -12,7 +12,12 @@
 //! that closes SMTP smuggling) and a [`session`] that owns the socket and
 //! the state, one task per connection as in mini-redis.
 //!
-//! Not here yet (later issues): STARTTLS and implicit TLS, AUTH, BDAT/CHUNKING,
+//! STARTTLS (RFC 3207) and implicit TLS (smtps) run on rustls; AUTH (RFC
+//! 4954, PLAIN and LOGIN with SASL-IR) checks passwords through the `auth`
+//! crate; submission's rules (AUTH before MAIL, the sender-login check)
+//! are settings of the session.
+//!
+//! Not here yet (later issues): BDAT/CHUNKING,
 //! DSN, SMTPUTF8, DNS lookups of the client name (it is always `unknown`),
 //! and the outbound SMTP client that delivery will use. The listener, the
 //! connection limits and `mynetworks` matching belong to the server crate,
@@ -27,12 +32,14 @@
 //!     ([`BareNewline`]), the size limit, and `<CRLF>.<CRLF>` as the only
 //!     end of data.
 //! - [`session`]: [`serve`], [`SessionSettings`], [`Connection`]; one file
-//!   per command (`helo`, `mail`, `rcpt`, `data`, `vrfy`, `simple` for the
-//!   rest), `check` for the policy, `received` for the trace header, `io`
-//!   for buffering and pipelining, `log` for maillog shapes.
+//!   per command (`helo`, `mail`, `rcpt`, `data`, `vrfy`, `starttls`,
+//!   `auth`, `simple` for the rest), `check` for the policy, `received` for
+//!   the trace header, `io` for buffering and pipelining, `tls` for the
+//!   certificate ([`TlsConfig`]) and the upgradable stream, `log` for
+//!   maillog shapes.
 
 pub mod codec;
 pub mod session;
 
 pub use codec::BareNewline;
-pub use session::{Connection, SessionSettings, serve};
+pub use session::{Connection, SessionSettings, TlsConfig, TlsError, TlsInfo, serve};

@@ -13,5 +13,7 @@ mod harness;
 mod policy;
 #[path = "session/smuggling.rs"]
 mod smuggling;
+#[path = "session/tls_auth.rs"]
+mod tls_auth;
 #[path = "session/transaction.rs"]
 mod transaction;

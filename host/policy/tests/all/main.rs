@@ -7,8 +7,11 @@
 
 mod answer;
 mod builtins;
+mod dns_server;
 mod hostile;
 mod load;
+mod lookup;
+mod sandbox;
 mod standard;
 
 use std::collections::BTreeMap;
@@ -44,10 +47,11 @@ pub fn table(pairs: &[(&str, &str)]) -> Entry {
 
 /// A plugin directory with the test guests, which are not embedded.
 pub static GUESTS: LazyLock<tempfile::TempDir> = LazyLock::new(|| {
-    let guests: Vec<(String, Vec<u8>)> = ["test_hostile", "test_answer"]
-        .into_iter()
-        .map(|name| (format!("{name}.wasm"), std::fs::read(wasm(name)).unwrap()))
-        .collect();
+    let guests: Vec<(String, Vec<u8>)> =
+        ["test_hostile", "test_answer", "test_sandbox", "test_lookup"]
+            .into_iter()
+            .map(|name| (format!("{name}.wasm"), std::fs::read(wasm(name)).unwrap()))
+            .collect();
     let files: Vec<(&str, &[u8])> = guests
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_slice()))

@@ -24,7 +24,14 @@ const CLASSES: [Option<DomainClass>; 5] = [
 #[test]
 fn both_are_embedded() {
     let names: Vec<&str> = STANDARD_PLUGINS.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["permit_mynetworks", "reject_unauth_destination"]);
+    assert_eq!(
+        names,
+        [
+            "permit_mynetworks",
+            "permit_sasl_authenticated",
+            "reject_unauth_destination"
+        ]
+    );
     for (name, bytes) in STANDARD_PLUGINS {
         assert!(bytes.starts_with(b"\0asm"), "{name}");
     }

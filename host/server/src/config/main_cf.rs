@@ -71,10 +71,39 @@ pub struct Main {
     pub maximal_backoff_time: Duration,
     /// How often the deferred queue is scanned.
     pub queue_run_delay: Duration,
+    /// How long a message may stay queued before it bounces.
+    pub maximal_queue_lifetime: Duration,
+    /// The same for a bounce (null sender).
+    pub bounce_queue_lifetime: Duration,
+    /// The server certificate chain (PEM); `None`: a self-signed one for
+    /// `myhostname` kept under `data_directory/tls`.
+    pub smtpd_tls_cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub smtpd_tls_key_file: Option<PathBuf>,
+    /// Whether the `smtp` service offers AUTH (submission and smtps always
+    /// do, as Postfix's master.cf sets it for them).
+    pub smtpd_sasl_auth_enable: bool,
+    /// Whether AUTH needs TLS first (loopback clients excepted).
+    pub smtpd_tls_auth_only: bool,
+    /// Delay after a failed login, doubling with each further one (the
+    /// Dovecot name).
+    pub auth_failure_delay: Duration,
+    /// Failed logins from one address before it is disconnected.
+    pub auth_failure_limit: u64,
     /// Where operator plugins live (`*.wasm`), if anywhere.
     pub plugin_directory: Option<PathBuf>,
     /// The software name (not shown in the default banner).
     pub mail_name: String,
+    /// The aliases files (`hash:/etc/aliases` or a bare path), in order.
+    pub alias_maps: Vec<PathBuf>,
+    /// Where `/file` alias targets are honoured.
+    pub allow_mail_to_files: postern_delivery::settings::Allow,
+    /// Where `|command` alias targets are honoured.
+    pub allow_mail_to_commands: postern_delivery::settings::Allow,
+    /// Uid and gid for files and commands of root-owned aliases files.
+    pub default_privs: (u32, u32),
+    /// How long an alias command may run.
+    pub command_time_limit: Duration,
 }
 
 /// Reads parameter values: expansion, then kind, collecting errors.
@@ -215,11 +244,59 @@ impl Main {
                 .get("maximal_backoff_time", value::time)
                 .unwrap_or_default(),
             queue_run_delay: r.get("queue_run_delay", value::time).unwrap_or_default(),
+            maximal_queue_lifetime: r
+                .get("maximal_queue_lifetime", value::time)
+                .unwrap_or_default(),
+            bounce_queue_lifetime: r
+                .get("bounce_queue_lifetime", value::time)
+                .unwrap_or_default(),
+            smtpd_tls_cert_file: r
+                .get("smtpd_tls_cert_file", path)
+                .filter(|p| !p.as_os_str().is_empty()),
+            smtpd_tls_key_file: r
+                .get("smtpd_tls_key_file", path)
+                .filter(|p| !p.as_os_str().is_empty()),
+            smtpd_sasl_auth_enable: r
+                .get("smtpd_sasl_auth_enable", value::boolean)
+                .unwrap_or_default(),
+            smtpd_tls_auth_only: r.get("smtpd_tls_auth_only", value::boolean).unwrap_or(true),
+            auth_failure_delay: r.get("auth_failure_delay", value::time).unwrap_or_default(),
+            auth_failure_limit: r.get("auth_failure_limit", value::count).unwrap_or(5),
             plugin_directory: r
                 .get("plugin_directory", path)
                 .filter(|p| !p.as_os_str().is_empty()),
             mail_name: r.get("mail_name", text).unwrap_or_default(),
+            alias_maps: r
+                .get("alias_maps", |v| {
+                    Ok(value::list(v)
+                        .map(postern_delivery::aliases::map_path)
+                        .collect())
+                })
+                .unwrap_or_default(),
+            allow_mail_to_files: r
+                .get(
+                    "allow_mail_to_files",
+                    postern_delivery::settings::Allow::parse,
+                )
+                .unwrap_or_default(),
+            allow_mail_to_commands: r
+                .get(
+                    "allow_mail_to_commands",
+                    postern_delivery::settings::Allow::parse,
+                )
+                .unwrap_or_default(),
+            default_privs: r.get("default_privs", privs).unwrap_or((65_534, 65_534)),
+            command_time_limit: r.get("command_time_limit", value::time).unwrap_or_default(),
         }
+    }
+}
+
+/// `default_privs`: a user name or uid that is not root's.
+fn privs(v: &str) -> Result<(u32, u32), String> {
+    match postern_delivery::settings::lookup_privs(v) {
+        Some((0, _)) => Err(format!("{v:?} is root; default_privs must be unprivileged")),
+        Some(ids) => Ok(ids),
+        None => Err(format!("{v:?}: no such user in /etc/passwd")),
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`expand`]: `$name` expansion.
 //! - [`value`]: reading expanded strings into kinds.
 //! - [`sections`]: `[[service]]`, `[auth]`, `[smtpd.restrictions]`.
+//! - [`policy`]: `[plugins]`, `[tables.NAME]`, `[dns]`.
 //! - [`main_cf`]: the typed parameter values the server runs on.
 //! - [`error`]: errors that name the place.
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod expand;
 pub mod main_cf;
 pub mod params;
+pub mod policy;
 pub mod sections;
 pub mod toml_value;
 pub mod value;
@@ -107,6 +109,8 @@ pub struct Config {
     pub restrictions: BTreeMap<Stage, Vec<Restriction>>,
     /// Lists the file set (for `postern config -n`).
     restrictions_set: Vec<Stage>,
+    /// `[plugins]`, `[tables.NAME]` and `[dns]`.
+    pub policy: policy::PolicySettings,
 }
 
 impl Config {
@@ -146,6 +150,7 @@ impl Config {
         let mut errors = Vec::new();
         let mut set = BTreeMap::new();
         let mut sections = sections::Sections::default();
+        let mut policy_sections = Vec::new();
         for (key, value) in doc.get_ref().iter() {
             let name = key.get_ref().as_ref();
             let at = Some(key.span().start);
@@ -158,6 +163,8 @@ impl Config {
                 }
             } else if sections::is_section(name) {
                 sections.read(name, value, &source, &mut errors);
+            } else if policy::SECTIONS.contains(&name) {
+                policy_sections.push((name, value));
             } else if params::LATER.contains(&name) {
                 errors.push(source.error(
                     at,
@@ -173,6 +180,10 @@ impl Config {
         let lookup = move |name: &str| raw_value(&lookup_set, &machine2, name);
         let main = Main::read(&lookup, &set, &source, &mut errors);
         let resolved = sections.resolve(&lookup, &main, &source, &mut errors);
+        let mut policy = policy::PolicySettings::default();
+        for (name, value) in policy_sections {
+            policy.read(name, value, &source, &lookup, &mut errors);
+        }
         if !errors.is_empty() {
             errors.sort_by_key(|e| e.line);
             return Err(ConfigErrors(errors));
@@ -187,6 +198,7 @@ impl Config {
             users_file: resolved.users_file,
             restrictions: resolved.restrictions,
             restrictions_set: resolved.restrictions_set,
+            policy,
         })
     }
 

@@ -51,7 +51,15 @@ pub const COMPUTED: &str = "\0computed";
 /// Every parameter this version understands, sorted by name. A key that is
 /// not here (nor a section) is a config error.
 pub const PARAMS: &[Param] = &[
+    p("alias_maps", "", Kind::Text),
+    p("allow_mail_to_commands", "alias, forward", Kind::Text),
+    p("allow_mail_to_files", "alias, forward", Kind::Text),
+    p("auth_failure_delay", "1s", Kind::Time),
+    p("auth_failure_limit", "5", Kind::Count),
+    p("bounce_queue_lifetime", "5d", Kind::Time),
+    p("command_time_limit", "1000s", Kind::Time),
     p("data_directory", COMPUTED, Kind::Path),
+    p("default_privs", "nobody", Kind::Text),
     p("default_process_limit", "100", Kind::Count),
     p("disable_vrfy_command", "yes", Kind::Bool),
     p("home_mailbox", "Maildir/", Kind::Text),
@@ -59,6 +67,7 @@ pub const PARAMS: &[Param] = &[
     p("line_length_limit", "2048", Kind::Count),
     p("mail_name", "Postern", Kind::Text),
     p("maximal_backoff_time", "4000s", Kind::Time),
+    p("maximal_queue_lifetime", "5d", Kind::Time),
     p("message_size_limit", "10240000", Kind::Size),
     p("minimal_backoff_time", "300s", Kind::Time),
     p(
@@ -85,7 +94,11 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_hard_error_limit", "20", Kind::Count),
     p("smtpd_helo_required", "no", Kind::Bool),
     p("smtpd_recipient_limit", "1000", Kind::Count),
+    p("smtpd_sasl_auth_enable", "no", Kind::Bool),
     p("smtpd_timeout", "300s", Kind::Time),
+    p("smtpd_tls_auth_only", "yes", Kind::Bool),
+    p("smtpd_tls_cert_file", "", Kind::Path),
+    p("smtpd_tls_key_file", "", Kind::Path),
     p("virtual_mailbox_base", "$data_directory/mail", Kind::Path),
     p("virtual_mailbox_domains", "", Kind::DomainList),
 ];
@@ -108,16 +121,10 @@ pub fn find(name: &str) -> Option<&'static Param> {
 /// rather than "unknown".
 pub const LATER: &[&str] = &[
     "relayhost",
-    "alias_maps",
     "alias_database",
     "mailbox_command",
     "mail_spool_directory",
-    "maximal_queue_lifetime",
-    "bounce_queue_lifetime",
-    "smtpd_tls_cert_file",
-    "smtpd_tls_key_file",
     "smtpd_tls_security_level",
-    "smtpd_sasl_auth_enable",
     "smtpd_client_connection_count_limit",
     "smtpd_client_message_rate_limit",
     "smtpd_client_connection_rate_limit",

@@ -48,7 +48,8 @@ impl Restriction {
 /// A listener (a master.cf line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
-    /// `smtp` (later: submission, smtps, imap, imaps, pop3, pop3s).
+    /// `smtp`, `submission` (AUTH required before MAIL) or `smtps`
+    /// (implicit TLS; later: imap, imaps, pop3, pop3s).
     pub name: String,
     /// Where it listens.
     pub listen: Vec<SocketAddr>,
@@ -57,9 +58,9 @@ pub struct Service {
 }
 
 /// The services this version can run.
-const SERVICES: &[&str] = &["smtp"];
+const SERVICES: &[&str] = &["smtp", "submission", "smtps"];
 /// The services later versions add, refused by name meanwhile.
-const LATER_SERVICES: &[&str] = &["submission", "smtps", "imap", "imaps", "pop3", "pop3s"];
+const LATER_SERVICES: &[&str] = &["imap", "imaps", "pop3", "pop3s"];
 
 /// Postfix's parameter names for the lists, accepted at the top level.
 const POSTFIX_LISTS: &[(&str, Stage)] = &[
@@ -79,10 +80,14 @@ pub fn is_section(name: &str) -> bool {
 
 /// The list a stage has when the config does not set it: Postern is never
 /// an open relay, so the recipient list starts out as Postfix's relay
-/// defaults (with reject instead of defer, as no AUTH exists yet).
+/// defaults (with reject instead of defer).
 pub fn default_list(stage: Stage) -> Vec<Restriction> {
     let items: &[&str] = match stage {
-        Stage::Recipient => &["permit_mynetworks", "reject_unauth_destination"],
+        Stage::Recipient => &[
+            "permit_mynetworks",
+            "permit_sasl_authenticated",
+            "reject_unauth_destination",
+        ],
         _ => &[],
     };
     items

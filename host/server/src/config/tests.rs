@@ -32,8 +32,19 @@ fn embedded_default_is_valid_and_safe() {
         true,
     )
     .unwrap();
-    assert_eq!(c.services.len(), 1);
-    assert_eq!(c.services[0].listen[0].to_string(), "127.0.0.1:2525");
+    let services: Vec<String> = c
+        .services
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.listen[0]))
+        .collect();
+    assert_eq!(
+        services,
+        [
+            "smtp 127.0.0.1:2525",
+            "submission 127.0.0.1:2587",
+            "smtps 127.0.0.1:2465"
+        ]
+    );
     let names: Vec<&str> = c.main.mydestination.iter().map(|d| d.as_str()).collect();
     assert_eq!(
         names,
@@ -47,7 +58,7 @@ fn embedded_default_is_valid_and_safe() {
     );
     assert_eq!(
         sections::describe(&c.restrictions[&Stage::Recipient]),
-        "permit_mynetworks, reject_unauth_destination"
+        "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"
     );
 }
 

@@ -143,8 +143,9 @@ pub enum Command {
     Help,
     /// `STARTTLS`.
     StartTls,
-    /// `AUTH ...`.
-    Auth,
+    /// `AUTH mechanism [initial-response]` (RFC 4954 §4), the arguments
+    /// as sent.
+    Auth(String),
     /// `BDAT ...`.
     Bdat,
 }
@@ -189,8 +190,9 @@ impl Command {
             Verb::Noop => Ok(Command::Noop),
             Verb::Help => Ok(Command::Help),
             Verb::Quit => Ok(Command::Quit),
-            Verb::StartTls => Ok(Command::StartTls),
-            Verb::Auth => Ok(Command::Auth),
+            // RFC 3207 §4: STARTTLS takes no parameters.
+            Verb::StartTls => no_args(Command::StartTls),
+            Verb::Auth => some_args(Command::Auth),
             Verb::Bdat => Ok(Command::Bdat),
         }
     }
@@ -209,7 +211,7 @@ impl Command {
             Command::Vrfy(_) => Verb::Vrfy,
             Command::Help => Verb::Help,
             Command::StartTls => Verb::StartTls,
-            Command::Auth => Verb::Auth,
+            Command::Auth(_) => Verb::Auth,
             Command::Bdat => Verb::Bdat,
         }
     }
@@ -339,7 +341,10 @@ mod tests {
     #[test]
     fn later_verbs_are_recognised() {
         assert_eq!(Command::parse(b"STARTTLS").unwrap(), Command::StartTls);
-        assert_eq!(Command::parse(b"AUTH PLAIN AAAA").unwrap(), Command::Auth);
+        assert_eq!(
+            Command::parse(b"AUTH PLAIN AAAA").unwrap(),
+            Command::Auth("PLAIN AAAA".to_owned())
+        );
         assert_eq!(Command::parse(b"BDAT 10 LAST").unwrap(), Command::Bdat);
     }
 

@@ -109,6 +109,15 @@ impl<S: Transport> Session<S> {
         r.server_address = Some(self.conn.local.ip().to_canonical());
         r.server_port = self.conn.local.port();
         r.size = size;
+        if let Some(login) = &self.login {
+            r.sasl_method = login.method.name().to_owned();
+            r.sasl_username.clone_from(&login.username);
+        }
+        if let Some(tls) = &self.tls {
+            r.encryption_protocol.clone_from(&tls.protocol);
+            r.encryption_cipher.clone_from(&tls.cipher);
+            r.tls_sni = tls.sni.clone().unwrap_or_default();
+        }
         let mut recipient = recipient.map(|(a, c)| (a.clone(), c));
         if let Some(txn) = &self.txn {
             r.instance.clone_from(&txn.instance);

@@ -104,10 +104,11 @@ impl<S: Transport> Session<S> {
             client_name: &self.conn.client_name,
             client_ip: self.conn.client_ip(),
             hostname: &self.settings.hostname,
-            protocol: self.protocol(),
+            protocol: &self.received_protocol(),
             id: &id,
             recipient: txn.single_recipient(),
             now: SystemTime::now(),
+            tls: self.tls.as_ref().map(super::TlsInfo::describe),
         }
         .header();
         // PREPEND headers go above our own Received header, as in Postfix.

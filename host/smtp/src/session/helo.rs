@@ -28,6 +28,14 @@ impl<S: Transport> Session<S> {
         if !self.settings.disable_vrfy_command {
             text.push_str("VRFY\n");
         }
+        // RFC 3207: STARTTLS only while in clear; RFC 4954: AUTH where
+        // it may be used (smtpd_tls_auth_only).
+        if self.settings.tls.is_some() && !self.secure() {
+            text.push_str("STARTTLS\n");
+        }
+        if self.auth_offered() {
+            text.push_str("AUTH PLAIN LOGIN\n");
+        }
         text.push_str("8BITMIME\nENHANCEDSTATUSCODES");
         Reply::plain(250, text)
     }

@@ -33,6 +33,10 @@ pub(crate) enum Stop {
     Io(std::io::Error),
     /// The client reached `smtpd_hard_error_limit`.
     TooManyErrors,
+    /// The client reached the failed-login limit.
+    TooManyAuthFailures,
+    /// The TLS handshake failed: nothing more can be said to the client.
+    Tls(std::io::Error),
 }
 
 /// One command-phase input.
@@ -137,6 +141,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             }
             self.fill(timeout).await?;
         }
+    }
+
+    /// Drops every received byte not yet consumed: after `220 Ready to
+    /// start TLS`, plaintext the client pipelined behind STARTTLS must not
+    /// be read as commands of the TLS session (CVE-2011-0411).
+    pub(crate) fn discard_input(&mut self) {
+        self.input.clear();
+        self.start = 0;
+    }
+
+    /// The stream, for the TLS handshake (call after [`Io::flush`] and
+    /// [`Io::discard_input`]).
+    pub(crate) fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
     }
 
     /// Flushes, then closes the write side, both bounded by `timeout`.

@@ -6,7 +6,7 @@
 //! default: a client learns of a refusal where it can act on it, and the
 //! logs show the recipient it was for.
 
-use postern_mail::{EnhancedCode, Reply};
+use postern_mail::{DomainClass, EnhancedCode, Reply, ReversePath};
 
 use super::log::TARGET;
 use super::transaction::Transaction;
@@ -29,6 +29,19 @@ impl<S: Transport> Session<S> {
                 EnhancedCode::new(5, 5, 1),
                 "Error: nested MAIL command",
             );
+        }
+        if let Some(reply) = self.login_refusal(&mail) {
+            tracing::info!(
+                target: TARGET,
+                "NOQUEUE: reject: MAIL from {}: {reply}; from=<{}> proto={}{}",
+                self.client,
+                mail.sender,
+                self.protocol(),
+                self.helo
+                    .as_ref()
+                    .map_or(String::new(), |h| format!(" helo=<{h}>")),
+            );
+            return reply;
         }
         // RFC 1870 §6: refuse an announced size over the limit before the
         // client sends the message.
@@ -62,5 +75,45 @@ impl<S: Transport> Session<S> {
         );
         self.txn = Some(Transaction::new(instance, mail));
         Reply::new(250, EnhancedCode::new(2, 1, 0), "Ok")
+    }
+}
+
+impl<S: Transport> Session<S> {
+    /// Submission's refusals at MAIL: no AUTH yet (RFC 6409 §4.3), or a
+    /// sender the login does not own (Postfix's
+    /// `reject_sender_login_mismatch`). The null sender is allowed.
+    fn login_refusal(&self, mail: &MailFrom) -> Option<Reply> {
+        if self.settings.auth_required && self.login.is_none() {
+            return Some(Reply::new(
+                530,
+                EnhancedCode::new(5, 7, 0),
+                "Authentication required",
+            ));
+        }
+        let login = self.login.as_ref()?;
+        let ReversePath::Address(sender) = &mail.sender else {
+            return None;
+        };
+        if !self.settings.sender_login_check {
+            return None;
+        }
+        let owned = match login.username.rsplit_once('@') {
+            Some(_) => sender.to_string().eq_ignore_ascii_case(&login.username),
+            // A local-namespace user owns its name at every local domain.
+            None => {
+                sender.local().eq_ignore_ascii_case(&login.username)
+                    && self.directory.domain_class(sender.domain()) == DomainClass::Local
+            }
+        };
+        (!owned).then(|| {
+            Reply::new(
+                553,
+                EnhancedCode::new(5, 7, 1),
+                format!(
+                    "<{sender}>: Sender address rejected: not owned by user {}",
+                    login.username
+                ),
+            )
+        })
     }
 }

@@ -3,12 +3,14 @@
 //! the directory and the queue, and answers as Postfix's smtpd does.
 //!
 //! One file per command: `helo.rs`, `mail.rs`, `rcpt.rs`, `data.rs`,
-//! `vrfy.rs`; the verbs that are only a reply (RSET, NOOP, HELP, QUIT, and
-//! the ones not implemented yet) live in `simple.rs`. `check.rs` asks the
-//! restriction lists, `received.rs` writes the trace header, `log.rs` shapes
-//! log lines, `io.rs` buffers the socket, `transaction.rs` holds one mail
-//! transaction.
+//! `vrfy.rs`, `starttls.rs`, `auth.rs`; the verbs that are only a reply
+//! (RSET, NOOP, HELP, QUIT, and the ones not implemented yet) live in
+//! `simple.rs`. `check.rs` asks the restriction lists, `received.rs` writes
+//! the trace header, `log.rs` shapes log lines, `io.rs` buffers the socket,
+//! `tls.rs` holds the certificate and the stream that STARTTLS upgrades,
+//! `transaction.rs` holds one mail transaction.
 
+mod auth;
 mod check;
 mod data;
 mod helo;
@@ -19,6 +21,8 @@ mod rcpt;
 mod received;
 mod settings;
 mod simple;
+mod starttls;
+mod tls;
 mod transaction;
 mod vrfy;
 
@@ -29,13 +33,16 @@ use postern_mail::{Directory, EnhancedCode, Enqueue, Policy, Reply};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codec::{BareNewline, Command, LineReader, Verb};
+use auth::Login;
 use io::{Input, Io, Stop};
 use log::{Counters, TARGET};
 pub use settings::{Connection, SessionSettings};
+use tls::Stream;
+pub use tls::{TlsConfig, TlsError, TlsInfo};
 use transaction::Transaction;
 
-/// The byte stream a session runs over: a TCP stream, a TLS stream later,
-/// or an in-memory pipe in tests.
+/// The byte stream a session runs over: a TCP stream, or an in-memory pipe
+/// in tests; the session wraps it in its own TLS-capable stream.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
@@ -59,7 +66,7 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut session = Session {
-        io: Io::new(stream),
+        io: Io::new(Stream::Plain(stream)),
         lines: LineReader::new(settings.max_command_line),
         client: conn.client(),
         conn,
@@ -76,13 +83,16 @@ pub async fn serve<S>(
         last: "CONNECT",
         number: SESSIONS.fetch_add(1, Ordering::Relaxed),
         transactions: 0,
+        tls: None,
+        login: None,
+        start_tls: false,
     };
     session.serve().await;
 }
 
 /// The state of one session.
 pub(crate) struct Session<S> {
-    io: Io<S>,
+    io: Io<Stream<S>>,
     lines: LineReader,
     conn: Connection,
     /// `name[ip]` as every log line names the client.
@@ -106,6 +116,12 @@ pub(crate) struct Session<S> {
     last: &'static str,
     number: u64,
     transactions: u64,
+    /// What the TLS handshake negotiated, once there was one.
+    tls: Option<TlsInfo>,
+    /// The successful AUTH, if any.
+    login: Option<Login>,
+    /// STARTTLS was accepted: the handshake follows its `220`.
+    start_tls: bool,
 }
 
 impl<S: Transport> Session<S> {
@@ -144,6 +160,21 @@ impl<S: Transport> Session<S> {
                 self.io.reply(&reply);
                 tracing::info!(target: TARGET, "too many errors after {last} from {}", self.client);
             }
+            Err(Stop::TooManyAuthFailures) => {
+                let reply = Reply::new(
+                    421,
+                    EnhancedCode::new(4, 7, 0),
+                    format!("{host} Error: too many failed authentication attempts"),
+                );
+                self.io.reply(&reply);
+                tracing::info!(target: TARGET, "too many failed authentication attempts after {last} from {}", self.client);
+            }
+            Err(Stop::Tls(e)) => {
+                // Postfix's wording; the peer gets no reply (there is no
+                // channel left to send one on).
+                tracing::info!(target: TARGET, "SSL_accept error from {}: {e}", self.client);
+                tracing::info!(target: TARGET, "lost connection after {last} from {}", self.client);
+            }
         }
         self.io.shutdown(timeout).await;
         tracing::info!(
@@ -156,6 +187,9 @@ impl<S: Transport> Session<S> {
 
     /// The command loop; `Ok` after QUIT.
     async fn run(&mut self) -> Result<(), Stop> {
+        if self.settings.implicit_tls {
+            self.handshake().await?;
+        }
         self.io
             .reply(&Reply::plain(220, self.settings.banner.clone()));
         loop {
@@ -201,6 +235,9 @@ impl<S: Transport> Session<S> {
                 }
             }
             self.io.reply(&reply);
+            if std::mem::take(&mut self.start_tls) {
+                self.handshake().await?;
+            }
             if line == Line::Verb(Verb::Quit) {
                 self.io.flush(self.settings.command_timeout).await?;
                 return Ok(());
@@ -220,13 +257,30 @@ impl<S: Transport> Session<S> {
             Command::Quit => simple::quit(),
             Command::Vrfy(arg) => self.vrfy(&arg),
             Command::Help => simple::help(),
-            Command::StartTls | Command::Auth | Command::Bdat => simple::not_implemented(),
+            Command::StartTls => self.starttls(),
+            Command::Auth(args) => return self.auth(&args).await,
+            Command::Bdat => simple::not_implemented(),
         })
     }
 
     /// `ESMTP` after EHLO, `SMTP` otherwise: Postfix's `proto=`.
     fn protocol(&self) -> &'static str {
         if self.esmtp { "ESMTP" } else { "SMTP" }
+    }
+
+    /// The Received header's `with`: RFC 3848 adds `S` for TLS and `A`
+    /// for AUTH to `ESMTP` (`ESMTPSA`).
+    fn received_protocol(&self) -> String {
+        let mut p = self.protocol().to_owned();
+        if self.esmtp && (self.tls.is_some() || self.login.is_some()) {
+            if self.tls.is_some() {
+                p.push('S');
+            }
+            if self.login.is_some() {
+                p.push('A');
+            }
+        }
+        p
     }
 }
 

@@ -63,11 +63,17 @@ impl<S: Transport> Session<S> {
         }
         // The recipient is accepted: the transaction gets its queue id now
         // if it has none, so the actions below log under it.
+        let login = self.login_suffix();
         if let Some(txn) = &mut self.txn
             && txn.id.is_none()
         {
             let id = self.queue.new_id();
-            tracing::info!(target: super::log::TARGET, "{id}: client={}", self.client);
+            tracing::info!(
+                target: super::log::TARGET,
+                "{id}: client={}{}",
+                self.client,
+                login
+            );
             txn.id = Some(id);
         }
         self.apply_actions("RCPT", &actions, Some(&address));

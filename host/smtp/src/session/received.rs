@@ -16,8 +16,12 @@ pub(crate) struct Trace<'a> {
     pub(crate) client_ip: IpAddr,
     /// `myhostname`.
     pub(crate) hostname: &'a str,
-    /// `SMTP` or `ESMTP` (RFC 5321 §4.4 "with" protocol).
+    /// `SMTP`, `ESMTP`, or with TLS and AUTH `ESMTPS`, `ESMTPA`,
+    /// `ESMTPSA` (RFC 5321 §4.4 "with" protocol, RFC 3848).
     pub(crate) protocol: &'a str,
+    /// `TLSv1.3 with cipher ... (256/256 bits)` when the session is
+    /// encrypted, shown in Postfix's `(using ...)` comment.
+    pub(crate) tls: Option<String>,
     pub(crate) id: &'a QueueId,
     /// Named in `for <...>` only when it is the one recipient, as Postfix
     /// does, so that a copy to many does not list them all.
@@ -31,7 +35,9 @@ impl Trace<'_> {
     ///
     /// ```text
     /// Received: from helo (name [ip])
-    ///     by hostname (Postern) with ESMTP id ID
+    ///     (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))
+    ///     (No client certificate requested)
+    ///     by hostname (Postern) with ESMTPS id ID
     ///     for <rcpt>; Sun, 23 Nov 2025 13:13:00 +0000 (UTC)
     /// ```
     ///
@@ -44,8 +50,11 @@ impl Trace<'_> {
             IpAddr::V4(v4) => v4.to_string(),
         };
         let helo = self.helo.unwrap_or(self.client_name);
+        let tls = self.tls.as_ref().map_or(String::new(), |t| {
+            format!("\t(using {t})\r\n\t(No client certificate requested)\r\n")
+        });
         let mut h = format!(
-            "Received: from {helo} ({} [{ip}])\r\n\tby {} (Postern) with {} id {}",
+            "Received: from {helo} ({} [{ip}])\r\n{tls}\tby {} (Postern) with {} id {}",
             self.client_name, self.hostname, self.protocol, self.id
         );
         let date = rfc5322_date(self.now);
@@ -162,6 +171,7 @@ mod tests {
             id: &id,
             recipient: Some(&rcpt),
             now: at(1_700_000_000),
+            tls: None,
         };
         assert_eq!(
             t.header(),
@@ -177,6 +187,30 @@ mod tests {
             t.header(),
             "Received: from unknown (unknown [IPv6:2001:db8::1])\r\n\
              \tby mx.example.org (Postern) with SMTP id 3F2A1B9C;\r\n\
+             \tTue, 14 Nov 2023 22:13:20 +0000 (UTC)\r\n"
+        );
+    }
+
+    #[test]
+    fn received_header_with_tls() {
+        let id = QueueId::parse("3F2A1B9C").unwrap();
+        let t = Trace {
+            helo: Some("client.example"),
+            client_name: "unknown",
+            client_ip: "192.0.2.1".parse().unwrap(),
+            hostname: "mx.example.org",
+            protocol: "ESMTPSA",
+            id: &id,
+            recipient: None,
+            now: at(1_700_000_000),
+            tls: Some("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)".to_owned()),
+        };
+        assert_eq!(
+            t.header(),
+            "Received: from client.example (unknown [192.0.2.1])\r\n\
+             \t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\r\n\
+             \t(No client certificate requested)\r\n\
+             \tby mx.example.org (Postern) with ESMTPSA id 3F2A1B9C;\r\n\
              \tTue, 14 Nov 2023 22:13:20 +0000 (UTC)\r\n"
         );
     }

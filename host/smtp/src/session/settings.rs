@@ -2,14 +2,18 @@
 //! by every session of a listener) and the facts about one connection.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
+use postern_auth::Authenticator;
+
+use super::tls::TlsConfig;
 use crate::codec::BareNewline;
 
 /// The smtpd parameters one session obeys, named after their Postfix
 /// `main.cf` counterparts. The server crate builds one per listener from the
 /// config and shares it (`Arc`) among that listener's sessions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SessionSettings {
     /// `myhostname`: the name in the EHLO/HELO reply, the Received header
     /// and the 421 replies, and the domain of a bare `<postmaster>`.
@@ -59,6 +63,25 @@ pub struct SessionSettings {
     /// tells a spammer which addresses exist; disabled, it answers
     /// `502 5.5.1 VRFY command is disabled`.
     pub disable_vrfy_command: bool,
+    /// The certificate (`smtpd_tls_cert_file`, `smtpd_tls_key_file`):
+    /// STARTTLS is offered when set (RFC 3207), and smtps needs it.
+    pub tls: Option<Arc<TlsConfig>>,
+    /// smtps (RFC 8314 §3.3): the handshake comes before the greeting.
+    pub implicit_tls: bool,
+    /// `smtpd_sasl_auth_enable`: the users to authenticate against; AUTH
+    /// is offered only when set.
+    pub auth: Option<Arc<Authenticator>>,
+    /// `smtpd_tls_auth_only` (yes): AUTH only over TLS, so that passwords
+    /// never cross the network in clear; a loopback client is exempt, as
+    /// the password never leaves the machine.
+    pub tls_auth_only: bool,
+    /// Submission (RFC 6409 §4.3): MAIL needs a successful AUTH first,
+    /// `530 5.7.0 Authentication required`.
+    pub auth_required: bool,
+    /// `smtpd_sender_login_maps` in its simplest form
+    /// (`reject_sender_login_mismatch`): an authenticated client may only
+    /// use its own login as MAIL FROM (or the null sender).
+    pub sender_login_check: bool,
 }
 
 impl Default for SessionSettings {
@@ -76,6 +99,12 @@ impl Default for SessionSettings {
             hard_error_limit: 20,
             junk_command_limit: 100,
             disable_vrfy_command: true,
+            tls: None,
+            implicit_tls: false,
+            auth: None,
+            tls_auth_only: true,
+            auth_required: false,
+            sender_login_check: false,
         }
     }
 }

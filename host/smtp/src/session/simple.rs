@@ -1,6 +1,6 @@
 //! The verbs that are only a reply: RSET (RFC 5321 §4.1.1.5), NOOP
 //! (§4.1.1.9), HELP (§4.1.1.8), QUIT (§4.1.1.10), and those recognised but
-//! not implemented yet (STARTTLS, AUTH, BDAT: later issues).
+//! not implemented yet (BDAT: a later issue).
 
 use postern_mail::{EnhancedCode, Reply};
 
@@ -37,8 +37,8 @@ pub(super) fn help() -> Reply {
     )
 }
 
-/// STARTTLS, AUTH and BDAT until they are implemented (not announced in
-/// EHLO either, so a conforming client never sends them).
+/// BDAT until it is implemented (not announced in EHLO either, so a
+/// conforming client never sends it).
 pub(super) fn not_implemented() -> Reply {
     Reply::new(502, EnhancedCode::new(5, 5, 1), "Command not implemented")
 }

@@ -209,13 +209,14 @@ async fn vrfy_help_and_verbs_not_implemented() {
         c.cmd("VRFY alice").await,
         "502 5.5.1 VRFY command is disabled\r\n"
     );
+    // Without a certificate or a users file (Postfix's wording).
     assert_eq!(
         c.cmd("STARTTLS").await,
-        "502 5.5.1 Command not implemented\r\n"
+        "502 5.5.1 Error: command not implemented\r\n"
     );
     assert_eq!(
         c.cmd("AUTH PLAIN").await,
-        "502 5.5.1 Command not implemented\r\n"
+        "503 5.5.1 Error: authentication not enabled\r\n"
     );
     assert_eq!(
         c.cmd("BDAT 10 LAST").await,

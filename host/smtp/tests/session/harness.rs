@@ -205,6 +205,16 @@ pub struct Server {
 impl Server {
     /// Starts a listener that serves one connection with `settings`.
     pub async fn start(settings: SessionSettings, rule: Rule) -> Server {
+        Server::start_as(settings, rule, None).await
+    }
+
+    /// As [`Server::start`], but the session believes the client is at
+    /// `peer` when given (to test what a non-loopback client sees).
+    pub async fn start_as(
+        settings: SessionSettings,
+        rule: Rule,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let queue = Arc::new(TestQueue::default());
@@ -215,9 +225,9 @@ impl Server {
         let logs = Capture::default();
         let (q, p, l) = (Arc::clone(&queue), Arc::clone(&policy), logs.clone());
         let task = tokio::spawn(async move {
-            let (socket, peer) = listener.accept().await.unwrap();
+            let (socket, real) = listener.accept().await.unwrap();
             let local = socket.local_addr().unwrap();
-            let conn = Connection::new(peer, local);
+            let conn = Connection::new(peer.unwrap_or(real), local);
             serve(
                 socket,
                 conn,

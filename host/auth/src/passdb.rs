@@ -1,0 +1,232 @@
+//! Checking credentials against the users file (Dovecot's passdb), and
+//! the per-client record of failed logins that slows down and then stops
+//! password guessing (Dovecot's `auth_failure_delay`, Postfix's anvil).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::sasl::Credentials;
+use crate::scheme::{self, SchemeError};
+use crate::userdb::UserDb;
+
+/// Failures are forgotten this long after a client's last one.
+const FAILURE_MEMORY: Duration = Duration::from_secs(600);
+
+/// Clients remembered at most; past it expired entries are dropped, and if
+/// none has expired the ledger starts over, so that a flood of addresses
+/// cannot grow it without bound.
+const MAX_CLIENTS: usize = 10_000;
+
+/// The delay never grows beyond this many times the base delay.
+const MAX_DELAY_FACTOR: u32 = 8;
+
+/// How failed logins are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailurePolicy {
+    /// The delay after a client's first failure; it doubles with each
+    /// further one (up to 8 times), as Dovecot's `auth_failure_delay`.
+    pub delay: Duration,
+    /// After this many failures from one address (across its connections,
+    /// within ten minutes) the session is ended with `421`.
+    pub limit: u32,
+}
+
+impl Default for FailurePolicy {
+    fn default() -> FailurePolicy {
+        FailurePolicy {
+            delay: Duration::from_secs(1),
+            limit: 5,
+        }
+    }
+}
+
+/// The result of one check.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Check {
+    /// The password is right: the canonical login name (as the users file
+    /// writes it, `name@domain`).
+    Success(String),
+    /// No such user, a wrong password, a user without a password, or a
+    /// proxy login (an authzid other than the user).
+    Failure,
+    /// The user's password field cannot be checked (unknown scheme,
+    /// malformed hash): a failure for the client, a warning for the
+    /// operator naming the user and the line, never the hash.
+    Broken {
+        /// The user, as the file writes it.
+        user: String,
+        /// Its line in the users file.
+        line: usize,
+        /// What is wrong.
+        error: SchemeError,
+    },
+}
+
+/// What a failure costs the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Penalty {
+    /// Wait this long before answering.
+    pub delay: Duration,
+    /// The client reached the limit: disconnect it.
+    pub disconnect: bool,
+}
+
+/// The users file as a password database, with the failure ledger.
+#[derive(Debug)]
+pub struct Authenticator {
+    users: Arc<UserDb>,
+    policy: FailurePolicy,
+    /// Failures per client address and when the last one was.
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl Authenticator {
+    /// An authenticator over `users`.
+    pub fn new(users: Arc<UserDb>, policy: FailurePolicy) -> Authenticator {
+        Authenticator {
+            users,
+            policy,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks `credentials`. Slow on purpose (the hashes are): call it off
+    /// the async workers (`spawn_blocking`).
+    pub fn check(&self, credentials: &Credentials) -> Check {
+        if credentials.authzid.is_some() {
+            return Check::Failure;
+        }
+        let Some((user, line)) = self.users.lookup_login(&credentials.username) else {
+            return Check::Failure;
+        };
+        if user.password.is_empty() {
+            return Check::Failure;
+        }
+        match scheme::verify(&user.password, &credentials.password) {
+            Ok(true) => Check::Success(user.full_name()),
+            Ok(false) => Check::Failure,
+            Err(error) => Check::Broken {
+                user: user.full_name(),
+                line,
+                error,
+            },
+        }
+    }
+
+    /// Records a failure from `client` and says what it costs.
+    pub fn failed(&self, client: IpAddr) -> Penalty {
+        let now = Instant::now();
+        let mut map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= MAX_CLIENTS && !map.contains_key(&client) {
+            map.retain(|_, (_, last)| now.duration_since(*last) < FAILURE_MEMORY);
+            if map.len() >= MAX_CLIENTS {
+                map.clear();
+            }
+        }
+        let entry = map.entry(client).or_insert((0, now));
+        if now.duration_since(entry.1) >= FAILURE_MEMORY {
+            entry.0 = 0;
+        }
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = now;
+        let count = entry.0;
+        let factor = 1u32
+            .checked_shl(count.saturating_sub(1))
+            .unwrap_or(MAX_DELAY_FACTOR)
+            .min(MAX_DELAY_FACTOR);
+        Penalty {
+            delay: self.policy.delay.saturating_mul(factor),
+            disconnect: count >= self.policy.limit,
+        }
+    }
+
+    /// Forgets `client`'s failures after a successful login.
+    pub fn succeeded(&self, client: IpAddr) {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&client);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn creds(user: &str, pass: &str) -> Credentials {
+        Credentials {
+            authzid: None,
+            username: user.to_owned(),
+            password: pass.to_owned(),
+        }
+    }
+
+    fn auth(limit: u32) -> Authenticator {
+        let text = "alice@example.org:{PLAIN}secret\n\
+                    carol:{PLAIN}pw\n\
+                    dave@example.org:{MD5}0123abcd\n\
+                    erin@example.org:\n";
+        let users = Arc::new(UserDb::parse(text, "users").unwrap());
+        Authenticator::new(
+            users,
+            FailurePolicy {
+                delay: Duration::from_secs(1),
+                limit,
+            },
+        )
+    }
+
+    #[test]
+    fn checks() {
+        let a = auth(3);
+        assert!(
+            matches!(a.check(&creds("Alice@Example.org", "secret")), Check::Success(n) if n == "alice@example.org")
+        );
+        assert!(matches!(a.check(&creds("carol", "pw")), Check::Success(n) if n == "carol"));
+        assert!(matches!(
+            a.check(&creds("alice@example.org", "nope")),
+            Check::Failure
+        ));
+        assert!(matches!(
+            a.check(&creds("nobody@example.org", "x")),
+            Check::Failure
+        ));
+        assert!(matches!(
+            a.check(&creds("erin@example.org", "")),
+            Check::Failure
+        ));
+        let mut proxy = creds("alice@example.org", "secret");
+        proxy.authzid = Some("carol".to_owned());
+        assert!(matches!(a.check(&proxy), Check::Failure));
+        match a.check(&creds("dave@example.org", "x")) {
+            Check::Broken { user, line, error } => {
+                assert_eq!((user.as_str(), line), ("dave@example.org", 3));
+                assert_eq!(error, SchemeError::Unknown("MD5".to_owned()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn failures_grow_then_disconnect() {
+        let a = auth(4);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let secs = |p: Penalty| (p.delay.as_secs(), p.disconnect);
+        assert_eq!(secs(a.failed(ip)), (1, false));
+        assert_eq!(secs(a.failed(ip)), (2, false));
+        assert_eq!(secs(a.failed(other)), (1, false));
+        assert_eq!(secs(a.failed(ip)), (4, false));
+        assert_eq!(secs(a.failed(ip)), (8, true));
+        assert_eq!(secs(a.failed(ip)), (8, true));
+        a.succeeded(ip);
+        assert_eq!(secs(a.failed(ip)), (1, false));
+    }
+}

@@ -1,0 +1,157 @@
+//! `postern queue ...`, `postern flush` and `postern aliases`: Postfix's
+//! newaliases, mailq, postcat -q,
+//! postsuper and `postqueue -f`, working on the queue directory itself
+//! (with the queue's own rename-based moves) so that they work whether or
+//! not the daemon runs. After a release, requeue or flush they wake a
+//! running daemon over `$queue_directory/public/qmgr`, so the message is
+//! tried at once rather than at the next `queue_run_delay` scan.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use postern_mail::QueueId;
+use postern_queue::{Queue, mailq, trigger};
+
+use crate::config::Config;
+
+/// What `postern queue` does; `list` when nothing is named.
+#[derive(Debug, Clone, Subcommand)]
+pub enum QueueCommand {
+    /// List the queued messages in mailq format.
+    List,
+    /// Print one message: envelope, recipient states and content.
+    Show {
+        /// The queue id.
+        id: String,
+    },
+    /// Delete a message (no bounce is sent), or ALL of them.
+    Delete {
+        /// The queue id, or ALL.
+        id: String,
+    },
+    /// Put a message on hold: it is not delivered until released.
+    Hold {
+        /// The queue id.
+        id: String,
+    },
+    /// Release a held message for delivery now.
+    Release {
+        /// The queue id.
+        id: String,
+    },
+    /// Try a deferred message again now.
+    Requeue {
+        /// The queue id.
+        id: String,
+    },
+}
+
+/// Runs a queue command against the queue directory of `config`.
+pub fn run(config: &Config, command: Option<QueueCommand>) -> anyhow::Result<ExitCode> {
+    let dir = &config.main.queue_directory;
+    let queue = Queue::attach(dir)?;
+    let command = command.unwrap_or(QueueCommand::List);
+    let id_of = |id: &str| QueueId::parse(id).with_context(|| format!("{id:?} is not a queue id"));
+    match command {
+        QueueCommand::List => {
+            let entries = queue.list()?;
+            write_out(mailq::render_list(&entries).as_bytes())?;
+        }
+        QueueCommand::Show { id } => {
+            let (q, message) = queue.read(&id_of(&id)?)?;
+            write_out(&mailq::render_message(q, &message))?;
+        }
+        QueueCommand::Delete { id } if id == "ALL" => {
+            let n = queue.delete_all()?;
+            eprintln!("postern/postsuper: Deleted: {n} message{}", plural(n));
+        }
+        QueueCommand::Delete { id } => {
+            queue.delete(&id_of(&id)?)?;
+            eprintln!("postern/postsuper: {id}: removed");
+            eprintln!("postern/postsuper: Deleted: 1 message");
+        }
+        QueueCommand::Hold { id } => {
+            queue.hold(&id_of(&id)?)?;
+            eprintln!("postern/postsuper: {id}: placed on hold");
+            eprintln!("postern/postsuper: Placed on hold: 1 message");
+        }
+        QueueCommand::Release { id } => {
+            queue.release(&id_of(&id)?)?;
+            eprintln!("postern/postsuper: {id}: released from hold");
+            eprintln!("postern/postsuper: Released from hold: 1 message");
+            wake(config, "release");
+        }
+        QueueCommand::Requeue { id } => {
+            queue.requeue(&id_of(&id)?)?;
+            eprintln!("postern/postsuper: {id}: requeued");
+            eprintln!("postern/postsuper: Requeued: 1 message");
+            wake(config, "requeue");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `postern flush`: every queued message is tried now by the running
+/// daemon. Fails when no daemon listens, as `postqueue -f` does.
+pub fn flush(config: &Config) -> anyhow::Result<ExitCode> {
+    let dir = &config.main.queue_directory;
+    let reached = trigger::send(dir, "flush")
+        .with_context(|| format!("cannot reach the queue manager under {}", dir.display()))?;
+    if reached {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("postern: fatal: the mail system is not running");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `postern aliases` (newaliases): reads every `alias_maps` file and
+/// prints each problem as `file:line: what is wrong`. There is no
+/// database to build: the server reads the files at start-up.
+pub fn aliases(config: &Config) -> anyhow::Result<ExitCode> {
+    let files = &config.main.alias_maps;
+    if files.is_empty() {
+        eprintln!("postern: alias_maps is empty; no aliases to check");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match postern_delivery::AliasMap::load(files) {
+        Ok(map) => {
+            for f in files {
+                eprintln!("postern: {}: ok", f.display());
+            }
+            eprintln!("postern: {} aliases", map.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Tells a running daemon to look at the queue now; without one, the
+/// next start picks the message up.
+fn wake(config: &Config, word: &str) {
+    match trigger::send(&config.main.queue_directory, word) {
+        Ok(true) => {}
+        Ok(false) => eprintln!(
+            "postern: the mail system is not running; the message waits for the next start"
+        ),
+        Err(e) => eprintln!("postern: warning: cannot wake the queue manager: {e}"),
+    }
+}
+
+fn write_out(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,172 @@
+//! The server certificate, and what each SMTP service (master.cf line)
+//! runs with.
+//!
+//! `smtpd_tls_cert_file` and `smtpd_tls_key_file` name PEM files. Without
+//! them Postern makes a self-signed certificate for `$myhostname` at the
+//! first start and keeps it in `$data_directory/tls/`, so that it stays the
+//! same across restarts (clients that pin it keep working) and STARTTLS
+//! works out of the box. `postern reload` re-reads the files.
+//!
+//! Services follow Postfix's master.cf conventions: `smtp` offers STARTTLS,
+//! and AUTH only with `smtpd_sasl_auth_enable`; `submission` and `smtps`
+//! always offer AUTH, require it before MAIL, and check that the sender is
+//! the login's own address; `smtps` starts with the TLS handshake.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use postern_auth::{Authenticator, FailurePolicy, UserDb};
+use postern_smtp::{SessionSettings, TlsConfig};
+
+use crate::config::{Config, Main};
+
+/// Where the self-signed certificate and key live.
+fn self_signed_paths(m: &Main) -> (PathBuf, PathBuf) {
+    let dir = m.data_directory.join("tls");
+    (dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+/// The certificate and key PEM the config names, or the self-signed pair
+/// (made now if missing).
+fn pem(m: &Main) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let (cert, key) = match (&m.smtpd_tls_cert_file, &m.smtpd_tls_key_file) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        (Some(_), None) | (None, Some(_)) => {
+            anyhow::bail!("smtpd_tls_cert_file and smtpd_tls_key_file must be set together")
+        }
+        (None, None) => {
+            let (c, k) = self_signed_paths(m);
+            if !c.exists() || !k.exists() {
+                make_self_signed(m.myhostname.as_str(), &c, &k)?;
+            }
+            (c, k)
+        }
+    };
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    Ok((read(&cert)?, read(&key)?))
+}
+
+/// Writes a self-signed certificate for `hostname`: key first (mode
+/// 0600), each through a temporary file, fsync and rename, so that a crash
+/// never leaves half a file.
+fn make_self_signed(hostname: &str, cert: &Path, key: &Path) -> anyhow::Result<()> {
+    let generated = rcgen::generate_simple_self_signed(vec![hostname.to_owned()])
+        .context("cannot generate a self-signed certificate")?;
+    if let Some(dir) = cert.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    write_atomic(key, generated.signing_key.serialize_pem().as_bytes(), 0o600)?;
+    write_atomic(cert, generated.cert.pem().as_bytes(), 0o644)?;
+    tracing::info!(target: "postern/master", "made a self-signed certificate for {hostname} in {}", cert.display());
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically with `mode`.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The TLS config for `config`; errors name the files.
+pub fn load(config: &Config) -> anyhow::Result<TlsConfig> {
+    let (cert, key) = pem(&config.main)?;
+    TlsConfig::from_pem(&cert, &key).with_context(|| {
+        format!(
+            "{}: smtpd_tls_cert_file/smtpd_tls_key_file",
+            config.source.file
+        )
+    })
+}
+
+/// `postern check`: the configured certificate and key load (the
+/// self-signed default is left alone: it is made at start).
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    let m = &config.main;
+    if m.smtpd_tls_cert_file.is_some() || m.smtpd_tls_key_file.is_some() {
+        load(config)?;
+    }
+    Ok(())
+}
+
+/// Re-reads the certificate of `config` into `tls` (`postern reload`); on
+/// error the running certificate stays and the log says why.
+pub fn reload(tls: &TlsConfig, config: &Config) {
+    let result = pem(&config.main)
+        .and_then(|(cert, key)| tls.reload(&cert, &key).map_err(|e| anyhow::anyhow!("{e}")));
+    if let Err(e) = result {
+        tracing::warn!(target: "postern/master", "TLS reload failed, keeping the running certificate: {e:#}");
+    }
+}
+
+/// The password database every service authenticates against.
+pub fn authenticator(m: &Main, users: Arc<UserDb>) -> Arc<Authenticator> {
+    Arc::new(Authenticator::new(
+        users,
+        FailurePolicy {
+            delay: m.auth_failure_delay,
+            limit: u32::try_from(m.auth_failure_limit.max(1)).unwrap_or(u32::MAX),
+        },
+    ))
+}
+
+/// The settings of the SMTP service `service`, from the shared `base`.
+pub fn service_settings(
+    base: &SessionSettings,
+    service: &str,
+    m: &Main,
+    tls: &Arc<TlsConfig>,
+    auth: &Arc<Authenticator>,
+) -> SessionSettings {
+    // Postfix's master.cf: submission and smtps get
+    // `-o smtpd_sasl_auth_enable=yes` and only authenticated clients.
+    let submission = matches!(service, "submission" | "smtps");
+    SessionSettings {
+        tls: Some(Arc::clone(tls)),
+        implicit_tls: service == "smtps",
+        auth: (submission || m.smtpd_sasl_auth_enable).then(|| Arc::clone(auth)),
+        tls_auth_only: m.smtpd_tls_auth_only,
+        auth_required: submission,
+        sender_login_check: submission,
+        ..base.clone()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("tls/cert.pem");
+        let key = dir.path().join("tls/key.pem");
+        make_self_signed("mx.example.org", &cert, &key).unwrap();
+        let first = std::fs::read(&cert).unwrap();
+        TlsConfig::from_pem(&first, &std::fs::read(&key).unwrap()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!dir.path().join("tls/cert.tmp").exists());
+    }
+}

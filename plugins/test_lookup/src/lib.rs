@@ -1,0 +1,120 @@
+//! `test_lookup`: a test guest that uses the `dns`, `tables` and `kv` host
+//! imports and reports what it got, so that tests can check them against a
+//! real DNS server, real table files and the real store. Never embedded.
+//!
+//! Arguments: `check` = `dns` | `table` | `kv`.
+//! - `dns`: looks up A, AAAA, MX and TXT of the request's HELO name and
+//!   PTR of its client address, and answers `warn` with one line
+//!   `a=[..] aaaa=[..] mx=[..] txt=[..] ptr=[..]`, each an answer list or
+//!   the error's name.
+//! - `table`: looks the sender up in table `table`; a value answers
+//!   `reject` with it as text, none answers `dunno`.
+//! - `kv`: counts requests per client address with `incr` (window
+//!   `ttl` seconds, default 60) and remembers the last sender with `set`;
+//!   past `limit` (default 2) it answers `defer`, else `warn` with
+//!   `count=N last=SENDER`.
+
+/// The generated bindings of the `postern:policy` `plugin` world, and the
+/// exports that hand calls to [`Lookup`].
+#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
+#[allow(
+    missing_docs,
+    reason = "generated from wit/policy.wit, documented there"
+)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../../wit",
+    });
+
+    use super::Lookup;
+    export!(Lookup);
+}
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Mutex;
+
+use bindings::postern::policy::dns::{self, DnsError};
+use bindings::postern::policy::types::Reply;
+use bindings::postern::policy::{kv, tables};
+use bindings::{Guest, Request, Verdict};
+
+/// The arguments saved by `init`.
+static ARGS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// The plugin.
+struct Lookup;
+
+fn show<T: Debug>(answer: Result<Vec<T>, DnsError>) -> String {
+    match answer {
+        Ok(list) => format!("{list:?}"),
+        Err(DnsError::Nxdomain) => "nxdomain".to_owned(),
+        Err(DnsError::Servfail) => "servfail".to_owned(),
+        Err(DnsError::Timeout) => "timeout".to_owned(),
+        Err(DnsError::Other(why)) => format!("other({why})"),
+    }
+}
+
+fn reply(code: u16, text: String) -> Reply {
+    Reply {
+        code,
+        enhanced: String::new(),
+        text,
+    }
+}
+
+impl Guest for Lookup {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        let mut saved = ARGS.lock().map_err(|_| "poisoned".to_owned())?;
+        for (key, value) in args {
+            match key.as_str() {
+                "check" | "table" | "limit" | "ttl" => {
+                    saved.insert(key, value);
+                }
+                _ => return Err(format!("{key}: unknown argument")),
+            }
+        }
+        Ok(())
+    }
+
+    fn check(req: Request) -> Verdict {
+        let args = ARGS.lock().map(|a| a.clone()).unwrap_or_default();
+        let arg = |k: &str| args.get(k).cloned().unwrap_or_default();
+        match arg("check").as_str() {
+            "dns" => {
+                let mx = dns::mx(&req.helo_name).map(|l| {
+                    l.into_iter()
+                        .map(|m| format!("{} {}", m.preference, m.exchange))
+                        .collect::<Vec<_>>()
+                });
+                Verdict::Warn(format!(
+                    "a={} aaaa={} mx={} txt={} ptr={}",
+                    show(dns::a(&req.helo_name)),
+                    show(dns::aaaa(&req.helo_name)),
+                    show(mx),
+                    show(dns::txt(&req.helo_name)),
+                    show(dns::ptr(&req.client_address)),
+                ))
+            }
+            "table" => match tables::lookup(&arg("table"), &req.sender) {
+                Some(value) => Verdict::Reject(reply(554, value)),
+                None => Verdict::Dunno,
+            },
+            "kv" => {
+                let ttl = arg("ttl").parse().unwrap_or(60);
+                let limit = arg("limit").parse().unwrap_or(2);
+                let key = format!("count:{}", req.client_address);
+                let count = kv::incr(&key, 1, ttl);
+                let last = kv::get("last").unwrap_or_default();
+                kv::set("last", &req.sender, ttl);
+                if count > limit {
+                    Verdict::Defer(reply(450, format!("rate limit: {count} > {limit}")))
+                } else {
+                    Verdict::Warn(format!("count={count} last={last}"))
+                }
+            }
+            _ => Verdict::Dunno,
+        }
+    }
+}

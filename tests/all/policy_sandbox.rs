@@ -1,0 +1,134 @@
+//! Hostile plugins in a real server: each session gets the entry's
+//! `on_error` within the deadline plus a margin, other sessions are
+//! served meanwhile, and an entry that keeps failing is skipped until
+//! reload.
+
+use std::time::{Duration, Instant};
+
+use crate::policy_tables::guest_dir;
+use crate::support::*;
+
+/// A server whose recipient list starts with `test_sandbox` doing `what`.
+fn hostile_server(what: &str, plugins_extra: &str) -> (Server, tempfile::TempDir) {
+    hostile_guest_server("test_sandbox", what, plugins_extra)
+}
+
+/// A server whose recipient list starts with test guest `guest` doing
+/// `what`, with `plugins_extra` in `[plugins]`.
+fn hostile_guest_server(
+    guest: &str,
+    what: &str,
+    plugins_extra: &str,
+) -> (Server, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let plugins = guest_dir(tmp.path(), guest);
+    let extra = format!(
+        "plugin_directory = \"{}\"\n\
+         smtpd_recipient_restrictions = [{{ plugin = \"{guest}\", check = \"{what}\" }}, \
+         \"permit_mynetworks\", \"reject_unauth_destination\"]\n\
+         [plugins]\n{plugins_extra}\n",
+        plugins.display()
+    );
+    std::fs::write(
+        tmp.path().join("postern.toml"),
+        config_text(tmp.path(), &extra),
+    )
+    .unwrap();
+    (Server::start_in(tmp.path()), tmp)
+}
+
+fn rcpt(server: &Server) -> (String, Duration) {
+    let mut c = Client::connect(server.smtp);
+    assert!(c.cmd("EHLO client.test.example").starts_with("250"));
+    assert!(
+        c.cmd("MAIL FROM:<s@client.test.example>")
+            .starts_with("250")
+    );
+    let started = Instant::now();
+    let r = c.cmd("RCPT TO:<alice@example.org>");
+    (r, started.elapsed())
+}
+
+#[test]
+fn every_attack_gets_on_error_in_time_while_other_sessions_are_served() {
+    for what in ["bomb", "stack", "panic", "flood"] {
+        let (server, _tmp) = hostile_server(what, "max_failures = 0");
+        let (r, took) = rcpt(&server);
+        assert!(
+            r.starts_with("451 4.3.0 Error: policy plugin test_sandbox failed"),
+            "{what}: {r}"
+        );
+        // The deadline is 250 ms; the margin covers a debug build on a
+        // loaded 2-core machine (speed targets live in benchmarks).
+        assert!(took < Duration::from_millis(250 + 2000), "{what}: {took:?}");
+        server.wait_log("plugin test_sandbox failed at recipient");
+    }
+}
+
+#[test]
+fn a_hanging_plugin_does_not_hold_other_sessions() {
+    // An endless loop with a long deadline: it burns CPU for 2 s.
+    let (server, _tmp) = hostile_guest_server("test_hostile", "loop", "deadline = \"2s\"");
+    let smtp = server.smtp;
+    let busy = std::thread::spawn(move || {
+        let mut c = Client::connect(smtp);
+        assert!(c.cmd("EHLO busy.test.example").starts_with("250"));
+        assert!(
+            c.cmd("MAIL FROM:<s@client.test.example>")
+                .starts_with("250")
+        );
+        c.cmd("RCPT TO:<alice@example.org>")
+    });
+    // Meanwhile another session is greeted and answered at once.
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let mut c = Client::connect(server.smtp);
+    assert!(c.cmd("EHLO other.test.example").starts_with("250"));
+    assert!(c.cmd("NOOP").starts_with("250"));
+    assert!(
+        // Well under the 2 s the other plugin burns (margin for a loaded
+        // 2-core machine running a debug build).
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    let r = busy.join().unwrap();
+    assert!(
+        r.starts_with("451 4.3.0 Error: policy plugin test_hostile failed"),
+        "{r}"
+    );
+}
+
+#[test]
+fn an_entry_that_keeps_failing_is_skipped_until_reload() {
+    let (server, tmp) = hostile_server("panic", "max_failures = 3");
+    for _ in 0..5 {
+        let (r, _) = rcpt(&server);
+        assert!(r.starts_with("451 4.3.0"), "{r}");
+    }
+    let log = server.wait_log("failed 3 times in a row: skipped until reload");
+    assert_eq!(
+        log.matches("plugin test_sandbox failed at recipient")
+            .count(),
+        3,
+        "{log}"
+    );
+    let out = std::process::Command::new(POSTERN)
+        .arg("--config")
+        .arg(tmp.path().join("postern.toml"))
+        .arg("reload")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    server.wait_log("reload -- version");
+    let (r, _) = rcpt(&server);
+    assert!(r.starts_with("451 4.3.0"), "{r}");
+    let log = server.wait_log_count("plugin test_sandbox failed at recipient", 4);
+    assert_eq!(
+        log.matches("plugin test_sandbox failed at recipient")
+            .count(),
+        4,
+        "{log}"
+    );
+}
