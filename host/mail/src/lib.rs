@@ -19,9 +19,11 @@
 //!   [`Policy`] trait the restriction chains implement.
 //! - [`enqueue`]: the [`Enqueue`] trait the queue implements for the SMTP server.
 //! - [`directory`]: the [`Directory`] trait: domain classes and known recipients.
+//! - [`date`]: RFC 5322 and asctime dates in UTC, for every crate.
 //! - [`deliver`]: the [`Deliver`] trait delivery agents implement for the queue.
 
 pub mod address;
+pub mod date;
 pub mod deliver;
 pub mod directory;
 pub mod enqueue;
