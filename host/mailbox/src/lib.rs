@@ -14,9 +14,12 @@
 //!
 //! # Layout
 //! - [`maildir`]: [`Maildir`], creating a Maildir and delivering into it.
+//! - [`reader`]: listing `new/` and `cur/`, unique ids, sizes, deleting.
 //! - [`unique`]: the unique file names (`<secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>`).
 
 pub mod maildir;
+pub mod reader;
 pub mod unique;
 
 pub use maildir::Maildir;
+pub use reader::Entry;

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use wasmtime::Engine;
@@ -29,6 +29,8 @@ pub(crate) struct Source {
     pub(crate) origin: String,
     /// Whether it is one of the embedded plugins (not from the directory).
     pub(crate) embedded: bool,
+    /// The file it was read from; `None` for an embedded plugin.
+    pub(crate) path: Option<PathBuf>,
     pub(crate) bytes: Cow<'static, [u8]>,
 }
 
@@ -44,6 +46,7 @@ pub(crate) fn sources(
             let source = Source {
                 origin: format!("{name} (embedded)"),
                 embedded: true,
+                path: None,
                 bytes: Cow::Borrowed(bytes),
             };
             (name.to_owned(), source)
@@ -79,6 +82,7 @@ pub(crate) fn sources(
             Source {
                 origin: path.display().to_string(),
                 embedded: false,
+                path: Some(path.clone()),
                 bytes: Cow::Owned(bytes),
             },
         );

@@ -33,7 +33,7 @@
 //!
 //! Not yet: message content at end-of-data, stores kept per session with
 //! the pooling allocator (each call has a fresh store), an on-disk
-//! compilation cache, counters, a read-only data directory granted per
+//! compilation cache, a read-only data directory granted per
 //! entry, and pulling plugins from OCI registries (the `registry` crate's
 //! job).
 //!
@@ -44,9 +44,13 @@
 //! - [`runtime`]: [`Runtime`], engine and linker; [`Runtime::load`].
 //! - [`snapshot`]: [`Snapshot`] and [`Policies`], the loaded policy and the
 //!   hot-reload handle, both [`postern_mail::Policy`].
+//! - [`stats`]: [`PluginStats`], counters per plugin
+//!   ([`Snapshot::stats`]).
 //! - [`limits`]: [`Limits`] per plugin, with the reason for each default,
 //!   and the config spellings of sizes and times.
 //! - [`error`]: [`Error`] and [`EntryError`].
+//! - [`inspect`]: [`Runtime::plugins`] ([`PluginInfo`]) and
+//!   [`Runtime::trial`] ([`Trial`]), behind `postern plugin list|test`.
 //! - `chain`: Postfix's evaluation rules for one list.
 //! - `plugin`: one call of one plugin in a fresh store, under its limits.
 //! - `component`: plugin sources (embedded, directory) and the compile
@@ -69,18 +73,22 @@ mod engine;
 pub mod entry;
 pub mod error;
 mod host;
+pub mod inspect;
 mod kv;
 pub mod limits;
 mod plugin;
 pub mod runtime;
 pub mod snapshot;
 mod standard;
+pub mod stats;
 
 pub use config::{DEFAULT_MAX_FAILURES, PolicyConfig};
 pub use dns::DnsConfig;
 pub use entry::{Builtin, Entry, Mode, OnError};
 pub use error::{EntryError, Error};
+pub use inspect::{PluginInfo, PluginSource, Trial, TrialFailure};
 pub use limits::Limits;
 pub use runtime::Runtime;
 pub use snapshot::{Policies, Snapshot};
 pub use standard::STANDARD_PLUGINS;
+pub use stats::PluginStats;

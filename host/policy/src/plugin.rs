@@ -22,6 +22,7 @@ use crate::bindings::{PluginPre, postern::policy::types};
 use crate::engine::EPOCH_TICK;
 use crate::host::{Deadline, Services, State, one_line};
 use crate::limits::Limits;
+use crate::stats::Counters;
 
 /// The longest failure cause kept for a log line.
 const MAX_CAUSE: usize = 400;
@@ -40,6 +41,8 @@ pub(crate) struct LoadedPlugin {
     pub(crate) turns: Arc<Semaphore>,
     /// DNS, tables and kv, for the imports.
     pub(crate) services: Arc<Services>,
+    /// Calls, verdicts and latencies, shared like `turns`.
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {

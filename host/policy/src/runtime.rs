@@ -17,6 +17,7 @@ use crate::host::Services;
 use crate::kv::Kv;
 use crate::plugin::{self, CallError, LoadedPlugin};
 use crate::snapshot::{LoadedEntry, Snapshot, Target};
+use crate::stats::Counters;
 
 /// The plugins a [`Runtime`] has without a plugin directory.
 type Embedded = &'static [(&'static str, &'static [u8])];
@@ -27,9 +28,9 @@ type Embedded = &'static [(&'static str, &'static [u8])];
 /// Build it once at start-up and keep it for reloads.
 #[derive(Debug)]
 pub struct Runtime {
-    compiler: Compiler,
-    embedded: Embedded,
-    kv: Kv,
+    pub(crate) compiler: Compiler,
+    pub(crate) embedded: Embedded,
+    pub(crate) kv: Kv,
 }
 
 impl Runtime {
@@ -105,7 +106,8 @@ impl Runtime {
             let pre = self.compiler.prepare(source)?;
             let turns = config.limits_for(name).concurrent_calls;
             let turns = Arc::new(Semaphore::new(turns.clamp(1, Semaphore::MAX_PERMITS)));
-            prepared.insert(name, (pre, source.origin.as_str(), turns));
+            let counters = Arc::new(Counters::default());
+            prepared.insert(name, (pre, source.origin.as_str(), turns, counters));
         }
 
         let mut lists: HashMap<Stage, Vec<LoadedEntry>> = HashMap::new();
@@ -113,7 +115,7 @@ impl Runtime {
             let target = match entry.builtin() {
                 Some(builtin) => Target::Builtin(builtin_verdict(builtin)),
                 None => {
-                    let Some((pre, origin, turns)) = prepared.get(entry.name()) else {
+                    let Some((pre, origin, turns, counters)) = prepared.get(entry.name()) else {
                         // Checked above: every plugin entry was prepared.
                         continue;
                     };
@@ -124,6 +126,7 @@ impl Runtime {
                         limits: entry.limits(config.limits_for(entry.name())),
                         turns: turns.clone(),
                         services: services.clone(),
+                        counters: counters.clone(),
                     })
                 }
             };
@@ -143,7 +146,7 @@ impl Runtime {
 
 /// Every (stage, entry) of `config`, stages in transaction order so that
 /// the first error reported is the first one a reader meets.
-fn entries(config: &PolicyConfig) -> impl Iterator<Item = (Stage, &Entry)> {
+pub(crate) fn entries(config: &PolicyConfig) -> impl Iterator<Item = (Stage, &Entry)> {
     Stage::ALL.into_iter().flat_map(move |stage| {
         config
             .restrictions
@@ -155,7 +158,7 @@ fn entries(config: &PolicyConfig) -> impl Iterator<Item = (Stage, &Entry)> {
 }
 
 /// Postfix's replies for the built-ins.
-fn builtin_verdict(builtin: Builtin) -> Verdict {
+pub(crate) fn builtin_verdict(builtin: Builtin) -> Verdict {
     match builtin {
         Builtin::Permit => Verdict::Permit,
         Builtin::Reject => Verdict::reject_default(),

@@ -6,12 +6,13 @@
 //! path and [`Policies::replace`]s it atomically. A snapshot that fails to
 //! load never replaces the old one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use postern_mail::policy::BoxFuture;
@@ -22,6 +23,7 @@ use crate::chain::Chain;
 use crate::convert;
 use crate::entry::{Entry, OnError};
 use crate::plugin::{CallError, LoadedPlugin};
+use crate::stats::PluginStats;
 
 /// What one entry runs.
 #[derive(Debug)]
@@ -79,6 +81,20 @@ impl Snapshot {
             .map(|item| &item.entry)
     }
 
+    /// What each plugin of this snapshot has done so far (calls, verdicts,
+    /// latencies), by name; a plugin named by several entries or lists is
+    /// counted once, for all of them.
+    pub fn stats(&self) -> Vec<PluginStats> {
+        let mut seen = BTreeMap::new();
+        for item in self.lists.values().flatten() {
+            if let Target::Plugin(plugin) = &item.target {
+                seen.entry(plugin.name.clone())
+                    .or_insert_with(|| plugin.counters.read(&plugin.name));
+            }
+        }
+        seen.into_values().collect()
+    }
+
     /// Evaluates the list of `request.stage` with Postfix's rules: the
     /// first permit, reject or defer ends it, the end of the list permits,
     /// `defer_if_permit`/`defer_if_reject` wait for what follows, other
@@ -128,6 +144,7 @@ async fn ask(
     if max_failures > 0 && item.failures.load(Ordering::Relaxed) >= max_failures {
         return on_error(entry);
     }
+    let started = Instant::now();
     let answer = match wit {
         Ok(wit) => match plugin.call(entry.args(), Some(wit)).await {
             Ok(Some(verdict)) => convert::verdict(verdict).map_err(|e| format!("bad answer: {e}")),
@@ -139,6 +156,9 @@ async fn ask(
         },
         Err(cause) => Err(cause.clone()),
     };
+    plugin
+        .counters
+        .record(started.elapsed(), answer.as_ref().ok());
     match answer {
         Ok(verdict) => {
             item.failures.store(0, Ordering::Relaxed);

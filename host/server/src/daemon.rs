@@ -13,13 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ipnet::IpNet;
 use postern_auth::UserDb;
 use postern_delivery::LocalDelivery;
 use postern_mail::{Directory, Enqueue, Policy, Stage};
 use postern_policy::{Entry, Policies, PolicyConfig, Runtime};
 use postern_queue::Queue;
-use postern_smtp::{Connection, SessionSettings};
+use postern_smtp::SessionSettings;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
@@ -208,15 +207,6 @@ pub fn pid_file(config: &Config) -> PathBuf {
     config.main.queue_directory.join("pid/master.pid")
 }
 
-/// Whether `ip` is in `mynetworks` (IPv4-mapped IPv6 counts as IPv4).
-fn trusted(networks: &[IpNet], ip: std::net::IpAddr) -> bool {
-    let ip = match ip {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
-        v4 => v4,
-    };
-    networks.iter().any(|n| n.contains(&ip))
-}
-
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let m = &config.main;
@@ -228,6 +218,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     // STARTTLS, smtps and AUTH (host/server/src/tls.rs).
     let tls = Arc::new(crate::tls::load(&config)?);
     let auth = crate::tls::authenticator(m, parts.users.clone());
+    let pop3 = crate::listener::pop3_settings(&auth, &parts.delivery, &tls);
     let queue = Arc::new(
         Queue::open_with(&m.queue_directory, queue_settings(m))
             .with_context(|| format!("cannot open the queue at {}", m.queue_directory.display()))?,
@@ -277,52 +268,32 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!(target: "postern/master", "listening on {name} {addr}");
         let sessions = Arc::new(Semaphore::new(limit));
-        let (settings, policy, directory, enqueue) = (
-            Arc::new(crate::tls::service_settings(
-                &parts.settings,
-                &name,
-                m,
-                &tls,
-                &auth,
-            )),
-            policy.clone(),
-            directory.clone(),
-            enqueue.clone(),
-        );
-        let networks = m.mynetworks.clone();
-        acceptors.push(tokio::spawn(async move {
-            loop {
-                let Ok(permit) = sessions.clone().acquire_owned().await else {
-                    return;
-                };
-                let (stream, peer) = match listener.accept().await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // EMFILE and kin: wait rather than spin.
-                        tracing::warn!(target: "postern/master", "accept on {addr}: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let conn = Connection {
-                    peer,
-                    local: stream.local_addr().unwrap_or(addr),
-                    client_name: "unknown".to_owned(),
-                    trusted: trusted(&networks, peer.ip()),
-                    service: name.clone(),
-                };
-                let (settings, policy, directory, enqueue) = (
-                    settings.clone(),
-                    policy.clone(),
-                    directory.clone(),
-                    enqueue.clone(),
-                );
-                tokio::spawn(async move {
-                    postern_smtp::serve(stream, conn, settings, policy, directory, enqueue).await;
-                    drop(permit);
-                });
-            }
-        }));
+        if matches!(name.as_str(), "pop3" | "pop3s") {
+            let settings = Arc::new(postern_pop3::Settings {
+                implicit_tls: name == "pop3s",
+                ..pop3.clone()
+            });
+            acceptors.push(tokio::spawn(crate::listener::serve_pop3(
+                listener, settings, sessions,
+            )));
+            continue;
+        }
+        let settings = Arc::new(crate::tls::service_settings(
+            &parts.settings,
+            &name,
+            m,
+            &tls,
+            &auth,
+        ));
+        let smtp = crate::listener::Smtp {
+            name,
+            settings,
+            policy: policy.clone(),
+            directory: directory.clone(),
+            enqueue: enqueue.clone(),
+            mynetworks: m.mynetworks.clone(),
+        };
+        acceptors.push(tokio::spawn(smtp.serve(listener, sessions)));
     }
     tracing::info!(target: "postern/master", "daemon started -- version {}, configuration {}", env!("CARGO_PKG_VERSION"), config.source.file);
 

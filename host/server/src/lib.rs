@@ -14,17 +14,21 @@
 //! - [`directory`]: the domain classes and known recipients, over the
 //!   config and the users file.
 //! - [`daemon`]: start-up, listeners, signals, shutdown.
+//! - [`listener`]: the accept loops for SMTP and POP3 services.
 //! - [`log`]: the maillog line format.
 //! - [`tls`]: the server certificate (or a self-signed one) and the
 //!   per-service SMTP settings: STARTTLS, smtps, AUTH, submission.
 //! - [`users_cli`]: `postern user add|passwd|del|list`.
 //! - [`queue_cli`]: `postern queue ...`, `postern flush`, `postern aliases`.
 //! - [`table_cli`]: `postern table query NAME KEY` (postmap -q).
+//! - [`plugin_cli`]: `postern plugin list|test`.
 
 pub mod config;
 pub mod daemon;
 pub mod directory;
+pub mod listener;
 pub mod log;
+pub mod plugin_cli;
 pub mod queue_cli;
 pub mod table_cli;
 pub mod tls;

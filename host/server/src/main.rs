@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use postern_server::config::{self, Config, ConfigErrors};
-use postern_server::{daemon, log, queue_cli, table_cli, users_cli};
+use postern_server::{daemon, log, plugin_cli, queue_cli, table_cli, users_cli};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +44,11 @@ enum Command {
     Table {
         #[command(subcommand)]
         command: table_cli::TableCommand,
+    },
+    /// List the plugins, or run one against a made-up request.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin_cli::PluginCommand,
     },
     /// Re-read the config, tables and plugins, and swap the policy in
     /// without dropping a connection (SIGHUP to the server).
@@ -228,6 +233,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             table_cli::run(&config, command)
+        }
+        Command::Plugin { command } => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            plugin_cli::run(&config, command)
         }
     }
 }

@@ -87,7 +87,8 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Resu
     Ok(())
 }
 
-/// The TLS config for `config`; errors name the files.
+/// The TLS config for `config`, one for every service (SMTP, POP3);
+/// errors name the files.
 pub fn load(config: &Config) -> anyhow::Result<TlsConfig> {
     let (cert, key) = pem(&config.main)?;
     TlsConfig::from_pem(&cert, &key).with_context(|| {

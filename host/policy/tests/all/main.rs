@@ -9,6 +9,7 @@ mod answer;
 mod builtins;
 mod dns_server;
 mod hostile;
+mod inspect;
 mod load;
 mod lookup;
 mod sandbox;

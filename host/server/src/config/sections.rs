@@ -48,8 +48,9 @@ impl Restriction {
 /// A listener (a master.cf line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
-    /// `smtp`, `submission` (AUTH required before MAIL) or `smtps`
-    /// (implicit TLS; later: imap, imaps, pop3, pop3s).
+    /// `smtp`, `submission` (AUTH required before MAIL), `smtps`
+    /// (implicit TLS), `pop3` (STLS) or `pop3s` (implicit TLS); later:
+    /// imap, imaps.
     pub name: String,
     /// Where it listens.
     pub listen: Vec<SocketAddr>,
@@ -58,9 +59,9 @@ pub struct Service {
 }
 
 /// The services this version can run.
-const SERVICES: &[&str] = &["smtp", "submission", "smtps"];
+const SERVICES: &[&str] = &["smtp", "submission", "smtps", "pop3", "pop3s"];
 /// The services later versions add, refused by name meanwhile.
-const LATER_SERVICES: &[&str] = &["imap", "imaps", "pop3", "pop3s"];
+const LATER_SERVICES: &[&str] = &["imap", "imaps"];
 
 /// Postfix's parameter names for the lists, accepted at the top level.
 const POSTFIX_LISTS: &[(&str, Stage)] = &[

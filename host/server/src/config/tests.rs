@@ -42,7 +42,9 @@ fn embedded_default_is_valid_and_safe() {
         [
             "smtp 127.0.0.1:2525",
             "submission 127.0.0.1:2587",
-            "smtps 127.0.0.1:2465"
+            "smtps 127.0.0.1:2465",
+            "pop3 127.0.0.1:2110",
+            "pop3s 127.0.0.1:2995"
         ]
     );
     let names: Vec<&str> = c.main.mydestination.iter().map(|d| d.as_str()).collect();

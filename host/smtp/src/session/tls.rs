@@ -4,76 +4,12 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use arc_swap::ArcSwap;
-use rustls::ServerConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-/// Why a certificate and key cannot serve TLS.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsError {
-    /// The certificate PEM holds no certificate, or is malformed.
-    #[error("no certificate in PEM: {0}")]
-    Certificate(String),
-    /// The key PEM holds no private key, or is malformed.
-    #[error("no private key in PEM: {0}")]
-    Key(String),
-    /// rustls refused the pair (a key that does not match, say).
-    #[error("{0}")]
-    Rustls(#[from] rustls::Error),
-}
-
-/// The server's TLS configuration, shared by every session of every
-/// listener and replaced whole on `postern reload`: a session takes the
-/// config in force when its handshake starts.
-#[derive(Debug)]
-pub struct TlsConfig {
-    current: ArcSwap<ServerConfig>,
-}
-
-impl TlsConfig {
-    /// A config serving `cert_pem` (the chain, leaf first) with `key_pem`
-    /// (PKCS#8, PKCS#1 or SEC1), TLS 1.2 and 1.3, no client certificates.
-    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsConfig, TlsError> {
-        Ok(TlsConfig {
-            current: ArcSwap::from_pointee(server_config(cert_pem, key_pem)?),
-        })
-    }
-
-    /// Replaces the certificate and key for the handshakes that follow.
-    pub fn reload(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), TlsError> {
-        self.current
-            .store(Arc::new(server_config(cert_pem, key_pem)?));
-        Ok(())
-    }
-
-    fn acceptor(&self) -> TlsAcceptor {
-        TlsAcceptor::from(self.current.load_full())
-    }
-}
-
-fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerConfig, TlsError> {
-    let certs = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Certificate(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(TlsError::Certificate("empty".to_owned()));
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Key(e.to_string()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    Ok(config)
-}
+pub use postern_tls::{TlsConfig, TlsError};
 
 /// What a handshake negotiated: for the Received header, the logs and
 /// the policy request (`encryption_protocol`, `encryption_cipher`).

@@ -1,0 +1,29 @@
+//! Postern's POP3 server (RFC 1939, RFC 2449 CAPA and response codes,
+//! RFC 2595 STLS, RFC 5034 SASL AUTH with an initial response, RFC 3206
+//! `[AUTH]`/`[SYS/*]` codes): Dovecot's `pop3` and `pop3-login` over the
+//! Maildirs that Postern's local delivery writes.
+//!
+//! Replies and log lines follow Dovecot's, so that operators and their
+//! log tools find what they know: `-ERR [AUTH] Plaintext authentication
+//! disallowed on non-secure (SSL/TLS) connections.`, `Login: user=<..>,
+//! method=PLAIN, rip=.., lip=.., mpid=.., secured`, `Disconnected: Logged
+//! out top=0/0, retr=1/415, del=1/1, size=415`.
+//!
+//! Not here: APOP, the POP-before-SMTP ledger, `\Seen` flags on RETR,
+//! pop3_uidl_format variants (UIDL is the Maildir base name), and a lock
+//! that other processes than this daemon see.
+//!
+//! # Layout
+//! - [`codec`]: sans-IO command lines, commands, replies and dot-stuffed
+//!   multi-line bodies.
+//! - [`session`]: the states (AUTHORIZATION, TRANSACTION, UPDATE) over a
+//!   socket, with the one-session-per-mailbox [`Locks`].
+//! - [`tls`]: the certificate for STLS and pop3s.
+
+pub mod codec;
+pub mod session;
+pub mod tls;
+
+pub use session::lock::{Guard, Locks};
+pub use session::{Connection, Mailboxes, Settings, serve};
+pub use tls::{TlsConfig, TlsError};

@@ -1,0 +1,158 @@
+//! Accept loops: one task per listening socket, one task per connection.
+//!
+//! Postfix's `master` accepts and hands each connection to an `smtpd` or
+//! (Dovecot) `pop3` process; here each accepted stream becomes a task
+//! running the protocol crate's session. The per-service session cap
+//! (`default_process_limit`, Postfix's maxproc) is a semaphore: when it
+//! is full the listener stops accepting and the kernel's backlog holds
+//! new clients, as a busy Postfix does.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use postern_delivery::LocalDelivery;
+use postern_mail::{Directory, Enqueue, Policy};
+use postern_smtp::{Connection, SessionSettings};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// One SMTP service (`smtp`, `submission`, `smtps`) and what its sessions
+/// share.
+pub struct Smtp {
+    /// The service name from `[[service]]`, as logged and as the policy
+    /// request's `instance`.
+    pub name: String,
+    /// This service's session settings (TLS, AUTH, limits).
+    pub settings: Arc<SessionSettings>,
+    /// The restriction chains.
+    pub policy: Arc<dyn Policy>,
+    /// Domain classes and known recipients.
+    pub directory: Arc<dyn Directory>,
+    /// Where accepted messages go.
+    pub enqueue: Arc<dyn Enqueue>,
+    /// Clients in these networks are trusted (`permit_mynetworks`).
+    pub mynetworks: Vec<IpNet>,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Smtp {
+    /// Accepts SMTP clients on `listener` while `sessions` has room.
+    pub async fn serve(self, listener: TcpListener, sessions: Arc<Semaphore>) {
+        let Ok(addr) = listener.local_addr() else {
+            return;
+        };
+        loop {
+            let Ok(permit) = sessions.clone().acquire_owned().await else {
+                return;
+            };
+            let (stream, peer) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    // EMFILE and kin: wait rather than spin.
+                    tracing::warn!(target: "postern/master", "accept on {addr}: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let conn = Connection {
+                peer,
+                local: stream.local_addr().unwrap_or(addr),
+                client_name: "unknown".to_owned(),
+                trusted: trusted(&self.mynetworks, peer.ip()),
+                service: self.name.clone(),
+            };
+            let (settings, policy, directory, enqueue) = (
+                self.settings.clone(),
+                self.policy.clone(),
+                self.directory.clone(),
+                self.enqueue.clone(),
+            );
+            tokio::spawn(async move {
+                postern_smtp::serve(stream, conn, settings, policy, directory, enqueue).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Whether `ip` is in `mynetworks` (IPv4-mapped IPv6 counts as IPv4).
+fn trusted(networks: &[IpNet], ip: std::net::IpAddr) -> bool {
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    networks.iter().any(|n| n.contains(&ip))
+}
+
+/// A POP3 login's Maildir: where local delivery puts that user's mail
+/// (`LocalDelivery::resolve`), a login without a domain being a user of
+/// the local namespace (`name@$myhostname`).
+#[derive(Debug)]
+struct DeliveryMailboxes(Arc<LocalDelivery>);
+
+impl postern_pop3::Mailboxes for DeliveryMailboxes {
+    fn maildir(&self, login: &str) -> Option<PathBuf> {
+        let address = if login.contains('@') {
+            postern_mail::Address::parse(login).ok()?
+        } else {
+            let myhostname = self.0.settings().myhostname.clone();
+            postern_mail::Address::new(login, myhostname)
+        };
+        self.0.resolve(&address)
+    }
+}
+
+/// What the pop3 and pop3s services share: one lock table, so that a
+/// mailbox has one POP3 session whichever port it came through.
+pub fn pop3_settings(
+    auth: &Arc<postern_auth::Authenticator>,
+    delivery: &Arc<LocalDelivery>,
+    tls: &Arc<postern_tls::TlsConfig>,
+) -> postern_pop3::Settings {
+    postern_pop3::Settings {
+        tls: Some(Arc::clone(tls)),
+        ..postern_pop3::Settings::new(
+            Arc::clone(auth),
+            Arc::new(DeliveryMailboxes(Arc::clone(delivery))),
+        )
+    }
+}
+
+/// Accepts POP3 clients on `listener` while `sessions` has room.
+pub async fn serve_pop3(
+    listener: TcpListener,
+    settings: Arc<postern_pop3::Settings>,
+    sessions: Arc<Semaphore>,
+) {
+    loop {
+        let Ok(permit) = sessions.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(target: "postern/master", "pop3 accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let settings = settings.clone();
+        tokio::spawn(async move {
+            let conn = postern_pop3::Connection { peer, local };
+            postern_pop3::serve(stream, conn, settings).await;
+            drop(permit);
+        });
+    }
+}

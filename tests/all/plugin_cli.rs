@@ -1,0 +1,397 @@
+//! `postern plugin list` and `postern plugin test`, and the Rust starter
+//! in `examples/rust-plugin` built the way its README says and run through
+//! `plugin test`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use crate::policy_tables::{GUESTS, guest_dir};
+use crate::support::*;
+
+/// The workspace root.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// A config in a fresh directory whose plugin directory holds the test
+/// guest `test_hostile`, with `extra` added.
+fn setup(extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let plugins = guest_dir(tmp.path(), "test_hostile");
+    let extra = format!(
+        "plugin_directory = \"{}\"\n\
+         smtpd_recipient_restrictions = [\"permit_mynetworks\", \"reject_unauth_destination\"]\n\
+         {extra}",
+        plugins.display()
+    );
+    let config = tmp.path().join("postern.toml");
+    std::fs::write(&config, config_text(tmp.path(), &extra)).unwrap();
+    (tmp, config)
+}
+
+fn postern(config: &Path, args: &[&str]) -> Output {
+    Command::new(POSTERN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `plugin test PLUGIN` at RCPT from an outside client, plus `more`.
+fn rcpt_test(config: &Path, plugin: &str, recipient: &str, more: &[&str]) -> Output {
+    let mut args = vec![
+        "plugin",
+        "test",
+        plugin,
+        "--stage",
+        "rcpt",
+        "--client",
+        "192.0.2.1",
+        "--helo",
+        "client.test.example",
+        "--sender",
+        "s@client.test.example",
+        "--recipient",
+        recipient,
+    ];
+    args.extend_from_slice(more);
+    postern(config, &args)
+}
+
+/// The line of `listing` for plugin `name`, split into columns.
+fn row(listing: &str, name: &str) -> Vec<String> {
+    listing
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|cols| cols.first().map(String::as_str) == Some(name))
+        .unwrap_or_else(|| panic!("no {name} in:\n{listing}"))
+}
+
+#[test]
+fn list_shows_source_digest_size_and_lists() {
+    let (tmp, config) = setup(
+        "smtpd_sender_restrictions = [{ plugin = \"test_hostile\" }]\n\
+         smtpd_helo_restrictions = [\"ghost\"]\n",
+    );
+    let out = postern(&config, &["plugin", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing = stdout(&out);
+    assert_eq!(
+        listing
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["NAME", "SOURCE", "SHA256", "SIZE", "LISTS"]
+    );
+
+    let file = tmp.path().join("plugins/test_hostile.wasm");
+    let sha = Command::new("sha256sum").arg(&file).output().unwrap();
+    let sha = stdout(&sha).split_whitespace().next().unwrap().to_owned();
+    let size = std::fs::metadata(&file).unwrap().len().to_string();
+    assert_eq!(
+        row(&listing, "test_hostile"),
+        [
+            "test_hostile".to_owned(),
+            file.display().to_string(),
+            sha,
+            size,
+            "sender".to_owned()
+        ]
+    );
+
+    let mynetworks = row(&listing, "permit_mynetworks");
+    assert_eq!(mynetworks[1], "embedded");
+    assert_eq!(mynetworks[2].len(), 64, "{listing}");
+    assert!(mynetworks[2].chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(mynetworks[4], "recipient");
+    assert_eq!(row(&listing, "permit_sasl_authenticated")[4], "-");
+    assert!(
+        stderr(&out).contains("the helo list names plugin ghost, which is neither"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("no control socket"),
+        "counters are said to be missing: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn test_prints_a_standard_plugins_verdict_as_postfix_says_it() {
+    let (_tmp, config) = setup("");
+    let out = rcpt_test(&config, "reject_unauth_destination", "x@example.com", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("reject: 554 5.7.1 <x@example.com>: Relay access denied")
+    );
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("time: ") && l.ends_with(" ms")),
+        "{text}"
+    );
+
+    // example.org is in mydestination: no opinion.
+    let out = rcpt_test(
+        &config,
+        "reject_unauth_destination",
+        "<alice@example.org>",
+        &[],
+    );
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some("dunno"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Trusted by flag, or by --client in mynetworks (127.0.0.1/32).
+    let out = rcpt_test(&config, "permit_mynetworks", "x@example.com", &[]);
+    assert_eq!(stdout(&out).lines().next(), Some("dunno"));
+    let out = rcpt_test(
+        &config,
+        "permit_mynetworks",
+        "x@example.com",
+        &["--trusted"],
+    );
+    assert_eq!(stdout(&out).lines().next(), Some("permit"));
+    let out = postern(
+        &config,
+        &[
+            "plugin",
+            "test",
+            "permit_mynetworks",
+            "--stage",
+            "connect",
+            "--client",
+            "127.0.0.1",
+        ],
+    );
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some("permit"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A built-in answers its fixed verdict.
+    let out = rcpt_test(&config, "reject", "x@example.com", &[]);
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some("reject: 554 5.7.1 Access denied")
+    );
+}
+
+#[test]
+fn test_failures_are_reported_with_a_nonzero_exit() {
+    let (_tmp, config) = setup("[plugins]\ndeadline = \"300ms\"\n");
+
+    let out = rcpt_test(&config, "no_such_plugin", "x@example.com", &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown plugin \"no_such_plugin\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = rcpt_test(
+        &config,
+        "test_hostile",
+        "x@example.com",
+        &["--arg", "novalue"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("expected KEY=VALUE"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = rcpt_test(
+        &config,
+        "test_hostile",
+        "x@example.com",
+        &["--arg", "init=error"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("plugin test_hostile refused its arguments at recipient")
+            && stderr(&out).contains("init: refused on purpose"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = rcpt_test(
+        &config,
+        "test_hostile",
+        "x@example.com",
+        &["--arg", "check=trap"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("plugin test_hostile failed"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The [plugins] deadline applies: the loop is cut off after 300 ms.
+    let started = Instant::now();
+    let out = rcpt_test(
+        &config,
+        "test_hostile",
+        "x@example.com",
+        &["--arg", "check=loop"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("deadline: still running after 300ms"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() < WAIT, "{:?}", started.elapsed());
+}
+
+/// Builds `examples/rust-plugin` as its README says, with the guests'
+/// target directory and profile (host/policy/build.rs), so that
+/// wit-bindgen and its dependencies, already compiled there, are reused.
+fn build_starter() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(Path::new(ROOT).join("examples/rust-plugin"))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .arg("--target-dir")
+        .arg(Path::new(ROOT).join("target/plugins"));
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs([
+        ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s"),
+        ("CARGO_PROFILE_RELEASE_DEBUG", "false"),
+        ("CARGO_PROFILE_RELEASE_STRIP", "debuginfo"),
+        ("CARGO_PROFILE_RELEASE_LTO", "true"),
+        ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1"),
+        ("CARGO_PROFILE_RELEASE_PANIC", "abort"),
+    ]);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "building the starter: {}",
+        stderr(&out)
+    );
+    Path::new(GUESTS).join("reject_sender_domain.wasm")
+}
+
+#[test]
+fn the_rust_starter_builds_and_answers() {
+    let wasm = build_starter();
+    let (tmp, config) = setup("");
+    std::fs::copy(&wasm, tmp.path().join("plugins/reject_sender_domain.wasm")).unwrap();
+    let mail = |sender: &str, args: &[&str]| {
+        let mut a = vec![
+            "plugin",
+            "test",
+            "reject_sender_domain",
+            "--stage",
+            "mail",
+            "--client",
+            "192.0.2.1",
+            "--helo",
+            "mx.spam.example",
+            "--sender",
+            sender,
+        ];
+        a.extend_from_slice(args);
+        postern(&config, &a)
+    };
+
+    let out = mail(
+        "bad@mx.spam.example",
+        &["--arg", "domains=junk.example, spam.example"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some("reject: 554 5.7.1 <bad@mx.spam.example>: Sender address rejected: Access denied")
+    );
+    let out = mail(
+        "bad@spam.example",
+        &[
+            "--arg",
+            "1=spam.example",
+            "--arg",
+            "code=450",
+            "--arg",
+            "text=Not now",
+        ],
+    );
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some("reject: 450 4.7.1 <bad@spam.example>: Sender address rejected: Not now"),
+        "{}",
+        stderr(&out)
+    );
+    let out = mail("good@notspam.example", &["--arg", "domains=spam.example"]);
+    assert_eq!(
+        stdout(&out).lines().next(),
+        Some("dunno"),
+        "{}",
+        stderr(&out)
+    );
+
+    // init checks the arguments.
+    let out = mail("bad@spam.example", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("domains: no domain given"),
+        "{}",
+        stderr(&out)
+    );
+    let out = mail(
+        "bad@spam.example",
+        &["--arg", "domains=spam.example", "--arg", "colour=red"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("colour: unknown argument"),
+        "{}",
+        stderr(&out)
+    );
+
+    // And it is listed with the file it came from.
+    let out = postern(&config, &["plugin", "list"]);
+    let listing = stdout(&out);
+    assert!(
+        row(&listing, "reject_sender_domain")[1].ends_with("plugins/reject_sender_domain.wasm"),
+        "{listing}"
+    );
+}
