@@ -129,6 +129,62 @@ fn list_shows_source_digest_size_and_lists() {
 }
 
 #[test]
+fn list_shows_the_running_servers_counters() {
+    let (tmp, config) = setup("");
+    let server = Server::start_in(tmp.path());
+    // Two trusted recipients (permit_mynetworks permits), then one from
+    // outside (dunno, and reject_unauth_destination rejects the relay).
+    let mut c = Client::connect(server.smtp);
+    assert!(c.cmd("EHLO client.test.example").starts_with("250"));
+    assert!(
+        c.cmd("MAIL FROM:<s@client.test.example>")
+            .starts_with("250")
+    );
+    assert!(c.cmd("RCPT TO:<alice@example.org>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<bob@example.org>").starts_with("250"));
+    let mut outside = Client::connect_from(server.smtp, "127.0.0.2");
+    assert!(outside.cmd("EHLO outside.test.example").starts_with("250"));
+    assert!(
+        outside
+            .cmd("MAIL FROM:<s@outside.test.example>")
+            .starts_with("250")
+    );
+    assert!(
+        outside
+            .cmd("RCPT TO:<x@elsewhere.example>")
+            .starts_with("554")
+    );
+
+    let out = postern(&config, &["plugin", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing = stdout(&out);
+    let header: Vec<&str> = listing.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "SOURCE", "SHA256", "SIZE", "LISTS", "CALLS", "FAILED", "P50", "P99",
+            "VERDICTS"
+        ]
+    );
+    let mynetworks = row(&listing, "permit_mynetworks");
+    assert_eq!(mynetworks[5..7], ["3", "0"], "{listing}");
+    assert!(
+        mynetworks[7].ends_with("us") || mynetworks[7].ends_with("ms"),
+        "{listing}"
+    );
+    assert_eq!(mynetworks[9], "dunno:1,permit:2", "{listing}");
+    let relay = row(&listing, "reject_unauth_destination");
+    assert_eq!(relay[5], "1", "{listing}");
+    assert_eq!(relay[9], "reject:1", "{listing}");
+    // Not in the running snapshot's lists: no counters.
+    assert_eq!(
+        row(&listing, "test_hostile")[5..],
+        ["-", "-", "-", "-", "-"]
+    );
+    assert!(!stderr(&out).contains("control socket"), "{}", stderr(&out));
+}
+
+#[test]
 fn test_prints_a_standard_plugins_verdict_as_postfix_says_it() {
     let (_tmp, config) = setup("");
     let out = rcpt_test(&config, "reject_unauth_destination", "x@example.com", &[]);

@@ -132,3 +132,76 @@ fn an_entry_that_keeps_failing_is_skipped_until_reload() {
         "{log}"
     );
 }
+
+#[test]
+fn a_missing_data_dir_is_a_config_error_naming_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let plugins = guest_dir(tmp.path(), "test_sandbox");
+    let missing = tmp.path().join("no-such-dir");
+    let extra = format!(
+        "plugin_directory = \"{}\"\n\
+         smtpd_recipient_restrictions = [{{ plugin = \"test_sandbox\", data_dir = \"{}\" }}, \
+         \"permit_mynetworks\", \"reject_unauth_destination\"]\n",
+        plugins.display(),
+        missing.display()
+    );
+    let config = tmp.path().join("postern.toml");
+    let text = config_text(tmp.path(), &extra);
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("smtpd_recipient_restrictions"))
+        .unwrap()
+        + 1;
+    std::fs::write(&config, text).unwrap();
+    let out = std::process::Command::new(POSTERN)
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:{line}: smtpd.restrictions.recipient: entry",
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("data_dir {}: No such file", missing.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_granted_data_dir_is_read_in_a_real_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let plugins = guest_dir(tmp.path(), "test_sandbox");
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("hello"), "hello from the operator\n").unwrap();
+    let extra = format!(
+        "plugin_directory = \"{}\"\n\
+         smtpd_recipient_restrictions = [{{ plugin = \"test_sandbox\", check = \"data\", \
+         path = \"/data/hello\", data_dir = \"{}\" }}]\n\
+         smtpd_relay_restrictions = [\"permit_mynetworks\", \"reject_unauth_destination\"]\n",
+        plugins.display(),
+        data.display()
+    );
+    std::fs::write(
+        tmp.path().join("postern.toml"),
+        config_text(tmp.path(), &extra),
+    )
+    .unwrap();
+    let server = Server::start_in(tmp.path());
+    let (r, _) = rcpt(&server);
+    assert_eq!(r.trim_end(), "554 5.7.1 read hello from the operator");
+    assert_eq!(
+        std::fs::read_dir(&data).unwrap().count(),
+        1,
+        "the plugin wrote in its data_dir"
+    );
+}

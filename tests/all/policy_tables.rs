@@ -122,12 +122,12 @@ fn a_broken_table_is_named_with_its_line_by_check_and_query() {
     assert!(!err.contains("missing type"), "{err}");
     assert!(
         err.contains(
-            ":9: tables.x.type: unknown table type \"btree\" (expected hash, cidr or regexp)"
+            ":10: tables.x.type: unknown table type \"btree\" (expected hash, cidr or regexp)"
         ),
         "{err}"
     );
     assert!(
-        err.contains(":12: dns.nameservers: \"nowhere\" is not a name server address"),
+        err.contains(":13: dns.nameservers: \"nowhere\" is not a name server address"),
         "{err}"
     );
 }
@@ -172,7 +172,11 @@ fn a_plugin_looks_tables_up_and_reload_rereads_them() {
     // A broken table refuses the reload; the running tables stay.
     std::fs::write(tmp.path().join("access"), "lonely\n").unwrap();
     let out = postern(&config, &["reload"]);
-    assert!(out.status.success(), "{out:?}");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("access:1: expected"),
+        "{out:?}"
+    );
     let log = server.wait_log("reload failed, keeping the running policy");
     assert!(
         log.contains("access:1: expected \"key value\", found only \"lonely\""),

@@ -5,9 +5,11 @@
 
 use crate::support::*;
 
-/// Every wait is a second: deferred mail to another domain (remote
-/// delivery does not exist yet) expires at its second attempt.
-const FAST: &str = "maximal_queue_lifetime = \"1s\"\n\
+/// Every wait is a second: mail to another domain goes to a relayhost
+/// that refuses connections, is deferred, and expires at its second
+/// attempt.
+const FAST: &str = "relayhost = \"[127.0.0.1]:1\"\n\
+                    maximal_queue_lifetime = \"1s\"\n\
                     bounce_queue_lifetime = \"1s\"\n\
                     minimal_backoff_time = \"1s\"\n\
                     maximal_backoff_time = \"1s\"\n\
@@ -82,7 +84,7 @@ fn expired_mail_returns_a_dsn_to_the_sender() {
     }
     assert!(
         out.contains(
-            "diagnostic-code X-Postern; delivery time expired; last attempt: remote delivery"
+            "diagnostic-code X-Postern; delivery time expired; last attempt: connect to 127.0.0.1[127.0.0.1]:1"
         ),
         "{out}"
     );

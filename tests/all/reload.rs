@@ -5,18 +5,13 @@ use std::process::Command;
 
 use crate::support::*;
 
-fn reload(config: &std::path::Path) {
-    let out = Command::new(POSTERN)
+fn reload(config: &std::path::Path) -> std::process::Output {
+    Command::new(POSTERN)
         .arg("reload")
         .arg("--config")
         .arg(config)
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap()
 }
 
 #[test]
@@ -32,7 +27,12 @@ fn reload_swaps_the_policy_and_keeps_connections() {
         config_text(tmp.path(), "smtpd_recipient_restrictions = [\"reject\"]"),
     )
     .unwrap();
-    reload(&config);
+    let out = reload(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     server.wait_log("reload -- version");
     let mut c = Client::connect(server.smtp);
     assert!(c.cmd("EHLO after.test.example").starts_with("250"));
@@ -51,9 +51,130 @@ fn reload_swaps_the_policy_and_keeps_connections() {
     std::fs::write(plugins.join("permit_mynetworks.wasm"), b"\0asm garbage").unwrap();
     let extra = format!("plugin_directory = \"{}\"", plugins.display());
     std::fs::write(&config, config_text(tmp.path(), &extra)).unwrap();
-    reload(&config);
+    let out = reload(&config);
+    // `postern reload` says why and fails; the daemon logs it too.
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("reload failed, the running configuration is kept"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("permit_mynetworks.wasm"), "{stderr}");
     let log = server.wait_log("reload failed, keeping the running policy");
     assert!(log.contains("permit_mynetworks.wasm"), "{log}");
     let r = c.cmd("RCPT TO:<alice@example.org>");
     assert!(r.starts_with("554 5.7.1"), "{r}");
+}
+
+#[test]
+fn reload_without_a_server_says_so_and_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let config = tmp.path().join("postern.toml");
+    std::fs::write(&config, config_text(tmp.path(), "")).unwrap();
+    let out = reload(&config);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the mail system is not running"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sighup_still_reloads_and_logs_a_failure() {
+    let (server, tmp) = Server::start("");
+    let config = tmp.path().join("postern.toml");
+    // Signals are handled from "daemon started" on; before, SIGHUP would
+    // end the process.
+    server.wait_log("daemon started");
+    let pid = std::fs::read_to_string(tmp.path().join("queue/pid/master.pid")).unwrap();
+    let hup = || {
+        let status = Command::new("kill")
+            .args(["-HUP", pid.trim()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    std::fs::write(
+        &config,
+        config_text(tmp.path(), "smtpd_recipient_restrictions = [\"reject\"]"),
+    )
+    .unwrap();
+    hup();
+    server.wait_log("reload -- version");
+    let mut c = Client::connect(server.smtp);
+    assert!(c.cmd("EHLO client.test.example").starts_with("250"));
+    assert!(
+        c.cmd("MAIL FROM:<s@client.test.example>")
+            .starts_with("250")
+    );
+    assert!(c.cmd("RCPT TO:<alice@example.org>").starts_with("554"));
+    std::fs::write(&config, "myhostname = [\n").unwrap();
+    hup();
+    let log = server.wait_log("reload failed, keeping the running policy");
+    assert!(log.contains("postern.toml:"), "{log}");
+    assert!(c.cmd("RCPT TO:<alice@example.org>").starts_with("554"));
+}
+
+#[test]
+fn the_control_socket_answers_bad_commands_with_an_error() {
+    use std::io::{Read, Write};
+    let (server, tmp) = Server::start("");
+    let socket = tmp.path().join("queue/private/control");
+    let ask = |bytes: &[u8]| {
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(bytes).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let a = ask(b"shutdown-everything\n");
+    assert!(a.starts_with("error\nunknown command"), "{a}");
+    // As long as the limit (a longer line would leave bytes unread, and
+    // the client would see a reset instead of the answer).
+    let a = ask(&[b'x'; 256]);
+    assert!(a.starts_with("error\nexpected one command line"), "{a}");
+    let a = ask(b"plugins\n");
+    assert!(a.starts_with("ok\n"), "{a}");
+    assert!(a.contains("permit_mynetworks calls="), "{a}");
+    // The server still serves mail.
+    let mut c = Client::connect(server.smtp);
+    assert!(c.cmd("NOOP").starts_with("250"));
+}
+
+#[test]
+fn reload_rereads_the_users_file_for_logins() {
+    let (server, tmp) = Server::start("smtpd_sasl_auth_enable = true");
+    let login = |plain: &str| {
+        let mut c = Client::connect(server.smtp);
+        assert!(c.cmd("EHLO client.test.example").starts_with("250"));
+        c.cmd(&format!("AUTH PLAIN {plain}"))
+    };
+    // bob / secret, then bob / changed (base64 of "\0bob@example.org\0...").
+    let old = "AGJvYkBleGFtcGxlLm9yZwBzZWNyZXQ=";
+    let new = "AGJvYkBleGFtcGxlLm9yZwBjaGFuZ2Vk";
+    assert!(login(old).starts_with("235"));
+    std::fs::write(
+        tmp.path().join("users"),
+        "alice@example.org:{PLAIN}secret::::\nbob@example.org:{PLAIN}changed::::\n",
+    )
+    .unwrap();
+    let out = reload(&tmp.path().join("postern.toml"));
+    assert!(out.status.success(), "{out:?}");
+    assert!(login(new).starts_with("235"));
+    assert!(login(old).starts_with("535"));
+    // A broken users file refuses the whole reload, naming the line.
+    std::fs::write(
+        tmp.path().join("users"),
+        "bob@example.org:{PLAIN}x:abc::::\n",
+    )
+    .unwrap();
+    let out = reload(&tmp.path().join("postern.toml"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("users:1: bad uid"), "{stderr}");
+    assert!(login(new).starts_with("235"));
 }

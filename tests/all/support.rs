@@ -11,18 +11,31 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const POSTERN: &str = env!("CARGO_BIN_EXE_postern");
 
-/// How long any single wait may take before the test fails.
-pub const WAIT: Duration = Duration::from_secs(20);
+/// How long any single wait may take before the test fails: generous,
+/// because a loaded 2-core CI machine runs many servers at once; a
+/// passing test never waits this long.
+pub const WAIT: Duration = Duration::from_secs(60);
 
 /// The users every test server knows.
 pub const USERS: &str = "alice@example.org:{PLAIN}secret::::\nbob@example.org:{PLAIN}secret::::\n";
+
+/// A compile cache shared by every test server: each plugin is compiled
+/// once per machine rather than at every server start (seconds in a debug
+/// build on a loaded machine). wasmtime's cache keys on the component's
+/// bytes and the engine, and writes through a rename, so servers may
+/// share it.
+pub const SHARED_CACHE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../target/test-plugin-cache"
+);
 
 /// A test config: `mydestination` has example.org, `mynetworks` only
 /// 127.0.0.1 (so 127.0.0.2 is an untrusted client), data under `dir`.
 pub fn config_text(dir: &Path, extra: &str) -> String {
     let d = dir.display();
     format!(
-        "myhostname = \"mx.test.example\"\n\
+        "plugin_cache_directory = \"{SHARED_CACHE}\"\n\
+         myhostname = \"mx.test.example\"\n\
          mydestination = \"$myhostname, localhost, example.org\"\n\
          mynetworks = \"127.0.0.1/32\"\n\
          data_directory = \"{d}\"\n\
@@ -221,6 +234,22 @@ impl Client {
         let greeting = c.reply();
         assert!(greeting.starts_with("220 "), "greeting: {greeting}");
         c
+    }
+
+    /// Connects from `source` without reading the greeting (which may be
+    /// a refusal, or may not come at all).
+    pub fn connect_raw(server: SocketAddr, source: &str) -> Client {
+        let stream = bind_connect(server, source);
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sets how long a read may wait (reads give an empty reply after).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
     }
 
     /// Sends raw bytes.

@@ -19,8 +19,11 @@
 //! The users file is also edited here as text (`postern user add|passwd|
 //! del`), keeping comments and other lines as they were.
 //!
-//! Not here yet: other SASL mechanisms (CRAM-MD5, SCRAM), and the
-//! POP/IMAP-before-SMTP ledger.
+//! Successful POP3 and IMAP logins are kept in a [`Ledger`] for a while,
+//! so that the client's address may relay through SMTP
+//! (POP/IMAP-before-SMTP).
+//!
+//! Not here yet: other SASL mechanisms (CRAM-MD5, SCRAM).
 //!
 //! # Layout
 //! - [`user`]: [`User`], one entry, and where its mailbox home is.
@@ -31,8 +34,10 @@
 //! - [`passdb`]: [`Authenticator`]: credentials against the users file,
 //!   and the failed-login delay and limit.
 //! - [`edit`]: adding, changing and removing users in the file's text.
+//! - [`ledger`]: [`Ledger`], recent mailbox logins by address.
 
 pub mod edit;
+pub mod ledger;
 pub mod passdb;
 pub mod passwd_file;
 pub mod sasl;
@@ -41,6 +46,7 @@ pub mod user;
 pub mod userdb;
 
 pub use edit::EditError;
+pub use ledger::Ledger;
 pub use passdb::{Authenticator, Check, FailurePolicy, Penalty};
 pub use passwd_file::{LineError, UsersFileError};
 pub use sasl::{Credentials, Exchange, Mechanism, SaslError, Step};

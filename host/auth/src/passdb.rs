@@ -4,15 +4,19 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::ledger::Ledger;
 use crate::sasl::Credentials;
 use crate::scheme::{self, SchemeError};
 use crate::userdb::UserDb;
 
 /// Failures are forgotten this long after a client's last one.
 const FAILURE_MEMORY: Duration = Duration::from_secs(600);
+
+/// `pop_before_smtp_timeout`'s default: ten minutes.
+pub const DEFAULT_POP_BEFORE_SMTP: Duration = Duration::from_secs(600);
 
 /// Clients remembered at most; past it expired entries are dropped, and if
 /// none has expired the ledger starts over, so that a flood of addresses
@@ -77,20 +81,48 @@ pub struct Penalty {
 /// The users file as a password database, with the failure ledger.
 #[derive(Debug)]
 pub struct Authenticator {
-    users: Arc<UserDb>,
+    /// The users file in force: swapped whole by `postern reload`
+    /// ([`Authenticator::replace_users`]); a check reads one version.
+    users: RwLock<Arc<UserDb>>,
     policy: FailurePolicy,
     /// Failures per client address and when the last one was.
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Recent POP3/IMAP logins, for POP/IMAP-before-SMTP.
+    ledger: Arc<Ledger>,
 }
 
 impl Authenticator {
     /// An authenticator over `users`.
     pub fn new(users: Arc<UserDb>, policy: FailurePolicy) -> Authenticator {
         Authenticator {
-            users,
+            users: RwLock::new(users),
             policy,
             failures: Mutex::new(HashMap::new()),
+            ledger: Arc::new(Ledger::new(DEFAULT_POP_BEFORE_SMTP)),
         }
+    }
+
+    /// This authenticator with `ledger` for its mailbox logins.
+    pub fn with_ledger(self, ledger: Arc<Ledger>) -> Authenticator {
+        Authenticator { ledger, ..self }
+    }
+
+    /// The POP/IMAP-before-SMTP ledger.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// A POP3 or IMAP login from `client` succeeded: forgets its failures
+    /// and records it in the ledger, so that it may relay for a while.
+    pub fn mailbox_login(&self, client: IpAddr) {
+        self.succeeded(client);
+        self.ledger.record(client);
+    }
+
+    /// Makes `users` the users file logins are checked against (a
+    /// reload); checks already running finish on the old one.
+    pub fn replace_users(&self, users: Arc<UserDb>) {
+        *self.users.write().unwrap_or_else(PoisonError::into_inner) = users;
     }
 
     /// Checks `credentials`. Slow on purpose (the hashes are): call it off
@@ -99,7 +131,9 @@ impl Authenticator {
         if credentials.authzid.is_some() {
             return Check::Failure;
         }
-        let Some((user, line)) = self.users.lookup_login(&credentials.username) else {
+        // The lock is held only to take the current version.
+        let users = Arc::clone(&self.users.read().unwrap_or_else(PoisonError::into_inner));
+        let Some((user, line)) = users.lookup_login(&credentials.username) else {
             return Check::Failure;
         };
         if user.password.is_empty() {
@@ -119,10 +153,7 @@ impl Authenticator {
     /// Records a failure from `client` and says what it costs.
     pub fn failed(&self, client: IpAddr) -> Penalty {
         let now = Instant::now();
-        let mut map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         if map.len() >= MAX_CLIENTS && !map.contains_key(&client) {
             map.retain(|_, (_, last)| now.duration_since(*last) < FAILURE_MEMORY);
             if map.len() >= MAX_CLIENTS {
@@ -150,7 +181,7 @@ impl Authenticator {
     pub fn succeeded(&self, client: IpAddr) {
         self.failures
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .remove(&client);
     }
 }
@@ -181,6 +212,20 @@ mod tests {
                 limit,
             },
         )
+    }
+
+    #[test]
+    fn replaced_users_take_effect() {
+        let a = auth(3);
+        assert!(matches!(a.check(&creds("carol", "pw")), Check::Success(_)));
+        let users = UserDb::parse("carol:{PLAIN}new\n", "users").unwrap();
+        a.replace_users(Arc::new(users));
+        assert!(matches!(a.check(&creds("carol", "pw")), Check::Failure));
+        assert!(matches!(a.check(&creds("carol", "new")), Check::Success(_)));
+        assert!(matches!(
+            a.check(&creds("alice@example.org", "secret")),
+            Check::Failure
+        ));
     }
 
     #[test]

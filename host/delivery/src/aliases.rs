@@ -255,7 +255,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Splits values at commas outside double quotes and reads each.
-fn parse_values(values: &str) -> Result<Vec<Target>, String> {
+pub(crate) fn parse_values(values: &str) -> Result<Vec<Target>, String> {
     let mut items = Vec::new();
     let mut current = String::new();
     let mut quoted = false;

@@ -125,7 +125,7 @@ impl LocalDelivery {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn expand_targets(
+    pub(crate) fn expand_targets(
         &self,
         aliases: &AliasMap,
         name: &str,

@@ -1,6 +1,10 @@
 //! Postern's delivery agents: what the queue hands each recipient to.
 //!
-//! Today there is one, [`LocalDelivery`], the counterpart of Postfix's
+//! [`Router`] picks the agent for each recipient (transport_maps, local
+//! domains, relayhost, MX) and is what the queue delivers through.
+//! [`RemoteDelivery`] is Postfix's smtp(8) and lmtp(8): MX lookup,
+//! STARTTLS, AUTH to a relayhost, several recipients per transaction,
+//! connection reuse ([`remote`]). [`LocalDelivery`] is the counterpart of Postfix's
 //! local(8) and virtual(8) delivering into Maildirs: it finds the
 //! recipient in the users file (Dovecot's passwd-file, so Dovecot's
 //! userdb agrees on where the mailbox is), adds `Return-Path:` and
@@ -14,30 +18,46 @@
 //! with alias loops and `Delivered-To:` loops bounced 5.4.6, and files and
 //! commands run never as root (`pipe`).
 //!
-//! Not yet: mbox (`home_mailbox` without a trailing `/` defers with a
-//! clear reason), `.forward`, `mailbox_command`, delivering to Maildirs
-//! as the user's uid/gid, quota, and remote delivery over SMTP (MX
-//! lookup, relayhost, TLS): an alias that forwards to another domain
-//! defers 4.4.0 until it exists. An alias with several destinations is
-//! delivered to all of them in one attempt; if one defers, the retry
-//! delivers the others again (re-queueing the expansion as a new message
-//! would avoid that; it needs the queue's `Enqueue` here).
+//! The mailbox is a Maildir (`home_mailbox` ending in `/`), an mbox file
+//! in the home (`home_mailbox = "Mailbox"`) or in `mail_spool_directory`
+//! (empty `home_mailbox`), written under dotlock + fcntl locks
+//! ([`postern_mailbox::Mbox`]), or an MDA through `mailbox_command` with
+//! Postfix's environment for users at local domains. A user with a home
+//! may redirect their mail with a `.forward` (`forward_path`), in the
+//! syntax of an alias's values (`forward`).
+//!
+//! Not yet: delivering to Maildirs as the user's uid/gid, quota,
+//! `unix:passwd.byname` system accounts. Addresses at other domains that
+//! an alias or `.forward` names are queued again as a new message
+//! ([`LocalDelivery::set_forwarder`]); an alias with several local
+//! destinations is delivered to all of them in one attempt, and if one
+//! defers, the retry delivers the others again.
 //!
 //! # Layout
 //! - [`settings`]: [`LocalSettings`], the Postfix parameters it uses.
 //! - [`resolve`]: from a recipient address to a user and a Maildir path.
 //! - [`aliases`]: the aliases file format, [`AliasMap`].
 //! - [`expand`]: alias expansion, loops, `allow_mail_to_*`.
+//! - `forward`: `.forward` files and `forward_path`.
 //! - `pipe`: delivery to commands and files, and whose ids they run as.
 //! - [`local`]: [`LocalDelivery`], the [`postern_mail::Deliver`] agent.
+//! - `store`: a user's mailbox: Maildir, mbox or `mailbox_command`.
+//! - [`remote`]: [`RemoteDelivery`], SMTP and LMTP to other servers.
+//! - [`router`]: [`Router`], which agent each recipient goes to.
 
 pub mod aliases;
 pub mod expand;
+mod forward;
 pub mod local;
 mod pipe;
+pub mod remote;
 pub mod resolve;
+pub mod router;
 pub mod settings;
+mod store;
 
 pub use aliases::{AliasError, AliasMap};
 pub use local::LocalDelivery;
+pub use remote::{RemoteDelivery, RemoteSettings};
+pub use router::Router;
 pub use settings::LocalSettings;

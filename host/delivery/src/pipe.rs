@@ -6,7 +6,9 @@
 //!
 //! Both get the message with Unix line ends, `Return-Path:` and
 //! `Delivered-To:` first; a file gets an mbox `From ` line and `>From `
-//! quoting as well. A command's exit status maps to a delivery status as
+//! quoting as well (through [`postern_mailbox::Mbox`], dot lock and fcntl
+//! lock included, when the daemon writes it itself; a root daemon's child
+//! appends without the locks). A command's exit status maps to a delivery status as
 //! Postfix's sys_exits table does: 0 delivered, `EX_TEMPFAIL` (75),
 //! `EX_OSERR` and a signal or time-out deferred, anything else bounced.
 //!
@@ -82,7 +84,9 @@ fn with_trace(envelope: &Envelope, recipient: &Recipient, content: &[u8], mbox: 
     out
 }
 
-/// Runs `|command` with the message on its standard input. Blocking.
+/// Runs `|command` (an alias's, a `.forward`'s, or `mailbox_command`)
+/// with the message on its standard input, in `home` (the recipient's
+/// home for `mailbox_command`, `/` otherwise). Blocking.
 pub(crate) fn deliver_command(
     command: &str,
     origin: &Origin,
@@ -90,6 +94,7 @@ pub(crate) fn deliver_command(
     envelope: &Envelope,
     recipient: &Recipient,
     content: &[u8],
+    home: Option<&Path>,
 ) -> DeliveryStatus {
     let input = with_trace(envelope, recipient, content, false);
     let address = &recipient.address;
@@ -112,10 +117,12 @@ pub(crate) fn deliver_command(
         .env("EXTENSION", extension)
         .env("USER", base)
         .env("LOGNAME", base)
-        .env("HOME", "/")
+        .env("HOME", home.unwrap_or(Path::new("/")))
         .env("SHELL", "/bin/sh")
         .env("PATH", "/usr/bin:/bin")
-        .current_dir("/");
+        // A home the command's user cannot enter would fail the spawn:
+        // then it starts in `/`, as Postfix's local(8) does.
+        .current_dir(home.filter(|h| h.is_dir()).unwrap_or(Path::new("/")));
     match run(cmd, origin, settings, &input) {
         Ok(()) => DeliveryStatus::Sent {
             dsn: EnhancedCode::new(2, 0, 0),
@@ -134,11 +141,28 @@ pub(crate) fn deliver_file(
     recipient: &Recipient,
     content: &[u8],
 ) -> DeliveryStatus {
-    let input = with_trace(envelope, recipient, content, true);
     let written = match privileges(origin, settings) {
         Err(e) => Err(Failure::Refused(e)),
-        // Not root: write it ourselves.
-        Ok(None) => append(path, &input).map_err(|e| Failure::Io(e.to_string())),
+        // Not root: write it ourselves, locked as a mailbox is.
+        Ok(None) => {
+            let trace = format!(
+                "Return-Path: <{}>\nDelivered-To: {}\n",
+                envelope.sender, recipient.address
+            );
+            let sender = envelope
+                .sender
+                .address()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            postern_mailbox::Mbox::new(path)
+                .deliver(
+                    &sender,
+                    &asctime(SystemTime::now()),
+                    &[trace.as_bytes(), content],
+                )
+                .map(drop)
+                .map_err(|e| Failure::Io(e.to_string()))
+        }
         // Root: a child with the owner's ids does the writing.
         Ok(Some(_)) => {
             let mut cmd = Command::new("/bin/sh");
@@ -147,7 +171,12 @@ pub(crate) fn deliver_file(
                 .env_clear()
                 .env("PATH", "/usr/bin:/bin")
                 .current_dir("/");
-            run(cmd, origin, settings, &input)
+            run(
+                cmd,
+                origin,
+                settings,
+                &with_trace(envelope, recipient, content, true),
+            )
         }
     };
     match written {
@@ -157,17 +186,6 @@ pub(crate) fn deliver_file(
         },
         Err(failure) => failure.status(&format!("file {}", path.display())),
     }
-}
-
-fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_data()
 }
 
 /// How a child failed.

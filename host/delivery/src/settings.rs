@@ -17,9 +17,21 @@ pub struct LocalSettings {
     /// namespace).
     pub virtual_mailbox_base: PathBuf,
     /// `home_mailbox` (`Maildir/`): the mailbox, relative to the home. A
-    /// value ending in `/` is a Maildir; anything else would be an mbox
-    /// file, which is not supported yet.
+    /// value ending in `/` is a Maildir, anything else an mbox file; empty
+    /// means an mbox in `mail_spool_directory`.
     pub home_mailbox: String,
+    /// `mail_spool_directory` (`/var/mail`): where mbox files named after
+    /// their users live when `home_mailbox` is empty (`DIR/USER` for the
+    /// local namespace, `DIR/DOMAIN/USER` for a virtual domain).
+    pub mail_spool_directory: PathBuf,
+    /// `mailbox_command` (none): an MDA (procmail, dovecot-lda, ...) that
+    /// gets the mail of users at local (`mydestination`) domains on its
+    /// standard input instead of the mailbox, as in Postfix's local(8).
+    pub mailbox_command: Option<String>,
+    /// `forward_path` (`$home/.forward${recipient_delimiter}${extension},
+    /// $home/.forward`): where a user with a home keeps forwarding
+    /// instructions; the first file that exists is used.
+    pub forward_path: Vec<String>,
     /// `myhostname`: names the `postmaster` mailbox of last resort.
     pub myhostname: Domain,
     /// `mydestination`: the domains of the one local namespace, where
@@ -119,6 +131,12 @@ pub fn lookup_privs(name: &str) -> Option<(u32, u32)> {
     })
 }
 
+/// Postfix's default `forward_path`, item by item.
+pub const FORWARD_PATH: [&str; 2] = [
+    "$home/.forward${recipient_delimiter}${extension}",
+    "$home/.forward",
+];
+
 /// nobody's usual uid and gid, when /etc/passwd has no `nobody`.
 const NOBODY: (u32, u32) = (65_534, 65_534);
 
@@ -134,6 +152,9 @@ impl LocalSettings {
         LocalSettings {
             virtual_mailbox_base: virtual_mailbox_base.into(),
             home_mailbox: "Maildir/".to_owned(),
+            mail_spool_directory: PathBuf::from("/var/mail"),
+            mailbox_command: None,
+            forward_path: FORWARD_PATH.iter().map(|p| (*p).to_owned()).collect(),
             local_domains: vec![myhostname.clone()],
             myhostname,
             users,

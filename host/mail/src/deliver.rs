@@ -1,5 +1,7 @@
-//! Where the queue hands one recipient of a message to a delivery agent
-//! (Postfix's qmgr → local/virtual/smtp boundary).
+//! Where the queue hands recipients of a message to a delivery agent
+//! (Postfix's qmgr → local/virtual/smtp boundary): one at a time for local
+//! mailboxes, several of one destination at once for SMTP, where one
+//! transaction carries them all.
 
 use crate::enqueue::BoxFuture;
 use crate::envelope::{Envelope, QueueId, Recipient};
@@ -61,6 +63,20 @@ impl DeliveryStatus {
     }
 }
 
+/// What became of one recipient of a batch, and who says so: the agent
+/// and relay the queue's log line names (`postern/smtp: ID: to=<..>,
+/// relay=mx.example.net[192.0.2.1]:25, ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The agent that handled it: `local`, `smtp`, `lmtp`, `error`.
+    pub agent: &'static str,
+    /// `relay=` in the log: `local`, `host[ip]:port`, or `none` when no
+    /// server was reached.
+    pub relay: String,
+    /// The outcome.
+    pub status: DeliveryStatus,
+}
+
 /// A delivery agent: local (Maildir, mbox, pipe) or remote SMTP.
 pub trait Deliver: Send + Sync {
     /// The agent's name as logs show it: `local`, `virtual`, `smtp`. The
@@ -77,4 +93,38 @@ pub trait Deliver: Send + Sync {
         recipient: &'a Recipient,
         content: &'a [u8],
     ) -> BoxFuture<'a, DeliveryStatus>;
+
+    /// Which recipients may share one delivery: the queue hands the
+    /// pending recipients of a message that have the same key to
+    /// [`Deliver::deliver_batch`] together (Postfix's qmgr groups by
+    /// transport and next hop). `None`, the default, delivers a recipient
+    /// on its own.
+    fn destination(&self, recipient: &Recipient) -> Option<String> {
+        let _ = recipient;
+        None
+    }
+
+    /// Delivers `content` to several recipients of one destination and
+    /// answers one [`Delivered`] per recipient, in order. The default
+    /// hands each to [`Deliver::deliver`] in turn.
+    fn deliver_batch<'a>(
+        &'a self,
+        id: &'a QueueId,
+        envelope: &'a Envelope,
+        recipients: &'a [Recipient],
+        content: &'a [u8],
+    ) -> BoxFuture<'a, Vec<Delivered>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(recipients.len());
+            for recipient in recipients {
+                let status = self.deliver(id, envelope, recipient, content).await;
+                out.push(Delivered {
+                    agent: self.agent(),
+                    relay: self.agent().to_owned(),
+                    status,
+                });
+            }
+            out
+        })
+    }
 }

@@ -5,7 +5,8 @@ use crate::envelope::{Envelope, QueueId};
 pub use crate::policy::BoxFuture;
 
 /// Why a message could not be queued. The SMTP server answers every
-/// variant with a 451 4.3.0 (try again) and logs the cause.
+/// variant with a 451 4.3.0 (try again), an `Io` error of a full disk
+/// (ENOSPC, EDQUOT) with 452 4.3.1, and logs the cause.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnqueueError {
@@ -35,4 +36,19 @@ pub trait Enqueue: Send + Sync {
         envelope: Envelope,
         content: Vec<u8>,
     ) -> BoxFuture<'a, Result<(), EnqueueError>>;
+
+    /// Asks for a queue run now (SMTP ETRN, RFC 1985): deferred mail is
+    /// tried again without waiting for its backoff. A queue that cannot
+    /// do that ignores the request.
+    fn flush(&self) {}
+
+    /// Whether the queue has room for a message of `size` bytes (0 when
+    /// the client announced none), asked at MAIL FROM as Postfix's smtpd
+    /// asks: free space above `queue_minfree`, and the message at most
+    /// half of what is left. `false` is answered 452 4.3.1. A queue that
+    /// cannot tell has room.
+    fn has_room(&self, size: u64) -> bool {
+        let _ = size;
+        true
+    }
 }

@@ -13,7 +13,8 @@
 //!
 //! # Layout
 //! - [`address`]: [`Domain`], [`Address`], [`ReversePath`].
-//! - [`envelope`]: [`Envelope`], [`Recipient`], [`QueueId`].
+//! - [`envelope`]: [`Envelope`], [`Recipient`], [`QueueId`], and the DSN
+//!   parameters [`Notify`], [`Orcpt`], [`Ret`].
 //! - [`reply`]: [`Reply`] and [`EnhancedCode`], the SMTP answer.
 //! - [`policy`]: [`Stage`], [`PolicyRequest`], [`Verdict`], [`Decision`] and the
 //!   [`Policy`] trait the restriction chains implement.
@@ -32,9 +33,9 @@ pub mod policy;
 pub mod reply;
 
 pub use address::{Address, AddressError, Domain, ReversePath};
-pub use deliver::{Deliver, DeliveryStatus};
+pub use deliver::{Deliver, Delivered, DeliveryStatus};
 pub use directory::Directory;
 pub use enqueue::{BoxFuture, Enqueue, EnqueueError};
-pub use envelope::{Envelope, QueueId, Recipient};
+pub use envelope::{Envelope, Notify, Orcpt, QueueId, Recipient, Ret};
 pub use policy::{Decision, DomainClass, Policy, PolicyRequest, Stage, Verdict};
 pub use reply::{EnhancedCode, Reply};

@@ -154,6 +154,9 @@ pub struct PolicyRequest {
     pub trusted: bool,
     /// The class of the recipient's domain, at the relay and recipient stages.
     pub recipient_class: Option<DomainClass>,
+    /// The client address logged in over POP3 or IMAP recently
+    /// (POP/IMAP-before-SMTP, `pop_before_smtp_timeout`).
+    pub pop_before_smtp: bool,
 }
 
 impl PolicyRequest {
@@ -182,6 +185,7 @@ impl PolicyRequest {
             tls_sni: String::new(),
             trusted: false,
             recipient_class: None,
+            pop_before_smtp: false,
         }
     }
 }

@@ -8,18 +8,41 @@
 //! never sees a partial message. The Dovecot counterpart is its mail
 //! storage (`lib-storage/index/maildir`) as used by `dovecot-lda`.
 //!
-//! This crate does not yet keep IMAP UIDs (`dovecot-uidlist`), flags
-//! (`:2,FLAGS`), keywords, Maildir++ folders (`.Folder`) or quota, and does
-//! not write mbox.
+//! For IMAP it keeps what Dovecot keeps beside a Maildir, in Dovecot's
+//! formats, so either server can take over the other's mailboxes: UIDs
+//! with UIDVALIDITY and UIDNEXT in `dovecot-uidlist` (under its dotlock,
+//! rebuilt with a new UIDVALIDITY if lost), flags in `:2,FLAGS` names,
+//! keywords in `dovecot-keywords`, Maildir++ folders (`.Folder`, `.` as
+//! the hierarchy delimiter) and `subscriptions`.
+//!
+//! Not here: quota, Dovecot's index files (`dovecot.index*`, which Dovecot
+//! rebuilds from the Maildir), `\Recent` shared across sessions (it goes to
+//! the session that first moves a message out of `new/`). mbox files
+//! ([`mbox`]) are written for delivery only, never read.
 //!
 //! # Layout
 //! - [`maildir`]: [`Maildir`], creating a Maildir and delivering into it.
+//! - [`store`]: [`Mailbox`], one folder with UIDs, flags, append, copy, expunge.
+//! - [`folders`]: [`Store`], a user's Maildir++ folders and subscriptions.
+//! - [`uidlist`]: `dovecot-uidlist` and its dotlock.
+//! - [`flags`]: `:2,FLAGS` info parts and `dovecot-keywords`.
+//! - [`mbox`]: [`Mbox`], appending to an mbox file under dotlock + fcntl locks.
 //! - [`reader`]: listing `new/` and `cur/`, unique ids, sizes, deleting.
 //! - [`unique`]: the unique file names (`<secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>`).
 
+pub mod flags;
+pub mod folders;
 pub mod maildir;
+pub mod mbox;
 pub mod reader;
+pub mod store;
+pub mod uidlist;
 pub mod unique;
 
+pub use flags::Flags;
+pub use folders::{FolderError, Store};
+pub use store::{Mailbox, Message, Snapshot};
+
 pub use maildir::Maildir;
+pub use mbox::Mbox;
 pub use reader::Entry;

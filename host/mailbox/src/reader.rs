@@ -111,7 +111,7 @@ fn virtual_size(name: &str) -> Option<u64> {
 }
 
 /// `<secs>.M<usecs>...`: seconds and microseconds, where the name has them.
-fn time_of(name: &str) -> (u64, u64) {
+fn time_of(name: &str) -> (u64, u64, u64) {
     let mut parts = name.splitn(2, '.');
     let secs = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let usecs = parts
@@ -124,12 +124,25 @@ fn time_of(name: &str) -> (u64, u64) {
         })
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    (secs, usecs)
+    // Dovecot's and Postern's `Q<n>` delivery counter, numerically, so
+    // that Q10 comes after Q9 within one microsecond.
+    let counter = name
+        .split('.')
+        .nth(1)
+        .and_then(|unique| unique.split_once('Q'))
+        .map(|(_, rest)| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("")
+        })
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (secs, usecs, counter)
 }
 
 /// Delivery time first (numerically: `999.` is older than `1000.`), then
 /// the name, so that the order is total and the same in every session.
-fn delivery_order(a: &str, b: &str) -> Ordering {
+pub(crate) fn delivery_order(a: &str, b: &str) -> Ordering {
     time_of(a).cmp(&time_of(b)).then_with(|| a.cmp(b))
 }
 
@@ -166,8 +179,12 @@ mod tests {
             base_name("1.M2P3.h,S=1000,W=1030:2,S"),
             "1.M2P3.h,S=1000,W=1030"
         );
-        assert_eq!(time_of("1035478339.M123P4.host"), (1035478339, 123));
-        assert_eq!(time_of("1035478339.27041_118.foo.org"), (1035478339, 0));
+        assert_eq!(time_of("1035478339.M123P4.host"), (1035478339, 123, 0));
+        assert_eq!(time_of("1035478339.27041_118.foo.org"), (1035478339, 0, 0));
+        assert_eq!(
+            delivery_order("5.M1P2Q10.h,S=1", "5.M1P2Q9.h,S=1"),
+            Ordering::Greater
+        );
         assert_eq!(delivery_order("999.M1P1.h", "1000.M0P1.h"), Ordering::Less);
         let dir = tempfile::tempdir().unwrap();
         let md = Maildir::create(dir.path()).unwrap();

@@ -6,7 +6,8 @@
 //! Compiling is the expensive step (Cranelift: about 60 ms per standard
 //! plugin in a release build, a second in a debug one), so compiled
 //! components are cached by a hash of their bytes: a reload recompiles
-//! only what changed.
+//! only what changed. With [`crate::Runtime::with_cache`], wasmtime also
+//! keeps compiled code on disk, so a restart does not compile again.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};

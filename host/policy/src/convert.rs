@@ -64,6 +64,7 @@ pub(crate) fn request(r: &PolicyRequest) -> Result<types::Request, String> {
         tls_sni: r.tls_sni.clone(),
         trusted: r.trusted,
         recipient_class,
+        pop_before_smtp: r.pop_before_smtp,
     })
 }
 

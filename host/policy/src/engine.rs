@@ -8,10 +8,11 @@
 //! busy plugin does not hold a tokio worker for its whole second) and
 //! checks the call's deadline; see [`crate::plugin`].
 
+use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine};
+use wasmtime::{Cache, CacheConfig, Config, Engine};
 
 use crate::error::Error;
 
@@ -31,7 +32,13 @@ const ASYNC_STACK: usize = 2 << 20;
 /// Builds the engine and starts its ticker thread. The thread holds only a
 /// weak reference and ends within one tick of the last clone of the engine
 /// (held by the runtime, compiled components and snapshots) being dropped.
-pub(crate) fn new_engine() -> Result<Engine, Error> {
+///
+/// With `cache_dir`, compiled code is also kept on disk there (wasmtime's
+/// own cache: keyed by a hash of the component's bytes, the engine's
+/// settings and wasmtime's version, so a stale entry is never used), and a
+/// restart compiles only what changed. Without it, only in memory
+/// ([`crate::component`]).
+pub(crate) fn new_engine(cache_dir: Option<&Path>) -> Result<Engine, Error> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
@@ -41,6 +48,13 @@ pub(crate) fn new_engine() -> Result<Engine, Error> {
     // The pooling allocator would make per-call instantiation cheaper still
     // but reserves address space for every slot up front; it comes with
     // stores per session (DESIGN §3). Until then: on-demand allocation.
+    if let Some(dir) = cache_dir {
+        let mut cache = CacheConfig::new();
+        cache.with_directory(dir);
+        let cache = Cache::new(cache)
+            .map_err(|e| Error::Engine(format!("compile cache in {}: {e:#}", dir.display())))?;
+        config.cache(Some(cache));
+    }
     let engine = Engine::new(&config).map_err(|e| Error::Engine(format!("{e:#}")))?;
     let weak = engine.weak();
     thread::Builder::new()

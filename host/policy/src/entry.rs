@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -103,7 +104,14 @@ pub struct Entry {
     deadline: Option<Duration>,
     /// `memory_limit = "..."` of a table entry: this entry's own.
     memory_limit: Option<usize>,
+    /// `data_dir = "/path"` of a table entry: a host directory the plugin
+    /// may read, seen as [`DATA_DIR_GUEST`].
+    data_dir: Option<PathBuf>,
 }
+
+/// Where a plugin sees its entry's `data_dir`: a fixed guest path, so that
+/// a plugin is written once whatever the operator's layout.
+pub const DATA_DIR_GUEST: &str = "/data";
 
 impl Entry {
     /// Parses the string form: the first word names the plugin or
@@ -135,8 +143,9 @@ impl Entry {
 
     /// Parses the table form: `plugin` names the plugin or built-in,
     /// `on_error` (`defer`, `dunno`, `reject`), `mode` (`enforce`,
-    /// `shadow`), `deadline` (`250ms`) and `memory_limit` (`32M`) are
-    /// reserved, every other key is an argument.
+    /// `shadow`), `deadline` (`250ms`), `memory_limit` (`32M`) and
+    /// `data_dir` (a directory the plugin may read, at [`DATA_DIR_GUEST`])
+    /// are reserved, every other key is an argument.
     pub fn from_table(mut table: BTreeMap<String, String>) -> Result<Entry, EntryError> {
         let name = table
             .remove("plugin")
@@ -182,9 +191,26 @@ impl Entry {
             None => None,
             Some(v) => Some(parse_size(&v).map_err(|m| bad("memory_limit", &v, m))?),
         };
+        let data_dir = match table.remove("data_dir") {
+            None => None,
+            Some(v) if v.trim().is_empty() => {
+                return Err(EntryError::BadDataDir {
+                    entry: name.to_owned(),
+                    value: v,
+                });
+            }
+            Some(v) => Some(PathBuf::from(v)),
+        };
         let mut entry = Entry::build(name, table.into_iter().collect(), on_error, mode)?;
+        if data_dir.is_some() && entry.builtin().is_some() {
+            return Err(EntryError::BuiltinArguments {
+                entry: name.to_owned(),
+                args: "data_dir".to_owned(),
+            });
+        }
         entry.deadline = deadline;
         entry.memory_limit = memory_limit;
+        entry.data_dir = data_dir;
         Ok(entry)
     }
 
@@ -222,6 +248,7 @@ impl Entry {
             mode,
             deadline: None,
             memory_limit: None,
+            data_dir: None,
         })
     }
 
@@ -256,6 +283,12 @@ impl Entry {
         }
     }
 
+    /// The host directory granted read-only to the plugin (`data_dir`),
+    /// seen by the plugin as [`DATA_DIR_GUEST`]; `None`: no files at all.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
     /// The built-in this entry is, if it is one.
     pub fn builtin(&self) -> Option<Builtin> {
         Builtin::from_name(&self.name)
@@ -279,7 +312,8 @@ impl fmt::Display for Entry {
             .iter()
             .enumerate()
             .all(|(i, (k, v))| *k == (i + 1).to_string() && !v.contains(char::is_whitespace));
-        let own_limits = self.deadline.is_some() || self.memory_limit.is_some();
+        let own_limits =
+            self.deadline.is_some() || self.memory_limit.is_some() || self.data_dir.is_some();
         if positional && self.on_error == OnError::Defer && !own_limits {
             if self.mode == Mode::Shadow {
                 write!(f, "{WARN_IF_REJECT} ")?;
@@ -313,6 +347,9 @@ impl fmt::Display for Entry {
         }
         if let Some(m) = self.memory_limit {
             write!(f, ", memory_limit = \"{m}\"")?;
+        }
+        if let Some(d) = &self.data_dir {
+            write!(f, ", data_dir = {:?}", d.display().to_string())?;
         }
         f.write_str(" }")
     }
@@ -429,6 +466,34 @@ mod tests {
             err.to_string(),
             "entry rbl: deadline = \"soon\": expected a time such as 250ms or 5s, found \"soon\""
         );
+    }
+
+    #[test]
+    fn data_dir_is_reserved_and_shown() {
+        let e = Entry::from_table(table(&[
+            ("plugin", "bayes"),
+            ("data_dir", "/var/lib/postern/bayes"),
+            ("level", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(e.data_dir(), Some(Path::new("/var/lib/postern/bayes")));
+        assert_eq!(e.args(), [("level".to_owned(), "3".to_owned())]);
+        assert_eq!(
+            e.to_string(),
+            r#"{ plugin = "bayes", level = "3", data_dir = "/var/lib/postern/bayes" }"#
+        );
+        assert_eq!(
+            Entry::from_table(table(&[("plugin", "bayes"), ("data_dir", " ")])),
+            Err(EntryError::BadDataDir {
+                entry: "bayes".to_owned(),
+                value: " ".to_owned()
+            })
+        );
+        assert!(matches!(
+            Entry::from_table(table(&[("plugin", "permit"), ("data_dir", "/x")])),
+            Err(EntryError::BuiltinArguments { .. })
+        ));
+        assert_eq!(Entry::from_line("bayes /x").unwrap().data_dir(), None);
     }
 
     #[test]

@@ -57,6 +57,14 @@ pub enum EntryError {
         /// The arguments, for the message.
         args: String,
     },
+    /// `data_dir` was empty.
+    #[error("entry {entry}: data_dir = {value:?}: expected the path of a directory")]
+    BadDataDir {
+        /// The entry's name.
+        entry: String,
+        /// The value found.
+        value: String,
+    },
     /// `warn_if_reject` with nothing after it.
     #[error("warn_if_reject must be followed by the restriction it applies to")]
     DanglingWarnIfReject,
@@ -124,6 +132,18 @@ pub enum Error {
         plugin: String,
         /// Where else it was looked for, for the message.
         where_: String,
+    },
+    /// An entry's `data_dir` is not a directory the server can open.
+    #[error("{stage} restrictions: entry {entry}: data_dir {}: {source}", path.display())]
+    DataDir {
+        /// The list.
+        stage: Stage,
+        /// The entry as written.
+        entry: String,
+        /// The directory.
+        path: PathBuf,
+        /// Why it cannot be used.
+        source: io::Error,
     },
     /// A plugin's `init` refused the entry's arguments.
     #[error(

@@ -2,13 +2,14 @@
 //! `postern:policy` interfaces `host` (log, now), `dns`, `tables` and `kv`,
 //! and a deny-all WASI.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hickory_resolver::proto::rr::RecordType;
 use postern_tables::Tables;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::postern::policy::dns::{self, DnsError, Exchanger};
 use crate::bindings::postern::policy::host::{Host, LogLevel};
@@ -91,16 +92,18 @@ impl std::fmt::Debug for State {
 }
 
 impl State {
-    /// The state of a call of `plugin` that must be over by `deadline`.
+    /// The state of a call of `plugin` that must be over by `deadline`,
+    /// with WASI from [`wasi`].
     pub(crate) fn new(
         plugin: Arc<str>,
         limits: Limits,
         deadline: Arc<Deadline>,
         services: Arc<Services>,
+        wasi: WasiCtx,
     ) -> State {
         State {
             plugin,
-            wasi: deny_all(),
+            wasi,
             table: ResourceTable::new(),
             limiter: Limiter::new(limits),
             deadline,
@@ -114,17 +117,31 @@ impl State {
 }
 
 /// A WASI context that grants nothing but clocks and random numbers: no
-/// preopened directories, no environment, no arguments, stdin closed,
-/// stdout and stderr discarded, no sockets and no name lookups. Components
-/// built by Rust, Python or JavaScript toolchains import wasi:cli and
-/// friends even when they never use them; they link, and get nothing.
-fn deny_all() -> WasiCtx {
-    WasiCtx::builder()
+/// environment, no arguments, stdin closed, stdout and stderr discarded,
+/// no sockets and no name lookups, and no preopened directory except the
+/// entry's `data_dir`, read-only, at [`crate::entry::DATA_DIR_GUEST`].
+/// Components built by Rust, Python or JavaScript toolchains import
+/// wasi:cli and friends even when they never use them; they link, and get
+/// nothing.
+///
+/// The directory is opened again for every call (one `open`, a few
+/// microseconds): a snapshot holds its path, not a descriptor, so an
+/// operator who replaces the directory sees the new one without a reload.
+/// wasmtime-wasi resolves every guest path beneath the descriptor
+/// (cap-std), so `..` and symbolic links cannot leave it.
+pub(crate) fn wasi(data_dir: Option<&Path>) -> Result<WasiCtx, String> {
+    let mut builder = WasiCtx::builder();
+    builder
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
-        .socket_addr_check(|_, _| Box::pin(async { false }))
-        .build()
+        .socket_addr_check(|_, _| Box::pin(async { false }));
+    if let Some(dir) = data_dir {
+        builder
+            .preopened_dir(dir, crate::entry::DATA_DIR_GUEST, FsPerms::ReadOnly)
+            .map_err(|e| format!("data_dir {}: {e:#}", dir.display()))?;
+    }
+    Ok(builder.build())
 }
 
 impl WasiView for State {

@@ -187,6 +187,7 @@ impl Runtime {
                 kv: self.kv.clone(),
             }),
             counters: Arc::default(),
+            data_dir: entry.data_dir().map(Arc::from),
         };
         let wit = match convert::request(request) {
             Ok(wit) => wit,

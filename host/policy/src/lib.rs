@@ -31,11 +31,15 @@
 //! come from `[plugins]`, `[plugins.NAME]` and an entry's own `deadline`
 //! and `memory_limit` keys, in rising precedence.
 //!
+//! An entry may grant its plugin one read-only directory (`data_dir`),
+//! preopened at [`DATA_DIR_GUEST`]; nothing else of the file system is
+//! reachable. [`Runtime::with_cache`] keeps compiled components on disk
+//! (wasmtime's cache) so that a restart does not compile them again.
+//!
 //! Not yet: message content at end-of-data, stores kept per session with
-//! the pooling allocator (each call has a fresh store), an on-disk
-//! compilation cache, a read-only data directory granted per
-//! entry, and pulling plugins from OCI registries (the `registry` crate's
-//! job).
+//! the pooling allocator (each call has a fresh store; `bench/README.md`
+//! has the cost), and pulling plugins from OCI registries (the `registry`
+//! crate's job).
 //!
 //! # Layout
 //! - [`entry`]: [`Entry`], one item of a restriction list, parsed from the
@@ -53,13 +57,13 @@
 //!   [`Runtime::trial`] ([`Trial`]), behind `postern plugin list|test`.
 //! - `chain`: Postfix's evaluation rules for one list.
 //! - `plugin`: one call of one plugin in a fresh store, under its limits.
-//! - `component`: plugin sources (embedded, directory) and the compile
-//!   cache.
+//! - `component`: plugin sources (embedded, directory) and the in-memory
+//!   compile cache.
 //! - `host`: the store's data, the host imports and the deny-all WASI.
 //! - [`dns`]: [`DnsConfig`] and the resolver behind the `dns` import.
 //! - `kv`: the store behind the `kv` import.
 //! - `convert`: requests out, verdicts in (checked).
-//! - `engine`: the wasmtime engine and its epoch ticker.
+//! - `engine`: the wasmtime engine, its epoch ticker and on-disk cache.
 //! - `bindings`: what `bindgen!` generates from `wit/policy.wit`.
 //! - [`STANDARD_PLUGINS`]: the plugins built from `plugins/` by `build.rs`.
 
@@ -84,7 +88,7 @@ pub mod stats;
 
 pub use config::{DEFAULT_MAX_FAILURES, PolicyConfig};
 pub use dns::DnsConfig;
-pub use entry::{Builtin, Entry, Mode, OnError};
+pub use entry::{Builtin, DATA_DIR_GUEST, Entry, Mode, OnError};
 pub use error::{EntryError, Error};
 pub use inspect::{PluginInfo, PluginSource, Trial, TrialFailure};
 pub use limits::Limits;

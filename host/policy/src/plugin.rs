@@ -11,6 +11,7 @@
 //! allocator, come later (DESIGN §3); state that must outlive a call will
 //! live behind the `kv` import.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,8 @@ pub(crate) struct LoadedPlugin {
     pub(crate) services: Arc<Services>,
     /// Calls, verdicts and latencies, shared like `turns`.
     pub(crate) counters: Arc<Counters>,
+    /// The entry's `data_dir`, granted read-only; `None`: no files.
+    pub(crate) data_dir: Option<Arc<Path>>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -51,6 +54,7 @@ impl std::fmt::Debug for LoadedPlugin {
             .field("name", &self.name)
             .field("origin", &self.origin)
             .field("limits", &self.limits)
+            .field("data_dir", &self.data_dir)
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +88,7 @@ impl LoadedPlugin {
             )));
         };
         let deadline = Arc::new(Deadline::new(deadline));
+        let wasi = crate::host::wasi(self.data_dir.as_deref()).map_err(CallError::Failed)?;
         let mut store = Store::new(
             self.pre.engine(),
             State::new(
@@ -91,6 +96,7 @@ impl LoadedPlugin {
                 self.limits,
                 deadline.clone(),
                 self.services.clone(),
+                wasi,
             ),
         );
         store.limiter(|state| &mut state.limiter);

@@ -2,6 +2,7 @@
 //! turns a [`PolicyConfig`] into a [`Snapshot`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 use std::thread;
 
@@ -39,10 +40,21 @@ impl Runtime {
         Runtime::with_embedded(crate::STANDARD_PLUGINS)
     }
 
+    /// A runtime with the standard plugins that also keeps compiled code
+    /// on disk in `cache_dir` (created if missing), so that a restart or
+    /// a reload does not recompile unchanged components.
+    pub fn with_cache(cache_dir: &Path) -> Result<Runtime, Error> {
+        Runtime::build(crate::STANDARD_PLUGINS, Some(cache_dir))
+    }
+
     /// A runtime whose built-in plugin set is `embedded` (name, component
     /// bytes) instead of the standard plugins.
     pub fn with_embedded(embedded: Embedded) -> Result<Runtime, Error> {
-        let engine = crate::engine::new_engine()?;
+        Runtime::build(embedded, None)
+    }
+
+    fn build(embedded: Embedded, cache_dir: Option<&Path>) -> Result<Runtime, Error> {
+        let engine = crate::engine::new_engine(cache_dir)?;
         let mut linker = Linker::new(&engine);
         plugin::link(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
         Ok(Runtime {
@@ -64,11 +76,20 @@ impl Runtime {
     pub fn load(&self, config: &PolicyConfig) -> Result<Snapshot, Error> {
         let sources = component::sources(self.embedded, config.plugin_dir.as_deref())?;
 
-        // Every plugin named must exist before anything is compiled.
+        // Every plugin named must exist, and every data_dir be a directory
+        // the server can open, before anything is compiled.
         let mut needed = BTreeSet::new();
         for (stage, entry) in entries(config) {
             if entry.builtin().is_some() {
                 continue;
+            }
+            if let Some(dir) = entry.data_dir() {
+                check_data_dir(dir).map_err(|source| Error::DataDir {
+                    stage,
+                    entry: entry.to_string(),
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
             }
             if !sources.contains_key(entry.name()) {
                 return Err(Error::UnknownPlugin {
@@ -127,6 +148,7 @@ impl Runtime {
                         turns: turns.clone(),
                         services: services.clone(),
                         counters: counters.clone(),
+                        data_dir: entry.data_dir().map(Arc::from),
                     })
                 }
             };
@@ -155,6 +177,18 @@ pub(crate) fn entries(config: &PolicyConfig) -> impl Iterator<Item = (Stage, &En
             .flatten()
             .map(move |entry| (stage, entry))
     })
+}
+
+/// Whether `dir` is a directory this process can list: what the plugin
+/// will be granted at every call.
+pub(crate) fn check_data_dir(dir: &Path) -> std::io::Result<()> {
+    if !std::fs::metadata(dir)?.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        ));
+    }
+    std::fs::read_dir(dir).map(drop)
 }
 
 /// Postfix's replies for the built-ins.

@@ -1,13 +1,16 @@
-//! One delivery attempt of one message: every pending recipient handed to
-//! the agent in turn, each outcome logged and recorded in the queue file
-//! before the next, then the file removed or deferred.
+//! One delivery attempt of one message: the pending recipients handed to
+//! the agent in batches of one destination (one recipient each for local
+//! delivery, all those of one next hop for SMTP), each batch's outcomes
+//! logged and recorded in the queue file before the next, then the file
+//! removed or deferred.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use postern_mail::{Deliver, QueueId, ReversePath};
+use postern_mail::{Deliver, QueueId, Recipient, ReversePath};
 
 use crate::format::{QueuedMessage, deferral_record, parse_named, status_record};
 use crate::maillog::{Delays, log_delivery, recipient_line};
@@ -44,34 +47,45 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
         }
     };
     let file = Arc::new(file);
-    let todo: Vec<usize> = message.pending().map(|(i, _)| i).collect();
-    for i in todo {
-        let Some(recipient) = message.envelope.recipients.get(i) else {
-            continue;
-        };
+    for group in groups(agent.as_ref(), &message) {
+        let recipients: Vec<Recipient> = group
+            .iter()
+            .filter_map(|&i| message.envelope.recipients.get(i).cloned())
+            .collect();
         let start = SystemTime::now();
-        let answer = agent
-            .deliver(&id, &message.envelope, recipient, &message.content)
+        let answers = agent
+            .deliver_batch(&id, &message.envelope, &recipients, &message.content)
             .await;
+        let end = SystemTime::now();
         let delays = Delays {
             arrival: message.envelope.arrival,
             active,
             start,
-            end: SystemTime::now(),
+            end,
         };
-        let status = RecipientStatus::from(answer);
-        log_delivery(
-            agent.agent(),
-            &recipient_line(&id, recipient, agent.agent(), &delays, &status),
-        );
-        if let Err(e) = append(&file, status_record(i, &status)).await {
-            // Not recorded: after the retry this recipient may get a
+        // One record per recipient, written and synced together: a batch
+        // is one SMTP transaction, answered at once.
+        let mut records = Vec::new();
+        let mut statuses = Vec::with_capacity(group.len());
+        for ((&i, recipient), answer) in group.iter().zip(&recipients).zip(answers) {
+            let status = RecipientStatus::from(answer.status);
+            log_delivery(
+                answer.agent,
+                &recipient_line(&id, recipient, &answer.relay, &delays, &status),
+            );
+            records.extend(status_record(i, &status));
+            statuses.push((i, status));
+        }
+        if let Err(e) = append(&file, records).await {
+            // Not recorded: after the retry these recipients may get a
             // second copy, which beats losing track of the others.
             tracing::warn!(target: "postern/qmgr", "{id}: cannot record delivery status: {e}");
             return Outcome::Retry(retry);
         }
-        if let Some(slot) = message.statuses.get_mut(i) {
-            *slot = status;
+        for (i, status) in statuses {
+            if let Some(slot) = message.statuses.get_mut(i) {
+                *slot = status;
+            }
         }
     }
     match finish(&queue, &id, &mut message, &file).await {
@@ -196,6 +210,34 @@ fn load(spool: &Spool, id: &QueueId) -> io::Result<Option<(File, QueuedMessage)>
             Ok(None)
         }
     }
+}
+
+/// The pending recipients of `message` (by index) in the batches the
+/// agent wants: recipients with the same [`Deliver::destination`] go
+/// together, in the order of their first appearance; the others alone.
+fn groups(agent: &dyn Deliver, message: &QueuedMessage) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    for (i, _) in message.pending() {
+        let Some(recipient) = message.envelope.recipients.get(i) else {
+            continue;
+        };
+        match agent.destination(recipient) {
+            Some(key) => match by_key.get(&key) {
+                Some(&g) => {
+                    if let Some(group) = out.get_mut(g) {
+                        group.push(i);
+                    }
+                }
+                None => {
+                    by_key.insert(key, out.len());
+                    out.push(vec![i]);
+                }
+            },
+            None => out.push(vec![i]),
+        }
+    }
+    out
 }
 
 /// Appends one record and makes it durable before the next recipient.

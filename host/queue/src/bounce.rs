@@ -4,6 +4,10 @@
 //! a double bounce from `double-bounce@myhostname`; and mail from
 //! `double-bounce` is never reported again, so notices cannot loop.
 //!
+//! A recipient whose DSN `NOTIFY` (RFC 3461 §4.1) leaves out `FAILURE`
+//! gets no bounce; one with `NOTIFY=SUCCESS` gets a success notice once
+//! delivered (Postfix's "delivery status notification").
+//!
 //! The notice is queued like any message, and only then is an `N` record
 //! appended to the original's file. A crash in between sends a second
 //! notice; a crash before sends it at the next attempt. Never none.
@@ -24,17 +28,35 @@ use crate::queue::Queue;
 const DOUBLE_BOUNCE: &str = "double-bounce";
 
 impl Queue {
-    /// Queues the notice owed for the recipients of `message` that failed
-    /// for good and were not reported yet, and records that it did.
+    /// Queues the notices owed for `message` and records that it did: a
+    /// bounce for the recipients that failed for good and were not
+    /// reported yet (unless their DSN `NOTIFY` declined it), and a success
+    /// notice for those delivered with `NOTIFY=SUCCESS`.
     pub(crate) async fn notify(
         &self,
         message: &mut QueuedMessage,
         file: &Arc<File>,
     ) -> io::Result<()> {
-        let indexes = message.unnotified_failures();
-        if indexes.is_empty() {
-            return Ok(());
+        let failures = message.unnotified_failures();
+        if !failures.is_empty() {
+            self.notice(message, file, &failures, false).await?;
         }
+        let successes = message.unnotified_successes();
+        if !successes.is_empty() {
+            self.notice(message, file, &successes, true).await?;
+        }
+        Ok(())
+    }
+
+    /// One notice about the recipients `indexes` of `message`: failures,
+    /// or deliveries when `success`.
+    async fn notice(
+        &self,
+        message: &mut QueuedMessage,
+        file: &Arc<File>,
+        indexes: &[usize],
+        success: bool,
+    ) -> io::Result<()> {
         let id = message.id.clone();
         let host = &self.settings.myhostname;
         let double_bounce = Address::new(DOUBLE_BOUNCE, host.clone());
@@ -44,7 +66,12 @@ impl Queue {
             {
                 None
             }
+            ReversePath::Address(a) if success => {
+                Some((Audience::Success, ReversePath::Null, a.clone()))
+            }
             ReversePath::Address(a) => Some((Audience::Sender, ReversePath::Null, a.clone())),
+            // Nobody to tell that a bounce arrived.
+            ReversePath::Null if success => None,
             ReversePath::Null => Some((
                 Audience::Postmaster,
                 ReversePath::Address(double_bounce),
@@ -54,11 +81,16 @@ impl Queue {
         let notice_id = match notice {
             Some((audience, sender, to)) => {
                 let notice_id = self.new_id();
-                let failures: Vec<Failure<'_>> = indexes
+                let entries: Vec<Failure<'_>> = indexes
                     .iter()
                     .filter_map(|&i| {
                         let recipient = message.envelope.recipients.get(i)?;
-                        Failure::of(recipient, message.statuses.get(i)?)
+                        let status = message.statuses.get(i)?;
+                        if success {
+                            Failure::success(recipient, status)
+                        } else {
+                            Failure::of(recipient, status)
+                        }
                     })
                     .collect();
                 let content = compose(
@@ -67,13 +99,15 @@ impl Queue {
                     &to.to_string(),
                     audience,
                     message,
-                    &failures,
+                    &entries,
                     SystemTime::now(),
                 );
                 let mut envelope = Envelope::new(sender);
                 envelope.recipients = vec![Recipient::new(to)];
                 envelope.client_name = "localhost".to_owned();
                 envelope.protocol = "LOCAL".to_owned();
+                // The returned message may carry UTF-8 (RFC 6533).
+                envelope.smtputf8 = message.envelope.smtputf8;
                 self.enqueue(notice_id.clone(), envelope, content)
                     .await
                     .map_err(io::Error::other)?;
@@ -86,9 +120,14 @@ impl Queue {
                         target: "postern/bounce",
                         "{id}: postmaster non-delivery notification: {notice_id}"
                     ),
+                    Audience::Success => tracing::info!(
+                        target: "postern/bounce",
+                        "{id}: sender delivery status notification: {notice_id}"
+                    ),
                 }
                 notice_id
             }
+            None if success => id.clone(),
             None => {
                 tracing::info!(
                     target: "postern/bounce",
@@ -99,8 +138,8 @@ impl Queue {
                 id.clone()
             }
         };
-        append(file, notice_record(&notice_id, &indexes)).await?;
-        for i in indexes {
+        append(file, notice_record(&notice_id, indexes)).await?;
+        for &i in indexes {
             if let Some(flag) = message.notified.get_mut(i) {
                 *flag = true;
             }

@@ -1,13 +1,17 @@
-//! The bounce notice itself: an RFC 3464 delivery status notification,
+//! The notice itself: an RFC 3464 delivery status notification,
 //! `multipart/report; report-type=delivery-status` (RFC 6522), with the
 //! three parts Postfix's bounce(8) writes: a human-readable explanation,
-//! the `message/delivery-status` report, and the returned message's
-//! headers (`text/rfc822-headers`; the full message once `RET=FULL` is
-//! carried, RFC 3461 §4.3).
+//! the `message/delivery-status` report, and the returned message: its
+//! headers (`text/rfc822-headers`), or all of it (`message/rfc822`) when
+//! the sender asked `RET=FULL` (RFC 3461 §4.3). The sender's `ENVID` comes
+//! back as `Original-Envelope-Id` and each `ORCPT` as
+//! `Original-Recipient` (RFC 3461 §6.3). A failure notice (a bounce) and a
+//! success notice (`NOTIFY=SUCCESS`, RFC 3461 §5.2.2) differ in wording
+//! and in each recipient's `Action`.
 
 use std::time::SystemTime;
 
-use postern_mail::{Domain, EnhancedCode, QueueId, Recipient};
+use postern_mail::{Domain, EnhancedCode, QueueId, Recipient, Ret};
 
 use crate::date;
 use crate::format::QueuedMessage;
@@ -21,13 +25,18 @@ pub(crate) enum Audience {
     /// The postmaster, about a bounce that could not be returned (a double
     /// bounce).
     Postmaster,
+    /// The original sender, about recipients delivered with
+    /// `NOTIFY=SUCCESS`.
+    Success,
 }
 
-/// One failed recipient as the report lists it.
+/// One recipient as the report lists it.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure<'a> {
     pub recipient: &'a Recipient,
-    /// `5.x.x`: RFC 3464 §2.3.4 wants a permanent status with `failed`.
+    /// RFC 3464 §2.3.3: `failed`, `delivered` or `relayed`.
+    pub action: &'static str,
+    /// `5.x.x` with `failed` (RFC 3464 §2.3.4), `2.x.x` otherwise.
     pub status: EnhancedCode,
     pub diagnostic: String,
 }
@@ -39,12 +48,14 @@ impl<'a> Failure<'a> {
         match status {
             RecipientStatus::Bounced { dsn, detail } => Some(Failure {
                 recipient,
+                action: "failed",
                 status: *dsn,
                 diagnostic: detail.clone(),
             }),
             // RFC 3463 §3.5: X.4.7 "delivery time expired".
             RecipientStatus::Expired { detail, .. } => Some(Failure {
                 recipient,
+                action: "failed",
                 status: EnhancedCode::new(5, 4, 7),
                 diagnostic: if detail.is_empty() {
                     "delivery time expired".to_owned()
@@ -54,6 +65,27 @@ impl<'a> Failure<'a> {
             }),
             _ => None,
         }
+    }
+
+    /// The report line of a delivered recipient; `None` for any other
+    /// state. RFC 3461 §6.2: `delivered` into a mailbox here, `relayed`
+    /// when handed to another MTA (which is all we know of a remote
+    /// delivery). A local agent's text says `delivered ...`.
+    pub fn success(recipient: &'a Recipient, status: &RecipientStatus) -> Option<Failure<'a>> {
+        let RecipientStatus::Sent { dsn, detail } = status else {
+            return None;
+        };
+        let action = if detail.starts_with("delivered") {
+            "delivered"
+        } else {
+            "relayed"
+        };
+        Some(Failure {
+            recipient,
+            action,
+            status: *dsn,
+            diagnostic: detail.clone(),
+        })
     }
 }
 
@@ -72,6 +104,7 @@ pub(crate) fn compose(
     let subject = match audience {
         Audience::Sender => "Undelivered Mail Returned to Sender",
         Audience::Postmaster => "Postmaster Copy: Undelivered Mail",
+        Audience::Success => "Successful Mail Delivery Report",
     };
     let mut m = String::new();
     let mut line = |s: &str| {
@@ -116,6 +149,12 @@ pub(crate) fn compose(
             line("A message with the null sender (a bounce) could not be");
             line("delivered, and cannot be returned. Its report is below.");
         }
+        Audience::Success => {
+            line("Your message was successfully delivered to the destination(s)");
+            line("listed below. If the message was delivered to mailbox you will");
+            line("receive no further notifications. Otherwise you may still receive");
+            line("notifications of mail delivery errors from other systems.");
+        }
     }
     line("");
     line("                   The mail system");
@@ -132,7 +171,11 @@ pub(crate) fn compose(
     line("Content-Description: Delivery report");
     line("Content-Type: message/delivery-status");
     line("");
-    // RFC 3464 §2.2: the per-message fields.
+    // RFC 3464 §2.2: the per-message fields; the sender's ENVID first
+    // (§2.2.1), decoded text as RFC 3461 §6.3 asks.
+    if let Some(envid) = &original.envelope.envid {
+        line(&format!("Original-Envelope-Id: {}", one_line(envid)));
+    }
     line(&format!("Reporting-MTA: dns; {hostname}"));
     line(&format!("X-Postern-Queue-ID: {}", original.id));
     line(&format!(
@@ -147,11 +190,19 @@ pub(crate) fn compose(
     for f in failures {
         line("");
         line(&format!("Final-Recipient: rfc822; {}", f.recipient.address));
-        line(&format!(
-            "Original-Recipient: rfc822; {}",
-            f.recipient.original
-        ));
-        line("Action: failed");
+        // RFC 3461 §6.3: the ORCPT as the sender gave it, else the
+        // address as given in RCPT TO.
+        match &f.recipient.orcpt {
+            Some(orcpt) => line(&format!(
+                "Original-Recipient: {}",
+                one_line(&orcpt.to_string())
+            )),
+            None => line(&format!(
+                "Original-Recipient: rfc822; {}",
+                f.recipient.original
+            )),
+        }
+        line(&format!("Action: {}", f.action));
         line(&format!("Status: {}", f.status));
         line(&format!(
             "Diagnostic-Code: X-Postern; {}",
@@ -160,12 +211,28 @@ pub(crate) fn compose(
     }
     line("");
     line(&format!("--{boundary}"));
-    line("Content-Description: Undelivered Message Headers");
-    line("Content-Type: text/rfc822-headers");
+    // RFC 3461 §4.3: the whole message only when asked for.
+    let full = original.envelope.ret == Some(Ret::Full);
+    let what = if audience == Audience::Success {
+        "Delivered"
+    } else {
+        "Undelivered"
+    };
+    if full {
+        line(&format!("Content-Description: {what} Message"));
+        line("Content-Type: message/rfc822");
+    } else {
+        line(&format!("Content-Description: {what} Message Headers"));
+        line("Content-Type: text/rfc822-headers");
+    }
     line("Content-Transfer-Encoding: 8bit");
     line("");
     let mut bytes = m.into_bytes();
-    bytes.extend_from_slice(&crlf(headers(&original.content)));
+    if full {
+        bytes.extend_from_slice(&crlf(&original.content));
+    } else {
+        bytes.extend_from_slice(&crlf(headers(&original.content)));
+    }
     bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     bytes
 }
@@ -280,5 +347,84 @@ mod tests {
         }
         assert!(!text.contains("secret body"));
         assert!(text.ends_with("--\r\n"));
+    }
+
+    fn message(ret: Option<Ret>) -> QueuedMessage {
+        let mut env = envelope(&["bob@example.net"]);
+        env.ret = ret;
+        env.envid = Some("QQ314159".to_owned());
+        env.recipients[0].orcpt = Some(postern_mail::Orcpt {
+            addr_type: "rfc822".to_owned(),
+            address: "Bob@Original.example".to_owned(),
+        });
+        QueuedMessage {
+            id: QueueId::parse("AAAAAA111111").unwrap(),
+            envelope: env,
+            content: b"Subject: hi\r\n\r\nsecret body\r\n".to_vec(),
+            statuses: vec![RecipientStatus::Pending],
+            deferrals: 0,
+            next_attempt: None,
+            notified: vec![false],
+        }
+    }
+
+    fn notice(message: &QueuedMessage, audience: Audience, status: &RecipientStatus) -> String {
+        let rcpt = &message.envelope.recipients[0];
+        let entry = match audience {
+            Audience::Success => Failure::success(rcpt, status),
+            _ => Failure::of(rcpt, status),
+        };
+        let text = compose(
+            &Domain::parse("mx.example.org").unwrap(),
+            &QueueId::parse("BBBBBB222222").unwrap(),
+            "alice@example.org",
+            audience,
+            message,
+            &[entry.unwrap()],
+            SystemTime::UNIX_EPOCH,
+        );
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn ret_full_returns_the_message_with_envid_and_orcpt() {
+        let bounced = RecipientStatus::Bounced {
+            dsn: EnhancedCode::new(5, 1, 1),
+            detail: "unknown user".to_owned(),
+        };
+        let text = notice(&message(Some(Ret::Full)), Audience::Sender, &bounced);
+        for needle in [
+            "Original-Envelope-Id: QQ314159\r\nReporting-MTA: dns; mx.example.org\r\n",
+            "Original-Recipient: rfc822;Bob@Original.example\r\n",
+            "Content-Type: message/rfc822\r\n",
+            "secret body",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing in\n{text}");
+        }
+        let text = notice(&message(Some(Ret::Headers)), Audience::Sender, &bounced);
+        assert!(!text.contains("secret body"));
+        assert!(text.contains("Content-Type: text/rfc822-headers\r\n"));
+    }
+
+    #[test]
+    fn success_notice() {
+        let sent = RecipientStatus::Sent {
+            dsn: EnhancedCode::new(2, 0, 0),
+            detail: "delivered to maildir".to_owned(),
+        };
+        let text = notice(&message(None), Audience::Success, &sent);
+        for needle in [
+            "Subject: Successful Mail Delivery Report\r\n",
+            "Action: delivered\r\nStatus: 2.0.0\r\n",
+            "Content-Description: Delivered Message Headers\r\n",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing in\n{text}");
+        }
+        let relayed = RecipientStatus::Sent {
+            dsn: EnhancedCode::new(2, 0, 0),
+            detail: "250 2.0.0 Ok: queued as X".to_owned(),
+        };
+        let text = notice(&message(None), Audience::Success, &relayed);
+        assert!(text.contains("Action: relayed\r\n"), "{text}");
     }
 }

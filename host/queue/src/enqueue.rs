@@ -11,6 +11,19 @@ impl Enqueue for Queue {
         next_id()
     }
 
+    /// Postfix's `smtpd_check_queue`: no room when the queue's file
+    /// system has less than `queue_minfree` free, or when the announced
+    /// `size` is over half of what is free beyond it. A file system that
+    /// cannot be asked has room (the write will tell).
+    fn has_room(&self, size: u64) -> bool {
+        let Ok(fs) = rustix::fs::statvfs(self.dir()) else {
+            return true;
+        };
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        let minfree = self.settings.queue_minfree;
+        free > minfree && size <= (free - minfree) / 2
+    }
+
     /// Writes `incoming/ID`, fsyncs it, links it into `active/` (or
     /// `hold/` when the envelope says so), fsyncs that directory, and only
     /// then resolves `Ok`. The file work runs on a blocking thread.
@@ -45,6 +58,11 @@ impl Enqueue for Queue {
             Ok(())
         })
     }
+
+    /// ETRN: a queue run now, deferred mail included.
+    fn flush(&self) {
+        Queue::flush(self);
+    }
 }
 
 #[cfg(test)]
@@ -74,6 +92,20 @@ mod tests {
         assert_eq!(m.envelope, env);
         assert_eq!(m.content, content);
         assert_eq!(m.statuses, vec![RecipientStatus::Pending; 2]);
+    }
+
+    #[test]
+    fn room_is_free_space_beyond_queue_minfree() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::open(dir.path()).unwrap();
+        assert!(q.has_room(0) && q.has_room(1000));
+        assert!(!q.has_room(u64::MAX / 2));
+        let settings = crate::QueueSettings {
+            queue_minfree: u64::MAX / 2,
+            ..crate::QueueSettings::default()
+        };
+        let full = Queue::open_with(dir.path(), settings).unwrap();
+        assert!(!full.has_room(0));
     }
 
     #[tokio::test]

@@ -10,7 +10,13 @@
 //! helo mx.example.org                 (absent when the client sent none)
 //! protocol ESMTP
 //! hold 0
+//! ret HDRS                            DSN RET (absent when not given)
+//! envid QQ314159                      DSN ENVID, decoded (absent: none)
+//! smtputf8 1                          SMTPUTF8 / BODY=8BITMIME given
+//! 8bitmime 1                          (absent when not)
 //! rcpt bob@example.net Bob@example.net   address, then as given in RCPT TO
+//! rcpt c@example.net c@example.net SUCCESS,FAILURE rfc822;C@example.net
+//!                                     then NOTIFY (or `-`) and ORCPT when given
 //! size 1445                           content length in bytes
 //!                                     blank line
 //! <1445 bytes of content>
@@ -27,11 +33,18 @@
 //! (a crash in the middle of appending it) is ignored, which only means
 //! that recipient is tried again. Parsing trusts no length beyond the file
 //! and never panics.
+//!
+//! The DSN and SMTPUTF8 records came later: a file without them is a file
+//! written before them (or for mail without those parameters), so old
+//! queue files stay readable, and a message without them is written
+//! exactly as before.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use postern_mail::{Address, EnhancedCode, Envelope, QueueId, Recipient, ReversePath};
+use postern_mail::{
+    Address, EnhancedCode, Envelope, Notify, Orcpt, QueueId, Recipient, Ret, ReversePath,
+};
 
 use crate::error::ParseError;
 use crate::status::{RecipientStatus, escape, unescape};
@@ -80,17 +93,29 @@ impl QueuedMessage {
     }
 
     /// The recipients that failed for good (bounced or expired) and whose
-    /// bounce notice is not queued yet, by index.
+    /// bounce notice is not queued yet, by index. A recipient whose DSN
+    /// `NOTIFY` leaves out `FAILURE` (`NEVER`, say) is never owed one.
     pub fn unnotified_failures(&self) -> Vec<usize> {
+        self.unnotified(|s, r| {
+            matches!(
+                s,
+                RecipientStatus::Bounced { .. } | RecipientStatus::Expired { .. }
+            ) && r.notify_failure()
+        })
+    }
+
+    /// The recipients delivered with `NOTIFY=SUCCESS` whose success notice
+    /// (RFC 3461 §5.2.2) is not queued yet, by index.
+    pub fn unnotified_successes(&self) -> Vec<usize> {
+        self.unnotified(|s, r| matches!(s, RecipientStatus::Sent { .. }) && r.notify_success())
+    }
+
+    fn unnotified(&self, owed: impl Fn(&RecipientStatus, &Recipient) -> bool) -> Vec<usize> {
         self.statuses
             .iter()
+            .zip(&self.envelope.recipients)
             .enumerate()
-            .filter(|(i, s)| {
-                matches!(
-                    s,
-                    RecipientStatus::Bounced { .. } | RecipientStatus::Expired { .. }
-                ) && !self.notified.get(*i).copied().unwrap_or(false)
-            })
+            .filter(|(i, (s, r))| owed(s, r) && !self.notified.get(*i).copied().unwrap_or(false))
             .map(|(i, _)| i)
             .collect()
     }
@@ -134,15 +159,33 @@ pub(crate) fn header(id: &QueueId, envelope: &Envelope, content_len: usize) -> V
     }
     line("protocol", &escape(&envelope.protocol));
     line("hold", if envelope.hold { "1" } else { "0" });
+    if let Some(ret) = envelope.ret {
+        line("ret", ret.keyword());
+    }
+    if let Some(envid) = &envelope.envid {
+        line("envid", &escape(envid));
+    }
+    if envelope.smtputf8 {
+        line("smtputf8", "1");
+    }
+    if envelope.eight_bit_mime {
+        line("8bitmime", "1");
+    }
     for r in &envelope.recipients {
-        line(
-            "rcpt",
-            &format!(
-                "{} {}",
-                escape(&r.address.to_string()),
-                escape(&r.original.to_string())
-            ),
+        let mut value = format!(
+            "{} {}",
+            escape(&r.address.to_string()),
+            escape(&r.original.to_string())
         );
+        if r.notify.is_some() || r.orcpt.is_some() {
+            value.push(' ');
+            value.push_str(&r.notify.map_or("-".to_owned(), |n| n.keywords()));
+        }
+        if let Some(orcpt) = &r.orcpt {
+            value.push(' ');
+            value.push_str(&escape(&orcpt.to_string()));
+        }
+        line("rcpt", &value);
     }
     line("size", &content_len.to_string());
     h.push('\n');
@@ -234,6 +277,10 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
             protocol: h.protocol.ok_or(ParseError::Missing("protocol"))?,
             arrival: h.arrival.ok_or(ParseError::Missing("arrival"))?,
             hold: h.hold.ok_or(ParseError::Missing("hold"))?,
+            ret: h.ret,
+            envid: h.envid,
+            smtputf8: h.smtputf8.unwrap_or(false),
+            eight_bit_mime: h.eight_bit_mime.unwrap_or(false),
         },
         content: content[start..].to_vec(),
         statuses: vec![RecipientStatus::Pending; recipients_count],
@@ -268,6 +315,10 @@ struct HeaderFields {
     helo: Option<String>,
     protocol: Option<String>,
     hold: Option<bool>,
+    ret: Option<Ret>,
+    envid: Option<String>,
+    smtputf8: Option<bool>,
+    eight_bit_mime: Option<bool>,
     recipients: Vec<Recipient>,
     size: Option<u64>,
 }
@@ -315,13 +366,36 @@ impl HeaderFields {
                     _ => return Err("hold is neither 0 nor 1".to_owned()),
                 },
             ),
+            "ret" => set(
+                &mut self.ret,
+                key,
+                match value {
+                    "FULL" => Ret::Full,
+                    "HDRS" => Ret::Headers,
+                    _ => return Err("ret is neither FULL nor HDRS".to_owned()),
+                },
+            ),
+            "envid" => set(&mut self.envid, key, text(value)?),
+            "smtputf8" => set(&mut self.smtputf8, key, flag(key, value)?),
+            "8bitmime" => set(&mut self.eight_bit_mime, key, flag(key, value)?),
             "rcpt" => {
-                let (a, o) = value
-                    .split_once(' ')
-                    .ok_or("rcpt needs an address and the original")?;
+                let mut fields = value.split(' ');
+                let (Some(a), Some(o)) = (fields.next(), fields.next()) else {
+                    return Err("rcpt needs an address and the original".to_owned());
+                };
+                let notify = match fields.next() {
+                    None | Some("-") => None,
+                    Some(n) => Some(notify(n)?),
+                };
+                let orcpt = fields.next().map(orcpt).transpose()?;
+                if fields.next().is_some() {
+                    return Err("trailing fields in rcpt".to_owned());
+                }
                 self.recipients.push(Recipient {
                     address: address(&text(a)?)?,
                     original: address(&text(o)?)?,
+                    notify,
+                    orcpt,
                 });
                 Ok(())
             }
@@ -390,6 +464,43 @@ fn parse_time(value: &str) -> Result<SystemTime, String> {
         .ok_or_else(|| "time out of range".to_owned())
 }
 
+fn flag(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "0" => Ok(false),
+        "1" => Ok(true),
+        _ => Err(format!("{key} is neither 0 nor 1")),
+    }
+}
+
+/// `NEVER` or `SUCCESS,FAILURE,DELAY` in any subset, as written by
+/// [`Notify::keywords`].
+fn notify(value: &str) -> Result<Notify, String> {
+    let mut n = Notify::default();
+    if value == "NEVER" {
+        return Ok(n);
+    }
+    for word in value.split(',') {
+        match word {
+            "SUCCESS" => n.success = true,
+            "FAILURE" => n.failure = true,
+            "DELAY" => n.delay = true,
+            _ => return Err(format!("bad notify {value:?}")),
+        }
+    }
+    Ok(n)
+}
+
+fn orcpt(value: &str) -> Result<Orcpt, String> {
+    let decoded = text(value)?;
+    let (addr_type, address) = decoded
+        .split_once(';')
+        .ok_or_else(|| format!("bad orcpt {value:?}"))?;
+    Ok(Orcpt {
+        addr_type: addr_type.to_owned(),
+        address: address.to_owned(),
+    })
+}
+
 fn text(value: &str) -> Result<String, String> {
     unescape(value).ok_or_else(|| format!("bad escape in {value:?}"))
 }
@@ -443,6 +554,50 @@ mod tests {
         assert_eq!(parsed.message.content, content);
         assert_eq!(parsed.message.statuses, vec![RecipientStatus::Pending; 2]);
         assert_eq!(parsed.valid_len, file(&id(), &env, &content).len());
+    }
+
+    #[test]
+    fn dsn_and_smtputf8_round_trip() {
+        let mut env = envelope(&["bob@example.net", "carol@example.net", "dan@example.net"]);
+        env.ret = Some(Ret::Headers);
+        env.envid = Some("QQ 314+159".to_owned());
+        env.smtputf8 = true;
+        env.eight_bit_mime = true;
+        env.recipients[0].notify = Some(Notify::default());
+        env.recipients[1].notify = Some(Notify {
+            success: true,
+            failure: true,
+            delay: true,
+        });
+        env.recipients[1].orcpt = Some(Orcpt {
+            addr_type: "rfc822".to_owned(),
+            address: "Carol; x@Example.NET".to_owned(),
+        });
+        env.recipients[2].orcpt = Some(Orcpt {
+            addr_type: "utf-8".to_owned(),
+            address: "dän@example.net".to_owned(),
+        });
+        let f = file(&id(), &env, b"x");
+        let text = String::from_utf8_lossy(&f);
+        assert!(text.contains("\nrcpt bob@example.net bob@example.net NEVER\n"));
+        assert!(
+            text.contains("\nrcpt dan@example.net dan@example.net - utf-8;d%C3%A4n@example.net\n")
+        );
+        assert_eq!(parse(&f).unwrap().message.envelope, env);
+    }
+
+    #[test]
+    fn files_from_before_dsn_still_parse() {
+        // A version 1 file as written before the DSN records existed.
+        let old = b"POSTERN-QUEUE 1\nid 0005F3A1B2C3D4E000A1F2\narrival 1700000000.000000000\n\
+            sender alice@example.org\nclient_name mx.example.org\nprotocol ESMTP\nhold 0\n\
+            rcpt bob@example.net Bob@example.net\nsize 2\n\nhi\nPOSTERN-END\nD 0 sent 2.0.0 ok\n";
+        let m = parse(old).unwrap().message;
+        let r = &m.envelope.recipients[0];
+        assert_eq!((r.notify, &r.orcpt), (None, &None));
+        assert_eq!(r.original.to_string(), "Bob@example.net");
+        assert_eq!((m.envelope.ret, m.envelope.smtputf8), (None, false));
+        assert!(m.is_done());
     }
 
     #[test]

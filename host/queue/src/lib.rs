@@ -21,9 +21,15 @@
 //! the daemon runs; the daemon skips a file that vanished or moved, and
 //! hears "look again now" over a datagram socket ([`trigger`]).
 //!
-//! It does not yet: rewrite headers as cleanup does (Message-ID, Date,
-//! header_checks), honour DSN NOTIFY/RET/ENVID (RFC 3461) or send
-//! `delay_warning_time` warnings, route recipients to different agents by
+//! DSN parameters (RFC 3461) are kept in the queue file and honoured:
+//! `NOTIFY=NEVER` means no bounce, `NOTIFY=SUCCESS` a success notice,
+//! `RET=FULL` returns the whole message, `ENVID` and `ORCPT` come back in
+//! the report.
+//!
+//! It does not yet: rewrite headers as cleanup does (header_checks; the
+//! SMTP server adds Message-Id and Date for submissions, [`pickup`] for
+//! `postern sendmail`), send
+//! `delay_warning_time` warnings (`NOTIFY=DELAY`), route recipients to different agents by
 //! transport, share one fsync among concurrent sessions (group commit), or
 //! lock the queue directory against a second daemon.
 //!
@@ -37,6 +43,8 @@
 //! - `admin`: hold, release, requeue, delete (postsuper).
 //! - [`mailq`]: the text of `postern queue list` and `show`.
 //! - [`trigger`]: the socket that wakes the daemon (`postern flush`).
+//! - [`pickup`]: the maildrop `postern sendmail` writes into, and the
+//!   task that queues what it finds there (postdrop, pickup).
 //! - `date`: RFC 5322 and mailq dates.
 //! - `recovery`: start-up recovery.
 //! - [`format`](mod@format): the queue file format, [`QueuedMessage`].
@@ -60,6 +68,7 @@ pub mod id;
 mod inspect;
 mod maillog;
 pub mod mailq;
+pub mod pickup;
 pub mod queue;
 mod recovery;
 mod scheduler;

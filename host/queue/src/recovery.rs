@@ -102,6 +102,7 @@ fn check_file(spool: &Spool, q: QueueName, path: &Path) -> std::io::Result<()> {
     if q != QueueName::Hold
         && parsed.message.is_done()
         && parsed.message.unnotified_failures().is_empty()
+        && parsed.message.unnotified_successes().is_empty()
     {
         // Every recipient was done before the crash, and every notice
         // queued; only the removal was missing. A message that still owes

@@ -33,6 +33,9 @@ pub struct QueueSettings {
     /// go one after another; this caps the open mailboxes and, later, the
     /// outbound SMTP connections.
     pub delivery_concurrency: usize,
+    /// `queue_minfree` (0): bytes of the queue's file system that new
+    /// mail must leave free ([`postern_mail::Enqueue::has_room`]).
+    pub queue_minfree: u64,
 }
 
 impl Default for QueueSettings {
@@ -45,6 +48,7 @@ impl Default for QueueSettings {
             myhostname: localhost(),
             queue_run_delay: Duration::from_secs(300),
             delivery_concurrency: 20,
+            queue_minfree: 0,
         }
     }
 }

@@ -6,6 +6,11 @@
 //! binds every listener before serving any (a port in use stops start-up
 //! with its name), and serves until SIGTERM or SIGINT. SIGHUP reloads the
 //! policy snapshot without dropping a connection.
+//!
+//! Stopping (SIGTERM, `postern stop`) is graceful: the listeners close,
+//! SMTP sessions between transactions get `421 4.3.2` and those in one
+//! finish it (up to [`STOP_GRACE`]), then the delivery loop finishes its
+//! attempts. SIGQUIT (`postern abort`) exits at once.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,6 +44,9 @@ pub struct Parts {
     pub delivery: Arc<LocalDelivery>,
     /// Domain classes and known recipients.
     pub directory: Arc<ConfigDirectory>,
+    /// Local or remote delivery for each recipient: what the queue
+    /// delivers through.
+    pub router: Arc<postern_delivery::Router>,
     /// What every SMTP session runs with.
     pub settings: Arc<SessionSettings>,
 }
@@ -53,7 +61,7 @@ impl Parts {
     /// Builds the policy snapshot (compiling every plugin), reads the users
     /// file and prepares delivery and sessions.
     pub fn build(config: &Config) -> anyhow::Result<Parts> {
-        let runtime = Arc::new(Runtime::new().context("cannot start the WebAssembly runtime")?);
+        let runtime = Arc::new(runtime(config)?);
         let snapshot = runtime.load(&policy_config(config)?)?;
         let policies = Arc::new(Policies::new(snapshot));
         let users = Arc::new(match &config.users_file {
@@ -64,6 +72,9 @@ impl Parts {
         let delivery = Arc::new(LocalDelivery::new(postern_delivery::LocalSettings {
             virtual_mailbox_base: main.virtual_mailbox_base.clone(),
             home_mailbox: main.home_mailbox.clone(),
+            mail_spool_directory: main.mail_spool_directory.clone(),
+            mailbox_command: main.mailbox_command.clone(),
+            forward_path: main.forward_path.clone(),
             myhostname: main.myhostname.clone(),
             local_domains: main.mydestination.clone(),
             users: users.clone(),
@@ -75,15 +86,45 @@ impl Parts {
             command_time_limit: main.command_time_limit,
         }));
         let directory = Arc::new(ConfigDirectory::new(main, &users, delivery.clone()));
+        let router = Arc::new(crate::remote::router(
+            config,
+            &users,
+            delivery.clone(),
+            Vec::new(),
+        )?);
         Ok(Parts {
             runtime,
             policies,
             users,
             delivery,
             directory,
+            router,
             settings: Arc::new(session_settings(config)),
         })
     }
+}
+
+/// The WebAssembly runtime, keeping compiled plugins on disk in
+/// `plugin_cache_directory` (`$data_directory/cache`) so that a restart or
+/// reload does not compile unchanged components again. Where that
+/// directory cannot be made (a `postern check` by a user who cannot write
+/// there), or when it is set empty, compiled code is kept in memory only.
+pub fn runtime(config: &Config) -> anyhow::Result<Runtime> {
+    let dir = &config.main.plugin_cache_directory;
+    if dir.as_os_str().is_empty() {
+        return Runtime::new().context("cannot start the WebAssembly runtime");
+    }
+    let dir = std::path::absolute(dir);
+    match dir.map(|d| Runtime::with_cache(&d)) {
+        Ok(Ok(runtime)) => return Ok(runtime),
+        Ok(Err(e)) => {
+            tracing::warn!(target: "postern/master", "no on-disk compile cache: {e}");
+        }
+        Err(e) => {
+            tracing::warn!(target: "postern/master", "no on-disk compile cache: {e}");
+        }
+    }
+    Runtime::new().context("cannot start the WebAssembly runtime")
 }
 
 /// Reads `alias_maps` into memory; every problem as `file:line: what`.
@@ -94,29 +135,20 @@ pub fn load_aliases(config: &Config) -> anyhow::Result<postern_delivery::AliasMa
     })
 }
 
-/// Swaps re-read aliases into the running agent; on any error the old
-/// ones stay and the log says why.
-fn reload_aliases(delivery: &LocalDelivery, config: &Config) {
-    match load_aliases(config) {
-        Ok(map) => {
-            tracing::info!(target: "postern/local", "reload: {} aliases", map.len());
-            delivery.replace_aliases(Arc::new(map));
-        }
-        Err(e) => {
-            tracing::warn!(target: "postern/local", "reload failed, keeping the running aliases: {e:#}")
-        }
-    }
-}
-
 /// The restriction lists as policy entries; errors name the config line.
 pub fn policy_config(config: &Config) -> anyhow::Result<PolicyConfig> {
+    policy_config_for(config, &config.restrictions)
+}
+
+/// [`policy_config`] with `lists` for the restriction lists: those of a
+/// `[[service]]` that overrides some.
+pub fn policy_config_for(
+    config: &Config,
+    lists: &std::collections::BTreeMap<Stage, Vec<crate::config::Restriction>>,
+) -> anyhow::Result<PolicyConfig> {
     let mut policy = PolicyConfig::default();
     for stage in Stage::ALL {
-        let list = config
-            .restrictions
-            .get(&stage)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let list = lists.get(&stage).map(Vec::as_slice).unwrap_or_default();
         let mut entries = Vec::with_capacity(list.len());
         for r in list {
             let entry = match &r.item {
@@ -124,7 +156,19 @@ pub fn policy_config(config: &Config) -> anyhow::Result<PolicyConfig> {
                 RestrictionItem::Table(t) => Entry::from_table(t.clone()),
             };
             match entry {
-                Ok(e) => entries.push(e),
+                // A data_dir is checked here too, where the line is known.
+                Ok(e) => match e.data_dir().map(std::fs::read_dir) {
+                    Some(Err(why)) => bail!(
+                        "{}:{}: smtpd.restrictions.{stage}: entry {e}: data_dir {}: {why}",
+                        config.source.file,
+                        r.line,
+                        e.data_dir()
+                            .map(Path::display)
+                            .map(|d| d.to_string())
+                            .unwrap_or_default()
+                    ),
+                    _ => entries.push(e),
+                },
                 Err(e) => bail!(
                     "{}:{}: smtpd.restrictions.{stage}: {e}",
                     config.source.file,
@@ -170,23 +214,7 @@ pub fn load_tables(config: &Config) -> anyhow::Result<postern_tables::Tables> {
 }
 
 fn session_settings(config: &Config) -> SessionSettings {
-    let m = &config.main;
-    SessionSettings {
-        hostname: m.myhostname.to_string(),
-        banner: m.smtpd_banner.clone(),
-        message_size_limit: m.message_size_limit,
-        command_timeout: m.smtpd_timeout,
-        recipient_limit: usize::try_from(m.smtpd_recipient_limit).unwrap_or(usize::MAX),
-        helo_required: m.smtpd_helo_required,
-        hard_error_limit: u32::try_from(m.smtpd_hard_error_limit).unwrap_or(u32::MAX),
-        disable_vrfy_command: m.disable_vrfy_command,
-        bare_newline: if m.smtpd_forbid_bare_newline == "reject" {
-            postern_smtp::BareNewline::Reject
-        } else {
-            postern_smtp::BareNewline::Normalize
-        },
-        ..SessionSettings::default()
-    }
+    crate::tls::smtpd_settings(&config.main)
 }
 
 /// The queue manager's settings from main.cf.
@@ -198,9 +226,14 @@ pub fn queue_settings(m: &crate::config::Main) -> postern_queue::QueueSettings {
         bounce_queue_lifetime: m.bounce_queue_lifetime,
         queue_run_delay: m.queue_run_delay,
         myhostname: m.myhostname.clone(),
+        queue_minfree: m.queue_minfree,
         ..postern_queue::QueueSettings::default()
     }
 }
+
+/// How long a stop waits for SMTP sessions to finish the transaction they
+/// are in; those still open then are closed with the process.
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// The pid file, where Postfix keeps it: `$queue_directory/pid/master.pid`.
 pub fn pid_file(config: &Config) -> PathBuf {
@@ -219,10 +252,14 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let tls = Arc::new(crate::tls::load(&config)?);
     let auth = crate::tls::authenticator(m, parts.users.clone());
     let pop3 = crate::listener::pop3_settings(&auth, &parts.delivery, &tls);
+    let imap = crate::listener::imap_settings(&auth, &parts.delivery, &tls, m.message_size_limit);
     let queue = Arc::new(
         Queue::open_with(&m.queue_directory, queue_settings(m))
             .with_context(|| format!("cannot open the queue at {}", m.queue_directory.display()))?,
     );
+    // Aliases and .forward files that name other domains send the mail
+    // on as a new message through the queue.
+    parts.delivery.set_forwarder(queue.clone());
     let mut listeners = Vec::new();
     for service in &config.services {
         for addr in &service.listen {
@@ -232,7 +269,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                     config.source.file, service.line, service.name
                 )
             })?;
-            listeners.push((service.name.clone(), listener));
+            listeners.push((service.name.clone(), listener, service));
         }
     }
     let pid_path = pid_file(&config);
@@ -243,11 +280,14 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", pid_path.display()))?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let runner = tokio::spawn(
-        queue
-            .clone()
-            .run(parts.delivery.clone(), shutdown_rx.clone()),
-    );
+    // The router again, now that the listeners' addresses are known: a
+    // next hop that is one of them is this server (a mail loop).
+    let own = listeners
+        .iter()
+        .filter_map(|(_, l, _)| l.local_addr().ok())
+        .collect();
+    let router = crate::remote::router(&config, &parts.users, parts.delivery.clone(), own)?;
+    let runner = tokio::spawn(queue.clone().run(Arc::new(router), shutdown_rx.clone()));
     // `postern flush`, `queue release` and `queue requeue` wake the
     // delivery loop through $queue_directory/public/qmgr.
     // Without it (a path too long for a socket name, say) the daemon
@@ -259,15 +299,68 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             None
         }
     };
+    // `postern sendmail` drops mail into $queue_directory/maildrop and
+    // wakes this over public/pickup (host/queue/src/pickup.rs). The
+    // envelope adds a little to the message: allow for it.
+    let pickup = match queue.clone().start_pickup(
+        m.message_size_limit.saturating_add(64 * 1024),
+        shutdown_rx.clone(),
+    ) {
+        Ok(task) => Some(task),
+        Err(e) => {
+            tracing::warn!(target: "postern/master", "cannot start the pickup service: {e}; `postern sendmail` mail waits in {}", postern_queue::pickup::maildrop_dir(&m.queue_directory).display());
+            None
+        }
+    };
+    // `postern reload` and `postern plugin list` ask through
+    // $queue_directory/private/control (host/server/src/control.rs).
+    let live = Arc::new(crate::control::Live::new(
+        parts.runtime.clone(),
+        parts.policies.clone(),
+        path.clone(),
+        tls.clone(),
+        parts.delivery.clone(),
+        auth.clone(),
+    ));
+    let control = match crate::control::bind(&m.queue_directory) {
+        Ok(listener) => Some(tokio::spawn(crate::control::serve(
+            listener,
+            live.clone(),
+            shutdown_rx.clone(),
+        ))),
+        Err(e) => {
+            tracing::warn!(target: "postern/master", "cannot bind {}: {e}; `postern reload` will not reach this server (SIGHUP still reloads)", crate::control::socket_path(&m.queue_directory).display());
+            None
+        }
+    };
     let policy: Arc<dyn Policy> = parts.policies.clone();
     let directory: Arc<dyn Directory> = parts.directory.clone();
     let enqueue: Arc<dyn Enqueue> = queue.clone();
     let limit = usize::try_from(m.default_process_limit.max(1)).unwrap_or(usize::MAX);
     let mut acceptors = Vec::new();
-    for (name, listener) in listeners {
+    // Sessions are told to stop before the queue is: what they accept
+    // while they drain still gets queued.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = crate::tls::Shared {
+        tls: tls.clone(),
+        auth: auth.clone(),
+        shutdown: postern_smtp::Shutdown::new(stop_rx),
+    };
+    let mut smtp_services = crate::services::SmtpServices::default();
+    for (name, listener, service) in listeners {
         let addr = listener.local_addr()?;
         tracing::info!(target: "postern/master", "listening on {name} {addr}");
         let sessions = Arc::new(Semaphore::new(limit));
+        if matches!(name.as_str(), "imap" | "imaps") {
+            let settings = Arc::new(postern_imap::Settings {
+                implicit_tls: name == "imaps",
+                ..imap.clone()
+            });
+            acceptors.push(tokio::spawn(crate::listener::serve_imap(
+                listener, settings, sessions,
+            )));
+            continue;
+        }
         if matches!(name.as_str(), "pop3" | "pop3s") {
             let settings = Arc::new(postern_pop3::Settings {
                 implicit_tls: name == "pop3s",
@@ -278,85 +371,75 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             )));
             continue;
         }
-        let settings = Arc::new(crate::tls::service_settings(
-            &parts.settings,
-            &name,
-            m,
-            &tls,
-            &auth,
-        ));
-        let smtp = crate::listener::Smtp {
-            name,
-            settings,
-            policy: policy.clone(),
-            directory: directory.clone(),
-            enqueue: enqueue.clone(),
-            mynetworks: m.mynetworks.clone(),
-        };
+        let smtp = smtp_services.service(
+            &config,
+            service,
+            &shared,
+            &parts.runtime,
+            &policy,
+            (&directory, &enqueue),
+        )?;
+        let sessions = smtp_services.sessions(service, sessions);
         acceptors.push(tokio::spawn(smtp.serve(listener, sessions)));
+    }
+    // Services with restriction lists of their own reload with the rest.
+    if let Some(task) =
+        smtp_services.follow_reloads(parts.policies.clone(), parts.runtime.clone(), path.clone())
+    {
+        acceptors.push(task);
     }
     tracing::info!(target: "postern/master", "daemon started -- version {}, configuration {}", env!("CARGO_PKG_VERSION"), config.source.file);
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    loop {
+    let mut quit = signal(SignalKind::quit())?;
+    let graceful = loop {
         tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = term.recv() => break true,
+            _ = int.recv() => break true,
+            // `postern abort`.
+            _ = quit.recv() => break false,
             _ = hup.recv() => {
                 // Compiling plugins blocks: off the async workers, so that
                 // sessions go on while it runs.
-                let (runtime, policies, path) = (parts.runtime.clone(), parts.policies.clone(), path.clone());
-                let tls = tls.clone();
-                let delivery = parts.delivery.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    reload(&runtime, &policies, path.as_deref());
-                    let config = match path.as_deref() {
-                        Some(p) => Config::load(p),
-                        None => Config::embedded(),
-                    };
-                    if let Ok(config) = config {
-                        crate::tls::reload(&tls, &config);
-                        reload_aliases(&delivery, &config);
-                    }
-                }).await;
+                let live = live.clone();
+                let _ = tokio::task::spawn_blocking(move || live.reload_and_log()).await;
             }
         }
-    }
+    };
     tracing::info!(target: "postern/master", "terminating on signal");
+    // Stop accepting: the listening sockets close with their tasks.
     for a in &acceptors {
         a.abort();
     }
+    if !graceful {
+        // `postern abort`: what was acknowledged is on disk already; a
+        // delivery cut short is tried again at the next start.
+        let _ = std::fs::remove_file(&pid_path);
+        tracing::info!(target: "postern/master", "abort: exiting at once");
+        std::process::exit(0);
+    }
+    // Wait for the acceptors to be gone: their listening sockets are
+    // closed then, and the session slots they held are free.
+    for a in acceptors {
+        let _ = tokio::time::timeout(Duration::from_secs(1), a).await;
+    }
+    let _ = stop_tx.send(true);
+    smtp_services.drain(STOP_GRACE).await;
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), runner).await;
     if let Some(triggers) = triggers {
         let _ = tokio::time::timeout(Duration::from_secs(1), triggers).await;
     }
+    if let Some(pickup) = pickup {
+        let _ = tokio::time::timeout(Duration::from_secs(1), pickup).await;
+    }
+    if let Some(control) = control {
+        let _ = tokio::time::timeout(Duration::from_secs(1), control).await;
+    }
     let _ = std::fs::remove_file(&pid_path);
     Ok(())
-}
-
-/// Re-reads the config and swaps in a new policy snapshot; on any error
-/// the old one stays and the log says why.
-fn reload(runtime: &Runtime, policies: &Policies, path: Option<&Path>) {
-    let config = match path {
-        Some(p) => Config::load(p),
-        None => Config::embedded(),
-    };
-    let result = config
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .and_then(|c| policy_config(&c))
-        .and_then(|pc| runtime.load(&pc).map_err(anyhow::Error::from));
-    match result {
-        Ok(snapshot) => {
-            policies.replace(snapshot);
-            tracing::info!(target: "postern/master", "reload -- version {}", env!("CARGO_PKG_VERSION"));
-        }
-        Err(e) => {
-            tracing::warn!(target: "postern/master", "reload failed, keeping the running policy: {e:#}")
-        }
-    }
 }
 
 /// `postern start` without `--foreground`: runs this binary again in the
@@ -418,38 +501,58 @@ fn running_pid(config: &Config) -> Option<rustix::process::Pid> {
 }
 
 /// `postern stop`: SIGTERM, then wait (bounded) until the server is gone.
+/// The server stops accepting, lets sessions finish their transaction
+/// (up to [`STOP_GRACE`]) and the delivery loop its attempts (10 s).
 pub fn stop(config: &Config) -> anyhow::Result<ExitCode> {
+    signal_and_wait(
+        config,
+        rustix::process::Signal::TERM,
+        STOP_GRACE + Duration::from_secs(20),
+    )
+}
+
+/// `postern abort`: SIGQUIT, and the server exits at once, cutting
+/// sessions and deliveries short (nothing acknowledged is lost: it is on
+/// disk, and a delivery cut short is tried again).
+pub fn abort(config: &Config) -> anyhow::Result<ExitCode> {
+    signal_and_wait(
+        config,
+        rustix::process::Signal::QUIT,
+        Duration::from_secs(10),
+    )
+}
+
+fn signal_and_wait(
+    config: &Config,
+    signal: rustix::process::Signal,
+    bound: Duration,
+) -> anyhow::Result<ExitCode> {
     let Some(pid) = running_pid(config) else {
         eprintln!("postern: the mail system is not running");
         return Ok(ExitCode::FAILURE);
     };
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM)
-        .context("cannot signal the server")?;
-    for _ in 0..300 {
-        if rustix::process::test_kill_process(pid).is_err() {
-            eprintln!("postern: stopping the mail system");
+    rustix::process::kill_process(pid, signal).context("cannot signal the server")?;
+    eprintln!("postern: stopping the mail system");
+    let start = std::time::Instant::now();
+    let pid_path = pid_file(config);
+    while start.elapsed() < bound {
+        // The server removes its pid file last thing before it exits (a
+        // process that is gone but not yet reaped still answers kill 0).
+        if rustix::process::test_kill_process(pid).is_err() || !pid_path.exists() {
+            eprintln!(
+                "postern: the mail system is stopped ({:.1} s)",
+                start.elapsed().as_secs_f64()
+            );
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!(
-        "postern: the server (pid {}) did not stop within 15 s",
-        pid.as_raw_nonzero()
+        "postern: the server (pid {}) did not stop within {} s",
+        pid.as_raw_nonzero(),
+        bound.as_secs()
     );
     Ok(ExitCode::FAILURE)
-}
-
-/// `postern reload`: SIGHUP to the running server, which re-reads its
-/// config and logs `reload` (or why it kept the running policy).
-pub fn reload_signal(config: &Config) -> anyhow::Result<ExitCode> {
-    let Some(pid) = running_pid(config) else {
-        eprintln!("postern: the mail system is not running");
-        return Ok(ExitCode::FAILURE);
-    };
-    rustix::process::kill_process(pid, rustix::process::Signal::HUP)
-        .context("cannot signal the server")?;
-    eprintln!("postern: refreshing the mail system");
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `postern status`.

@@ -14,22 +14,33 @@
 //! - [`directory`]: the domain classes and known recipients, over the
 //!   config and the users file.
 //! - [`daemon`]: start-up, listeners, signals, shutdown.
+//! - [`control`]: the control socket under the queue directory, its
+//!   `reload` and `plugins` commands, and `postern reload`.
 //! - [`listener`]: the accept loops for SMTP and POP3 services.
 //! - [`log`]: the maillog line format.
 //! - [`tls`]: the server certificate (or a self-signed one) and the
 //!   per-service SMTP settings: STARTTLS, smtps, AUTH, submission.
 //! - [`users_cli`]: `postern user add|passwd|del|list`.
+//! - [`remote`]: remote delivery and the router from the config.
 //! - [`queue_cli`]: `postern queue ...`, `postern flush`, `postern aliases`.
+//! - [`sendmail`]: `postern sendmail` and the binary called `sendmail`.
+//! - [`services`]: what each SMTP `[[service]]` runs with: its overrides,
+//!   per-client counters, process limit, own restriction lists; the
+//!   drain at stop.
 //! - [`table_cli`]: `postern table query NAME KEY` (postmap -q).
 //! - [`plugin_cli`]: `postern plugin list|test`.
 
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod directory;
 pub mod listener;
 pub mod log;
 pub mod plugin_cli;
 pub mod queue_cli;
+pub mod remote;
+pub mod sendmail;
+pub mod services;
 pub mod table_cli;
 pub mod tls;
 pub mod users_cli;

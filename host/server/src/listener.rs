@@ -34,6 +34,9 @@ pub struct Smtp {
     pub enqueue: Arc<dyn Enqueue>,
     /// Clients in these networks are trusted (`permit_mynetworks`).
     pub mynetworks: Vec<IpNet>,
+    /// `smtpd_client_event_limit_exceptions`: clients the per-client
+    /// limits do not apply to.
+    pub limit_exceptions: Vec<IpNet>,
 }
 
 impl std::fmt::Debug for Smtp {
@@ -69,6 +72,7 @@ impl Smtp {
                 client_name: "unknown".to_owned(),
                 trusted: trusted(&self.mynetworks, peer.ip()),
                 service: self.name.clone(),
+                limits_exempt: trusted(&self.limit_exceptions, peer.ip()),
             };
             let (settings, policy, directory, enqueue) = (
                 self.settings.clone(),
@@ -108,6 +112,61 @@ impl postern_pop3::Mailboxes for DeliveryMailboxes {
             postern_mail::Address::new(login, myhostname)
         };
         self.0.resolve(&address)
+    }
+}
+
+impl postern_imap::Mailboxes for DeliveryMailboxes {
+    fn maildir(&self, login: &str) -> Option<PathBuf> {
+        postern_pop3::Mailboxes::maildir(self, login)
+    }
+}
+
+/// What the imap and imaps services share. A literal (an APPEND) may be
+/// as large as a message SMTP accepts.
+pub fn imap_settings(
+    auth: &Arc<postern_auth::Authenticator>,
+    delivery: &Arc<LocalDelivery>,
+    tls: &Arc<postern_tls::TlsConfig>,
+    message_size_limit: u64,
+) -> postern_imap::Settings {
+    let mut settings = postern_imap::Settings::new(
+        Arc::clone(auth),
+        Arc::new(DeliveryMailboxes(Arc::clone(delivery))),
+    );
+    settings.tls = Some(Arc::clone(tls));
+    if message_size_limit > 0 {
+        settings.max_literal = usize::try_from(message_size_limit).unwrap_or(usize::MAX);
+    }
+    settings
+}
+
+/// Accepts IMAP clients on `listener` while `sessions` has room.
+pub async fn serve_imap(
+    listener: TcpListener,
+    settings: Arc<postern_imap::Settings>,
+    sessions: Arc<Semaphore>,
+) {
+    loop {
+        let Ok(permit) = sessions.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(target: "postern/master", "imap accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let settings = settings.clone();
+        tokio::spawn(async move {
+            let conn = postern_imap::Connection { peer, local };
+            postern_imap::serve(stream, conn, settings).await;
+            drop(permit);
+        });
     }
 }
 

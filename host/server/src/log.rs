@@ -4,7 +4,8 @@
 //! Crates log with `tracing` and a target naming the Postfix program they
 //! stand for (`postern/smtpd`, `postern/qmgr`, `postern/local`); this
 //! formatter puts the process id after it, as syslog does, and a UTC
-//! timestamp before it. Targets that are Rust module paths (from
+//! timestamp (RFC 3339) and the host name before it: syslog's own line
+//! shape, which pflogsumm needs to read a line at all. Targets that are Rust module paths (from
 //! dependencies) are shown as `postern/<crate>`.
 
 use std::fmt;
@@ -18,7 +19,25 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The maillog formatter.
 #[derive(Debug, Default)]
-pub struct Maillog;
+pub struct Maillog {
+    /// The host name syslog would write: the machine's, up to its first dot.
+    host: String,
+}
+
+impl Maillog {
+    /// A formatter naming this machine.
+    pub fn new() -> Maillog {
+        let name = gethostname::gethostname().to_string_lossy().into_owned();
+        let short = name.split('.').next().unwrap_or_default();
+        Maillog {
+            host: if short.is_empty() || short.contains(char::is_whitespace) {
+                "localhost".to_owned()
+            } else {
+                short.to_owned()
+            },
+        }
+    }
+}
 
 struct Message<'a> {
     out: &'a mut String,
@@ -55,6 +74,7 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         SystemTime.format_time(&mut w)?;
+        write!(w, " {}", self.host)?;
         let meta = event.metadata();
         let target = meta.target();
         let program = if target.starts_with("postern/") {
@@ -84,6 +104,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .event_format(Maillog)
+        .event_format(Maillog::new())
         .try_init();
 }

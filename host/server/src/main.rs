@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use postern_server::config::{self, Config, ConfigErrors};
-use postern_server::{daemon, log, plugin_cli, queue_cli, table_cli, users_cli};
+use postern_server::{daemon, log, plugin_cli, queue_cli, sendmail, table_cli, users_cli};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,8 +36,11 @@ enum Command {
         #[arg(long)]
         foreground: bool,
     },
-    /// Stop a running server gracefully (SIGTERM to the pid in the queue directory).
+    /// Stop a running server gracefully (SIGTERM to the pid in the queue
+    /// directory): sessions finish their transaction first (up to 30 s).
     Stop,
+    /// Stop a running server at once (SIGQUIT), cutting sessions short.
+    Abort,
     /// Tell whether the server is running.
     Status,
     /// Look keys up in the tables of [tables.NAME] (postmap -q).
@@ -50,8 +53,9 @@ enum Command {
         #[command(subcommand)]
         command: plugin_cli::PluginCommand,
     },
-    /// Re-read the config, tables and plugins, and swap the policy in
-    /// without dropping a connection (SIGHUP to the server).
+    /// Re-read the config, tables, plugins, aliases and certificate, and
+    /// swap them in without dropping a connection (through the control
+    /// socket; prints why and exits 1 when the new config does not load).
     Reload,
     /// Check the configuration, the users file and the plugins; print every
     /// problem as file:line: key: what is wrong.
@@ -77,6 +81,16 @@ enum Command {
     /// Check the alias_maps files (newaliases): print each problem as
     /// file:line: what is wrong. The server reads them at start-up.
     Aliases,
+    /// Send mail as sendmail(1) does: the message on stdin, queued
+    /// through the maildrop without the network. Also what this binary
+    /// does when it is called `sendmail`.
+    #[command(disable_help_flag = true)]
+    Sendmail {
+        /// sendmail's options and recipients: [-t] [-i] [-f SENDER]
+        /// [-F NAME] [RECIPIENT...].
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Manage the users file: add, passwd, del, list.
     User {
         #[command(subcommand)]
@@ -85,6 +99,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Installed as /usr/sbin/sendmail (a link to this binary): behave as
+    // sendmail(1), whose options are not this command line's.
+    let mut args = std::env::args_os();
+    if args
+        .next()
+        .as_deref()
+        .map(Path::new)
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "sendmail")
+    {
+        return sendmail::run_as_sendmail(std::env::args_os().collect());
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -192,11 +218,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             daemon::stop(&config)
         }
+        Command::Abort => {
+            let Some(config) = load_or_report(config_path) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            daemon::abort(&config)
+        }
         Command::Reload => {
             let Some(config) = load_or_report(config_path) else {
                 return Ok(ExitCode::FAILURE);
             };
-            daemon::reload_signal(&config)
+            postern_server::control::reload_command(&config)
         }
         Command::Queue { command } => {
             let Some(config) = load_or_report(config_path) else {
@@ -210,6 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             users_cli::run(&config, command)
         }
+        Command::Sendmail { args } => Ok(sendmail::run(&args, config_path)),
         Command::Aliases => {
             let Some(config) = load_or_report(config_path) else {
                 return Ok(ExitCode::FAILURE);

@@ -10,8 +10,11 @@
 //! the verdict as Postfix words an access(5) action, and the time it took.
 //!
 //! Call counters, verdict counts and latencies live in the running
-//! server; until it has a control socket to ask, `list` shows what the
-//! config says and not what the server has done.
+//! server: when one answers on the control socket ([`crate::control`]),
+//! `list` adds what each plugin of its running snapshot has done since
+//! the last reload (calls, failures, p50 and p99 latency, verdicts by
+//! kind); otherwise it shows what the config says, and says why the rest
+//! is missing.
 
 #![allow(clippy::print_stdout, reason = "the command answers on stdout")]
 
@@ -26,6 +29,7 @@ use postern_mail::{Address, DomainClass, PolicyRequest, Stage, Verdict};
 use postern_policy::{Entry, PluginInfo, Runtime, TrialFailure};
 
 use crate::config::Config;
+use crate::control::{self, LiveStats};
 use crate::daemon::policy_config;
 
 /// What `postern plugin` does.
@@ -33,7 +37,8 @@ use crate::daemon::policy_config;
 pub enum PluginCommand {
     /// List every plugin the config makes available: name, source
     /// (embedded or the file), SHA-256, size in bytes, and the lists that
-    /// use it.
+    /// use it; with a running server, also its calls, failures, p50/p99
+    /// latency and verdicts since the last reload.
     List,
     /// Run one plugin against a made-up request and print its verdict as
     /// Postfix would say it, and the time taken; exit 1 if the plugin
@@ -93,7 +98,6 @@ fn runtime() -> anyhow::Result<Runtime> {
 fn list(config: &Config) -> anyhow::Result<ExitCode> {
     let policy = policy_config(config)?;
     let plugins = runtime()?.plugins(&policy)?;
-    print!("{}", table(&plugins));
     // What `postern check` would refuse, said here too.
     for stage in Stage::ALL {
         for entry in policy.restrictions.get(&stage).into_iter().flatten() {
@@ -106,25 +110,43 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    eprintln!(
-        "postern: calls, verdict counts and latencies are not shown: the running server \
-         has no control socket to ask for them yet"
-    );
+    match control::request(
+        &config.main.queue_directory,
+        "plugins",
+        Duration::from_secs(10),
+    ) {
+        Ok(Ok(body)) => {
+            let live: Vec<LiveStats> = body.lines().filter_map(LiveStats::parse).collect();
+            print!("{}", table(&plugins, Some(&live)));
+        }
+        Ok(Err(message)) => {
+            print!("{}", table(&plugins, None));
+            eprintln!("postern: the server did not give its counters: {message}");
+        }
+        Err(e) => {
+            print!("{}", table(&plugins, None));
+            eprintln!(
+                "postern: {e}; calls, verdict counts and latencies come from a running server"
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The listing: a header and one line per plugin, columns aligned.
-fn table(plugins: &[PluginInfo]) -> String {
-    let mut rows = vec![[
-        "NAME".to_owned(),
-        "SOURCE".to_owned(),
-        "SHA256".to_owned(),
-        "SIZE".to_owned(),
-        "LISTS".to_owned(),
-    ]];
+/// The listing: a header and one line per plugin, columns aligned; with
+/// `live` counters, five more columns (`-` for a plugin the running
+/// snapshot does not have).
+fn table(plugins: &[PluginInfo], live: Option<&[LiveStats]>) -> String {
+    let mut header: Vec<String> = ["NAME", "SOURCE", "SHA256", "SIZE", "LISTS"]
+        .map(str::to_owned)
+        .to_vec();
+    if live.is_some() {
+        header.extend(["CALLS", "FAILED", "P50", "P99", "VERDICTS"].map(str::to_owned));
+    }
+    let mut rows = vec![header];
     for p in plugins {
         let lists: Vec<&str> = p.used_by.iter().map(|s| s.as_str()).collect();
-        rows.push([
+        let mut row = vec![
             p.name.clone(),
             p.source.to_string(),
             p.sha256.clone(),
@@ -134,9 +156,13 @@ fn table(plugins: &[PluginInfo]) -> String {
             } else {
                 lists.join(",")
             },
-        ]);
+        ];
+        if let Some(live) = live {
+            row.extend(live_columns(live.iter().find(|s| s.name == p.name)));
+        }
+        rows.push(row);
     }
-    let mut widths = [0; 5];
+    let mut widths = vec![0; rows[0].len()];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -158,13 +184,45 @@ fn table(plugins: &[PluginInfo]) -> String {
     out
 }
 
+/// The counter columns of one plugin: calls, failures, p50, p99,
+/// verdicts as `kind:n,...`.
+fn live_columns(stats: Option<&LiveStats>) -> [String; 5] {
+    let Some(s) = stats else {
+        return ["-", "-", "-", "-", "-"].map(str::to_owned);
+    };
+    let latency = |d: Option<Duration>| d.map_or_else(|| "-".to_owned(), micros);
+    let verdicts: Vec<String> = s.verdicts.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+    [
+        s.calls.to_string(),
+        s.failures.to_string(),
+        latency(s.p50),
+        latency(s.p99),
+        if verdicts.is_empty() {
+            "-".to_owned()
+        } else {
+            verdicts.join(",")
+        },
+    ]
+}
+
+/// A latency as the histogram gives it: `64us`, `4ms`.
+fn micros(d: Duration) -> String {
+    let us = d.as_micros();
+    if us >= 10_000 {
+        format!("{}ms", us / 1000)
+    } else {
+        format!("{us}us")
+    }
+}
+
 fn test(config: &Config, t: TestArgs) -> anyhow::Result<ExitCode> {
     let mut table: BTreeMap<String, String> = t.args.iter().cloned().collect();
     table.insert("plugin".to_owned(), t.plugin.clone());
     let entry = Entry::from_table(table)?;
     let request = request(config, &t);
     let policy = policy_config(config)?;
-    let trial = runtime()?.trial(&policy, &entry, &request)?;
+    // The server's compile cache: a plugin tested twice is compiled once.
+    let trial = crate::daemon::runtime(config)?.trial(&policy, &entry, &request)?;
     let stage = request.stage;
     match trial.outcome {
         Ok(verdict) => {

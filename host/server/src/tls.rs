@@ -10,7 +10,8 @@
 //! Services follow Postfix's master.cf conventions: `smtp` offers STARTTLS,
 //! and AUTH only with `smtpd_sasl_auth_enable`; `submission` and `smtps`
 //! always offer AUTH, require it before MAIL, and check that the sender is
-//! the login's own address; `smtps` starts with the TLS handshake.
+//! the login's own address; `smtps` starts with the TLS handshake. A
+//! service's own parameters (`-o` overrides) come with its [`Service`].
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,9 +19,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use postern_auth::{Authenticator, FailurePolicy, UserDb};
-use postern_smtp::{SessionSettings, TlsConfig};
+use postern_smtp::{Anvil, ClientLimits, SessionSettings, Shutdown, TlsConfig};
 
-use crate::config::{Config, Main};
+use crate::config::{Config, Main, Service};
 
 /// Where the self-signed certificate and key live.
 fn self_signed_paths(m: &Main) -> (PathBuf, PathBuf) {
@@ -121,34 +122,95 @@ pub fn reload(tls: &TlsConfig, config: &Config) {
 
 /// The password database every service authenticates against.
 pub fn authenticator(m: &Main, users: Arc<UserDb>) -> Arc<Authenticator> {
-    Arc::new(Authenticator::new(
-        users,
-        FailurePolicy {
-            delay: m.auth_failure_delay,
-            limit: u32::try_from(m.auth_failure_limit.max(1)).unwrap_or(u32::MAX),
-        },
-    ))
+    let ledger = Arc::new(postern_auth::Ledger::new(m.pop_before_smtp_timeout));
+    Arc::new(
+        Authenticator::new(
+            users,
+            FailurePolicy {
+                delay: m.auth_failure_delay,
+                limit: u32::try_from(m.auth_failure_limit.max(1)).unwrap_or(u32::MAX),
+            },
+        )
+        .with_ledger(ledger),
+    )
 }
 
-/// The settings of the SMTP service `service`, from the shared `base`.
-pub fn service_settings(
-    base: &SessionSettings,
-    service: &str,
-    m: &Main,
-    tls: &Arc<TlsConfig>,
-    auth: &Arc<Authenticator>,
-) -> SessionSettings {
+/// The smtpd parameters of `m` as session settings (without TLS, AUTH,
+/// counters or the stop signal, which [`service_settings`] adds).
+pub fn smtpd_settings(m: &Main) -> SessionSettings {
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    SessionSettings {
+        hostname: m.myhostname.to_string(),
+        banner: m.smtpd_banner.clone(),
+        message_size_limit: m.message_size_limit,
+        command_timeout: m.smtpd_timeout,
+        data_timeout: m.smtpd_timeout,
+        // Postfix reads commands up to line_length_limit too; RFC 5321
+        // §4.5.3.1.4's 512 is the floor.
+        max_command_line: usize::try_from(m.line_length_limit.max(512)).unwrap_or(usize::MAX),
+        recipient_limit: usize::try_from(m.smtpd_recipient_limit).unwrap_or(usize::MAX),
+        helo_required: m.smtpd_helo_required,
+        sasl_authenticated_header: m.smtpd_sasl_authenticated_header,
+        hard_error_limit: count(m.smtpd_hard_error_limit),
+        soft_error_limit: count(m.smtpd_soft_error_limit),
+        error_sleep_time: m.smtpd_error_sleep_time,
+        header_size_limit: usize::try_from(m.header_size_limit).unwrap_or(usize::MAX),
+        disable_vrfy_command: m.disable_vrfy_command,
+        bare_newline: if m.smtpd_forbid_bare_newline == "reject" {
+            postern_smtp::BareNewline::Reject
+        } else {
+            postern_smtp::BareNewline::Normalize
+        },
+        tls_required: m.smtpd_tls_security_level == "encrypt",
+        client_limits: ClientLimits {
+            connection_count: count(m.smtpd_client_connection_count_limit),
+            connection_rate: count(m.smtpd_client_connection_rate_limit),
+            message_rate: count(m.smtpd_client_message_rate_limit),
+        },
+        ..SessionSettings::default()
+    }
+}
+
+/// What the SMTP services share at run time: the certificate, the password
+/// database, and the stop signal.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The certificate.
+    pub tls: Arc<TlsConfig>,
+    /// The users, and the failed-login ledger.
+    pub auth: Arc<Authenticator>,
+    /// Set when the server stops.
+    pub shutdown: Shutdown,
+}
+
+/// The settings of the SMTP service `service` (its own parameters, its
+/// overrides applied), counting its clients in `anvil`.
+pub fn service_settings(service: &Service, shared: &Shared, anvil: Arc<Anvil>) -> SessionSettings {
+    let m = &service.main;
     // Postfix's master.cf: submission and smtps get
     // `-o smtpd_sasl_auth_enable=yes` and only authenticated clients.
-    let submission = matches!(service, "submission" | "smtps");
+    let submission = matches!(service.name.as_str(), "submission" | "smtps");
+    let smtps = service.name == "smtps";
+    // `none`: no STARTTLS (smtps's handshake is not STARTTLS and stays).
+    let tls = (smtps || m.smtpd_tls_security_level != "none").then(|| Arc::clone(&shared.tls));
+    let sasl = if service.overrides.contains(&"smtpd_sasl_auth_enable") {
+        m.smtpd_sasl_auth_enable
+    } else {
+        submission || m.smtpd_sasl_auth_enable
+    };
     SessionSettings {
-        tls: Some(Arc::clone(tls)),
-        implicit_tls: service == "smtps",
-        auth: (submission || m.smtpd_sasl_auth_enable).then(|| Arc::clone(auth)),
-        tls_auth_only: m.smtpd_tls_auth_only,
+        tls,
+        implicit_tls: smtps,
+        auth: sasl.then(|| Arc::clone(&shared.auth)),
+        // Postfix: with `encrypt`, AUTH waits for TLS too.
+        tls_auth_only: m.smtpd_tls_auth_only || m.smtpd_tls_security_level == "encrypt",
+        tls_required: !smtps && m.smtpd_tls_security_level == "encrypt",
         auth_required: submission,
         sender_login_check: submission,
-        ..base.clone()
+        anvil: Some(anvil),
+        shutdown: shared.shutdown.clone(),
+        pop_before_smtp: Some(Arc::clone(shared.auth.ledger())),
+        ..smtpd_settings(m)
     }
 }
 

@@ -15,31 +15,50 @@
 //! STARTTLS (RFC 3207) and implicit TLS (smtps) run on rustls; AUTH (RFC
 //! 4954, PLAIN and LOGIN with SASL-IR) checks passwords through the `auth`
 //! crate; submission's rules (AUTH before MAIL, the sender-login check)
-//! are settings of the session.
+//! are settings of the session. The ESMTP extensions are Postfix's set:
+//! PIPELINING, SIZE, ETRN, ENHANCEDSTATUSCODES, 8BITMIME, DSN (RFC 3461
+//! parameters carried into the envelope), SMTPUTF8 (RFC 6531) and
+//! CHUNKING (RFC 3030 BDAT); a submission's missing Message-Id and Date
+//! are added on the way to the queue.
 //!
-//! Not here yet (later issues): BDAT/CHUNKING,
-//! DSN, SMTPUTF8, DNS lookups of the client name (it is always `unknown`),
-//! and the outbound SMTP client that delivery will use. The listener, the
-//! connection limits and `mynetworks` matching belong to the server crate,
+//! Not here yet (later issues): DNS lookups of the client name (it is
+//! always `unknown`).
+//! The per-client limits are counted here ([`anvil`]) and enforced by the
+//! session; the server crate decides which clients are exempt.
+//! The outbound side, Postfix's `smtp` and `lmtp`, is [`client`]: one
+//! server at a time; the delivery crate picks which. The listener, the
+//! process limit and `mynetworks` matching belong to the server crate,
 //! which calls [`serve`] once per accepted connection.
 //!
 //! # Layout
+//! - [`anvil`]: per-client connection and message counters (Postfix's
+//!   anvil), shared by a service's sessions.
+//! - [`client`]: the outbound SMTP/LMTP client ([`client::Session`]).
 //! - [`codec`]: sans-IO protocol.
 //!   - [`codec::line`]: CRLF command lines with a length limit.
 //!   - [`codec::command`] and [`codec::path`]: [`codec::Command`] parsing,
-//!     MAIL/RCPT paths and ESMTP parameters, Postfix's error replies.
+//!     MAIL/RCPT paths and ESMTP parameters, Postfix's error replies;
+//!     [`codec::xtext`] for the DSN parameters.
 //!   - [`codec::data`]: the DATA decoder: dot-unstuffing, bare CR/LF
 //!     ([`BareNewline`]), the size limit, and `<CRLF>.<CRLF>` as the only
 //!     end of data.
 //! - [`session`]: [`serve`], [`SessionSettings`], [`Connection`]; one file
-//!   per command (`helo`, `mail`, `rcpt`, `data`, `vrfy`, `starttls`,
-//!   `auth`, `simple` for the rest), `check` for the policy, `received` for
-//!   the trace header, `io` for buffering and pipelining, `tls` for the
+//!   per command (`helo`, `mail`, `rcpt`, `data`, `bdat`, `vrfy`, `etrn`,
+//!   `starttls`, `auth`, `simple` for the rest), `check` for the policy,
+//!   `received` for the trace header, `limits` for the per-client limits,
+//!   the error slow-down, `header_size_limit` and the stop signal,
+//!   `cleanup` for a submission's
+//!   Message-Id and Date, `io` for buffering and pipelining, `tls` for the
 //!   certificate ([`TlsConfig`]) and the upgradable stream, `log` for
 //!   maillog shapes.
 
+pub mod anvil;
+pub mod client;
 pub mod codec;
 pub mod session;
 
+pub use anvil::Anvil;
 pub use codec::BareNewline;
-pub use session::{Connection, SessionSettings, TlsConfig, TlsError, TlsInfo, serve};
+pub use session::{
+    ClientLimits, Connection, SessionSettings, Shutdown, TlsConfig, TlsError, TlsInfo, serve,
+};

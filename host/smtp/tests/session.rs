@@ -9,6 +9,8 @@
 mod errors;
 #[path = "session/harness.rs"]
 mod harness;
+#[path = "session/limits.rs"]
+mod limits;
 #[path = "session/policy.rs"]
 mod policy;
 #[path = "session/smuggling.rs"]

@@ -6,9 +6,13 @@
 //! `stack` (recurses without end) | `panic` | `flood` (writes thousands of
 //! log lines) | `huge` (answers a reject with a multi-megabyte text) |
 //! `file` (reads and writes the file named by `path`) | `socket` (connects
-//! to `addr` over TCP and sends to it over UDP). For `file` and `socket`
-//! the answer says what happened: `dunno` when every attempt failed inside
-//! the plugin, a `reject` naming what succeeded otherwise.
+//! to `addr` over TCP and sends to it over UDP) | `data` (reads the file
+//! `path` of its granted `data_dir`, then tries to write there and to read
+//! outside it). For `file` and `socket` the answer says what happened:
+//! `dunno` when every attempt failed inside the plugin, a `reject` naming
+//! what succeeded otherwise. For `data` it is always a `reject` whose text
+//! lists what happened: `read TEXT` (or `read failed`), then whatever
+//! else worked.
 
 /// The generated bindings of the `postern:policy` `plugin` world, and the
 /// exports that hand calls to [`Sandbox`].
@@ -74,6 +78,51 @@ fn touch_file(path: &str) -> Vec<String> {
     worked
 }
 
+/// One thing a read-only grant must refuse; true if it worked.
+type Attempt = fn() -> bool;
+
+/// Reads `path` (under the granted `/data`), then tries what a read-only
+/// grant must refuse; what happened, in order.
+fn use_data_dir(path: &str) -> Vec<String> {
+    let mut happened = vec![match std::fs::read_to_string(path) {
+        Ok(text) => format!("read {}", text.trim()),
+        Err(e) => format!("read failed ({e})"),
+    }];
+    if std::fs::read_dir("/data").is_err() {
+        happened.push("could not list /data".to_owned());
+    }
+    let attempts: [(&str, Attempt); 6] = [
+        ("overwrote the file", || {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open("/data/hello")
+                .is_ok()
+        }),
+        ("created /data/new", || {
+            std::fs::write("/data/new", b"escaped").is_ok()
+        }),
+        ("made /data/sub", || {
+            std::fs::create_dir("/data/sub").is_ok()
+        }),
+        ("removed /data/hello", || {
+            std::fs::remove_file("/data/hello").is_ok()
+        }),
+        ("read /data/../etc/passwd", || {
+            std::fs::read("/data/../etc/passwd").is_ok()
+        }),
+        ("read /etc/passwd", || std::fs::read("/etc/passwd").is_ok()),
+    ];
+    for (what, attempt) in attempts {
+        if attempt() {
+            happened.push(what.to_owned());
+        }
+    }
+    if std::fs::read("/data/outside/passwd").is_ok() {
+        happened.push("followed a link out".to_owned());
+    }
+    happened
+}
+
 /// Tries to reach `addr` over TCP and UDP; what worked, if anything.
 fn touch_socket(addr: &str) -> Vec<String> {
     let mut worked = Vec::new();
@@ -136,6 +185,7 @@ impl Guest for Sandbox {
                 [] => Verdict::Dunno,
                 worked => reject(worked.join(", ")),
             },
+            "data" => reject(use_data_dir(&path).join(", ")),
             _ => Verdict::Dunno,
         }
     }

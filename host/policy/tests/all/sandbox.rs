@@ -155,3 +155,67 @@ async fn an_entry_failing_five_times_in_a_row_is_skipped_until_reload() {
     assert_eq!(s.check(&req).await.verdict, failed());
     assert_eq!(logs.text().matches("failed at recipient").count(), 6);
 }
+
+#[tokio::test]
+async fn a_data_dir_is_readable_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello"), "hello world\n").unwrap();
+    std::os::unix::fs::symlink("/etc", dir.path().join("outside")).unwrap();
+    let s = recipient_list(vec![table(&[
+        ("plugin", "test_sandbox"),
+        ("check", "data"),
+        ("path", "/data/hello"),
+        ("data_dir", dir.path().to_str().unwrap()),
+    ])]);
+    let v = s.check(&rcpt(false, None)).await.verdict;
+    let Verdict::Reject(reply) = v else {
+        panic!("{v:?}");
+    };
+    // It read its file, and every write and every way out failed.
+    assert_eq!(reply.text, "read hello world");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hello")).unwrap(),
+        "hello world\n"
+    );
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["hello", "outside"]);
+}
+
+#[tokio::test]
+async fn without_a_data_dir_the_plugin_sees_no_files() {
+    let s = recipient_list(vec![table(&[
+        ("plugin", "test_sandbox"),
+        ("check", "data"),
+        ("path", "/data/hello"),
+    ])]);
+    let v = s.check(&rcpt(false, None)).await.verdict;
+    let Verdict::Reject(reply) = v else {
+        panic!("{v:?}");
+    };
+    assert!(reply.text.starts_with("read failed"), "{}", reply.text);
+    assert!(
+        reply.text.ends_with("could not list /data"),
+        "{}",
+        reply.text
+    );
+}
+
+#[test]
+fn a_missing_data_dir_is_refused_at_load_naming_the_entry() {
+    let e = crate::RUNTIME
+        .load(&crate::config(vec![table(&[
+            ("plugin", "test_sandbox"),
+            ("data_dir", "/nonexistent/postern-data"),
+        ])]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("recipient restrictions: entry { plugin = \"test_sandbox\""),
+        "{e}"
+    );
+    assert!(e.contains("data_dir /nonexistent/postern-data: "), "{e}");
+}

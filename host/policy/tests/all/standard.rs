@@ -28,6 +28,7 @@ fn both_are_embedded() {
         names,
         [
             "permit_mynetworks",
+            "permit_pop_before_smtp",
             "permit_sasl_authenticated",
             "reject_unauth_destination"
         ]

@@ -243,7 +243,8 @@ where
             return Ok(None);
         }
     };
-    ctx.settings.auth.succeeded(client);
+    // Also records the address for POP-before-SMTP (postern_auth::Ledger).
+    ctx.settings.auth.mailbox_login(client);
     let Some(path) = ctx.settings.mailboxes.maildir(&user) else {
         tracing::warn!(target: "postern/pop3", "user=<{user}>: no mailbox for this user");
         io.send(&response::err("[SYS/PERM] No mailbox for this user."));

@@ -60,6 +60,28 @@ pub struct Main {
     pub smtpd_hard_error_limit: u64,
     /// Longest line accepted.
     pub line_length_limit: u64,
+    /// Errors before every reply is slowed down.
+    pub smtpd_soft_error_limit: u64,
+    /// The slow-down after `smtpd_soft_error_limit` errors.
+    pub smtpd_error_sleep_time: Duration,
+    /// Bytes one message header (with continuations) keeps; the excess is
+    /// discarded.
+    pub header_size_limit: u64,
+    /// Connections open at once from one client (0: no limit).
+    pub smtpd_client_connection_count_limit: u64,
+    /// Connections per `anvil_rate_time_unit` from one client (0: none).
+    pub smtpd_client_connection_rate_limit: u64,
+    /// MAIL commands per `anvil_rate_time_unit` from one client (0: none).
+    pub smtpd_client_message_rate_limit: u64,
+    /// Clients the three limits above do not apply to.
+    pub smtpd_client_event_limit_exceptions: Vec<IpNet>,
+    /// The window of the per-client rates.
+    pub anvil_rate_time_unit: Duration,
+    /// How long a POP3/IMAP login lets its address relay.
+    pub pop_before_smtp_timeout: Duration,
+    /// `none` (no STARTTLS), `may` (offered) or `encrypt` (required
+    /// before MAIL).
+    pub smtpd_tls_security_level: String,
     /// Sessions served at once per service; more wait in the listen
     /// backlog (Postfix's per-service process limit).
     pub default_process_limit: u64,
@@ -83,6 +105,8 @@ pub struct Main {
     /// Whether the `smtp` service offers AUTH (submission and smtps always
     /// do, as Postfix's master.cf sets it for them).
     pub smtpd_sasl_auth_enable: bool,
+    /// Whether the Received header names the AUTH user.
+    pub smtpd_sasl_authenticated_header: bool,
     /// Whether AUTH needs TLS first (loopback clients excepted).
     pub smtpd_tls_auth_only: bool,
     /// Delay after a failed login, doubling with each further one (the
@@ -92,6 +116,10 @@ pub struct Main {
     pub auth_failure_limit: u64,
     /// Where operator plugins live (`*.wasm`), if anywhere.
     pub plugin_directory: Option<PathBuf>,
+    /// Where compiled plugins are kept across restarts (wasmtime's cache,
+    /// keyed by the component's bytes and the engine settings, so one
+    /// directory may be shared by several servers).
+    pub plugin_cache_directory: PathBuf,
     /// The software name (not shown in the default banner).
     pub mail_name: String,
     /// The aliases files (`hash:/etc/aliases` or a bare path), in order.
@@ -104,10 +132,23 @@ pub struct Main {
     pub default_privs: (u32, u32),
     /// How long an alias command may run.
     pub command_time_limit: Duration,
+    /// The outbound SMTP client: relayhost, transport_maps, TLS, SASL,
+    /// timeouts.
+    pub smtp: super::smtp_client::SmtpClient,
+    /// Where mbox files of users live when `home_mailbox` is empty.
+    pub mail_spool_directory: PathBuf,
+    /// The MDA that local users' mail is piped to, if any (unexpanded:
+    /// its shell sees `$SENDER`, `$RECIPIENT`, ... in the environment).
+    pub mailbox_command: Option<String>,
+    /// Where `.forward` files are looked for (unexpanded: `$home`, ...).
+    pub forward_path: Vec<String>,
+    /// Free bytes the queue file system must keep: below this (or below
+    /// 1.5 times the announced size) MAIL FROM gets 452 4.3.1.
+    pub queue_minfree: u64,
 }
 
 /// Reads parameter values: expansion, then kind, collecting errors.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     set: &'a BTreeMap<&'static str, Raw>,
     source: &'a Source,
@@ -115,7 +156,16 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn get<T>(&mut self, name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<T> {
+    /// A value as written, not expanded: for [`params::DELIVERY_TIME`].
+    fn raw(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+    }
+
+    pub(super) fn get<T>(
+        &mut self,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let offset = self.set.get(name).map(|r| r.offset);
         let raw = (self.lookup)(name)?;
         let result = expand::expand(&raw, self.lookup)
@@ -195,12 +245,13 @@ impl Main {
         else {
             unreachable!("\"invalid\" always parses as a domain")
         };
+        let mynetworks: Vec<IpNet> = r.get("mynetworks", value::networks).unwrap_or_default();
         Main {
             myhostname,
             mydomain,
             myorigin,
             mydestination: r.get("mydestination", value::domains).unwrap_or_default(),
-            mynetworks: r.get("mynetworks", value::networks).unwrap_or_default(),
+            mynetworks: mynetworks.clone(),
             relay_domains: r.get("relay_domains", value::domains).unwrap_or_default(),
             virtual_mailbox_domains: r
                 .get("virtual_mailbox_domains", value::domains)
@@ -233,6 +284,42 @@ impl Main {
                 .get("smtpd_hard_error_limit", value::count)
                 .unwrap_or_default(),
             line_length_limit: r.get("line_length_limit", value::count).unwrap_or_default(),
+            smtpd_soft_error_limit: r.get("smtpd_soft_error_limit", value::count).unwrap_or(10),
+            smtpd_error_sleep_time: r
+                .get("smtpd_error_sleep_time", value::time)
+                .unwrap_or_default(),
+            header_size_limit: r.get("header_size_limit", value::count).unwrap_or(102_400),
+            smtpd_client_connection_count_limit: r
+                .get("smtpd_client_connection_count_limit", value::count)
+                .unwrap_or_default(),
+            smtpd_client_connection_rate_limit: r
+                .get("smtpd_client_connection_rate_limit", value::count)
+                .unwrap_or_default(),
+            smtpd_client_message_rate_limit: r
+                .get("smtpd_client_message_rate_limit", value::count)
+                .unwrap_or_default(),
+            // Its default is `$mynetworks`: read only when set, so that a
+            // mistake in mynetworks is reported once.
+            smtpd_client_event_limit_exceptions: if set
+                .contains_key("smtpd_client_event_limit_exceptions")
+            {
+                r.get("smtpd_client_event_limit_exceptions", value::networks)
+                    .unwrap_or_default()
+            } else {
+                mynetworks
+            },
+            anvil_rate_time_unit: r
+                .get("anvil_rate_time_unit", value::time)
+                .unwrap_or_default(),
+            pop_before_smtp_timeout: r
+                .get("pop_before_smtp_timeout", value::time)
+                .unwrap_or_default(),
+            smtpd_tls_security_level: r
+                .get(
+                    "smtpd_tls_security_level",
+                    choice("smtpd_tls_security_level"),
+                )
+                .unwrap_or_default(),
             default_process_limit: r.get("default_process_limit", value::count).unwrap_or(100),
             disable_vrfy_command: r
                 .get("disable_vrfy_command", value::boolean)
@@ -259,12 +346,16 @@ impl Main {
             smtpd_sasl_auth_enable: r
                 .get("smtpd_sasl_auth_enable", value::boolean)
                 .unwrap_or_default(),
+            smtpd_sasl_authenticated_header: r
+                .get("smtpd_sasl_authenticated_header", value::boolean)
+                .unwrap_or_default(),
             smtpd_tls_auth_only: r.get("smtpd_tls_auth_only", value::boolean).unwrap_or(true),
             auth_failure_delay: r.get("auth_failure_delay", value::time).unwrap_or_default(),
             auth_failure_limit: r.get("auth_failure_limit", value::count).unwrap_or(5),
             plugin_directory: r
                 .get("plugin_directory", path)
                 .filter(|p| !p.as_os_str().is_empty()),
+            plugin_cache_directory: r.get("plugin_cache_directory", path).unwrap_or_default(),
             mail_name: r.get("mail_name", text).unwrap_or_default(),
             alias_maps: r
                 .get("alias_maps", |v| {
@@ -287,6 +378,17 @@ impl Main {
                 .unwrap_or_default(),
             default_privs: r.get("default_privs", privs).unwrap_or((65_534, 65_534)),
             command_time_limit: r.get("command_time_limit", value::time).unwrap_or_default(),
+            smtp: super::smtp_client::SmtpClient::read(&mut r),
+            mail_spool_directory: r.get("mail_spool_directory", path).unwrap_or_default(),
+            mailbox_command: r
+                .raw("mailbox_command")
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty()),
+            forward_path: r
+                .raw("forward_path")
+                .map(|v| value::list(&v).map(str::to_owned).collect())
+                .unwrap_or_default(),
+            queue_minfree: r.get("queue_minfree", value::count).unwrap_or_default(),
         }
     }
 }

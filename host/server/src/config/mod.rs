@@ -13,6 +13,7 @@
 //! - [`sections`]: `[[service]]`, `[auth]`, `[smtpd.restrictions]`.
 //! - [`policy`]: `[plugins]`, `[tables.NAME]`, `[dns]`.
 //! - [`main_cf`]: the typed parameter values the server runs on.
+//! - [`smtp_client`]: the outbound SMTP client's parameters.
 //! - [`error`]: errors that name the place.
 
 pub mod error;
@@ -21,6 +22,7 @@ pub mod main_cf;
 pub mod params;
 pub mod policy;
 pub mod sections;
+pub mod smtp_client;
 pub mod toml_value;
 pub mod value;
 
@@ -179,7 +181,12 @@ impl Config {
         let machine2 = machine.clone();
         let lookup = move |name: &str| raw_value(&lookup_set, &machine2, name);
         let main = Main::read(&lookup, &set, &source, &mut errors);
-        let resolved = sections.resolve(&lookup, &main, &source, &mut errors);
+        let ctx = sections::Context {
+            source: &source,
+            lookup: &lookup,
+            set: &set,
+        };
+        let resolved = sections.resolve(&ctx, &main, &mut errors);
         let mut policy = policy::PolicySettings::default();
         for (name, value) in policy_sections {
             policy.read(name, value, &source, &lookup, &mut errors);
@@ -206,6 +213,9 @@ impl Config {
     pub fn value(&self, name: &str) -> Option<String> {
         params::find(name)?;
         let lookup = |n: &str| raw_value(&self.set, &self.machine, n);
+        if params::DELIVERY_TIME.contains(&name) {
+            return lookup(name);
+        }
         expand::expand(&lookup(name)?, &lookup).ok()
     }
 
@@ -214,6 +224,9 @@ impl Config {
         params::find(name)?;
         let none = BTreeMap::new();
         let lookup = |n: &str| raw_value(&none, &self.machine, n);
+        if params::DELIVERY_TIME.contains(&name) {
+            return lookup(name);
+        }
         expand::expand(&lookup(name)?, &lookup).ok()
     }
 

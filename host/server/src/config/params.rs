@@ -54,18 +54,29 @@ pub const PARAMS: &[Param] = &[
     p("alias_maps", "", Kind::Text),
     p("allow_mail_to_commands", "alias, forward", Kind::Text),
     p("allow_mail_to_files", "alias, forward", Kind::Text),
+    p("anvil_rate_time_unit", "60s", Kind::Time),
     p("auth_failure_delay", "1s", Kind::Time),
     p("auth_failure_limit", "5", Kind::Count),
     p("bounce_queue_lifetime", "5d", Kind::Time),
     p("command_time_limit", "1000s", Kind::Time),
     p("data_directory", COMPUTED, Kind::Path),
+    p("default_destination_concurrency_limit", "20", Kind::Count),
+    p("default_destination_recipient_limit", "50", Kind::Count),
     p("default_privs", "nobody", Kind::Text),
     p("default_process_limit", "100", Kind::Count),
     p("disable_vrfy_command", "yes", Kind::Bool),
+    p(
+        "forward_path",
+        "$home/.forward${recipient_delimiter}${extension}, $home/.forward",
+        Kind::Text,
+    ),
+    p("header_size_limit", "102400", Kind::Size),
     p("home_mailbox", "Maildir/", Kind::Text),
     p("inet_interfaces", "loopback-only", Kind::Interfaces),
     p("line_length_limit", "2048", Kind::Count),
     p("mail_name", "Postern", Kind::Text),
+    p("mail_spool_directory", "/var/mail", Kind::Path),
+    p("mailbox_command", "", Kind::Text),
     p("maximal_backoff_time", "4000s", Kind::Time),
     p("maximal_queue_lifetime", "5d", Kind::Time),
     p("message_size_limit", "10240000", Kind::Size),
@@ -79,13 +90,51 @@ pub const PARAMS: &[Param] = &[
     p("myhostname", COMPUTED, Kind::Domain),
     p("mynetworks", "127.0.0.0/8, [::1]/128", Kind::NetworkList),
     p("myorigin", "$myhostname", Kind::Domain),
+    p(
+        "plugin_cache_directory",
+        "$data_directory/cache",
+        Kind::Path,
+    ),
     p("plugin_directory", "", Kind::Path),
+    p("pop_before_smtp_timeout", "600s", Kind::Time),
     p("queue_directory", "$data_directory/queue", Kind::Path),
+    p("queue_minfree", "0", Kind::Size),
     p("queue_run_delay", "300s", Kind::Time),
     p("recipient_delimiter", "", Kind::Text),
     p("relay_domains", "", Kind::DomainList),
+    p("relayhost", "", Kind::Text),
+    p("smtp_connect_timeout", "30s", Kind::Time),
+    p("smtp_connection_cache_time_limit", "2s", Kind::Time),
+    p("smtp_data_done_timeout", "600s", Kind::Time),
+    p("smtp_data_init_timeout", "120s", Kind::Time),
+    p("smtp_data_xfer_timeout", "180s", Kind::Time),
+    p("smtp_helo_name", "$myhostname", Kind::Text),
+    p("smtp_helo_timeout", "300s", Kind::Time),
+    p("smtp_mail_timeout", "300s", Kind::Time),
+    p("smtp_quit_timeout", "300s", Kind::Time),
+    p("smtp_rcpt_timeout", "300s", Kind::Time),
+    p("smtp_rset_timeout", "20s", Kind::Time),
+    p("smtp_sasl_auth_enable", "no", Kind::Bool),
+    p("smtp_sasl_password_maps", "", Kind::Text),
+    p("smtp_starttls_timeout", "300s", Kind::Time),
+    p("smtp_tcp_port", "25", Kind::Count),
+    p("smtp_tls_CAfile", "", Kind::Path),
+    p(
+        "smtp_tls_security_level",
+        "may",
+        Kind::Choice(&["none", "may", "encrypt", "verify"]),
+    ),
     p("smtpd_banner", "$myhostname ESMTP", Kind::Text),
+    p("smtpd_client_connection_count_limit", "50", Kind::Count),
+    p("smtpd_client_connection_rate_limit", "0", Kind::Count),
+    p(
+        "smtpd_client_event_limit_exceptions",
+        "$mynetworks",
+        Kind::NetworkList,
+    ),
+    p("smtpd_client_message_rate_limit", "0", Kind::Count),
     p("smtpd_delay_reject", "yes", Kind::Bool),
+    p("smtpd_error_sleep_time", "1s", Kind::Time),
     p(
         "smtpd_forbid_bare_newline",
         "normalize",
@@ -95,10 +144,18 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_helo_required", "no", Kind::Bool),
     p("smtpd_recipient_limit", "1000", Kind::Count),
     p("smtpd_sasl_auth_enable", "no", Kind::Bool),
+    p("smtpd_sasl_authenticated_header", "no", Kind::Bool),
+    p("smtpd_soft_error_limit", "10", Kind::Count),
     p("smtpd_timeout", "300s", Kind::Time),
     p("smtpd_tls_auth_only", "yes", Kind::Bool),
     p("smtpd_tls_cert_file", "", Kind::Path),
     p("smtpd_tls_key_file", "", Kind::Path),
+    p(
+        "smtpd_tls_security_level",
+        "may",
+        Kind::Choice(&["none", "may", "encrypt"]),
+    ),
+    p("transport_maps", "", Kind::Text),
     p("virtual_mailbox_base", "$data_directory/mail", Kind::Path),
     p("virtual_mailbox_domains", "", Kind::DomainList),
 ];
@@ -116,19 +173,15 @@ pub fn find(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.name == name)
 }
 
+/// Parameters whose `$name`s are the recipient's attributes (`$home`,
+/// `$user`, `$extension`, ...), expanded at delivery, not at load: Postfix's
+/// local(8) parameters of that kind.
+pub const DELIVERY_TIME: &[&str] = &["forward_path", "mailbox_command"];
+
 /// Postfix names this version does not implement yet but an operator may
 /// carry over from main.cf: named in the error so that it says "not yet"
 /// rather than "unknown".
-pub const LATER: &[&str] = &[
-    "relayhost",
-    "alias_database",
-    "mailbox_command",
-    "mail_spool_directory",
-    "smtpd_tls_security_level",
-    "smtpd_client_connection_count_limit",
-    "smtpd_client_message_rate_limit",
-    "smtpd_client_connection_rate_limit",
-];
+pub const LATER: &[&str] = &["alias_database"];
 
 #[cfg(test)]
 mod tests {

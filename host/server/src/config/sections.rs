@@ -1,6 +1,11 @@
 //! The parts of the config that are not main.cf parameters: `[[service]]`
 //! (master.cf), `[auth]`, and `[smtpd.restrictions]` (the
 //! `smtpd_*_restrictions` lists, also accepted under their Postfix names).
+//!
+//! A `[[service]]` may override, for itself, the smtpd parameters in
+//! [`SERVICE_OVERRIDES`] and any restriction list, as master.cf's `-o`
+//! does: the parameters as keys of the service table, the lists in
+//! `[service.restrictions]` (or under their Postfix names).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,7 +17,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{ConfigError, Source};
 use super::main_cf::Main;
-use super::{expand, toml_value};
+use super::toml_value::Raw;
+use super::{expand, params, toml_value};
 
 /// One restriction-list entry as written, expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,9 +54,18 @@ impl Restriction {
 /// A listener (a master.cf line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
+    /// The main.cf parameters in force for this service: the file's, with
+    /// this service's overrides (master.cf `-o`) applied and `$name`
+    /// expanded against them.
+    pub main: Box<Main>,
+    /// The parameters this service overrides, by name.
+    pub overrides: Vec<&'static str>,
+    /// Every restriction list in force for this service, when it overrides
+    /// at least one (`None`: the file's lists).
+    pub restrictions: Option<BTreeMap<Stage, Vec<Restriction>>>,
     /// `smtp`, `submission` (AUTH required before MAIL), `smtps`
-    /// (implicit TLS), `pop3` (STLS) or `pop3s` (implicit TLS); later:
-    /// imap, imaps.
+    /// (implicit TLS), `pop3` (STLS), `pop3s` (implicit TLS), `imap`
+    /// (STARTTLS) or `imaps` (implicit TLS); later: lmtp.
     pub name: String,
     /// Where it listens.
     pub listen: Vec<SocketAddr>,
@@ -58,10 +73,44 @@ pub struct Service {
     pub line: usize,
 }
 
+/// The main.cf parameters a `[[service]]` may set for itself (master.cf
+/// `-o`): those an SMTP session reads.
+pub const SERVICE_OVERRIDES: &[&str] = &[
+    "default_process_limit",
+    "disable_vrfy_command",
+    "header_size_limit",
+    "line_length_limit",
+    "message_size_limit",
+    "smtpd_banner",
+    "smtpd_client_connection_count_limit",
+    "smtpd_client_connection_rate_limit",
+    "smtpd_client_event_limit_exceptions",
+    "smtpd_client_message_rate_limit",
+    "smtpd_error_sleep_time",
+    "smtpd_forbid_bare_newline",
+    "smtpd_hard_error_limit",
+    "smtpd_helo_required",
+    "smtpd_recipient_limit",
+    "smtpd_sasl_auth_enable",
+    "smtpd_sasl_authenticated_header",
+    "smtpd_soft_error_limit",
+    "smtpd_timeout",
+    "smtpd_tls_auth_only",
+    "smtpd_tls_security_level",
+];
+
 /// The services this version can run.
-const SERVICES: &[&str] = &["smtp", "submission", "smtps", "pop3", "pop3s"];
+const SERVICES: &[&str] = &[
+    "smtp",
+    "submission",
+    "smtps",
+    "pop3",
+    "pop3s",
+    "imap",
+    "imaps",
+];
 /// The services later versions add, refused by name meanwhile.
-const LATER_SERVICES: &[&str] = &["imap", "imaps"];
+const LATER_SERVICES: &[&str] = &["lmtp"];
 
 /// Postfix's parameter names for the lists, accepted at the top level.
 const POSTFIX_LISTS: &[(&str, Stage)] = &[
@@ -113,8 +162,11 @@ pub fn describe(list: &[Restriction]) -> String {
 pub(super) struct Sections {
     services: Vec<RawService>,
     users_file: Option<(String, usize)>,
-    lists: BTreeMap<Stage, (usize, Vec<(usize, RawItem)>)>,
+    lists: RawLists,
 }
+
+/// Restriction lists as read: per stage, where the list is and its items.
+type RawLists = BTreeMap<Stage, (usize, Vec<(usize, RawItem)>)>;
 
 /// A `[[service]]` table as read: its offset, and each value with its own.
 #[derive(Debug, Default)]
@@ -122,6 +174,8 @@ struct RawService {
     offset: usize,
     name: Option<(String, usize)>,
     listen: Option<(String, usize)>,
+    overrides: BTreeMap<&'static str, Raw>,
+    lists: RawLists,
 }
 
 #[derive(Debug)]
@@ -185,11 +239,7 @@ impl Sections {
                                     format!("expected a string, found {}", v.get_ref().type_str()),
                                 ));
                             }
-                            _ => errors.push(src.error(
-                                Some(key.span().start),
-                                &path,
-                                "unknown key (expected name, listen)",
-                            )),
+                            _ => read_override(&mut entry, k, v, src, errors),
                         }
                     }
                     self.services.push(entry);
@@ -237,25 +287,37 @@ impl Sections {
                                 "smtpd.restrictions",
                                 msg,
                             )),
-                            Ok(lists) => self.read_lists(lists, src, errors),
+                            Ok(lists) => Sections::read_lists(
+                                &mut self.lists,
+                                "smtpd.restrictions",
+                                lists,
+                                src,
+                                errors,
+                            ),
                         }
                     }
                 }
             },
             postfix_name => {
                 if let Some((_, stage)) = POSTFIX_LISTS.iter().find(|(n, _)| *n == postfix_name) {
-                    self.read_list(*stage, postfix_name, value, src, errors);
+                    Sections::read_list(&mut self.lists, *stage, postfix_name, value, src, errors);
                 }
             }
         }
     }
 
-    fn read_lists(&mut self, lists: &DeTable<'_>, src: &Source, errors: &mut Vec<ConfigError>) {
+    fn read_lists(
+        into: &mut RawLists,
+        prefix: &str,
+        lists: &DeTable<'_>,
+        src: &Source,
+        errors: &mut Vec<ConfigError>,
+    ) {
         for (key, v) in lists.iter() {
             let k = key.get_ref().as_ref();
-            let path = format!("smtpd.restrictions.{k}");
+            let path = format!("{prefix}.{k}");
             match Stage::ALL.iter().find(|s| s.as_str() == k) {
-                Some(stage) => self.read_list(*stage, &path, v, src, errors),
+                Some(stage) => Sections::read_list(into, *stage, &path, v, src, errors),
                 None => errors.push(src.error(
                     Some(key.span().start),
                     &path,
@@ -266,7 +328,7 @@ impl Sections {
     }
 
     fn read_list(
-        &mut self,
+        into: &mut RawLists,
         stage: Stage,
         path: &str,
         value: &Spanned<DeValue<'_>>,
@@ -274,7 +336,7 @@ impl Sections {
         errors: &mut Vec<ConfigError>,
     ) {
         let at = value.span().start;
-        if self.lists.contains_key(&stage) {
+        if into.contains_key(&stage) {
             errors.push(src.error(Some(at), path, format!("the {stage} list is set twice")));
             return;
         }
@@ -337,97 +399,32 @@ impl Sections {
                 ),
             )),
         }
-        self.lists.insert(stage, (at, items));
+        into.insert(stage, (at, items));
     }
 
     pub(super) fn resolve(
         self,
-        lookup: &dyn Fn(&str) -> Option<String>,
+        ctx: &Context<'_>,
         main: &Main,
-        src: &Source,
         errors: &mut Vec<ConfigError>,
     ) -> Resolved {
-        let mut exp = |s: &str, offset: usize, key: &str| match expand::expand(s, lookup) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                errors.push(src.error(Some(offset), key, e.to_string()));
-                None
-            }
-        };
-        let mut services = Vec::new();
-        let mut raw_services = Vec::new();
-        for RawService {
-            offset,
-            name,
-            listen,
-        } in self.services
-        {
-            let Some((name, name_at)) = name else {
-                raw_services.push(Err(src.error(
-                    Some(offset),
-                    "service",
-                    "a service needs name = \"smtp\" (or another service name)",
-                )));
-                continue;
-            };
-            let listen = listen.and_then(|(l, at)| exp(&l, at, "service.listen").map(|l| (l, at)));
-            raw_services.push(Ok((name, name_at, listen, offset)));
-        }
-        let mut restrictions = BTreeMap::new();
-        let mut restrictions_set = Vec::new();
-        for stage in Stage::ALL {
-            let list = match self.lists.get(&stage) {
-                None => default_list(stage),
-                Some((_, items)) => {
-                    restrictions_set.push(stage);
-                    let key = format!("smtpd.restrictions.{stage}");
-                    items
-                        .iter()
-                        .filter_map(|(at, item)| {
-                            let item = match item {
-                                RawItem::Line(l) => RestrictionItem::Line(exp(l, *at, &key)?),
-                                RawItem::Table(t) => {
-                                    let mut out = BTreeMap::new();
-                                    for (k, v) in t {
-                                        out.insert(k.clone(), exp(v, *at, &key)?);
-                                    }
-                                    RestrictionItem::Table(out)
-                                }
-                            };
-                            Some(Restriction {
-                                item,
-                                line: src.line_of(*at),
-                            })
-                        })
-                        .collect()
-                }
-            };
-            restrictions.insert(stage, list);
-        }
+        let src = ctx.source;
+        let (restrictions, restrictions_set) = resolve_lists(
+            &self.lists,
+            &BTreeMap::new(),
+            "smtpd.restrictions",
+            ctx.lookup,
+            src,
+            errors,
+        );
         let users_file = self
             .users_file
-            .and_then(|(f, at)| exp(&f, at, "auth.users_file"))
+            .and_then(|(f, at)| expand_at(&f, at, "auth.users_file", ctx.lookup, src, errors))
             .map(PathBuf::from);
-        for s in raw_services {
-            match s {
-                Err(e) => errors.push(e),
-                Ok((name, name_at, listen, offset)) => {
-                    match service(&name, listen.as_ref().map(|(l, _)| l.as_str()), main) {
-                        Ok(listen_addrs) => services.push(Service {
-                            name,
-                            listen: listen_addrs,
-                            line: src.line_of(offset),
-                        }),
-                        Err(msg) => {
-                            let at = if msg.starts_with("listen") {
-                                listen.map_or(name_at, |(_, at)| at)
-                            } else {
-                                name_at
-                            };
-                            errors.push(src.error(Some(at), "service", msg));
-                        }
-                    }
-                }
+        let mut services = Vec::new();
+        for raw in self.services {
+            if let Some(s) = resolve_service(raw, ctx, main, &self.lists, errors) {
+                services.push(s);
             }
         }
         if !relay_protected(&restrictions) {
@@ -436,17 +433,223 @@ impl Sections {
                 .get(&Stage::Recipient)
                 .or(self.lists.get(&Stage::Relay))
                 .map(|(at, _)| *at);
-            errors.push(src.error(
-                at,
-                "smtpd.restrictions",
-                "in the relay or recipient list, specify at least one working instance of: reject_unauth_destination, reject, defer (Postern must never be an open relay)",
-            ));
+            errors.push(src.error(at, "smtpd.restrictions", OPEN_RELAY));
         }
         Resolved {
             services,
             users_file,
             restrictions,
             restrictions_set,
+        }
+    }
+}
+
+/// Postfix's words when no list protects the relay.
+const OPEN_RELAY: &str = "in the relay or recipient list, specify at least one working instance of: reject_unauth_destination, reject, defer (Postern must never be an open relay)";
+
+/// What resolving needs of the file: the text (for lines), the `$name`
+/// lookup and the parameters as set (for their positions).
+pub(super) struct Context<'a> {
+    pub source: &'a Source,
+    pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    pub set: &'a BTreeMap<&'static str, Raw>,
+}
+
+/// `$name`-expands `s`, pushing an error at `offset` on failure.
+fn expand_at(
+    s: &str,
+    offset: usize,
+    key: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    src: &Source,
+    errors: &mut Vec<ConfigError>,
+) -> Option<String> {
+    match expand::expand(s, lookup) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(src.error(Some(offset), key, e.to_string()));
+            None
+        }
+    }
+}
+
+/// Every stage's list: `raw`'s where it sets one, else `base`'s, else the
+/// default; and the stages `raw` set.
+fn resolve_lists(
+    raw: &RawLists,
+    base: &RawLists,
+    prefix: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    src: &Source,
+    errors: &mut Vec<ConfigError>,
+) -> (BTreeMap<Stage, Vec<Restriction>>, Vec<Stage>) {
+    let mut restrictions = BTreeMap::new();
+    let mut set = Vec::new();
+    for stage in Stage::ALL {
+        let (items, key) = match (raw.get(&stage), base.get(&stage)) {
+            (Some((_, items)), _) => {
+                set.push(stage);
+                (items, format!("{prefix}.{stage}"))
+            }
+            (None, Some((_, items))) => (items, format!("smtpd.restrictions.{stage}")),
+            (None, None) => {
+                restrictions.insert(stage, default_list(stage));
+                continue;
+            }
+        };
+        let mut list = Vec::with_capacity(items.len());
+        for (at, item) in items {
+            let item = match item {
+                RawItem::Line(l) => match expand_at(l, *at, &key, lookup, src, errors) {
+                    Some(l) => RestrictionItem::Line(l),
+                    None => continue,
+                },
+                RawItem::Table(t) => {
+                    let mut out = BTreeMap::new();
+                    for (k, v) in t {
+                        if let Some(v) = expand_at(v, *at, &key, lookup, src, errors) {
+                            out.insert(k.clone(), v);
+                        }
+                    }
+                    RestrictionItem::Table(out)
+                }
+            };
+            list.push(Restriction {
+                item,
+                line: src.line_of(*at),
+            });
+        }
+        restrictions.insert(stage, list);
+    }
+    (restrictions, set)
+}
+
+/// Reads a service key other than name and listen: an override of a
+/// main.cf parameter, `restrictions`, or a list under its Postfix name.
+fn read_override(
+    entry: &mut RawService,
+    key: &str,
+    value: &Spanned<DeValue<'_>>,
+    src: &Source,
+    errors: &mut Vec<ConfigError>,
+) {
+    let path = format!("service.{key}");
+    let at = Some(value.span().start);
+    if key == "restrictions" {
+        match toml_value::table(value) {
+            Ok(lists) => Sections::read_lists(&mut entry.lists, &path, lists, src, errors),
+            Err(msg) => errors.push(src.error(at, &path, msg)),
+        }
+        return;
+    }
+    if let Some((name, stage)) = POSTFIX_LISTS.iter().find(|(n, _)| *n == key) {
+        Sections::read_list(&mut entry.lists, *stage, name, value, src, errors);
+        return;
+    }
+    let Some(name) = SERVICE_OVERRIDES.iter().find(|n| **n == key) else {
+        let why = if params::find(key).is_some() {
+            format!("{key} cannot be set per service")
+        } else {
+            "unknown key".to_owned()
+        };
+        errors.push(src.error(
+            at,
+            &path,
+            format!(
+                "{why} (a service takes name, listen, restrictions, and the smtpd parameters {})",
+                SERVICE_OVERRIDES.join(", ")
+            ),
+        ));
+        return;
+    };
+    match toml_value::scalar(value) {
+        Ok(raw) => {
+            entry.overrides.insert(name, raw);
+        }
+        Err(msg) => errors.push(src.error(at, &path, msg)),
+    }
+}
+
+/// One `[[service]]`: its listen addresses, its parameters (the file's
+/// with its overrides), and its lists if it overrides any.
+fn resolve_service(
+    raw: RawService,
+    ctx: &Context<'_>,
+    main: &Main,
+    base_lists: &RawLists,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Service> {
+    let src = ctx.source;
+    let Some((name, name_at)) = raw.name else {
+        errors.push(src.error(
+            Some(raw.offset),
+            "service",
+            "a service needs name = \"smtp\" (or another service name)",
+        ));
+        return None;
+    };
+    // The service's view of the parameters: its overrides first, so that
+    // `$name` in them and in the other parameters sees them (as `-o`).
+    let overrides = &raw.overrides;
+    let lookup = |n: &str| match overrides.get(n) {
+        Some(r) => Some(r.value.clone()),
+        None => (ctx.lookup)(n),
+    };
+    let listen = raw.listen.and_then(|(l, at)| {
+        expand_at(&l, at, "service.listen", &lookup, src, errors).map(|l| (l, at))
+    });
+    let svc_main = if overrides.is_empty() {
+        main.clone()
+    } else {
+        let mut set = ctx.set.clone();
+        set.extend(overrides.iter().map(|(k, v)| (*k, v.clone())));
+        let mut scratch = Vec::new();
+        let m = Main::read(&lookup, &set, src, &mut scratch);
+        // Errors of parameters the service did not set were reported
+        // (once) for the file itself.
+        errors.extend(
+            scratch
+                .into_iter()
+                .filter(|e| overrides.contains_key(e.key.as_str()))
+                .map(|mut e| {
+                    e.key = format!("service.{}", e.key);
+                    e
+                }),
+        );
+        m
+    };
+    let restrictions = if raw.lists.is_empty() {
+        None
+    } else {
+        let prefix = format!("service.{name}.restrictions");
+        let (lists, _) = resolve_lists(&raw.lists, base_lists, &prefix, &lookup, src, errors);
+        if !relay_protected(&lists) {
+            let at = [Stage::Recipient, Stage::Relay]
+                .iter()
+                .find_map(|s| raw.lists.get(s))
+                .or(raw.lists.values().next())
+                .map(|(at, _)| *at);
+            errors.push(src.error(at, &prefix, OPEN_RELAY));
+        }
+        Some(lists)
+    };
+    match service(&name, listen.as_ref().map(|(l, _)| l.as_str()), &svc_main) {
+        Ok(listen_addrs) => Some(Service {
+            main: Box::new(svc_main),
+            overrides: overrides.keys().copied().collect(),
+            restrictions,
+            name,
+            listen: listen_addrs,
+            line: src.line_of(raw.offset),
+        }),
+        Err(msg) => {
+            let at = if msg.starts_with("listen") {
+                listen.map_or(name_at, |(_, at)| at)
+            } else {
+                name_at
+            };
+            errors.push(src.error(Some(at), "service", msg));
+            None
         }
     }
 }

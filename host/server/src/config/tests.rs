@@ -44,7 +44,9 @@ fn embedded_default_is_valid_and_safe() {
             "submission 127.0.0.1:2587",
             "smtps 127.0.0.1:2465",
             "pop3 127.0.0.1:2110",
-            "pop3s 127.0.0.1:2995"
+            "pop3s 127.0.0.1:2995",
+            "imap 127.0.0.1:2143",
+            "imaps 127.0.0.1:2993"
         ]
     );
     let names: Vec<&str> = c.main.mydestination.iter().map(|d| d.as_str()).collect();
@@ -140,10 +142,10 @@ fn never_an_open_relay() {
 
 #[test]
 fn services_and_sections() {
-    let e = errors("[[service]]\nname = \"imap\"\nlisten = \"2143\"\n");
+    let e = errors("[[service]]\nname = \"lmtp\"\nlisten = \"2024\"\n");
     assert_eq!(
         e,
-        ["test.toml:2: service: service \"imap\" is not supported by this version of Postern yet"]
+        ["test.toml:2: service: service \"lmtp\" is not supported by this version of Postern yet"]
     );
     let e = errors("[[service]]\nname = \"smtp\"\nlisten = \"nowhere\"\n");
     assert!(
@@ -174,4 +176,52 @@ fn non_default_and_defaults() {
         "mydestination".into(),
         "mx.example.com, localhost.example.com, localhost".into()
     )));
+}
+
+#[test]
+fn service_overrides_apply_to_that_service_only() {
+    let c = parse(
+        "smtpd_banner = \"$myhostname ESMTP\"\n\
+         [[service]]\nname = \"smtp\"\nlisten = \"2525\"\n\
+         [[service]]\nname = \"submission\"\nlisten = \"2587\"\n\
+         message_size_limit = 5000\n\
+         myorigin_is_not_here = 1\n",
+    );
+    let e = c.unwrap_err().0;
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].line, 9);
+    assert_eq!(e[0].key, "service.myorigin_is_not_here");
+    let c = parse(
+        "message_size_limit = 9000\n\
+         [[service]]\nname = \"smtp\"\nlisten = \"2525\"\n\
+         [[service]]\nname = \"submission\"\nlisten = \"2587\"\n\
+         message_size_limit = 5000\n\
+         smtpd_banner = \"$myhostname ready, limit $message_size_limit\"\n\
+         smtpd_tls_security_level = \"encrypt\"\n\
+         [service.restrictions]\n\
+         recipient = [\"permit_sasl_authenticated\", \"reject\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.main.message_size_limit, 9000);
+    let (smtp, sub) = (&c.services[0], &c.services[1]);
+    assert_eq!(smtp.main.message_size_limit, 9000);
+    assert!(smtp.overrides.is_empty() && smtp.restrictions.is_none());
+    assert_eq!(sub.main.message_size_limit, 5000);
+    // `$name` in an override sees the service's own values.
+    assert_eq!(sub.main.smtpd_banner, "mx.example.com ready, limit 5000");
+    assert_eq!(sub.main.smtpd_tls_security_level, "encrypt");
+    let lists = sub.restrictions.as_ref().unwrap();
+    assert_eq!(lists[&Stage::Recipient].len(), 2);
+    assert_eq!(lists[&Stage::Recipient][0].line, 12);
+    // The lists it does not set are the file's.
+    assert_eq!(lists[&Stage::Client], c.restrictions[&Stage::Client]);
+    let e = errors(
+        "[[service]]\nname = \"smtp\"\nlisten = \"2525\"\nsmtpd_tls_security_level = \"always\"\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "test.toml:4: service.smtpd_tls_security_level: expected one of none, may, encrypt, found \"always\""
+        ]
+    );
 }

@@ -21,9 +21,9 @@ pub enum Verb {
     Helo,
     /// `EHLO` (RFC 5321 §4.1.1.1).
     Ehlo,
-    /// `STARTTLS` (RFC 3207): recognised, not implemented yet.
+    /// `STARTTLS` (RFC 3207).
     StartTls,
-    /// `AUTH` (RFC 4954): recognised, not implemented yet.
+    /// `AUTH` (RFC 4954).
     Auth,
     /// `MAIL FROM:` (RFC 5321 §4.1.1.2).
     Mail,
@@ -31,7 +31,7 @@ pub enum Verb {
     Rcpt,
     /// `DATA` (RFC 5321 §4.1.1.4).
     Data,
-    /// `BDAT` (RFC 3030): recognised, not implemented yet.
+    /// `BDAT` (RFC 3030 CHUNKING).
     Bdat,
     /// `RSET` (RFC 5321 §4.1.1.5).
     Rset,
@@ -41,6 +41,8 @@ pub enum Verb {
     Vrfy,
     /// `HELP` (RFC 5321 §4.1.1.8).
     Help,
+    /// `ETRN` (RFC 1985).
+    Etrn,
     /// `QUIT` (RFC 5321 §4.1.1.10).
     Quit,
 }
@@ -48,7 +50,7 @@ pub enum Verb {
 impl Verb {
     /// Every verb, in the order Postfix lists its command counters in the
     /// `disconnect from ...` line.
-    pub const ALL: [Verb; 13] = [
+    pub const ALL: [Verb; 14] = [
         Verb::Helo,
         Verb::Ehlo,
         Verb::StartTls,
@@ -61,6 +63,7 @@ impl Verb {
         Verb::Noop,
         Verb::Vrfy,
         Verb::Help,
+        Verb::Etrn,
         Verb::Quit,
     ];
 
@@ -79,6 +82,7 @@ impl Verb {
             Verb::Noop => "NOOP",
             Verb::Vrfy => "VRFY",
             Verb::Help => "HELP",
+            Verb::Etrn => "ETRN",
             Verb::Quit => "QUIT",
         }
     }
@@ -106,6 +110,7 @@ impl Verb {
             Verb::StartTls => "Syntax: STARTTLS",
             Verb::Auth => "Syntax: AUTH mechanism",
             Verb::Bdat => "Syntax: BDAT count [LAST]",
+            Verb::Etrn => "Syntax: ETRN domain",
         }
     }
 }
@@ -146,8 +151,16 @@ pub enum Command {
     /// `AUTH mechanism [initial-response]` (RFC 4954 §4), the arguments
     /// as sent.
     Auth(String),
-    /// `BDAT ...`.
-    Bdat,
+    /// `BDAT size [LAST]` (RFC 3030 §3): the next `size` bytes are a
+    /// chunk of the message, the last one when `last`.
+    Bdat {
+        /// The chunk's length in bytes.
+        size: u64,
+        /// `LAST`: the message ends with this chunk.
+        last: bool,
+    },
+    /// `ETRN node` (RFC 1985): the argument as sent.
+    Etrn(String),
 }
 
 impl Command {
@@ -193,7 +206,8 @@ impl Command {
             // RFC 3207 §4: STARTTLS takes no parameters.
             Verb::StartTls => no_args(Command::StartTls),
             Verb::Auth => some_args(Command::Auth),
-            Verb::Bdat => Ok(Command::Bdat),
+            Verb::Bdat => bdat(args),
+            Verb::Etrn => some_args(Command::Etrn),
         }
     }
 
@@ -212,9 +226,31 @@ impl Command {
             Command::Help => Verb::Help,
             Command::StartTls => Verb::StartTls,
             Command::Auth(_) => Verb::Auth,
-            Command::Bdat => Verb::Bdat,
+            Command::Bdat { .. } => Verb::Bdat,
+            Command::Etrn(_) => Verb::Etrn,
         }
     }
+}
+
+/// `BDAT size [LAST]`. Without a size we cannot know where the chunk ends,
+/// so a syntax error here is [`ParseError::BadChunk`], which closes the
+/// session as Postfix does.
+fn bdat(args: &str) -> Result<Command, ParseError> {
+    let mut words = args.split_ascii_whitespace();
+    let size = words
+        .next()
+        .filter(|w| w.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|w| w.parse::<u64>().ok())
+        .ok_or(ParseError::BadChunk)?;
+    let last = match words.next() {
+        None => false,
+        Some(w) if w.eq_ignore_ascii_case("LAST") => true,
+        Some(_) => return Err(ParseError::BadChunk),
+    };
+    if words.next().is_some() {
+        return Err(ParseError::BadChunk);
+    }
+    Ok(Command::Bdat { size, last })
 }
 
 /// Why a command line was refused before any state was looked at.
@@ -239,6 +275,23 @@ pub enum ParseError {
     /// `SIZE=` with a number too big to represent.
     #[error("message size exceeds file system imposed limit")]
     SizeOverflow,
+    /// `RET=` that is not FULL or HDRS, or given twice (RFC 3461 §4.3).
+    #[error("bad RET parameter syntax")]
+    BadRet,
+    /// `ENVID=` that is not xtext, too long, or given twice (§4.4).
+    #[error("bad ENVID parameter syntax")]
+    BadEnvid,
+    /// `NOTIFY=` that is not NEVER or a list of SUCCESS/FAILURE/DELAY
+    /// (§4.1).
+    #[error("bad NOTIFY parameter syntax")]
+    BadNotify,
+    /// `ORCPT=` that is not `type;xtext` (§4.2).
+    #[error("bad ORCPT parameter syntax")]
+    BadOrcpt,
+    /// `BDAT` without a usable size: the chunk's end is unknown, so the
+    /// session cannot go on (521, then close).
+    #[error("bad BDAT command syntax")]
+    BadChunk,
     /// An ESMTP parameter we did not announce.
     #[error("unsupported option {option} in {verb} command")]
     UnsupportedOption {
@@ -255,10 +308,15 @@ impl ParseError {
         match self {
             ParseError::Unrecognized => None,
             ParseError::Syntax(v) | ParseError::UnsupportedOption { verb: v, .. } => Some(*v),
-            ParseError::BadSender | ParseError::BadSize | ParseError::SizeOverflow => {
-                Some(Verb::Mail)
+            ParseError::BadSender
+            | ParseError::BadSize
+            | ParseError::SizeOverflow
+            | ParseError::BadRet
+            | ParseError::BadEnvid => Some(Verb::Mail),
+            ParseError::BadRecipient | ParseError::BadNotify | ParseError::BadOrcpt => {
+                Some(Verb::Rcpt)
             }
-            ParseError::BadRecipient => Some(Verb::Rcpt),
+            ParseError::BadChunk => Some(Verb::Bdat),
         }
     }
 
@@ -281,6 +339,12 @@ impl ParseError {
                 "Bad recipient address syntax",
             ),
             ParseError::BadSize => Reply::new(501, e554, "Bad message size syntax"),
+            ParseError::BadRet => Reply::new(501, e554, "Bad RET parameter syntax"),
+            ParseError::BadEnvid => Reply::new(501, e554, "Bad ENVID parameter syntax"),
+            ParseError::BadNotify => Reply::new(501, e554, "Error: Bad NOTIFY parameter syntax"),
+            ParseError::BadOrcpt => Reply::new(501, e554, "Error: Bad ORCPT parameter syntax"),
+            // Postfix's smtpd: 521 and hang up, the byte stream is lost.
+            ParseError::BadChunk => Reply::new(521, e554, Verb::Bdat.usage()),
             ParseError::SizeOverflow => Reply::new(
                 552,
                 EnhancedCode::new(5, 3, 4),
@@ -345,7 +409,43 @@ mod tests {
             Command::parse(b"AUTH PLAIN AAAA").unwrap(),
             Command::Auth("PLAIN AAAA".to_owned())
         );
-        assert_eq!(Command::parse(b"BDAT 10 LAST").unwrap(), Command::Bdat);
+        assert_eq!(
+            Command::parse(b"BDAT 10 LAST").unwrap(),
+            Command::Bdat {
+                size: 10,
+                last: true
+            }
+        );
+        assert_eq!(
+            Command::parse(b"bdat 0").unwrap(),
+            Command::Bdat {
+                size: 0,
+                last: false
+            }
+        );
+        assert_eq!(
+            Command::parse(b"ETRN example.org").unwrap(),
+            Command::Etrn("example.org".to_owned())
+        );
+        assert_eq!(wire("ETRN"), "501 5.5.4 Syntax: ETRN domain\r\n");
+    }
+
+    #[test]
+    fn bdat_syntax_errors_close() {
+        for line in [
+            "BDAT",
+            "BDAT x",
+            "BDAT -1",
+            "BDAT 10 FIRST",
+            "BDAT 10 LAST x",
+            "BDAT 99999999999999999999999",
+        ] {
+            assert_eq!(
+                wire(line),
+                "521 5.5.4 Syntax: BDAT count [LAST]\r\n",
+                "{line}"
+            );
+        }
     }
 
     #[test]
@@ -407,9 +507,17 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((state >> 33) as usize) % bound
         };
-        let pieces: [&[u8]; 14] = [
+        let pieces: [&[u8]; 22] = [
             b"MAIL FROM:",
             b"RCPT TO:",
+            b"BDAT ",
+            b"ETRN ",
+            b" NOTIFY=",
+            b" ORCPT=rfc822;",
+            b" RET=",
+            b" ENVID=",
+            b"SMTPUTF8",
+            b"+2B",
             b"<",
             b">",
             b"@",

@@ -10,6 +10,7 @@ pub mod command;
 pub mod data;
 pub mod line;
 pub mod path;
+pub mod xtext;
 
 pub use command::{Command, ParseError, Verb};
 pub use data::{BareNewline, DataDecoder, DataError};

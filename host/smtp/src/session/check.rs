@@ -106,6 +106,11 @@ impl<S: Transport> Session<S> {
         r.reverse_client_name.clone_from(&self.conn.client_name);
         r.helo_name = self.helo.clone().unwrap_or_default();
         r.trusted = self.conn.trusted;
+        r.pop_before_smtp = self
+            .settings
+            .pop_before_smtp
+            .as_ref()
+            .is_some_and(|l| l.contains(self.conn.client_ip()));
         r.server_address = Some(self.conn.local.ip().to_canonical());
         r.server_port = self.conn.local.port();
         r.size = size;

@@ -28,6 +28,8 @@ impl<S: Transport> Session<S> {
         if !self.settings.disable_vrfy_command {
             text.push_str("VRFY\n");
         }
+        // RFC 1985.
+        text.push_str("ETRN\n");
         // RFC 3207: STARTTLS only while in clear; RFC 4954: AUTH where
         // it may be used (smtpd_tls_auth_only).
         if self.settings.tls.is_some() && !self.secure() {
@@ -36,7 +38,9 @@ impl<S: Transport> Session<S> {
         if self.auth_offered() {
             text.push_str("AUTH PLAIN LOGIN\n");
         }
-        text.push_str("8BITMIME\nENHANCEDSTATUSCODES");
+        // RFC 3461 DSN, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING, in
+        // Postfix's order.
+        text.push_str("ENHANCEDSTATUSCODES\n8BITMIME\nDSN\nSMTPUTF8\nCHUNKING");
         Reply::plain(250, text)
     }
 }

@@ -37,6 +37,8 @@ pub(crate) enum Stop {
     TooManyAuthFailures,
     /// The TLS handshake failed: nothing more can be said to the client.
     Tls(std::io::Error),
+    /// The server is stopping and no transaction is open.
+    ShuttingDown,
 }
 
 /// One command-phase input.
@@ -137,6 +139,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             let used = decoder.decode(&self.input[self.start..]);
             self.consume(used);
             if decoder.is_done() {
+                return Ok(());
+            }
+            self.fill(timeout).await?;
+        }
+    }
+
+    /// Reads exactly `size` bytes of a BDAT chunk (RFC 3030 §2: raw bytes,
+    /// no dot-stuffing, no end marker), appending them to `out` when
+    /// `keep`, dropping them otherwise. Bytes after the chunk stay buffered
+    /// for the next command. Memory is bounded by what the caller keeps.
+    pub(crate) async fn read_chunk(
+        &mut self,
+        size: u64,
+        out: &mut Vec<u8>,
+        keep: bool,
+        timeout: Duration,
+    ) -> Result<(), Stop> {
+        let mut remaining = size;
+        loop {
+            let buffered = &self.input[self.start..];
+            let take = usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(buffered.len());
+            if keep {
+                out.extend_from_slice(&buffered[..take]);
+            }
+            self.consume(take);
+            remaining -= take as u64;
+            if remaining == 0 {
                 return Ok(());
             }
             self.fill(timeout).await?;
@@ -252,5 +283,26 @@ mod tests {
         ));
         drop(client);
         assert!(matches!(io.next_line(&mut lines, T).await, Err(Stop::Eof)));
+    }
+
+    #[tokio::test]
+    async fn chunks_are_raw_and_exact() {
+        let (server, mut client) = tokio::io::duplex(1 << 16);
+        let mut io = Io::new(server);
+        client.write_all(b".\r\n.x\r\nQUIT\r\n").await.unwrap();
+        let mut out = Vec::new();
+        io.read_chunk(3, &mut out, true, T).await.unwrap();
+        io.read_chunk(4, &mut out, false, T).await.unwrap();
+        io.read_chunk(0, &mut out, true, T).await.unwrap();
+        assert_eq!(out, b".\r\n");
+        let mut lines = LineReader::new(100);
+        assert_eq!(io.next_line(&mut lines, T).await.unwrap(), line("QUIT"));
+        // A chunk longer than what arrives waits, then times out.
+        client.write_all(b"abc").await.unwrap();
+        let short = Duration::from_millis(20);
+        assert!(matches!(
+            io.read_chunk(10, &mut out, true, short).await,
+            Err(Stop::Timeout)
+        ));
     }
 }

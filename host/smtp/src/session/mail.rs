@@ -23,12 +23,20 @@ impl<S: Transport> Session<S> {
                 "Error: send HELO/EHLO first",
             );
         }
-        if self.txn.is_some() {
-            return Reply::new(
-                503,
-                EnhancedCode::new(5, 5, 1),
-                "Error: nested MAIL command",
-            );
+        if let Some(txn) = &self.txn {
+            let text = if txn.chunks.is_some() {
+                "Error: MAIL after BDAT"
+            } else {
+                "Error: nested MAIL command"
+            };
+            return Reply::new(503, EnhancedCode::new(5, 5, 1), text);
+        }
+        // RFC 6531 §3.4: a UTF-8 address needs SMTPUTF8 with MAIL.
+        if !mail.smtputf8 && !mail.sender.to_string().is_ascii() {
+            return unicode_undeclared();
+        }
+        if let Some(reply) = self.mail_limit() {
+            return reply;
         }
         if let Some(reply) = self.login_refusal(&mail) {
             tracing::info!(
@@ -66,6 +74,23 @@ impl<S: Transport> Session<S> {
             );
             return reply;
         }
+        // Postfix's smtpd_check_queue: a queue that cannot hold the
+        // message (below queue_minfree, or the announced SIZE over half
+        // of what is free) refuses it before the client sends it.
+        if !self.queue.has_room(mail.size.unwrap_or(0)) {
+            let reply = super::data::insufficient_storage();
+            tracing::info!(
+                target: TARGET,
+                "NOQUEUE: reject: MAIL from {}: {reply}; from=<{}> proto={}{}",
+                self.client,
+                mail.sender,
+                self.protocol(),
+                self.helo
+                    .as_ref()
+                    .map_or(String::new(), |h| format!(" helo=<{h}>")),
+            );
+            return reply;
+        }
         self.transactions += 1;
         let instance = format!(
             "{:x}.{:x}.{}",
@@ -76,6 +101,16 @@ impl<S: Transport> Session<S> {
         self.txn = Some(Transaction::new(instance, mail));
         Reply::new(250, EnhancedCode::new(2, 1, 0), "Ok")
     }
+}
+
+/// RFC 6531 §3.5: a UTF-8 address in a transaction that did not say
+/// SMTPUTF8, in Postfix's words.
+pub(super) fn unicode_undeclared() -> Reply {
+    Reply::new(
+        553,
+        EnhancedCode::new(5, 6, 7),
+        "Must declare SMTPUTF8 to send unicode address",
+    )
 }
 
 impl<S: Transport> Session<S> {

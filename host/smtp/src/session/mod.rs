@@ -3,18 +3,23 @@
 //! the directory and the queue, and answers as Postfix's smtpd does.
 //!
 //! One file per command: `helo.rs`, `mail.rs`, `rcpt.rs`, `data.rs`,
-//! `vrfy.rs`, `starttls.rs`, `auth.rs`; the verbs that are only a reply
-//! (RSET, NOOP, HELP, QUIT, and the ones not implemented yet) live in
-//! `simple.rs`. `check.rs` asks the restriction lists, `received.rs` writes
-//! the trace header, `log.rs` shapes log lines, `io.rs` buffers the socket,
+//! `bdat.rs`, `vrfy.rs`, `etrn.rs`, `starttls.rs`, `auth.rs`; the verbs
+//! that are only a reply (RSET, NOOP, HELP, QUIT) live in `simple.rs`.
+//! `check.rs` asks the restriction lists, `received.rs` writes the trace
+//! header, `cleanup.rs` a submission's missing Message-Id and Date, `log.rs` shapes log lines, `io.rs` buffers the socket,
 //! `tls.rs` holds the certificate and the stream that STARTTLS upgrades,
-//! `transaction.rs` holds one mail transaction.
+//! `transaction.rs` holds one mail transaction, `limits.rs` the per-client
+//! limits, the error slow-down, `header_size_limit` and the stop signal.
 
 mod auth;
+mod bdat;
 mod check;
+mod cleanup;
 mod data;
+mod etrn;
 mod helo;
 mod io;
+mod limits;
 mod log;
 mod mail;
 mod rcpt;
@@ -36,7 +41,7 @@ use crate::codec::{BareNewline, Command, LineReader, Verb};
 use auth::Login;
 use io::{Input, Io, Stop};
 use log::{Counters, TARGET};
-pub use settings::{Connection, SessionSettings};
+pub use settings::{ClientLimits, Connection, SessionSettings, Shutdown};
 use tls::Stream;
 pub use tls::{TlsConfig, TlsError, TlsInfo};
 use transaction::Transaction;
@@ -169,6 +174,10 @@ impl<S: Transport> Session<S> {
                 self.io.reply(&reply);
                 tracing::info!(target: TARGET, "too many failed authentication attempts after {last} from {}", self.client);
             }
+            Err(Stop::ShuttingDown) => {
+                self.io.reply(&limits::shutting_down());
+                tracing::info!(target: TARGET, "shutdown after {last} from {}", self.client);
+            }
             Err(Stop::Tls(e)) => {
                 // Postfix's wording; the peer gets no reply (there is no
                 // channel left to send one on).
@@ -190,16 +199,20 @@ impl<S: Transport> Session<S> {
         if self.settings.implicit_tls {
             self.handshake().await?;
         }
+        let _counted = match self.admit() {
+            Ok(guard) => guard,
+            Err(reply) => {
+                self.io.reply(&reply);
+                return Ok(());
+            }
+        };
         self.io
             .reply(&Reply::plain(220, self.settings.banner.clone()));
         loop {
             if self.errors >= self.settings.hard_error_limit {
                 return Err(Stop::TooManyErrors);
             }
-            let input = self
-                .io
-                .next_line(&mut self.lines, self.settings.command_timeout)
-                .await?;
+            let input = self.next_input().await?;
             let (line, reply) = match input {
                 Input::TooLong => (Line::Uncounted, line_too_long()),
                 Input::Line { bare_lf: true, .. }
@@ -225,6 +238,7 @@ impl<S: Transport> Session<S> {
                 Line::Unknown => self.counters.record(None, !failed),
                 Line::Uncounted => {}
             }
+            self.error_sleep().await;
             if failed {
                 self.errors = self.errors.saturating_add(1);
             }
@@ -235,6 +249,12 @@ impl<S: Transport> Session<S> {
                 }
             }
             self.io.reply(&reply);
+            if reply.code == 521 {
+                // A BDAT without a usable size: the chunk's end is lost,
+                // nothing more can be read as commands.
+                self.io.flush(self.settings.command_timeout).await?;
+                return Ok(());
+            }
             if std::mem::take(&mut self.start_tls) {
                 self.handshake().await?;
             }
@@ -259,7 +279,8 @@ impl<S: Transport> Session<S> {
             Command::Help => simple::help(),
             Command::StartTls => self.starttls(),
             Command::Auth(args) => return self.auth(&args).await,
-            Command::Bdat => simple::not_implemented(),
+            Command::Bdat { size, last } => return self.bdat(size, last).await,
+            Command::Etrn(arg) => self.etrn(&arg),
         })
     }
 

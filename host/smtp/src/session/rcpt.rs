@@ -24,6 +24,10 @@ impl<S: Transport> Session<S> {
         let Some(txn) = &self.txn else {
             return Reply::new(503, EnhancedCode::new(5, 5, 1), "Error: need MAIL command");
         };
+        if txn.chunks.is_some() {
+            return Reply::new(503, EnhancedCode::new(5, 5, 1), "Error: RCPT after BDAT");
+        }
+        let smtputf8 = txn.smtputf8;
         if txn.recipients.len() >= self.settings.recipient_limit {
             return Reply::new(
                 452,
@@ -39,6 +43,9 @@ impl<S: Transport> Session<S> {
                 None => return ParseError::BadRecipient.reply(),
             },
         };
+        if !smtputf8 && !address.to_string().is_ascii() {
+            return super::mail::unicode_undeclared();
+        }
         let class = self.directory.domain_class(address.domain());
         let actions = match self
             .restrict(&RCPT_STAGES, Some((&address, class)), size)
@@ -78,7 +85,7 @@ impl<S: Transport> Session<S> {
         }
         self.apply_actions("RCPT", &actions, Some(&address));
         if let Some(txn) = &mut self.txn {
-            txn.add_recipient(address);
+            txn.add_recipient(address, rcpt.notify, rcpt.orcpt);
         }
         Reply::new(250, EnhancedCode::new(2, 1, 5), "Ok")
     }

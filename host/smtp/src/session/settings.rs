@@ -5,9 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use postern_auth::Authenticator;
+use postern_auth::{Authenticator, Ledger};
+use tokio::sync::watch;
 
 use super::tls::TlsConfig;
+use crate::anvil::Anvil;
 use crate::codec::BareNewline;
 
 /// The smtpd parameters one session obeys, named after their Postfix
@@ -55,6 +57,29 @@ pub struct SessionSettings {
     /// disconnected, so a confused or hostile client cannot hold a session
     /// forever.
     pub hard_error_limit: u32,
+    /// `smtpd_soft_error_limit` (10): once a client has made this many
+    /// errors, every reply waits `error_sleep_time` first, as Postfix's
+    /// "sleep on anything" slows down a client that keeps failing.
+    pub soft_error_limit: u32,
+    /// `smtpd_error_sleep_time` (1s): that wait.
+    pub error_sleep_time: Duration,
+    /// `header_size_limit` (102400): the most bytes one message header
+    /// (with its continuation lines) keeps; the excess is discarded, as
+    /// Postfix's cleanup(8) does.
+    pub header_size_limit: usize,
+    /// `smtpd_tls_security_level = encrypt`: MAIL is refused with
+    /// `530 5.7.0 Must issue a STARTTLS command first` until TLS is on
+    /// (RFC 3207 §4).
+    pub tls_required: bool,
+    /// Per-client limits (Postfix's anvil), counted in `anvil`.
+    pub client_limits: ClientLimits,
+    /// The service's per-client counters; no per-client limit without it.
+    pub anvil: Option<Arc<Anvil>>,
+    /// Tells sessions that the server is stopping.
+    pub shutdown: Shutdown,
+    /// Recent POP3/IMAP logins by address, for the policy request's
+    /// `pop_before_smtp` (POP/IMAP-before-SMTP).
+    pub pop_before_smtp: Option<Arc<Ledger>>,
     /// `smtpd_junk_command_limit` (100): NOOP, RSET, VRFY and HELP beyond
     /// this many count as errors, so that they too meet the hard error
     /// limit. The count restarts after each delivered message.
@@ -82,6 +107,10 @@ pub struct SessionSettings {
     /// (`reject_sender_login_mismatch`): an authenticated client may only
     /// use its own login as MAIL FROM (or the null sender).
     pub sender_login_check: bool,
+    /// `smtpd_sasl_authenticated_header` (no): name the AUTH user in the
+    /// Received header, `(Authenticated sender: user)`, as Postfix does
+    /// when set. Off by default: the header travels with the message.
+    pub sasl_authenticated_header: bool,
 }
 
 impl Default for SessionSettings {
@@ -98,6 +127,14 @@ impl Default for SessionSettings {
             bare_newline: BareNewline::Normalize,
             hard_error_limit: 20,
             junk_command_limit: 100,
+            soft_error_limit: 10,
+            error_sleep_time: Duration::from_secs(1),
+            header_size_limit: 102_400,
+            tls_required: false,
+            client_limits: ClientLimits::default(),
+            anvil: None,
+            shutdown: Shutdown::default(),
+            pop_before_smtp: None,
             disable_vrfy_command: true,
             tls: None,
             implicit_tls: false,
@@ -105,7 +142,49 @@ impl Default for SessionSettings {
             tls_auth_only: true,
             auth_required: false,
             sender_login_check: false,
+            sasl_authenticated_header: false,
         }
+    }
+}
+
+/// Postfix's per-client limits, each `0` for none. Rates count per
+/// `anvil_rate_time_unit`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// `smtpd_client_connection_count_limit` (50): connections open at once
+    /// from one address.
+    pub connection_count: u32,
+    /// `smtpd_client_connection_rate_limit` (0): connections per time unit.
+    pub connection_rate: u32,
+    /// `smtpd_client_message_rate_limit` (0): MAIL commands per time unit.
+    pub message_rate: u32,
+}
+
+/// The server's stop signal as a session sees it: a session waiting for a
+/// command with no transaction open is told `421 4.3.2` and closed; one in
+/// a transaction finishes it first.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Option<watch::Receiver<bool>>);
+
+impl Shutdown {
+    /// Follows `receiver`: `true` means stop.
+    pub fn new(receiver: watch::Receiver<bool>) -> Shutdown {
+        Shutdown(Some(receiver))
+    }
+
+    /// Whether the stop was signalled.
+    pub fn is_set(&self) -> bool {
+        self.0.as_ref().is_some_and(|r| *r.borrow())
+    }
+
+    /// Resolves when the stop is signalled; never, without a sender.
+    pub async fn wait(&mut self) {
+        if let Some(r) = &mut self.0
+            && r.wait_for(|stop| *stop).await.is_ok()
+        {
+            return;
+        }
+        std::future::pending::<()>().await;
     }
 }
 
@@ -124,6 +203,9 @@ pub struct Connection {
     pub trusted: bool,
     /// The master.cf service name (`smtp`, `submission`), for logs.
     pub service: String,
+    /// In `smtpd_client_event_limit_exceptions` (default `$mynetworks`):
+    /// the per-client limits do not apply.
+    pub limits_exempt: bool,
 }
 
 impl Connection {
@@ -136,6 +218,7 @@ impl Connection {
             client_name: "unknown".to_owned(),
             trusted: false,
             service: "smtp".to_owned(),
+            limits_exempt: false,
         }
     }
 

@@ -1,6 +1,5 @@
 //! The verbs that are only a reply: RSET (RFC 5321 §4.1.1.5), NOOP
-//! (§4.1.1.9), HELP (§4.1.1.8), QUIT (§4.1.1.10), and those recognised but
-//! not implemented yet (BDAT: a later issue).
+//! (§4.1.1.9), HELP (§4.1.1.8), QUIT (§4.1.1.10).
 
 use postern_mail::{EnhancedCode, Reply};
 
@@ -33,12 +32,6 @@ pub(super) fn help() -> Reply {
     Reply::new(
         214,
         EnhancedCode::new(2, 0, 0),
-        "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT",
+        "Commands: HELO EHLO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP VRFY ETRN HELP QUIT",
     )
-}
-
-/// BDAT until it is implemented (not announced in EHLO either, so a
-/// conforming client never sends it).
-pub(super) fn not_implemented() -> Reply {
-    Reply::new(502, EnhancedCode::new(5, 5, 1), "Command not implemented")
 }

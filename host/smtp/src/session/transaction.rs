@@ -4,9 +4,11 @@
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use postern_mail::{Address, Envelope, QueueId, Recipient, ReversePath, Verdict};
+use postern_mail::{
+    Address, Envelope, Notify, Orcpt, QueueId, Recipient, Reply, Ret, ReversePath, Verdict,
+};
 
-use crate::codec::MailFrom;
+use crate::codec::{Body, MailFrom};
 
 /// The transaction's state, and what the policy asked to be done with it.
 #[derive(Debug, Clone)]
@@ -35,8 +37,35 @@ pub(crate) struct Transaction {
     pub(crate) redirect: Option<Address>,
     /// Policy BCC: addresses that get a copy too.
     pub(crate) bcc: Vec<Address>,
+    /// RFC 6531 `SMTPUTF8` was given with MAIL.
+    pub(crate) smtputf8: bool,
+    /// RFC 6152 `BODY=8BITMIME` was given with MAIL.
+    pub(crate) eight_bit_mime: bool,
+    /// RFC 3461 `RET=` and `ENVID=` from MAIL.
+    pub(crate) ret: Option<Ret>,
+    pub(crate) envid: Option<String>,
+    /// The message so far when it comes in BDAT chunks (RFC 3030); `None`
+    /// until the first BDAT. Once set, DATA, MAIL and RCPT are refused
+    /// until the last chunk or RSET.
+    pub(crate) chunks: Option<Chunks>,
 }
 
+/// The BDAT chunks of one message received so far.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chunks {
+    /// The content: chunks are raw bytes, with no dot-stuffing or line-end
+    /// handling (RFC 3030 §2), kept while within `message_size_limit`.
+    pub(crate) content: Vec<u8>,
+    /// Bytes received, kept or not.
+    pub(crate) size: u64,
+    /// Why the message is refused, once an earlier chunk failed: later
+    /// chunks are read and dropped with the same reply, up to LAST.
+    pub(crate) failed: Option<Reply>,
+    /// The refusal was logged when it was made (a policy refusal at the
+    /// first chunk); one over the size limit is logged at the last chunk,
+    /// as DATA logs it after the final dot.
+    pub(crate) logged: bool,
+}
 impl Transaction {
     pub(crate) fn new(instance: String, mail: MailFrom) -> Transaction {
         Transaction {
@@ -50,14 +79,28 @@ impl Transaction {
             prepend: Vec::new(),
             redirect: None,
             bcc: Vec::new(),
+            smtputf8: mail.smtputf8,
+            eight_bit_mime: mail.body == Some(Body::EightBitMime),
+            ret: mail.ret,
+            envid: mail.envid,
+            chunks: None,
         }
     }
 
-    /// Adds an accepted recipient; a second RCPT for the same address is
-    /// acknowledged but not added twice.
-    pub(crate) fn add_recipient(&mut self, address: Address) {
+    /// Adds an accepted recipient with its DSN parameters; a second RCPT
+    /// for the same address is acknowledged but not added twice.
+    pub(crate) fn add_recipient(
+        &mut self,
+        address: Address,
+        notify: Option<Notify>,
+        orcpt: Option<Orcpt>,
+    ) {
         if !self.recipients.iter().any(|r| r.original == address) {
-            self.recipients.push(Recipient::new(address));
+            self.recipients.push(Recipient {
+                notify,
+                orcpt,
+                ..Recipient::new(address)
+            });
         }
     }
 
@@ -105,7 +148,7 @@ impl Transaction {
         let mut recipients = match (&self.redirect, self.recipients.first()) {
             (Some(to), Some(first)) => vec![Recipient {
                 address: to.clone(),
-                original: first.original.clone(),
+                ..first.clone()
             }],
             _ => self.recipients.clone(),
         };
@@ -123,6 +166,10 @@ impl Transaction {
             protocol: protocol.to_owned(),
             arrival: SystemTime::now(),
             hold: self.hold,
+            ret: self.ret,
+            envid: self.envid.clone(),
+            smtputf8: self.smtputf8,
+            eight_bit_mime: self.eight_bit_mime,
         }
     }
 }
@@ -143,6 +190,9 @@ mod tests {
                 sender: ReversePath::Null,
                 size: None,
                 body: None,
+                smtputf8: false,
+                ret: None,
+                envid: None,
             },
         )
     }
@@ -150,9 +200,9 @@ mod tests {
     #[test]
     fn duplicate_recipients_are_kept_once() {
         let mut t = txn();
-        t.add_recipient(addr("a@x.org"));
-        t.add_recipient(addr("b@x.org"));
-        t.add_recipient(addr("a@x.org"));
+        t.add_recipient(addr("a@x.org"), None, None);
+        t.add_recipient(addr("b@x.org"), None, None);
+        t.add_recipient(addr("a@x.org"), None, None);
         assert_eq!(t.recipients.len(), 2);
         assert_eq!(t.single_recipient(), None);
     }
@@ -160,8 +210,8 @@ mod tests {
     #[test]
     fn actions_shape_the_envelope() {
         let mut t = txn();
-        t.add_recipient(addr("a@x.org"));
-        t.add_recipient(addr("b@x.org"));
+        t.add_recipient(addr("a@x.org"), None, None);
+        t.add_recipient(addr("b@x.org"), None, None);
         t.apply(&Verdict::Hold("held".into()));
         t.apply(&Verdict::Redirect(addr("r@y.org")));
         t.apply(&Verdict::Bcc(addr("c@y.org")));

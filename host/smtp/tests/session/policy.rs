@@ -253,3 +253,55 @@ async fn data_and_end_of_data_refusals() {
          plugin=size_gate",
     );
 }
+
+/// BDAT meets the same `data` and `end_of_data` lists as DATA: a refusal
+/// at the first chunk holds for every chunk up to LAST.
+#[tokio::test]
+async fn bdat_meets_the_data_and_end_of_data_lists() {
+    let rule = Box::new(|r: &PolicyRequest| match r.stage {
+        Stage::Data if r.sender.is_empty() => refuse(
+            550,
+            "5.5.3",
+            "<DATA>: Data command rejected: Multi-recipient bounce",
+            "reject_multi_recipient_bounce",
+        ),
+        Stage::EndOfData if r.size > 10 => {
+            refuse(452, "4.3.1", "Message too long today", "size_gate")
+        }
+        _ => permit_with(vec![]),
+    });
+    let server = Server::start(settings(), rule).await;
+    let mut c = server.client().await;
+    c.ehlo().await;
+    c.cmd("MAIL FROM:<>").await;
+    c.cmd("RCPT TO:<alice@local.test>").await;
+    let refused = "550 5.5.3 <DATA>: Data command rejected: Multi-recipient bounce\r\n";
+    c.send("BDAT 3\r\nabc").await;
+    assert_eq!(c.reply().await, refused);
+    c.send("BDAT 3 LAST\r\ndef").await;
+    assert_eq!(c.reply().await, refused);
+    // LAST ended the transaction.
+    assert!(c.cmd("MAIL FROM:<s@x.test>").await.starts_with("250"));
+    c.cmd("RCPT TO:<alice@local.test>").await;
+    c.send("BDAT 20 LAST\r\nmore than ten bytes\n").await;
+    assert_eq!(c.reply().await, "452 4.3.1 Message too long today\r\n");
+    c.cmd("QUIT").await;
+    let done = server.done().await;
+    assert!(done.messages.is_empty());
+    done.logged(
+        "ABC00001: reject: BDAT from unknown[127.0.0.1]: 550 5.5.3 <DATA>: Data command \
+         rejected: Multi-recipient bounce; from=<> to=<alice@local.test> proto=ESMTP \
+         helo=<client.test> plugin=reject_multi_recipient_bounce",
+    );
+    done.logged(
+        "ABC00002: reject: END-OF-MESSAGE from unknown[127.0.0.1]: 452 4.3.1 Message too long \
+         today; from=<s@x.test> to=<alice@local.test> proto=ESMTP helo=<client.test> \
+         plugin=size_gate",
+    );
+    assert!(
+        !done
+            .logs
+            .iter()
+            .any(|l| l.starts_with("ABC00001: reject: END-OF-MESSAGE"))
+    );
+}

@@ -14,8 +14,9 @@ async fn full_transaction_with_dot_stuffed_body() {
     let mut c = server.client().await;
     assert_eq!(
         c.cmd("EHLO client.test").await,
-        "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n\
-         250 ENHANCEDSTATUSCODES\r\n"
+        "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-ETRN\r\n\
+         250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n\
+         250 CHUNKING\r\n"
     );
     assert_eq!(
         c.cmd("MAIL FROM:<sender@origin.test> BODY=8BITMIME").await,
@@ -190,4 +191,43 @@ async fn lost_connection_is_logged() {
     let done = server.done().await;
     done.logged("lost connection after MAIL from unknown[127.0.0.1]");
     done.logged("disconnect from unknown[127.0.0.1] ehlo=1 mail=1 commands=2");
+}
+
+/// Cleanup adds Message-Id and Date only for submissions (loopback or
+/// authenticated clients); mail relayed from elsewhere keeps its headers.
+#[tokio::test]
+async fn message_id_and_date_only_for_submissions() {
+    for (peer, added) in [(None, true), (Some("192.0.2.9:4000"), false)] {
+        let server =
+            Server::start_as(settings(), relay_rule(), peer.map(|p| p.parse().unwrap())).await;
+        let mut c = server.client().await;
+        c.ehlo().await;
+        c.cmd("MAIL FROM:<s@origin.test> BODY=8BITMIME SMTPUTF8")
+            .await;
+        c.cmd(
+            "RCPT TO:<postmaster@local.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;pm+2B1@local.test",
+        )
+        .await;
+        c.send("BDAT 20 LAST\r\nSubject: x\r\n\r\nbody\r\n").await;
+        let r = c.reply().await;
+        assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+        c.cmd("QUIT").await;
+        let done = server.done().await;
+        let m = &done.messages[0];
+        let content = String::from_utf8(m.content.clone()).unwrap();
+        assert_eq!(content.contains("\r\nMessage-Id: <"), added, "{content}");
+        assert_eq!(content.contains("\r\nDate: "), added, "{content}");
+        assert!(
+            content.ends_with("\r\nSubject: x\r\n\r\nbody\r\n"),
+            "{content}"
+        );
+        // The ESMTP parameters reach the queue with the envelope.
+        assert!(m.envelope.smtputf8 && m.envelope.eight_bit_mime);
+        let r = &m.envelope.recipients[0];
+        assert_eq!(r.notify.unwrap().keywords(), "SUCCESS,FAILURE");
+        assert_eq!(
+            r.orcpt.as_ref().unwrap().to_string(),
+            "rfc822;pm+1@local.test"
+        );
+    }
 }

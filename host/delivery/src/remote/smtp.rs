@@ -1,0 +1,456 @@
+//! One batch of recipients to one destination: find the servers, try them
+//! in turn, one transaction, a status per recipient.
+
+use std::net::SocketAddr;
+
+use postern_mail::{Delivered, DeliveryStatus, EnhancedCode, Envelope, Recipient, Reply};
+use postern_smtp::client::{ClientError, ClientSettings, Session, TlsLevel};
+
+use super::RemoteDelivery;
+use super::dns::{Exchangers, LookupError};
+use super::nexthop::{LmtpTarget, NextHop};
+
+/// The most server addresses tried for one batch (Postfix's
+/// `smtp_mx_address_limit` is 5; more only makes a dead destination
+/// slower to defer).
+const ADDRESS_LIMIT: usize = 10;
+
+/// A server to try: the name it was found under and an address.
+type Target = (String, SocketAddr);
+
+impl RemoteDelivery {
+    /// Delivers to `recipients` through SMTP to `hop`, at most
+    /// `default_destination_recipient_limit` per transaction (RFC 5321
+    /// §4.5.3.1.8 only promises 100 at a time; the next transaction
+    /// reuses the connection).
+    pub async fn deliver_smtp(
+        &self,
+        hop: &NextHop,
+        envelope: &Envelope,
+        recipients: &[Recipient],
+        content: &[u8],
+    ) -> Vec<Delivered> {
+        let mut out = Vec::with_capacity(recipients.len());
+        for chunk in recipients.chunks(self.settings.destination_recipient_limit.max(1)) {
+            out.extend(self.deliver_smtp_once(hop, envelope, chunk, content).await);
+        }
+        out
+    }
+
+    /// One transaction of [`RemoteDelivery::deliver_smtp`].
+    async fn deliver_smtp_once(
+        &self,
+        hop: &NextHop,
+        envelope: &Envelope,
+        recipients: &[Recipient],
+        content: &[u8],
+    ) -> Vec<Delivered> {
+        let key = format!("smtp:{hop}");
+        let settings = self.client_settings(false);
+        let port = hop.port.unwrap_or(self.settings.smtp_tcp_port);
+        let _slot = self.destinations.slot(&key).await;
+        if let Some(done) = self
+            .reuse(&key, "smtp", envelope, recipients, content)
+            .await
+        {
+            return done;
+        }
+        let targets = match self.targets(hop, port).await {
+            Ok(t) => t,
+            Err(status) => return all("smtp", "none", recipients, status),
+        };
+        self.try_targets(
+            "smtp",
+            &key,
+            Some(hop),
+            targets,
+            &settings,
+            envelope,
+            recipients,
+            content,
+        )
+        .await
+    }
+
+    /// Delivers to `recipients` through LMTP to `target`.
+    pub async fn deliver_lmtp(
+        &self,
+        target: &LmtpTarget,
+        envelope: &Envelope,
+        recipients: &[Recipient],
+        content: &[u8],
+    ) -> Vec<Delivered> {
+        let key = format!("lmtp:{target}");
+        let settings = self.client_settings(true);
+        let _slot = self.destinations.slot(&key).await;
+        if let Some(done) = self
+            .reuse(&key, "lmtp", envelope, recipients, content)
+            .await
+        {
+            return done;
+        }
+        match target {
+            LmtpTarget::Unix(path) => match Session::connect_unix(path, &settings).await {
+                Ok(session) => {
+                    self.transact("lmtp", &key, session, envelope, recipients, content)
+                        .await
+                }
+                Err(e) => all("lmtp", "none", recipients, session_failure(&e)),
+            },
+            LmtpTarget::Inet(hop) => {
+                let port = hop.port.unwrap_or(24);
+                let targets = match self.targets(hop, port).await {
+                    Ok(t) => t,
+                    Err(status) => return all("lmtp", "none", recipients, status),
+                };
+                self.try_targets(
+                    "lmtp", &key, None, targets, &settings, envelope, recipients, content,
+                )
+                .await
+            }
+        }
+    }
+
+    fn client_settings(&self, lmtp: bool) -> ClientSettings {
+        let s = &self.settings;
+        ClientSettings {
+            helo_name: s.helo_name.clone(),
+            lmtp,
+            // No STARTTLS to an LMTP store: it is local or on a trusted
+            // network (Postfix's lmtp_tls_security_level is empty).
+            tls_level: if lmtp { TlsLevel::None } else { s.tls_level },
+            tls: s.tls.clone(),
+            timeouts: s.timeouts,
+        }
+    }
+
+    /// Tries an idle session of `key`: `None` when there is none or it
+    /// does not answer RSET any more (the caller connects anew). Once the
+    /// RSET passed, the outcome stands, failure too: the message may have
+    /// reached the server, and a second connection could deliver it twice.
+    async fn reuse(
+        &self,
+        key: &str,
+        agent: &'static str,
+        envelope: &Envelope,
+        recipients: &[Recipient],
+        content: &[u8],
+    ) -> Option<Vec<Delivered>> {
+        let mut session = self.destinations.take(key)?;
+        // A cached connection the server closed meanwhile is normal.
+        session.reset().await.ok()?;
+        Some(
+            self.transact(agent, key, session, envelope, recipients, content)
+                .await,
+        )
+    }
+
+    /// Connects to each target in turn until one takes the transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn try_targets(
+        &self,
+        agent: &'static str,
+        key: &str,
+        hop: Option<&NextHop>,
+        targets: Vec<Target>,
+        settings: &ClientSettings,
+        envelope: &Envelope,
+        recipients: &[Recipient],
+        content: &[u8],
+    ) -> Vec<Delivered> {
+        let mut last = None;
+        for (host, addr) in targets.into_iter().take(ADDRESS_LIMIT) {
+            let connected = match Session::connect(addr, &host, settings).await {
+                // Opportunistic TLS that fails is no worse than none: try
+                // the same server again in plain text, as Postfix does.
+                Err(e @ ClientError::Tls { .. }) if settings.tls_level == TlsLevel::May => {
+                    tracing::info!(target: "postern/smtp", "{e}; trying again without TLS");
+                    let plain = ClientSettings {
+                        tls_level: TlsLevel::None,
+                        ..settings.clone()
+                    };
+                    Session::connect(addr, &host, &plain).await
+                }
+                other => other,
+            };
+            let mut session = match connected {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::info!(target: "postern/smtp", "{e}");
+                    last = Some(e);
+                    continue;
+                }
+            };
+            if let Some(hop) = hop
+                && let Err(e) = self.login(&mut session, hop, &host).await
+            {
+                let relay = session.relay.clone();
+                tokio::spawn(session.quit());
+                return all(agent, &relay, recipients, e);
+            }
+            return self
+                .transact(agent, key, session, envelope, recipients, content)
+                .await;
+        }
+        let status = match last {
+            Some(e) => session_failure(&e),
+            None => DeliveryStatus::Deferred {
+                dsn: EnhancedCode::new(4, 4, 1),
+                detail: "no server address to try".to_owned(),
+            },
+        };
+        all(agent, "none", recipients, status)
+    }
+
+    /// One transaction on a fresh session; the session is cached after.
+    async fn transact(
+        &self,
+        agent: &'static str,
+        key: &str,
+        mut session: Session,
+        envelope: &Envelope,
+        recipients: &[Recipient],
+        content: &[u8],
+    ) -> Vec<Delivered> {
+        match session.send(envelope, recipients, content).await {
+            Ok(replies) => {
+                let done = statuses(agent, &session.relay, recipients, replies);
+                self.destinations.put(key, session);
+                done
+            }
+            Err(e) => all(
+                agent,
+                &session.relay.clone(),
+                recipients,
+                session_failure(&e),
+            ),
+        }
+    }
+
+    /// AUTH with the `smtp_sasl_password_maps` entry for this next hop,
+    /// when `smtp_sasl_auth_enable` is on and the server offers AUTH.
+    async fn login(
+        &self,
+        session: &mut Session,
+        hop: &NextHop,
+        host: &str,
+    ) -> Result<(), DeliveryStatus> {
+        if !self.settings.sasl_auth_enable || session.extensions.auth.is_empty() {
+            return Ok(());
+        }
+        let Some(credentials) = self.password(hop, host) else {
+            return Ok(());
+        };
+        let Some((user, password)) = credentials.split_once(':') else {
+            return Err(DeliveryStatus::Deferred {
+                dsn: EnhancedCode::new(4, 7, 0),
+                detail: format!("smtp_sasl_password_maps entry for {hop} is not user:password"),
+            });
+        };
+        session.authenticate(user, password).await.map_err(|e| {
+            let detail = match e.reply() {
+                Some(reply) => format!(
+                    "SASL authentication failed; server {} said: {reply}",
+                    session.relay
+                ),
+                None => e.to_string(),
+            };
+            DeliveryStatus::Deferred {
+                dsn: EnhancedCode::new(4, 7, 0),
+                detail,
+            }
+        })
+    }
+
+    /// The credentials for `hop`: looked up as `[host]:port`, `[host]`,
+    /// `host` (the next hop as written first), then the server's name.
+    fn password(&self, hop: &NextHop, host: &str) -> Option<String> {
+        let mut keys = vec![hop.to_string()];
+        if hop.port.is_some() {
+            let bare = NextHop {
+                port: None,
+                ..hop.clone()
+            };
+            keys.push(bare.to_string());
+        }
+        keys.push(hop.host.clone());
+        keys.push(host.to_owned());
+        keys.iter().find_map(|k| {
+            self.settings
+                .sasl_password_maps
+                .iter()
+                .find_map(|t| t.lookup(k))
+        })
+    }
+
+    /// The servers of `hop`, in the order to try them; a status for every
+    /// recipient when there is none to try.
+    async fn targets(&self, hop: &NextHop, port: u16) -> Result<Vec<Target>, DeliveryStatus> {
+        let hosts: Vec<String> = if hop.mx {
+            match self.dns.exchangers(&hop.host).await {
+                Err(e) => return Err(lookup_failure(&e)),
+                Ok(Exchangers::Null) => {
+                    return Err(DeliveryStatus::Bounced {
+                        dsn: EnhancedCode::new(5, 1, 10),
+                        detail: format!("Domain {} does not accept mail (nullMX)", hop.host),
+                    });
+                }
+                Ok(Exchangers::Implicit) => vec![hop.host.clone()],
+                Ok(Exchangers::Hosts(hosts)) => {
+                    // RFC 5321 §5.1: when this host is an MX, only the
+                    // better ones are tried; if it is the best, mail for
+                    // the domain has come back to where it started.
+                    let mine = hosts
+                        .iter()
+                        .position(|(_, h)| *h == self.settings.myhostname);
+                    let better: Vec<String> = hosts
+                        .into_iter()
+                        .take(mine.unwrap_or(usize::MAX))
+                        .map(|(_, h)| h)
+                        .collect();
+                    if better.is_empty() {
+                        return Err(self.loops(hop));
+                    }
+                    better
+                }
+            }
+        } else {
+            vec![hop.host.clone()]
+        };
+        let mut targets = Vec::new();
+        let mut failure = None;
+        for host in hosts {
+            match self.dns.addresses(&host).await {
+                Ok(ips) => targets.extend(
+                    ips.into_iter()
+                        .map(|ip| (host.clone(), SocketAddr::new(ip, port))),
+                ),
+                Err(e) => failure = Some(e),
+            }
+        }
+        let before = targets.len();
+        targets.retain(|(_, addr)| !self.settings.own_addresses.contains(addr));
+        if targets.is_empty() {
+            return Err(match failure {
+                _ if before > 0 => self.loops(hop),
+                Some(e) => lookup_failure(&e),
+                None => DeliveryStatus::Deferred {
+                    dsn: EnhancedCode::new(4, 4, 3),
+                    detail: format!("no address for {}", hop.host),
+                },
+            });
+        }
+        Ok(targets)
+    }
+
+    fn loops(&self, hop: &NextHop) -> DeliveryStatus {
+        DeliveryStatus::Bounced {
+            dsn: EnhancedCode::new(5, 4, 6),
+            detail: format!("mail for {} loops back to myself", hop.host),
+        }
+    }
+}
+
+/// The same status for every recipient.
+fn all(
+    agent: &'static str,
+    relay: &str,
+    recipients: &[Recipient],
+    status: DeliveryStatus,
+) -> Vec<Delivered> {
+    recipients
+        .iter()
+        .map(|_| Delivered {
+            agent,
+            relay: relay.to_owned(),
+            status: status.clone(),
+        })
+        .collect()
+}
+
+/// Each recipient's status from its final reply.
+fn statuses(
+    agent: &'static str,
+    relay: &str,
+    recipients: &[Recipient],
+    replies: Vec<Reply>,
+) -> Vec<Delivered> {
+    let mut replies = replies.into_iter();
+    recipients
+        .iter()
+        .map(|_| {
+            let status = match replies.next() {
+                Some(reply) => reply_status(relay, reply),
+                None => DeliveryStatus::Deferred {
+                    dsn: EnhancedCode::new(4, 4, 2),
+                    detail: format!("no reply from {relay} for this recipient"),
+                },
+            };
+            Delivered {
+                agent,
+                relay: relay.to_owned(),
+                status,
+            }
+        })
+        .collect()
+}
+
+/// 2xx sent, 4xx deferred, 5xx bounced, with the server's words.
+fn reply_status(relay: &str, reply: Reply) -> DeliveryStatus {
+    let host = relay.rsplit_once(':').map_or(relay, |(h, _)| h);
+    let dsn = reply.enhanced.unwrap_or(EnhancedCode::new(
+        u8::try_from(reply.code / 100).unwrap_or(4),
+        0,
+        0,
+    ));
+    if reply.code < 400 {
+        DeliveryStatus::Sent {
+            dsn,
+            detail: reply.to_string(),
+        }
+    } else if reply.code < 500 {
+        DeliveryStatus::Deferred {
+            dsn,
+            detail: format!("host {host} said: {reply}"),
+        }
+    } else {
+        DeliveryStatus::Bounced {
+            dsn,
+            detail: format!("host {host} said: {reply}"),
+        }
+    }
+}
+
+/// A session that failed as a whole defers its recipients (RFC 5321
+/// §4.5.4.1: try again later), with a code for the kind of failure.
+fn session_failure(e: &ClientError) -> DeliveryStatus {
+    let dsn = match e {
+        ClientError::Connect { .. } => EnhancedCode::new(4, 4, 1),
+        ClientError::TlsRequired { .. } => EnhancedCode::new(4, 7, 4),
+        ClientError::Tls { .. } => EnhancedCode::new(4, 7, 5),
+        ClientError::Refused { reply, .. } => match reply.enhanced {
+            Some(e) if e.class == 4 => e,
+            _ => EnhancedCode::new(4, 4, 2),
+        },
+        _ => EnhancedCode::new(4, 4, 2),
+    };
+    DeliveryStatus::Deferred {
+        dsn,
+        detail: e.to_string(),
+    }
+}
+
+/// A failed DNS lookup: NXDOMAIN bounces (5.4.4), the rest defer (4.4.3).
+fn lookup_failure(e: &LookupError) -> DeliveryStatus {
+    if e.is_temporary() {
+        DeliveryStatus::Deferred {
+            dsn: EnhancedCode::new(4, 4, 3),
+            detail: e.to_string(),
+        }
+    } else {
+        DeliveryStatus::Bounced {
+            dsn: EnhancedCode::new(5, 4, 4),
+            detail: e.to_string(),
+        }
+    }
+}

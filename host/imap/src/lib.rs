@@ -1,0 +1,29 @@
+//! Postern's IMAP4rev1 server (RFC 3501) over the Maildir store that
+//! local delivery writes: Dovecot's `imap` and `imap-login`.
+//!
+//! Offered with IMAP4rev1: STARTTLS and imaps (RFC 8314), SASL-IR
+//! (RFC 4959) with AUTHENTICATE PLAIN, LITERAL+ (RFC 7888), IDLE
+//! (RFC 2177), UIDPLUS (RFC 4315), MOVE (RFC 6851), NAMESPACE (RFC 2342),
+//! UNSELECT (RFC 3691), ENABLE (RFC 5161), ID (RFC 2971), SPECIAL-USE
+//! (RFC 6154, Drafts/Sent/Trash/Junk made for a new user). Replies follow
+//! Dovecot's wording so that clients and operators see what they know.
+//!
+//! Not here (yet): CONDSTORE/QRESYNC, LIST-EXTENDED and LIST-STATUS,
+//! CHILDREN, RENAME of the INBOX, per-user and per-address session caps,
+//! search on decoded (RFC 2047, base64) text, and the POP/IMAP-before-SMTP
+//! ledger.
+//!
+//! # Layout
+//! - [`codec`]: sans-IO framing (literals and their caps), commands,
+//!   sequence sets, search keys, fetch items, dates, response strings.
+//! - [`mime`]: part tree, sections, ENVELOPE and BODYSTRUCTURE.
+//! - [`session`]: the states (not authenticated, authenticated, selected)
+//!   over a socket, TLS, and the view of the selected mailbox.
+//! - [`command`]: one file per command group, as `session` dispatches them.
+
+pub mod codec;
+pub mod command;
+pub mod mime;
+pub mod session;
+
+pub use session::{Connection, Mailboxes, Settings, serve};

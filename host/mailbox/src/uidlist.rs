@@ -1,0 +1,246 @@
+//! The UID list beside a Maildir, in Dovecot's `dovecot-uidlist` format
+//! (version 3), so that Dovecot and Postern agree on every UID:
+//!
+//! ```text
+//! 3 V1700000000 N4
+//! 1 :1700000000.M1P2Q1.host,S=120
+//! 3 W300 :1700000005.M9P2Q2.host,S=290
+//! ```
+//!
+//! The header holds UIDVALIDITY (`V`) and the next UID (`N`); each line a
+//! UID, optional fields, and the file's base name after ` :`. Version 1
+//! files (`1 <validity> <next>`, `<uid> <name>`) are read too.
+//!
+//! Writers hold Dovecot's dotlock, `dovecot-uidlist.lock`, created with
+//! `O_EXCL`: the new list is written into the lock file itself, fsynced and
+//! renamed over the list, which both publishes it atomically and releases
+//! the lock. A lock older than [`STALE`] is a crashed writer's and is
+//! broken, as Dovecot does.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The list's file name, Dovecot's.
+pub const FILE: &str = "dovecot-uidlist";
+/// The dotlock's.
+pub const LOCK: &str = "dovecot-uidlist.lock";
+/// A lock this old was left by a writer that died (Dovecot: 2 minutes).
+pub const STALE: Duration = Duration::from_secs(120);
+/// How long to wait for another writer before giving up.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The parsed list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UidList {
+    /// UIDVALIDITY (RFC 3501 §2.3.1.1).
+    pub validity: u32,
+    /// The next UID to assign.
+    pub next: u32,
+    /// UID and base name, ascending by UID.
+    pub entries: Vec<(u32, String)>,
+}
+
+impl UidList {
+    /// A fresh list: a new UIDVALIDITY from the clock, so that a list
+    /// rebuilt after a loss tells clients to forget their cached UIDs.
+    pub fn fresh() -> UidList {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(1);
+        UidList {
+            validity: u32::try_from(now).unwrap_or(u32::MAX).max(1),
+            next: 1,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Parses a list; `None` if the text is not one (then it is rebuilt).
+    pub fn parse(text: &str) -> Option<UidList> {
+        let mut lines = text.lines();
+        let header = lines.next()?;
+        let mut fields = header.split(' ');
+        let version = fields.next()?;
+        let (mut validity, mut next) = (0u32, 0u32);
+        match version {
+            "1" => {
+                validity = fields.next()?.parse().ok()?;
+                next = fields.next()?.parse().ok()?;
+            }
+            "3" => {
+                for f in fields {
+                    if let Some(v) = f.strip_prefix('V') {
+                        validity = v.parse().ok()?;
+                    } else if let Some(n) = f.strip_prefix('N') {
+                        next = n.parse().ok()?;
+                    }
+                }
+            }
+            _ => return None,
+        }
+        if validity == 0 || next == 0 {
+            return None;
+        }
+        let mut entries = Vec::new();
+        for line in lines {
+            if line.is_empty() {
+                continue;
+            }
+            let (uid, rest) = line.split_once(' ')?;
+            let uid: u32 = uid.parse().ok()?;
+            let name = if version == "1" {
+                rest
+            } else {
+                match rest.strip_prefix(':') {
+                    Some(name) => name,
+                    None => rest.split_once(" :")?.1,
+                }
+            };
+            if uid == 0 || uid >= next || entries.last().is_some_and(|(u, _)| *u >= uid) {
+                return None;
+            }
+            entries.push((uid, crate::reader::base_name(name).to_owned()));
+        }
+        Some(UidList {
+            validity,
+            next,
+            entries,
+        })
+    }
+
+    /// The text of the list.
+    pub fn render(&self) -> String {
+        let mut out = format!("3 V{} N{}\n", self.validity, self.next);
+        for (uid, name) in &self.entries {
+            out.push_str(&format!("{uid} :{name}\n"));
+        }
+        out
+    }
+}
+
+/// Reads the list in `dir`: `Ok(None)` if there is none or it is damaged.
+pub fn read(dir: &Path) -> io::Result<Option<UidList>> {
+    match fs::read_to_string(dir.join(FILE)) {
+        Ok(text) => Ok(UidList::parse(&text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The held dotlock. Dropping it without [`Lock::commit`] releases it
+/// and leaves the list as it was.
+#[derive(Debug)]
+pub struct Lock {
+    path: PathBuf,
+    file: Option<File>,
+    dir: PathBuf,
+}
+
+impl Lock {
+    /// Takes the lock of the list in `dir`, waiting for another writer
+    /// and breaking a stale lock.
+    pub fn acquire(dir: &Path) -> io::Result<Lock> {
+        let path = dir.join(LOCK);
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(file) => {
+                    return Ok(Lock {
+                        path,
+                        file: Some(file),
+                        dir: dir.to_owned(),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+            let stale = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE);
+            if stale {
+                // A writer died holding it: break it, as Dovecot does.
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            if started.elapsed() > WAIT {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{} is held by another process", path.display()),
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Writes `list` as the new list and releases the lock.
+    pub fn commit(mut self, list: &UidList) -> io::Result<()> {
+        if let Some(mut file) = self.file.take() {
+            file.write_all(list.render().as_bytes())?;
+            file.sync_all()?;
+        }
+        fs::rename(&self.path, self.dir.join(FILE))?;
+        // Renamed away: nothing left to remove on drop.
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dovecot_versions() {
+        let l = UidList::parse("3 V1275660208 N25 G3085f01b\n1 :a.M1P1.h,S=3\n24 W300 :b.h:2,S\n")
+            .unwrap();
+        assert_eq!((l.validity, l.next), (1275660208, 25));
+        assert_eq!(
+            l.entries,
+            [(1, "a.M1P1.h,S=3".to_owned()), (24, "b.h".to_owned())]
+        );
+        let v1 = UidList::parse("1 7 3\n1 x.h\n2 y.h\n").unwrap();
+        assert_eq!(v1.entries.len(), 2);
+        assert!(UidList::parse("garbage").is_none());
+        assert!(UidList::parse("3 V1 N2\n5 :x\n").is_none(), "uid >= next");
+        let again = UidList::parse(&l.render()).unwrap();
+        assert_eq!(again, l);
+    }
+
+    #[test]
+    fn lock_excludes_and_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = Lock::acquire(dir.path()).unwrap();
+        assert!(dir.path().join(LOCK).exists());
+        drop(lock);
+        assert!(!dir.path().join(LOCK).exists());
+        let lock = Lock::acquire(dir.path()).unwrap();
+        let mut list = UidList::fresh();
+        list.next = 2;
+        list.entries.push((1, "m".to_owned()));
+        lock.commit(&list).unwrap();
+        assert_eq!(read(dir.path()).unwrap().unwrap(), list);
+        assert!(!dir.path().join(LOCK).exists());
+    }
+}
