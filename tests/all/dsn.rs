@@ -3,8 +3,11 @@
 //! its notices: `NOTIFY=NEVER` gets no bounce, `NOTIFY=SUCCESS` a success
 //! notice on delivery, `RET=HDRS` only the headers back and `RET=FULL`
 //! the whole message, with ENVID and ORCPT in the report, all read back
-//! with Python's email parser.
+//! with Python's email parser. A remote server's refusal comes back as
+//! Postfix reports it: `Remote-MTA: dns; host` and `Diagnostic-Code: smtp;
+//! 550 5.1.1 ...`.
 
+use crate::remote_smtp::{Aiosmtpd, sender, submit};
 use crate::support::*;
 
 /// Mail to another domain (remote delivery cannot reach it from the test
@@ -167,4 +170,50 @@ fn bad_dsn_parameters_are_refused() {
         c.cmd("RCPT TO:<bob@example.org> NOTIFY=never")
             .starts_with("250")
     );
+}
+
+/// The per-recipient fields of a DSN file, one line each.
+const READ_REMOTE: &str = r#"
+import email, sys
+msg = email.message_from_bytes(open(sys.argv[1], "rb").read())
+assert msg.get_content_type() == "multipart/report", msg.get_content_type()
+report = msg.get_payload()[1]
+for block in report.get_payload()[1:]:
+    for k in ["Final-Recipient", "Action", "Status", "Remote-MTA", "Diagnostic-Code"]:
+        print(k.lower(), block[k])
+"#;
+
+#[test]
+fn a_remote_refusal_names_the_remote_mta_and_its_reply() {
+    let aio = Aiosmtpd::start("reject", &[]);
+    let (sender, _tmp) = sender(
+        None,
+        &format!("relayhost = \"[127.0.0.1]:{}\"\n", aio.port),
+        "",
+    );
+    let id = submit(
+        &sender,
+        "postmaster@sender.test",
+        &["nobody@far.test"],
+        "Subject: refused\r\n\r\nhi\r\n",
+    );
+    sender.wait_log(&format!("{id}: sender non-delivery notification: "));
+    let new = sender.dir.join("mail/sender.test/postmaster/Maildir/new");
+    wait_messages(&new, 1);
+    let path = std::fs::read_dir(&new)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = python(READ_REMOTE, &[path.to_str().unwrap()]);
+    for line in [
+        "final-recipient rfc822; nobody@far.test",
+        "action failed",
+        "status 5.1.1",
+        "remote-mta dns; 127.0.0.1",
+        "diagnostic-code smtp; 550 5.1.1 <nobody@far.test>: Recipient address rejected: User unknown",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} not in:\n{out}");
+    }
 }

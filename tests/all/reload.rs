@@ -178,3 +178,162 @@ fn reload_rereads_the_users_file_for_logins() {
     assert!(stderr.contains("users:1: bad uid"), "{stderr}");
     assert!(login(new).starts_with("235"));
 }
+
+/// A server with two smtp services, the second with `service_keys`
+/// appended (its own restriction lists, say), after `extra` lines.
+fn two_services(
+    extra: &str,
+    service_keys: &str,
+) -> (Server, tempfile::TempDir, Vec<std::net::SocketAddr>) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    std::fs::write(
+        tmp.path().join("postern.toml"),
+        two_services_text(tmp.path(), extra, service_keys),
+    )
+    .unwrap();
+    let server = Server::start_in(tmp.path());
+    let log = server.wait_log_count("listening on smtp ", 2);
+    let addrs = log
+        .lines()
+        .filter_map(|l| l.split("listening on smtp ").nth(1))
+        .map(|a| a.trim().parse().unwrap())
+        .collect();
+    (server, tmp, addrs)
+}
+
+fn two_services_text(dir: &std::path::Path, extra: &str, service_keys: &str) -> String {
+    let first = "[[service]]\nname = \"smtp\"\nlisten = \"127.0.0.1:0\"\n";
+    format!(
+        "{}{service_keys}\n",
+        config_text(dir, &format!("{extra}\n{first}"))
+    )
+}
+
+/// The RCPT reply for alice@example.org on the service at `addr`.
+fn rcpt_at(addr: std::net::SocketAddr) -> String {
+    let mut c = Client::connect_raw(addr, "127.0.0.1");
+    assert!(c.reply().starts_with("220"));
+    assert!(c.cmd("EHLO client.example").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<bob@example.org>").starts_with("250"));
+    c.cmd("RCPT TO:<alice@example.org>")
+}
+
+const STRICT: &str = "[service.restrictions]\nrecipient = [\"reject\"]";
+
+#[test]
+fn a_service_gains_and_loses_its_own_lists_at_reload() {
+    let (server, tmp, addrs) = two_services("", "");
+    let (plain, other) = (addrs[0], addrs[1]);
+    assert!(rcpt_at(other).starts_with("250"));
+    let config = tmp.path().join("postern.toml");
+
+    // The second service gets lists of its own; a third service appears.
+    let third = "[[service]]\nname = \"submission\"\nlisten = \"127.0.0.1:0\"\n";
+    let text = two_services_text(tmp.path(), "", STRICT);
+    std::fs::write(&config, format!("{text}{third}")).unwrap();
+    let out = reload(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = server.wait_log("reload: service smtp restriction lists");
+    assert!(
+        log.contains("reload: service submission at ") && log.contains("take a restart"),
+        "{log}"
+    );
+    let r = rcpt_at(other);
+    assert!(r.starts_with("554 5.7.1"), "{r}");
+    assert!(rcpt_at(plain).starts_with("250"));
+
+    // And loses them: it follows the main lists again, reloaded too.
+    std::fs::write(
+        &config,
+        two_services_text(
+            tmp.path(),
+            "smtpd_recipient_restrictions = [\"permit_mynetworks\", \"reject\"]",
+            "",
+        ),
+    )
+    .unwrap();
+    let out = reload(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.wait_log("reload: service smtp has no restriction lists of its own now");
+    assert!(rcpt_at(other).starts_with("250"));
+    assert!(rcpt_at(plain).starts_with("250"));
+}
+
+#[test]
+fn a_broken_service_list_refuses_the_whole_reload() {
+    let (server, tmp, addrs) = two_services("", STRICT);
+    let (plain, strict) = (addrs[0], addrs[1]);
+    assert!(rcpt_at(strict).starts_with("554"));
+    let config = tmp.path().join("postern.toml");
+    // The main lists would now reject everything, and the service's own
+    // names a plugin that does not exist: neither is taken.
+    let broken = "[service.restrictions]\nrecipient = [\"reject_unauth_destination\", { plugin = \"no_such_plugin\" }]";
+    std::fs::write(
+        &config,
+        two_services_text(
+            tmp.path(),
+            "smtpd_recipient_restrictions = [\"reject\"]",
+            broken,
+        ),
+    )
+    .unwrap();
+    let out = reload(&config);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("reload failed, the running configuration is kept"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("service smtp: restrictions"), "{stderr}");
+    assert!(stderr.contains("no_such_plugin"), "{stderr}");
+    server.wait_log("reload failed, keeping the running policy");
+    assert!(rcpt_at(plain).starts_with("250"));
+    assert!(rcpt_at(strict).starts_with("554"));
+    // Fixed, it goes through, for both.
+    std::fs::write(
+        &config,
+        two_services_text(
+            tmp.path(),
+            "smtpd_recipient_restrictions = [\"reject\"]",
+            "",
+        ),
+    )
+    .unwrap();
+    let out = reload(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.wait_log("reload -- version");
+    assert!(rcpt_at(plain).starts_with("554"));
+    assert!(rcpt_at(strict).starts_with("554"));
+}
+
+#[test]
+fn a_service_gone_from_the_config_keeps_listening_with_its_lists() {
+    let (server, tmp, addrs) = two_services("", STRICT);
+    let (plain, strict) = (addrs[0], addrs[1]);
+    let config = tmp.path().join("postern.toml");
+    // Only one smtp service left in the file: the first one.
+    std::fs::write(&config, config_text(tmp.path(), "")).unwrap();
+    let out = reload(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = server.wait_log("is gone from the config");
+    assert!(log.contains("until a restart"), "{log}");
+    assert!(rcpt_at(plain).starts_with("250"));
+    assert!(rcpt_at(strict).starts_with("554"));
+}

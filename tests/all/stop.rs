@@ -1,11 +1,13 @@
 //! `postern stop` is graceful: the listeners close, an idle session gets
 //! `421 4.3.2`, a transaction in progress completes with `250` and its
-//! message is delivered. `postern abort` exits at once.
+//! message is delivered; IMAP and POP3 sessions are told the server is
+//! shutting down (Dovecot's words) and closed, POP3 deletions not applied.
+//! `postern abort` exits at once.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Client, POSTERN, Server, messages, wait_messages};
+use crate::support::{Client, POSTERN, Server, messages, send_message, wait_messages};
 
 /// Runs `postern CMD --config` for the server's config in a thread.
 fn command(server: &Server, cmd: &str) -> std::thread::JoinHandle<std::process::Output> {
@@ -107,4 +109,103 @@ fn abort_exits_at_once() {
     // No 421: the connection is simply gone.
     assert_eq!(busy.rest(), "");
     server.wait_log("abort: exiting at once");
+}
+
+/// Logs in to IMAP (alice, INBOX selected) and POP3 (bob, message 1
+/// marked deleted), says `ready`, then prints what each server sends
+/// unasked and whether it closes.
+const MAILBOX_SESSIONS: &str = r#"
+import imaplib, poplib, sys
+host, imap_port, pop3_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+m = imaplib.IMAP4(host, imap_port, timeout=30)
+m.login("alice@example.org", "secret")
+print("select", m.select("INBOX")[0])
+p = poplib.POP3(host, pop3_port, timeout=30)
+p.user("bob@example.org")
+p.pass_("secret")
+print("stat", p.stat()[0])
+print("dele", p.dele(1).decode())
+print("ready", flush=True)
+print("imap", m.readline().decode().strip())
+print("imap-closed", m.readline() == b"")
+print("pop3", p.file.readline().decode().strip())
+print("pop3-closed", p.file.readline() == b"")
+"#;
+
+#[test]
+fn stop_says_bye_to_imap_and_pop3_sessions_and_keeps_deletions_undone() {
+    use std::io::BufRead;
+    let services = "[[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:0\"\n\
+                    [[service]]\nname = \"pop3\"\nlisten = \"127.0.0.1:0\"\n";
+    let (server, _tmp) = Server::start(services);
+    let mut c = Client::connect(server.smtp);
+    for user in ["alice", "bob"] {
+        let to = format!("{user}@example.org");
+        let r = send_message(&mut c, "s@example.org", &[&to], "Subject: s\r\n\r\nx\r\n");
+        assert!(r.starts_with("250"), "{r}");
+        wait_messages(&server.new_dir(user), 1);
+    }
+    let port = |service: &str| {
+        let needle = format!("listening on {service} ");
+        let log = server.wait_log(&needle);
+        let addr = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
+        addr.trim().rsplit_once(':').unwrap().1.to_owned()
+    };
+    let mut script = Command::new("python3")
+        .arg("-c")
+        .arg(MAILBOX_SESSIONS)
+        .args(["127.0.0.1", &port("imap"), &port("pop3")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed");
+    let mut out = std::io::BufReader::new(script.stdout.take().unwrap());
+    let mut said = String::new();
+    while !said.ends_with("ready\n") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "{said}");
+        said.push_str(&line);
+    }
+    assert!(said.contains("select OK\nstat 1\ndele +OK"), "{said}");
+
+    let start = Instant::now();
+    let stop = command(&server, "stop");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = script.wait().unwrap();
+    assert!(status.success(), "{said}{rest}");
+    assert_eq!(
+        rest,
+        "imap * BYE Server shutting down.\nimap-closed True\n\
+         pop3 -ERR [SYS/TEMP] Server shutting down.\npop3-closed True\n"
+    );
+    let out = stop.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Told at once, not after the grace period.
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    let log = server.log();
+    assert!(
+        log.contains("imap(alice@example.org): Disconnected: Server shutting down"),
+        "{log}"
+    );
+    assert!(
+        log.contains("pop3(bob@example.org): Disconnected: Server shutting down"),
+        "{log}"
+    );
+    // No QUIT, no UPDATE state: bob's message is still there.
+    let bob = server.new_dir("bob");
+    let maildir = bob.parent().unwrap();
+    let files: usize = ["new", "cur"]
+        .iter()
+        .map(|d| std::fs::read_dir(maildir.join(d)).unwrap().count())
+        .sum();
+    assert_eq!(files, 1);
 }

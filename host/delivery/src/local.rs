@@ -12,7 +12,7 @@ use postern_mail::{
 use crate::aliases::AliasMap;
 use crate::expand::Destination;
 use crate::pipe;
-use crate::resolve::Owner;
+use crate::resolve::{Owner, Users};
 use crate::settings::LocalSettings;
 
 /// Delivers to users of the users file, into their Maildirs or mbox files
@@ -25,6 +25,11 @@ pub struct LocalDelivery {
     /// [`LocalDelivery::replace_aliases`] on reload. A delivery expands
     /// against one snapshot.
     aliases: ArcSwap<AliasMap>,
+    /// The users file in force: `settings.users` at first, swapped by
+    /// [`LocalDelivery::replace_users`] on reload. Each lookup reads one
+    /// version; the SMTP server's recipient checks ask through
+    /// [`LocalDelivery::exists`], so they follow the same swap.
+    pub(crate) users: ArcSwap<Users>,
     /// Where mail that an alias or `.forward` sends to another domain is
     /// queued again as a new message (Postfix's local(8) forwards through
     /// cleanup the same way); set once the queue exists.
@@ -36,6 +41,7 @@ impl LocalDelivery {
     pub fn new(settings: LocalSettings) -> LocalDelivery {
         LocalDelivery {
             aliases: ArcSwap::new(Arc::clone(&settings.aliases)),
+            users: ArcSwap::from_pointee(Users::new(Arc::clone(&settings.users))),
             settings,
             forwarder: std::sync::OnceLock::new(),
         }
@@ -50,6 +56,18 @@ impl LocalDelivery {
     /// finish with the ones they started with.
     pub fn replace_aliases(&self, aliases: Arc<AliasMap>) {
         self.aliases.store(aliases);
+    }
+
+    /// The users file in force.
+    pub fn users(&self) -> Arc<postern_auth::UserDb> {
+        Arc::clone(&self.users.load().db)
+    }
+
+    /// Swaps in a re-read users file (`postern reload`): new users get
+    /// mail from the next lookup on, removed ones are unknown (5.1.1).
+    /// A delivery under way finishes with the user it looked up.
+    pub fn replace_users(&self, users: Arc<postern_auth::UserDb>) {
+        self.users.store(Arc::new(Users::new(users)));
     }
 
     /// The settings it runs with.
@@ -194,7 +212,7 @@ impl LocalDelivery {
                 }
                 continue;
             };
-            let key = match owner {
+            let key = match &owner {
                 Owner::User(user) => user.full_name().to_lowercase(),
                 _ => "postmaster".to_owned(),
             };
@@ -208,13 +226,13 @@ impl LocalDelivery {
                     detail: format!("mail forwarding loop for {address}: too many .forward hops"),
                 };
             }
-            let forward = match owner {
+            let forward = match &owner {
                 Owner::User(user) => self.forward_file(user, &address).map(|f| (user, f)),
                 _ => None,
             };
             let Some((user, file)) = forward else {
                 statuses.push(
-                    self.store(envelope, &address, owner, recipient, content)
+                    self.store(envelope, &address, &owner, recipient, content)
                         .await,
                 );
                 continue;
@@ -255,7 +273,7 @@ impl LocalDelivery {
             }
             if own {
                 statuses.push(
-                    self.store(envelope, &address, owner, recipient, content)
+                    self.store(envelope, &address, &owner, recipient, content)
                         .await,
                 );
             }
@@ -279,12 +297,7 @@ impl LocalDelivery {
     /// Whether mailboxes at `domain` are ours: a local domain, or one of
     /// the users file.
     fn is_ours(&self, domain: &postern_mail::Domain) -> bool {
-        self.is_local(domain)
-            || self
-                .settings
-                .users
-                .iter()
-                .any(|u| u.domain.as_ref() == Some(domain))
+        self.is_local(domain) || self.has_users_at(domain)
     }
 
     /// Why there is no mailbox for `address`.

@@ -7,35 +7,59 @@
 //! first, then, with a `recipient_delimiter`, without its `+extension`.
 //! Finally `postmaster` at a local domain always exists (RFC 5321 §4.5.1):
 //! without a users-file entry it gets a mailbox of its own.
+//!
+//! The users file is the one in force ([`Users`]): `postern reload`
+//! swaps it whole, and each lookup reads one version of it.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use postern_auth::User;
+use postern_auth::{User, UserDb};
 use postern_mail::{Address, Domain};
 
 use crate::local::LocalDelivery;
 
-/// Who receives mail for an address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who receives mail for an address. The user is a copy of the entry, so
+/// that a reload swapping the users file under a delivery in progress
+/// changes nothing for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Owner<'a> {
+pub enum Owner {
     /// A users-file entry.
-    User(&'a User),
+    User(User),
     /// Nobody is listed, but `postmaster` at a local domain must exist.
     Postmaster,
 }
 
+/// One version of the users file, with the domains its entries name (the
+/// virtual domains it adds, which every RCPT asks about).
+#[derive(Debug)]
+pub(crate) struct Users {
+    pub(crate) db: Arc<UserDb>,
+    domains: BTreeSet<Domain>,
+}
+
+impl Users {
+    pub(crate) fn new(db: Arc<UserDb>) -> Users {
+        let domains = db.iter().filter_map(|u| u.domain.clone()).collect();
+        Users { db, domains }
+    }
+}
+
 impl LocalDelivery {
     /// Who receives mail for `address`, if anyone here does.
-    pub fn owner(&self, address: &Address) -> Option<Owner<'_>> {
+    pub fn owner(&self, address: &Address) -> Option<Owner> {
+        let users = self.users.load();
         let full = address.local();
         let base = address.local_base(self.settings().recipient_delimiter);
         let domain = address.domain();
-        if let Some(user) = self
-            .lookup(full, domain)
-            .or_else(|| (base != full).then(|| self.lookup(base, domain)).flatten())
-        {
-            return Some(Owner::User(user));
+        if let Some(user) = self.lookup(&users.db, full, domain).or_else(|| {
+            (base != full)
+                .then(|| self.lookup(&users.db, base, domain))
+                .flatten()
+        }) {
+            return Some(Owner::User(user.clone()));
         }
         (self.is_local(domain) && base.eq_ignore_ascii_case("postmaster"))
             .then_some(Owner::Postmaster)
@@ -68,9 +92,15 @@ impl LocalDelivery {
         self.settings().local_domains.contains(domain)
     }
 
+    /// Whether an entry of the users file in force is at `domain`: such a
+    /// domain is a virtual mailbox domain of this server, as the SMTP
+    /// server's domain classes and the router count it.
+    pub fn has_users_at(&self, domain: &Domain) -> bool {
+        self.users.load().domains.contains(domain)
+    }
+
     /// One local part at `domain`, in the lookup order above.
-    fn lookup(&self, local: &str, domain: &Domain) -> Option<&User> {
-        let users = &self.settings().users;
+    fn lookup<'u>(&self, users: &'u UserDb, local: &str, domain: &Domain) -> Option<&'u User> {
         if let Some(user) = users.lookup(&Address::new(local, domain.clone())) {
             return Some(user);
         }
@@ -186,5 +216,28 @@ dave+lists@example.org:{PLAIN}x
             assert!(a.exists(&Address::parse(address).unwrap()));
         }
         assert!(!a.exists(&Address::parse("nobody@localhost").unwrap()));
+    }
+
+    #[test]
+    fn a_replaced_users_file_is_seen_at_once() {
+        let a = agent(None);
+        let erin = Address::parse("erin@example.net").unwrap();
+        assert!(!a.exists(&erin));
+        assert!(!a.has_users_at(erin.domain()));
+        let held = a.owner(&Address::parse("alice@example.org").unwrap());
+        a.replace_users(Arc::new(
+            UserDb::parse("erin@example.net:{PLAIN}x\n", "users").unwrap(),
+        ));
+        assert_eq!(
+            resolve(&a, "erin@example.net").unwrap(),
+            Path::new("/var/mail/example.net/erin/Maildir/")
+        );
+        assert!(a.has_users_at(erin.domain()));
+        assert_eq!(resolve(&a, "alice@example.org"), None);
+        assert!(!a.has_users_at(&Domain::parse("example.org").unwrap()));
+        // What a delivery in progress looked up stays as it was.
+        assert!(matches!(held, Some(Owner::User(u)) if u.name == "alice"));
+        // The postmaster of last resort does not depend on the file.
+        assert!(a.exists(&Address::parse("postmaster@localhost").unwrap()));
     }
 }

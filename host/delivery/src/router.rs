@@ -71,7 +71,11 @@ impl Router {
                 }
             }
         }
-        if self.local_domains.contains(address.domain()) {
+        // The users file's domains as they are now: `postern reload`
+        // may have added or removed some since this router was made.
+        if self.local_domains.contains(address.domain())
+            || self.local.has_users_at(address.domain())
+        {
             return Ok(Transport::Local);
         }
         Ok(self.default_smtp(address))
@@ -143,6 +147,7 @@ impl Deliver for Router {
                         agent,
                         relay: "none".to_owned(),
                         status: status.clone(),
+                        remote: None,
                     })
                     .collect()
             };

@@ -37,7 +37,8 @@ pub struct LocalSettings {
     /// `mydestination`: the domains of the one local namespace, where
     /// `user@any-of-them` is the same user.
     pub local_domains: Vec<Domain>,
-    /// The users file.
+    /// The users file an agent starts with (see
+    /// `LocalDelivery::replace_users`, which a reload calls).
     pub users: Arc<UserDb>,
     /// `recipient_delimiter` (none by default, as in Postfix): with `+`,
     /// `user+ext` is delivered to `user` when there is no `user+ext`.

@@ -26,7 +26,7 @@ impl LocalDelivery {
         &self,
         envelope: &Envelope,
         address: &Address,
-        owner: Owner<'_>,
+        owner: &Owner,
         recipient: &Recipient,
         content: &[u8],
     ) -> DeliveryStatus {

@@ -75,6 +75,23 @@ pub struct Delivered {
     pub relay: String,
     /// The outcome.
     pub status: DeliveryStatus,
+    /// The server's own reply, when one answered for this recipient: the
+    /// bounce notice's `Remote-MTA` and `Diagnostic-Code: smtp; ...`
+    /// (RFC 3464 §2.3.5, §2.3.6). `None` for local delivery and for
+    /// failures before any server spoke (no address, connection refused).
+    pub remote: Option<RemoteReply>,
+}
+
+/// What a remote server said about one recipient, as Postfix's smtp(8)
+/// hands it to bounce(8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteReply {
+    /// The server's host name as it was found (MX host, next hop, or the
+    /// address of a `[ip]` next hop): `mx.example.net`.
+    pub mta: String,
+    /// Its reply on one line, code first: `550 5.1.1 <bob@example.net>:
+    /// unknown user`.
+    pub reply: String,
 }
 
 /// A delivery agent: local (Maildir, mbox, pipe) or remote SMTP.
@@ -122,6 +139,7 @@ pub trait Deliver: Send + Sync {
                     agent: self.agent(),
                     relay: self.agent().to_owned(),
                     status,
+                    remote: None,
                 });
             }
             out

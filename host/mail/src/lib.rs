@@ -33,7 +33,7 @@ pub mod policy;
 pub mod reply;
 
 pub use address::{Address, AddressError, Domain, ReversePath};
-pub use deliver::{Deliver, Delivered, DeliveryStatus};
+pub use deliver::{Deliver, Delivered, DeliveryStatus, RemoteReply};
 pub use directory::Directory;
 pub use enqueue::{BoxFuture, Enqueue, EnqueueError};
 pub use envelope::{Envelope, Notify, Orcpt, QueueId, Recipient, Ret};

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use postern_mail::{Deliver, QueueId, Recipient, ReversePath};
 
-use crate::format::{QueuedMessage, deferral_record, parse_named, status_record};
+use crate::format::{QueuedMessage, deferral_record, parse_named, remote_status_record};
 use crate::maillog::{Delays, log_delivery, recipient_line};
 use crate::queue::{Queue, blocking};
 use crate::spool::{QueueName, Spool};
@@ -73,8 +73,8 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
                 answer.agent,
                 &recipient_line(&id, recipient, &answer.relay, &delays, &status),
             );
-            records.extend(status_record(i, &status));
-            statuses.push((i, status));
+            records.extend(remote_status_record(i, &status, answer.remote.as_ref()));
+            statuses.push((i, status, answer.remote));
         }
         if let Err(e) = append(&file, records).await {
             // Not recorded: after the retry these recipients may get a
@@ -82,9 +82,12 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
             tracing::warn!(target: "postern/qmgr", "{id}: cannot record delivery status: {e}");
             return Outcome::Retry(retry);
         }
-        for (i, status) in statuses {
-            if let Some(slot) = message.statuses.get_mut(i) {
+        for (i, status, remote) in statuses {
+            if let (Some(slot), Some(remote_slot)) =
+                (message.statuses.get_mut(i), message.remote.get_mut(i))
+            {
                 *slot = status;
+                *remote_slot = remote;
             }
         }
     }
@@ -98,8 +101,9 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
 }
 
 /// After the last recipient of this attempt: expire what outlived its
-/// lifetime, queue the bounce notice owed for failed recipients, then
-/// remove the file if all are done, else defer it with the next backoff.
+/// lifetime, queue the bounce notice owed for failed recipients and the
+/// delay warning owed for deferred ones, then remove the file if all are
+/// done, else defer it with the next backoff.
 /// A file the operator deleted or moved meanwhile (`postern queue delete`,
 /// `hold`) is left where it is: the message is no longer ours.
 async fn finish(
@@ -119,6 +123,7 @@ async fn finish(
         expire(id, message, file).await?;
     }
     queue.notify(message, file).await?;
+    queue.warn(message, file, now).await?;
     let spool = queue.spool.clone();
     let file_id = id.clone();
     if message.is_done() {
@@ -161,7 +166,8 @@ async fn expire(id: &QueueId, message: &mut QueuedMessage, file: &Arc<File>) -> 
             .map(|(d, t)| (d, t.to_owned()))
             .unwrap_or((postern_mail::EnhancedCode::new(4, 0, 0), String::new()));
         let expired = RecipientStatus::Expired { dsn, detail };
-        append(file, status_record(i, &expired)).await?;
+        let remote = message.remote.get(i).and_then(Option::as_ref);
+        append(file, remote_status_record(i, &expired, remote)).await?;
         if let Some(r) = message.envelope.recipients.get(i) {
             tracing::info!(
                 target: "postern/qmgr",

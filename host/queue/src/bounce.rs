@@ -8,20 +8,25 @@
 //! gets no bounce; one with `NOTIFY=SUCCESS` gets a success notice once
 //! delivered (Postfix's "delivery status notification").
 //!
-//! The notice is queued like any message, and only then is an `N` record
-//! appended to the original's file. A crash in between sends a second
-//! notice; a crash before sends it at the next attempt. Never none.
+//! A message still deferred `delay_warning_time` after it arrived gets one
+//! delay warning (Postfix's "Delayed Mail (still being retried)", RFC 3461
+//! `NOTIFY=DELAY`) for its deferred recipients that did not decline it,
+//! once per message: a `W` record says it was queued.
+//!
+//! The notice is queued like any message, and only then is an `N` (or
+//! `W`) record appended to the original's file. A crash in between sends a
+//! second notice; a crash before sends it at the next attempt. Never none.
 
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use postern_mail::{Address, Enqueue, Envelope, Recipient, ReversePath};
 
 use crate::attempt::append;
 use crate::dsn::{Audience, Failure, compose};
-use crate::format::{QueuedMessage, notice_record};
+use crate::format::{QueuedMessage, notice_record, warning_record};
 use crate::queue::Queue;
 
 /// Postfix's `double_bounce_sender`: mail from it is never bounced.
@@ -86,10 +91,11 @@ impl Queue {
                     .filter_map(|&i| {
                         let recipient = message.envelope.recipients.get(i)?;
                         let status = message.statuses.get(i)?;
+                        let remote = message.remote.get(i).and_then(Option::as_ref);
                         if success {
-                            Failure::success(recipient, status)
+                            Failure::success(recipient, status, remote)
                         } else {
-                            Failure::of(recipient, status)
+                            Failure::of(recipient, status, remote)
                         }
                     })
                     .collect();
@@ -120,7 +126,7 @@ impl Queue {
                         target: "postern/bounce",
                         "{id}: postmaster non-delivery notification: {notice_id}"
                     ),
-                    Audience::Success => tracing::info!(
+                    Audience::Success | Audience::Delay => tracing::info!(
                         target: "postern/bounce",
                         "{id}: sender delivery status notification: {notice_id}"
                     ),
@@ -144,6 +150,82 @@ impl Queue {
                 *flag = true;
             }
         }
+        Ok(())
+    }
+
+    /// Queues the delay warning `message` owes, if it owes one: it is
+    /// still deferred, `delay_warning_time` is on and has passed since it
+    /// arrived, and no warning was queued before. Recipients whose
+    /// `NOTIFY` leaves out `DELAY` are not in it; a warning about none,
+    /// or for the null sender (nobody waits for a bounce) or
+    /// `double-bounce`, is not sent, but still recorded, so the question
+    /// is not asked again.
+    pub(crate) async fn warn(
+        &self,
+        message: &mut QueuedMessage,
+        file: &Arc<File>,
+        now: SystemTime,
+    ) -> io::Result<()> {
+        let after = self.settings.delay_warning_time;
+        let age = now
+            .duration_since(message.envelope.arrival)
+            .unwrap_or_default();
+        if message.warned || after == Duration::ZERO || age < after || message.is_done() {
+            return Ok(());
+        }
+        let id = message.id.clone();
+        let host = &self.settings.myhostname;
+        let delayed = message.delayed();
+        let to = match &message.envelope.sender {
+            ReversePath::Address(a)
+                if !(a.local().eq_ignore_ascii_case(DOUBLE_BOUNCE) && a.domain() == host) =>
+            {
+                Some(a.clone())
+            }
+            _ => None,
+        };
+        let mut notice_id = id.clone();
+        if let Some(to) = to.filter(|_| !delayed.is_empty()) {
+            notice_id = self.new_id();
+            let until = message.envelope.arrival
+                + self
+                    .settings
+                    .lifetime(message.envelope.sender == ReversePath::Null);
+            let entries: Vec<Failure<'_>> = delayed
+                .iter()
+                .filter_map(|&i| {
+                    Failure::delayed(
+                        message.envelope.recipients.get(i)?,
+                        message.statuses.get(i)?,
+                        message.remote.get(i).and_then(Option::as_ref),
+                        until,
+                    )
+                })
+                .collect();
+            let content = compose(
+                host,
+                &notice_id,
+                &to.to_string(),
+                Audience::Delay,
+                message,
+                &entries,
+                now,
+            );
+            let mut envelope = Envelope::new(ReversePath::Null);
+            envelope.recipients = vec![Recipient::new(to)];
+            envelope.client_name = "localhost".to_owned();
+            envelope.protocol = "LOCAL".to_owned();
+            envelope.smtputf8 = message.envelope.smtputf8;
+            self.enqueue(notice_id.clone(), envelope, content)
+                .await
+                .map_err(io::Error::other)?;
+            tracing::info!(
+                target: "postern/bounce",
+                "{id}: sender delay notification: {notice_id}"
+            );
+        }
+        append(file, warning_record(&notice_id)).await?;
+        message.warned = true;
         Ok(())
     }
 }

@@ -6,12 +6,20 @@
 //! the sender asked `RET=FULL` (RFC 3461 §4.3). The sender's `ENVID` comes
 //! back as `Original-Envelope-Id` and each `ORCPT` as
 //! `Original-Recipient` (RFC 3461 §6.3). A failure notice (a bounce) and a
-//! success notice (`NOTIFY=SUCCESS`, RFC 3461 §5.2.2) differ in wording
-//! and in each recipient's `Action`.
+//! success notice (`NOTIFY=SUCCESS`, RFC 3461 §5.2.2) and a delay
+//! warning (`delay_warning_time`, `NOTIFY=DELAY`; Postfix's "Delayed Mail
+//! (still being retried)") differ in wording and in each recipient's
+//! `Action`; a warning returns only the headers, whatever `RET` says, as
+//! Postfix's does. When a remote server answered, the report names it
+//! (`Remote-MTA: dns; mx.example.net`) and quotes its reply
+//! (`Diagnostic-Code: smtp; 550 5.1.1 ...`), as Postfix's smtp agent
+//! reports; other failures are `Diagnostic-Code: X-Postern; ...`.
 
 use std::time::SystemTime;
 
-use postern_mail::{Domain, EnhancedCode, QueueId, Recipient, Ret};
+use std::time::Duration;
+
+use postern_mail::{Domain, EnhancedCode, QueueId, Recipient, RemoteReply, Ret};
 
 use crate::date;
 use crate::format::QueuedMessage;
@@ -28,29 +36,43 @@ pub(crate) enum Audience {
     /// The original sender, about recipients delivered with
     /// `NOTIFY=SUCCESS`.
     Success,
+    /// The original sender, about recipients still deferred after
+    /// `delay_warning_time`.
+    Delay,
 }
 
 /// One recipient as the report lists it.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure<'a> {
     pub recipient: &'a Recipient,
-    /// RFC 3464 §2.3.3: `failed`, `delivered` or `relayed`.
+    /// RFC 3464 §2.3.3: `failed`, `delayed`, `delivered` or `relayed`.
     pub action: &'static str,
-    /// `5.x.x` with `failed` (RFC 3464 §2.3.4), `2.x.x` otherwise.
+    /// `5.x.x` with `failed` (RFC 3464 §2.3.4), `4.x.x` with `delayed`,
+    /// `2.x.x` otherwise.
     pub status: EnhancedCode,
     pub diagnostic: String,
+    /// The server that answered and its reply, when one did.
+    pub remote: Option<&'a RemoteReply>,
+    /// RFC 3464 §2.3.9 `Will-Retry-Until`, for a delayed recipient.
+    pub retry_until: Option<SystemTime>,
 }
 
 impl<'a> Failure<'a> {
     /// The report line of a bounced or expired recipient; `None` for any
     /// other state.
-    pub fn of(recipient: &'a Recipient, status: &RecipientStatus) -> Option<Failure<'a>> {
+    pub fn of(
+        recipient: &'a Recipient,
+        status: &RecipientStatus,
+        remote: Option<&'a RemoteReply>,
+    ) -> Option<Failure<'a>> {
         match status {
             RecipientStatus::Bounced { dsn, detail } => Some(Failure {
                 recipient,
                 action: "failed",
                 status: *dsn,
                 diagnostic: detail.clone(),
+                remote,
+                retry_until: None,
             }),
             // RFC 3463 §3.5: X.4.7 "delivery time expired".
             RecipientStatus::Expired { detail, .. } => Some(Failure {
@@ -62,16 +84,48 @@ impl<'a> Failure<'a> {
                 } else {
                     format!("delivery time expired; last attempt: {detail}")
                 },
+                remote,
+                retry_until: None,
             }),
             _ => None,
         }
+    }
+
+    /// The report line of a recipient still deferred, to be retried until
+    /// `until`; `None` for any other state.
+    pub fn delayed(
+        recipient: &'a Recipient,
+        status: &RecipientStatus,
+        remote: Option<&'a RemoteReply>,
+        until: SystemTime,
+    ) -> Option<Failure<'a>> {
+        let RecipientStatus::Deferred { dsn, detail } = status else {
+            return None;
+        };
+        Some(Failure {
+            recipient,
+            action: "delayed",
+            // RFC 3464 §2.3.4: a delayed recipient's status is 4.x.x.
+            status: if dsn.class == 4 {
+                *dsn
+            } else {
+                EnhancedCode::new(4, 0, 0)
+            },
+            diagnostic: detail.clone(),
+            remote,
+            retry_until: Some(until),
+        })
     }
 
     /// The report line of a delivered recipient; `None` for any other
     /// state. RFC 3461 §6.2: `delivered` into a mailbox here, `relayed`
     /// when handed to another MTA (which is all we know of a remote
     /// delivery). A local agent's text says `delivered ...`.
-    pub fn success(recipient: &'a Recipient, status: &RecipientStatus) -> Option<Failure<'a>> {
+    pub fn success(
+        recipient: &'a Recipient,
+        status: &RecipientStatus,
+        remote: Option<&'a RemoteReply>,
+    ) -> Option<Failure<'a>> {
         let RecipientStatus::Sent { dsn, detail } = status else {
             return None;
         };
@@ -85,6 +139,8 @@ impl<'a> Failure<'a> {
             action,
             status: *dsn,
             diagnostic: detail.clone(),
+            remote,
+            retry_until: None,
         })
     }
 }
@@ -105,6 +161,7 @@ pub(crate) fn compose(
         Audience::Sender => "Undelivered Mail Returned to Sender",
         Audience::Postmaster => "Postmaster Copy: Undelivered Mail",
         Audience::Success => "Successful Mail Delivery Report",
+        Audience::Delay => "Delayed Mail (still being retried)",
     };
     let mut m = String::new();
     let mut line = |s: &str| {
@@ -155,6 +212,33 @@ pub(crate) fn compose(
             line("receive no further notifications. Otherwise you may still receive");
             line("notifications of mail delivery errors from other systems.");
         }
+        Audience::Delay => {
+            line("####################################################################");
+            line("# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #");
+            line("####################################################################");
+            line("");
+            let waited = now
+                .duration_since(original.envelope.arrival)
+                .unwrap_or_default();
+            line(&format!(
+                "Your message could not be delivered for {}.",
+                span(waited)
+            ));
+            if let Some(until) = failures.iter().find_map(|f| f.retry_until) {
+                let lifetime = until
+                    .duration_since(original.envelope.arrival)
+                    .unwrap_or_default();
+                line(&format!(
+                    "It will be retried until it is {} old.",
+                    span(lifetime)
+                ));
+            }
+            line("");
+            line("For further assistance, please send mail to postmaster.");
+            line("");
+            line("If you do so, please include this problem report. You can");
+            line("delete your own text from the attached returned message.");
+        }
     }
     line("");
     line("                   The mail system");
@@ -204,19 +288,34 @@ pub(crate) fn compose(
         }
         line(&format!("Action: {}", f.action));
         line(&format!("Status: {}", f.status));
-        line(&format!(
-            "Diagnostic-Code: X-Postern; {}",
-            one_line(&f.diagnostic)
-        ));
+        // RFC 3464 §2.3.5, §2.3.6: the server's name and its own words
+        // when one answered, as Postfix reports them; else ours.
+        match f.remote {
+            Some(remote) => {
+                line(&format!("Remote-MTA: dns; {}", one_line(&remote.mta)));
+                line(&format!(
+                    "Diagnostic-Code: smtp; {}",
+                    one_line(&remote.reply)
+                ));
+            }
+            None => line(&format!(
+                "Diagnostic-Code: X-Postern; {}",
+                one_line(&f.diagnostic)
+            )),
+        }
+        if let Some(until) = f.retry_until {
+            line(&format!("Will-Retry-Until: {}", date::rfc5322(until)));
+        }
     }
     line("");
     line(&format!("--{boundary}"));
-    // RFC 3461 §4.3: the whole message only when asked for.
-    let full = original.envelope.ret == Some(Ret::Full);
-    let what = if audience == Audience::Success {
-        "Delivered"
-    } else {
-        "Undelivered"
+    // RFC 3461 §4.3: the whole message only when asked for; a warning
+    // carries the headers only (the message is still on its way).
+    let full = original.envelope.ret == Some(Ret::Full) && audience != Audience::Delay;
+    let what = match audience {
+        Audience::Success => "Delivered",
+        Audience::Delay => "Delayed",
+        _ => "Undelivered",
     };
     if full {
         line(&format!("Content-Description: {what} Message"));
@@ -276,6 +375,18 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// A duration as the warning's text gives it: `2 hour(s)`, `5 day(s)`,
+/// or seconds or minutes when shorter (test settings).
+fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{} day(s)", s / 86_400),
+        s if s >= 3600 => format!("{} hour(s)", s / 3600),
+        s if s >= 60 => format!("{} minute(s)", s / 60),
+        s => format!("{s} second(s)"),
+    }
+}
+
 fn unix(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -312,6 +423,8 @@ mod tests {
             deferrals: 0,
             next_attempt: None,
             notified: vec![false],
+            remote: vec![None],
+            warned: false,
         };
         let mut rcpt = message.envelope.recipients[0].clone();
         rcpt.original = Address::parse("Bob@Example.NET").unwrap();
@@ -319,7 +432,7 @@ mod tests {
             dsn: EnhancedCode::new(5, 1, 1),
             detail: "unknown user: \"bob\"\r\nsecond line".to_owned(),
         };
-        let failures = [Failure::of(&rcpt, &status).unwrap()];
+        let failures = [Failure::of(&rcpt, &status, None).unwrap()];
         let notice = QueueId::parse("BBBBBB222222").unwrap();
         let host = Domain::parse("mx.example.org").unwrap();
         let text = compose(
@@ -365,14 +478,16 @@ mod tests {
             deferrals: 0,
             next_attempt: None,
             notified: vec![false],
+            remote: vec![None],
+            warned: false,
         }
     }
 
     fn notice(message: &QueuedMessage, audience: Audience, status: &RecipientStatus) -> String {
         let rcpt = &message.envelope.recipients[0];
         let entry = match audience {
-            Audience::Success => Failure::success(rcpt, status),
-            _ => Failure::of(rcpt, status),
+            Audience::Success => Failure::success(rcpt, status, None),
+            _ => Failure::of(rcpt, status, None),
         };
         let text = compose(
             &Domain::parse("mx.example.org").unwrap(),
@@ -426,5 +541,74 @@ mod tests {
         };
         let text = notice(&message(None), Audience::Success, &relayed);
         assert!(text.contains("Action: relayed\r\n"), "{text}");
+    }
+
+    #[test]
+    fn a_remote_reply_is_quoted_with_its_mta() {
+        let remote = RemoteReply {
+            mta: "mx.example.net".to_owned(),
+            reply: "550 5.1.1 <bob@example.net>: unknown user".to_owned(),
+        };
+        let bounced = RecipientStatus::Bounced {
+            dsn: EnhancedCode::new(5, 1, 1),
+            detail: "host mx.example.net[192.0.2.1] said: 550 5.1.1 <bob@example.net>: unknown user (in reply to RCPT TO command)".to_owned(),
+        };
+        let m = message(None);
+        let rcpt = &m.envelope.recipients[0];
+        let entry = Failure::of(rcpt, &bounced, Some(&remote)).unwrap();
+        let text = compose(
+            &Domain::parse("mx.example.org").unwrap(),
+            &QueueId::parse("BBBBBB222222").unwrap(),
+            "alice@example.org",
+            Audience::Sender,
+            &m,
+            &[entry],
+            SystemTime::UNIX_EPOCH,
+        );
+        let text = String::from_utf8(text).unwrap();
+        for needle in [
+            "Action: failed\r\nStatus: 5.1.1\r\nRemote-MTA: dns; mx.example.net\r\nDiagnostic-Code: smtp; 550 5.1.1 <bob@example.net>: unknown user\r\n",
+            "<bob@example.net>: host mx.example.net[192.0.2.1] said: 550 5.1.1",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing in\n{text}");
+        }
+        assert!(!text.contains("X-Postern;"), "{text}");
+    }
+
+    #[test]
+    fn delay_warning() {
+        let deferred = RecipientStatus::Deferred {
+            dsn: EnhancedCode::new(4, 4, 1),
+            detail: "connect to mx.example.net[192.0.2.1]:25: Connection refused".to_owned(),
+        };
+        let mut m = message(Some(Ret::Full));
+        m.envelope.arrival = SystemTime::UNIX_EPOCH;
+        let rcpt = &m.envelope.recipients[0];
+        let until = SystemTime::UNIX_EPOCH + Duration::from_secs(5 * 86_400);
+        let entry = Failure::delayed(rcpt, &deferred, None, until).unwrap();
+        assert!(Failure::delayed(rcpt, &RecipientStatus::Pending, None, until).is_none());
+        let text = compose(
+            &Domain::parse("mx.example.org").unwrap(),
+            &QueueId::parse("BBBBBB222222").unwrap(),
+            "alice@example.org",
+            Audience::Delay,
+            &m,
+            &[entry],
+            SystemTime::UNIX_EPOCH + Duration::from_secs(4 * 3600),
+        );
+        let text = String::from_utf8(text).unwrap();
+        for needle in [
+            "Subject: Delayed Mail (still being retried)\r\n",
+            "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\r\n",
+            "Your message could not be delivered for 4 hour(s).\r\n",
+            "It will be retried until it is 5 day(s) old.\r\n",
+            "Action: delayed\r\nStatus: 4.4.1\r\nDiagnostic-Code: X-Postern; connect to",
+            "Will-Retry-Until: Tue, 06 Jan 1970 00:00:00 +0000",
+            "Content-Description: Delayed Message Headers\r\nContent-Type: text/rfc822-headers\r\n",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing in\n{text}");
+        }
+        // RET=FULL or not, a warning returns only the headers.
+        assert!(!text.contains("secret body"), "{text}");
     }
 }

@@ -22,9 +22,14 @@
 //! <1445 bytes of content>
 //! \nPOSTERN-END\n                     end marker: truncation shows
 //! D 0 sent 2.0.0 delivered%20to%20maildir   status records, appended
+//! D 1 bounced 5.1.1 host%20mx... mx.example.net 550%205.1.1%20...
+//!                                     then, when a server answered, its
+//!                                     name and reply (for Remote-MTA)
 //! T 1700000300                        a deferral: next attempt (unix time)
 //! N 0005F3A1B2C3D4E0FF0A1F 2,3         a bounce notice (its queue id) was
 //!                                     queued for recipients 2 and 3
+//! W 0005F3A1B2C3D4E0FF0A20            the delay warning (its queue id) was
+//!                                     queued: never a second one
 //! ```
 //!
 //! The content length sits before the content and the end marker after it,
@@ -43,7 +48,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postern_mail::{
-    Address, EnhancedCode, Envelope, Notify, Orcpt, QueueId, Recipient, Ret, ReversePath,
+    Address, EnhancedCode, Envelope, Notify, Orcpt, QueueId, Recipient, RemoteReply, Ret,
+    ReversePath,
 };
 
 use crate::error::ParseError;
@@ -75,6 +81,12 @@ pub struct QueuedMessage {
     /// (an `N` record). A failed recipient without one still owes its
     /// notice, even after a crash.
     pub notified: Vec<bool>,
+    /// One entry per recipient: what the remote server said in the
+    /// attempt that set its status, when one answered.
+    pub remote: Vec<Option<RemoteReply>>,
+    /// Whether the `delay_warning_time` notice was queued (a `W` record):
+    /// one per message, restarts included.
+    pub warned: bool,
 }
 
 impl QueuedMessage {
@@ -108,6 +120,21 @@ impl QueuedMessage {
     /// (RFC 3461 §5.2.2) is not queued yet, by index.
     pub fn unnotified_successes(&self) -> Vec<usize> {
         self.unnotified(|s, r| matches!(s, RecipientStatus::Sent { .. }) && r.notify_success())
+    }
+
+    /// The recipients a delay warning tells about (RFC 3461 §4.1): still
+    /// deferred, and with no `NOTIFY` or one that names `DELAY` (Postfix
+    /// counts a recipient without `NOTIFY` in).
+    pub fn delayed(&self) -> Vec<usize> {
+        self.statuses
+            .iter()
+            .zip(&self.envelope.recipients)
+            .enumerate()
+            .filter(|(_, (s, r))| {
+                matches!(s, RecipientStatus::Deferred { .. }) && r.notify.is_none_or(|n| n.delay)
+            })
+            .map(|(i, _)| i)
+            .collect()
     }
 
     fn unnotified(&self, owed: impl Fn(&RecipientStatus, &Recipient) -> bool) -> Vec<usize> {
@@ -193,11 +220,31 @@ pub(crate) fn header(id: &QueueId, envelope: &Envelope, content_len: usize) -> V
 }
 
 /// The record appended once recipient `index` reached `status`.
+#[cfg(test)]
 pub(crate) fn status_record(index: usize, status: &RecipientStatus) -> Vec<u8> {
+    remote_status_record(index, status, None)
+}
+
+/// [`status_record`], with the reply of the server that answered.
+pub(crate) fn remote_status_record(
+    index: usize,
+    status: &RecipientStatus,
+    remote: Option<&RemoteReply>,
+) -> Vec<u8> {
     let (dsn, detail) = status
         .dsn_detail()
         .unwrap_or((EnhancedCode::new(4, 0, 0), ""));
-    format!("D {index} {} {dsn} {}\n", status.word(), escape(detail)).into_bytes()
+    let mut record = format!("D {index} {} {dsn} {}", status.word(), escape(detail));
+    if let Some(r) = remote {
+        record.push_str(&format!(" {} {}", escape(&r.mta), escape(&r.reply)));
+    }
+    record.push('\n');
+    record.into_bytes()
+}
+
+/// The record appended once the delay warning `notice` is queued.
+pub(crate) fn warning_record(notice: &QueueId) -> Vec<u8> {
+    format!("W {notice}\n").into_bytes()
 }
 
 /// The record appended when an attempt ends in a deferral.
@@ -287,6 +334,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
         deferrals: 0,
         next_attempt: None,
         notified: vec![false; recipients_count],
+        remote: vec![None; recipients_count],
+        warned: false,
     };
     let mut valid_len = end + END_MARKER.len();
     lines.pos = valid_len;
@@ -411,21 +460,38 @@ fn apply_record(message: &mut QueuedMessage, line: &str) -> Result<(), String> {
     match (fields.next(), fields.next(), fields.next(), fields.next()) {
         (Some("D"), Some(index), Some(word), Some(dsn)) => {
             let detail = text(fields.next().ok_or("no detail")?)?;
+            let remote = match (fields.next(), fields.next()) {
+                (None, _) => None,
+                (Some(mta), Some(reply)) => Some(RemoteReply {
+                    mta: text(mta)?,
+                    reply: text(reply)?,
+                }),
+                (Some(_), None) => return Err("remote MTA without its reply".to_owned()),
+            };
             if fields.next().is_some() {
                 return Err("trailing fields".to_owned());
             }
             let dsn = EnhancedCode::parse(dsn).ok_or("bad dsn")?;
             let status =
                 RecipientStatus::from_word(word, dsn, detail).ok_or("unknown status word")?;
-            let slot = index
+            let i = index
                 .parse::<usize>()
                 .ok()
-                .and_then(|i| message.statuses.get_mut(i))
+                .filter(|&i| i < message.statuses.len())
                 .ok_or("no such recipient")?;
             // A final state is never undone: that could deliver twice.
-            if !slot.is_final() {
+            if let (Some(slot), Some(remote_slot)) =
+                (message.statuses.get_mut(i), message.remote.get_mut(i))
+                && !slot.is_final()
+            {
                 *slot = status;
+                *remote_slot = remote;
             }
+            Ok(())
+        }
+        (Some("W"), Some(notice), None, None) => {
+            QueueId::parse(notice).ok_or("bad queue id")?;
+            message.warned = true;
             Ok(())
         }
         (Some("T"), Some(secs), None, None) => {
@@ -648,6 +714,61 @@ mod tests {
         let pending: Vec<usize> = m.pending().map(|(i, _)| i).collect();
         assert_eq!(pending, [1, 2]);
         assert!(!m.is_done());
+    }
+
+    #[test]
+    fn remote_replies_and_the_warning_are_recorded() {
+        let env = envelope(&["a@x.org", "b@x.org"]);
+        let mut f = file(&id(), &env, b"hi");
+        let remote = RemoteReply {
+            mta: "mx.x.org".to_owned(),
+            reply: "450 4.2.0 <a@x.org>: try later".to_owned(),
+        };
+        let deferred = RecipientStatus::Deferred {
+            dsn: EnhancedCode::new(4, 2, 0),
+            detail: "host mx.x.org[192.0.2.1] said: 450 4.2.0 try later".to_owned(),
+        };
+        f.extend(remote_status_record(0, &deferred, Some(&remote)));
+        f.extend(status_record(1, &deferred));
+        let m = parse(&f).unwrap().message;
+        assert_eq!(m.remote, [Some(remote.clone()), None]);
+        assert_eq!(m.statuses[0], deferred);
+        assert!(!m.warned);
+        assert_eq!(m.delayed(), [0, 1]);
+        f.extend(warning_record(&id()));
+        // A later attempt without a server's answer clears the old one.
+        f.extend(status_record(0, &deferred));
+        let m = parse(&f).unwrap().message;
+        assert!(m.warned);
+        assert_eq!(m.remote, [None, None]);
+        // Half a remote part is corruption.
+        f.extend_from_slice(b"D 0 deferred 4.0.0 x mx.x.org\n");
+        f.extend(status_record(1, &deferred));
+        assert!(matches!(parse(&f), Err(ParseError::Record { .. })));
+    }
+
+    #[test]
+    fn delay_warnings_follow_notify() {
+        let mut env = envelope(&["a@x.org", "b@x.org", "c@x.org", "d@x.org"]);
+        let n = |delay, failure| {
+            Some(Notify {
+                success: false,
+                failure,
+                delay,
+            })
+        };
+        env.recipients[1].notify = n(false, true);
+        env.recipients[2].notify = n(false, false);
+        env.recipients[3].notify = n(true, false);
+        let mut f = file(&id(), &env, b"hi");
+        let deferred = RecipientStatus::Deferred {
+            dsn: EnhancedCode::new(4, 4, 1),
+            detail: "connect to x: refused".to_owned(),
+        };
+        for i in 0..4 {
+            f.extend(status_record(i, &deferred));
+        }
+        assert_eq!(parse(&f).unwrap().message.delayed(), [0, 3]);
     }
 
     #[test]

@@ -24,12 +24,13 @@
 //! DSN parameters (RFC 3461) are kept in the queue file and honoured:
 //! `NOTIFY=NEVER` means no bounce, `NOTIFY=SUCCESS` a success notice,
 //! `RET=FULL` returns the whole message, `ENVID` and `ORCPT` come back in
-//! the report.
+//! the report. With `delay_warning_time` set, a message still deferred
+//! that long gets one delay warning (`NOTIFY=DELAY`), recorded so that a
+//! restart does not send a second.
 //!
 //! It does not yet: rewrite headers as cleanup does (header_checks; the
 //! SMTP server adds Message-Id and Date for submissions, [`pickup`] for
-//! `postern sendmail`), send
-//! `delay_warning_time` warnings (`NOTIFY=DELAY`), route recipients to different agents by
+//! `postern sendmail`), route recipients to different agents by
 //! transport, share one fsync among concurrent sessions (group commit), or
 //! lock the queue directory against a second daemon.
 //!

@@ -18,6 +18,11 @@ pub struct QueueSettings {
     /// `bounce_queue_lifetime` (5 days): the same for a message with the
     /// null sender (a bounce), which nobody is waiting for.
     pub bounce_queue_lifetime: Duration,
+    /// `delay_warning_time` (0: off, Postfix's default): a message still
+    /// deferred this long after arrival gets one "Delayed Mail (still
+    /// being retried)" notice to its sender, for the recipients whose DSN
+    /// `NOTIFY` asks for `DELAY` or says nothing.
+    pub delay_warning_time: Duration,
     /// `myhostname`: the bounce notices' `Reporting-MTA`, their
     /// `From: MAILER-DAEMON@myhostname`, and the domain of `postmaster`
     /// and `double-bounce` (Postfix's `2bounce_notice_recipient` and
@@ -45,6 +50,7 @@ impl Default for QueueSettings {
             maximal_backoff_time: Duration::from_secs(4000),
             maximal_queue_lifetime: Duration::from_secs(5 * 24 * 3600),
             bounce_queue_lifetime: Duration::from_secs(5 * 24 * 3600),
+            delay_warning_time: Duration::ZERO,
             myhostname: localhost(),
             queue_run_delay: Duration::from_secs(300),
             delivery_concurrency: 20,

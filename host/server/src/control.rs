@@ -17,8 +17,9 @@
 //!
 //! A failure answers `error\n` and then the whole message, every line of
 //! it. Commands: `reload` (the daemon re-reads its config, tables, plugins,
-//! aliases and TLS certificate, compiles off the async workers, and swaps
-//! them in only if all of them load; see [`Live::reload`]) and `plugins`
+//! every SMTP service's restriction lists, aliases, TLS certificate and
+//! users file, compiles off the async workers, and swaps them in only if
+//! all of them load; see [`Live::reload`]) and `plugins`
 //! (the live counters of the running snapshot's plugins).
 //!
 //! What this does not do: authenticate beyond the file mode, or stream;
@@ -33,13 +34,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use postern_auth::{Authenticator, UserDb};
 use postern_delivery::LocalDelivery;
-use postern_policy::{Policies, Runtime};
+use postern_policy::Runtime;
 use postern_smtp::TlsConfig;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::services::SmtpPolicies;
 
 /// The longest command line accepted: the commands are single words.
 const MAX_COMMAND: u64 = 256;
@@ -57,14 +59,16 @@ pub fn socket_path(queue_directory: &Path) -> PathBuf {
 pub struct Live {
     /// The engine and compile caches, kept across reloads.
     pub runtime: Arc<Runtime>,
-    /// The policy snapshot the SMTP sessions evaluate.
-    pub policies: Arc<Policies>,
+    /// The restriction lists every SMTP service evaluates: the main ones
+    /// and the services' own, swapped together.
+    pub policies: Arc<SmtpPolicies>,
     /// The config file given at start (`None`: the default path, else the
     /// embedded default).
     pub path: Option<PathBuf>,
     /// The certificate every TLS service presents.
     pub tls: Arc<TlsConfig>,
-    /// The local delivery agent, for its aliases.
+    /// The local delivery agent, for its aliases and users; the SMTP
+    /// server's recipient checks ask it too.
     pub delivery: Arc<LocalDelivery>,
     /// What every login (SMTP AUTH, POP3, IMAP) is checked against.
     pub auth: Arc<Authenticator>,
@@ -84,7 +88,7 @@ impl Live {
     /// The reloadable state of a daemon started with config `path`.
     pub fn new(
         runtime: Arc<Runtime>,
-        policies: Arc<Policies>,
+        policies: Arc<SmtpPolicies>,
         path: Option<PathBuf>,
         tls: Arc<TlsConfig>,
         delivery: Arc<LocalDelivery>,
@@ -101,15 +105,17 @@ impl Live {
         }
     }
 
-    /// Re-reads the config and everything it names (tables, plugins,
+    /// Re-reads the config and everything it names (tables, plugins, the
+    /// restriction lists of the main config and of every SMTP service,
     /// aliases, the TLS certificate, the users file), and swaps them in
     /// only if every one of them loads: on any error nothing changes and
     /// the error says why, naming file and line where there is one. Blocks
     /// while plugins compile; call it off the async workers.
     ///
-    /// The users file swapped is the one logins are checked against;
-    /// local delivery and the recipient checks keep the users read at
-    /// start until a restart (their crates hold it by reference).
+    /// The users file swapped is the one logins (SMTP AUTH, POP3, IMAP),
+    /// local delivery, and the SMTP server's domain classes and recipient
+    /// checks all read: a user added is accepted at RCPT and delivered to
+    /// from the next transaction on, a user removed is refused 5.1.1.
     pub fn reload(&self) -> anyhow::Result<()> {
         let _one = self
             .reloading
@@ -126,26 +132,29 @@ impl Live {
             let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("{}", lines.join("\n"))
         })?;
-        let snapshot = self.runtime.load(&crate::daemon::policy_config(&config)?)?;
+        let main = self.runtime.load(&crate::daemon::policy_config(&config)?)?;
+        let policies = self.policies.prepare(&config, &self.runtime, main)?;
         // The aliases and certificate keep their own log lines, in their
         // own log targets, beside the summary the caller logs.
         let aliases = crate::daemon::load_aliases(&config).inspect_err(|e| {
             tracing::warn!(target: "postern/local", "reload failed, keeping the running aliases: {e:#}");
         })?;
-        let users = match &config.users_file {
+        let users = Arc::new(match &config.users_file {
             Some(path) => UserDb::load(path)?,
             None => UserDb::new(),
-        };
+        });
         // Only checked here; `tls::reload` reads the files again to swap.
         crate::tls::load(&config).inspect_err(|e| {
             tracing::warn!(target: "postern/master", "TLS reload failed, keeping the running certificate: {e:#}");
         })?;
 
-        self.policies.replace(snapshot);
+        self.policies.swap(policies);
         crate::tls::reload(&self.tls, &config);
         tracing::info!(target: "postern/local", "reload: {} aliases", aliases.len());
         self.delivery.replace_aliases(Arc::new(aliases));
-        self.auth.replace_users(Arc::new(users));
+        tracing::info!(target: "postern/local", "reload: {} users", users.len());
+        self.auth.replace_users(Arc::clone(&users));
+        self.delivery.replace_users(users);
         tracing::info!(target: "postern/master", "reload -- version {}", env!("CARGO_PKG_VERSION"));
         Ok(())
     }
@@ -160,7 +169,7 @@ impl Live {
     /// The `plugins` answer: one line per plugin of the running snapshot.
     fn plugins(&self) -> String {
         self.policies
-            .current()
+            .main()
             .stats()
             .iter()
             .map(|s| {

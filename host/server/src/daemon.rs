@@ -9,8 +9,10 @@
 //!
 //! Stopping (SIGTERM, `postern stop`) is graceful: the listeners close,
 //! SMTP sessions between transactions get `421 4.3.2` and those in one
-//! finish it (up to [`STOP_GRACE`]), then the delivery loop finishes its
-//! attempts. SIGQUIT (`postern abort`) exits at once.
+//! finish it, IMAP sessions get `* BYE Server shutting down.` and POP3
+//! ones `-ERR [SYS/TEMP] Server shutting down.` once the command they are
+//! in is answered (all within [`STOP_GRACE`]), then the delivery loop
+//! finishes its attempts. SIGQUIT (`postern abort`) exits at once.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,7 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use postern_auth::UserDb;
 use postern_delivery::LocalDelivery;
-use postern_mail::{Directory, Enqueue, Policy, Stage};
+use postern_mail::{Directory, Enqueue, Stage};
 use postern_policy::{Entry, Policies, PolicyConfig, Runtime};
 use postern_queue::Queue;
 use postern_smtp::SessionSettings;
@@ -85,13 +87,8 @@ impl Parts {
             default_privs: main.default_privs,
             command_time_limit: main.command_time_limit,
         }));
-        let directory = Arc::new(ConfigDirectory::new(main, &users, delivery.clone()));
-        let router = Arc::new(crate::remote::router(
-            config,
-            &users,
-            delivery.clone(),
-            Vec::new(),
-        )?);
+        let directory = Arc::new(ConfigDirectory::new(main, delivery.clone()));
+        let router = Arc::new(crate::remote::router(config, delivery.clone(), Vec::new())?);
         Ok(Parts {
             runtime,
             policies,
@@ -224,6 +221,7 @@ pub fn queue_settings(m: &crate::config::Main) -> postern_queue::QueueSettings {
         maximal_backoff_time: m.maximal_backoff_time,
         maximal_queue_lifetime: m.maximal_queue_lifetime,
         bounce_queue_lifetime: m.bounce_queue_lifetime,
+        delay_warning_time: m.delay_warning_time,
         queue_run_delay: m.queue_run_delay,
         myhostname: m.myhostname.clone(),
         queue_minfree: m.queue_minfree,
@@ -232,7 +230,8 @@ pub fn queue_settings(m: &crate::config::Main) -> postern_queue::QueueSettings {
 }
 
 /// How long a stop waits for SMTP sessions to finish the transaction they
-/// are in; those still open then are closed with the process.
+/// are in, and POP3 and IMAP sessions the command they are in; those
+/// still open then are closed with the process.
 pub const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// The pid file, where Postfix keeps it: `$queue_directory/pid/master.pid`.
@@ -286,7 +285,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         .iter()
         .filter_map(|(_, l, _)| l.local_addr().ok())
         .collect();
-    let router = crate::remote::router(&config, &parts.users, parts.delivery.clone(), own)?;
+    let router = crate::remote::router(&config, parts.delivery.clone(), own)?;
     let runner = tokio::spawn(queue.clone().run(Arc::new(router), shutdown_rx.clone()));
     // `postern flush`, `queue release` and `queue requeue` wake the
     // delivery loop through $queue_directory/public/qmgr.
@@ -313,27 +312,19 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         }
     };
     // `postern reload` and `postern plugin list` ask through
-    // $queue_directory/private/control (host/server/src/control.rs).
-    let live = Arc::new(crate::control::Live::new(
-        parts.runtime.clone(),
-        parts.policies.clone(),
-        path.clone(),
-        tls.clone(),
-        parts.delivery.clone(),
-        auth.clone(),
-    ));
+    // $queue_directory/private/control (host/server/src/control.rs). Bound
+    // here, answered once every service is made (a reload must find them
+    // all); a command sent meanwhile waits in the socket's backlog.
     let control = match crate::control::bind(&m.queue_directory) {
-        Ok(listener) => Some(tokio::spawn(crate::control::serve(
-            listener,
-            live.clone(),
-            shutdown_rx.clone(),
-        ))),
+        Ok(listener) => Some(listener),
         Err(e) => {
             tracing::warn!(target: "postern/master", "cannot bind {}: {e}; `postern reload` will not reach this server (SIGHUP still reloads)", crate::control::socket_path(&m.queue_directory).display());
             None
         }
     };
-    let policy: Arc<dyn Policy> = parts.policies.clone();
+    // Every SMTP service asks its restriction lists through this: the
+    // main ones and the services' own, swapped together by a reload.
+    let policies = Arc::new(crate::services::SmtpPolicies::new(parts.policies.current()));
     let directory: Arc<dyn Directory> = parts.directory.clone();
     let enqueue: Arc<dyn Enqueue> = queue.clone();
     let limit = usize::try_from(m.default_process_limit.max(1)).unwrap_or(usize::MAX);
@@ -344,9 +335,10 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let shared = crate::tls::Shared {
         tls: tls.clone(),
         auth: auth.clone(),
-        shutdown: postern_smtp::Shutdown::new(stop_rx),
+        shutdown: postern_smtp::Shutdown::new(stop_rx.clone()),
     };
     let mut smtp_services = crate::services::SmtpServices::default();
+    let mut mailbox_sessions = crate::listener::MailboxSessions::default();
     for (name, listener, service) in listeners {
         let addr = listener.local_addr()?;
         tracing::info!(target: "postern/master", "listening on {name} {addr}");
@@ -354,8 +346,10 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         if matches!(name.as_str(), "imap" | "imaps") {
             let settings = Arc::new(postern_imap::Settings {
                 implicit_tls: name == "imaps",
+                stop: Some(stop_rx.clone()),
                 ..imap.clone()
             });
+            mailbox_sessions.add(&sessions, limit);
             acceptors.push(tokio::spawn(crate::listener::serve_imap(
                 listener, settings, sessions,
             )));
@@ -364,8 +358,10 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         if matches!(name.as_str(), "pop3" | "pop3s") {
             let settings = Arc::new(postern_pop3::Settings {
                 implicit_tls: name == "pop3s",
+                stop: Some(stop_rx.clone()),
                 ..pop3.clone()
             });
+            mailbox_sessions.add(&sessions, limit);
             acceptors.push(tokio::spawn(crate::listener::serve_pop3(
                 listener, settings, sessions,
             )));
@@ -376,18 +372,27 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             service,
             &shared,
             &parts.runtime,
-            &policy,
+            &policies,
             (&directory, &enqueue),
         )?;
         let sessions = smtp_services.sessions(service, sessions);
         acceptors.push(tokio::spawn(smtp.serve(listener, sessions)));
     }
-    // Services with restriction lists of their own reload with the rest.
-    if let Some(task) =
-        smtp_services.follow_reloads(parts.policies.clone(), parts.runtime.clone(), path.clone())
-    {
-        acceptors.push(task);
-    }
+    let live = Arc::new(crate::control::Live::new(
+        parts.runtime.clone(),
+        policies.clone(),
+        path.clone(),
+        tls.clone(),
+        parts.delivery.clone(),
+        auth.clone(),
+    ));
+    let control = control.map(|listener| {
+        tokio::spawn(crate::control::serve(
+            listener,
+            live.clone(),
+            shutdown_rx.clone(),
+        ))
+    });
     tracing::info!(target: "postern/master", "daemon started -- version {}, configuration {}", env!("CARGO_PKG_VERSION"), config.source.file);
 
     let mut term = signal(SignalKind::terminate())?;
@@ -426,7 +431,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(1), a).await;
     }
     let _ = stop_tx.send(true);
-    smtp_services.drain(STOP_GRACE).await;
+    smtp_services.drain(&mailbox_sessions, STOP_GRACE).await;
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), runner).await;
     if let Some(triggers) = triggers {

@@ -1,20 +1,24 @@
 //! The recipient side of the config as the SMTP server asks for it:
 //! which domains are ours (Postfix's address classes) and which users exist
 //! (`smtpd_reject_unlisted_recipient`).
+//!
+//! The users file's part of both answers is asked of the local delivery
+//! agent each time, so that a `postern reload` that adds or removes users
+//! (or whole virtual domains) changes what RCPT accepts at once, exactly
+//! as it changes what delivery delivers.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use postern_auth::UserDb;
 use postern_delivery::LocalDelivery;
 use postern_mail::{Address, Directory, Domain, DomainClass};
 
 use crate::config::Main;
 
 /// Domain classes from `mydestination`, `virtual_mailbox_domains` (plus the
-/// domains of users-file entries) and `relay_domains`; recipients from
-/// the local delivery agent's own resolution, so that what the SMTP
-/// server accepts is exactly what delivery can deliver.
+/// domains of the users-file entries in force) and `relay_domains`;
+/// recipients from the local delivery agent's own resolution, so that what
+/// the SMTP server accepts is exactly what delivery can deliver.
 #[derive(Debug)]
 pub struct ConfigDirectory {
     local: BTreeSet<Domain>,
@@ -24,15 +28,14 @@ pub struct ConfigDirectory {
 }
 
 impl ConfigDirectory {
-    /// Builds the classes from the config and the users file.
-    pub fn new(main: &Main, users: &UserDb, delivery: Arc<LocalDelivery>) -> ConfigDirectory {
+    /// Builds the classes from the config; the users file is `delivery`'s.
+    pub fn new(main: &Main, delivery: Arc<LocalDelivery>) -> ConfigDirectory {
         let local: BTreeSet<Domain> = main.mydestination.iter().cloned().collect();
         let virtual_domains = main
             .virtual_mailbox_domains
             .iter()
+            .filter(|d| !local.contains(*d))
             .cloned()
-            .chain(users.iter().filter_map(|u| u.domain.clone()))
-            .filter(|d| !local.contains(d))
             .collect();
         ConfigDirectory {
             local,
@@ -47,7 +50,7 @@ impl Directory for ConfigDirectory {
     fn domain_class(&self, domain: &Domain) -> DomainClass {
         if self.local.contains(domain) {
             DomainClass::Local
-        } else if self.virtual_domains.contains(domain) {
+        } else if self.virtual_domains.contains(domain) || self.delivery.has_users_at(domain) {
             DomainClass::Virtual
         } else if self.relay.iter().any(|r| domain.is_within(r)) {
             // parent_domain_matches_subdomains includes relay_domains in Postfix.

@@ -5,8 +5,10 @@
 //! running the protocol crate's session. The per-service session cap
 //! (`default_process_limit`, Postfix's maxproc) is a semaphore: when it
 //! is full the listener stops accepting and the kernel's backlog holds
-//! new clients, as a busy Postfix does.
+//! new clients, as a busy Postfix does. At stop the slots taken tell how
+//! many sessions are still open ([`MailboxSessions`] for POP3 and IMAP).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use ipnet::IpNet;
 use postern_delivery::LocalDelivery;
 use postern_mail::{Directory, Enqueue, Policy};
 use postern_smtp::{Connection, SessionSettings};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 /// One SMTP service (`smtp`, `submission`, `smtps`) and what its sessions
@@ -50,25 +52,10 @@ impl std::fmt::Debug for Smtp {
 impl Smtp {
     /// Accepts SMTP clients on `listener` while `sessions` has room.
     pub async fn serve(self, listener: TcpListener, sessions: Arc<Semaphore>) {
-        let Ok(addr) = listener.local_addr() else {
-            return;
-        };
-        loop {
-            let Ok(permit) = sessions.clone().acquire_owned().await else {
-                return;
-            };
-            let (stream, peer) = match listener.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    // EMFILE and kin: wait rather than spin.
-                    tracing::warn!(target: "postern/master", "accept on {addr}: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
+        accept(listener, sessions, move |stream, peer, local| {
             let conn = Connection {
                 peer,
-                local: stream.local_addr().unwrap_or(addr),
+                local,
                 client_name: "unknown".to_owned(),
                 trusted: trusted(&self.mynetworks, peer.ip()),
                 service: self.name.clone(),
@@ -80,11 +67,42 @@ impl Smtp {
                 self.directory.clone(),
                 self.enqueue.clone(),
             );
-            tokio::spawn(async move {
-                postern_smtp::serve(stream, conn, settings, policy, directory, enqueue).await;
-                drop(permit);
-            });
-        }
+            postern_smtp::serve(stream, conn, settings, policy, directory, enqueue)
+        })
+        .await;
+    }
+}
+
+/// Accepts clients on `listener` while `sessions` has room, and runs the
+/// session `session` makes for each (given the stream, the peer and the
+/// local address) in its own task, which holds a slot until it ends.
+async fn accept<F, S>(listener: TcpListener, sessions: Arc<Semaphore>, session: F)
+where
+    F: Fn(TcpStream, SocketAddr, SocketAddr) -> S,
+    S: Future<Output = ()> + Send + 'static,
+{
+    let Ok(addr) = listener.local_addr() else {
+        return;
+    };
+    loop {
+        let Ok(permit) = sessions.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and kin: wait rather than spin.
+                tracing::warn!(target: "postern/master", "accept on {addr}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let local = stream.local_addr().unwrap_or(addr);
+        let task = session(stream, peer, local);
+        tokio::spawn(async move {
+            task.await;
+            drop(permit);
+        });
     }
 }
 
@@ -95,6 +113,26 @@ fn trusted(networks: &[IpNet], ip: std::net::IpAddr) -> bool {
         v4 => v4,
     };
     networks.iter().any(|n| n.contains(&ip))
+}
+
+/// The session slots of the POP3 and IMAP services, counted at stop: a
+/// slot taken is a session open.
+#[derive(Debug, Default)]
+pub struct MailboxSessions(Vec<(Arc<Semaphore>, usize)>);
+
+impl MailboxSessions {
+    /// Counts the sessions of a service with `limit` slots.
+    pub fn add(&mut self, slots: &Arc<Semaphore>, limit: usize) {
+        self.0.push((Arc::clone(slots), limit));
+    }
+
+    /// POP3 and IMAP sessions open now.
+    pub fn open(&self) -> usize {
+        self.0
+            .iter()
+            .map(|(slots, limit)| limit.saturating_sub(slots.available_permits()))
+            .sum()
+    }
 }
 
 /// A POP3 login's Maildir: where local delivery puts that user's mail
@@ -146,28 +184,11 @@ pub async fn serve_imap(
     settings: Arc<postern_imap::Settings>,
     sessions: Arc<Semaphore>,
 ) {
-    loop {
-        let Ok(permit) = sessions.clone().acquire_owned().await else {
-            return;
-        };
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(target: "postern/master", "imap accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(local) = stream.local_addr() else {
-            continue;
-        };
-        let settings = settings.clone();
-        tokio::spawn(async move {
-            let conn = postern_imap::Connection { peer, local };
-            postern_imap::serve(stream, conn, settings).await;
-            drop(permit);
-        });
-    }
+    accept(listener, sessions, move |stream, peer, local| {
+        let conn = postern_imap::Connection { peer, local };
+        postern_imap::serve(stream, conn, settings.clone())
+    })
+    .await;
 }
 
 /// What the pop3 and pop3s services share: one lock table, so that a
@@ -192,26 +213,9 @@ pub async fn serve_pop3(
     settings: Arc<postern_pop3::Settings>,
     sessions: Arc<Semaphore>,
 ) {
-    loop {
-        let Ok(permit) = sessions.clone().acquire_owned().await else {
-            return;
-        };
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(target: "postern/master", "pop3 accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(local) = stream.local_addr() else {
-            continue;
-        };
-        let settings = settings.clone();
-        tokio::spawn(async move {
-            let conn = postern_pop3::Connection { peer, local };
-            postern_pop3::serve(stream, conn, settings).await;
-            drop(permit);
-        });
-    }
+    accept(listener, sessions, move |stream, peer, local| {
+        let conn = postern_pop3::Connection { peer, local };
+        postern_pop3::serve(stream, conn, settings.clone())
+    })
+    .await;
 }

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use postern_auth::UserDb;
 use postern_delivery::remote::Dns;
 use postern_delivery::{LocalDelivery, RemoteDelivery, RemoteSettings, Router};
 use postern_smtp::client::{ClientTls, TlsLevel};
@@ -21,7 +20,6 @@ use crate::config::smtp_client::TableRef;
 /// one of them is a mail loop). Errors name the parameter and file.
 pub fn router(
     config: &Config,
-    users: &UserDb,
     local: Arc<LocalDelivery>,
     own_addresses: Vec<SocketAddr>,
 ) -> anyhow::Result<Router> {
@@ -56,16 +54,19 @@ pub fn router(
         usize::try_from(c.default_destination_recipient_limit).unwrap_or(usize::MAX);
     settings.connection_cache_time_limit = c.smtp_connection_cache_time_limit;
     settings.own_addresses = own_addresses;
+    // A dead next hop is probed again when a deferred message is.
+    settings.dead_destination_time = main.minimal_backoff_time;
     let dns = &config.policy.dns;
     let remote = RemoteDelivery::new(settings, Dns::new(&dns.nameservers, dns.timeout));
     // The same classes as the SMTP server's directory: mail it accepts
-    // for these domains is delivered here.
+    // for these domains is delivered here. Domains of the users file are
+    // not listed: the router asks the delivery agent, whose users file
+    // follows `postern reload`.
     let local_domains: BTreeSet<_> = main
         .mydestination
         .iter()
         .chain(&main.virtual_mailbox_domains)
         .cloned()
-        .chain(users.iter().filter_map(|u| u.domain.clone()))
         .collect();
     Ok(Router::new(
         local,

@@ -1,33 +1,38 @@
 //! What each SMTP `[[service]]` entry runs with (a master.cf line with its
 //! `-o` overrides): its session settings, its per-client counters (one
 //! [`Anvil`] per entry, as Postfix's anvil counts per service), its
-//! session slots (`default_process_limit`, Postfix's maxproc), and its own
-//! policy snapshot when it overrides a restriction list. Made once per
-//! entry and shared by its listening addresses.
+//! session slots (`default_process_limit`, Postfix's maxproc), and the
+//! restriction lists it evaluates: the main ones, or its own when it
+//! overrides a list. Made once per entry and shared by its listening
+//! addresses.
 //!
-//! A service's own lists follow `postern reload`: after the main snapshot
-//! is swapped, [`SmtpServices::follow_reloads`] re-reads the config and
-//! swaps each service's snapshot too (or keeps it and says why). Giving a
-//! service lists of its own where it had none takes a restart.
+//! Every SMTP service asks its lists through one [`SmtpPolicies`]: the main
+//! snapshot and each service's own, held together behind one pointer. A
+//! reload ([`crate::control::Live::reload`]) builds all of them from the
+//! re-read config ([`SmtpPolicies::prepare`]) and swaps them in one store
+//! ([`SmtpPolicies::swap`]), or, if any fails, none. A service may gain or
+//! lose lists of its own at a reload: it is found again in the new config
+//! by its name, addresses and rank ([`Key`]). Services added to or removed
+//! from the config take a restart (their sockets are bound at start); the
+//! reload says so in the log. Their other overrides (banner, limits) are
+//! read at start only.
 //!
 //! At stop, [`SmtpServices::drain`] waits for the sessions to finish.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use postern_mail::{Directory, Enqueue, Policy};
-use postern_policy::{Policies, Runtime};
+use arc_swap::ArcSwap;
+use postern_mail::{BoxFuture, Decision, Directory, Enqueue, Policy, PolicyRequest};
+use postern_policy::{Runtime, Snapshot};
 use postern_smtp::{Anvil, SessionSettings};
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, Service};
-use crate::listener::Smtp;
-
-/// How often the main snapshot is looked at for a reload.
-const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
+use crate::listener::{MailboxSessions, Smtp};
 
 /// A service entry's name, `listen` and rank among the entries with the
 /// same two (the config line may move when the file is edited).
@@ -43,17 +48,195 @@ fn key(config: &Config, service: &Service) -> Key {
     (service.name.clone(), service.listen.clone(), rank)
 }
 
+/// Whether a `[[service]]` entry is an SMTP service (the others are POP3
+/// and IMAP, which have no restriction lists).
+fn is_smtp(service: &Service) -> bool {
+    !matches!(service.name.as_str(), "imap" | "imaps" | "pop3" | "pop3s")
+}
+
+/// The restriction lists in force for every SMTP service at one moment.
+#[derive(Debug)]
+struct PolicySet {
+    /// `[smtpd.restrictions]`: for every service without lists of its own.
+    main: Arc<Snapshot>,
+    /// The services that override a list, and their snapshots.
+    own: BTreeMap<Key, Arc<Snapshot>>,
+}
+
+/// The restriction lists of every SMTP service, swapped together.
+#[derive(Debug)]
+pub struct SmtpPolicies {
+    current: ArcSwap<PolicySet>,
+    /// The SMTP service entries running, as made at start: what a reload
+    /// looks for in the re-read config.
+    running: Mutex<Vec<Key>>,
+}
+
+/// One service's view of [`SmtpPolicies`]: what its sessions hold as their
+/// `Arc<dyn Policy>`. Each check evaluates the snapshot in force when it
+/// starts, as the main `Policies` does.
+#[derive(Debug)]
+struct ServicePolicy {
+    all: Arc<SmtpPolicies>,
+    key: Key,
+}
+
+impl Policy for ServicePolicy {
+    fn check<'a>(&'a self, request: &'a PolicyRequest) -> BoxFuture<'a, Decision> {
+        let set = self.all.current.load();
+        let snapshot = Arc::clone(set.own.get(&self.key).unwrap_or(&set.main));
+        Box::pin(async move { snapshot.check(request).await })
+    }
+}
+
+/// Everything a reload will swap in for the SMTP services, built and
+/// checked; what it will log once swapped.
+#[derive(Debug)]
+pub struct Prepared {
+    set: PolicySet,
+    notes: Vec<Note>,
+}
+
+/// A log line of a reload: what changed, or what did not and why.
+#[derive(Debug)]
+enum Note {
+    Done(String),
+    NeedsRestart(String),
+}
+
+impl SmtpPolicies {
+    /// Starts with `main` for every service.
+    pub fn new(main: Arc<Snapshot>) -> SmtpPolicies {
+        SmtpPolicies {
+            current: ArcSwap::from_pointee(PolicySet {
+                main,
+                own: BTreeMap::new(),
+            }),
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The main snapshot in force (for `postern plugin list`).
+    pub fn main(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.current.load().main)
+    }
+
+    /// Adds a running service, with its own snapshot if it has one; the
+    /// policy its sessions ask.
+    fn register(self: &Arc<Self>, key: Key, own: Option<Snapshot>) -> Arc<dyn Policy> {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(key.clone());
+        if let Some(own) = own {
+            let own = Arc::new(own);
+            self.current.rcu(|set| {
+                let mut map = set.own.clone();
+                map.insert(key.clone(), Arc::clone(&own));
+                PolicySet {
+                    main: Arc::clone(&set.main),
+                    own: map,
+                }
+            });
+        }
+        Arc::new(ServicePolicy {
+            all: Arc::clone(self),
+            key,
+        })
+    }
+
+    /// Builds what every running SMTP service will evaluate after a reload
+    /// to `config`: `main` for those without lists of their own there, a
+    /// snapshot compiled from their lists for the others (plugins come
+    /// from `runtime`'s cache). Blocks while plugins compile. An error
+    /// names the service's config line; nothing is swapped then.
+    pub fn prepare(
+        &self,
+        config: &Config,
+        runtime: &Runtime,
+        main: Snapshot,
+    ) -> anyhow::Result<Prepared> {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let now = self.current.load_full();
+        let mut own = BTreeMap::new();
+        let mut notes = Vec::new();
+        for was in &running {
+            let name = &was.0;
+            let Some(service) = config.services.iter().find(|s| key(config, s) == *was) else {
+                // Still listening: it keeps what it evaluates now.
+                if let Some(snapshot) = now.own.get(was) {
+                    own.insert(was.clone(), Arc::clone(snapshot));
+                }
+                notes.push(Note::NeedsRestart(format!("reload: service {name} on {} is gone from the config; it listens with its restriction lists as they were until a restart", addresses(&was.1))));
+                continue;
+            };
+            let Some(lists) = &service.restrictions else {
+                if now.own.contains_key(was) {
+                    notes.push(Note::Done(format!(
+                        "reload: service {name} has no restriction lists of its own now; it uses the main ones"
+                    )));
+                }
+                continue;
+            };
+            let snapshot = crate::daemon::policy_config_for(config, lists)
+                .and_then(|pc| runtime.load(&pc).map_err(anyhow::Error::from))
+                .with_context(|| {
+                    format!(
+                        "{}:{}: service {name}: restrictions",
+                        config.source.file, service.line
+                    )
+                })?;
+            own.insert(was.clone(), Arc::new(snapshot));
+            notes.push(Note::Done(format!(
+                "reload: service {name} restriction lists"
+            )));
+        }
+        for service in config.services.iter().filter(|s| is_smtp(s)) {
+            if !running.contains(&key(config, service)) {
+                notes.push(Note::NeedsRestart(format!(
+                    "reload: service {} at {}:{} is not running; new services and addresses take a restart",
+                    service.name, config.source.file, service.line
+                )));
+            }
+        }
+        Ok(Prepared {
+            set: PolicySet {
+                main: Arc::new(main),
+                own,
+            },
+            notes,
+        })
+    }
+
+    /// Makes `prepared` current for every service at once. Checks already
+    /// running finish on the snapshots they started with.
+    pub fn swap(&self, prepared: Prepared) {
+        self.current.store(Arc::new(prepared.set));
+        for note in prepared.notes {
+            match note {
+                Note::Done(line) => tracing::info!(target: "postern/master", "{line}"),
+                Note::NeedsRestart(line) => tracing::warn!(target: "postern/master", "{line}"),
+            }
+        }
+    }
+}
+
+/// `127.0.0.1:25, [::1]:25`, as a service's addresses are logged.
+fn addresses(listen: &[SocketAddr]) -> String {
+    let all: Vec<String> = listen.iter().map(ToString::to_string).collect();
+    all.join(", ")
+}
+
 /// One service entry's parts.
 struct Made {
     /// The entry's config line, which tells the entries apart at start.
     line: usize,
-    /// Its name, addresses and rank among the entries with both, which
-    /// find it again in a reloaded config.
-    key: Key,
     settings: Arc<SessionSettings>,
     policy: Arc<dyn Policy>,
-    /// Its own snapshot, when it overrides a list.
-    own: Option<Arc<Policies>>,
     slots: Arc<Semaphore>,
     limit: usize,
 }
@@ -75,18 +258,19 @@ impl std::fmt::Debug for SmtpServices {
 impl SmtpServices {
     /// The acceptor of `service`; its parts are made at its first address.
     /// A service with lists of its own gets a policy snapshot of its own,
-    /// compiled here (plugins come from the runtime's cache).
+    /// compiled here (plugins come from the runtime's cache) and kept in
+    /// `policies` with the others.
     pub fn service(
         &mut self,
         config: &Config,
         service: &Service,
         shared: &crate::tls::Shared,
         runtime: &Runtime,
-        policy: &Arc<dyn Policy>,
+        policies: &Arc<SmtpPolicies>,
         (directory, enqueue): (&Arc<dyn Directory>, &Arc<dyn Enqueue>),
     ) -> anyhow::Result<Smtp> {
         if !self.made.iter().any(|m| m.line == service.line) {
-            let made = make(config, service, shared, runtime, policy)?;
+            let made = make(config, service, shared, runtime, policies)?;
             self.made.push(made);
         }
         let Some(made) = self.made.iter().find(|m| m.line == service.line) else {
@@ -120,58 +304,26 @@ impl SmtpServices {
             .sum()
     }
 
-    /// Waits until no SMTP session is open, or `grace` has passed; logs
-    /// how many were cut short.
-    pub async fn drain(&self, grace: Duration) {
+    /// Waits until no SMTP, POP3 or IMAP session is open, or `grace` has
+    /// passed; logs how many were cut short. The sessions were told to
+    /// stop: SMTP ones finish their transaction, POP3 and IMAP ones the
+    /// command they are in.
+    pub async fn drain(&self, mailbox: &MailboxSessions, grace: Duration) {
         let start = tokio::time::Instant::now();
-        let n = self.open();
+        let (n, m) = (self.open(), mailbox.open());
         if n > 0 {
             tracing::info!(target: "postern/master", "waiting for {n} SMTP sessions to finish");
         }
-        while self.open() > 0 && start.elapsed() < grace {
+        if m > 0 {
+            tracing::info!(target: "postern/master", "waiting for {m} POP3/IMAP sessions to close");
+        }
+        while self.open() + mailbox.open() > 0 && start.elapsed() < grace {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let n = self.open();
-        if n > 0 {
-            tracing::warn!(target: "postern/master", "{n} SMTP sessions still open after {} s: closing them", grace.as_secs());
+        let (n, m) = (self.open(), mailbox.open());
+        if n + m > 0 {
+            tracing::warn!(target: "postern/master", "{n} SMTP and {m} POP3/IMAP sessions still open after {} s: closing them", grace.as_secs());
         }
-    }
-
-    /// Swaps in new snapshots for the services with lists of their own
-    /// whenever `main` (the snapshot every other service uses) is
-    /// replaced by a reload, re-reading the config at `path`. Runs until
-    /// aborted; `None` when no service has lists of its own.
-    pub fn follow_reloads(
-        &self,
-        main: Arc<Policies>,
-        runtime: Arc<Runtime>,
-        path: Option<PathBuf>,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        let own: Vec<(Key, Arc<Policies>)> = self
-            .made
-            .iter()
-            .filter_map(|m| Some((m.key.clone(), Arc::clone(m.own.as_ref()?))))
-            .collect();
-        if own.is_empty() {
-            return None;
-        }
-        let own = Arc::new(own);
-        Some(tokio::spawn(async move {
-            let mut seen = main.current();
-            loop {
-                tokio::time::sleep(FOLLOW_INTERVAL).await;
-                let now = main.current();
-                if Arc::ptr_eq(&now, &seen) {
-                    continue;
-                }
-                seen = now;
-                let (own, runtime, path) = (Arc::clone(&own), Arc::clone(&runtime), path.clone());
-                let _ = tokio::task::spawn_blocking(move || {
-                    reload_own(&own, &runtime, path.as_deref());
-                })
-                .await;
-            }
-        }))
     }
 }
 
@@ -180,7 +332,7 @@ fn make(
     service: &Service,
     shared: &crate::tls::Shared,
     runtime: &Runtime,
-    policy: &Arc<dyn Policy>,
+    policies: &Arc<SmtpPolicies>,
 ) -> anyhow::Result<Made> {
     let m = &service.main;
     let anvil = Arc::new(Anvil::new(m.anvil_rate_time_unit));
@@ -195,60 +347,16 @@ fn make(
                     config.source.file, service.line, service.name
                 )
             })?;
-            Some(Arc::new(Policies::new(snapshot)))
+            Some(snapshot)
         }
     };
-    let policy: Arc<dyn Policy> = match &own {
-        Some(p) => Arc::clone(p) as Arc<dyn Policy>,
-        None => Arc::clone(policy),
-    };
+    let policy = policies.register(key(config, service), own);
     let limit = usize::try_from(m.default_process_limit.max(1)).unwrap_or(usize::MAX);
     Ok(Made {
         line: service.line,
-        key: key(config, service),
         settings,
         policy,
-        own,
         slots: Arc::new(Semaphore::new(limit)),
         limit,
     })
-}
-
-/// Re-reads the config and swaps each service's own snapshot; on any
-/// error that service keeps its running one and the log says why.
-fn reload_own(own: &[(Key, Arc<Policies>)], runtime: &Runtime, path: Option<&Path>) {
-    let config = match path {
-        Some(p) => Config::load(p),
-        None if Path::new(crate::config::DEFAULT_PATH).exists() => {
-            Config::load(Path::new(crate::config::DEFAULT_PATH))
-        }
-        None => Config::embedded(),
-    };
-    let config = match config {
-        Ok(c) => c,
-        // The main reload said why already.
-        Err(_) => return,
-    };
-    for (was, policies) in own {
-        let name = &was.0;
-        let Some(service) = config.services.iter().find(|s| key(&config, s) == *was) else {
-            tracing::warn!(target: "postern/master", "reload: service {name} is gone from the config; its restriction lists stay as they were until a restart");
-            continue;
-        };
-        let lists = service
-            .restrictions
-            .as_ref()
-            .unwrap_or(&config.restrictions);
-        let result = crate::daemon::policy_config_for(&config, lists)
-            .and_then(|pc| runtime.load(&pc).map_err(anyhow::Error::from));
-        match result {
-            Ok(snapshot) => {
-                policies.replace(snapshot);
-                tracing::info!(target: "postern/master", "reload: service {name} restriction lists");
-            }
-            Err(e) => {
-                tracing::warn!(target: "postern/master", "reload of service {name} failed, keeping its running policy: {e:#}")
-            }
-        }
-    }
 }

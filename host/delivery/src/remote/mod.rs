@@ -13,8 +13,13 @@
 //! `default_destination_recipient_limit` is sent in several transactions.
 //! The SMTP conversation itself is [`postern_smtp::client`].
 //!
-//! Not here yet: Postfix's destination status cache and slow start (a
-//! dead destination is tried again for every message), random order among
+//! A next hop where no server could be reached is marked dead for
+//! `minimal_backoff_time` (Postfix's destination status cache, `status`):
+//! the deliveries to it meanwhile are deferred at once as "delivery
+//! temporarily suspended" rather than each waiting for its own timeouts.
+//!
+//! Not here yet: slow start (the concurrency to a destination starts at
+//! its limit, not at one), random order among
 //! MX hosts of equal preference, DANE, STARTTLS for LMTP, and handing
 //! alias expansions at other domains from local delivery to this agent.
 //!
@@ -22,12 +27,14 @@
 //! - [`nexthop`]: [`NextHop`] and [`Transport`], the config spellings.
 //! - [`dns`]: [`Dns`], MX and address lookups.
 //! - `cache`: idle sessions and concurrency per destination.
+//! - `status`: the destination status cache (dead next hops).
 //! - `smtp`: one batch to one destination.
 
 mod cache;
 pub mod dns;
 pub mod nexthop;
 mod smtp;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +47,7 @@ pub use dns::{Dns, Exchangers, LookupError};
 pub use nexthop::{LmtpTarget, NextHop, Transport};
 
 use cache::Destinations;
+use status::DeadDestinations;
 
 /// What the remote agents run with, under Postfix's names.
 #[derive(Debug, Clone)]
@@ -70,6 +78,10 @@ pub struct RemoteSettings {
     /// The addresses this server's SMTP listeners are bound to: a next
     /// hop that is one of them is this server (a mail loop).
     pub own_addresses: Vec<SocketAddr>,
+    /// How long a next hop where no server answered stays marked dead
+    /// (`minimal_backoff_time`, 300s, as qmgr throttles a destination);
+    /// zero: never marked.
+    pub dead_destination_time: Duration,
 }
 
 impl RemoteSettings {
@@ -88,6 +100,7 @@ impl RemoteSettings {
             destination_recipient_limit: 50,
             connection_cache_time_limit: Duration::from_secs(2),
             own_addresses: Vec::new(),
+            dead_destination_time: Duration::from_secs(300),
         }
     }
 }
@@ -98,6 +111,7 @@ pub struct RemoteDelivery {
     settings: RemoteSettings,
     dns: Dns,
     destinations: Arc<Destinations>,
+    dead: DeadDestinations,
 }
 
 impl RemoteDelivery {
@@ -107,10 +121,12 @@ impl RemoteDelivery {
             settings.connection_cache_time_limit,
             settings.destination_concurrency_limit,
         ));
+        let dead = DeadDestinations::new(settings.dead_destination_time);
         RemoteDelivery {
             settings,
             dns,
             destinations,
+            dead,
         }
     }
 

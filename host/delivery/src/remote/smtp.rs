@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 
-use postern_mail::{Delivered, DeliveryStatus, EnhancedCode, Envelope, Recipient, Reply};
+use postern_mail::{
+    Delivered, DeliveryStatus, EnhancedCode, Envelope, Recipient, RemoteReply, Reply,
+};
 use postern_smtp::client::{ClientError, ClientSettings, Session, TlsLevel};
 
 use super::RemoteDelivery;
@@ -49,6 +51,9 @@ impl RemoteDelivery {
         let settings = self.client_settings(false);
         let port = hop.port.unwrap_or(self.settings.smtp_tcp_port);
         let _slot = self.destinations.slot(&key).await;
+        if let Some(status) = self.dead.suspended(&key) {
+            return all("smtp", "none", recipients, status, None);
+        }
         if let Some(done) = self
             .reuse(&key, "smtp", envelope, recipients, content)
             .await
@@ -57,7 +62,7 @@ impl RemoteDelivery {
         }
         let targets = match self.targets(hop, port).await {
             Ok(t) => t,
-            Err(status) => return all("smtp", "none", recipients, status),
+            Err(status) => return all("smtp", "none", recipients, status, None),
         };
         self.try_targets(
             "smtp",
@@ -95,13 +100,16 @@ impl RemoteDelivery {
                     self.transact("lmtp", &key, session, envelope, recipients, content)
                         .await
                 }
-                Err(e) => all("lmtp", "none", recipients, session_failure(&e)),
+                Err(e) => failed("lmtp", "none", recipients, &e),
             },
             LmtpTarget::Inet(hop) => {
+                if let Some(status) = self.dead.suspended(&key) {
+                    return all("lmtp", "none", recipients, status, None);
+                }
                 let port = hop.port.unwrap_or(24);
                 let targets = match self.targets(hop, port).await {
                     Ok(t) => t,
-                    Err(status) => return all("lmtp", "none", recipients, status),
+                    Err(status) => return all("lmtp", "none", recipients, status, None),
                 };
                 self.try_targets(
                     "lmtp", &key, None, targets, &settings, envelope, recipients, content,
@@ -181,25 +189,35 @@ impl RemoteDelivery {
                     continue;
                 }
             };
+            self.dead.clear(key);
             if let Some(hop) = hop
                 && let Err(e) = self.login(&mut session, hop, &host).await
             {
                 let relay = session.relay.clone();
                 tokio::spawn(session.quit());
-                return all(agent, &relay, recipients, e);
+                return all(agent, &relay, recipients, e, None);
             }
             return self
                 .transact(agent, key, session, envelope, recipients, content)
                 .await;
         }
-        let status = match last {
-            Some(e) => session_failure(&e),
-            None => DeliveryStatus::Deferred {
-                dsn: EnhancedCode::new(4, 4, 1),
-                detail: "no server address to try".to_owned(),
-            },
-        };
-        all(agent, "none", recipients, status)
+        match last {
+            Some(e) => {
+                // Nobody there: the next deliveries here need not wait
+                // for the same timeouts (a refusal is an answer).
+                if matches!(e, ClientError::Connect { .. } | ClientError::Timeout { .. }) {
+                    self.dead.mark(key, &session_failure(&e));
+                }
+                failed(agent, "none", recipients, &e)
+            }
+            None => {
+                let status = DeliveryStatus::Deferred {
+                    dsn: EnhancedCode::new(4, 4, 1),
+                    detail: "no server address to try".to_owned(),
+                };
+                all(agent, "none", recipients, status, None)
+            }
+        }
     }
 
     /// One transaction on a fresh session; the session is cached after.
@@ -218,12 +236,7 @@ impl RemoteDelivery {
                 self.destinations.put(key, session);
                 done
             }
-            Err(e) => all(
-                agent,
-                &session.relay.clone(),
-                recipients,
-                session_failure(&e),
-            ),
+            Err(e) => failed(agent, &session.relay.clone(), recipients, &e),
         }
     }
 
@@ -357,6 +370,7 @@ fn all(
     relay: &str,
     recipients: &[Recipient],
     status: DeliveryStatus,
+    remote: Option<RemoteReply>,
 ) -> Vec<Delivered> {
     recipients
         .iter()
@@ -364,8 +378,41 @@ fn all(
             agent,
             relay: relay.to_owned(),
             status: status.clone(),
+            remote: remote.clone(),
         })
         .collect()
+}
+
+/// Every recipient deferred by a session that failed as a whole; with
+/// the server's reply when it refused a step (its greeting, say).
+fn failed(
+    agent: &'static str,
+    relay: &str,
+    recipients: &[Recipient],
+    e: &ClientError,
+) -> Vec<Delivered> {
+    let remote = match e {
+        ClientError::Refused { relay, reply, .. } => Some(remote_reply(relay, reply)),
+        _ => None,
+    };
+    all(agent, relay, recipients, session_failure(e), remote)
+}
+
+/// The server's name and its reply as a bounce notice shows them:
+/// `mx.example.net` out of `mx.example.net[192.0.2.1]:25`, and the reply
+/// without the `(in reply to RCPT TO command)` the log line carries
+/// (Postfix's `Diagnostic-Code: smtp; 550 5.1.1 ...`).
+fn remote_reply(relay: &str, reply: &Reply) -> RemoteReply {
+    let mta = relay.split_once('[').map_or(relay, |(host, _)| host);
+    let text = reply.to_string();
+    let text = match text.rfind(" (in reply to ") {
+        Some(at) if text.ends_with(" command)") => text[..at].to_owned(),
+        _ => text,
+    };
+    RemoteReply {
+        mta: mta.to_owned(),
+        reply: text,
+    }
 }
 
 /// Each recipient's status from its final reply.
@@ -379,17 +426,24 @@ fn statuses(
     recipients
         .iter()
         .map(|_| {
-            let status = match replies.next() {
-                Some(reply) => reply_status(relay, reply),
-                None => DeliveryStatus::Deferred {
-                    dsn: EnhancedCode::new(4, 4, 2),
-                    detail: format!("no reply from {relay} for this recipient"),
-                },
+            let (status, remote) = match replies.next() {
+                Some(reply) => {
+                    let remote = remote_reply(relay, &reply);
+                    (reply_status(relay, reply), Some(remote))
+                }
+                None => (
+                    DeliveryStatus::Deferred {
+                        dsn: EnhancedCode::new(4, 4, 2),
+                        detail: format!("no reply from {relay} for this recipient"),
+                    },
+                    None,
+                ),
             };
             Delivered {
                 agent,
                 relay: relay.to_owned(),
                 status,
+                remote,
             }
         })
         .collect()
@@ -452,5 +506,27 @@ fn lookup_failure(e: &LookupError) -> DeliveryStatus {
             dsn: EnhancedCode::new(5, 4, 4),
             detail: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_reply_names_the_host_and_drops_the_command() {
+        let reply = Reply::new(
+            550,
+            EnhancedCode::new(5, 1, 1),
+            "<bob@example.net>: unknown (in reply to RCPT TO command)",
+        );
+        let r = remote_reply("mx.example.net[192.0.2.1]:25", &reply);
+        assert_eq!(r.mta, "mx.example.net");
+        assert_eq!(r.reply, "550 5.1.1 <bob@example.net>: unknown");
+        let ok = Reply::new(250, EnhancedCode::new(2, 0, 0), "Ok: queued as X");
+        let r = remote_reply("/run/lmtp.sock", &ok);
+        assert_eq!(r.mta, "/run/lmtp.sock");
+        assert_eq!(r.reply, "250 2.0.0 Ok: queued as X");
     }
 }

@@ -1,10 +1,12 @@
 //! The session's side of the socket: the framer over an input buffer, an
 //! output buffer flushed before every read, `+` continuations for
-//! synchronizing literals, and a timeout on every read and write.
+//! synchronizing literals, a timeout on every read and write, and the
+//! server's stop signal while waiting for input.
 
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
 
 use crate::codec::{Frame, Framer};
 
@@ -26,6 +28,8 @@ pub(crate) enum Stop {
     Io(std::io::Error),
     /// Too many bad commands or failed logins, or input we must not read on.
     Kicked(&'static str),
+    /// The server is stopping (`postern stop`).
+    Shutdown,
 }
 
 /// The socket with its buffers.
@@ -36,6 +40,8 @@ pub(crate) struct Io<S> {
     output: Vec<u8>,
     framer: Framer,
     timeout: Duration,
+    /// The server's stop signal (`true`: stop); `None` never stops.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
@@ -46,7 +52,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             output: Vec::new(),
             framer,
             timeout,
+            stop: None,
         }
+    }
+
+    /// Ends the session with [`Stop::Shutdown`] when `stop` turns `true`
+    /// while it waits for input (a command, the rest of one, or DONE in
+    /// IDLE). A command already read is carried out and answered first.
+    pub(crate) fn with_stop(mut self, stop: Option<watch::Receiver<bool>>) -> Io<S> {
+        self.stop = stop;
+        self
     }
 
     /// Queues bytes; they go out at the next flush.
@@ -109,7 +124,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             }
             self.flush().await?;
             self.input.reserve(READ_CHUNK);
-            match tokio::time::timeout(wait, self.stream.read_buf(&mut self.input)).await {
+            let Io {
+                stream,
+                input,
+                stop,
+                ..
+            } = self;
+            let read = tokio::time::timeout(wait, stream.read_buf(input));
+            // Input that has come is read first, so a command sent before
+            // the stop is answered. Reading is cancel safe.
+            let read = tokio::select! {
+                biased;
+                r = read => r,
+                () = stopping(stop) => return Err(Stop::Shutdown),
+            };
+            match read {
                 Err(_) => return Ok(None),
                 Ok(Err(e)) => return Err(Stop::Io(e)),
                 Ok(Ok(0)) => return Err(Stop::Eof),
@@ -140,4 +169,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             let _ = tokio::time::timeout(self.timeout, self.stream.shutdown()).await;
         }
     }
+}
+
+/// Resolves when `stop` turns `true` (at once if it is already); never
+/// without a signal, or once its sender is gone.
+async fn stopping(stop: &mut Option<watch::Receiver<bool>>) {
+    if let Some(r) = stop
+        && r.wait_for(|stop| *stop).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await;
 }

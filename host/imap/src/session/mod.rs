@@ -4,6 +4,11 @@
 //! STARTTLS (RFC 3501 §6.2.1) is taken only before login; the TLS session
 //! then starts over with nothing kept from before. imaps starts with the
 //! handshake (RFC 8314).
+//!
+//! When the server stops ([`Settings::stop`]), a session waiting for
+//! input (a command, IDLE's DONE, the rest of a literal) is told
+//! `* BYE Server shutting down.` (RFC 3501 §7.1.5) and closed, as Dovecot
+//! does; a command already read is carried out and answered first.
 
 pub(crate) mod io;
 pub mod limits;
@@ -19,6 +24,7 @@ use postern_auth::Authenticator;
 use postern_mailbox::Store;
 use postern_tls::TlsConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 
 use crate::codec::response::{tagged, untagged};
 use crate::codec::{Frame, Framer, Request};
@@ -65,6 +71,9 @@ pub struct Settings {
     pub auth: Arc<Authenticator>,
     /// Login name to Maildir.
     pub mailboxes: Arc<dyn Mailboxes>,
+    /// The server's stop signal: `true` ends every session at its next
+    /// wait for input. `None`: sessions end only by themselves.
+    pub stop: Option<watch::Receiver<bool>>,
 }
 
 impl Settings {
@@ -85,6 +94,7 @@ impl Settings {
             implicit_tls: false,
             auth,
             mailboxes,
+            stop: None,
         }
     }
 }
@@ -242,7 +252,8 @@ where
             stream,
             framer,
             settings.login_timeout.min(settings.command_timeout),
-        ),
+        )
+        .with_stop(settings.stop.clone()),
         ctx,
         user: None,
         selected: None,
@@ -308,6 +319,10 @@ where
                         "Inactivity".to_owned()
                     }
                     Stop::Kicked(why) => why.to_owned(),
+                    Stop::Shutdown => {
+                        s.io.send(&untagged("BYE Server shutting down."));
+                        "Server shutting down".to_owned()
+                    }
                     Stop::Eof => "Connection closed".to_owned(),
                     Stop::Io(e) => format!("Connection closed: {e}"),
                 };

@@ -247,3 +247,26 @@ async fn sessions_per_user_and_address_are_capped() {
     .await;
     assert!(line(&out, "a ").starts_with("a OK"), "{out}");
 }
+
+#[tokio::test]
+async fn stop_answers_what_was_read_then_says_bye() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = watch::channel(false);
+    let mut s = (*settings(dir.path())).clone();
+    s.stop = Some(rx);
+    tx.send(true).unwrap();
+    // Stopped already: the commands that came are carried out (IDLE
+    // included), then the wait for DONE ends with BYE.
+    let out = talk_with(
+        "127.0.0.1:40000",
+        Arc::new(s),
+        b"a LOGIN alice@example.org secret\r\nb SELECT INBOX\r\nc IDLE\r\n",
+    )
+    .await;
+    assert!(line(&out, "a ").starts_with("a OK"), "{out}");
+    assert!(line(&out, "b ").starts_with("b OK"), "{out}");
+    assert!(out.contains("+ idling\r\n"), "{out}");
+    assert!(out.ends_with("* BYE Server shutting down.\r\n"), "{out}");
+    assert!(!out.contains("c OK"), "{out}");
+    drop(tx);
+}

@@ -1,11 +1,13 @@
 //! The session's side of the socket: an input buffer split into lines by
 //! the codec, an output buffer flushed before every read (RFC 2449 §6.6
-//! PIPELINING: replies may wait while commands remain buffered), and the
-//! command timeout on every read and write.
+//! PIPELINING: replies may wait while commands remain buffered), the
+//! command timeout on every read and write, and the server's stop signal
+//! while waiting for a command.
 
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
 
 use crate::codec::{LineEvent, LineReader};
 
@@ -27,6 +29,9 @@ pub(crate) enum Stop {
     Io(std::io::Error),
     /// Too many bad commands, or too many failed logins.
     Kicked,
+    /// The server is stopping (`postern stop`): no command was in
+    /// progress.
+    Shutdown,
 }
 
 /// One input line.
@@ -46,6 +51,8 @@ pub(crate) struct Io<S> {
     output: Vec<u8>,
     lines: LineReader,
     timeout: Duration,
+    /// The server's stop signal (`true`: stop); `None` never stops.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
@@ -56,7 +63,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             output: Vec::new(),
             lines: LineReader::new(max_line),
             timeout,
+            stop: None,
         }
+    }
+
+    /// Ends the session with [`Stop::Shutdown`] when `stop` turns `true`
+    /// while it waits for a command; a command already read is answered
+    /// first (Dovecot's pop3 does the same at shutdown).
+    pub(crate) fn with_stop(mut self, stop: Option<watch::Receiver<bool>>) -> Io<S> {
+        self.stop = stop;
+        self
     }
 
     /// Queues bytes; they go out at the next flush.
@@ -101,7 +117,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             }
             self.flush().await?;
             self.input.reserve(READ_CHUNK);
-            match tokio::time::timeout(self.timeout, self.stream.read_buf(&mut self.input)).await {
+            let Io {
+                stream,
+                input,
+                timeout,
+                stop,
+                ..
+            } = self;
+            let read = tokio::time::timeout(*timeout, stream.read_buf(input));
+            // Input that has come is read first: a command the client sent
+            // before the stop is answered. Reading is cancel safe.
+            let read = tokio::select! {
+                biased;
+                r = read => r,
+                () = stopping(stop) => return Err(Stop::Shutdown),
+            };
+            match read {
                 Err(_) => return Err(Stop::Timeout),
                 Ok(Err(e)) => return Err(Stop::Io(e)),
                 Ok(Ok(0)) => return Err(Stop::Eof),
@@ -124,6 +155,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             let _ = tokio::time::timeout(self.timeout, self.stream.shutdown()).await;
         }
     }
+}
+
+/// Resolves when `stop` turns `true` (at once if it is already); never
+/// without a signal, or once its sender is gone.
+pub(crate) async fn stopping(stop: &mut Option<watch::Receiver<bool>>) {
+    if let Some(r) = stop
+        && r.wait_for(|stop| *stop).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending::<()>().await;
 }
 
 #[cfg(test)]
@@ -151,5 +193,16 @@ mod tests {
         assert_eq!(got, b"+OK\r\n+OK 0 0\r\n");
         drop(client);
         assert!(matches!(io.next_line().await, Err(Stop::Eof)));
+    }
+
+    #[tokio::test]
+    async fn stop_ends_the_wait_but_not_a_buffered_command() {
+        let (server, mut client) = tokio::io::duplex(1 << 16);
+        let (tx, rx) = watch::channel(false);
+        let mut io = Io::new(server, 100, T).with_stop(Some(rx));
+        client.write_all(b"NOOP\r\n").await.unwrap();
+        tx.send(true).unwrap();
+        assert_eq!(io.next_line().await.unwrap(), Input::Line(b"NOOP".to_vec()));
+        assert!(matches!(io.next_line().await, Err(Stop::Shutdown)));
     }
 }

@@ -4,6 +4,11 @@
 //! STLS (RFC 2595 §4) is taken only in AUTHORIZATION; the TLS session then
 //! starts over in AUTHORIZATION with nothing kept from before (the `USER`
 //! given, say). pop3s starts with the handshake (RFC 8314).
+//!
+//! When the server stops ([`Settings::stop`]), a session waiting for a
+//! command is told `-ERR [SYS/TEMP] Server shutting down.` and closed, as
+//! Dovecot does: without QUIT there is no UPDATE state, so messages marked
+//! with DELE stay (RFC 1939 §6). A command in progress is answered first.
 
 mod authorization;
 pub(crate) mod io;
@@ -18,6 +23,7 @@ use std::time::Duration;
 
 use postern_auth::Authenticator;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 
 use crate::TlsConfig;
 use crate::codec::response;
@@ -56,6 +62,9 @@ pub struct Settings {
     pub mailboxes: Arc<dyn Mailboxes>,
     /// The mailboxes that have a session; shared by pop3 and pop3s.
     pub locks: Arc<Locks>,
+    /// The server's stop signal: `true` ends every session between
+    /// commands. `None`: sessions end only by themselves.
+    pub stop: Option<watch::Receiver<bool>>,
 }
 
 impl Settings {
@@ -72,6 +81,7 @@ impl Settings {
             auth,
             mailboxes,
             locks: Arc::new(Locks::new()),
+            stop: None,
         }
     }
 }
@@ -163,7 +173,8 @@ async fn run<S>(stream: S, conn: Connection, settings: &Settings, tls: bool)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut io = Io::new(stream, settings.max_line, settings.command_timeout);
+    let mut io = Io::new(stream, settings.max_line, settings.command_timeout)
+        .with_stop(settings.stop.clone());
     let ctx = Context {
         settings,
         conn,
@@ -180,7 +191,8 @@ where
             };
             match config.acceptor().accept(plain).await {
                 Ok(stream) => {
-                    let mut io = Io::new(stream, settings.max_line, settings.command_timeout);
+                    let mut io = Io::new(stream, settings.max_line, settings.command_timeout)
+                        .with_stop(settings.stop.clone());
                     let ctx = Context { tls: true, ..ctx };
                     // No greeting after STLS (RFC 2595 §4).
                     after_tls(&mut io, ctx).await;
@@ -212,6 +224,10 @@ where
     }
 }
 
+/// What a session waiting for a command is told when the server stops
+/// (Dovecot's words).
+pub(crate) const SHUTTING_DOWN: &str = "[SYS/TEMP] Server shutting down.";
+
 async fn end_before_login<S>(io: &mut Io<S>, ctx: Context<'_>, stop: Stop)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -226,6 +242,11 @@ where
             io.shutdown().await;
             "Too many invalid commands or failed logins".to_owned()
         }
+        Stop::Shutdown => {
+            io.send(&response::err(SHUTTING_DOWN));
+            io.shutdown().await;
+            "Server shutting down".to_owned()
+        }
         Stop::Eof => "Connection closed".to_owned(),
         Stop::Io(e) => format!("Connection closed: {e}"),
     };
@@ -238,6 +259,7 @@ mod tests {
     use super::*;
     use postern_auth::{FailurePolicy, UserDb};
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+    use tokio::sync::watch;
 
     #[derive(Debug)]
     struct Fixed(PathBuf);
@@ -364,6 +386,46 @@ mod tests {
             "{out}"
         );
         // No QUIT, no UPDATE state: the message stays.
+        assert_eq!(md.scan().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn stop_closes_the_session_and_keeps_marked_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = postern_mailbox::Maildir::create(dir.path().join("Maildir")).unwrap();
+        md.deliver(b"Subject: x\r\n\r\nbody\r\n").unwrap();
+        let (tx, rx) = watch::channel(false);
+        let mut s = (*settings(dir.path(), Duration::from_secs(5))).clone();
+        s.stop = Some(rx);
+        let (server, mut client) = tokio::io::duplex(1 << 16);
+        let conn = Connection {
+            peer: "127.0.0.1:40000".parse().unwrap(),
+            local: "127.0.0.1:110".parse().unwrap(),
+        };
+        let task = tokio::spawn(serve(server, conn, Arc::new(s)));
+        client
+            .write_all(b"USER alice@example.org\r\nPASS secret\r\nDELE 1\r\n")
+            .await
+            .unwrap();
+        let want = "+OK Marked to be deleted.\r\n";
+        let mut out = Vec::new();
+        while !String::from_utf8_lossy(&out).ends_with(want) {
+            let mut chunk = [0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut chunk))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(&out));
+            out.extend_from_slice(&chunk[..n]);
+        }
+        tx.send(true).unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rest, b"-ERR [SYS/TEMP] Server shutting down.\r\n");
+        task.await.unwrap();
         assert_eq!(md.scan().unwrap().len(), 1);
     }
 }

@@ -87,6 +87,11 @@ where
             io.shutdown().await;
             "Too many invalid commands".to_owned()
         }
+        Err(Stop::Shutdown) => {
+            io.send(&response::err(super::SHUTTING_DOWN));
+            io.shutdown().await;
+            "Server shutting down".to_owned()
+        }
         Err(Stop::Eof) => "Connection closed".to_owned(),
         Err(Stop::Io(e)) => format!("Connection closed ({e})"),
     };

@@ -97,6 +97,8 @@ pub struct Main {
     pub maximal_queue_lifetime: Duration,
     /// The same for a bounce (null sender).
     pub bounce_queue_lifetime: Duration,
+    /// When a still-deferred message's sender is warned (0: never).
+    pub delay_warning_time: Duration,
     /// The server certificate chain (PEM); `None`: a self-signed one for
     /// `myhostname` kept under `data_directory/tls`.
     pub smtpd_tls_cert_file: Option<PathBuf>,
@@ -337,6 +339,7 @@ impl Main {
             bounce_queue_lifetime: r
                 .get("bounce_queue_lifetime", value::time)
                 .unwrap_or_default(),
+            delay_warning_time: r.get("delay_warning_time", value::time).unwrap_or_default(),
             smtpd_tls_cert_file: r
                 .get("smtpd_tls_cert_file", path)
                 .filter(|p| !p.as_os_str().is_empty()),

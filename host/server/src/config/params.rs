@@ -64,6 +64,7 @@ pub const PARAMS: &[Param] = &[
     p("default_destination_recipient_limit", "50", Kind::Count),
     p("default_privs", "nobody", Kind::Text),
     p("default_process_limit", "100", Kind::Count),
+    p("delay_warning_time", "0h", Kind::Time),
     p("disable_vrfy_command", "yes", Kind::Bool),
     p(
         "forward_path",
