@@ -1,7 +1,10 @@
 //! The policy runtime's benchmarks (issue 3): one plugin call including
 //! instantiation, and a chain of 8 plugins at RCPT, each through
 //! [`Snapshot::check`] as an SMTP session calls it. A built-in `permit`
-//! is the baseline: what the chain costs without WebAssembly.
+//! is the baseline: what the chain costs without WebAssembly. Both plugin
+//! benchmarks run twice: with the instance pool (the default runtime) and
+//! on demand (`Pool { instances: 0 }`), the cost without the pool and of a
+//! call that finds it full.
 //!
 //! Criterion reports means and medians; the p50 and p99 of single calls
 //! that issue 3 asks for are measured here too, over 20 000 timed calls
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use postern_mail::{DomainClass, PolicyRequest, Stage, Verdict};
-use postern_policy::{Entry, PolicyConfig, Runtime, Snapshot};
+use postern_policy::{Entry, PolicyConfig, Pool, Runtime, STANDARD_PLUGINS, Snapshot};
 
 /// Where `host/policy/build.rs` puts the plugins it builds, test guests
 /// included.
@@ -54,6 +57,9 @@ fn rcpt() -> PolicyRequest {
 /// The benchmarked snapshots, built once.
 struct Setup {
     runtime: Runtime,
+    /// The same with `Pool { instances: 0 }`: every instance allocated on
+    /// demand, as before the pool (and as a call does when it is full).
+    on_demand: Runtime,
     _plugins: tempfile::TempDir,
     plugin_dir: PathBuf,
 }
@@ -68,30 +74,42 @@ impl Setup {
         .expect("build the plugins first: cargo build -p postern-policy");
         Setup {
             runtime: Runtime::new().unwrap(),
+            on_demand: Runtime::with_pool(
+                STANDARD_PLUGINS,
+                None,
+                Pool {
+                    instances: 0,
+                    ..Pool::default()
+                },
+            )
+            .unwrap(),
             plugin_dir: plugins.path().to_path_buf(),
             _plugins: plugins,
         }
     }
 
-    fn snapshot(&self, entries: Vec<Entry>) -> Snapshot {
+    fn snapshot(&self, runtime: &Runtime, entries: Vec<Entry>) -> Snapshot {
         let mut config = PolicyConfig::default().with(Stage::Recipient, entries);
         config.plugin_dir = Some(self.plugin_dir.clone());
-        self.runtime.load(&config).unwrap()
+        runtime.load(&config).unwrap()
     }
 
     /// `permit` alone: no plugin, the chain's own cost.
     fn builtin(&self) -> Snapshot {
-        self.snapshot(vec![Entry::from_line("permit").unwrap()])
+        self.snapshot(&self.runtime, vec![Entry::from_line("permit").unwrap()])
     }
 
     /// One standard plugin answering `permit`.
-    fn one(&self) -> Snapshot {
-        self.snapshot(vec![Entry::from_line("permit_mynetworks").unwrap()])
+    fn one(&self, runtime: &Runtime) -> Snapshot {
+        self.snapshot(
+            runtime,
+            vec![Entry::from_line("permit_mynetworks").unwrap()],
+        )
     }
 
     /// Eight plugins, all answering `dunno`, so that every one runs: the
     /// three standard ones and five test_answer entries.
-    fn chain8(&self) -> Snapshot {
+    fn chain8(&self, runtime: &Runtime) -> Snapshot {
         let mut entries = vec![
             Entry::from_line("permit_mynetworks").unwrap(),
             Entry::from_line("permit_sasl_authenticated").unwrap(),
@@ -100,7 +118,7 @@ impl Setup {
         for _ in 0..5 {
             entries.push(table(&[("plugin", "test_answer"), ("verdict", "dunno")]));
         }
-        self.snapshot(entries)
+        self.snapshot(runtime, entries)
     }
 }
 
@@ -132,8 +150,10 @@ fn policy(c: &mut Criterion) {
     trusted.trusted = true;
     let untrusted = rcpt();
     let builtin = setup.builtin();
-    let one = setup.one();
-    let chain8 = setup.chain8();
+    let one = setup.one(&setup.runtime);
+    let chain8 = setup.chain8(&setup.runtime);
+    let one_on_demand = setup.one(&setup.on_demand);
+    let chain8_on_demand = setup.chain8(&setup.on_demand);
     assert_eq!(
         rt.block_on(one.check(&trusted)).verdict,
         Verdict::Permit,
@@ -146,6 +166,8 @@ fn policy(c: &mut Criterion) {
         ("builtin permit", &builtin, &trusted),
         ("one plugin call", &one, &trusted),
         ("chain of 8 plugins at RCPT", &chain8, &untrusted),
+        ("one plugin call, on demand", &one_on_demand, &trusted),
+        ("chain of 8, on demand", &chain8_on_demand, &untrusted),
     ] {
         let (p50, p99) = percentiles(&rt, snapshot, request, 20_000);
         eprintln!("{name}: p50 {p50:?}, p99 {p99:?} (20000 calls)");
@@ -160,6 +182,12 @@ fn policy(c: &mut Criterion) {
     });
     group.bench_function("chain of 8 plugins at RCPT", |b| {
         b.iter(|| rt.block_on(chain8.check(black_box(&untrusted))))
+    });
+    group.bench_function("one plugin call, on demand (no pool)", |b| {
+        b.iter(|| rt.block_on(one_on_demand.check(black_box(&trusted))))
+    });
+    group.bench_function("chain of 8 plugins at RCPT, on demand (no pool)", |b| {
+        b.iter(|| rt.block_on(chain8_on_demand.check(black_box(&untrusted))))
     });
     group.finish();
 }

@@ -1,5 +1,5 @@
-//! The one wasmtime [`Engine`] of the process, and the thread that makes
-//! its clock tick.
+//! The wasmtime engines of the process (pooled, and on demand as its
+//! fallback), and the thread that makes their clock tick.
 //!
 //! Deadlines use epoch interruption rather than fuel: the compiled code
 //! only checks a counter at loop heads and function entries, which costs
@@ -12,7 +12,9 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::{Cache, CacheConfig, Config, Engine};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use crate::error::Error;
 
@@ -29,25 +31,69 @@ const MAX_WASM_STACK: usize = 512 << 10;
 /// for host calls (WASI, logging) made from its deepest frame.
 const ASYNC_STACK: usize = 2 << 20;
 
-/// Builds the engine and starts its ticker thread. The thread holds only a
-/// weak reference and ends within one tick of the last clone of the engine
-/// (held by the runtime, compiled components and snapshots) being dropped.
+/// The instance pool: how many plugin instances may be live at once in
+/// pre-mapped slots, and the largest memory a slot holds.
 ///
-/// With `cache_dir`, compiled code is also kept on disk there (wasmtime's
-/// own cache: keyed by a hash of the component's bytes, the engine's
-/// settings and wasmtime's version, so a stale entry is never used), and a
-/// restart compiles only what changed. Without it, only in memory
-/// ([`crate::component`]).
-pub(crate) fn new_engine(cache_dir: Option<&Path>) -> Result<Engine, Error> {
+/// On-demand allocation maps a fresh linear memory and a fresh fiber stack
+/// for every call and unmaps them after (`mmap`, page faults, `munmap`:
+/// more than half of a call's cost, bench/README.md). The pooling
+/// allocator keeps slots mapped and only resets them between uses
+/// (wasmtime zeroes a slot's memory and restores the component's initial
+/// image before it is reused, so nothing passes from one call to the
+/// next). Its two catches are handled here: a slot caps a memory at
+/// [`Pool::memory_bytes`], so a plugin allowed more runs on demand; and a
+/// full pool refuses an instance, so such a call falls back to on-demand
+/// allocation instead of failing (`crate::plugin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    /// Component instances the pool holds: calls in flight at once (a
+    /// call waiting on DNS holds its slot). 128: a 2-core server has
+    /// rarely more than a few calls running and a few dozen waiting on
+    /// DNS; calls beyond it are allocated on demand. Each slot reserves
+    /// address space (4 GiB plus guard, wasmtime's memory reservation) but
+    /// no memory until used. 0: no pool, every call on demand.
+    pub instances: u32,
+    /// The largest linear memory a slot holds: plugins whose memory limit
+    /// ([`crate::Limits::memory_bytes`]) exceeds it run on demand. 32 MiB,
+    /// the default limit.
+    pub memory_bytes: usize,
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool {
+            instances: 128,
+            memory_bytes: crate::Limits::default().memory_bytes,
+        }
+    }
+}
+
+/// The engines of the process: one with the instance pool (absent when
+/// [`Pool::instances`] is 0) and one that allocates on demand, the
+/// fallback. Both have the same settings otherwise and tick together.
+#[derive(Clone)]
+pub(crate) struct Engines {
+    pub(crate) pooled: Option<Engine>,
+    pub(crate) on_demand: Engine,
+    pub(crate) pool: Pool,
+}
+
+impl std::fmt::Debug for Engines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engines")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The settings both engines share.
+fn config(cache_dir: Option<&Path>) -> Result<Config, Error> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK);
-    // The pooling allocator would make per-call instantiation cheaper still
-    // but reserves address space for every slot up front; it comes with
-    // stores per session (DESIGN §3). Until then: on-demand allocation.
     if let Some(dir) = cache_dir {
         let mut cache = CacheConfig::new();
         cache.with_directory(dir);
@@ -55,19 +101,88 @@ pub(crate) fn new_engine(cache_dir: Option<&Path>) -> Result<Engine, Error> {
             .map_err(|e| Error::Engine(format!("compile cache in {}: {e:#}", dir.display())))?;
         config.cache(Some(cache));
     }
-    let engine = Engine::new(&config).map_err(|e| Error::Engine(format!("{e:#}")))?;
-    let weak = engine.weak();
+    Ok(config)
+}
+
+/// Builds the engines and starts their ticker thread. The thread holds
+/// only weak references and ends within one tick of the last clone of the
+/// engines (held by the runtime, compiled components and snapshots) being
+/// dropped.
+///
+/// With `cache_dir`, compiled code is also kept on disk there (wasmtime's
+/// own cache: keyed by a hash of the component's bytes, the engine's
+/// settings and wasmtime's version, so a stale entry is never used), and a
+/// restart compiles only what changed. Without it, only in memory
+/// ([`crate::component`]).
+pub(crate) fn new_engines(cache_dir: Option<&Path>, pool: Pool) -> Result<Engines, Error> {
+    let engine_error = |e: wasmtime::Error| Error::Engine(format!("{e:#}"));
+    let on_demand = Engine::new(&config(cache_dir)?).map_err(engine_error)?;
+    let pooled = if pool.instances == 0 {
+        None
+    } else {
+        let n = pool.instances;
+        let mut slots = PoolingAllocationConfig::new();
+        slots
+            .total_component_instances(n)
+            // A Rust component has a few core instances (its code and the
+            // canonical-ABI shims), with one memory and a table or two.
+            .total_core_instances(n.saturating_mul(8))
+            .total_memories(n)
+            .total_tables(n.saturating_mul(4))
+            .total_stacks(n)
+            .max_memory_size(pool.memory_bytes)
+            // Reset a reused slot by zeroing its first pages in place
+            // rather than handing them back to the kernel: a Rust plugin
+            // touches a few dozen KiB per call, and a page fault per page
+            // costs more than the memset.
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT)
+            // Hand released pages back to the kernel 16 slots at a time:
+            // one batch of `madvise` calls and TLB flushes instead of one
+            // per call. A slot waiting in the batch is not lost: wasmtime
+            // flushes the batch before it reports the pool full.
+            .decommit_batch_size(16);
+        let mut config = config(cache_dir)?;
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(slots));
+        // The pool reserves its address space up front; where that is
+        // refused (a `ulimit -v`, a 32-bit address space), every call
+        // runs on demand rather than the server not starting.
+        match Engine::new(&config) {
+            Ok(engine) => Some(engine),
+            Err(e) => {
+                tracing::warn!(
+                    target: "postern/policy",
+                    "no instance pool ({} slots), plugins run on demand: {e:#}",
+                    pool.instances
+                );
+                None
+            }
+        }
+    };
+    let weak = (on_demand.weak(), pooled.as_ref().map(Engine::weak));
     thread::Builder::new()
         .name("postern-policy-epoch".to_owned())
         .spawn(move || {
             loop {
                 thread::sleep(EPOCH_TICK);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
+                let on_demand = weak.0.upgrade();
+                let pooled = weak.1.as_ref().and_then(|w| w.upgrade());
+                if on_demand.is_none() && pooled.is_none() {
+                    break;
+                }
+                for engine in on_demand.iter().chain(&pooled) {
+                    engine.increment_epoch();
                 }
             }
         })
         .map_err(|e| Error::Engine(format!("cannot start the epoch thread: {e}")))?;
-    Ok(engine)
+    Ok(Engines {
+        pooled,
+        on_demand,
+        pool,
+    })
 }
+
+/// How much of a pooled memory or table is zeroed in place when its slot
+/// is released, rather than decommitted.
+const KEEP_RESIDENT: usize = 64 << 10;

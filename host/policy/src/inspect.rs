@@ -177,6 +177,7 @@ impl Runtime {
             name: name.into(),
             origin: source.origin.as_str().into(),
             pre: pre?,
+            pool_memory: self.compiler.engines().pool.memory_bytes,
             limits,
             turns: Arc::new(Semaphore::new(
                 limits.concurrent_calls.clamp(1, Semaphore::MAX_PERMITS),
@@ -189,6 +190,14 @@ impl Runtime {
             counters: Arc::default(),
             data_dir: entry.data_dir().map(Arc::from),
         };
+        // Compiled before the timed call, as a load would.
+        if !plugin.fits_pool() {
+            plugin
+                .pre
+                .on_demand
+                .get()
+                .map_err(|f| Error::from(f.clone()))?;
+        }
         let wit = match convert::request(request) {
             Ok(wit) => wit,
             Err(cause) => {

@@ -36,10 +36,16 @@
 //! reachable. [`Runtime::with_cache`] keeps compiled components on disk
 //! (wasmtime's cache) so that a restart does not compile them again.
 //!
-//! Not yet: message content at end-of-data, stores kept per session with
-//! the pooling allocator (each call has a fresh store; `bench/README.md`
-//! has the cost), and pulling plugins from OCI registries (the `registry`
-//! crate's job).
+//! Each call has a fresh store and instance, from wasmtime's pooling
+//! allocator ([`Pool`]: pre-mapped slots, reset between uses); a call
+//! that finds the pool full, or whose plugin may use more memory than a
+//! slot holds, is allocated on demand instead, so the pool never fails a
+//! call. `bench/README.md` has the cost of a call.
+//!
+//! Not yet: message content at end-of-data, stores kept per session (one
+//! instantiation and `init` per session rather than per call: the SMTP
+//! session would need a session handle from the `Policy` trait), and
+//! pulling plugins from OCI registries (the `registry` crate's job).
 //!
 //! # Layout
 //! - [`entry`]: [`Entry`], one item of a restriction list, parsed from the
@@ -56,14 +62,16 @@
 //! - [`inspect`]: [`Runtime::plugins`] ([`PluginInfo`]) and
 //!   [`Runtime::trial`] ([`Trial`]), behind `postern plugin list|test`.
 //! - `chain`: Postfix's evaluation rules for one list.
-//! - `plugin`: one call of one plugin in a fresh store, under its limits.
-//! - `component`: plugin sources (embedded, directory) and the in-memory
-//!   compile cache.
+//! - `plugin`: one call of one plugin in a fresh store, under its limits,
+//!   in a pool slot or on demand.
+//! - `component`: plugin sources (embedded, directory), the in-memory
+//!   compile cache, and the on-demand copy compiled on first need.
 //! - `host`: the store's data, the host imports and the deny-all WASI.
 //! - [`dns`]: [`DnsConfig`] and the resolver behind the `dns` import.
 //! - `kv`: the store behind the `kv` import.
 //! - `convert`: requests out, verdicts in (checked).
-//! - `engine`: the wasmtime engine, its epoch ticker and on-disk cache.
+//! - `engine`: the wasmtime engines (pooled, on demand), their epoch
+//!   ticker and on-disk cache; [`Pool`].
 //! - `bindings`: what `bindgen!` generates from `wit/policy.wit`.
 //! - [`STANDARD_PLUGINS`]: the plugins built from `plugins/` by `build.rs`.
 
@@ -88,6 +96,7 @@ pub mod stats;
 
 pub use config::{DEFAULT_MAX_FAILURES, PolicyConfig};
 pub use dns::DnsConfig;
+pub use engine::Pool;
 pub use entry::{Builtin, DATA_DIR_GUEST, Entry, Mode, OnError};
 pub use error::{EntryError, Error};
 pub use inspect::{PluginInfo, PluginSource, Trial, TrialFailure};

@@ -1,15 +1,19 @@
 //! One call of one plugin: a fresh store, instantiation, `init`, `check`,
 //! all under the plugin's limits.
 //!
-//! A new [`Store`] per (request, plugin) is the first cut: nothing a plugin
-//! does can leak into the next request, and instantiating a pre-linked
-//! component takes microseconds. Because the instance does not outlive the
-//! call, `init` runs again in each store, right before `check`, with the
-//! entry's arguments: it is pure argument checking for the standard plugins,
-//! and it was already run once at load time, so a failure here is a plugin
-//! failure, not a config error. Stores per session, with the pooling
-//! allocator, come later (DESIGN §3); state that must outlive a call will
-//! live behind the `kv` import.
+//! A new [`Store`] per (request, plugin): nothing a plugin does can leak
+//! into the next request. Its instance comes from a slot of the pool
+//! ([`crate::Pool`]) when the plugin's memory limit fits one, which
+//! spares the `mmap`/`munmap` of a fresh memory and fiber stack; when the
+//! pool is full, wasmtime refuses before any guest code runs and the call
+//! starts again in a store of the on-demand engine, so a full pool slows a
+//! call down but never fails it. Because the instance does not outlive
+//! the call, `init` runs again in each store, right before `check`, with
+//! the entry's arguments: it is pure argument checking for the standard
+//! plugins, and it was already run once at load time, so a failure here
+//! is a plugin failure, not a config error. Stores per session come later
+//! (DESIGN §3); state that must outlive a call lives behind the `kv`
+//! import.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use wasmtime::component::HasSelf;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
 use crate::bindings::{PluginPre, postern::policy::types};
+use crate::component::Pres;
 use crate::engine::EPOCH_TICK;
 use crate::host::{Deadline, Services, State, one_line};
 use crate::limits::Limits;
@@ -35,7 +40,12 @@ pub(crate) struct LoadedPlugin {
     pub(crate) name: Arc<str>,
     /// Where it came from, for messages: a path or `NAME (embedded)`.
     pub(crate) origin: Arc<str>,
-    pub(crate) pre: PluginPre<State>,
+    /// Linked for the pooled engine (if it holds the plugin) and the
+    /// on-demand one.
+    pub(crate) pre: Pres,
+    /// The largest memory a pool slot holds: a plugin allowed more runs
+    /// on demand.
+    pub(crate) pool_memory: usize,
     pub(crate) limits: Limits,
     /// Turns for [`Limits::concurrent_calls`], shared by every entry that
     /// names this plugin.
@@ -88,9 +98,80 @@ impl LoadedPlugin {
             )));
         };
         let deadline = Arc::new(Deadline::new(deadline));
-        let wasi = crate::host::wasi(self.data_dir.as_deref()).map_err(CallError::Failed)?;
+        // A slot of the pool when the plugin's memory fits one; on demand
+        // when the pool is full (wasmtime refuses before any guest code
+        // runs, so the call simply starts again in a fresh store).
+        let pooled = self.pre.pooled.as_ref().filter(|_| self.fits_pool());
+        // The store outlives the call's future, so that a call cut off by
+        // the watchdog still reports what it did (dropped log lines).
+        let mut slot = None;
+        let calling = async {
+            if let Some(pre) = pooled {
+                let store = slot.insert(self.store(pre, &deadline)?);
+                match run(pre, store, args, request).await {
+                    Err(e) if e.is::<PoolConcurrencyLimitError>() => {
+                        tracing::debug!(
+                            target: "postern/policy",
+                            plugin = &*self.name,
+                            "instance pool full, {} allocated on demand: {e:#}",
+                            self.name
+                        );
+                    }
+                    result => return Ok(result),
+                }
+            }
+            let pre = self.pre.on_demand.get().map_err(ToString::to_string)?;
+            let store = slot.insert(self.store(pre, &deadline)?);
+            Ok(run(pre, store, args, request).await)
+        };
+        // The epoch only interrupts wasm code. A guest blocked in a host
+        // call (a WASI sleep or poll) is cut off by this watchdog instead;
+        // it fires a little after the epoch would, so that a busy guest is
+        // reported as the trap it is.
+        let outcome = tokio::select! {
+            result = calling => match result {
+                Ok(result) => Ok(result),
+                Err(cause) => return Err(CallError::Failed(cause)),
+            },
+            () = watchdog(&deadline) => Err(()),
+        };
+        let Some(store) = slot else {
+            return Err(CallError::Failed(deadline_cause(self.limits.deadline)));
+        };
+        let state = store.data();
+        if state.logs_dropped > 0 {
+            tracing::warn!(
+                target: "postern/policy",
+                plugin = &*self.name,
+                "plugin {} wrote too many log lines: {} dropped",
+                self.name,
+                state.logs_dropped
+            );
+        }
+        match outcome {
+            Ok(Ok(Ok(verdict))) => Ok(verdict),
+            Ok(Ok(Err(message))) => Err(CallError::Refused(one_line(&message, MAX_CAUSE))),
+            Ok(Err(error)) => Err(CallError::Failed(self.cause(state, &error))),
+            Err(_elapsed) => Err(CallError::Failed(deadline_cause(self.limits.deadline))),
+        }
+    }
+
+    /// Whether the plugin's memory limit fits a slot of the pool; if not,
+    /// it runs on demand, where the limit is its own.
+    pub(crate) fn fits_pool(&self) -> bool {
+        self.limits.memory_bytes <= self.pool_memory
+    }
+
+    /// A fresh store for one call on `pre`'s engine: the plugin's limits,
+    /// the call's deadline, deny-all WASI.
+    fn store(
+        &self,
+        pre: &PluginPre<State>,
+        deadline: &Arc<Deadline>,
+    ) -> Result<Store<State>, String> {
+        let wasi = crate::host::wasi(self.data_dir.as_deref())?;
         let mut store = Store::new(
-            self.pre.engine(),
+            pre.engine(),
             State::new(
                 self.name.clone(),
                 self.limits,
@@ -119,42 +200,7 @@ impl LoadedPlugin {
                 ))
             }
         });
-
-        let run = async {
-            let plugin = self.pre.instantiate_async(&mut store).await?;
-            if let Err(message) = plugin.call_init(&mut store, args).await? {
-                return Ok(Err(message));
-            }
-            let verdict = match request {
-                Some(request) => Some(plugin.call_check(&mut store, request).await?),
-                None => None,
-            };
-            wasmtime::Result::Ok(Ok(verdict))
-        };
-        // The epoch only interrupts wasm code. A guest blocked in a host
-        // call (a WASI sleep or poll) is cut off by this watchdog instead;
-        // it fires a little after the epoch would, so that a busy guest is
-        // reported as the trap it is.
-        let outcome = tokio::select! {
-            result = run => Ok(result),
-            () = watchdog(&deadline) => Err(()),
-        };
-        let state = store.data();
-        if state.logs_dropped > 0 {
-            tracing::warn!(
-                target: "postern/policy",
-                plugin = &*self.name,
-                "plugin {} wrote too many log lines: {} dropped",
-                self.name,
-                state.logs_dropped
-            );
-        }
-        match outcome {
-            Ok(Ok(Ok(verdict))) => Ok(verdict),
-            Ok(Ok(Err(message))) => Err(CallError::Refused(one_line(&message, MAX_CAUSE))),
-            Ok(Err(error)) => Err(CallError::Failed(self.cause(state, &error))),
-            Err(_elapsed) => Err(CallError::Failed(deadline_cause(self.limits.deadline))),
-        }
+        Ok(store)
     }
 
     /// A one-line account of why the call failed: the deadline or limit
@@ -171,6 +217,25 @@ impl LoadedPlugin {
         }
         one_line(&format!("{error:#}"), MAX_CAUSE)
     }
+}
+
+/// Instantiates `pre` in `store`, runs `init(args)` and, given a request,
+/// `check(request)`.
+async fn run(
+    pre: &PluginPre<State>,
+    store: &mut Store<State>,
+    args: &[(String, String)],
+    request: Option<&types::Request>,
+) -> wasmtime::Result<Result<Option<types::Verdict>, String>> {
+    let plugin = pre.instantiate_async(&mut *store).await?;
+    if let Err(message) = plugin.call_init(&mut *store, args).await? {
+        return Ok(Err(message));
+    }
+    let verdict = match request {
+        Some(request) => Some(plugin.call_check(&mut *store, request).await?),
+        None => None,
+    };
+    Ok(Ok(verdict))
 }
 
 /// Ends when the call's deadline (which DNS lookups push back) is past by

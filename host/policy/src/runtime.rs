@@ -10,8 +10,9 @@ use postern_mail::{Stage, Verdict};
 use tokio::sync::Semaphore;
 use wasmtime::component::Linker;
 
-use crate::component::{self, Compiler};
+use crate::component::{self, Compiler, Linkers};
 use crate::config::PolicyConfig;
+use crate::engine::Pool;
 use crate::entry::{Builtin, Entry};
 use crate::error::Error;
 use crate::host::Services;
@@ -23,9 +24,10 @@ use crate::stats::Counters;
 /// The plugins a [`Runtime`] has without a plugin directory.
 type Embedded = &'static [(&'static str, &'static [u8])];
 
-/// One per process: owns the wasmtime engine (and its epoch thread), the
-/// linker with the host imports, the cache of compiled components, and
-/// the plugins' key-value store (which therefore survives reloads).
+/// One per process: owns the wasmtime engines (pooled and on demand, and
+/// their epoch thread), the linkers with the host imports, the cache of
+/// compiled components, and the plugins' key-value store (which therefore
+/// survives reloads).
 /// Build it once at start-up and keep it for reloads.
 #[derive(Debug)]
 pub struct Runtime {
@@ -44,21 +46,35 @@ impl Runtime {
     /// on disk in `cache_dir` (created if missing), so that a restart or
     /// a reload does not recompile unchanged components.
     pub fn with_cache(cache_dir: &Path) -> Result<Runtime, Error> {
-        Runtime::build(crate::STANDARD_PLUGINS, Some(cache_dir))
+        Runtime::with_pool(crate::STANDARD_PLUGINS, Some(cache_dir), Pool::default())
     }
 
     /// A runtime whose built-in plugin set is `embedded` (name, component
     /// bytes) instead of the standard plugins.
     pub fn with_embedded(embedded: Embedded) -> Result<Runtime, Error> {
-        Runtime::build(embedded, None)
+        Runtime::with_pool(embedded, None, Pool::default())
     }
 
-    fn build(embedded: Embedded, cache_dir: Option<&Path>) -> Result<Runtime, Error> {
-        let engine = crate::engine::new_engine(cache_dir)?;
-        let mut linker = Linker::new(&engine);
-        plugin::link(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
+    /// A runtime whose built-in plugin set is `embedded`, with compiled
+    /// code kept in `cache_dir` if given, and instances allocated from
+    /// `pool` ([`Pool::default`] for the others; `instances: 0` for none).
+    pub fn with_pool(
+        embedded: Embedded,
+        cache_dir: Option<&Path>,
+        pool: Pool,
+    ) -> Result<Runtime, Error> {
+        let engines = crate::engine::new_engines(cache_dir, pool)?;
+        let link = |engine: &wasmtime::Engine| {
+            let mut linker = Linker::new(engine);
+            plugin::link(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
+            Ok::<_, Error>(linker)
+        };
+        let linkers = Linkers {
+            pooled: engines.pooled.as_ref().map(link).transpose()?,
+            on_demand: link(&engines.on_demand)?,
+        };
         Ok(Runtime {
-            compiler: Compiler::new(engine, linker),
+            compiler: Compiler::new(engines, linkers),
             embedded,
             kv: Kv::default(),
         })
@@ -140,16 +156,26 @@ impl Runtime {
                         // Checked above: every plugin entry was prepared.
                         continue;
                     };
-                    Target::Plugin(LoadedPlugin {
+                    let plugin = LoadedPlugin {
                         name: entry.name().into(),
                         origin: (*origin).into(),
                         pre: pre.clone(),
+                        pool_memory: self.compiler.engines().pool.memory_bytes,
                         limits: entry.limits(config.limits_for(entry.name())),
                         turns: turns.clone(),
                         services: services.clone(),
                         counters: counters.clone(),
                         data_dir: entry.data_dir().map(Arc::from),
-                    })
+                    };
+                    // Compiled now, not on the request path.
+                    if !plugin.fits_pool() {
+                        plugin
+                            .pre
+                            .on_demand
+                            .get()
+                            .map_err(|f| Error::from(f.clone()))?;
+                    }
+                    Target::Plugin(plugin)
                 }
             };
             lists

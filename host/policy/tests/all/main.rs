@@ -12,6 +12,7 @@ mod hostile;
 mod inspect;
 mod load;
 mod lookup;
+mod pool;
 mod sandbox;
 mod standard;
 

@@ -1,0 +1,50 @@
+//! Runs one plugin call many times in a loop and nothing else: a target
+//! for a profiler, where criterion's own machinery would be noise.
+//!
+//! ```sh
+//! cargo build --release -p postern-bench --example calls
+//! valgrind --tool=callgrind target/release/examples/calls 2000
+//! perf record -g target/release/examples/calls 200000
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::hint::black_box;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use postern_mail::{DomainClass, PolicyRequest, Stage, Verdict};
+use postern_policy::{Entry, PolicyConfig, Runtime};
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let runtime = Runtime::new().unwrap();
+    let config = PolicyConfig::default().with(
+        Stage::Recipient,
+        vec![Entry::from_line("permit_mynetworks").unwrap()],
+    );
+    let snapshot = runtime.load(&config).unwrap();
+    let mut request = PolicyRequest::new(Stage::Recipient);
+    request.protocol_name = "ESMTP".to_owned();
+    request.client_address = Some(IpAddr::from([192, 0, 2, 1]));
+    request.client_port = 40000;
+    request.helo_name = "client.example.net".to_owned();
+    request.sender = "a@example.net".to_owned();
+    request.recipient = "x@example.org".to_owned();
+    request.recipient_class = Some(DomainClass::Local);
+    request.trusted = true;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    for _ in 0..n {
+        let d = rt.block_on(snapshot.check(black_box(&request)));
+        assert_eq!(d.verdict, Verdict::Permit);
+    }
+    let took = started.elapsed();
+    eprintln!("{n} calls in {took:?}: {:?} each", took / n as u32);
+}
