@@ -185,4 +185,4 @@ pub(crate) fn new_engines(cache_dir: Option<&Path>, pool: Pool) -> Result<Engine
 
 /// How much of a pooled memory or table is zeroed in place when its slot
 /// is released, rather than decommitted.
-const KEEP_RESIDENT: usize = 64 << 10;
+const KEEP_RESIDENT: usize = 256 << 10;

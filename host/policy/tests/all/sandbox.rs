@@ -50,7 +50,13 @@ async fn a_memory_bomb_hits_the_memory_limit() {
 async fn endless_recursion_overflows_the_wasm_stack() {
     let (v, log) = attack("stack", "SSTACK").await;
     assert_eq!(v, failed());
-    assert!(log.contains("call stack exhausted"), "{log}");
+    // Whichever runs out first traps: wasmtime's limit on the native wasm
+    // stack, or the guest's own 32 KiB shadow stack (build.rs), which then
+    // runs below address 0.
+    assert!(
+        log.contains("call stack exhausted") || log.contains("out of bounds memory access"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
