@@ -55,14 +55,24 @@ fn every_attack_gets_on_error_in_time_while_other_sessions_are_served() {
     for what in ["bomb", "stack", "panic", "flood"] {
         let (server, _tmp) = hostile_server(what, "max_failures = 0");
         let (r, took) = rcpt(&server);
+        // The log flood (100,000 lines of 4 KB) may finish inside the
+        // 250 ms deadline on a fast machine, its lines beyond the cap
+        // dropped, or be cut by the deadline: either way the log holds
+        // only the capped lines and the session goes on.
+        let failed = r.starts_with("451 4.3.0 Error: policy plugin test_sandbox failed");
         assert!(
-            r.starts_with("451 4.3.0 Error: policy plugin test_sandbox failed"),
+            failed || (what == "flood" && r.starts_with("250 ")),
             "{what}: {r}"
         );
         // The deadline is 250 ms; the margin covers a debug build on a
         // loaded 2-core machine (speed targets live in benchmarks).
         assert!(took < Duration::from_millis(250 + 2000), "{what}: {took:?}");
-        server.wait_log("plugin test_sandbox failed at recipient");
+        if what == "flood" {
+            server.wait_log("plugin test_sandbox wrote too many log lines");
+        }
+        if failed {
+            server.wait_log("plugin test_sandbox failed at recipient");
+        }
     }
 }
 
