@@ -13,14 +13,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
-};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{ResolveHosts, ResolverOpts};
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
-use hickory_resolver::{Resolver, TokioResolver};
 
 use crate::bindings::postern::policy::dns::{DnsError as WitError, Exchanger};
 
@@ -76,39 +73,13 @@ impl Dns {
         // list, no /etc/hosts.
         opts.ndots = 0;
         opts.use_hosts_file = ResolveHosts::Never;
-        let provider = TokioRuntimeProvider::default();
-        let builder = if config.nameservers.is_empty() {
-            match Resolver::builder(provider) {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    tracing::warn!(target: "postern/policy", "cannot read the system DNS configuration: {e}; plugin DNS lookups will fail");
-                    None
-                }
-            }
-        } else {
-            let servers = config
-                .nameservers
-                .iter()
-                .map(|addr| {
-                    let mut udp = ConnectionConfig::udp();
-                    udp.port = addr.port();
-                    let mut tcp = ConnectionConfig::tcp();
-                    tcp.port = addr.port();
-                    NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
-                })
-                .collect();
-            Some(Resolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                provider,
-            ))
-        };
-        let resolver = builder.and_then(|b| match b.with_options(opts).build() {
+        let resolver = match postern_dns::resolver(&config.nameservers, opts) {
             Ok(r) => Some(r),
             Err(e) => {
-                tracing::warn!(target: "postern/policy", "cannot set up the DNS resolver: {e}; plugin DNS lookups will fail");
+                tracing::warn!(target: "postern/policy", "{e}; plugin DNS lookups will fail");
                 None
             }
-        });
+        };
         Dns {
             resolver,
             config: config.clone(),

@@ -5,13 +5,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
-};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{ResolveHosts, ResolverOpts};
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
-use hickory_resolver::{Resolver, TokioResolver};
 
 /// Why a lookup gave no usable answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,38 +82,13 @@ impl Dns {
         // Postfix's smtp_host_lookup = dns.
         opts.ndots = 0;
         opts.use_hosts_file = ResolveHosts::Never;
-        let provider = TokioRuntimeProvider::default();
-        let builder = if nameservers.is_empty() {
-            match Resolver::builder(provider) {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    tracing::warn!(target: "postern/smtp", "cannot read the system DNS configuration: {e}; remote delivery will defer");
-                    None
-                }
-            }
-        } else {
-            let servers = nameservers
-                .iter()
-                .map(|addr| {
-                    let mut udp = ConnectionConfig::udp();
-                    udp.port = addr.port();
-                    let mut tcp = ConnectionConfig::tcp();
-                    tcp.port = addr.port();
-                    NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
-                })
-                .collect();
-            Some(Resolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                provider,
-            ))
-        };
-        let resolver = builder.and_then(|b| match b.with_options(opts).build() {
+        let resolver = match postern_dns::resolver(nameservers, opts) {
             Ok(r) => Some(r),
             Err(e) => {
-                tracing::warn!(target: "postern/smtp", "cannot set up the DNS resolver: {e}; remote delivery will defer");
+                tracing::warn!(target: "postern/smtp", "{e}; remote delivery will defer");
                 None
             }
-        });
+        };
         Dns { resolver, timeout }
     }
 
