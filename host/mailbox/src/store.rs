@@ -437,7 +437,12 @@ fn names(dir: &Path) -> io::Result<Vec<String>> {
 
 /// Writes `name` in `dir` through a temporary file and a rename.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp.{}", std::process::id()));
+    // Unique per call, not only per process: sessions of one daemon write
+    // the same file (subscriptions, keywords) from several threads, and a
+    // shared temporary name let one rename away the other's file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{name}.tmp.{}.{n}", std::process::id()));
     let mut file = File::create(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
@@ -449,6 +454,23 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(
 mod tests {
     use super::*;
     use crate::Maildir;
+
+    #[test]
+    fn concurrent_atomic_writes_of_one_file_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let dir = dir.path();
+                scope.spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic(dir, "subscriptions", format!("{i}\n").as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "temporary files left behind");
+    }
 
     #[test]
     fn uids_are_stable_and_flags_survive() {
