@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use postern_mail::{DomainClass, PolicyRequest, Stage, Verdict};
+use postern_mail::{DomainClass, Policy, PolicyRequest, PolicySession, Stage, Verdict};
 use postern_policy::{Entry, PolicyConfig, Pool, Runtime, STANDARD_PLUGINS, Snapshot};
 
 /// Where `host/policy/build.rs` puts the plugins it builds, test guests
@@ -115,24 +115,39 @@ impl Setup {
             Entry::from_line("permit_sasl_authenticated").unwrap(),
             Entry::from_line("reject_unauth_destination").unwrap(),
         ];
-        for _ in 0..5 {
-            entries.push(table(&[("plugin", "test_answer"), ("verdict", "dunno")]));
+        // Different arguments, so that each entry has an instance of its
+        // own (entries that would make the same instance share one).
+        for i in 0..5 {
+            let text = i.to_string();
+            entries.push(table(&[
+                ("plugin", "test_answer"),
+                ("verdict", "dunno"),
+                ("text", &text),
+            ]));
         }
         self.snapshot(runtime, entries)
     }
 }
 
-/// p50 and p99 of `n` single calls of `snapshot` for `request`.
+/// p50 and p99 of `n` single calls of `snapshot` for `request`; with
+/// `session`, in one SMTP session whose transaction never ends (the
+/// instances are made by the first call and kept).
 fn percentiles(
     rt: &tokio::runtime::Runtime,
     snapshot: &Snapshot,
     request: &PolicyRequest,
     n: usize,
+    session: bool,
 ) -> (Duration, Duration) {
+    let mut held = PolicySession::new();
     let mut times: Vec<Duration> = (0..n)
         .map(|_| {
             let started = Instant::now();
-            black_box(rt.block_on(snapshot.check(request)));
+            if session {
+                black_box(rt.block_on(snapshot.check_in(&mut held, request)));
+            } else {
+                black_box(rt.block_on(snapshot.check(request)));
+            }
             started.elapsed()
         })
         .collect();
@@ -162,14 +177,36 @@ fn policy(c: &mut Criterion) {
     let d = rt.block_on(chain8.check(&untrusted));
     assert_eq!((d.verdict, d.decided_by), (Verdict::Permit, None));
 
-    for (name, snapshot, request) in [
-        ("builtin permit", &builtin, &trusted),
-        ("one plugin call", &one, &trusted),
-        ("chain of 8 plugins at RCPT", &chain8, &untrusted),
-        ("one plugin call, on demand", &one_on_demand, &trusted),
-        ("chain of 8, on demand", &chain8_on_demand, &untrusted),
+    for (name, snapshot, request, session) in [
+        ("builtin permit", &builtin, &trusted, false),
+        ("one plugin call", &one, &trusted, false),
+        ("chain of 8 plugins at RCPT", &chain8, &untrusted, false),
+        (
+            "one plugin call, on demand",
+            &one_on_demand,
+            &trusted,
+            false,
+        ),
+        (
+            "chain of 8, on demand",
+            &chain8_on_demand,
+            &untrusted,
+            false,
+        ),
+        (
+            "one plugin call, instance kept by the session",
+            &one,
+            &trusted,
+            true,
+        ),
+        (
+            "chain of 8 at RCPT, instances kept by the session",
+            &chain8,
+            &untrusted,
+            true,
+        ),
     ] {
-        let (p50, p99) = percentiles(&rt, snapshot, request, 20_000);
+        let (p50, p99) = percentiles(&rt, snapshot, request, 20_000, session);
         eprintln!("{name}: p50 {p50:?}, p99 {p99:?} (20000 calls)");
     }
 
@@ -189,6 +226,15 @@ fn policy(c: &mut Criterion) {
     group.bench_function("chain of 8 plugins at RCPT, on demand (no pool)", |b| {
         b.iter(|| rt.block_on(chain8_on_demand.check(black_box(&untrusted))))
     });
+    let mut held = PolicySession::new();
+    group.bench_function("one plugin call, instance kept by the session", |b| {
+        b.iter(|| rt.block_on(one.check_in(&mut held, black_box(&trusted))))
+    });
+    let mut held = PolicySession::new();
+    group.bench_function(
+        "chain of 8 plugins at RCPT, instances kept by the session",
+        |b| b.iter(|| rt.block_on(chain8.check_in(&mut held, black_box(&untrusted)))),
+    );
     group.finish();
 }
 

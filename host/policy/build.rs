@@ -155,12 +155,24 @@ fn plugin_crates(plugins_dir: &Path) -> Result<Vec<String>, String> {
             .map_err(|e| format!("{}: {e}", plugins_dir.display()))?
             .path();
         let manifest = dir.join("Cargo.toml");
-        if manifest.is_file() {
+        // A library the plugins share (plugins/sdk) is not a plugin: only
+        // cdylibs become components.
+        if manifest.is_file() && is_cdylib(&manifest)? {
             names.push(package_name(&manifest)?);
         }
     }
     names.sort();
     Ok(names)
+}
+
+/// Whether the manifest builds a cdylib (`crate-type = ["cdylib"]`): a
+/// plain line scan, as for the name.
+fn is_cdylib(manifest: &Path) -> Result<bool, String> {
+    let text = fs::read_to_string(manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .any(|line| line.starts_with("crate-type") && line.contains("\"cdylib\"")))
 }
 
 /// The `name` of the `[package]` table: a plain line scan, enough for the

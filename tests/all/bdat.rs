@@ -99,7 +99,7 @@ fn chunk_longer_than_announced_leaves_the_rest_as_commands() {
     c.send(b"BDAT 17 LAST\r\nSubject: long\r\n\r\nthis is not a command\r\n");
     let r = c.reply();
     assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
-    assert_eq!(c.reply(), "502 5.5.2 Error: command not recognized\r\n");
+    assert_eq!(c.reply(), "500 5.5.2 Error: command not recognized\r\n");
     assert!(c.cmd("NOOP").starts_with("250"));
     let got = wait_messages(&server.new_dir("alice"), 1);
     assert!(

@@ -1,5 +1,5 @@
 //! Durability under fire: the server is killed with SIGKILL at random
-//! moments while a client sends hundreds of messages and the queue
+//! moments while a client sends a thousand messages and the queue
 //! delivers each to a local Maildir and, over SMTP, to a relayhost
 //! (Python's aiosmtpd), and restarted each time. At the end every message
 //! that got a 250 is in the Maildir and at the relayhost: a loss fails the
@@ -19,9 +19,11 @@ use crate::remote_smtp::Aiosmtpd;
 use crate::support::*;
 
 /// Messages to get acknowledged in all.
-const MESSAGES: usize = 600;
-/// Kills before the last run, which is left alone to finish.
-const KILLS: usize = 10;
+const MESSAGES: usize = 1000;
+/// Kills before the last run, which is left alone to finish: spread so
+/// that they fall all along the thousand (a round sends about 80 messages
+/// a second on the 2-core CI machine).
+const KILLS: usize = 16;
 
 /// xorshift64*: enough randomness for kill times, and replayable.
 struct Rng(u64);
@@ -200,7 +202,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
             break;
         }
         // Somewhere in the middle of sending, receiving or delivering.
-        let after = Duration::from_millis(50 + rng.below(600));
+        let after = Duration::from_millis(100 + rng.below(1300));
         std::thread::sleep(after);
         kills.push((after.as_millis(), sent.lock().unwrap().acked.len()));
         server.kill();

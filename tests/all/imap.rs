@@ -465,3 +465,70 @@ fn deliveries_imap_and_pop3_at_once_lose_and_duplicate_nothing() {
         "{text}"
     );
 }
+
+/// \Recent (RFC 3501 §2.3.2): STATUS counts it, EXAMINE shows it and
+/// leaves it, the first SELECT takes it, any later session sees none.
+/// SEARCH matches encoded-word headers and base64 bodies decoded.
+#[test]
+fn recent_goes_to_one_session_and_search_decodes() {
+    let (server, _tmp) = Server::start(SERVICES);
+    let mut c = Client::connect(server.smtp);
+    let body = "From: =?ISO-8859-1?Q?Ren=E9e?= <renee@example.org>\r\n\
+        To: alice@example.org\r\nSubject: =?UTF-8?B?UsOpdW5pb24gZGUgZMOpY2VtYnJl?=\r\n\
+        MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        Content-Transfer-Encoding: base64\r\n\r\nTCfDqXTDqSBlc3QgZmluaS4K\r\n";
+    let r = send_message(&mut c, "bob@example.org", &["alice@example.org"], body);
+    assert!(r.starts_with("250"), "{r}");
+    wait_messages(&server.new_dir("alice"), 1);
+    let addr = port(&server, "imap");
+    let text = python(
+        r#"
+import imaplib, sys
+port = int(sys.argv[1])
+def login():
+    m = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    m.login("alice@example.org", "secret")
+    return m
+a, b = login(), login()
+print("status", a.status("INBOX", "(RECENT)")[1])
+print("examine", a.select("INBOX", readonly=True)[0], a.response("RECENT")[1])
+print("select", b.select("INBOX")[0], b.response("RECENT")[1])
+print("b-search", b.search(None, "RECENT")[1])
+c = login()
+print("later", c.select("INBOX")[0], c.response("RECENT")[1])
+print("status-after", c.status("INBOX", "(RECENT)")[1])
+b.literal = "Réunion".encode()
+print("subject", b.search("UTF-8", "SUBJECT")[1])
+b.literal = "DÉCEMBRE".encode()
+print("header", b.search("UTF-8", "HEADER", "Subject")[1])
+b.literal = "renée".encode()
+print("from", b.search("UTF-8", "FROM")[1])
+b.literal = "L'été est fini".encode()
+print("body", b.search("UTF-8", "BODY")[1])
+print("raw", b.search(None, "BODY", "TCfDqXTDqSBlc3Q")[1])
+print("none", b.search(None, "SUBJECT", "nowhere")[1])
+for m in (a, b, c):
+    m.logout()
+"#,
+        &[&addr.port().to_string()],
+    );
+    for expected in [
+        "status [b'INBOX (RECENT 1)']",
+        "examine OK [b'1']",
+        "select OK [b'1']",
+        "b-search [b'1']",
+        "later OK [b'0']",
+        "status-after [b'INBOX (RECENT 0)']",
+        "subject [b'1']",
+        "header [b'1']",
+        "from [b'1']",
+        "body [b'1']",
+        "raw [b'1']",
+        "none [b'']",
+    ] {
+        assert!(
+            text.lines().any(|l| l == expected),
+            "{expected:?} in:\n{text}"
+        );
+    }
+}

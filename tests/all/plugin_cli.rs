@@ -451,3 +451,64 @@ fn the_rust_starter_builds_and_answers() {
         "{listing}"
     );
 }
+
+#[test]
+fn test_hands_a_message_file_to_an_end_of_data_plugin() {
+    let (tmp, config) = setup("");
+    guest_dir(tmp.path(), "test_session");
+    let message = tmp.path().join("offer.eml");
+    // LF line ends, as a saved message usually has.
+    std::fs::write(
+        &message,
+        "Subject: offer\nFrom: a@b.example\n\nbuy cheap pills\n",
+    )
+    .unwrap();
+    let test = |word: &str, file: &Path, stage: &str| {
+        postern(
+            &config,
+            &[
+                "plugin",
+                "test",
+                "test_session",
+                "--stage",
+                stage,
+                "--arg",
+                "do=spam",
+                "--arg",
+                &format!("word={word}"),
+                "--message",
+                file.to_str().unwrap(),
+            ],
+        )
+    };
+    let out = test("cheap pills", &message, "end_of_data");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("554 5.7.1 spam: cheap pills"),
+        "{}",
+        stdout(&out)
+    );
+    let out = test("lottery", &message, "end-of-message");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("prepend: X-Spam-Checked: clean\n"),
+        "{}",
+        stdout(&out)
+    );
+    // A message at another stage, or a file that is not there: a clear
+    // error and a failing exit.
+    let out = test("x", &message, "rcpt");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("end_of_data stage only"),
+        "{}",
+        stderr(&out)
+    );
+    let out = test("x", &tmp.path().join("missing.eml"), "end_of_data");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot read the message") && stderr(&out).contains("missing.eml"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -244,3 +244,54 @@ print(c.quit().decode())
     );
     server.wait_log("Authentication failed: user=<alice@example.org>");
 }
+
+/// RETR sets \Seen when the session ends with QUIT, as Dovecot does by
+/// default, and an IMAP client of the same mailbox sees it; TOP sets
+/// nothing, and a RETR in a session that ends without QUIT neither.
+#[test]
+fn retr_sets_seen_at_quit_and_imap_sees_it() {
+    let (server, _tmp) = Server::start(&format!(
+        "{SERVICES}[[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:0\"\n"
+    ));
+    for n in 1..=3 {
+        let mut c = Client::connect(server.smtp);
+        let r = send_message(&mut c, "bob@example.org", &["alice@example.org"], BODY);
+        assert!(r.starts_with("250"), "{r}");
+        wait_messages(&server.new_dir("alice"), n);
+    }
+    let pop = port(&server, "pop3").port().to_string();
+    let imap = port(&server, "imap").port().to_string();
+    let text = python(
+        r#"
+import imaplib, poplib, sys, time
+pop, imap = int(sys.argv[1]), int(sys.argv[2])
+# No QUIT: the RETR leaves no mark.
+p = poplib.POP3("127.0.0.1", pop, timeout=10)
+p.user("alice@example.org"); p.pass_("secret"); p.retr(3)
+p.sock.close()
+# The server frees the mailbox once it sees the close: until then, IN-USE.
+for _ in range(50):
+    p = poplib.POP3("127.0.0.1", pop, timeout=10)
+    p.user("alice@example.org")
+    try:
+        p.pass_("secret")
+        break
+    except poplib.error_proto:
+        p.sock.close()
+        time.sleep(0.1)
+p.retr(1); p.top(2, 0)
+print("quit", p.quit().decode())
+m = imaplib.IMAP4("127.0.0.1", imap, timeout=10)
+m.login("alice@example.org", "secret")
+m.select("INBOX")
+print("unseen", m.search(None, "UNSEEN")[1])
+print("seen", m.search(None, "SEEN")[1])
+m.logout()
+"#,
+        &[&pop, &imap],
+    );
+    assert!(text.contains("quit +OK Logging out."), "{text}");
+    assert!(text.contains("unseen [b'2 3']"), "{text}");
+    assert!(text.contains("seen [b'1']"), "{text}");
+    server.wait_log("retr=1/");
+}

@@ -2,7 +2,9 @@
 # argv: MODE OUTDIR [--tls CERT KEY] [--auth USER:PASS] [--lmtp SOCKET|tcp]
 # MODE: ok | tempfail (451 on the first DATA, then 250) | reject (550 at
 # RCPT for nobody@..., 554 at DATA for reject@...) | lmtp (per-recipient
-# replies: 550 for nobody@...).
+# replies: 550 for nobody@...) | slow (250 after 0.4 s in DATA; each DATA
+# appends "+N" as it begins, N the DATAs in progress with itself, and "-"
+# as it ends, to OUTDIR/concurrency.log).
 # Each accepted message is written to OUTDIR/msgN.txt as header lines
 # (peer, from, to, tls, auth, options), a blank line, then the data. Prints the
 # TCP port (or "unix") on stdout once listening.
@@ -23,7 +25,7 @@ while args:
         auth = args.pop(0)
     elif flag == "--lmtp":
         lmtp_path = args.pop(0)
-count = {"data": 0, "saved": 0}
+count = {"data": 0, "saved": 0, "now": 0}
 
 
 class Handler:
@@ -35,6 +37,16 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         count["data"] += 1
+        if mode == "slow":
+            count["now"] += 1
+            with open(os.path.join(outdir, "concurrency.log"), "a") as f:
+                f.write("+%d\n" % count["now"])
+            try:
+                await asyncio.sleep(0.4)
+            finally:
+                count["now"] -= 1
+                with open(os.path.join(outdir, "concurrency.log"), "a") as f:
+                    f.write("-\n")
         if mode == "tempfail" and count["data"] == 1:
             return "451 4.3.0 Try again later"
         if mode == "reject" and any(r.startswith("reject@") for r in envelope.rcpt_tos):

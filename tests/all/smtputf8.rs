@@ -111,9 +111,9 @@ fn unicode_addresses_need_smtputf8() {
         c.cmd("RCPT TO:<postmaster@例え.example>")
             .starts_with("250")
     );
-    // Not UTF-8 at all: not a command.
+    // Not UTF-8 at all: refused as Postfix 3 does (RFC 6531 §3.3).
     c.send(b"RCPT TO:<\xff@example.org>\r\n");
-    assert_eq!(c.reply(), "502 5.5.2 Error: command not recognized\r\n");
+    assert_eq!(c.reply(), "500 5.5.2 Error: bad UTF-8 syntax\r\n");
 }
 
 /// Python's smtplib, with SMTPUTF8 and 8BITMIME, sending bytes.

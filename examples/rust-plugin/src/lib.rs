@@ -56,8 +56,9 @@ struct Settings {
     text: String,
 }
 
-/// Set by `init`, read by `check`. An instance serves one request (see
-/// `init` in wit/policy.wit), so this never outlives it.
+/// Set by `init`, read by `check`. An instance serves the requests of one
+/// SMTP transaction (see the package comment in wit/policy.wit), and
+/// `init` runs first in each, so this never outlives the transaction.
 static SETTINGS: Mutex<Option<Settings>> = Mutex::new(None);
 
 /// The plugin.

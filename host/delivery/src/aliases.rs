@@ -286,6 +286,10 @@ fn target(item: &str) -> Result<Target, String> {
         Some(inner) => inner.trim(),
         None => item,
     };
+    if item.is_empty() {
+        // `""`: an empty local name would be looked up as a user.
+        return Err("empty value \"\"".to_owned());
+    }
     if let Some(cmd) = item.strip_prefix('|') {
         if cmd.trim().is_empty() {
             return Err("empty command after \"|\"".to_owned());
@@ -405,5 +409,12 @@ mod tests {
                 .to_string()
                 .starts_with("/nonexistent/aliases:0: cannot read")
         );
+    }
+
+    /// Found by the fuzzer (fuzz/corpus/aliases/): `""` is no local name.
+    #[test]
+    fn empty_quoted_value_is_an_error() {
+        assert!(parse_values("\"\"").is_err());
+        assert!(parse_values("a, \" \"").is_err());
     }
 }

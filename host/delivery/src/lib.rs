@@ -4,7 +4,8 @@
 //! domains, relayhost, MX) and is what the queue delivers through.
 //! [`RemoteDelivery`] is Postfix's smtp(8) and lmtp(8): MX lookup,
 //! STARTTLS, AUTH to a relayhost, several recipients per transaction,
-//! connection reuse ([`remote`]). [`LocalDelivery`] is the counterpart of Postfix's
+//! connection reuse, and qmgr's slow start and dead-destination detection
+//! per destination ([`remote`]). [`LocalDelivery`] is the counterpart of Postfix's
 //! local(8) and virtual(8) delivering into Maildirs: it finds the
 //! recipient in the users file (Dovecot's passwd-file, so Dovecot's
 //! userdb agrees on where the mailbox is), adds `Return-Path:` and
@@ -26,8 +27,11 @@
 //! may redirect their mail with a `.forward` (`forward_path`), in the
 //! syntax of an alias's values (`forward`).
 //!
-//! Not yet: delivering to Maildirs as the user's uid/gid, quota,
-//! `unix:passwd.byname` system accounts. Addresses at other domains that
+//! With `unix:passwd.byname` in `local_recipient_maps`, the system's
+//! accounts receive mail at the local domains too, in their homes, and
+//! a root daemon writes their Maildirs as their uid and gid
+//! (`local_owner`). Not yet: quota; Maildirs of users-file entries are
+//! written as the daemon. Addresses at other domains that
 //! an alias or `.forward` names are queued again as a new message
 //! ([`LocalDelivery::set_forwarder`]); an alias with several local
 //! destinations is delivered to all of them in one attempt, and if one
@@ -41,14 +45,18 @@
 //! - `forward`: `.forward` files and `forward_path`.
 //! - `pipe`: delivery to commands and files, and whose ids they run as.
 //! - [`local`]: [`LocalDelivery`], the [`postern_mail::Deliver`] agent.
+//! - `local_owner`: writing a mailbox as its owner, never as root.
 //! - `store`: a user's mailbox: Maildir, mbox or `mailbox_command`.
+//! - `direct`: straight into a mailbox, no aliases: for the LMTP server.
 //! - [`remote`]: [`RemoteDelivery`], SMTP and LMTP to other servers.
 //! - [`router`]: [`Router`], which agent each recipient goes to.
 
 pub mod aliases;
+mod direct;
 pub mod expand;
 mod forward;
 pub mod local;
+mod local_owner;
 mod pipe;
 pub mod remote;
 pub mod resolve;

@@ -213,7 +213,7 @@ impl LocalDelivery {
                 continue;
             };
             let key = match &owner {
-                Owner::User(user) => user.full_name().to_lowercase(),
+                Owner::User(user) | Owner::Account(user) => user.full_name().to_lowercase(),
                 _ => "postmaster".to_owned(),
             };
             if visited.contains(&key) {
@@ -227,7 +227,9 @@ impl LocalDelivery {
                 };
             }
             let forward = match &owner {
-                Owner::User(user) => self.forward_file(user, &address).map(|f| (user, f)),
+                Owner::User(user) | Owner::Account(user) => {
+                    self.forward_file(user, &address).map(|f| (user, f))
+                }
                 _ => None,
             };
             let Some((user, file)) = forward else {
@@ -347,7 +349,7 @@ const HOPCOUNT_LIMIT: usize = 50;
 /// `Delivered-To: address` (Postfix's local(8) loop detection): this
 /// message went round and came back. Also when it has
 /// [`HOPCOUNT_LIMIT`] of them.
-fn delivered_to(content: &[u8], address: &Address) -> Option<DeliveryStatus> {
+pub(crate) fn delivered_to(content: &[u8], address: &Address) -> Option<DeliveryStatus> {
     let wanted = address.to_string();
     let mut hops = 0;
     for line in content.split(|&b| b == b'\n') {

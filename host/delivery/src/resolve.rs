@@ -5,6 +5,8 @@
 //! local-namespace user `local`, then `local@other-local-domain`. For any
 //! other domain: exactly `local@domain`. Each with the full local part
 //! first, then, with a `recipient_delimiter`, without its `+extension`.
+//! Then, at a local domain and with `unix:passwd.byname` in
+//! `local_recipient_maps`, the system account of that name (not root's).
 //! Finally `postmaster` at a local domain always exists (RFC 5321 §4.5.1):
 //! without a users-file entry it gets a mailbox of its own.
 //!
@@ -30,6 +32,20 @@ pub enum Owner {
     User(User),
     /// Nobody is listed, but `postmaster` at a local domain must exist.
     Postmaster,
+    /// A system account (`local_recipient_maps` with
+    /// `unix:passwd.byname`), as a user with its uid, gid and home: its
+    /// mail is written as that uid, never as root.
+    Account(User),
+}
+
+impl Owner {
+    /// The user, for a users-file entry or a system account.
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Owner::User(u) | Owner::Account(u) => Some(u),
+            Owner::Postmaster => None,
+        }
+    }
 }
 
 /// One version of the users file, with the domains its entries name (the
@@ -61,6 +77,12 @@ impl LocalDelivery {
         }) {
             return Some(Owner::User(user.clone()));
         }
+        if let Some(account) = self
+            .account(full, domain)
+            .or_else(|| (base != full).then(|| self.account(base, domain)).flatten())
+        {
+            return Some(Owner::Account(account));
+        }
         (self.is_local(domain) && base.eq_ignore_ascii_case("postmaster"))
             .then_some(Owner::Postmaster)
     }
@@ -74,7 +96,7 @@ impl LocalDelivery {
         let settings = self.settings();
         let base = &settings.virtual_mailbox_base;
         let home = match self.owner(address)? {
-            Owner::User(user) => user.home_or(base),
+            Owner::User(user) | Owner::Account(user) => user.home_or(base),
             Owner::Postmaster => base.join(settings.myhostname.as_str()).join("postmaster"),
         };
         Some(home.join(&settings.home_mailbox))
@@ -97,6 +119,30 @@ impl LocalDelivery {
     /// server's domain classes and the router count it.
     pub fn has_users_at(&self, domain: &Domain) -> bool {
         self.users.load().domains.contains(domain)
+    }
+
+    /// The system account `local` at a local domain, when
+    /// `local_recipient_maps` names `unix:passwd.byname`. Names are
+    /// folded to lower case first, as Postfix's local(8) does; root gets
+    /// no mail of its own (Postfix's local(8) refuses to deliver as root:
+    /// an alias sends it to a person).
+    fn account(&self, local: &str, domain: &Domain) -> Option<User> {
+        if !self.settings().system_accounts || !self.is_local(domain) {
+            return None;
+        }
+        let account = postern_tables::unix::account(&local.to_lowercase())?;
+        if account.uid == 0 {
+            return None;
+        }
+        Some(User {
+            name: account.name,
+            domain: None,
+            password: String::new(),
+            uid: Some(account.uid),
+            gid: Some(account.gid),
+            home: Some(account.home),
+            extra_fields: Vec::new(),
+        })
     }
 
     /// One local part at `domain`, in the lookup order above.
@@ -239,5 +285,33 @@ dave+lists@example.org:{PLAIN}x
         assert!(matches!(held, Some(Owner::User(u)) if u.name == "alice"));
         // The postmaster of last resort does not depend on the file.
         assert!(a.exists(&Address::parse("postmaster@localhost").unwrap()));
+    }
+
+    #[test]
+    fn system_accounts_at_local_domains_only_when_asked() {
+        let nobody = Address::parse("Nobody+x@localhost").unwrap();
+        let mut s = LocalSettings::new(
+            "/var/mail",
+            Domain::parse("localhost").unwrap(),
+            Arc::new(UserDb::parse(USERS, "users").unwrap()),
+        );
+        s.recipient_delimiter = Some('+');
+        assert_eq!(LocalDelivery::new(s.clone()).owner(&nobody), None);
+        s.system_accounts = true;
+        let a = LocalDelivery::new(s);
+        let Some(Owner::Account(user)) = a.owner(&nobody) else {
+            panic!("nobody is a system account")
+        };
+        assert_eq!((user.name.as_str(), user.uid.is_some()), ("nobody", true));
+        // The users file first; root never; other domains never.
+        assert!(matches!(
+            a.owner(&Address::parse("bob@localhost").unwrap()),
+            Some(Owner::User(_))
+        ));
+        assert_eq!(a.owner(&Address::parse("root@localhost").unwrap()), None);
+        assert_eq!(
+            a.owner(&Address::parse("nobody@example.org").unwrap()),
+            None
+        );
     }
 }

@@ -148,6 +148,7 @@ impl Deliver for Router {
                         relay: "none".to_owned(),
                         status: status.clone(),
                         remote: None,
+                        next_hop_notifies: false,
                     })
                     .collect()
             };

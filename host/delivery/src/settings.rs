@@ -58,6 +58,10 @@ pub struct LocalSettings {
     /// `command_time_limit` (1000s): how long a `|command` may run
     /// before it is killed and the delivery deferred.
     pub command_time_limit: Duration,
+    /// `local_recipient_maps` names `unix:passwd.byname`: the system's
+    /// accounts receive mail at the local domains, beside the users file,
+    /// into their homes, written as their own uid and gid.
+    pub system_accounts: bool,
 }
 
 /// Where an alias target was found, for the `allow_mail_to_*` lists.
@@ -173,6 +177,7 @@ impl LocalSettings {
             },
             default_privs: lookup_privs("nobody").unwrap_or(NOBODY),
             command_time_limit: Duration::from_secs(1000),
+            system_accounts: false,
         }
     }
 }

@@ -12,6 +12,7 @@ use postern_mailbox::{Maildir, Mbox};
 
 use crate::aliases::Origin;
 use crate::local::{LocalDelivery, blocking};
+use crate::local_owner::as_owner;
 use crate::pipe;
 use crate::resolve::Owner;
 
@@ -31,10 +32,7 @@ impl LocalDelivery {
         content: &[u8],
     ) -> DeliveryStatus {
         let settings = self.settings();
-        let user = match owner {
-            Owner::User(user) => Some(user),
-            _ => None,
-        };
+        let user = owner.user();
         let name = user.map_or_else(|| "postmaster".to_owned(), |u| u.name.to_lowercase());
         let home = match user {
             Some(u) => u.home_or(&settings.virtual_mailbox_base),
@@ -81,8 +79,10 @@ impl LocalDelivery {
         );
         let home_mailbox = &settings.home_mailbox;
         if home_mailbox.ends_with('/') {
+            // A system account's Maildir is written as the account.
+            let owner_ids = matches!(owner, Owner::Account(_)).then_some(ids).flatten();
             return self
-                .store_maildir(home.join(home_mailbox), trace, content)
+                .store_maildir(home.join(home_mailbox), trace, content, owner_ids)
                 .await;
         }
         let path = if home_mailbox.is_empty() {
@@ -129,13 +129,22 @@ impl LocalDelivery {
         }
     }
 
-    /// Delivers into the Maildir at `path`, created on first use.
-    async fn store_maildir(&self, path: PathBuf, trace: String, content: &[u8]) -> DeliveryStatus {
+    /// Delivers into the Maildir at `path`, created on first use; as
+    /// `owner` (uid, gid) when given (`local_owner`).
+    async fn store_maildir(
+        &self,
+        path: PathBuf,
+        trace: String,
+        content: &[u8],
+        owner: Option<(u32, u32)>,
+    ) -> DeliveryStatus {
         // The blocking thread needs its own copy of the message.
         let content = content.to_vec();
         let target = path.clone();
         let written = tokio::task::spawn_blocking(move || {
-            Maildir::create(&target)?.deliver_parts(&[trace.as_bytes(), &content])
+            as_owner(owner, move || {
+                Maildir::create(&target)?.deliver_parts(&[trace.as_bytes(), &content])
+            })
         })
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));

@@ -8,10 +8,16 @@
 //! (RFC 6154, Drafts/Sent/Trash/Junk made for a new user). Replies follow
 //! Dovecot's wording so that clients and operators see what they know.
 //!
-//! Not here (yet): CONDSTORE/QRESYNC, LIST-EXTENDED and LIST-STATUS,
-//! CHILDREN, RENAME of the INBOX, per-user and per-address session caps,
-//! search on decoded (RFC 2047, base64) text, and the POP/IMAP-before-SMTP
-//! ledger.
+//! CONDSTORE and QRESYNC (RFC 7162) too: MODSEQs kept durably beside the
+//! Maildir by the store, HIGHESTMODSEQ, CHANGEDSINCE, UNCHANGEDSINCE with
+//! MODIFIED, SEARCH MODSEQ; SELECT's QRESYNC catch-up, VANISHED. SEARCH
+//! matches decoded text (RFC 2047 encoded-words, quoted-printable and
+//! base64 text parts) as well as the stored octets.
+//!
+//! Not here (yet): MODSEQs of expunges (VANISHED (EARLIER) names every
+//! known UID that is gone, as RFC 7162 §3.2.5.1 allows), MODSEQs of
+//! metadata other than flags (annotations), QRESYNC's use of the
+//! sequence match data.
 //!
 //! # Layout
 //! - [`codec`]: sans-IO framing (literals and their caps), commands,

@@ -80,6 +80,12 @@ pub struct Delivered {
     /// (RFC 3464 §2.3.5, §2.3.6). `None` for local delivery and for
     /// failures before any server spoke (no address, connection refused).
     pub remote: Option<RemoteReply>,
+    /// The next hop announced DSN and was handed this recipient's NOTIFY
+    /// and ORCPT (RFC 3461 §4.1, §4.2): a success is its to report from
+    /// now on, so the queue sends no success notice of its own (Postfix's
+    /// smtp clears NOTIFY=SUCCESS then). False for local delivery and for
+    /// a next hop without DSN, for which the queue reports `relayed`.
+    pub next_hop_notifies: bool,
 }
 
 /// What a remote server said about one recipient, as Postfix's smtp(8)
@@ -140,6 +146,7 @@ pub trait Deliver: Send + Sync {
                     relay: self.agent().to_owned(),
                     status,
                     remote: None,
+                    next_hop_notifies: false,
                 });
             }
             out

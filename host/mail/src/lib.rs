@@ -37,5 +37,7 @@ pub use deliver::{Deliver, Delivered, DeliveryStatus, RemoteReply};
 pub use directory::Directory;
 pub use enqueue::{BoxFuture, Enqueue, EnqueueError};
 pub use envelope::{Envelope, Notify, Orcpt, QueueId, Recipient, Ret};
-pub use policy::{Decision, DomainClass, Policy, PolicyRequest, Stage, Verdict};
+pub use policy::{
+    Decision, DomainClass, MessageContent, Policy, PolicyRequest, PolicySession, Stage, Verdict,
+};
 pub use reply::{EnhancedCode, Reply};

@@ -6,10 +6,12 @@
 //! its policy-delegation attributes (SMTPD_POLICY_README), the verdict its
 //! access(5) actions.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::address::Address;
 use crate::reply::{EnhancedCode, Reply};
@@ -157,6 +159,40 @@ pub struct PolicyRequest {
     /// The client address logged in over POP3 or IMAP recently
     /// (POP/IMAP-before-SMTP, `pop_before_smtp_timeout`).
     pub pop_before_smtp: bool,
+    /// The message as received (header and body, CRLF line ends, dots
+    /// unstuffed, before the server's own Received header), at the
+    /// end-of-data stage only.
+    pub message: Option<MessageContent>,
+}
+
+/// The content of a message handed to the end-of-data list: shared, not
+/// copied, so that the SMTP session gets its buffer back once the list is
+/// done ([`MessageContent::into_inner`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MessageContent(Arc<Vec<u8>>);
+
+impl MessageContent {
+    /// Wraps the received bytes.
+    pub fn new(bytes: Vec<u8>) -> MessageContent {
+        MessageContent(Arc::new(bytes))
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The buffer back, without a copy when nothing else holds it (the
+    /// policy drops its references when a check ends).
+    pub fn into_inner(self) -> Vec<u8> {
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
+    }
+}
+
+impl fmt::Debug for MessageContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageContent({} bytes)", self.0.len())
+    }
 }
 
 impl PolicyRequest {
@@ -186,6 +222,7 @@ impl PolicyRequest {
             trusted: false,
             recipient_class: None,
             pop_before_smtp: false,
+            message: None,
         }
     }
 }
@@ -289,4 +326,73 @@ pub trait Policy: Send + Sync {
     /// list permits. A plugin failure applies the entry's `on_error`; it
     /// is never an error of this call.
     fn check<'a>(&'a self, request: &'a PolicyRequest) -> BoxFuture<'a, Decision>;
+
+    /// [`Policy::check`] within an SMTP session: what the policy keeps for
+    /// the session between checks (the `policy` crate keeps each plugin's
+    /// instance there, and the snapshot the transaction is evaluated
+    /// against) lives in `session`, until [`PolicySession::release`].
+    /// Without an override, a check keeps nothing.
+    fn check_in<'a>(
+        &'a self,
+        session: &'a mut PolicySession,
+        request: &'a PolicyRequest,
+    ) -> BoxFuture<'a, Decision> {
+        let _ = session;
+        self.check(request)
+    }
+}
+
+/// What a [`Policy`] keeps for one SMTP session, opaque to the server: it
+/// makes one per session, hands it to every [`Policy::check_in`], and
+/// releases it where a transaction ends (the final dot, RSET, a new
+/// HELO/EHLO or MAIL, STARTTLS) and after checks made outside a
+/// transaction (connect, HELO), so that an idle session holds nothing.
+#[derive(Default)]
+pub struct PolicySession {
+    /// In a mutex only so that the session stays `Sync` (plugin stores are
+    /// `Send` but not `Sync`); it is reached through `&mut self` alone, so
+    /// never locked.
+    state: Option<Mutex<Box<dyn Any + Send>>>,
+}
+
+impl PolicySession {
+    /// An empty session state.
+    pub fn new() -> PolicySession {
+        PolicySession::default()
+    }
+
+    /// Takes the policy's state of type `T` out for a check (made with
+    /// `Default` when there is none, or one of another type); give it
+    /// back with [`PolicySession::keep`]. A check that is cut off never
+    /// gives it back, which releases it.
+    pub fn take<T: Any + Send + Default>(&mut self) -> Box<T> {
+        self.state
+            .take()
+            .map(|state| state.into_inner().unwrap_or_else(PoisonError::into_inner))
+            .and_then(|state| state.downcast::<T>().ok())
+            .unwrap_or_default()
+    }
+
+    /// Puts the state back after a check.
+    pub fn keep<T: Any + Send>(&mut self, state: Box<T>) {
+        self.state = Some(Mutex::new(state));
+    }
+
+    /// Drops whatever the policy keeps (instances, the pinned snapshot).
+    pub fn release(&mut self) {
+        self.state = None;
+    }
+
+    /// Whether the policy keeps anything now.
+    pub fn is_empty(&self) -> bool {
+        self.state.is_none()
+    }
+}
+
+impl fmt::Debug for PolicySession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicySession")
+            .field("held", &self.state.is_some())
+            .finish()
+    }
 }

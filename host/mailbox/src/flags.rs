@@ -59,7 +59,10 @@ impl Flags {
                 flags.0.insert((*f).to_owned());
             } else if c.is_ascii_lowercase() {
                 let i = usize::from(c as u8 - b'a');
-                if let Some(k) = keywords.get(i) {
+                // A gap in dovecot-keywords (`0 a` then `3 b`) leaves
+                // empty names: a letter for one is no flag, or IMAP
+                // would send an empty atom in FLAGS.
+                if let Some(k) = keywords.get(i).filter(|k| !k.is_empty()) {
                     flags.0.insert(k.clone());
                 }
             }
@@ -131,7 +134,10 @@ pub fn parse_keywords(text: &str) -> Vec<String> {
         let Ok(i) = i.parse::<usize>() else {
             continue;
         };
-        if i >= 26 || name.is_empty() {
+        // A name that is not an IMAP keyword atom (RFC 3501 §9 flag-keyword:
+        // no `\`, space, controls, `(){%*"]`) would pose as a system flag
+        // or break a FLAGS response: the letter is then no flag at all.
+        if i >= 26 || !is_keyword(name) {
             continue;
         }
         if out.len() <= i {
@@ -140,6 +146,15 @@ pub fn parse_keywords(text: &str) -> Vec<String> {
         out[i] = name.to_owned();
     }
     out
+}
+
+/// Whether `name` can be an IMAP keyword (RFC 3501 §9: an atom, and not a
+/// `\` system flag).
+fn is_keyword(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b > b' ' && b != 0x7f && !b"(){%*\"\\]".contains(&b))
 }
 
 /// Writes `dovecot-keywords`.
@@ -172,6 +187,31 @@ mod tests {
         assert_eq!(kw, ["$Junk", "work", "new-one"]);
         assert_eq!(render_keywords(&kw), "0 $Junk\n1 work\n2 new-one\n");
         assert!(Flags::from_name("1.M2P3.h", &kw).0.is_empty());
+    }
+
+    /// Found by the fuzzer (fuzz/corpus/maildir_name/keywords_gap).
+    #[test]
+    fn keyword_file_with_a_gap_gives_no_empty_flag() {
+        let kw = parse_keywords("3 $Label\n");
+        assert_eq!(kw, ["", "", "", "$Label"]);
+        let names: Vec<String> = Flags::from_name("1.M2P3.h:2,Sad", &kw)
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(names, ["$Label", "\\Seen"]);
+    }
+
+    /// Found by the fuzzer (fuzz/corpus/maildir_name/): a keyword that
+    /// looks like a system flag or holds a space is no keyword.
+    #[test]
+    fn keywords_file_with_bad_names() {
+        let kw = parse_keywords("0 \\Deleted\n1 a b\n2 $Junk\n3 x)\n");
+        assert_eq!(kw, ["", "", "$Junk"]);
+        let names: Vec<String> = Flags::from_name("1.M2P3.h:2,abcd", &kw)
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(names, ["$Junk"]);
     }
 
     #[test]

@@ -15,16 +15,27 @@
 //! keywords in `dovecot-keywords`, Maildir++ folders (`.Folder`, `.` as
 //! the hierarchy delimiter) and `subscriptions`.
 //!
+//! What Dovecot keeps in its index and IMAP needs, CONDSTORE MODSEQs and
+//! which messages are still `\Recent`, is kept in `postern-state` beside
+//! the list ([`state`]).
+//!
+//! What is fsynced follows Dovecot's `mail_fsync` ([`fsync`]): by default
+//! a message and the UID it is given are on disk before either is
+//! acknowledged; flag changes, expunges and MODSEQs are not fsynced, and
+//! what a crash can leave of them is read back safely.
+//!
 //! Not here: quota, Dovecot's index files (`dovecot.index*`, which Dovecot
-//! rebuilds from the Maildir), `\Recent` shared across sessions (it goes to
-//! the session that first moves a message out of `new/`). mbox files
-//! ([`mbox`]) are written for delivery only, never read.
+//! rebuilds from the Maildir). mbox files ([`mbox`]) are written for
+//! delivery only, never read.
 //!
 //! # Layout
 //! - [`maildir`]: [`Maildir`], creating a Maildir and delivering into it.
 //! - [`store`]: [`Mailbox`], one folder with UIDs, flags, append, copy, expunge.
+//! - [`sync`]: bringing a [`Snapshot`] up to date; the conditional STORE.
 //! - [`folders`]: [`Store`], a user's Maildir++ folders and subscriptions.
 //! - [`uidlist`]: `dovecot-uidlist` and its dotlock.
+//! - [`state`]: `postern-state`, MODSEQs and the first unseen UID.
+//! - [`fsync`]: `mail_fsync`: what is fsynced, and how a crash is seen.
 //! - [`flags`]: `:2,FLAGS` info parts and `dovecot-keywords`.
 //! - [`mbox`]: [`Mbox`], appending to an mbox file under dotlock + fcntl locks.
 //! - [`reader`]: listing `new/` and `cur/`, unique ids, sizes, deleting.
@@ -32,10 +43,13 @@
 
 pub mod flags;
 pub mod folders;
+pub mod fsync;
 pub mod maildir;
 pub mod mbox;
 pub mod reader;
+pub mod state;
 pub mod store;
+pub mod sync;
 pub mod uidlist;
 pub mod unique;
 

@@ -1,6 +1,6 @@
 //! A Maildir and the delivery protocol into it.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -98,7 +98,7 @@ fn write_synced(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     for part in parts {
         file.write_all(part)?;
     }
-    file.sync_all()
+    crate::fsync::file(&file)
 }
 
 /// Moves `tmp` to `new` without ever replacing an existing file: a hard link
@@ -121,9 +121,10 @@ fn publish(tmp: &Path, new: &Path) -> io::Result<()> {
     }
 }
 
-/// Fsyncs a directory so that the entries made in it survive a crash.
+/// Fsyncs a directory so that the entries made in it survive a crash
+/// (unless `mail_fsync = never`).
 fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    crate::fsync::dir(dir)
 }
 
 #[cfg(test)]

@@ -74,6 +74,46 @@ impl Maildir {
         Ok(entries)
     }
 
+    /// Sets \Seen on `entry` (POP3 RETR, as Dovecot with
+    /// `pop3_no_flag_updates = no`): the file is renamed to carry `S` in
+    /// its info part, found again by its base name if another session
+    /// renamed it meanwhile. Returns `false` if it is gone.
+    pub fn mark_seen(&self, entry: &Entry) -> io::Result<bool> {
+        let cur = self.path().join("cur");
+        let mut name = entry
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned);
+        for _ in 0..10 {
+            let current = match name.take() {
+                Some(n) => n,
+                None => match names(&cur)?.into_iter().find(|n| base_name(n) == entry.id) {
+                    Some(n) => n,
+                    None => return Ok(false),
+                },
+            };
+            let (base, letters) = match current.split_once(":2,") {
+                Some((b, l)) => (b, l),
+                None => (base_name(&current), ""),
+            };
+            if letters.contains('S') {
+                return Ok(true);
+            }
+            // System letters (upper case) sort before Dovecot's keyword
+            // letters (lower case), as the Maildir spec's ASCII order has it.
+            let mut chars: Vec<char> = letters.chars().chain(['S']).collect();
+            chars.sort_unstable();
+            let target: String = format!("{base}:2,{}", chars.into_iter().collect::<String>());
+            match fs::rename(cur.join(&current), cur.join(&target)) {
+                Ok(()) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("the message's flags kept changing"))
+    }
+
     /// Deletes `entry`. Already gone counts as done.
     pub fn remove(&self, entry: &Entry) -> io::Result<()> {
         match fs::remove_file(&entry.path) {
@@ -142,7 +182,8 @@ fn time_of(name: &str) -> (u64, u64, u64) {
 
 /// Delivery time first (numerically: `999.` is older than `1000.`), then
 /// the name, so that the order is total and the same in every session.
-pub(crate) fn delivery_order(a: &str, b: &str) -> Ordering {
+/// Public for the fuzzer (`fuzz/`), which checks that it is total.
+pub fn delivery_order(a: &str, b: &str) -> Ordering {
     time_of(a).cmp(&time_of(b)).then_with(|| a.cmp(b))
 }
 
@@ -170,6 +211,14 @@ mod tests {
         let left = md.scan().unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].id, second.file_name().unwrap().to_str().unwrap());
+        // \Seen by name, even after another session renamed the file.
+        let id = &left[0].id;
+        fs::rename(&left[0].path, md.path().join(format!("cur/{id}:2,Fa"))).unwrap();
+        assert!(md.mark_seen(&left[0]).unwrap());
+        assert!(md.path().join(format!("cur/{id}:2,FSa")).exists());
+        assert!(md.mark_seen(&md.scan().unwrap()[0]).unwrap());
+        md.remove(&md.scan().unwrap()[0]).unwrap();
+        assert!(!md.mark_seen(&left[0]).unwrap());
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! base names (which flag changes keep), so two sessions can never give a
 //! message two UIDs or two messages one UID. A file renamed under a session
 //! is found again by its base name.
+//!
+//! Bringing the view up to date (UIDs, MODSEQs, \Recent) is [`crate::sync`].
 
-use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -17,9 +18,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::flags::{Flags, parse_keywords, render_keywords};
+use crate::fsync;
 use crate::reader::base_name;
-use crate::uidlist::{self, Lock, UidList};
-use crate::unique::{size_of_name, unique_name};
+use crate::uidlist::Lock;
+use crate::unique::unique_name;
 
 /// Dovecot's keyword list beside the Maildir.
 pub const KEYWORDS: &str = "dovecot-keywords";
@@ -37,8 +39,10 @@ pub struct Message {
     pub flags: Flags,
     /// The size (`W=`, else `S=`, else the file's length).
     pub size: u64,
-    /// This sync moved it out of `new/`: nobody had seen it.
+    /// No session had seen it before this one (RFC 3501 §2.3.2).
     pub recent: bool,
+    /// Its MODSEQ (RFC 7162 §3.1): raised by every change of its flags.
+    pub modseq: u64,
 }
 
 /// The state of a mailbox at one sync.
@@ -48,6 +52,8 @@ pub struct Snapshot {
     pub validity: u32,
     /// UIDNEXT.
     pub next: u32,
+    /// HIGHESTMODSEQ (RFC 7162 §3.1.1).
+    pub highest_modseq: u64,
     /// The messages, ascending by UID.
     pub messages: Vec<Message>,
 }
@@ -55,7 +61,7 @@ pub struct Snapshot {
 /// An open mailbox directory.
 #[derive(Debug, Clone)]
 pub struct Mailbox {
-    path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 impl Mailbox {
@@ -80,115 +86,6 @@ impl Mailbox {
             .unwrap_or_default()
     }
 
-    /// Brings `new/` into `cur/` and the UID list up to date, and returns
-    /// the messages; those it moved out of `new/` are \Recent for the
-    /// caller. Takes the dotlock only when something changed.
-    pub fn sync(&self) -> io::Result<Snapshot> {
-        self.scan(true)
-    }
-
-    /// The messages without claiming \Recent (STATUS): what is in `new/`
-    /// stays there, counted as recent, with UIDs assigned (Dovecot's
-    /// uidlist names files in `new/` too).
-    pub fn peek(&self) -> io::Result<Snapshot> {
-        self.scan(false)
-    }
-
-    fn scan(&self, claim: bool) -> io::Result<Snapshot> {
-        let mut moved = HashSet::new();
-        let new = self.path.join("new");
-        for name in names(&new)? {
-            if !claim {
-                break;
-            }
-            let target = if name.contains(":2,") {
-                name.clone()
-            } else {
-                format!("{name}:2,")
-            };
-            match fs::rename(new.join(&name), self.path.join("cur").join(&target)) {
-                Ok(()) => {
-                    moved.insert(base_name(&name).to_owned());
-                }
-                // Another session took it first; it is theirs to call recent.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let list = uidlist::read(&self.path)?;
-        let unclaimed = |files: &mut HashMap<String, String>, moved: &mut HashSet<String>| {
-            if claim {
-                return Ok::<(), io::Error>(());
-            }
-            for name in names(&new)? {
-                let base = base_name(&name).to_owned();
-                moved.insert(base.clone());
-                files.insert(base, name);
-            }
-            Ok(())
-        };
-        let mut files = self.cur_files()?;
-        unclaimed(&mut files, &mut moved)?;
-        let known = list.as_ref().is_some_and(|l| {
-            let have: HashMap<&str, ()> = l.entries.iter().map(|(_, n)| (n.as_str(), ())).collect();
-            files.keys().all(|b| have.contains_key(b.as_str()))
-        });
-        let (list, files) = if known {
-            // Every file has a UID: no writer needed (vanished files are
-            // dropped from the answer, and from the list at the next write).
-            (list.unwrap_or_else(UidList::fresh), files)
-        } else {
-            let lock = Lock::acquire(&self.path)?;
-            // Re-read under the lock: another writer may have just assigned.
-            let mut list = uidlist::read(&self.path)?.unwrap_or_else(UidList::fresh);
-            let mut files = self.cur_files()?;
-            unclaimed(&mut files, &mut moved)?;
-            assign(&mut list, &files);
-            lock.commit(&list)?;
-            (list, files)
-        };
-        let keywords = self.keywords();
-        let mut messages = Vec::with_capacity(list.entries.len());
-        for (uid, base) in &list.entries {
-            let Some(file) = files.get(base) else {
-                continue;
-            };
-            let dir = if !claim && moved.contains(base) {
-                "new"
-            } else {
-                "cur"
-            };
-            let size = match size_of(file) {
-                Some(s) => s,
-                None => match fs::metadata(self.path.join(dir).join(file)) {
-                    Ok(m) => m.len(),
-                    Err(_) => continue,
-                },
-            };
-            messages.push(Message {
-                uid: *uid,
-                base: base.clone(),
-                file: file.clone(),
-                flags: Flags::from_name(file, &keywords),
-                size,
-                recent: moved.contains(base),
-            });
-        }
-        Ok(Snapshot {
-            validity: list.validity,
-            next: list.next,
-            messages,
-        })
-    }
-
-    /// Base name to file name, for every message in `cur/`.
-    fn cur_files(&self) -> io::Result<HashMap<String, String>> {
-        Ok(names(&self.path.join("cur"))?
-            .into_iter()
-            .map(|n| (base_name(&n).to_owned(), n))
-            .collect())
-    }
-
     /// The file of `msg` now: its snapshot name, or, if flags changed it
     /// since, the file with its base name. `None` once it is expunged.
     pub fn locate(&self, msg: &Message) -> io::Result<Option<PathBuf>> {
@@ -196,10 +93,13 @@ impl Mailbox {
         if fs::symlink_metadata(&path).is_ok() {
             return Ok(Some(path));
         }
-        Ok(self
-            .cur_files()?
-            .remove(&msg.base)
-            .map(|f| self.path.join("cur").join(f)))
+        let dir = self.path.join("cur");
+        for name in names(&dir)? {
+            if base_name(&name) == msg.base {
+                return Ok(Some(dir.join(name)));
+            }
+        }
+        Ok(None)
     }
 
     /// The message's bytes; `None` once it is expunged.
@@ -275,7 +175,7 @@ impl Mailbox {
 
     /// The info part for `flags`, registering new keywords in
     /// `dovecot-keywords` (under the uidlist lock, the one writer lock).
-    fn info_for(&self, flags: &Flags) -> io::Result<String> {
+    pub(crate) fn info_for(&self, flags: &Flags) -> io::Result<String> {
         let mut keywords = self.keywords();
         let before = keywords.len();
         let info = flags.info(&mut keywords).ok_or_else(|| {
@@ -315,13 +215,22 @@ impl Mailbox {
     }
 
     /// Stores a message (IMAP APPEND) with `flags` and internal date
-    /// `date` (seconds; now if `None`) and returns its UID. The file is
-    /// fsynced in `tmp/` and linked into `cur/` before the UID is given.
-    pub fn append(&self, content: &[u8], flags: &Flags, date: Option<i64>) -> io::Result<u32> {
+    /// `date` (seconds; now if `None`) and returns the mailbox's
+    /// UIDVALIDITY and the message's UID. The Maildir protocol as for a
+    /// delivery: the file is written and fsynced in `tmp/`, then linked
+    /// into `cur/`; `cur/` and the UID list are fsynced before this
+    /// returns. The link is made under the list's lock and `cur/` fsynced
+    /// after the list: one journal commit then covers both.
+    pub fn append(
+        &self,
+        content: &[u8],
+        flags: &Flags,
+        date: Option<i64>,
+    ) -> io::Result<(u32, u32)> {
         let base = unique_name(content.len() as u64);
         let info = self.info_for(flags)?;
         let tmp = self.path.join("tmp").join(&base);
-        let result = (|| {
+        let result = (|| -> io::Result<Lock> {
             let mut file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -331,13 +240,42 @@ impl Mailbox {
             if let Some(date) = date {
                 file.set_modified(time_of(date))?;
             }
-            file.sync_all()?;
+            fsync::file(&file)?;
+            let lock = Lock::acquire(&self.path)?;
             fs::hard_link(&tmp, self.path.join("cur").join(format!("{base}:{info}")))?;
-            File::open(self.path.join("cur"))?.sync_all()
+            Ok(lock)
         })();
         let _ = fs::remove_file(&tmp);
-        result?;
-        self.uid_of(&base)
+        self.assign_saved(result?, &base)
+    }
+
+    /// Gives the message just saved as `base` the next UID without
+    /// listing `cur/`, fsyncing `cur/` before the list is published:
+    /// other new files get their UIDs at the next sync, and the MODSEQ and
+    /// \Recent of this one are settled there too (it is above the state's
+    /// last UID, so it is recent). A missing or damaged list takes the
+    /// full path, which rebuilds it.
+    fn assign_saved(&self, lock: Lock, base: &str) -> io::Result<(u32, u32)> {
+        let cur = self.path.join("cur");
+        let Some(mut list) = crate::uidlist::read(&self.path)? else {
+            drop(lock);
+            fsync::dir(&cur)?;
+            let snapshot = self.peek()?;
+            let uid = snapshot
+                .messages
+                .iter()
+                .find(|m| m.base == base)
+                .map(|m| m.uid)
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, "message vanished after saving")
+                })?;
+            return Ok((snapshot.validity, uid));
+        };
+        let uid = list.next;
+        list.entries.push((uid, base.to_owned()));
+        list.next = uid.saturating_add(1);
+        lock.commit_after(&list, || fsync::dir(&cur))?;
+        Ok((list.validity, uid))
     }
 
     /// Copies `messages` into `dest` with their flags and dates (hard
@@ -358,13 +296,15 @@ impl Mailbox {
                 if let Ok(m) = fs::metadata(&path).and_then(|m| m.modified()) {
                     let _ = File::options().write(true).open(&tmp)?.set_modified(m);
                 }
-                File::open(&tmp)?.sync_all()?;
+                fsync::file(&File::open(&tmp)?)?;
                 fs::rename(&tmp, &target)?;
             }
             made.push((msg.uid, base));
         }
-        File::open(dest.path.join("cur"))?.sync_all()?;
-        let snapshot = dest.sync()?;
+        fsync::dir(&dest.path.join("cur"))?;
+        // Peek: the copies are \Recent for the session that sees them
+        // first, which is not this call.
+        let snapshot = dest.peek()?;
         Ok(made
             .into_iter()
             .filter_map(|(old, base)| {
@@ -376,43 +316,6 @@ impl Mailbox {
             })
             .collect())
     }
-
-    /// The UID of the message with `base`, assigning UIDs as needed.
-    fn uid_of(&self, base: &str) -> io::Result<u32> {
-        self.sync()?
-            .messages
-            .iter()
-            .find(|m| m.base == base)
-            .map(|m| m.uid)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "message vanished after saving"))
-    }
-}
-
-/// Gives the files the list does not know UIDs, in delivery order, and
-/// forgets the entries whose files are gone.
-fn assign(list: &mut UidList, files: &HashMap<String, String>) {
-    list.entries.retain(|(_, b)| files.contains_key(b));
-    let known: HashSet<&str> = list.entries.iter().map(|(_, b)| b.as_str()).collect();
-    let mut fresh: Vec<&String> = files
-        .keys()
-        .filter(|b| !known.contains(b.as_str()))
-        .collect();
-    fresh.sort_by(|a, b| crate::reader::delivery_order(a, b));
-    let fresh: Vec<String> = fresh.into_iter().cloned().collect();
-    for base in fresh {
-        list.entries.push((list.next, base));
-        list.next = list.next.saturating_add(1);
-    }
-}
-
-/// `W=` (CRLF size), else `S=`.
-fn size_of(name: &str) -> Option<u64> {
-    base_name(name)
-        .split(',')
-        .skip(1)
-        .find_map(|f| f.strip_prefix("W="))
-        .and_then(|s| s.parse().ok())
-        .or_else(|| size_of_name(name))
 }
 
 fn time_of(secs: i64) -> SystemTime {
@@ -423,7 +326,7 @@ fn time_of(secs: i64) -> SystemTime {
 }
 
 /// The message files in `dir` (dot files and non-UTF-8 names skipped).
-fn names(dir: &Path) -> io::Result<Vec<String>> {
+pub(crate) fn names(dir: &Path) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
         if let Ok(name) = entry?.file_name().into_string()
@@ -435,8 +338,13 @@ fn names(dir: &Path) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
-/// Writes `name` in `dir` through a temporary file and a rename.
+/// Writes `name` in `dir` through a temporary file, fsynced, and a rename.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    replace_file(dir, name, bytes, true)
+}
+
+/// [`write_atomic`], with the fsync before the rename only when `durable`.
+pub(crate) fn replace_file(dir: &Path, name: &str, bytes: &[u8], durable: bool) -> io::Result<()> {
     // Unique per call, not only per process: sessions of one daemon write
     // the same file (subscriptions, keywords) from several threads, and a
     // shared temporary name let one rename away the other's file.
@@ -445,7 +353,9 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(
     let tmp = dir.join(format!("{name}.tmp.{}.{n}", std::process::id()));
     let mut file = File::create(&tmp)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    if durable {
+        file.sync_all()?;
+    }
     fs::rename(&tmp, dir.join(name))
 }
 
@@ -519,7 +429,7 @@ mod tests {
             .unwrap();
         let s = mb.sync().unwrap();
         assert_eq!(mb.internal_date(&s.messages[0]).unwrap(), 1_000_000_000);
-        fs::write(dir.path().join(uidlist::FILE), "damaged").unwrap();
+        fs::write(dir.path().join(crate::uidlist::FILE), "damaged").unwrap();
         let t = mb.sync().unwrap();
         assert_eq!(t.messages.len(), 1);
         assert_eq!(t.messages[0].uid, 1);
@@ -609,8 +519,9 @@ mod tests {
         let b = Mailbox::open(dir.path().join("b")).unwrap();
         let mut f = Flags::new();
         f.insert("\\Flagged");
-        let uid = a.append(b"x\r\n", &f, None).unwrap();
+        let (validity, uid) = a.append(b"x\r\n", &f, None).unwrap();
         assert_eq!(uid, 1);
+        assert_eq!(validity, a.peek().unwrap().validity);
         let s = a.sync().unwrap();
         assert_eq!(a.copy_to(&s.messages, &b).unwrap(), [(1, 1)]);
         let t = b.sync().unwrap();

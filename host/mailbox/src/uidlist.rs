@@ -99,9 +99,14 @@ impl UidList {
                     None => rest.split_once(" :")?.1,
                 }
             };
-            if uid == 0 || uid >= next || entries.last().is_some_and(|(u, _)| *u >= uid) {
+            if uid == 0 || entries.last().is_some_and(|(u, _)| *u >= uid) {
                 return None;
             }
+            // Dovecot appends the lines of new messages without rewriting
+            // the header, so `N` may lag behind the last line (dovecot-lda
+            // after an APPEND leaves `N5` above a line `5`): the next UID
+            // is past every listed one, as Dovecot reads it.
+            next = next.max(uid.saturating_add(1));
             entries.push((uid, crate::reader::base_name(name).to_owned()));
         }
         Some(UidList {
@@ -186,11 +191,42 @@ impl Lock {
     }
 
     /// Writes `list` as the new list and releases the lock.
-    pub fn commit(mut self, list: &UidList) -> io::Result<()> {
+    pub fn commit(self, list: &UidList) -> io::Result<()> {
+        self.commit_after(list, || Ok(()))
+    }
+
+    /// Writes `bytes` into the lock file (fsynced when `durable`) and
+    /// renames it to `name` beside the list, which releases the lock and
+    /// leaves the list as it was.
+    pub fn publish_as(mut self, name: &str, bytes: &[u8], durable: bool) -> io::Result<()> {
+        if let Some(mut file) = self.file.take() {
+            file.write_all(bytes)?;
+            if durable {
+                file.sync_all()?;
+            }
+        }
+        fs::rename(&self.path, self.dir.join(name))?;
+        // Renamed away: nothing left to remove on drop.
+        self.path = PathBuf::new();
+        Ok(())
+    }
+
+    /// [`Lock::commit`], running `before` between the fsync of the new
+    /// list and its rename (APPEND fsyncs `cur/` there: on a journaling
+    /// filesystem the list's fsync has already committed the new link, so
+    /// that second sync costs next to nothing).
+    pub fn commit_after(
+        mut self,
+        list: &UidList,
+        before: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<()> {
         if let Some(mut file) = self.file.take() {
             file.write_all(list.render().as_bytes())?;
-            file.sync_all()?;
+            // The UIDs given are on disk before anyone is told them, in
+            // every mode but `never` (Dovecot fdatasyncs its list too).
+            crate::fsync::file(&file)?;
         }
+        before()?;
         fs::rename(&self.path, self.dir.join(FILE))?;
         // Renamed away: nothing left to remove on drop.
         self.path = PathBuf::new();
@@ -223,9 +259,23 @@ mod tests {
         let v1 = UidList::parse("1 7 3\n1 x.h\n2 y.h\n").unwrap();
         assert_eq!(v1.entries.len(), 2);
         assert!(UidList::parse("garbage").is_none());
-        assert!(UidList::parse("3 V1 N2\n5 :x\n").is_none(), "uid >= next");
+        assert!(
+            UidList::parse("3 V1 N2\n5 :x\n4 :y\n").is_none(),
+            "unordered"
+        );
         let again = UidList::parse(&l.render()).unwrap();
         assert_eq!(again, l);
+    }
+
+    #[test]
+    fn lines_appended_past_the_header_next_uid_are_kept() {
+        // What Dovecot 2.3 leaves after APPENDs, an EXPUNGE and dovecot-lda.
+        let l = UidList::parse(
+            "3 V1795986856 N5 Ge6ee\n1 :a.vm,S=66,W=71\n3 :c.vm,S=66\n5 :e.vm,S=41,W=45\n",
+        )
+        .unwrap();
+        assert_eq!(l.next, 6);
+        assert_eq!(l.entries.last(), Some(&(5, "e.vm,S=41,W=45".to_owned())));
     }
 
     #[test]

@@ -46,12 +46,14 @@ const ASYNC_STACK: usize = 2 << 20;
 /// allocation instead of failing (`crate::plugin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool {
-    /// Component instances the pool holds: calls in flight at once (a
-    /// call waiting on DNS holds its slot). 128: a 2-core server has
-    /// rarely more than a few calls running and a few dozen waiting on
-    /// DNS; calls beyond it are allocated on demand. Each slot reserves
-    /// address space (4 GiB plus guard, wasmtime's memory reservation) but
-    /// no memory until used. 0: no pool, every call on demand.
+    /// Component instances the pool holds: instances live at once. A
+    /// session holds one per plugin for the length of a transaction, so
+    /// 256 serve 32 transactions in flight with 8 plugins each (a 2-core
+    /// server has rarely more in the policy stages at once); instances
+    /// beyond it are allocated on demand. Each slot reserves address
+    /// space (4 GiB plus guard, wasmtime's memory reservation) but no
+    /// memory until used, and keeps at most `KEEP_RESIDENT` of it mapped
+    /// once used. 0: no pool, every instance on demand.
     pub instances: u32,
     /// The largest linear memory a slot holds: plugins whose memory limit
     /// ([`crate::Limits::memory_bytes`]) exceeds it run on demand. 32 MiB,
@@ -62,7 +64,7 @@ pub struct Pool {
 impl Default for Pool {
     fn default() -> Pool {
         Pool {
-            instances: 128,
+            instances: 256,
             memory_bytes: crate::Limits::default().memory_bytes,
         }
     }

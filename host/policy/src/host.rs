@@ -1,6 +1,6 @@
 //! What a plugin's store holds, and the host side of its imports: the
 //! `postern:policy` interfaces `host` (log, now), `dns`, `tables` and `kv`,
-//! and a deny-all WASI.
+//! and a deny-all WASI. (`message` is in [`crate::message`].)
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -59,12 +59,14 @@ impl Deadline {
 /// line stays one readable line.
 const MAX_LOG_MESSAGE: usize = 1024;
 
-/// The data of one store: one call of one plugin.
+/// The data of one store: one instance of one plugin, kept by a session
+/// for its calls of one transaction. The fields below `services` are per
+/// call, set again by [`State::begin_call`].
 pub(crate) struct State {
     /// The plugin's name, on every log line it writes.
     plugin: Arc<str>,
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     /// Enforces the memory and table limits; says which one was hit.
     pub(crate) limiter: Limiter,
     /// When the call must be over; checked at every epoch tick.
@@ -79,6 +81,15 @@ pub(crate) struct State {
     logs_left: u32,
     /// `host.log` lines dropped once `logs_left` ran out.
     pub(crate) logs_dropped: u32,
+    /// The message of an end-of-data request, for `message.current`.
+    pub(crate) message: Option<Arc<crate::message::Parsed>>,
+    /// Message handles the guest holds.
+    pub(crate) handles: usize,
+    /// Header lines the call added through `message.add-header`.
+    pub(crate) added: Vec<String>,
+    /// What `init` answered when it refused the entry's arguments.
+    pub(crate) refusal: Option<String>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for State {
@@ -112,7 +123,37 @@ impl State {
             timed_out: false,
             logs_left: limits.log_lines,
             logs_dropped: 0,
+            message: None,
+            handles: 0,
+            added: Vec::new(),
+            refusal: None,
+            limits,
         }
+    }
+
+    /// Starts a call on this store: its own deadline, DNS time and log
+    /// lines, and the message it may read. What the last call left (a
+    /// limit hit, added headers) is forgotten; the instance's memory is
+    /// not, and counts against the memory limit as before.
+    pub(crate) fn begin_call(
+        &mut self,
+        deadline: Arc<Deadline>,
+        message: Option<Arc<crate::message::Parsed>>,
+    ) {
+        self.deadline = deadline;
+        self.dns_left = self.services.dns.config.budget;
+        self.timed_out = false;
+        self.limiter.hit = None;
+        self.logs_left = self.limits.log_lines;
+        self.logs_dropped = 0;
+        self.message = message;
+        self.added.clear();
+    }
+
+    /// Ends a call: the message goes (handles the guest kept still hold
+    /// it until the store is dropped).
+    pub(crate) fn end_call(&mut self) {
+        self.message = None;
     }
 }
 

@@ -102,6 +102,9 @@ pub struct Trial {
     /// Instantiation, `init` and `check` together: what a request waits
     /// for this entry (compiling, done once per load, is not counted).
     pub took: Duration,
+    /// Header fields an end-of-data plugin added (`message.add-header`),
+    /// as the lines that would be prepended.
+    pub added: Vec<String>,
 }
 
 impl Runtime {
@@ -155,6 +158,7 @@ impl Runtime {
             return Ok(Trial {
                 outcome: Ok(builtin_verdict(builtin)),
                 took: Duration::ZERO,
+                added: Vec::new(),
             });
         }
         let name = entry.name();
@@ -189,6 +193,7 @@ impl Runtime {
             }),
             counters: Arc::default(),
             data_dir: entry.data_dir().map(Arc::from),
+            instance_key: 0,
         };
         // Compiled before the timed call, as a load would.
         if !plugin.fits_pool() {
@@ -204,25 +209,43 @@ impl Runtime {
                 return Ok(Trial {
                     outcome: Err(TrialFailure::Failed(cause)),
                     took: Duration::ZERO,
+                    added: Vec::new(),
                 });
             }
         };
         // On a thread of its own, for the reason `Runtime::load` gives.
         let run = || {
             let started = Instant::now();
-            let answer = wasmtime_wasi::runtime::in_tokio(plugin.call(entry.args(), Some(&wit)));
+            let mut held = None;
+            let message = request
+                .message
+                .clone()
+                .map(|m| Arc::new(crate::message::Parsed::new(m)));
+            let answer = wasmtime_wasi::runtime::in_tokio(plugin.check(
+                entry.args(),
+                &wit,
+                message.as_ref(),
+                &mut held,
+            ));
             (answer, started.elapsed())
         };
         let (answer, took) = thread::scope(|s| s.spawn(run).join()).map_err(|_| {
             Error::Engine("the thread running the plugin's trial panicked".to_owned())
         })?;
+        let mut added = Vec::new();
         let outcome = match answer {
-            Ok(Some(verdict)) => convert::verdict(verdict).map_err(TrialFailure::BadAnswer),
-            Ok(None) => Err(TrialFailure::BadAnswer("check gave no answer".to_owned())),
+            Ok(answer) => {
+                added = answer.added;
+                convert::verdict(answer.verdict).map_err(TrialFailure::BadAnswer)
+            }
             Err(CallError::Refused(message)) => Err(TrialFailure::Refused(message)),
             Err(CallError::Failed(cause)) => Err(TrialFailure::Failed(cause)),
         };
-        Ok(Trial { outcome, took })
+        Ok(Trial {
+            outcome,
+            took,
+            added,
+        })
     }
 }
 

@@ -36,16 +36,23 @@
 //! reachable. [`Runtime::with_cache`] keeps compiled components on disk
 //! (wasmtime's cache) so that a restart does not compile them again.
 //!
-//! Each call has a fresh store and instance, from wasmtime's pooling
-//! allocator ([`Pool`]: pre-mapped slots, reset between uses); a call
-//! that finds the pool full, or whose plugin may use more memory than a
-//! slot holds, is allocated on demand instead, so the pool never fails a
-//! call. `bench/README.md` has the cost of a call.
+//! A store per (session, plugin): an SMTP session asks through
+//! [`postern_mail::Policy::check_in`], and the first check of a
+//! transaction that reaches a plugin makes its instance (in a slot of
+//! wasmtime's pooling allocator, [`Pool`], or on demand when the pool is
+//! full or the plugin may use more memory than a slot holds) and runs
+//! `init`; the transaction's later checks call only `check` on it. The
+//! session releases its instances, and the snapshot it pinned, when the
+//! transaction ends; a failed instance is dropped at once. A check without
+//! a session ([`Snapshot::check`]) has instances of its own.
+//! `bench/README.md` has the cost of a call.
 //!
-//! Not yet: message content at end-of-data, stores kept per session (one
-//! instantiation and `init` per session rather than per call: the SMTP
-//! session would need a session handle from the `Policy` trait), and
-//! pulling plugins from OCI registries (the `registry` crate's job).
+//! End-of-data plugins read the message (header fields, body in slices)
+//! through the `message` resource and may add header fields, which become
+//! PREPEND actions of their entry.
+//!
+//! Not here: pulling plugins from OCI registries (the `registry` crate's
+//! job).
 //!
 //! # Layout
 //! - [`entry`]: [`Entry`], one item of a restriction list, parsed from the
@@ -62,8 +69,10 @@
 //! - [`inspect`]: [`Runtime::plugins`] ([`PluginInfo`]) and
 //!   [`Runtime::trial`] ([`Trial`]), behind `postern plugin list|test`.
 //! - `chain`: Postfix's evaluation rules for one list.
-//! - `plugin`: one call of one plugin in a fresh store, under its limits,
-//!   in a pool slot or on demand.
+//! - `plugin`: calls of one plugin, under its limits, in an instance a
+//!   session keeps ([`Snapshot::check_pinned`]) or a new one, in a pool
+//!   slot or on demand.
+//! - `message`: the end-of-data `message` resource.
 //! - `component`: plugin sources (embedded, directory), the in-memory
 //!   compile cache, and the on-demand copy compiled on first need.
 //! - `host`: the store's data, the host imports and the deny-all WASI.
@@ -88,6 +97,7 @@ mod host;
 pub mod inspect;
 mod kv;
 pub mod limits;
+mod message;
 mod plugin;
 pub mod runtime;
 pub mod snapshot;

@@ -1,19 +1,24 @@
-//! One call of one plugin: a fresh store, instantiation, `init`, `check`,
-//! all under the plugin's limits.
+//! Calls of one plugin: instantiation and `init` in a new store, `check`
+//! in it, all under the plugin's limits.
 //!
-//! A new [`Store`] per (request, plugin): nothing a plugin does can leak
-//! into the next request. Its instance comes from a slot of the pool
-//! ([`crate::Pool`]) when the plugin's memory limit fits one, which
-//! spares the `mmap`/`munmap` of a fresh memory and fiber stack; when the
-//! pool is full, wasmtime refuses before any guest code runs and the call
-//! starts again in a store of the on-demand engine, so a full pool slows a
-//! call down but never fails it. Because the instance does not outlive
-//! the call, `init` runs again in each store, right before `check`, with
-//! the entry's arguments: it is pure argument checking for the standard
-//! plugins, and it was already run once at load time, so a failure here
-//! is a plugin failure, not a config error. Stores per session come later
-//! (DESIGN §3); state that must outlive a call lives behind the `kv`
-//! import.
+//! A [`Store`] per (session, plugin) (DESIGN §3): the first request of a
+//! transaction for a plugin instantiates it and runs `init` with the
+//! entry's arguments; the session keeps the [`Live`] instance and its
+//! later requests of the transaction call only `check` (a few
+//! microseconds instead of an instantiation). Each call has its own
+//! deadline, DNS time and log lines ([`State::begin_call`]); memory is the
+//! instance's and stays bounded by its limit. An instance that failed in
+//! any way (trap, deadline, limit, refused arguments, a call cut off by
+//! the watchdog) is dropped, never called again. `init` was already run
+//! once at load time, so a failure in a new store is a plugin failure,
+//! not a config error.
+//!
+//! The instance comes from a slot of the pool ([`crate::Pool`]) when the
+//! plugin's memory limit fits one, which spares the `mmap`/`munmap` of a
+//! fresh memory and fiber stack; when the pool is full (sessions hold
+//! their slots for a transaction), wasmtime refuses before any guest code
+//! runs and the instance is made in a store of the on-demand engine
+//! instead, so a full pool slows a call down but never fails it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +28,7 @@ use tokio::sync::Semaphore;
 use wasmtime::component::HasSelf;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
-use crate::bindings::{PluginPre, postern::policy::types};
+use crate::bindings::{Plugin, PluginPre, postern::policy::types};
 use crate::component::Pres;
 use crate::engine::EPOCH_TICK;
 use crate::host::{Deadline, Services, State, one_line};
@@ -56,6 +61,34 @@ pub(crate) struct LoadedPlugin {
     pub(crate) counters: Arc<Counters>,
     /// The entry's `data_dir`, granted read-only; `None`: no files.
     pub(crate) data_dir: Option<Arc<Path>>,
+    /// Which instance of a session this entry uses: entries of one
+    /// snapshot that name the same plugin with the same arguments, grant
+    /// and limits share one, so what it learnt at MAIL FROM is there at
+    /// RCPT TO.
+    pub(crate) instance_key: usize,
+}
+
+/// An instance a session keeps between the calls of one transaction.
+pub(crate) struct Live {
+    store: Store<State>,
+    /// Set once `init` accepted the arguments.
+    plugin: Option<Plugin>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("state", self.store.data())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful `check` answered.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) verdict: types::Verdict,
+    /// Header lines added through `message.add-header`.
+    pub(crate) added: Vec<String>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -79,14 +112,36 @@ pub(crate) enum CallError {
 }
 
 impl LoadedPlugin {
-    /// Runs `init(args)` and, given a request, `check(request)` in a fresh
-    /// store. Returns the raw verdict of `check`, or `None` without a
-    /// request.
-    pub(crate) async fn call(
+    /// Runs `init(args)` in a store of its own, dropped afterwards: the
+    /// load-time check of an entry's arguments.
+    pub(crate) async fn init(&self, args: &[(String, String)]) -> Result<(), CallError> {
+        let mut held = None;
+        self.run(args, None, None, &mut held).await.map(drop)
+    }
+
+    /// Runs `check(request)` in the instance `held` (made, with `init`,
+    /// when there is none). On success the instance stays in `held` for
+    /// the next call; on any failure it is gone.
+    pub(crate) async fn check(
+        &self,
+        args: &[(String, String)],
+        request: &types::Request,
+        message: Option<&Arc<crate::message::Parsed>>,
+        held: &mut Option<Live>,
+    ) -> Result<Answer, CallError> {
+        match self.run(args, Some(request), message, held).await? {
+            Some(answer) => Ok(answer),
+            None => Err(CallError::Failed("check gave no answer".to_owned())),
+        }
+    }
+
+    async fn run(
         &self,
         args: &[(String, String)],
         request: Option<&types::Request>,
-    ) -> Result<Option<types::Verdict>, CallError> {
+        message: Option<&Arc<crate::message::Parsed>>,
+        held: &mut Option<Live>,
+    ) -> Result<Option<Answer>, CallError> {
         // Waiting for a turn counts against the deadline.
         let deadline = Instant::now() + self.limits.deadline;
         let turn = tokio::time::timeout_at(deadline.into(), self.turns.acquire()).await;
@@ -98,47 +153,51 @@ impl LoadedPlugin {
             )));
         };
         let deadline = Arc::new(Deadline::new(deadline));
-        // A slot of the pool when the plugin's memory fits one; on demand
-        // when the pool is full (wasmtime refuses before any guest code
-        // runs, so the call simply starts again in a fresh store).
-        let pooled = self.pre.pooled.as_ref().filter(|_| self.fits_pool());
-        // The store outlives the call's future, so that a call cut off by
-        // the watchdog still reports what it did (dropped log lines).
-        let mut slot = None;
+        // Taken out: put back only once the call has succeeded.
+        let mut slot = held.take();
+        if let Some(live) = &mut slot {
+            live.store
+                .data_mut()
+                .begin_call(deadline.clone(), message.cloned());
+            live.store.set_epoch_deadline(1);
+        }
         let calling = async {
-            if let Some(pre) = pooled {
-                let store = slot.insert(self.store(pre, &deadline)?);
-                match run(pre, store, args, request).await {
-                    Err(e) if e.is::<PoolConcurrencyLimitError>() => {
-                        tracing::debug!(
-                            target: "postern/policy",
-                            plugin = &*self.name,
-                            "instance pool full, {} allocated on demand: {e:#}",
-                            self.name
-                        );
-                    }
-                    result => return Ok(result),
-                }
+            if slot.is_none() {
+                self.instantiate(args, &deadline, message, &mut slot)
+                    .await?;
             }
-            let pre = self.pre.on_demand.get().map_err(ToString::to_string)?;
-            let store = slot.insert(self.store(pre, &deadline)?);
-            Ok(run(pre, store, args, request).await)
+            match &mut slot {
+                Some(Live {
+                    store,
+                    plugin: Some(plugin),
+                }) => match request {
+                    Some(request) => plugin
+                        .call_check(&mut *store, request)
+                        .await
+                        .map(|verdict| Ok(Some(verdict))),
+                    None => Ok(Ok(None)),
+                },
+                // `init` refused the arguments: the error is in the store.
+                Some(Live { plugin: None, .. }) => Ok(Err(())),
+                None => Err(wasmtime::Error::msg("no instance")),
+            }
         };
         // The epoch only interrupts wasm code. A guest blocked in a host
         // call (a WASI sleep or poll) is cut off by this watchdog instead;
         // it fires a little after the epoch would, so that a busy guest is
         // reported as the trap it is.
         let outcome = tokio::select! {
-            result = calling => match result {
-                Ok(result) => Ok(result),
-                Err(cause) => return Err(CallError::Failed(cause)),
-            },
-            () = watchdog(&deadline) => Err(()),
+            result = calling => Some(result),
+            () = watchdog(&deadline) => None,
         };
-        let Some(store) = slot else {
-            return Err(CallError::Failed(deadline_cause(self.limits.deadline)));
+        let Some(mut live) = slot else {
+            return Err(CallError::Failed(match outcome {
+                Some(Err(error)) => one_line(&format!("{error:#}"), MAX_CAUSE),
+                _ => deadline_cause(self.limits.deadline),
+            }));
         };
-        let state = store.data();
+        let state = live.store.data_mut();
+        state.end_call();
         if state.logs_dropped > 0 {
             tracing::warn!(
                 target: "postern/policy",
@@ -149,11 +208,51 @@ impl LoadedPlugin {
             );
         }
         match outcome {
-            Ok(Ok(Ok(verdict))) => Ok(verdict),
-            Ok(Ok(Err(message))) => Err(CallError::Refused(one_line(&message, MAX_CAUSE))),
-            Ok(Err(error)) => Err(CallError::Failed(self.cause(state, &error))),
-            Err(_elapsed) => Err(CallError::Failed(deadline_cause(self.limits.deadline))),
+            Some(Ok(Ok(verdict))) => {
+                let added = std::mem::take(&mut state.added);
+                let answer = verdict.map(|verdict| Answer { verdict, added });
+                *held = Some(live);
+                Ok(answer)
+            }
+            Some(Ok(Err(()))) => Err(CallError::Refused(state.refusal.take().unwrap_or_default())),
+            Some(Err(error)) => Err(CallError::Failed(self.cause(state, &error))),
+            None => Err(CallError::Failed(deadline_cause(self.limits.deadline))),
         }
+    }
+
+    /// Makes the instance in `slot`: a pool slot when the plugin fits one
+    /// and the pool has one free, else on demand; then `init(args)`. A
+    /// refusal leaves the store without a plugin and the message in
+    /// [`State::refusal`].
+    async fn instantiate(
+        &self,
+        args: &[(String, String)],
+        deadline: &Arc<Deadline>,
+        message: Option<&Arc<crate::message::Parsed>>,
+        slot: &mut Option<Live>,
+    ) -> wasmtime::Result<()> {
+        let pooled = self.pre.pooled.as_ref().filter(|_| self.fits_pool());
+        if let Some(pre) = pooled {
+            let live = slot.insert(self.live(pre, deadline, message)?);
+            match init(pre, live, args).await {
+                Err(e) if e.is::<PoolConcurrencyLimitError>() => {
+                    tracing::debug!(
+                        target: "postern/policy",
+                        plugin = &*self.name,
+                        "instance pool full, {} allocated on demand: {e:#}",
+                        self.name
+                    );
+                }
+                result => return result,
+            }
+        }
+        let pre = self
+            .pre
+            .on_demand
+            .get()
+            .map_err(|e| wasmtime::Error::msg(e.to_string()))?;
+        let live = slot.insert(self.live(pre, deadline, message)?);
+        init(pre, live, args).await
     }
 
     /// Whether the plugin's memory limit fits a slot of the pool; if not,
@@ -162,14 +261,15 @@ impl LoadedPlugin {
         self.limits.memory_bytes <= self.pool_memory
     }
 
-    /// A fresh store for one call on `pre`'s engine: the plugin's limits,
-    /// the call's deadline, deny-all WASI.
-    fn store(
+    /// A fresh store on `pre`'s engine, not yet instantiated: the
+    /// plugin's limits, the call's deadline and message, deny-all WASI.
+    fn live(
         &self,
         pre: &PluginPre<State>,
         deadline: &Arc<Deadline>,
-    ) -> Result<Store<State>, String> {
-        let wasi = crate::host::wasi(self.data_dir.as_deref())?;
+        message: Option<&Arc<crate::message::Parsed>>,
+    ) -> wasmtime::Result<Live> {
+        let wasi = crate::host::wasi(self.data_dir.as_deref()).map_err(wasmtime::Error::msg)?;
         let mut store = Store::new(
             pre.engine(),
             State::new(
@@ -200,7 +300,13 @@ impl LoadedPlugin {
                 ))
             }
         });
-        Ok(store)
+        store
+            .data_mut()
+            .begin_call(deadline.clone(), message.cloned());
+        Ok(Live {
+            store,
+            plugin: None,
+        })
     }
 
     /// A one-line account of why the call failed: the deadline or limit
@@ -219,23 +325,19 @@ impl LoadedPlugin {
     }
 }
 
-/// Instantiates `pre` in `store`, runs `init(args)` and, given a request,
-/// `check(request)`.
-async fn run(
+/// Instantiates `pre` in `live`'s store and runs `init(args)`; keeps the
+/// instance if `init` accepted them, else the refusal.
+async fn init(
     pre: &PluginPre<State>,
-    store: &mut Store<State>,
+    live: &mut Live,
     args: &[(String, String)],
-    request: Option<&types::Request>,
-) -> wasmtime::Result<Result<Option<types::Verdict>, String>> {
-    let plugin = pre.instantiate_async(&mut *store).await?;
-    if let Err(message) = plugin.call_init(&mut *store, args).await? {
-        return Ok(Err(message));
+) -> wasmtime::Result<()> {
+    let plugin = pre.instantiate_async(&mut live.store).await?;
+    match plugin.call_init(&mut live.store, args).await? {
+        Ok(()) => live.plugin = Some(plugin),
+        Err(message) => live.store.data_mut().refusal = Some(one_line(&message, MAX_CAUSE)),
     }
-    let verdict = match request {
-        Some(request) => Some(plugin.call_check(&mut *store, request).await?),
-        None => None,
-    };
-    Ok(Ok(verdict))
+    Ok(())
 }
 
 /// Ends when the call's deadline (which DNS lookups push back) is past by
@@ -258,5 +360,5 @@ fn deadline_cause(deadline: Duration) -> String {
 /// [`crate::host`]) and the `postern:policy/host` interface.
 pub(crate) fn link(linker: &mut wasmtime::component::Linker<State>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    crate::bindings::Plugin::add_to_linker::<State, HasSelf<State>>(linker, |state| state)
+    Plugin::add_to_linker::<State, HasSelf<State>>(linker, |state| state)
 }

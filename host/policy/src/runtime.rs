@@ -148,6 +148,9 @@ impl Runtime {
         }
 
         let mut lists: HashMap<Stage, Vec<LoadedEntry>> = HashMap::new();
+        // Entries that would make identical instances share one in a
+        // session (see `LoadedPlugin::instance_key`).
+        let mut instance_keys: HashMap<String, usize> = HashMap::new();
         for (stage, entry) in entries(config) {
             let target = match entry.builtin() {
                 Some(builtin) => Target::Builtin(builtin_verdict(builtin)),
@@ -156,16 +159,26 @@ impl Runtime {
                         // Checked above: every plugin entry was prepared.
                         continue;
                     };
+                    let limits = entry.limits(config.limits_for(entry.name()));
+                    let identity = format!(
+                        "{}\0{:?}\0{:?}\0{limits:?}",
+                        entry.name(),
+                        entry.args(),
+                        entry.data_dir()
+                    );
+                    let next = instance_keys.len();
+                    let instance_key = *instance_keys.entry(identity).or_insert(next);
                     let plugin = LoadedPlugin {
                         name: entry.name().into(),
                         origin: (*origin).into(),
                         pre: pre.clone(),
                         pool_memory: self.compiler.engines().pool.memory_bytes,
-                        limits: entry.limits(config.limits_for(entry.name())),
+                        limits,
                         turns: turns.clone(),
                         services: services.clone(),
                         counters: counters.clone(),
                         data_dir: entry.data_dir().map(Arc::from),
+                        instance_key,
                     };
                     // Compiled now, not on the request path.
                     if !plugin.fits_pool() {
@@ -239,7 +252,7 @@ fn init_all(lists: &HashMap<Stage, Vec<LoadedEntry>>) -> Result<(), Error> {
                     continue;
                 };
                 let args = item.entry.args();
-                match wasmtime_wasi::runtime::in_tokio(plugin.call(args, None)) {
+                match wasmtime_wasi::runtime::in_tokio(plugin.init(args)) {
                     Ok(_) => {}
                     Err(CallError::Refused(message)) => {
                         return Err(Error::InitRefused {

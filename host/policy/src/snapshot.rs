@@ -5,24 +5,34 @@
 //! an [`ArcSwap`]; `postern reload` builds a new snapshot off the request
 //! path and [`Policies::replace`]s it atomically. A snapshot that fails to
 //! load never replaces the old one.
+//!
+//! An SMTP session asks through [`Policy::check_in`] with its
+//! [`PolicySession`]: the first check of a transaction pins the snapshot
+//! then current, and every plugin instance the transaction makes is kept
+//! there ([`Held`]) for its later checks, until the session releases it.
+//! A transaction is thus evaluated against one snapshot from its first
+//! check to its last, and a reload reaches the next transaction.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use postern_mail::policy::BoxFuture;
-use postern_mail::{Decision, EnhancedCode, Policy, PolicyRequest, Reply, Stage, Verdict};
+use postern_mail::{
+    Decision, EnhancedCode, Policy, PolicyRequest, PolicySession, Reply, Stage, Verdict,
+};
 
 use crate::bindings::postern::policy::types;
 use crate::chain::Chain;
 use crate::convert;
-use crate::entry::{Entry, OnError};
-use crate::plugin::{CallError, LoadedPlugin};
+use crate::entry::{Entry, Mode, OnError};
+use crate::message::Parsed;
+use crate::plugin::{CallError, Live, LoadedPlugin};
 use crate::stats::PluginStats;
 
 /// What one entry runs.
@@ -62,6 +72,35 @@ pub struct Snapshot {
     lists: HashMap<Stage, Vec<LoadedEntry>>,
     /// Consecutive failures that take an entry out; 0: never.
     max_failures: u32,
+    /// Tells snapshots apart, so that instances kept by a session are
+    /// never called through another snapshot's entries.
+    id: u64,
+}
+
+/// Numbers snapshots for [`Snapshot::id`].
+static SNAPSHOTS: AtomicU64 = AtomicU64::new(0);
+
+/// What a [`PolicySession`] holds between checks: the snapshot its
+/// transaction is pinned to, and the plugin instances made for it, by
+/// [`LoadedPlugin::instance_key`].
+#[derive(Debug, Default)]
+struct Held {
+    /// The snapshot the instances belong to.
+    snapshot: u64,
+    /// Pinned by [`Snapshot::check_pinned`]; `None` for a session that
+    /// asks one snapshot directly.
+    pinned: Option<Arc<Snapshot>>,
+    instances: HashMap<usize, Live>,
+}
+
+impl Held {
+    /// Forgets instances that belong to another snapshot than `snapshot`.
+    fn for_snapshot(&mut self, snapshot: &Snapshot) {
+        if self.snapshot != snapshot.id {
+            self.instances.clear();
+            self.snapshot = snapshot.id;
+        }
+    }
 }
 
 impl Snapshot {
@@ -69,6 +108,7 @@ impl Snapshot {
         Snapshot {
             lists,
             max_failures,
+            id: SNAPSHOTS.fetch_add(1, Ordering::Relaxed) + 1,
         }
     }
 
@@ -104,23 +144,68 @@ impl Snapshot {
     /// Plugins that use WASI clocks need a tokio runtime with time
     /// enabled; outside one (or in one without time), wasmtime-wasi's own
     /// background runtime is used.
+    ///
+    /// Each plugin called gets a new instance, dropped when the check
+    /// ends; [`Snapshot::check_pinned`] keeps them for a session.
     pub async fn check(&self, request: &PolicyRequest) -> Decision {
-        Ambient(Box::pin(self.evaluate(request))).await
+        let mut instances = HashMap::new();
+        Ambient(Box::pin(self.evaluate(request, &mut instances))).await
     }
 
-    async fn evaluate(&self, request: &PolicyRequest) -> Decision {
+    /// [`Snapshot::check`] for an SMTP session: the snapshot is the one
+    /// `session` is pinned to, else `current()`, which it then pins; the
+    /// plugin instances stay in `session` for its next checks. The
+    /// session's [`PolicySession::release`] ends both.
+    pub async fn check_pinned(
+        session: &mut PolicySession,
+        current: impl FnOnce() -> Arc<Snapshot>,
+        request: &PolicyRequest,
+    ) -> Decision {
+        let mut held = session.take::<Held>();
+        let snapshot = Arc::clone(held.pinned.get_or_insert_with(current));
+        held.for_snapshot(&snapshot);
+        let decision = Ambient(Box::pin(snapshot.evaluate(request, &mut held.instances))).await;
+        session.keep(held);
+        decision
+    }
+
+    async fn evaluate(
+        &self,
+        request: &PolicyRequest,
+        instances: &mut HashMap<usize, Live>,
+    ) -> Decision {
         let Some(list) = self.lists.get(&request.stage) else {
             return Decision::permit();
         };
         // Converted once, on demand, for every plugin of the list.
         let mut wit: Option<Result<types::Request, String>> = None;
+        let message = request.message.clone().map(|m| Arc::new(Parsed::new(m)));
         let mut chain = Chain::new(request);
         for item in list {
             let verdict = match &item.target {
                 Target::Builtin(verdict) => verdict.clone(),
                 Target::Plugin(plugin) => {
                     let wit = wit.get_or_insert_with(|| convert::request(request));
-                    ask(item, plugin, wit, request, self.max_failures).await
+                    let mut held = instances.remove(&plugin.instance_key);
+                    let call = Call {
+                        request,
+                        wit,
+                        message: message.as_ref(),
+                        max_failures: self.max_failures,
+                    };
+                    let (added, verdict) = call.ask(item, plugin, &mut held).await;
+                    if let Some(live) = held {
+                        instances.insert(plugin.instance_key, live);
+                    }
+                    // Added header fields are PREPEND actions of the
+                    // entry, met before its verdict; a shadow entry adds
+                    // none.
+                    if item.entry.mode() != Mode::Shadow {
+                        for line in added {
+                            chain.step(&item.entry, Verdict::Prepend(line));
+                        }
+                    }
+                    verdict
                 }
             };
             if let Some(decision) = chain.step(&item.entry, verdict) {
@@ -131,69 +216,85 @@ impl Snapshot {
     }
 }
 
-/// Calls one plugin entry; a failure becomes the entry's `on_error`, and
-/// so does an entry taken out after `max_failures` failures in a row.
-async fn ask(
-    item: &LoadedEntry,
-    plugin: &LoadedPlugin,
-    wit: &Result<types::Request, String>,
-    request: &PolicyRequest,
+/// What every plugin call of one list evaluation shares.
+struct Call<'a> {
+    request: &'a PolicyRequest,
+    wit: &'a Result<types::Request, String>,
+    message: Option<&'a Arc<Parsed>>,
     max_failures: u32,
-) -> Verdict {
-    let entry = &item.entry;
-    if max_failures > 0 && item.failures.load(Ordering::Relaxed) >= max_failures {
-        return on_error(entry);
-    }
-    let started = Instant::now();
-    let answer = match wit {
-        Ok(wit) => match plugin.call(entry.args(), Some(wit)).await {
-            Ok(Some(verdict)) => convert::verdict(verdict).map_err(|e| format!("bad answer: {e}")),
-            Ok(None) => Err("check gave no answer".to_owned()),
-            Err(CallError::Refused(message)) => {
-                Err(format!("init refused the arguments: {message}"))
-            }
-            Err(CallError::Failed(cause)) => Err(cause),
-        },
-        Err(cause) => Err(cause.clone()),
-    };
-    plugin
-        .counters
-        .record(started.elapsed(), answer.as_ref().ok());
-    match answer {
-        Ok(verdict) => {
-            item.failures.store(0, Ordering::Relaxed);
-            verdict
+}
+
+impl Call<'_> {
+    /// Calls one plugin entry in the instance `held` (made if there is
+    /// none); returns the header fields it added and its verdict. A
+    /// failure becomes the entry's `on_error` (and drops the instance), as
+    /// does an entry taken out after `max_failures` failures in a row.
+    async fn ask(
+        &self,
+        item: &LoadedEntry,
+        plugin: &LoadedPlugin,
+        held: &mut Option<Live>,
+    ) -> (Vec<String>, Verdict) {
+        let (request, max_failures) = (self.request, self.max_failures);
+        let entry = &item.entry;
+        if max_failures > 0 && item.failures.load(Ordering::Relaxed) >= max_failures {
+            return (Vec::new(), on_error(entry));
         }
-        Err(cause) => {
-            let id = if request.queue_id.is_empty() {
-                "NOQUEUE"
-            } else {
-                &request.queue_id
-            };
-            tracing::warn!(
-                target: "postern/policy",
-                plugin = &*plugin.name,
-                stage = %request.stage,
-                on_error = %entry.on_error(),
-                "{id}: plugin {} failed at {} ({}): {cause}; on_error {}",
-                plugin.name,
-                request.stage,
-                plugin.origin,
-                entry.on_error()
-            );
-            let failures = item.failures.fetch_add(1, Ordering::Relaxed) + 1;
-            if failures == max_failures {
-                tracing::error!(
+        let started = Instant::now();
+        let answer = match self.wit {
+            Ok(wit) => match plugin.check(entry.args(), wit, self.message, held).await {
+                Ok(answer) => convert::verdict(answer.verdict)
+                    .map(|verdict| (answer.added, verdict))
+                    .map_err(|e| format!("bad answer: {e}")),
+                Err(CallError::Refused(message)) => {
+                    Err(format!("init refused the arguments: {message}"))
+                }
+                Err(CallError::Failed(cause)) => Err(cause),
+            },
+            Err(cause) => Err(cause.clone()),
+        };
+        if answer.is_err() {
+            *held = None;
+        }
+        plugin
+            .counters
+            .record(started.elapsed(), answer.as_ref().ok().map(|(_, v)| v));
+        match answer {
+            Ok(answer) => {
+                item.failures.store(0, Ordering::Relaxed);
+                answer
+            }
+            Err(cause) => {
+                let id = if request.queue_id.is_empty() {
+                    "NOQUEUE"
+                } else {
+                    &request.queue_id
+                };
+                tracing::warn!(
                     target: "postern/policy",
                     plugin = &*plugin.name,
                     stage = %request.stage,
-                    "{id}: entry {entry} of the {} list failed {failures} times in a row: \
-                     skipped until reload, on_error {} answers for it",
+                    on_error = %entry.on_error(),
+                    "{id}: plugin {} failed at {} ({}): {cause}; on_error {}",
+                    plugin.name,
                     request.stage,
+                    plugin.origin,
                     entry.on_error()
                 );
+                let failures = item.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if failures == max_failures {
+                    tracing::error!(
+                        target: "postern/policy",
+                        plugin = &*plugin.name,
+                        stage = %request.stage,
+                        "{id}: entry {entry} of the {} list failed {failures} times in a row: \
+                         skipped until reload, on_error {} answers for it",
+                        request.stage,
+                        entry.on_error()
+                    );
+                }
+                (Vec::new(), on_error(entry))
             }
-            on_error(entry)
         }
     }
 }
@@ -211,6 +312,20 @@ fn on_error(entry: &Entry) -> Verdict {
 impl Policy for Snapshot {
     fn check<'a>(&'a self, request: &'a PolicyRequest) -> BoxFuture<'a, Decision> {
         Box::pin(Snapshot::check(self, request))
+    }
+
+    fn check_in<'a>(
+        &'a self,
+        session: &'a mut PolicySession,
+        request: &'a PolicyRequest,
+    ) -> BoxFuture<'a, Decision> {
+        Box::pin(async move {
+            let mut held = session.take::<Held>();
+            held.for_snapshot(self);
+            let decision = Ambient(Box::pin(self.evaluate(request, &mut held.instances))).await;
+            session.keep(held);
+            decision
+        })
     }
 }
 
@@ -264,5 +379,13 @@ impl Policy for Policies {
     fn check<'a>(&'a self, request: &'a PolicyRequest) -> BoxFuture<'a, Decision> {
         let snapshot = self.current.load_full();
         Box::pin(async move { snapshot.check(request).await })
+    }
+
+    fn check_in<'a>(
+        &'a self,
+        session: &'a mut PolicySession,
+        request: &'a PolicyRequest,
+    ) -> BoxFuture<'a, Decision> {
+        Box::pin(Snapshot::check_pinned(session, || self.current(), request))
     }
 }

@@ -9,7 +9,9 @@
 //! method=PLAIN, rip=.., lip=.., mpid=.., secured`, `Disconnected: Logged
 //! out top=0/0, retr=1/415, del=1/1, size=415`.
 //!
-//! Not here: APOP, the POP-before-SMTP ledger, `\Seen` flags on RETR,
+//! RETR sets `\Seen` at QUIT, as Dovecot does by default.
+//!
+//! Not here: APOP, the POP-before-SMTP ledger, `pop3_no_flag_updates`,
 //! pop3_uidl_format variants (UIDL is the Maildir base name), and a lock
 //! that other processes than this daemon see.
 //!

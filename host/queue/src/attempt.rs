@@ -12,7 +12,9 @@ use std::time::SystemTime;
 
 use postern_mail::{Deliver, QueueId, Recipient, ReversePath};
 
-use crate::format::{QueuedMessage, deferral_record, parse_named, remote_status_record};
+use crate::format::{
+    QueuedMessage, deferral_record, notice_record, parse_named, remote_status_record,
+};
 use crate::maillog::{Delays, log_delivery, recipient_line};
 use crate::queue::{Queue, blocking};
 use crate::spool::{QueueName, Spool};
@@ -67,6 +69,7 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
         // is one SMTP transaction, answered at once.
         let mut records = Vec::new();
         let mut statuses = Vec::with_capacity(group.len());
+        let mut handed_over = Vec::new();
         for ((&i, recipient), answer) in group.iter().zip(&recipients).zip(answers) {
             let status = RecipientStatus::from(answer.status);
             log_delivery(
@@ -74,7 +77,20 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
                 &recipient_line(&id, recipient, &answer.relay, &delays, &status),
             );
             records.extend(remote_status_record(i, &status, answer.remote.as_ref()));
+            // RFC 3461 §5.2.3: a next hop that took NOTIFY=SUCCESS with
+            // the message reports the success; a second report from here
+            // would be a duplicate. Recorded as a notice that names the
+            // message itself: nothing sent.
+            if answer.next_hop_notifies
+                && matches!(status, RecipientStatus::Sent { .. })
+                && recipient.notify_success()
+            {
+                handed_over.push(i);
+            }
             statuses.push((i, status, answer.remote));
+        }
+        if !handed_over.is_empty() {
+            records.extend(notice_record(&id, &handed_over));
         }
         if let Err(e) = append(&file, records).await {
             // Not recorded: after the retry these recipients may get a
@@ -88,6 +104,11 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
             {
                 *slot = status;
                 *remote_slot = remote;
+            }
+        }
+        for i in handed_over {
+            if let Some(flag) = message.notified.get_mut(i) {
+                *flag = true;
             }
         }
     }
@@ -155,7 +176,11 @@ async fn finish(
 
 /// Gives up on the deferred recipients of a message older than its
 /// lifetime (`maximal_queue_lifetime`, or `bounce_queue_lifetime` for the
-/// null sender).
+/// null sender). Logged as Postfix's qmgr does, once per message and
+/// naming the sender: `ID: from=<a@b>, status=expired, returned to
+/// sender`; the recipients and their last deferral reasons are in the
+/// bounce notice that follows (`status=expired` in the queue file, 5.4.7
+/// in the report).
 async fn expire(id: &QueueId, message: &mut QueuedMessage, file: &Arc<File>) -> io::Result<()> {
     for (i, slot) in message.statuses.iter_mut().enumerate() {
         if slot.is_final() {
@@ -168,13 +193,6 @@ async fn expire(id: &QueueId, message: &mut QueuedMessage, file: &Arc<File>) -> 
         let expired = RecipientStatus::Expired { dsn, detail };
         let remote = message.remote.get(i).and_then(Option::as_ref);
         append(file, remote_status_record(i, &expired, remote)).await?;
-        if let Some(r) = message.envelope.recipients.get(i) {
-            tracing::info!(
-                target: "postern/qmgr",
-                "{id}: to=<{}>, status=expired, returned to sender (message older than its queue lifetime)",
-                r.address
-            );
-        }
         *slot = expired;
     }
     tracing::info!(

@@ -44,8 +44,10 @@
 //! - `admin`: hold, release, requeue, delete (postsuper).
 //! - [`mailq`]: the text of `postern queue list` and `show`.
 //! - [`trigger`]: the socket that wakes the daemon (`postern flush`).
-//! - [`pickup`]: the maildrop `postern sendmail` writes into, and the
-//!   task that queues what it finds there (postdrop, pickup).
+//! - [`pickup`]: how `postern sendmail` hands a message over (postdrop):
+//!   the pickup socket, the maildrop, the file format, cleanup's headers.
+//! - `pickup_cleanup`: the envelope and headers of a local submission.
+//! - `pickup_service`: the daemon's pickup task behind them (pickup).
 //! - `date`: RFC 5322 and mailq dates.
 //! - `recovery`: start-up recovery.
 //! - [`format`](mod@format): the queue file format, [`QueuedMessage`].
@@ -70,6 +72,8 @@ mod inspect;
 mod maillog;
 pub mod mailq;
 pub mod pickup;
+mod pickup_cleanup;
+mod pickup_service;
 pub mod queue;
 mod recovery;
 mod scheduler;

@@ -1,17 +1,37 @@
 //! Local submission without the network: Postfix's postdrop, pickup and
 //! the cleanup work they hand over to.
 //!
-//! `postern sendmail` writes one file per message into
-//! `QUEUE_DIRECTORY/maildrop` ([`drop_file`]: `.NAME` written and fsynced,
-//! renamed to `NAME`, the directory fsynced), then sends a datagram to
-//! `QUEUE_DIRECTORY/public/pickup` ([`notify`]). The daemon's pickup task
-//! ([`Queue::start_pickup`]) scans the directory at start-up, on every
-//! datagram and every [`POLL`], turns each file into a queued message,
-//! and only then removes it; a message dropped while no daemon runs waits
-//! there for the next start. A crash between the two repeats a message
-//! rather than loses it.
+//! `postern sendmail` runs as whoever calls it, root or not, and the
+//! queue belongs to the daemon's user: so, as Postfix needs a setgid
+//! `postdrop` to write into its maildrop, a caller needs a way in that
+//! gives it no other right over the queue. Postern has two, tried in
+//! this order:
+//! - **The pickup socket** ([`submit`]): `QUEUE_DIRECTORY/public/pickup`,
+//!   a unix stream socket anyone may connect to (the socket 0666, its
+//!   directories searchable but not listable). The client writes the
+//!   maildrop file's bytes ([`Submission::encode`]) and closes its side;
+//!   the daemon reads at most the size limit, takes the caller's uid
+//!   from the kernel (`SO_PEERCRED`), never from what was written,
+//!   queues the message durably, and only then answers `ok ID`
+//!   (`reject TEXT` for a message it will never take, `defer TEXT` for
+//!   one it cannot take now). A caller gets no file descriptor, path or
+//!   directory of the queue, and cannot name another uid; the daemon
+//!   reads with a deadline and a cap on concurrent callers
+//!   (`pickup_service`).
+//! - **The maildrop directory** ([`drop_file`]), when no daemon listens:
+//!   `QUEUE_DIRECTORY/maildrop`, mode 1730 as Postfix's (the owner
+//!   writes; others cannot list it, and without a setgid helper cannot
+//!   write it either: a user who is neither root nor the queue's owner
+//!   gets "the mail system is down" from `sendmail`, exit 75, rather
+//!   than a world-writable directory any local user could fill). `.NAME`
+//!   is written and fsynced, renamed to `NAME`, the directory fsynced.
+//!   The daemon scans it at start-up, when told to ([`notify`]), and
+//!   every [`POLL`], turns each file into a queued message, and only
+//!   then removes it. A crash between the two repeats a message rather
+//!   than loses it.
 //!
-//! On the way in it does cleanup's work for local submissions: a
+//! On the way in it does cleanup's work for local submissions
+//! (`pickup_cleanup`): a
 //! `Received: by HOST (Postern, from userid N)` line, `Date:`,
 //! `Message-Id:` and `From:` when missing (`From: Full Name <sender>`
 //! with `-F`), `Bcc:` and `Resent-Bcc:` removed, and a header/body
@@ -19,26 +39,30 @@
 //! too large or has another name (a hard link) goes to `corrupt/` and is
 //! logged; the uid recorded is the file owner's, whatever it says.
 
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use postern_mail::date::{Civil, rfc5322};
-use postern_mail::{Address, Enqueue, Envelope, Notify, QueueId, Recipient, Ret, ReversePath};
-use tokio::net::UnixDatagram;
-use tokio::sync::watch;
+use postern_mail::{Address, Notify, Orcpt, Recipient, Ret, ReversePath};
 
 use crate::id::next_id;
-use crate::queue::Queue;
-use crate::spool::{QueueName, sync_dir};
+use crate::spool::sync_dir;
 
 /// The first line of a maildrop file: its format and version.
 const MAGIC: &str = "POSTERN-MAILDROP 1";
 
-/// How often the maildrop directory is scanned without a datagram (a
-/// sender that could not reach the socket, say).
+/// What a client sends on the pickup socket to have the maildrop
+/// scanned now.
+pub(crate) const SCAN: &[u8] = b"pickup\n";
+
+/// How long a client waits for the daemon to take a message (it fsyncs
+/// before it answers).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How often the maildrop directory is scanned without being told (a
+/// file dropped while the socket could not be reached, say).
 pub const POLL: Duration = Duration::from_secs(30);
 
 /// `QUEUE_DIRECTORY/maildrop`.
@@ -61,11 +85,12 @@ pub struct Submission {
     pub sender: ReversePath,
     /// `-F`: the sender's full name, for a `From:` header made here.
     pub full_name: Option<String>,
-    /// The envelope recipients, qualified, at least one.
-    pub recipients: Vec<Address>,
+    /// The envelope recipients, qualified, at least one, each with the
+    /// DSN `NOTIFY` and `ORCPT` it was given (`sendmail -bs`).
+    pub recipients: Vec<Recipient>,
     /// The message, CRLF line ends, as read (no dot-stuffing).
     pub content: Vec<u8>,
-    /// `-N`: RFC 3461 NOTIFY for every recipient.
+    /// `-N`: RFC 3461 NOTIFY for every recipient that has none of its own.
     pub notify: Option<Notify>,
     /// `-R`: RFC 3461 RET.
     pub ret: Option<Ret>,
@@ -138,7 +163,15 @@ impl Submission {
             out.push_str(&format!("envid: {e}\n"));
         }
         for r in &self.recipients {
-            out.push_str(&format!("recipient: {r}\n"));
+            out.push_str(&format!("recipient: {}\n", r.address));
+            if let Some(n) = r.notify {
+                out.push_str(&format!("recipient-notify: {}\n", n.keywords()));
+            }
+            if let Some(o) = &r.orcpt {
+                // One line: an ORCPT cannot add envelope lines.
+                let o: String = o.to_string().chars().filter(|c| !c.is_control()).collect();
+                out.push_str(&format!("recipient-orcpt: {o}\n"));
+            }
         }
         out.push('\n');
         let mut bytes = out.into_bytes();
@@ -181,16 +214,37 @@ impl Submission {
                     );
                     has_sender = true;
                 }
-                "full-name" => submission.full_name = Some(value.to_owned()),
+                // A lone CR would survive `lines()`: no control
+                // characters reach the From: header made of this.
+                "full-name" => {
+                    submission.full_name = Some(value.chars().filter(|c| !c.is_control()).collect())
+                }
                 "notify" => submission.notify = Some(parse_notify(value)?),
                 "ret" => submission.ret = Some(parse_ret(value)?),
                 "envid" => {
                     check_envid(value)?;
                     submission.envid = Some(value.to_owned());
                 }
-                "recipient" => submission
-                    .recipients
-                    .push(Address::parse(value).map_err(|e| format!("recipient {value:?}: {e}"))?),
+                "recipient" => submission.recipients.push(Recipient::new(
+                    Address::parse(value).map_err(|e| format!("recipient {value:?}: {e}"))?,
+                )),
+                // These say more of the recipient just before them.
+                "recipient-notify" | "recipient-orcpt" => {
+                    let Some(r) = submission.recipients.last_mut() else {
+                        return Err(format!("{key} before any recipient"));
+                    };
+                    if key == "recipient-notify" {
+                        r.notify = Some(parse_notify(value)?);
+                    } else {
+                        let (addr_type, address) = value
+                            .split_once(';')
+                            .ok_or_else(|| format!("bad ORCPT {value:?}"))?;
+                        r.orcpt = Some(Orcpt {
+                            addr_type: addr_type.to_owned(),
+                            address: address.to_owned(),
+                        });
+                    }
+                }
                 other => return Err(format!("unknown envelope line {other:?}")),
             }
         }
@@ -230,284 +284,147 @@ pub fn drop_file(queue_directory: &Path, submission: &Submission) -> io::Result<
     Ok(path)
 }
 
-/// The maildrop directory: writable by every local user (who cannot list
-/// it), sticky so none can remove another's file, as Postfix's 1730.
-fn create_maildrop(dir: &Path) -> io::Result<()> {
+/// The maildrop directory: the owner writes, nobody else reads or
+/// writes, sticky (Postfix's 1730 without the postdrop group).
+pub(crate) fn create_maildrop(dir: &Path) -> io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o1733)
+        .mode(MAILDROP_MODE)
         .create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1733))
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(MAILDROP_MODE))
+}
+
+/// Postfix's maildrop mode.
+pub(crate) const MAILDROP_MODE: u32 = 0o1730;
+
+/// What the daemon answered a [`submit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// Queued durably under this id.
+    Queued(String),
+    /// Never to be taken (too large, malformed): the reason.
+    Rejected(String),
+    /// Not taken now (disk full, shutting down): the reason.
+    Deferred(String),
+}
+
+impl Answer {
+    /// The line the daemon writes for this answer.
+    pub(crate) fn line(&self) -> String {
+        let (word, text) = match self {
+            Answer::Queued(t) => ("ok", t),
+            Answer::Rejected(t) => ("reject", t),
+            Answer::Deferred(t) => ("defer", t),
+        };
+        let text: String = text.chars().filter(|c| !c.is_control()).collect();
+        format!("{word} {text}\n")
+    }
+
+    /// Reads the daemon's line; anything else is a deferral.
+    fn parse(line: &str) -> Answer {
+        let line = line.trim_end();
+        let (word, text) = line.split_once(' ').unwrap_or((line, ""));
+        match word {
+            "ok" => Answer::Queued(text.to_owned()),
+            "reject" => Answer::Rejected(text.to_owned()),
+            "defer" => Answer::Deferred(text.to_owned()),
+            _ => Answer::Deferred(format!(
+                "unexpected answer from the pickup service: {line:?}"
+            )),
+        }
+    }
+}
+
+/// Hands `submission` to the running daemon over the pickup socket and
+/// returns its answer. An error of kind `NotFound`, `ConnectionRefused`
+/// or `PermissionDenied` means no daemon can be reached: the caller may
+/// fall back to [`drop_file`].
+pub fn submit(queue_directory: &Path, submission: &Submission) -> io::Result<Answer> {
+    let mut stream = UnixStream::connect(socket_path(queue_directory))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    let sent = stream
+        .write_all(&submission.encode())
+        .and_then(|()| stream.shutdown(std::net::Shutdown::Write));
+    let mut reply = String::new();
+    // A line, not more: a bounded read whatever is on the other side.
+    let read = (&mut stream).take(4096).read_to_string(&mut reply);
+    // A daemon that refuses a message too large stops reading it and
+    // answers: the answer counts more than the broken write.
+    if reply.is_empty() {
+        sent?;
+        read?;
+        return Ok(Answer::Deferred(
+            "the pickup service closed the connection without an answer".to_owned(),
+        ));
+    }
+    Ok(Answer::parse(&reply))
+}
+
+/// Whether `e` says that no daemon listens on the pickup socket (or
+/// that this user may not use it).
+pub fn unreachable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::PermissionDenied
+    )
+}
+
+/// What else a local user may ask of the pickup service, as Postfix lets
+/// any user run `mailq` and `postqueue -f` (`authorized_mailq_users`,
+/// `authorized_flush_users`: anyone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    /// The queue listing in mailq format.
+    Mailq,
+    /// A queue run now.
+    Flush,
+}
+
+impl Request {
+    /// The bytes sent for it.
+    pub(crate) fn word(self) -> &'static [u8] {
+        match self {
+            Request::Mailq => b"mailq\n",
+            Request::Flush => b"flush\n",
+        }
+    }
+}
+
+/// The most of a listing a client reads (a queue of 100,000 messages
+/// lists in about 20 MB).
+const LISTING_LIMIT: u64 = 256 << 20;
+
+/// Asks the running daemon for `request` and returns its answer (the
+/// listing, or `ok ...`). Errors as [`submit`]'s: [`unreachable()`] ones
+/// mean no daemon listens.
+pub fn ask(queue_directory: &Path, request: Request) -> io::Result<Vec<u8>> {
+    let mut stream = UnixStream::connect(socket_path(queue_directory))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.write_all(request.word())?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut answer = Vec::new();
+    (&mut stream).take(LISTING_LIMIT).read_to_end(&mut answer)?;
+    Ok(answer)
 }
 
 /// Tells a running daemon to look in the maildrop now. `Ok(false)` when
 /// none listens (or the socket is not ours to use): the file waits for
 /// the next scan or start.
 pub fn notify(queue_directory: &Path) -> io::Result<bool> {
-    let socket = std::os::unix::net::UnixDatagram::unbound()?;
-    match socket.send_to(b"pickup", socket_path(queue_directory)) {
-        Ok(_) => Ok(true),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound
-                    | io::ErrorKind::ConnectionRefused
-                    | io::ErrorKind::PermissionDenied
-            ) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-impl Queue {
-    /// Creates the maildrop, binds `public/pickup`, and runs the pickup
-    /// until `shutdown`: every file in the maildrop becomes a queued
-    /// message. Files over `max_size` bytes go to `corrupt/`. Must run
-    /// inside a tokio runtime.
-    pub fn start_pickup(
-        self: Arc<Self>,
-        max_size: u64,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> io::Result<tokio::task::JoinHandle<()>> {
-        let dir = maildrop_dir(self.dir());
-        create_maildrop(&dir)?;
-        let path = socket_path(self.dir());
-        if let Some(public) = path.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(public)?;
-        }
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let socket = UnixDatagram::bind(&path)?;
-        Ok(tokio::spawn(async move {
-            let mut buf = [0u8; 64];
-            loop {
-                self.pick_up_all(&dir, max_size).await;
-                tokio::select! {
-                    _ = socket.recv(&mut buf) => {}
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = shutdown.changed() => break,
-                }
-            }
-            let _ = std::fs::remove_file(&path);
-        }))
-    }
-
-    /// Queues every finished file in the maildrop, oldest name first.
-    async fn pick_up_all(&self, dir: &Path, max_size: u64) {
-        let mut names: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                .map(|e| e.path())
-                .collect(),
-            Err(e) => {
-                tracing::warn!(target: "postern/pickup", "{}: {e}", dir.display());
-                return;
-            }
-        };
-        names.sort();
-        for path in names {
-            self.pick_up(&path, max_size).await;
-        }
-    }
-
-    /// One maildrop file into the queue; removed only once queued.
-    async fn pick_up(&self, path: &Path, max_size: u64) {
-        let meta = match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_file() => m,
-            // Gone (another scan took it) or not a file: not ours.
-            _ => return,
-        };
-        let submission = if meta.nlink() > 1 {
-            // A hard link to some other file: not a submission, and not to
-            // be read with the daemon's rights.
-            Err("has more than one hard link".to_owned())
-        } else if meta.len() > max_size {
-            Err(format!(
-                "{} bytes, over the limit of {max_size}",
-                meta.len()
-            ))
-        } else {
-            std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| Submission::decode(&b))
-        };
-        let mut submission = match submission {
-            Ok(s) => s,
-            Err(e) => {
-                let name = path.file_name().unwrap_or_default();
-                let target = self.spool.dir(QueueName::Corrupt).join(name);
-                tracing::warn!(target: "postern/pickup", "{}: {e}; moved to {}", path.display(), target.display());
-                if std::fs::rename(path, &target).is_err() {
-                    let _ = std::fs::remove_file(path);
-                }
-                return;
-            }
-        };
-        // Who wrote the file, not who it claims: any local user may write
-        // into the maildrop, so the owner is the only uid to trust.
-        submission.uid = meta.uid();
-        let id = self.new_id();
-        let envelope = local_envelope(&submission, meta.modified().ok());
-        let content = local_headers(&submission, &self.settings.myhostname.to_string(), &id);
-        tracing::info!(target: "postern/pickup", "{id}: uid={} from=<{}>", submission.uid, envelope.sender);
-        match self.enqueue(id.clone(), envelope, content).await {
-            Ok(()) => {
-                let _ = std::fs::remove_file(path);
-                if let Some(dir) = path.parent() {
-                    let _ = sync_dir(dir);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(target: "postern/pickup", "{id}: cannot queue {}: {e}; will retry", path.display())
-            }
-        }
-    }
-}
-
-/// The envelope of a local submission.
-fn local_envelope(submission: &Submission, arrival: Option<SystemTime>) -> Envelope {
-    let mut envelope = Envelope::new(submission.sender.clone());
-    let mut seen: Vec<&Address> = Vec::new();
-    for r in &submission.recipients {
-        if !seen.contains(&r) {
-            seen.push(r);
-            let mut recipient = Recipient::new(r.clone());
-            recipient.notify = submission.notify;
-            envelope.recipients.push(recipient);
-        }
-    }
-    envelope.ret = submission.ret;
-    envelope.envid = submission.envid.clone();
-    envelope.client_name = "localhost".to_owned();
-    envelope.protocol = "local".to_owned();
-    envelope.arrival = arrival.unwrap_or_else(SystemTime::now);
-    envelope.eight_bit_mime = submission.content.iter().any(|b| *b >= 0x80);
-    envelope
-}
-
-/// The message as queued: our Received line and the headers cleanup adds
-/// for local submissions, then the submitted header without `Bcc:`, then
-/// the body.
-fn local_headers(submission: &Submission, hostname: &str, id: &QueueId) -> Vec<u8> {
-    let now = SystemTime::now();
-    let content = &submission.content;
-    let (header, body) = split_header(content);
-    let mut kept: Vec<&[u8]> = Vec::new();
-    let (mut date, mut message_id, mut from, mut dropping) = (false, false, false, false);
-    for line in header {
-        if line.starts_with(b" ") || line.starts_with(b"\t") {
-            if !dropping {
-                kept.push(line);
-            }
-            continue;
-        }
-        let name = line
-            .iter()
-            .position(|&b| b == b':')
-            .map_or(&line[..0], |c| &line[..c]);
-        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-        date |= is("date");
-        message_id |= is("message-id");
-        from |= is("from");
-        dropping = is("bcc") || is("resent-bcc");
-        if !dropping {
-            kept.push(line);
-        }
-    }
-    let mut out = format!(
-        "Received: by {hostname} (Postern, from userid {})\r\n\tid {id}; {}\r\n",
-        submission.uid,
-        rfc5322(now)
-    );
-    if !date {
-        out.push_str(&format!("Date: {}\r\n", rfc5322(now)));
-    }
-    if !message_id {
-        let c = Civil::from_time(now);
-        out.push_str(&format!(
-            "Message-Id: <{}{:02}{:02}{:02}{:02}{:02}.{id}@{hostname}>\r\n",
-            c.year, c.month, c.day, c.hour, c.minute, c.second
-        ));
-    }
-    if !from {
-        let sender = match &submission.sender {
-            ReversePath::Address(a) => a.to_string(),
-            _ => format!("MAILER-DAEMON@{hostname}"),
-        };
-        match &submission.full_name {
-            Some(name) if !name.is_empty() => {
-                out.push_str(&format!("From: {} <{sender}>\r\n", quote_phrase(name)));
-            }
-            _ => out.push_str(&format!("From: {sender}\r\n")),
-        }
-    }
-    let mut bytes = out.into_bytes();
-    for line in kept {
-        bytes.extend_from_slice(line);
-        bytes.extend_from_slice(b"\r\n");
-    }
-    bytes.extend_from_slice(b"\r\n");
-    bytes.extend_from_slice(body);
-    bytes
-}
-
-/// A display name as an RFC 5322 §3.2.5 phrase: quoted when it holds
-/// specials.
-fn quote_phrase(name: &str) -> String {
-    let plain = name
-        .chars()
-        .all(|c| c.is_alphanumeric() || " !#$%&'*+-/=?^_`{|}~".contains(c));
-    if plain {
-        name.to_owned()
-    } else {
-        let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
-        format!("\"{escaped}\"")
-    }
-}
-
-/// The header lines (without line ends) and the body. The header ends at
-/// the first empty line, or before the first line that is not a header
-/// field (then the body starts there: a message typed without headers).
-fn split_header(content: &[u8]) -> (Vec<&[u8]>, &[u8]) {
-    let mut lines = Vec::new();
-    let mut at = 0;
-    while at < content.len() {
-        let end = content[at..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(content.len(), |p| at + p + 1);
-        let raw = &content[at..end];
-        let line = raw
-            .strip_suffix(b"\r\n")
-            .or_else(|| raw.strip_suffix(b"\n"))
-            .unwrap_or(raw);
-        if line.is_empty() {
-            return (lines, &content[end..]);
-        }
-        let continuation = (line.starts_with(b" ") || line.starts_with(b"\t")) && !lines.is_empty();
-        if !continuation && !is_field(line) {
-            return (lines, &content[at..]);
-        }
-        lines.push(line);
-        at = end;
-    }
-    (lines, &content[content.len()..])
-}
-
-/// RFC 5322 §2.2: a field name of printable ASCII but colon, then a colon.
-fn is_field(line: &[u8]) -> bool {
-    match line.iter().position(|&b| b == b':') {
-        Some(c) if c > 0 => line[..c].iter().all(|b| (0x21..0x7f).contains(b)),
-        _ => false,
-    }
+    let mut stream = match UnixStream::connect(socket_path(queue_directory)) {
+        Ok(s) => s,
+        Err(e) if unreachable(&e) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.write_all(SCAN)?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -520,7 +437,7 @@ mod tests {
             uid: 1000,
             sender: ReversePath::Address(Address::parse("alice@mx.example.org").unwrap()),
             full_name: Some("Alice \"A\" Example".to_owned()),
-            recipients: vec![Address::parse("bob@example.org").unwrap()],
+            recipients: vec![Recipient::new(Address::parse("bob@example.org").unwrap())],
             content: content.to_vec(),
             notify: None,
             ret: None,
@@ -545,7 +462,7 @@ mod tests {
         assert!(!never.success && !never.failure && !never.delay);
         assert!(parse_notify("sometimes").is_err() && parse_ret("all").is_err());
         assert!(check_envid("with space").is_err());
-        let env = local_envelope(&null, None);
+        let env = crate::pickup_cleanup::local_envelope(&null, None);
         assert_eq!(env.ret, Some(Ret::Headers));
         assert_eq!(env.envid.as_deref(), Some("QQ314159"));
         assert!(
@@ -553,7 +470,26 @@ mod tests {
                 .notify
                 .is_some_and(|n| n.failure && n.delay)
         );
+        // Each recipient's own NOTIFY and ORCPT (from `-bs`) travel too,
+        // and win over `-N`.
+        let mut carol = Recipient::new(Address::parse("carol@example.org").unwrap());
+        carol.notify = Some(parse_notify("never").unwrap());
+        carol.orcpt = Some(Orcpt {
+            addr_type: "rfc822".to_owned(),
+            address: "Carol@Example.ORG\r\nrecipient: evil@x".to_owned(),
+        });
+        let mut two = null.clone();
+        two.recipients.push(carol);
+        let back = Submission::decode(&two.encode()).unwrap();
+        assert_eq!(back.recipients.len(), 2);
+        let orcpt = back.recipients[1].orcpt.as_ref().unwrap();
+        assert_eq!(orcpt.address, "Carol@Example.ORGrecipient: evil@x");
+        let env = crate::pickup_cleanup::local_envelope(&back, None);
+        assert!(env.recipients[1].notify.is_some_and(|n| !n.failure));
+        assert!(env.recipients[0].notify.is_some_and(|n| n.failure));
         for bad in [
+            &b"POSTERN-MAILDROP 1\nuid: 1\nsender: a@b\nrecipient-notify: never\nrecipient: c@d\n\n"[..],
+            b"POSTERN-MAILDROP 1\nuid: 1\nsender: a@b\nrecipient: c@d\nrecipient-orcpt: x\n\n",
             &b"garbage"[..],
             b"POSTERN-MAILDROP 1\nuid: x\n\n",
             b"POSTERN-MAILDROP 1\nuid: 1\nsender: a@b\n\n",
@@ -562,72 +498,5 @@ mod tests {
         ] {
             assert!(Submission::decode(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn cleanup_adds_headers_and_drops_bcc() {
-        let id = QueueId::parse("ABCDEF123456").unwrap();
-        let s = submission(b"To: bob@example.org\r\nBcc: carol@example.org,\r\n dave@example.org\r\nSubject: hi\r\n\r\nbody\r\n");
-        let out = String::from_utf8(local_headers(&s, "mx.example.org", &id)).unwrap();
-        assert!(
-            out.starts_with(
-                "Received: by mx.example.org (Postern, from userid 1000)\r\n\tid ABCDEF123456; "
-            ),
-            "{out}"
-        );
-        assert!(out.contains("\r\nDate: "), "{out}");
-        assert!(out.contains(".ABCDEF123456@mx.example.org>\r\n"), "{out}");
-        assert!(
-            out.contains("From: \"Alice \\\"A\\\" Example\" <alice@mx.example.org>\r\n"),
-            "{out}"
-        );
-        assert!(!out.contains("carol") && !out.contains("dave"), "{out}");
-        assert!(out.ends_with("To: bob@example.org\r\nSubject: hi\r\n\r\nbody\r\n"));
-    }
-
-    #[test]
-    fn a_message_without_headers_gets_a_separator() {
-        let id = QueueId::parse("ABCDEF123456").unwrap();
-        let mut s = submission(b"just a line\r\nFrom: not a header here\r\n");
-        s.full_name = None;
-        let out = String::from_utf8(local_headers(&s, "h", &id)).unwrap();
-        assert!(
-            out.ends_with(
-                "From: alice@mx.example.org\r\n\r\njust a line\r\nFrom: not a header here\r\n"
-            ),
-            "{out}"
-        );
-        let (header, body) = split_header(b"Subject: a\r\n");
-        assert_eq!((header.len(), body), (1, &b""[..]));
-    }
-
-    #[tokio::test]
-    async fn dropped_files_are_queued_and_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = submission(b"Subject: hi\r\n\r\nbody\r\n");
-        // Dropped before the daemon runs: picked up at start.
-        let path = drop_file(dir.path(), &s).unwrap();
-        assert!(!notify(dir.path()).unwrap());
-        std::fs::write(maildrop_dir(dir.path()).join("junk"), b"junk").unwrap();
-        let q = Arc::new(Queue::open(dir.path()).unwrap());
-        let (stop, shutdown) = watch::channel(false);
-        let task = Arc::clone(&q).start_pickup(1_000_000, shutdown).unwrap();
-        let second = drop_file(dir.path(), &s).unwrap();
-        assert!(notify(dir.path()).unwrap());
-        for _ in 0..200 {
-            if !path.exists() && !second.exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(!path.exists() && !second.exists());
-        let queued = q.list().unwrap();
-        assert_eq!(queued.len(), 2, "{queued:?}");
-        let corrupt = std::fs::read_dir(dir.path().join("corrupt"))
-            .unwrap()
-            .count();
-        assert_eq!(corrupt, 1);
-        stop.send(true).unwrap();
-        task.await.unwrap();
     }
 }

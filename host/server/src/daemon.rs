@@ -86,6 +86,7 @@ impl Parts {
             allow_mail_to_commands: main.allow_mail_to_commands,
             default_privs: main.default_privs,
             command_time_limit: main.command_time_limit,
+            system_accounts: main.system_accounts,
         }));
         let directory = Arc::new(ConfigDirectory::new(main, delivery.clone()));
         let router = Arc::new(crate::remote::router(config, delivery.clone(), Vec::new())?);
@@ -144,14 +145,27 @@ pub fn policy_config_for(
     lists: &std::collections::BTreeMap<Stage, Vec<crate::config::Restriction>>,
 ) -> anyhow::Result<PolicyConfig> {
     let mut policy = PolicyConfig::default();
+    let access_args = crate::config::policy::access_map_args(config);
+    let tables = load_tables(config)?;
     for stage in Stage::ALL {
         let list = lists.get(&stage).map(Vec::as_slice).unwrap_or_default();
         let mut entries = Vec::with_capacity(list.len());
         for r in list {
             let entry = match &r.item {
-                RestrictionItem::Line(l) => Entry::from_line(l),
+                RestrictionItem::Line(l) => {
+                    Entry::from_line(&crate::config::policy::implicit_access(stage, l))
+                }
                 RestrictionItem::Table(t) => Entry::from_table(t.clone()),
             };
+            // The access map plugins get the main.cf settings they read.
+            let entry = entry.map(|mut e| {
+                if crate::config::policy::ACCESS_PLUGINS.contains(&e.name()) {
+                    for (k, v) in &access_args {
+                        e = e.with_default_arg(k, v);
+                    }
+                }
+                e
+            });
             match entry {
                 // A data_dir is checked here too, where the line is known.
                 Ok(e) => match e.data_dir().map(std::fs::read_dir) {
@@ -164,7 +178,14 @@ pub fn policy_config_for(
                             .map(|d| d.to_string())
                             .unwrap_or_default()
                     ),
-                    _ => entries.push(e),
+                    _ => match crate::config::policy::check_access_table(&tables, &e) {
+                        Err(why) => bail!(
+                            "{}:{}: smtpd.restrictions.{stage}: entry {e}: {why}",
+                            config.source.file,
+                            r.line
+                        ),
+                        Ok(()) => entries.push(e),
+                    },
                 },
                 Err(e) => bail!(
                     "{}:{}: smtpd.restrictions.{stage}: {e}",
@@ -181,7 +202,7 @@ pub fn policy_config_for(
     policy.plugin_limits = settings.plugin_limits.clone();
     policy.max_failures = settings.max_failures;
     policy.dns = settings.dns.clone();
-    policy.tables = Arc::new(load_tables(config)?);
+    policy.tables = Arc::new(tables);
     Ok(policy)
 }
 
@@ -201,12 +222,14 @@ pub fn load_tables(config: &Config) -> anyhow::Result<postern_tables::Tables> {
             .iter()
             .find(|t| t.spec.name == e.name)
             .map_or(0, |t| t.line);
-        anyhow::anyhow!(
-            "{}:{line}: tables.{}: {}",
-            config.source.file,
-            e.name,
-            e.source
-        )
+        // A table named in a restriction list (`hash:/path`) rather than
+        // declared under [tables]: the line is the entry's.
+        let key = if e.name.contains(':') {
+            format!("table {}", e.name)
+        } else {
+            format!("tables.{}", e.name)
+        };
+        anyhow::anyhow!("{}:{line}: {key}: {}", config.source.file, e.source)
     })
 }
 
@@ -247,6 +270,9 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     }
     tracing::info!(target: "postern/master", "data in {} (queue {}, mailboxes {})", m.data_directory.display(), m.queue_directory.display(), m.virtual_mailbox_base.display());
     let parts = Parts::build(&config)?;
+    // What the mailbox store fsyncs (Dovecot's `mail_fsync`).
+    let fsync = config.value("mail_fsync").unwrap_or_default();
+    postern_mailbox::fsync::set_mode(fsync.parse().map_err(anyhow::Error::msg)?);
     // STARTTLS, smtps and AUTH (host/server/src/tls.rs).
     let tls = Arc::new(crate::tls::load(&config)?);
     let auth = crate::tls::authenticator(m, parts.users.clone());
@@ -269,6 +295,19 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                 )
             })?;
             listeners.push((service.name.clone(), listener, service));
+        }
+    }
+    // `lmtp` on a UNIX socket (host/server/src/lmtp.rs).
+    let mut unix_sockets = Vec::new();
+    for service in &config.services {
+        if let Some(unix) = &service.unix {
+            let socket = crate::lmtp::bind_unix(unix).with_context(|| {
+                format!(
+                    "{}:{}: service {}",
+                    config.source.file, service.line, service.name
+                )
+            })?;
+            unix_sockets.push((socket, service));
         }
     }
     let pid_path = pid_file(&config);
@@ -298,9 +337,9 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             None
         }
     };
-    // `postern sendmail` drops mail into $queue_directory/maildrop and
-    // wakes this over public/pickup (host/queue/src/pickup.rs). The
-    // envelope adds a little to the message: allow for it.
+    // `postern sendmail` hands mail over public/pickup, or leaves it in
+    // $queue_directory/maildrop when no daemon runs (host/queue/src/
+    // pickup.rs). The envelope adds a little to the message: allow for it.
     let pickup = match queue.clone().start_pickup(
         m.message_size_limit.saturating_add(64 * 1024),
         shutdown_rx.clone(),
@@ -367,6 +406,19 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             )));
             continue;
         }
+        if name == "lmtp" {
+            let limit =
+                usize::try_from(service.main.default_process_limit.max(1)).unwrap_or(usize::MAX);
+            let sessions = Arc::new(Semaphore::new(limit));
+            let settings = crate::lmtp::settings(service, &parts.delivery, stop_rx.clone());
+            mailbox_sessions.add(&sessions, limit);
+            acceptors.push(tokio::spawn(crate::lmtp::serve_tcp(
+                listener,
+                Arc::new(settings),
+                sessions,
+            )));
+            continue;
+        }
         let smtp = smtp_services.service(
             &config,
             service,
@@ -377,6 +429,22 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         )?;
         let sessions = smtp_services.sessions(service, sessions);
         acceptors.push(tokio::spawn(smtp.serve(listener, sessions)));
+    }
+    for (socket, service) in unix_sockets {
+        let (name, path) = (&service.name, socket.path().display());
+        tracing::info!(target: "postern/master", "listening on {name} unix:{path}");
+        let limit =
+            usize::try_from(service.main.default_process_limit.max(1)).unwrap_or(usize::MAX);
+        let sessions = Arc::new(Semaphore::new(limit));
+        let settings = crate::lmtp::settings(service, &parts.delivery, stop_rx.clone());
+        mailbox_sessions.add(&sessions, limit);
+        // Stopping aborts this task, which closes the socket and removes
+        // its file.
+        acceptors.push(tokio::spawn(crate::lmtp::serve_unix(
+            socket,
+            Arc::new(settings),
+            sessions,
+        )));
     }
     let live = Arc::new(crate::control::Live::new(
         parts.runtime.clone(),

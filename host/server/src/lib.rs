@@ -17,13 +17,16 @@
 //! - [`control`]: the control socket under the queue directory, its
 //!   `reload` and `plugins` commands, and `postern reload`.
 //! - [`listener`]: the accept loops for SMTP and POP3 services.
+//! - [`lmtp`]: the `lmtp` service's settings, mailboxes and UNIX socket.
 //! - [`log`]: the maillog line format.
 //! - [`tls`]: the server certificate (or a self-signed one) and the
 //!   per-service SMTP settings: STARTTLS, smtps, AUTH, submission.
 //! - [`users_cli`]: `postern user add|passwd|del|list`.
 //! - [`remote`]: remote delivery and the router from the config.
 //! - [`queue_cli`]: `postern queue ...`, `postern flush`, `postern aliases`.
-//! - [`sendmail`]: `postern sendmail` and the binary called `sendmail`.
+//! - [`sendmail`]: `postern sendmail` and the binary called `sendmail`:
+//!   options, modes, the hand-over to the daemon or the maildrop;
+//!   [`sendmail_message`] reads the message, [`sendmail_smtp`] is `-bs`.
 //! - [`services`]: what each SMTP `[[service]]` runs with: its overrides,
 //!   per-client counters, process limit, own restriction lists; the
 //!   drain at stop.
@@ -35,11 +38,14 @@ pub mod control;
 pub mod daemon;
 pub mod directory;
 pub mod listener;
+pub mod lmtp;
 pub mod log;
 pub mod plugin_cli;
 pub mod queue_cli;
 pub mod remote;
 pub mod sendmail;
+pub mod sendmail_message;
+pub mod sendmail_smtp;
 pub mod services;
 pub mod table_cli;
 pub mod tls;

@@ -76,7 +76,7 @@ impl Smtp {
 /// Accepts clients on `listener` while `sessions` has room, and runs the
 /// session `session` makes for each (given the stream, the peer and the
 /// local address) in its own task, which holds a slot until it ends.
-async fn accept<F, S>(listener: TcpListener, sessions: Arc<Semaphore>, session: F)
+pub(crate) async fn accept<F, S>(listener: TcpListener, sessions: Arc<Semaphore>, session: F)
 where
     F: Fn(TcpStream, SocketAddr, SocketAddr) -> S,
     S: Future<Output = ()> + Send + 'static,

@@ -68,6 +68,14 @@ enum Command {
         /// Default values instead of the values in force.
         #[arg(short = 'd')]
         defaults: bool,
+        /// The services, one master.cf-like line each with its `-o`
+        /// overrides (postconf -M); NAMES select services (SERVICE[/TYPE]).
+        #[arg(short = 'M', conflicts_with_all = ["non_default", "defaults", "service_parameters"])]
+        services: bool,
+        /// Per-service overrides as service/type/parameter = value
+        /// (postconf -P); NAMES select them (SERVICE[/TYPE[/PARAMETER]]).
+        #[arg(short = 'P', conflicts_with_all = ["non_default", "defaults"])]
+        service_parameters: bool,
         /// Parameter names; all when none is given.
         names: Vec<String>,
     },
@@ -87,7 +95,8 @@ enum Command {
     #[command(disable_help_flag = true)]
     Sendmail {
         /// sendmail's options and recipients: [-t] [-i] [-f SENDER]
-        /// [-F NAME] [RECIPIENT...].
+        /// [-F NAME] [RECIPIENT...]; or -bs (SMTP on stdin/stdout), -bp
+        /// (mailq), -q (flush), -bi (newaliases).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -99,15 +108,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Installed as /usr/sbin/sendmail (a link to this binary): behave as
-    // sendmail(1), whose options are not this command line's.
+    // Installed as /usr/sbin/sendmail (a link to this binary, and mailq
+    // and newaliases beside it): behave as sendmail(1), whose options are
+    // not this command line's.
     let mut args = std::env::args_os();
     if args
         .next()
         .as_deref()
         .map(Path::new)
         .and_then(Path::file_name)
-        .is_some_and(|n| n == "sendmail")
+        .is_some_and(|n| sendmail::LINK_NAMES.iter().any(|l| n == *l))
     {
         return sendmail::run_as_sendmail(std::env::args_os().collect());
     }
@@ -150,11 +160,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config {
             non_default,
             defaults,
+            services,
+            service_parameters,
             names,
         } => {
             let Some(config) = load_or_report(config_path) else {
                 return Ok(ExitCode::FAILURE);
             };
+            if services || service_parameters {
+                let (lines, missing) = if services {
+                    config.master_lines(&names)
+                } else {
+                    config.service_parameters(&names)
+                };
+                for line in lines {
+                    println!("{line}");
+                }
+                for name in &missing {
+                    eprintln!("postern: warning: {name}: no such service or per-service parameter");
+                }
+                return Ok(if missing.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
             let mut out = String::new();
             let mut status = ExitCode::SUCCESS;
             if names.is_empty() {

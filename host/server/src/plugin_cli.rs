@@ -81,6 +81,10 @@ pub struct TestArgs {
     /// entry's positional arguments are keys 1, 2, ...
     #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = parse_arg)]
     args: Vec<(String, String)>,
+    /// A message file (RFC 5322, LF or CRLF line ends) for an end_of_data
+    /// plugin to read through the `message` import.
+    #[arg(long, value_name = "FILE")]
+    message: Option<std::path::PathBuf>,
 }
 
 /// Runs `postern plugin ...`.
@@ -219,13 +223,26 @@ fn test(config: &Config, t: TestArgs) -> anyhow::Result<ExitCode> {
     let mut table: BTreeMap<String, String> = t.args.iter().cloned().collect();
     table.insert("plugin".to_owned(), t.plugin.clone());
     let entry = Entry::from_table(table)?;
-    let request = request(config, &t);
+    let mut request = request(config, &t);
+    if let Some(path) = &t.message {
+        if t.stage != Stage::EndOfData {
+            anyhow::bail!("--message is read at the end_of_data stage only (--stage end_of_data)");
+        }
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the message {}", path.display()))?;
+        let content = crlf(&bytes);
+        request.size = content.len() as u64;
+        request.message = Some(postern_mail::MessageContent::new(content));
+    }
     let policy = policy_config(config)?;
     // The server's compile cache: a plugin tested twice is compiled once.
     let trial = crate::daemon::runtime(config)?.trial(&policy, &entry, &request)?;
     let stage = request.stage;
     match trial.outcome {
         Ok(verdict) => {
+            for line in &trial.added {
+                println!("prepend: {line}");
+            }
             println!("{}", postfix_words(&verdict));
             println!("time: {}", millis(trial.took));
             Ok(ExitCode::SUCCESS)
@@ -277,6 +294,19 @@ fn request(config: &Config, t: &TestArgs) -> PolicyRequest {
         r.recipient_class = Some(class(config, &r.recipient));
     }
     r
+}
+
+/// `bytes` with every line ending in CRLF, as the SMTP server hands a
+/// message to the end-of-data list (files on disk usually end lines in LF).
+fn crlf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' && (i == 0 || bytes[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// `<a@b>` or `a@b`: the address without its angle brackets.
@@ -374,6 +404,12 @@ fn parse_arg(s: &str) -> Result<(String, String), String> {
 mod tests {
     use super::*;
     use postern_mail::{EnhancedCode, Reply};
+
+    #[test]
+    fn message_files_get_crlf_line_ends() {
+        assert_eq!(crlf(b"A: b\n\nbody\r\nx\n"), b"A: b\r\n\r\nbody\r\nx\r\n");
+        assert_eq!(crlf(b"\n"), b"\r\n");
+    }
 
     #[test]
     fn stages_by_either_name() {

@@ -48,13 +48,14 @@ pub fn router(
         "smtp_sasl_password_maps",
         &c.smtp_sasl_password_maps,
     )?;
-    settings.destination_concurrency_limit =
-        usize::try_from(c.default_destination_concurrency_limit).unwrap_or(usize::MAX);
+    settings.smtp_concurrency = c.smtp_concurrency;
+    settings.lmtp_concurrency = c.lmtp_concurrency;
     settings.destination_recipient_limit =
         usize::try_from(c.default_destination_recipient_limit).unwrap_or(usize::MAX);
     settings.connection_cache_time_limit = c.smtp_connection_cache_time_limit;
     settings.own_addresses = own_addresses;
-    // A dead next hop is probed again when a deferred message is.
+    // A dead destination is probed again after minimal_backoff_time, as
+    // qmgr's throttled queue is.
     settings.dead_destination_time = main.minimal_backoff_time;
     let dns = &config.policy.dns;
     let remote = RemoteDelivery::new(settings, Dns::new(&dns.nameservers, dns.timeout));

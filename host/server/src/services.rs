@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
-use postern_mail::{BoxFuture, Decision, Directory, Enqueue, Policy, PolicyRequest};
+use postern_mail::{BoxFuture, Decision, Directory, Enqueue, Policy, PolicyRequest, PolicySession};
 use postern_policy::{Runtime, Snapshot};
 use postern_smtp::{Anvil, SessionSettings};
 use tokio::sync::Semaphore;
@@ -48,10 +48,13 @@ fn key(config: &Config, service: &Service) -> Key {
     (service.name.clone(), service.listen.clone(), rank)
 }
 
-/// Whether a `[[service]]` entry is an SMTP service (the others are POP3
-/// and IMAP, which have no restriction lists).
+/// Whether a `[[service]]` entry is an SMTP service (the others are POP3,
+/// IMAP and LMTP, which have no restriction lists).
 fn is_smtp(service: &Service) -> bool {
-    !matches!(service.name.as_str(), "imap" | "imaps" | "pop3" | "pop3s")
+    !matches!(
+        service.name.as_str(),
+        "imap" | "imaps" | "pop3" | "pop3s" | "lmtp"
+    )
 }
 
 /// The restriction lists in force for every SMTP service at one moment.
@@ -81,11 +84,26 @@ struct ServicePolicy {
     key: Key,
 }
 
+impl ServicePolicy {
+    /// The snapshot in force for this service now.
+    fn current(&self) -> Arc<Snapshot> {
+        let set = self.all.current.load();
+        Arc::clone(set.own.get(&self.key).unwrap_or(&set.main))
+    }
+}
+
 impl Policy for ServicePolicy {
     fn check<'a>(&'a self, request: &'a PolicyRequest) -> BoxFuture<'a, Decision> {
-        let set = self.all.current.load();
-        let snapshot = Arc::clone(set.own.get(&self.key).unwrap_or(&set.main));
+        let snapshot = self.current();
         Box::pin(async move { snapshot.check(request).await })
+    }
+
+    fn check_in<'a>(
+        &'a self,
+        session: &'a mut PolicySession,
+        request: &'a PolicyRequest,
+    ) -> BoxFuture<'a, Decision> {
+        Box::pin(Snapshot::check_pinned(session, || self.current(), request))
     }
 }
 

@@ -102,6 +102,11 @@ impl CidrTable {
             .map(|r| r.result.as_str())
     }
 
+    /// Every result, in the file's order.
+    pub fn results(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.result.as_str())
+    }
+
     /// How many result lines the table holds.
     pub fn len(&self) -> usize {
         self.rules.len()

@@ -64,6 +64,11 @@ impl HashTable {
         self.entries.get(&key.to_lowercase()).map(String::as_str)
     }
 
+    /// Every `(key, value)`, keys lower-cased, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// How many keys the table holds.
     pub fn len(&self) -> usize {
         self.entries.len()

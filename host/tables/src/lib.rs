@@ -5,7 +5,8 @@
 //! `type` and `path`); policy plugins look keys up through the `tables`
 //! host import, `postern table query NAME KEY` does it from the shell
 //! (Postfix's `postmap -q`), and later delivery will read `transport_maps`
-//! and aliases through the same type. Three kinds, in Postfix's syntax:
+//! and aliases through the same type. Three kinds of file, in Postfix's
+//! syntax, and the system's accounts:
 //! - `hash`: the access(5)/text source format, `key value` per line, with
 //!   comments and continuation lines; keys are case-insensitive. Postfix
 //!   compiles such a file to a `.db` with `postmap`; Postern reads the
@@ -28,17 +29,24 @@
 //! - [`cidr`]: [`CidrTable`], networks.
 //! - [`regexp`]: [`RegexpTable`], patterns.
 //! - [`set`]: [`Table`], [`TableSpec`] and [`Tables`], the named set.
+//! - [`unix`]: [`UnixTable`], `unix:passwd.byname`, the system's
+//!   accounts ([`Account`]), for `local_recipient_maps` and delivery.
 //! - [`error`]: [`Error`], naming `file:line`, and [`LoadError`].
+//! - [`access`]: what an access(5) table may answer, checked at load for
+//!   the tables `check_*_access` entries name.
 
+pub mod access;
 pub mod cidr;
 pub mod error;
 pub mod hash;
 pub mod regexp;
 pub mod set;
 pub mod source;
+pub mod unix;
 
 pub use cidr::CidrTable;
 pub use error::{Error, LoadError};
 pub use hash::HashTable;
 pub use regexp::RegexpTable;
 pub use set::{Kind, Table, TableSpec, Tables};
+pub use unix::{Account, UnixTable};

@@ -6,34 +6,14 @@
 //! has no opinion (dunno) and the next entry of the list decides. It takes
 //! no arguments.
 
-/// The generated bindings of the `postern:policy` `plugin` world, and the
-/// exports that hand calls to [`PermitMynetworks`].
-#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
-#[allow(
-    missing_docs,
-    reason = "generated from wit/policy.wit, documented there"
-)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
-
-    use super::PermitMynetworks;
-    export!(PermitMynetworks);
-}
-
-use bindings::{Guest, Request, Verdict};
+use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin};
 
 /// The plugin; stateless.
 struct PermitMynetworks;
 
 impl Guest for PermitMynetworks {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        match args.first() {
-            None => Ok(()),
-            Some((key, _)) => Err(format!("unexpected argument {key:?}: takes none")),
-        }
+        Args::new(args).none()
     }
 
     fn check(req: Request) -> Verdict {
@@ -44,3 +24,5 @@ impl Guest for PermitMynetworks {
         }
     }
 }
+
+export_plugin!(PermitMynetworks);

@@ -8,26 +8,35 @@
 //! A null MX (RFC 7505) or a domain that does not exist bounces at once;
 //! an MX that is this host bounces as "mail loops back to myself"; DNS
 //! trouble and unreachable servers defer. Idle connections are reused per
-//! destination (`cache`), at most `default_destination_concurrency_limit`
-//! deliveries run per destination, and a batch larger than
+//! destination (`cache`), and a batch larger than
 //! `default_destination_recipient_limit` is sent in several transactions.
 //! The SMTP conversation itself is [`postern_smtp::client`].
 //!
-//! A next hop where no server could be reached is marked dead for
-//! `minimal_backoff_time` (Postfix's destination status cache, `status`):
-//! the deliveries to it meanwhile are deferred at once as "delivery
+//! Concurrency per destination is Postfix 2.5's scheduler (`window`,
+//! `status`): a destination starts at `initial_destination_concurrency`
+//! deliveries at once, grows with each delivery that reaches a server up
+//! to `smtp_destination_concurrency_limit` (`lmtp_...` for LMTP), shrinks
+//! with each connection or handshake failure, and after
+//! `default_destination_concurrency_failed_cohort_limit` failed cohorts is
+//! dead for `minimal_backoff_time` (the destination status cache): the
+//! deliveries to it meanwhile are deferred at once as "delivery
 //! temporarily suspended" rather than each waiting for its own timeouts.
 //!
-//! Not here yet: slow start (the concurrency to a destination starts at
-//! its limit, not at one), random order among
-//! MX hosts of equal preference, DANE, STARTTLS for LMTP, and handing
-//! alias expansions at other domains from local delivery to this agent.
+//! When the next hop announces DSN (RFC 3461), the recipients' NOTIFY and
+//! ORCPT and the message's RET and ENVID go on to it, and it reports
+//! success from then on ([`postern_mail::Delivered::next_hop_notifies`]);
+//! when it does not, the queue reports `relayed` itself.
+//!
+//! Not here yet: random order among MX hosts of equal preference, DANE,
+//! STARTTLS for LMTP, and handing alias expansions at other domains from
+//! local delivery to this agent.
 //!
 //! # Layout
 //! - [`nexthop`]: [`NextHop`] and [`Transport`], the config spellings.
 //! - [`dns`]: [`Dns`], MX and address lookups.
-//! - `cache`: idle sessions and concurrency per destination.
-//! - `status`: the destination status cache (dead next hops).
+//! - `cache`: idle sessions per destination.
+//! - [`window`]: slow start and feedback arithmetic, [`Concurrency`].
+//! - `status`: windows and dead marks per destination, delivery slots.
 //! - `smtp`: one batch to one destination.
 
 mod cache;
@@ -35,6 +44,7 @@ pub mod dns;
 pub mod nexthop;
 mod smtp;
 mod status;
+pub mod window;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,8 +56,9 @@ use postern_tables::Table;
 pub use dns::{Dns, Exchangers, LookupError};
 pub use nexthop::{LmtpTarget, NextHop, Transport};
 
-use cache::Destinations;
-use status::DeadDestinations;
+use cache::Idle;
+use status::Destinations;
+pub use window::{Concurrency, Feedback};
 
 /// What the remote agents run with, under Postfix's names.
 #[derive(Debug, Clone)]
@@ -68,8 +79,13 @@ pub struct RemoteSettings {
     pub sasl_auth_enable: bool,
     /// `smtp_sasl_password_maps`: `[host]:port user:password`, in order.
     pub sasl_password_maps: Vec<Arc<Table>>,
-    /// `default_destination_concurrency_limit` (20).
-    pub destination_concurrency_limit: usize,
+    /// Slow start and feedback for SMTP destinations
+    /// (`initial_destination_concurrency`,
+    /// `smtp_destination_concurrency_limit`, the
+    /// `default_destination_concurrency_*` feedback).
+    pub smtp_concurrency: Concurrency,
+    /// The same for LMTP (`lmtp_destination_concurrency_limit`).
+    pub lmtp_concurrency: Concurrency,
     /// `default_destination_recipient_limit` (50): recipients per SMTP
     /// transaction.
     pub destination_recipient_limit: usize,
@@ -78,9 +94,9 @@ pub struct RemoteSettings {
     /// The addresses this server's SMTP listeners are bound to: a next
     /// hop that is one of them is this server (a mail loop).
     pub own_addresses: Vec<SocketAddr>,
-    /// How long a next hop where no server answered stays marked dead
+    /// How long a destination declared dead stays dead
     /// (`minimal_backoff_time`, 300s, as qmgr throttles a destination);
-    /// zero: never marked.
+    /// zero: never suspended.
     pub dead_destination_time: Duration,
 }
 
@@ -96,7 +112,8 @@ impl RemoteSettings {
             timeouts: Timeouts::default(),
             sasl_auth_enable: false,
             sasl_password_maps: Vec::new(),
-            destination_concurrency_limit: 20,
+            smtp_concurrency: Concurrency::default(),
+            lmtp_concurrency: Concurrency::default(),
             destination_recipient_limit: 50,
             connection_cache_time_limit: Duration::from_secs(2),
             own_addresses: Vec::new(),
@@ -110,23 +127,20 @@ impl RemoteSettings {
 pub struct RemoteDelivery {
     settings: RemoteSettings,
     dns: Dns,
+    idle: Arc<Idle>,
     destinations: Arc<Destinations>,
-    dead: DeadDestinations,
 }
 
 impl RemoteDelivery {
     /// An agent with `settings`, resolving through `dns`.
     pub fn new(settings: RemoteSettings, dns: Dns) -> RemoteDelivery {
-        let destinations = Arc::new(Destinations::new(
-            settings.connection_cache_time_limit,
-            settings.destination_concurrency_limit,
-        ));
-        let dead = DeadDestinations::new(settings.dead_destination_time);
+        let idle = Arc::new(Idle::new(settings.connection_cache_time_limit));
+        let destinations = Arc::new(Destinations::new(settings.dead_destination_time));
         RemoteDelivery {
             settings,
             dns,
+            idle,
             destinations,
-            dead,
         }
     }
 

@@ -11,6 +11,7 @@ use postern_smtp::client::{ClientError, ClientSettings, Session, TlsLevel};
 use super::RemoteDelivery;
 use super::dns::{Exchangers, LookupError};
 use super::nexthop::{LmtpTarget, NextHop};
+use super::status::Slot;
 
 /// The most server addresses tried for one batch (Postfix's
 /// `smtp_mx_address_limit` is 5; more only makes a dead destination
@@ -50,23 +51,29 @@ impl RemoteDelivery {
         let key = format!("smtp:{hop}");
         let settings = self.client_settings(false);
         let port = hop.port.unwrap_or(self.settings.smtp_tcp_port);
-        let _slot = self.destinations.slot(&key).await;
-        if let Some(status) = self.dead.suspended(&key) {
-            return all("smtp", "none", recipients, status, None);
-        }
+        let mut slot = match self
+            .destinations
+            .acquire(&key, &self.settings.smtp_concurrency)
+            .await
+        {
+            Ok(slot) => slot,
+            Err(suspended) => return all("smtp", "none", recipients, suspended, None),
+        };
         if let Some(done) = self
             .reuse(&key, "smtp", envelope, recipients, content)
             .await
         {
+            slot.succeeded();
             return done;
         }
         let targets = match self.targets(hop, port).await {
             Ok(t) => t,
-            Err(status) => return all("smtp", "none", recipients, status, None),
+            Err(status) => return unresolved(&mut slot, "smtp", recipients, status),
         };
         self.try_targets(
             "smtp",
             &key,
+            &mut slot,
             Some(hop),
             targets,
             &settings,
@@ -87,32 +94,42 @@ impl RemoteDelivery {
     ) -> Vec<Delivered> {
         let key = format!("lmtp:{target}");
         let settings = self.client_settings(true);
-        let _slot = self.destinations.slot(&key).await;
+        let mut slot = match self
+            .destinations
+            .acquire(&key, &self.settings.lmtp_concurrency)
+            .await
+        {
+            Ok(slot) => slot,
+            Err(suspended) => return all("lmtp", "none", recipients, suspended, None),
+        };
         if let Some(done) = self
             .reuse(&key, "lmtp", envelope, recipients, content)
             .await
         {
+            slot.succeeded();
             return done;
         }
         match target {
             LmtpTarget::Unix(path) => match Session::connect_unix(path, &settings).await {
                 Ok(session) => {
+                    slot.succeeded();
                     self.transact("lmtp", &key, session, envelope, recipients, content)
                         .await
                 }
-                Err(e) => failed("lmtp", "none", recipients, &e),
+                Err(e) => {
+                    slot.failed(&session_failure(&e));
+                    failed("lmtp", "none", recipients, &e)
+                }
             },
             LmtpTarget::Inet(hop) => {
-                if let Some(status) = self.dead.suspended(&key) {
-                    return all("lmtp", "none", recipients, status, None);
-                }
                 let port = hop.port.unwrap_or(24);
                 let targets = match self.targets(hop, port).await {
                     Ok(t) => t,
-                    Err(status) => return all("lmtp", "none", recipients, status, None),
+                    Err(status) => return unresolved(&mut slot, "lmtp", recipients, status),
                 };
                 self.try_targets(
-                    "lmtp", &key, None, targets, &settings, envelope, recipients, content,
+                    "lmtp", &key, &mut slot, None, targets, &settings, envelope, recipients,
+                    content,
                 )
                 .await
             }
@@ -144,7 +161,7 @@ impl RemoteDelivery {
         recipients: &[Recipient],
         content: &[u8],
     ) -> Option<Vec<Delivered>> {
-        let mut session = self.destinations.take(key)?;
+        let mut session = self.idle.take(key)?;
         // A cached connection the server closed meanwhile is normal.
         session.reset().await.ok()?;
         Some(
@@ -159,6 +176,7 @@ impl RemoteDelivery {
         &self,
         agent: &'static str,
         key: &str,
+        slot: &mut Slot,
         hop: Option<&NextHop>,
         targets: Vec<Target>,
         settings: &ClientSettings,
@@ -189,7 +207,7 @@ impl RemoteDelivery {
                     continue;
                 }
             };
-            self.dead.clear(key);
+            slot.succeeded();
             if let Some(hop) = hop
                 && let Err(e) = self.login(&mut session, hop, &host).await
             {
@@ -201,13 +219,12 @@ impl RemoteDelivery {
                 .transact(agent, key, session, envelope, recipients, content)
                 .await;
         }
+        // No server took the connection and the handshake: negative
+        // feedback, and enough of it suspends the destination, so the
+        // next deliveries here need not wait for the same timeouts.
         match last {
             Some(e) => {
-                // Nobody there: the next deliveries here need not wait
-                // for the same timeouts (a refusal is an answer).
-                if matches!(e, ClientError::Connect { .. } | ClientError::Timeout { .. }) {
-                    self.dead.mark(key, &session_failure(&e));
-                }
+                slot.failed(&session_failure(&e));
                 failed(agent, "none", recipients, &e)
             }
             None => {
@@ -215,6 +232,7 @@ impl RemoteDelivery {
                     dsn: EnhancedCode::new(4, 4, 1),
                     detail: "no server address to try".to_owned(),
                 };
+                slot.failed(&status);
                 all(agent, "none", recipients, status, None)
             }
         }
@@ -232,8 +250,9 @@ impl RemoteDelivery {
     ) -> Vec<Delivered> {
         match session.send(envelope, recipients, content).await {
             Ok(replies) => {
-                let done = statuses(agent, &session.relay, recipients, replies);
-                self.destinations.put(key, session);
+                let dsn = session.extensions.dsn;
+                let done = statuses(agent, &session.relay, recipients, replies, dsn);
+                self.idle.put(key, session);
                 done
             }
             Err(e) => failed(agent, &session.relay.clone(), recipients, &e),
@@ -379,8 +398,24 @@ fn all(
             relay: relay.to_owned(),
             status: status.clone(),
             remote: remote.clone(),
+            next_hop_notifies: false,
         })
         .collect()
+}
+
+/// Every recipient of a next hop whose servers could not be found; a
+/// temporary DNS failure is negative feedback (Postfix suspends a
+/// destination whose name does not resolve for now, too).
+fn unresolved(
+    slot: &mut Slot,
+    agent: &'static str,
+    recipients: &[Recipient],
+    status: DeliveryStatus,
+) -> Vec<Delivered> {
+    if matches!(status, DeliveryStatus::Deferred { .. }) {
+        slot.failed(&status);
+    }
+    all(agent, "none", recipients, status, None)
 }
 
 /// Every recipient deferred by a session that failed as a whole; with
@@ -415,12 +450,14 @@ fn remote_reply(relay: &str, reply: &Reply) -> RemoteReply {
     }
 }
 
-/// Each recipient's status from its final reply.
+/// Each recipient's status from its final reply; `dsn`: the server
+/// announced DSN and so was given the DSN parameters.
 fn statuses(
     agent: &'static str,
     relay: &str,
     recipients: &[Recipient],
     replies: Vec<Reply>,
+    dsn: bool,
 ) -> Vec<Delivered> {
     let mut replies = replies.into_iter();
     recipients
@@ -444,6 +481,7 @@ fn statuses(
                 relay: relay.to_owned(),
                 status,
                 remote,
+                next_hop_notifies: dsn,
             }
         })
         .collect()

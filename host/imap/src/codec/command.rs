@@ -30,6 +30,8 @@ pub enum StatusItem {
     Unseen,
     /// SIZE (RFC 8438)
     Size,
+    /// HIGHESTMODSEQ (RFC 7162 §3.1.9)
+    HighestModseq,
 }
 
 /// How STORE changes flags (RFC 3501 §6.4.6).
@@ -58,6 +60,18 @@ pub struct ListOptions {
     pub status: Option<Vec<StatusItem>>,
 }
 
+/// SELECT's `(QRESYNC (uidvalidity modseq [known-uids [seq-match]]))`
+/// (RFC 7162 §3.2.5); the sequence match data is parsed and not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    /// The UIDVALIDITY the client's cache is for.
+    pub validity: u32,
+    /// The HIGHESTMODSEQ it last saw.
+    pub modseq: u64,
+    /// The UIDs it knows; all up to UIDNEXT when absent.
+    pub known: Option<SequenceSet>,
+}
+
 /// One command with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)]
@@ -77,6 +91,10 @@ pub enum Command {
     Select {
         mailbox: String,
         read_only: bool,
+        /// `(CONDSTORE)` (RFC 7162 §3.1.8).
+        condstore: bool,
+        /// `(QRESYNC (...))` (RFC 7162 §3.2.5).
+        qresync: Option<Qresync>,
     },
     Create(String),
     Delete(String),
@@ -116,6 +134,10 @@ pub enum Command {
         uid: bool,
         set: SequenceSet,
         items: Vec<FetchItem>,
+        /// `(CHANGEDSINCE n)` (RFC 7162 §3.1.4.1).
+        changed_since: Option<u64>,
+        /// `(... VANISHED)` (RFC 7162 §3.2.6), UID FETCH only.
+        vanished: bool,
     },
     Store {
         uid: bool,
@@ -123,6 +145,8 @@ pub enum Command {
         mode: StoreMode,
         silent: bool,
         flags: Vec<String>,
+        /// `(UNCHANGEDSINCE n)` (RFC 7162 §3.1.3).
+        unchanged_since: Option<u64>,
     },
     Copy {
         uid: bool,
@@ -134,6 +158,30 @@ pub enum Command {
     Namespace,
     Enable(Vec<String>),
     Id,
+}
+
+impl Command {
+    /// A CONDSTORE enabling command (RFC 7162 §3.1): after it, the
+    /// session reports MODSEQs in every untagged FETCH.
+    pub fn enables_condstore(&self) -> bool {
+        match self {
+            Command::Select {
+                condstore, qresync, ..
+            } => *condstore || qresync.is_some(),
+            Command::Status { items, .. } => items.contains(&StatusItem::HighestModseq),
+            Command::Fetch {
+                items,
+                changed_since,
+                ..
+            } => changed_since.is_some() || items.contains(&FetchItem::Modseq),
+            Command::Store {
+                unchanged_since, ..
+            } => unchanged_since.is_some(),
+            Command::Search { key, .. } => key.uses_modseq(),
+            Command::Enable(caps) => caps.iter().any(|c| c == "CONDSTORE" || c == "QRESYNC"),
+            _ => false,
+        }
+    }
 }
 
 impl Request {
@@ -205,9 +253,26 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command> {
         }
         "SELECT" | "EXAMINE" => {
             let mailbox = mailbox(p)?;
+            let (mut condstore, mut qresync) = (false, None);
+            if p.eat(b' ') {
+                // RFC 4466 §2.1 select-params: CONDSTORE and QRESYNC.
+                if !p.eat(b'(') {
+                    return bad("Expected a list of SELECT parameters");
+                }
+                while !p.eat(b')') {
+                    p.eat(b' ');
+                    match p.atom()?.to_ascii_uppercase().as_str() {
+                        "CONDSTORE" => condstore = true,
+                        "QRESYNC" => qresync = Some(qresync_params(p)?),
+                        other => return bad(format!("Unknown SELECT parameter {other}")),
+                    }
+                }
+            }
             Command::Select {
                 mailbox,
                 read_only: name == "EXAMINE",
+                condstore,
+                qresync,
             }
         }
         "CREATE" => Command::Create(mailbox(p)?),
@@ -284,6 +349,56 @@ fn command(p: &mut Parser<'_>, name: &str) -> Result<Command> {
     })
 }
 
+/// ` (uidvalidity modseq [known-uids [(seq-set uid-set)]])` after
+/// `QRESYNC` (RFC 7162 §3.2.5).
+fn qresync_params(p: &mut Parser<'_>) -> Result<Qresync> {
+    p.sp()?;
+    if !p.eat(b'(') {
+        return bad("Expected QRESYNC parameters");
+    }
+    let validity = p.number()?;
+    p.sp()?;
+    let modseq = p.modseq()?;
+    if validity == 0 || modseq == 0 {
+        return bad("Invalid QRESYNC parameters");
+    }
+    let mut known = None;
+    if p.eat(b' ') {
+        if p.peek() != Some(b'(') {
+            known = Some(p.sequence_set()?);
+            if !p.eat(b' ') {
+                return if p.eat(b')') {
+                    Ok(Qresync {
+                        validity,
+                        modseq,
+                        known,
+                    })
+                } else {
+                    bad("Invalid QRESYNC parameters")
+                };
+            }
+        }
+        // seq-match-data: two sets, a hint the server may ignore.
+        if !p.eat(b'(') {
+            return bad("Invalid QRESYNC sequence match data");
+        }
+        p.sequence_set()?;
+        p.sp()?;
+        p.sequence_set()?;
+        if !p.eat(b')') {
+            return bad("Invalid QRESYNC sequence match data");
+        }
+    }
+    if !p.eat(b')') {
+        return bad("Invalid QRESYNC parameters");
+    }
+    Ok(Qresync {
+        validity,
+        modseq,
+        known,
+    })
+}
+
 /// `(MESSAGES UNSEEN ...)` (RFC 3501 §6.3.10).
 fn status_items(p: &mut Parser<'_>) -> Result<Vec<StatusItem>> {
     if !p.eat(b'(') {
@@ -301,6 +416,7 @@ fn status_items(p: &mut Parser<'_>) -> Result<Vec<StatusItem>> {
             "UIDVALIDITY" => StatusItem::UidValidity,
             "UNSEEN" => StatusItem::Unseen,
             "SIZE" => StatusItem::Size,
+            "HIGHESTMODSEQ" => StatusItem::HighestModseq,
             other => return bad(format!("Invalid status item {other}")),
         });
     }
@@ -404,12 +520,58 @@ fn sequenced(p: &mut Parser<'_>, name: &str, uid: bool) -> Result<Command> {
     let set = p.sequence_set()?;
     p.sp()?;
     Ok(match name {
-        "FETCH" => Command::Fetch {
-            uid,
-            set,
-            items: parse_fetch_items(p)?,
-        },
+        "FETCH" => {
+            let items = parse_fetch_items(p)?;
+            let (mut changed_since, mut vanished) = (None, false);
+            if p.eat(b' ') {
+                // RFC 4466 §2.4 fetch-modifiers: CHANGEDSINCE (RFC 7162
+                // §3.1.4.1, not 0) and VANISHED (§3.2.6, UID FETCH with
+                // CHANGEDSINCE only).
+                if !p.eat(b'(') {
+                    return bad("Expected fetch modifiers");
+                }
+                while !p.eat(b')') {
+                    p.eat(b' ');
+                    match p.atom()?.to_ascii_uppercase().as_str() {
+                        "CHANGEDSINCE" => {
+                            p.sp()?;
+                            let n = p.modseq()?;
+                            if n == 0 {
+                                return bad("Invalid CHANGEDSINCE modseq");
+                            }
+                            changed_since = Some(n);
+                        }
+                        "VANISHED" if uid => vanished = true,
+                        other => return bad(format!("Invalid fetch modifier {other}")),
+                    }
+                }
+                if vanished && changed_since.is_none() {
+                    return bad("VANISHED needs CHANGEDSINCE");
+                }
+            }
+            Command::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+                vanished,
+            }
+        }
         "STORE" => {
+            let mut unchanged_since = None;
+            if p.eat(b'(') {
+                // RFC 4466 §2.5 store-modifiers: UNCHANGEDSINCE (RFC 7162
+                // §3.1.3), whose value may be 0.
+                if !p.atom()?.eq_ignore_ascii_case("UNCHANGEDSINCE") {
+                    return bad("Expected (UNCHANGEDSINCE modseq)");
+                }
+                p.sp()?;
+                unchanged_since = Some(p.modseq()?);
+                if !p.eat(b')') {
+                    return bad("Invalid UNCHANGEDSINCE modseq");
+                }
+                p.sp()?;
+            }
             let item = p.atom()?.to_ascii_uppercase();
             let (mode, rest) = match item.as_bytes().first() {
                 Some(b'+') => (StoreMode::Add, &item[1..]),
@@ -437,6 +599,7 @@ fn sequenced(p: &mut Parser<'_>, name: &str, uid: bool) -> Result<Command> {
                 mode,
                 silent,
                 flags,
+                unchanged_since,
             }
         }
         _ => Command::Copy {
@@ -477,7 +640,9 @@ mod tests {
             parse(b"a select inbox"),
             Command::Select {
                 mailbox: "INBOX".into(),
-                read_only: false
+                read_only: false,
+                condstore: false,
+                qresync: None
             }
         );
         assert!(matches!(
@@ -521,6 +686,83 @@ mod tests {
             options.status,
             Some(vec![StatusItem::Messages, StatusItem::Unseen])
         );
+    }
+
+    #[test]
+    fn condstore_arguments() {
+        let select = parse(b"a EXAMINE INBOX (CONDSTORE)");
+        assert!(select.enables_condstore());
+        assert!(matches!(
+            parse(b"a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)"),
+            Command::Fetch {
+                changed_since: Some(12345),
+                ..
+            }
+        ));
+        let store = parse(b"a STORE 1 (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Seen)");
+        assert!(matches!(
+            store,
+            Command::Store {
+                unchanged_since: Some(0),
+                silent: true,
+                ..
+            }
+        ));
+        assert!(store.enables_condstore());
+        assert!(parse(b"a STATUS INBOX (HIGHESTMODSEQ)").enables_condstore());
+        assert!(!parse(b"a FETCH 1 FLAGS").enables_condstore());
+        let Command::Select {
+            qresync: Some(q), ..
+        } = parse(
+            b"a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541 (1:9 41:49)))",
+        )
+        else {
+            panic!()
+        };
+        assert_eq!((q.validity, q.modseq), (67890007, 20050715194045000));
+        assert!(q.known.unwrap().contains(300, 541));
+        assert!(matches!(
+            parse(b"a SELECT INBOX (QRESYNC (1 2))"),
+            Command::Select {
+                qresync: Some(Qresync { known: None, .. }),
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(b"a UID FETCH 1:* FLAGS (VANISHED CHANGEDSINCE 5)"),
+            Command::Fetch {
+                vanished: true,
+                changed_since: Some(5),
+                ..
+            }
+        ));
+        for bad in [
+            &b"a SELECT INBOX (FROB)"[..],
+            b"a SELECT INBOX CONDSTORE",
+            b"a FETCH 1 FLAGS (CHANGEDSINCE)",
+            b"a FETCH 1 FLAGS (CHANGEDSINCE 0)",
+            b"a FETCH 1 FLAGS (CHANGEDSINCE abc)",
+            b"a FETCH 1 FLAGS (CHANGEDSINCE 9223372036854775808)",
+            b"a FETCH 1 FLAGS (VANISHED)",
+            b"a FETCH 1 FLAGS (CHANGEDSINCE 5 VANISHED)",
+            b"a UID FETCH 1 FLAGS (VANISHED)",
+            b"a SELECT INBOX (QRESYNC)",
+            b"a SELECT INBOX (QRESYNC (0 5))",
+            b"a SELECT INBOX (QRESYNC (1 0))",
+            b"a SELECT INBOX (QRESYNC (1 5 1:3 (1:2)))",
+            b"a SELECT INBOX (QRESYNC (1 5 1:3 (1:2 3:4))",
+            b"a STORE 1 (UNCHANGEDSINCE -1) FLAGS (\\Seen)",
+            b"a STORE 1 (UNCHANGEDSINCE 5 FLAGS (\\Seen)",
+            b"a STORE 1 (FROB 5) FLAGS (\\Seen)",
+            b"a SEARCH MODSEQ x",
+            b"a SEARCH MODSEQ \"/flags/\\\\seen\" bogus 5",
+        ] {
+            assert!(
+                Request::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

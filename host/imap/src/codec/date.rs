@@ -69,7 +69,11 @@ fn parse_hms(text: &str) -> Option<i64> {
     let h: i64 = it.next()?.parse().ok()?;
     let m: i64 = it.next()?.parse().ok()?;
     let s: i64 = it.next().map_or(Some(0), |s| s.parse().ok())?;
-    (h < 24 && m < 60 && s <= 60 && it.next().is_none()).then_some(h * 3600 + m * 60 + s)
+    // `then`, not `then_some`: the sum must not be computed for an hour
+    // of 99999999999999 (an overflow, found by the fuzzer), and a sign
+    // (`-5:-1:-1`) is no time of day.
+    let ok = (0..24).contains(&h) && (0..60).contains(&m) && (0..=60).contains(&s);
+    (ok && it.next().is_none()).then(|| h * 3600 + m * 60 + s)
 }
 
 /// `+0100` as seconds east of UTC; RFC 5322 §4.3 obsolete names too.
@@ -136,6 +140,17 @@ pub fn format_date_time(secs: i64) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzzer (fuzz/corpus/imap_command/crash-huge-hour).
+    #[test]
+    fn huge_or_signed_times_are_refused() {
+        assert_eq!(
+            parse_date_time("01-Feb-1994 99999999999999999:00:00 +0000"),
+            None
+        );
+        assert_eq!(parse_date_time("01-Feb-1994 -5:-1:-1 +0000"), None);
+        assert!(parse_date_time("01-Feb-1994 00:00:60 +0000").is_some());
+    }
 
     #[test]
     fn round_trips() {

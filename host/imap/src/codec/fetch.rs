@@ -61,6 +61,8 @@ pub enum FetchItem {
     BodyStructure,
     /// UID
     Uid,
+    /// MODSEQ (RFC 7162 §3.1.4.1)
+    Modseq,
     /// BODY[section]<partial>, BODY.PEEK[...], and the RFC822 forms.
     Section {
         /// The name the response uses (`BODY`, `RFC822.HEADER`, ...).
@@ -122,6 +124,7 @@ fn item(p: &mut Parser<'_>) -> Result<FetchItem> {
         "ENVELOPE" => FetchItem::Envelope,
         "BODYSTRUCTURE" => FetchItem::BodyStructure,
         "UID" => FetchItem::Uid,
+        "MODSEQ" => FetchItem::Modseq,
         "RFC822" => whole("RFC822", None, false),
         "RFC822.HEADER" => whole("RFC822.HEADER", Some(SectionText::Header), true),
         "RFC822.TEXT" => whole("RFC822.TEXT", Some(SectionText::Text), false),

@@ -1,5 +1,6 @@
-//! A short, deterministic fuzz run over the framer, the command parser
-//! and the MIME parser: IMAP-shaped fragments in random order, none of
+//! A short, deterministic fuzz run over the framer, the command parser,
+//! the MIME parser and SEARCH's decoders: IMAP-shaped fragments in
+//! random order, none of
 //! which may panic or loop (rustls runs its fuzz targets the same way
 //! in CI, briefly).
 
@@ -45,6 +46,17 @@ const PIECES: &[&[u8]] = &[
     b"--b\r\n",
     b"--b--",
     b"From: <a@b>, (c",
+    b"(CHANGEDSINCE ",
+    b"(UNCHANGEDSINCE ",
+    b"VANISHED",
+    b"MODSEQ ",
+    b"SELECT ",
+    b"(QRESYNC (",
+    b"(CONDSTORE)",
+    b"9223372036854775808",
+    b"=?utf-8?b?w6k=?=",
+    b"=?koi8-r?q?=F0_",
+    b"Content-Transfer-Encoding: base64\r\n",
 ];
 
 struct Rng(u64);
@@ -88,5 +100,8 @@ fn random_input_never_panics() {
         let mut out = Vec::new();
         crate::mime::structure::write(&mut out, &input, &root, true);
         crate::mime::envelope::envelope(&mut out, &input[root.start..root.body]);
+        let mut texts = Vec::new();
+        crate::mime::decode::body_texts(&input, &root, &mut texts);
+        let _ = crate::mime::decode::header_value(&String::from_utf8_lossy(&input));
     }
 }

@@ -11,7 +11,7 @@ pub mod response;
 pub mod search;
 pub mod sequence;
 
-pub use command::{Command, ListOptions, Request, StatusItem, StoreMode};
+pub use command::{Command, ListOptions, Qresync, Request, StatusItem, StoreMode};
 pub use frame::{Frame, Framer};
 pub use parse::ParseError;
 pub use sequence::SequenceSet;

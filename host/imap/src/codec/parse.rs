@@ -213,6 +213,19 @@ impl<'a> Parser<'a> {
             .ok_or_else(|| ParseError("Invalid number".into()))
     }
 
+    /// A mod-sequence (RFC 7162 §7 `mod-sequence-valzer`): 0 to 2^63-1.
+    pub fn modseq(&mut self) -> Result<u64> {
+        let start = self.pos;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        std::str::from_utf8(&self.input[start..self.pos])
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|n| i64::try_from(*n).is_ok())
+            .ok_or_else(|| ParseError("Invalid modseq".into()))
+    }
+
     /// A sequence set: `1,3:5,7:*` (RFC 3501 §9 `sequence-set`).
     pub fn sequence_set(&mut self) -> Result<SequenceSet> {
         let mut ranges = Vec::new();

@@ -35,6 +35,23 @@ pub enum SearchKey {
     SentSince(i64),
     Larger(u32),
     Smaller(u32),
+    /// MODSEQ at least this (RFC 7162 §3.1.5); the metadata entry is
+    /// parsed and ignored, as Dovecot does: one MODSEQ per message.
+    Modseq(u64),
+}
+
+impl SearchKey {
+    /// Whether a MODSEQ key is in it (then the result carries the
+    /// highest MODSEQ found, RFC 7162 §3.1.5).
+    pub fn uses_modseq(&self) -> bool {
+        match self {
+            SearchKey::Modseq(_) => true,
+            SearchKey::And(keys) => keys.iter().any(SearchKey::uses_modseq),
+            SearchKey::Or(a, b) => a.uses_modseq() || b.uses_modseq(),
+            SearchKey::Not(k) => k.uses_modseq(),
+            _ => false,
+        }
+    }
 }
 
 /// The error for an unknown charset, which must be a NO, not a BAD.
@@ -152,6 +169,20 @@ fn key(p: &mut Parser<'_>, depth: usize) -> Result<SearchKey> {
         "UID" => {
             p.sp()?;
             Ok(SearchKey::Uid(p.sequence_set()?))
+        }
+        "MODSEQ" => {
+            p.sp()?;
+            if p.peek() == Some(b'"') {
+                // entry-name SP entry-type-req (RFC 7162 §3.1.5).
+                p.quoted()?;
+                p.sp()?;
+                let kind = p.atom()?.to_ascii_lowercase();
+                if !["priv", "shared", "all"].contains(&kind.as_str()) {
+                    return bad("Invalid MODSEQ entry type");
+                }
+                p.sp()?;
+            }
+            Ok(SearchKey::Modseq(p.modseq()?))
         }
         "NOT" => {
             p.sp()?;

@@ -1,7 +1,9 @@
 //! Commands valid in any state (RFC 3501 §6.1): CAPABILITY, NOOP (in
-//! dispatch), LOGOUT; and ID (RFC 2971) and ENABLE (RFC 5161).
+//! dispatch), LOGOUT; and ID (RFC 2971) and ENABLE (RFC 5161), with the
+//! turning on of CONDSTORE and QRESYNC by the commands that enable them.
 
 use super::Done;
+use crate::codec::Command;
 use crate::codec::response::untagged;
 use crate::session::{Flow, Session};
 
@@ -29,6 +31,8 @@ pub(crate) fn capabilities<S>(s: &Session<'_, S>) -> String {
             "SPECIAL-USE",
             "LIST-EXTENDED",
             "LIST-STATUS",
+            "CONDSTORE",
+            "QRESYNC",
         ]);
     }
     caps.join(" ")
@@ -65,12 +69,61 @@ where
     Done::ok("ID completed.")
 }
 
-/// RFC 5161: none of the extensions that need enabling (CONDSTORE,
-/// QRESYNC, UTF8=ACCEPT) is offered, so the ENABLED list is empty.
-pub(crate) fn enable<S>(s: &mut Session<'_, S>, _caps: &[String]) -> Done
+/// RFC 5161: CONDSTORE and QRESYNC are the extensions here that can be
+/// enabled (dispatch has turned them on, RFC 7162 §3.1, §3.2.3); others
+/// (UTF8=ACCEPT) are not offered, so they are left out of the ENABLED list.
+pub(crate) fn enable<S>(s: &mut Session<'_, S>, caps: &[String]) -> Done
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    s.io.send(&untagged("ENABLED"));
+    let mut line = String::from("ENABLED");
+    for (cap, on) in [("CONDSTORE", s.condstore), ("QRESYNC", s.qresync)] {
+        if on && caps.iter().any(|c| c == cap) {
+            line.push(' ');
+            line.push_str(cap);
+        }
+    }
+    s.io.send(&untagged(&line));
     Done::ok("Enabled.")
+}
+
+/// Turns CONDSTORE and QRESYNC on for the session when `command` enables
+/// them (RFC 7162 §3.1, §3.2.3), before it runs.
+pub(crate) fn enabling<S>(s: &mut Session<'_, S>, command: &Command)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    if s.user.is_some()
+        && let Command::Enable(caps) = command
+        && caps.iter().any(|c| c == "QRESYNC")
+    {
+        // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+        s.qresync = true;
+        if let Some(sel) = s.selected.as_mut() {
+            sel.qresync = true;
+        }
+    }
+    // A SELECT (QRESYNC) refused for want of ENABLE enables nothing.
+    let refused = matches!(
+        command,
+        Command::Select {
+            qresync: Some(_),
+            ..
+        }
+    ) && !s.qresync;
+    if command.enables_condstore() && !s.condstore && s.user.is_some() && !refused {
+        s.condstore = true;
+        // (A SELECT tells the HIGHESTMODSEQ of the mailbox it opens.)
+        if let Some(sel) = s
+            .selected
+            .as_mut()
+            .filter(|_| !matches!(command, Command::Select { .. }))
+        {
+            // RFC 7162 §3.1: the first enabling command on a selected
+            // mailbox tells its HIGHESTMODSEQ.
+            sel.condstore = true;
+            let line = format!("OK [HIGHESTMODSEQ {}] Highest", sel.highest_modseq);
+            s.io.send(&untagged(&line));
+        }
+    }
 }

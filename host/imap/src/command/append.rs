@@ -34,22 +34,11 @@ where
         set.insert(f);
     }
     let mb = mailbox.clone();
-    let saved = blocking(move || {
-        let uid = mb.append(&message, &set, date)?;
-        Ok((uid, mb.sync()?.validity))
-    })
-    .await;
+    let saved = blocking(move || mb.append(&message, &set, date)).await;
     match saved {
-        Ok((uid, validity)) => {
-            // RFC 3501 §6.3.11: appended to the selected mailbox, it is
-            // \Recent for this session.
-            if let Some(sel) = s
-                .selected
-                .as_mut()
-                .filter(|sel| sel.mailbox.path() == mailbox.path())
-            {
-                sel.recent.insert(uid);
-            }
+        Ok((validity, uid)) => {
+            // \Recent for the session that sees it first: this one, at
+            // dispatch's sync, when the mailbox is selected here.
             Done::ok(format!("[APPENDUID {validity} {uid}] Append completed."))
         }
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Done::no(format!("[LIMIT] {e}")),

@@ -43,7 +43,7 @@ where
     let (src, dst) = (sel.mailbox.clone(), dest.clone());
     let copied = blocking(move || {
         let pairs = src.copy_to(&messages, &dst)?;
-        let validity = dst.sync()?.validity;
+        let validity = dst.peek()?.validity;
         if moving {
             // RFC 6851 §3.1: copy, then expunge the originals.
             for m in messages
@@ -60,13 +60,6 @@ where
         Ok(r) => r,
         Err(e) => return internal(s, if moving { "move" } else { "copy" }, &e),
     };
-    if let Some(sel) = s
-        .selected
-        .as_mut()
-        .filter(|sel| sel.mailbox.path() == dest.path())
-    {
-        sel.recent.extend(pairs.iter().map(|(_, n)| *n));
-    }
     let old: Vec<u32> = pairs.iter().map(|(o, _)| *o).collect();
     let new: Vec<u32> = pairs.iter().map(|(_, n)| *n).collect();
     let code = format!(

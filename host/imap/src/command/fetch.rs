@@ -1,6 +1,7 @@
 //! FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8): flags, dates, sizes,
 //! ENVELOPE, BODY/BODYSTRUCTURE and BODY[section]<partial>, setting
-//! \Seen unless the item peeks or the mailbox is read-only.
+//! \Seen unless the item peeks or the mailbox is read-only; MODSEQ and
+//! the CHANGEDSINCE modifier of CONDSTORE (RFC 7162 §3.1.4).
 
 use std::borrow::Cow;
 
@@ -25,6 +26,7 @@ pub(crate) async fn fetch<S>(
     uid: bool,
     set: &SequenceSet,
     items: &[FetchItem],
+    changed_since: Option<(u64, bool)>,
 ) -> Result<Done, Stop>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -41,6 +43,10 @@ where
         // RFC 3501 §6.4.8: UID FETCH always returns the UID.
         items.insert(0, FetchItem::Uid);
     }
+    if changed_since.is_some() && !items.contains(&FetchItem::Modseq) {
+        // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
+        items.push(FetchItem::Modseq);
+    }
     let needs_content = items.iter().any(|i| {
         matches!(
             i,
@@ -54,7 +60,19 @@ where
         && items
             .iter()
             .any(|i| matches!(i, FetchItem::Section { peek: false, .. }));
-    let indexes = sel.resolve(set, uid);
+    let mut indexes = sel.resolve(set, uid);
+    if let Some((since, vanished)) = changed_since {
+        indexes.retain(|i| sel.messages.get(*i).is_some_and(|m| m.modseq > since));
+        if vanished {
+            // RFC 7162 §3.2.6: the UIDs of the set that are gone (all of
+            // them, expunges not being kept with their MODSEQs).
+            let present: Vec<u32> = sel.messages.iter().map(|m| m.uid).collect();
+            let last = sel.next.saturating_sub(1);
+            if let Some(gone) = SequenceSet::missing(&present, last, Some(set)) {
+                s.io.send(format!("* VANISHED (EARLIER) {gone}\r\n").as_bytes());
+            }
+        }
+    }
     let mut missing = false;
     for index in indexes {
         let Some(sel) = s.selected.as_mut() else {
@@ -122,6 +140,9 @@ where
             sep(&mut out);
             match item {
                 FetchItem::Uid => out.extend_from_slice(format!("UID {}", message.uid).as_bytes()),
+                FetchItem::Modseq => {
+                    out.extend_from_slice(format!("MODSEQ ({})", message.modseq).as_bytes());
+                }
                 FetchItem::Flags => {
                     out.extend_from_slice(b"FLAGS ");
                     let flags = sel.flags_of(message);

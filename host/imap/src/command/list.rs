@@ -147,6 +147,7 @@ async fn status_line(
                     .count() as u64,
             ),
             StatusItem::Size => ("SIZE", snapshot.messages.iter().map(|m| m.size).sum()),
+            StatusItem::HighestModseq => ("HIGHESTMODSEQ", snapshot.highest_modseq),
         };
         fields.push(format!("{key} {value}"));
     }

@@ -90,6 +90,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let Request { tag, command } = req;
+    any::enabling(s, &command);
     let done = run(s, &tag, command).await?;
     if done.status == "BAD" {
         return s.bad(Some(&tag), &done.text);
@@ -130,7 +131,12 @@ where
             auth::authenticate(s, &mechanism, initial).await?
         }
         _ if !logged_in => Done::bad("Please log in first."),
-        Command::Select { mailbox, read_only } => select::select(s, mailbox, read_only).await,
+        Command::Select {
+            mailbox,
+            read_only,
+            qresync,
+            ..
+        } => select::select(s, mailbox, read_only, qresync).await,
         Command::Create(name) => mailbox::create(s, &name).await,
         Command::Delete(name) => mailbox::delete(s, &name).await,
         Command::Rename { from, to } => mailbox::rename(s, &from, &to).await,
@@ -158,14 +164,36 @@ where
         Command::Unselect => select::close(s, false).await,
         Command::Expunge { uids } => select::expunge(s, uids.as_ref()).await,
         Command::Search { uid, key } => search::search(s, uid, &key).await,
-        Command::Fetch { uid, set, items } => fetch::fetch(s, uid, &set, &items).await?,
+        Command::Fetch {
+            uid,
+            set,
+            items,
+            changed_since,
+            vanished,
+        } => {
+            if vanished && !s.qresync {
+                Done::bad("QRESYNC not enabled.")
+            } else {
+                let since = changed_since.map(|n| (n, vanished));
+                fetch::fetch(s, uid, &set, &items, since).await?
+            }
+        }
         Command::Store {
             uid,
             set,
             mode,
             silent,
             flags,
-        } => store::store(s, uid, &set, mode, silent, &flags).await,
+            unchanged_since,
+        } => {
+            let change = store::Change {
+                mode,
+                silent,
+                flags,
+                unchanged_since,
+            };
+            store::store(s, uid, &set, change).await
+        }
         Command::Copy {
             uid,
             set,

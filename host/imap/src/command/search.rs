@@ -1,8 +1,11 @@
 //! SEARCH and UID SEARCH (RFC 3501 §6.4.4, §6.4.8): every key, over
-//! flags, sizes, internal dates, and header and body text. Text matching
-//! is case-insensitive on the stored octets (encoded-words and base64
-//! bodies are not decoded).
+//! flags, sizes, internal dates, MODSEQ (RFC 7162 §3.1.5), and header and
+//! body text. Text matches case-insensitively, as Dovecot's does, either
+//! the stored octets or what a reader sees: header fields with their
+//! RFC 2047 encoded-words decoded, text parts with their quoted-printable
+//! or base64 undone, in their charset ([`mime::decode`]).
 
+use std::cell::OnceCell;
 use std::collections::HashSet;
 
 use postern_mailbox::{Mailbox, Message};
@@ -25,6 +28,20 @@ struct Candidate<'a> {
     recent: bool,
     content: Option<Vec<u8>>,
     date: i64,
+    /// The decoded text parts, made the first time a key needs them.
+    texts: OnceCell<Vec<String>>,
+}
+
+impl Candidate<'_> {
+    fn texts(&self) -> &[String] {
+        self.texts.get_or_init(|| {
+            let mut out = Vec::new();
+            if let Some(content) = self.content.as_deref() {
+                mime::decode::body_texts(content, &mime::parse(content), &mut out);
+            }
+            out
+        })
+    }
 }
 
 fn needs_content(key: &SearchKey) -> bool {
@@ -62,6 +79,16 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(&needle))
 }
 
+/// Unicode case-insensitive (Dovecot's i;unicode-casemap, near enough).
+fn contains_text(haystack: &str, needle: &str) -> bool {
+    needle.is_empty() || haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// A header field value matches raw or with its encoded-words decoded.
+fn value_matches(value: &str, needle: &str) -> bool {
+    contains(value.as_bytes(), needle) || contains_text(&mime::decode::header_value(value), needle)
+}
+
 fn header_block(content: &[u8]) -> &[u8] {
     let root = mime::parse(content);
     &content[root.start..root.body]
@@ -88,6 +115,7 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::Unflag(f) => !c.message.flags.has(f),
         SearchKey::New => c.recent && !c.message.flags.has("\\Seen"),
         SearchKey::Old => !c.recent,
+        SearchKey::Modseq(n) => c.message.modseq >= *n,
         SearchKey::Larger(n) => c.message.size > u64::from(*n),
         SearchKey::Smaller(n) => c.message.size < u64::from(*n),
         SearchKey::Before(d) => day < *d,
@@ -99,16 +127,20 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::Header(name, text) => c.content.as_deref().is_some_and(|content| {
             mime::fields(header_block(content))
                 .iter()
-                .any(|(n, v)| n.eq_ignore_ascii_case(name) && contains(v.as_bytes(), text))
+                .any(|(n, v)| n.eq_ignore_ascii_case(name) && value_matches(v, text))
         }),
         SearchKey::Body(text) => c.content.as_deref().is_some_and(|content| {
             let root = mime::parse(content);
             contains(&content[root.body..], text)
+                || c.texts().iter().any(|t| contains_text(t, text))
         }),
-        SearchKey::Text(text) => c
-            .content
-            .as_deref()
-            .is_some_and(|content| contains(content, text)),
+        SearchKey::Text(text) => c.content.as_deref().is_some_and(|content| {
+            contains(content, text)
+                || mime::fields(header_block(content))
+                    .iter()
+                    .any(|(_, v)| value_matches(v, text))
+                || c.texts().iter().any(|t| contains_text(t, text))
+        }),
     }
 }
 
@@ -123,11 +155,13 @@ where
     let messages = sel.messages.clone();
     let recent: HashSet<u32> = sel.recent.clone();
     let mailbox: Mailbox = sel.mailbox.clone();
+    let with_modseq = key.uses_modseq();
     let key = key.clone();
     let found = blocking(move || {
         let largest_seq = u32::try_from(messages.len()).unwrap_or(u32::MAX);
         let largest_uid = messages.last().map_or(0, |m| m.uid);
         let mut hits = Vec::new();
+        let mut highest = 0;
         for (i, message) in messages.iter().enumerate() {
             let candidate = Candidate {
                 seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
@@ -145,21 +179,27 @@ where
                 } else {
                     0
                 },
+                texts: OnceCell::new(),
             };
             if matches(&key, &candidate) {
                 hits.push(if uid { message.uid } else { candidate.seq });
+                highest = highest.max(message.modseq);
             }
         }
-        Ok(hits)
+        Ok((hits, highest))
     })
     .await;
-    let hits = match found {
+    let (hits, highest) = match found {
         Ok(h) => h,
         Err(e) => return internal(s, "search", &e),
     };
     let mut line = String::from("* SEARCH");
-    for h in hits {
+    for h in &hits {
         line.push_str(&format!(" {h}"));
+    }
+    if with_modseq && !hits.is_empty() {
+        // RFC 7162 §3.1.5: the highest MODSEQ of the messages found.
+        line.push_str(&format!(" (MODSEQ {highest})"));
     }
     line.push_str("\r\n");
     s.io.send(line.as_bytes());

@@ -9,9 +9,11 @@
 //! Splitting on boundaries and reading a few headers is what is needed.
 //!
 //! # Layout
+//! - [`decode`]: encoded-words and text parts decoded, for SEARCH.
 //! - [`envelope`]: ENVELOPE and address lists.
 //! - [`structure`]: BODY and BODYSTRUCTURE.
 
+pub mod decode;
 pub mod envelope;
 pub mod structure;
 

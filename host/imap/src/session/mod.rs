@@ -170,6 +170,11 @@ pub(crate) struct Session<'a, S> {
     pub(crate) slot: Option<limits::Slot>,
     /// Bad commands so far.
     pub(crate) bad: u32,
+    /// A CONDSTORE enabling command was given (RFC 7162 §3.1): every
+    /// untagged FETCH carries MODSEQ from then on.
+    pub(crate) condstore: bool,
+    /// QRESYNC was enabled (RFC 7162 §3.2.3): VANISHED, not EXPUNGE.
+    pub(crate) qresync: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<'_, S> {
@@ -259,6 +264,8 @@ where
         selected: None,
         slot: None,
         bad: 0,
+        condstore: false,
+        qresync: false,
     };
     if greet {
         let caps = crate::command::any::capabilities(&s);

@@ -270,3 +270,190 @@ async fn stop_answers_what_was_read_then_says_bye() {
     assert!(!out.contains("c OK"), "{out}");
     drop(tx);
 }
+
+/// CONDSTORE (RFC 7162): HIGHESTMODSEQ at SELECT and in STATUS, FETCH
+/// MODSEQ and CHANGEDSINCE, STORE with MODSEQ in its FETCH and
+/// UNCHANGEDSINCE with MODIFIED, SEARCH MODSEQ; bad arguments are BAD.
+#[tokio::test]
+async fn condstore() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = postern_mailbox::Maildir::create(dir.path().join("Maildir")).unwrap();
+    md.deliver(b"Subject: one\r\n\r\n1\r\n").unwrap();
+    md.deliver(b"Subject: two\r\n\r\n2\r\n").unwrap();
+    let input = "a LOGIN alice@example.org secret\r\n\
+         b CAPABILITY\r\n\
+         c SELECT INBOX (CONDSTORE)\r\n\
+         d FETCH 1:* (UID MODSEQ)\r\n\
+         e STORE 1 +FLAGS (\\Seen)\r\n\
+         f UID STORE 1:2 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)\r\n\
+         g STORE 2 (UNCHANGEDSINCE 9223372036854775807) +FLAGS.SILENT ($Work)\r\n\
+         h SEARCH MODSEQ 1\r\n\
+         i FETCH 1:* (FLAGS) (CHANGEDSINCE 9223372036854775807)\r\n\
+         j STATUS INBOX (HIGHESTMODSEQ MESSAGES)\r\n\
+         k FETCH 1 FLAGS (CHANGEDSINCE 0)\r\n\
+         l STORE 1 (UNCHANGEDSINCE x) +FLAGS (\\Seen)\r\n\
+         m SEARCH MODSEQ\r\n\
+         n SELECT INBOX (FROB)\r\n\
+         o EXAMINE INBOX\r\n\
+         p LOGOUT\r\n";
+    let out = talk("127.0.0.1:40000", dir.path(), input.as_bytes()).await;
+    assert!(line(&out, "* CAPABILITY").contains(" CONDSTORE"), "{out}");
+    let highest: u64 = line(&out, "* OK [HIGHESTMODSEQ ")
+        .split(' ')
+        .nth(3)
+        .unwrap()
+        .trim_end_matches(']')
+        .parse()
+        .unwrap();
+    let modseq_of = |prefix: &str| -> u64 {
+        let l = line(&out, prefix);
+        let at = l.find("MODSEQ (").unwrap() + 8;
+        l[at..].split(')').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(modseq_of("* 2 FETCH (UID 2 MODSEQ"), highest);
+    assert!(modseq_of("* 1 FETCH (UID 1 MODSEQ") < highest);
+    let seen = modseq_of("* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ");
+    assert!(seen > highest, "{out}");
+    assert_eq!(
+        line(&out, "f "),
+        "f OK [MODIFIED 1:2] Conditional store failed.",
+        "{out}"
+    );
+    assert!(modseq_of("* 2 FETCH (MODSEQ") > seen, "{out}");
+    assert!(line(&out, "g ").starts_with("g OK Store"), "{out}");
+    assert!(line(&out, "* SEARCH 1 2 (MODSEQ ").len() > 20, "{out}");
+    assert!(out.contains("\r\ni OK"), "nothing changed since: {out}");
+    assert!(line(&out, "* STATUS INBOX (HIGHESTMODSEQ ").ends_with(" MESSAGES 2)"));
+    for tag in ["k ", "l ", "m ", "n "] {
+        assert!(line(&out, tag)[2..].starts_with("BAD"), "{out}");
+    }
+    // CONDSTORE stays on for the session: EXAMINE reports HIGHESTMODSEQ.
+    assert!(out.contains("[HIGHESTMODSEQ ") && line(&out, "o ").starts_with("o OK [READ-ONLY]"));
+    assert!(out.matches("* OK [HIGHESTMODSEQ ").count() >= 2, "{out}");
+}
+
+/// \Recent (RFC 3501 §2.3.2): EXAMINE shows it without taking it, the
+/// first SELECT takes it, a second SELECT sees none; STATUS counts it.
+#[tokio::test]
+async fn recent_goes_to_one_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = postern_mailbox::Maildir::create(dir.path().join("Maildir")).unwrap();
+    md.deliver(b"Subject: one\r\n\r\n1\r\n").unwrap();
+    let session = "a LOGIN alice@example.org secret\r\n\
+         b STATUS INBOX (RECENT)\r\n\
+         c EXAMINE INBOX\r\n\
+         d SELECT INBOX\r\n\
+         e LOGOUT\r\n";
+    let out = talk("127.0.0.1:40000", dir.path(), session.as_bytes()).await;
+    assert!(out.contains("* STATUS INBOX (RECENT 1)"), "{out}");
+    assert_eq!(out.matches("* 1 RECENT\r\n").count(), 2, "{out}");
+    let again = talk("127.0.0.1:40000", dir.path(), session.as_bytes()).await;
+    assert!(again.contains("* STATUS INBOX (RECENT 0)"), "{again}");
+    assert_eq!(again.matches("* 0 RECENT\r\n").count(), 2, "{again}");
+}
+
+/// SEARCH matches what a reader sees: RFC 2047 encoded-words in SUBJECT,
+/// FROM and HEADER, base64 and quoted-printable bodies, case-insensitively
+/// beyond ASCII; and the raw octets still match.
+#[tokio::test]
+async fn search_decodes_encoded_words_and_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = postern_mailbox::Maildir::create(dir.path().join("Maildir")).unwrap();
+    md.deliver(
+        b"From: =?ISO-8859-1?Q?Andr=E9?= <andre@example.org>\r\n\
+          Subject: =?UTF-8?B?w4l0w6kgw6AgUGFyaXM=?=\r\n\
+          Content-Type: text/plain; charset=utf-8\r\n\
+          Content-Transfer-Encoding: base64\r\n\r\nQ3LDqG1lIGJyw7tsw6llCg==\r\n",
+    )
+    .unwrap();
+    md.deliver(
+        b"Subject: plain\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+          Content-Transfer-Encoding: quoted-printable\r\n\r\nna=EFve soft=\r\nbreak\r\n",
+    )
+    .unwrap();
+    let input = "a LOGIN alice@example.org secret\r\n\
+         b SELECT INBOX\r\n\
+         c SEARCH CHARSET UTF-8 SUBJECT \"été à\"\r\n\
+         d SEARCH FROM \"andrÉ\"\r\n\
+         e SEARCH BODY \"CRÈME\"\r\n\
+         f SEARCH TEXT softbreak\r\n\
+         g SEARCH SUBJECT w4l0\r\n\
+         h SEARCH HEADER Subject paris\r\n\
+         i SEARCH TEXT \"andré\"\r\n\
+         j SEARCH BODY nowhere\r\n\
+         k LOGOUT\r\n";
+    let out = talk("127.0.0.1:40000", dir.path(), input.as_bytes()).await;
+    for (tag, hits) in [
+        ("c", "1"),
+        ("d", "1"),
+        ("e", "1"),
+        ("f", "2"),
+        ("g", "1"),
+        ("h", "1"),
+        ("i", "1"),
+    ] {
+        assert!(
+            out.contains(&format!("* SEARCH {hits}\r\n{tag} OK")),
+            "{tag}: {out}"
+        );
+    }
+    assert!(out.contains("* SEARCH\r\nj OK"), "{out}");
+}
+
+/// QRESYNC (RFC 7162 §3.2): SELECT with the client's UIDVALIDITY and
+/// MODSEQ gets VANISHED (EARLIER) and the changed flags; UID FETCH with
+/// CHANGEDSINCE and VANISHED; EXPUNGE told as VANISHED with the new
+/// HIGHESTMODSEQ; [CLOSED] on a second SELECT; BAD unless enabled.
+#[tokio::test]
+async fn qresync() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Maildir");
+    let md = postern_mailbox::Maildir::create(&root).unwrap();
+    for n in 1..=3 {
+        md.deliver(format!("Subject: {n}\r\n\r\n{n}\r\n").as_bytes())
+            .unwrap();
+    }
+    let mb = postern_mailbox::Mailbox::open(&root).unwrap();
+    let before = mb.sync().unwrap();
+    // What the client missed: 2 expunged, 3 flagged.
+    mb.expunge(&before.messages[1]).unwrap();
+    let mut flagged = postern_mailbox::Flags::new();
+    flagged.insert("\\Flagged");
+    mb.set_flags(&before.messages[2], &flagged).unwrap();
+    let (v, h) = (before.validity, before.highest_modseq);
+    let input = format!(
+        "a LOGIN alice@example.org secret\r\n\
+         b SELECT INBOX (QRESYNC ({v} {h}))\r\n\
+         c ENABLE QRESYNC\r\n\
+         d SELECT INBOX (QRESYNC ({v} {h} 1:5))\r\n\
+         e UID FETCH 1:* (FLAGS) (CHANGEDSINCE {h} VANISHED)\r\n\
+         f STORE 1 +FLAGS.SILENT (\\Deleted)\r\n\
+         g EXPUNGE\r\n\
+         h EXAMINE INBOX (QRESYNC (1 1))\r\n\
+         i LOGOUT\r\n"
+    );
+    let out = talk("127.0.0.1:40000", dir.path(), input.as_bytes()).await;
+    assert_eq!(line(&out, "b "), "b BAD QRESYNC not enabled.", "{out}");
+    assert!(out.contains("* ENABLED QRESYNC\r\n"), "{out}");
+    let select = &out[out.find("d OK").unwrap().saturating_sub(600)..out.find("d OK").unwrap()];
+    assert!(select.contains("* VANISHED (EARLIER) 2\r\n"), "{out}");
+    assert!(
+        select.contains("* 2 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ ("),
+        "{out}"
+    );
+    assert!(!select.contains("UID 1 "), "unchanged: {out}");
+    assert!(
+        out.contains("* VANISHED (EARLIER) 2\r\n* 2 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ ("),
+        "{out}"
+    );
+    assert!(
+        out.contains("* VANISHED 1\r\ng OK [HIGHESTMODSEQ "),
+        "{out}"
+    );
+    assert!(!out.contains(" EXPUNGE\r\n"), "{out}");
+    assert!(
+        out.contains("* OK [CLOSED] Previous mailbox closed.\r\n"),
+        "{out}"
+    );
+    assert!(line(&out, "h ").starts_with("h OK [READ-ONLY]"), "{out}");
+}

@@ -4,7 +4,13 @@
 //!
 //! [`Selected::sync`] compares the store with that view and queues the
 //! untagged EXPUNGE, EXISTS, RECENT and FETCH FLAGS responses that bring
-//! the client up to date with what other sessions and delivery did.
+//! the client up to date with what other sessions and delivery did; with
+//! CONDSTORE enabled, each FETCH carries the message's MODSEQ and a change
+//! of MODSEQ alone is reported too (RFC 7162 §3.1.4).
+//!
+//! \Recent (RFC 3501 §2.3.2): a read-write view claims the messages no
+//! session has seen ([`Mailbox::sync`]); a read-only one (EXAMINE) shows
+//! them as recent without claiming them ([`Mailbox::peek`]).
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -39,6 +45,12 @@ pub(crate) struct Selected {
     pub(crate) recent: HashSet<u32>,
     pub(crate) validity: u32,
     pub(crate) next: u32,
+    /// HIGHESTMODSEQ at the last sync.
+    pub(crate) highest_modseq: u64,
+    /// The session enabled CONDSTORE: FETCH responses carry MODSEQ.
+    pub(crate) condstore: bool,
+    /// The session enabled QRESYNC: expunges are told as VANISHED.
+    pub(crate) qresync: bool,
 }
 
 impl Selected {
@@ -47,9 +59,10 @@ impl Selected {
         mailbox: Mailbox,
         name: String,
         read_only: bool,
+        (condstore, qresync): (bool, bool),
     ) -> io::Result<Selected> {
         let mb = mailbox.clone();
-        let snapshot = blocking(move || mb.sync()).await?;
+        let snapshot = blocking(move || if read_only { mb.peek() } else { mb.sync() }).await?;
         let recent = snapshot
             .messages
             .iter()
@@ -64,6 +77,9 @@ impl Selected {
             recent,
             validity: snapshot.validity,
             next: snapshot.next,
+            highest_modseq: snapshot.highest_modseq,
+            condstore,
+            qresync,
         })
     }
 
@@ -77,18 +93,40 @@ impl Selected {
     }
 
     /// `* n FETCH (FLAGS (...))`, with the UID when the command was a UID
-    /// one (RFC 3501 §6.4.8).
+    /// one (RFC 3501 §6.4.8) and the MODSEQ once CONDSTORE is on.
     pub(crate) fn flags_response(&self, out: &mut Vec<u8>, index: usize, uid: bool) {
+        self.fetch_response(out, index, uid, true);
+    }
+
+    /// `* n FETCH (...)` with UID (when `uid`), FLAGS (when `flags`) and
+    /// MODSEQ (with CONDSTORE on); nothing if that leaves it empty.
+    pub(crate) fn fetch_response(&self, out: &mut Vec<u8>, index: usize, uid: bool, flags: bool) {
         let Some(m) = self.messages.get(index) else {
             return;
         };
-        out.extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());
+        let mut items = Vec::new();
         if uid {
-            out.extend_from_slice(format!("UID {} ", m.uid).as_bytes());
+            items.extend_from_slice(format!("UID {}", m.uid).as_bytes());
         }
-        out.extend_from_slice(b"FLAGS ");
-        let flags = self.flags_of(m);
-        flag_list(out, flags.iter().map(String::as_str));
+        if flags {
+            if !items.is_empty() {
+                items.push(b' ');
+            }
+            items.extend_from_slice(b"FLAGS ");
+            let flags = self.flags_of(m);
+            flag_list(&mut items, flags.iter().map(String::as_str));
+        }
+        if self.condstore {
+            if !items.is_empty() {
+                items.push(b' ');
+            }
+            items.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes());
+        }
+        if items.is_empty() {
+            return;
+        }
+        out.extend_from_slice(format!("* {} FETCH (", index + 1).as_bytes());
+        out.extend_from_slice(&items);
         out.extend_from_slice(b")\r\n");
     }
 
@@ -97,8 +135,19 @@ impl Selected {
     /// renumber messages (RFC 3501 §7.4.1); vanished messages stay in the
     /// view until a later command may report them.
     pub(crate) async fn sync(&mut self, out: &mut Vec<u8>, expunges: bool) -> io::Result<()> {
-        let mb = self.mailbox.clone();
-        let snapshot = blocking(move || mb.sync()).await?;
+        self.sync_except(out, expunges, &HashSet::new()).await
+    }
+
+    /// [`Selected::sync`], leaving out the FETCH of the UIDs in `quiet`:
+    /// the command that changed them reports them itself (STORE).
+    pub(crate) async fn sync_except(
+        &mut self,
+        out: &mut Vec<u8>,
+        expunges: bool,
+        quiet: &HashSet<u32>,
+    ) -> io::Result<()> {
+        let (mb, read_only) = (self.mailbox.clone(), self.read_only);
+        let snapshot = blocking(move || if read_only { mb.peek() } else { mb.sync() }).await?;
         if snapshot.validity != self.validity {
             // The UID list was rebuilt under us: the client's cache is
             // void. Dovecot disconnects; so do we, with the reason.
@@ -107,21 +156,23 @@ impl Selected {
         let current: HashMap<u32, &Message> =
             snapshot.messages.iter().map(|m| (m.uid, m)).collect();
         if expunges {
+            let mut gone = Vec::new();
             let mut i = self.messages.len();
             while i > 0 {
                 i -= 1;
                 if !current.contains_key(&self.messages[i].uid) {
-                    let gone = self.messages.remove(i);
-                    self.recent.remove(&gone.uid);
-                    out.extend_from_slice(format!("* {} EXPUNGE\r\n", i + 1).as_bytes());
+                    gone.push(self.remove(i));
                 }
             }
+            self.expunged(out, &gone);
         }
         for i in 0..self.messages.len() {
             let Some(now) = current.get(&self.messages[i].uid) else {
                 continue;
             };
-            let changed = now.flags != self.messages[i].flags;
+            let old = &self.messages[i];
+            let changed = (now.flags != old.flags || self.condstore && now.modseq != old.modseq)
+                && !quiet.contains(&old.uid);
             self.messages[i] = Message {
                 recent: false,
                 ..(*now).clone()
@@ -148,7 +199,39 @@ impl Selected {
             out.extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
         }
         self.next = snapshot.next;
+        self.highest_modseq = snapshot.highest_modseq;
         Ok(())
+    }
+
+    /// Takes message `index` out of the view; returns what EXPUNGE
+    /// reports of it: (sequence number, UID).
+    pub(crate) fn remove(&mut self, index: usize) -> (usize, u32) {
+        let gone = self.messages.remove(index);
+        self.recent.remove(&gone.uid);
+        (index + 1, gone.uid)
+    }
+
+    /// Reports messages taken out with [`Selected::remove`], highest
+    /// sequence number first: `* n EXPUNGE` each, or with QRESYNC one
+    /// `* VANISHED uids` (RFC 7162 §3.2.10).
+    pub(crate) fn expunged(&self, out: &mut Vec<u8>, gone: &[(usize, u32)]) {
+        if gone.is_empty() {
+            return;
+        }
+        if self.qresync {
+            let uids: Vec<u32> = gone.iter().map(|(_, u)| *u).collect();
+            out.extend_from_slice(
+                format!(
+                    "* VANISHED {}\r\n",
+                    crate::codec::SequenceSet::render(&uids)
+                )
+                .as_bytes(),
+            );
+            return;
+        }
+        for (seq, _) in gone {
+            out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+        }
     }
 
     /// The indexes a set names: sequence numbers, or UIDs when `uid`.

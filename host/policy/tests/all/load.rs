@@ -70,23 +70,25 @@ fn unknown_plugins_name_the_entry() {
     let err = RUNTIME
         .load(&PolicyConfig::default().with(
             Stage::Sender,
-            lines(&["permit", "check_sender_access hash:/etc/postern/access"]),
+            lines(&["permit", "check_policy_service inet:127.0.0.1:10023"]),
         ))
         .unwrap_err();
     assert!(matches!(err, Error::UnknownPlugin { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "sender restrictions: entry \"check_sender_access hash:/etc/postern/access\": \
-         unknown plugin \"check_sender_access\" (not a standard plugin, and no plugin \
+        "sender restrictions: entry \"check_policy_service inet:127.0.0.1:10023\": \
+         unknown plugin \"check_policy_service\" (not a standard plugin, and no plugin \
          directory is set)"
     );
     let dir = plugin_dir(&[]);
     let err = RUNTIME
-        .load(&config(dir.path(), &["greylist"]))
+        .load(&config(dir.path(), &["spamassassin"]))
         .unwrap_err();
     assert!(
-        err.to_string()
-            .ends_with(&format!("no greylist.wasm in {})", dir.path().display())),
+        err.to_string().ends_with(&format!(
+            "no spamassassin.wasm in {})",
+            dir.path().display()
+        )),
         "{err}"
     );
 }

@@ -5,15 +5,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod access;
 mod answer;
 mod builtins;
+mod dns_checks;
 mod dns_server;
 mod hostile;
+mod identity_checks;
 mod inspect;
+mod kv_plugins;
 mod load;
 mod lookup;
 mod pool;
 mod sandbox;
+mod session;
 mod standard;
 
 use std::collections::BTreeMap;
@@ -49,11 +54,16 @@ pub fn table(pairs: &[(&str, &str)]) -> Entry {
 
 /// A plugin directory with the test guests, which are not embedded.
 pub static GUESTS: LazyLock<tempfile::TempDir> = LazyLock::new(|| {
-    let guests: Vec<(String, Vec<u8>)> =
-        ["test_hostile", "test_answer", "test_sandbox", "test_lookup"]
-            .into_iter()
-            .map(|name| (format!("{name}.wasm"), std::fs::read(wasm(name)).unwrap()))
-            .collect();
+    let guests: Vec<(String, Vec<u8>)> = [
+        "test_hostile",
+        "test_answer",
+        "test_sandbox",
+        "test_lookup",
+        "test_session",
+    ]
+    .into_iter()
+    .map(|name| (format!("{name}.wasm"), std::fs::read(wasm(name)).unwrap()))
+    .collect();
     let files: Vec<(&str, &[u8])> = guests
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_slice()))

@@ -38,8 +38,8 @@ pub(crate) struct Login {
     pub(crate) user: String,
     /// The Maildir.
     pub(crate) maildir: Maildir,
-    /// Held for the whole session.
-    pub(crate) _lock: Guard,
+    /// Held until the UPDATE state is done (or the session ends).
+    pub(crate) lock: Option<Guard>,
 }
 
 /// The CAPA response (RFC 2449 §5) for the state the session is in.
@@ -271,6 +271,6 @@ where
     Ok(Some(Login {
         user,
         maildir,
-        _lock: lock,
+        lock: Some(lock),
     }))
 }

@@ -369,6 +369,39 @@ mod tests {
         );
     }
 
+    /// RETR sets \Seen at QUIT, as Dovecot does; TOP does not, nor does
+    /// a RETR in a session that ends without QUIT.
+    #[tokio::test]
+    async fn retr_sets_seen_at_quit() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = postern_mailbox::Maildir::create(dir.path().join("Maildir")).unwrap();
+        for body in ["one", "two", "three"] {
+            md.deliver(format!("Subject: {body}\r\n\r\n{body}\r\n").as_bytes())
+                .unwrap();
+        }
+        let login = "USER alice@example.org\r\nPASS secret\r\n";
+        let out = talk_with(
+            "127.0.0.1:40000",
+            dir.path(),
+            format!("{login}RETR 1\r\n").as_bytes(),
+            Duration::from_millis(100),
+        )
+        .await;
+        assert!(out.contains("one\r\n.\r\n"), "{out}");
+        let seen = |md: &postern_mailbox::Maildir| -> Vec<bool> {
+            md.scan()
+                .unwrap()
+                .iter()
+                .map(|e| e.path.to_str().unwrap().ends_with(":2,S"))
+                .collect()
+        };
+        assert_eq!(seen(&md), [false, false, false], "no QUIT, no UPDATE");
+        let input = format!("{login}RETR 1\r\nTOP 2 0\r\nRETR 3\r\nDELE 3\r\nQUIT\r\n");
+        let out = talk("127.0.0.1:40000", dir.path(), input.as_bytes()).await;
+        assert!(out.ends_with("+OK Logging out.\r\n"), "{out}");
+        assert_eq!(seen(&md), [true, false]);
+    }
+
     #[tokio::test]
     async fn idle_client_is_logged_out_and_marks_are_kept() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,11 @@
 //! The TRANSACTION state (RFC 1939 §5) and, at QUIT, the UPDATE state
 //! (§6): deletions are marks until QUIT, and only then are files removed.
 //! A session that ends any other way deletes nothing.
+//!
+//! Messages read whole with RETR get `\Seen` in the UPDATE state too, as
+//! Dovecot's pop3 does by default (`pop3_no_flag_updates = no`), so an
+//! IMAP client of the same mailbox sees them read; TOP reads only a part
+//! and sets nothing.
 
 use postern_mailbox::Entry;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -25,6 +30,8 @@ struct Stats {
 struct Maildrop {
     messages: Vec<Entry>,
     deleted: Vec<bool>,
+    /// Read with RETR: \Seen at QUIT.
+    retrieved: Vec<bool>,
 }
 
 impl Maildrop {
@@ -51,7 +58,7 @@ impl Maildrop {
 }
 
 /// Runs the state from `+OK Logged in.` to the end of the session.
-pub(crate) async fn run<S>(io: &mut Io<S>, ctx: Context<'_>, login: Login)
+pub(crate) async fn run<S>(io: &mut Io<S>, ctx: Context<'_>, mut login: Login)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -72,11 +79,12 @@ where
     };
     let mut drop = Maildrop {
         deleted: vec![false; messages.len()],
+        retrieved: vec![false; messages.len()],
         messages,
     };
     let mut stats = Stats::default();
     io.send(&response::ok("Logged in."));
-    let why = match serve(io, ctx, &login, &mut drop, &mut stats).await {
+    let why = match serve(io, ctx, &mut login, &mut drop, &mut stats).await {
         Ok(()) => "Logged out".to_owned(),
         Err(Stop::Timeout) => {
             io.send(&response::err("Disconnected for inactivity."));
@@ -118,7 +126,7 @@ where
 async fn serve<S>(
     io: &mut Io<S>,
     ctx: Context<'_>,
-    login: &Login,
+    login: &mut Login,
     drop: &mut Maildrop,
     stats: &mut Stats,
 ) -> Result<(), Stop>
@@ -181,6 +189,12 @@ where
                 if let Some(sent) = send_message(io, login, drop, n, None).await {
                     stats.retr += 1;
                     stats.retr_bytes += sent;
+                    if let Some(read) = usize::try_from(n)
+                        .ok()
+                        .and_then(|n| drop.retrieved.get_mut(n.wrapping_sub(1)))
+                    {
+                        *read = true;
+                    }
                 }
             }
             Command::Top(n, lines) => {
@@ -204,6 +218,9 @@ where
             }
             Command::Quit => {
                 stats.deleted = update(login, drop).await;
+                // Free for the next session before it is told: a client
+                // that logs in again on the +OK finds the mailbox free.
+                login.lock = None;
                 let marked = drop.deleted.iter().filter(|d| **d).count() as u64;
                 if stats.deleted == marked {
                     io.send(&response::ok("Logging out."));
@@ -261,22 +278,31 @@ where
     Some(sent)
 }
 
-/// The UPDATE state: removes the marked messages; returns how many are
-/// gone.
+/// The UPDATE state: sets \Seen on what RETR read and is kept, removes
+/// the marked messages; returns how many are gone.
 async fn update(login: &Login, drop: &Maildrop) -> u64 {
-    let doomed: Vec<Entry> = drop
-        .messages
-        .iter()
-        .zip(&drop.deleted)
-        .filter(|(_, d)| **d)
-        .map(|(e, _)| e.clone())
-        .collect();
-    if doomed.is_empty() {
+    let mut doomed = Vec::new();
+    let mut read = Vec::new();
+    for (i, entry) in drop.messages.iter().enumerate() {
+        if drop.deleted.get(i).copied().unwrap_or(false) {
+            doomed.push(entry.clone());
+        } else if drop.retrieved.get(i).copied().unwrap_or(false) {
+            read.push(entry.clone());
+        }
+    }
+    if doomed.is_empty() && read.is_empty() {
         return 0;
     }
     let maildir = login.maildir.clone();
     let user = login.user.clone();
     tokio::task::spawn_blocking(move || {
+        for entry in &read {
+            // A flag that cannot be set is logged, and the session still
+            // ends well: the message was delivered to the client.
+            if let Err(e) = maildir.mark_seen(entry) {
+                tracing::warn!(target: "postern/pop3", "pop3({user}): cannot set \\Seen on {}: {e}", entry.path.display());
+            }
+        }
         let mut removed = 0;
         for entry in &doomed {
             match maildir.remove(entry) {

@@ -16,6 +16,10 @@ pub enum ExpandError {
     Recursive(String),
     /// `${name` without its closing brace, or `$` at the end.
     Syntax(String),
+    /// The value grew past [`MAX_EXPANDED`]: names that each repeat the
+    /// next (`a = $b$b$b`, `b = $c$c$c`, ...) multiply a small file into
+    /// gigabytes (found writing the config fuzz target; fuzz/corpus/config/).
+    TooLong(String),
 }
 
 impl std::fmt::Display for ExpandError {
@@ -24,6 +28,10 @@ impl std::fmt::Display for ExpandError {
             ExpandError::Unknown(n) => write!(f, "unknown parameter ${n} in value"),
             ExpandError::Recursive(n) => write!(f, "${n} refers to itself (recursive expansion)"),
             ExpandError::Syntax(s) => write!(f, "bad $name syntax: {s}"),
+            ExpandError::TooLong(n) => write!(
+                f,
+                "${n} expands to more than {MAX_EXPANDED} bytes (names that repeat each other)"
+            ),
         }
     }
 }
@@ -31,6 +39,11 @@ impl std::fmt::Display for ExpandError {
 /// How deep `$a` → `$b` → ... may go before we call it a loop. Postfix
 /// uses 100 (`mac_expand`'s recursion limit); real configs need 3 or 4.
 const MAX_DEPTH: usize = 100;
+
+/// The longest value expansion may build, far above any real list
+/// (`mynetworks`, `mydestination`): it bounds both memory and time, since
+/// every level stops as soon as its own text passes it.
+const MAX_EXPANDED: usize = 1 << 20;
 
 /// Expands `value`, looking names up with `lookup` (which returns the raw,
 /// unexpanded value of a parameter, or `None` if there is no such one).
@@ -97,6 +110,9 @@ fn expand_at(
             }
             Some(_) => {}
         }
+        if out.len() > MAX_EXPANDED {
+            return Err(ExpandError::TooLong(name.to_owned()));
+        }
         stack.pop();
         rest = &after[consumed..];
     }
@@ -158,5 +174,27 @@ mod tests {
             expand("end $", &params),
             Err(ExpandError::Syntax(_))
         ));
+    }
+
+    /// Found writing the config fuzz target: eight names, each ten times
+    /// the next, made a 1 KB file expand to gigabytes and `postern check`
+    /// hang.
+    #[test]
+    fn multiplying_names_are_refused() {
+        let names = ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7"];
+        let lookup = |name: &str| {
+            let i = names.iter().position(|n| *n == name)?;
+            Some(match names.get(i + 1) {
+                Some(next) => format!("${next}").repeat(10),
+                None => "xxxxxxxxxx".to_owned(),
+            })
+        };
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            expand("$n0", &lookup),
+            Err(ExpandError::TooLong(_))
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(expand("$n6", &lookup).unwrap().len(), 100);
     }
 }

@@ -147,6 +147,9 @@ pub struct Main {
     /// Free bytes the queue file system must keep: below this (or below
     /// 1.5 times the announced size) MAIL FROM gets 452 4.3.1.
     pub queue_minfree: u64,
+    /// `local_recipient_maps` names `unix:passwd.byname`: system accounts
+    /// are local recipients beside the users file and the aliases.
+    pub system_accounts: bool,
 }
 
 /// Reads parameter values: expansion, then kind, collecting errors.
@@ -392,8 +395,34 @@ impl Main {
                 .map(|v| value::list(&v).map(str::to_owned).collect())
                 .unwrap_or_default(),
             queue_minfree: r.get("queue_minfree", value::count).unwrap_or_default(),
+            system_accounts: r
+                .get("local_recipient_maps", local_recipient_maps)
+                .unwrap_or_default(),
         }
     }
+}
+
+/// `local_recipient_maps`: whether it names `unix:passwd.byname`. The
+/// users file and the aliases are local recipients whatever it says, so
+/// an entry that names `alias_maps` (`$alias_maps`) adds nothing; any
+/// other table type is refused rather than silently ignored.
+fn local_recipient_maps(v: &str) -> Result<bool, String> {
+    let mut unix = false;
+    for entry in value::list(v) {
+        match postern_tables::UnixTable::parse(entry) {
+            Some(Ok(postern_tables::UnixTable::PasswdByName)) => unix = true,
+            Some(Ok(other)) => return Err(format!("{other:?} is not supported here")),
+            Some(Err(e)) => return Err(e.to_string()),
+            None if postern_delivery::aliases::map_path(entry).is_absolute() => {}
+            None => {
+                return Err(format!(
+                    "{entry:?}: expected unix:passwd.byname or $alias_maps \
+                     (the users file always counts)"
+                ));
+            }
+        }
+    }
+    Ok(unix)
 }
 
 /// `default_privs`: a user name or uid that is not root's.

@@ -11,18 +11,22 @@
 //! - [`expand`]: `$name` expansion.
 //! - [`value`]: reading expanded strings into kinds.
 //! - [`sections`]: `[[service]]`, `[auth]`, `[smtpd.restrictions]`.
+//! - [`socket`]: a service's UNIX socket (`listen = "unix:/path"`).
 //! - [`policy`]: `[plugins]`, `[tables.NAME]`, `[dns]`.
 //! - [`main_cf`]: the typed parameter values the server runs on.
+//! - [`master_cf`]: the services as `postern config -M` and `-P` list them.
 //! - [`smtp_client`]: the outbound SMTP client's parameters.
 //! - [`error`]: errors that name the place.
 
 pub mod error;
 pub mod expand;
 pub mod main_cf;
+pub mod master_cf;
 pub mod params;
 pub mod policy;
 pub mod sections;
 pub mod smtp_client;
+pub mod socket;
 pub mod toml_value;
 pub mod value;
 
@@ -35,6 +39,7 @@ use toml::de::DeTable;
 pub use error::{ConfigError, ConfigErrors, Source};
 pub use main_cf::Main;
 pub use sections::{Restriction, RestrictionItem, Service};
+pub use socket::UnixListen;
 use toml_value::Raw;
 
 /// Where the configuration is read from when `--config` is not given.
@@ -191,6 +196,20 @@ impl Config {
         for (name, value) in policy_sections {
             policy.read(name, value, &source, &lookup, &mut errors);
         }
+        // Tables named in restriction lists (`check_*_access hash:/path`),
+        // the global lists and every service's own.
+        policy.declare_implicit(
+            resolved
+                .restrictions
+                .values()
+                .chain(
+                    resolved
+                        .services
+                        .iter()
+                        .flat_map(|s| s.restrictions.iter().flat_map(|l| l.values())),
+                )
+                .flatten(),
+        );
         if !errors.is_empty() {
             errors.sort_by_key(|e| e.line);
             return Err(ConfigErrors(errors));

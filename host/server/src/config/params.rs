@@ -51,6 +51,10 @@ pub const COMPUTED: &str = "\0computed";
 /// Every parameter this version understands, sorted by name. A key that is
 /// not here (nor a section) is a config error.
 pub const PARAMS: &[Param] = &[
+    // access(5) maps: the reply codes of REJECT and DEFER (the
+    // check_*_access plugins get them as arguments).
+    p("access_map_defer_code", "450", Kind::Count),
+    p("access_map_reject_code", "554", Kind::Count),
     p("alias_maps", "", Kind::Text),
     p("allow_mail_to_commands", "alias, forward", Kind::Text),
     p("allow_mail_to_files", "alias, forward", Kind::Text),
@@ -60,7 +64,22 @@ pub const PARAMS: &[Param] = &[
     p("bounce_queue_lifetime", "5d", Kind::Time),
     p("command_time_limit", "1000s", Kind::Time),
     p("data_directory", COMPUTED, Kind::Path),
+    p(
+        "default_destination_concurrency_failed_cohort_limit",
+        "1",
+        Kind::Count,
+    ),
     p("default_destination_concurrency_limit", "20", Kind::Count),
+    p(
+        "default_destination_concurrency_negative_feedback",
+        "1",
+        Kind::Text,
+    ),
+    p(
+        "default_destination_concurrency_positive_feedback",
+        "1",
+        Kind::Text,
+    ),
     p("default_destination_recipient_limit", "50", Kind::Count),
     p("default_privs", "nobody", Kind::Text),
     p("default_process_limit", "100", Kind::Count),
@@ -74,7 +93,42 @@ pub const PARAMS: &[Param] = &[
     p("header_size_limit", "102400", Kind::Size),
     p("home_mailbox", "Maildir/", Kind::Text),
     p("inet_interfaces", "loopback-only", Kind::Interfaces),
+    p("initial_destination_concurrency", "5", Kind::Count),
     p("line_length_limit", "2048", Kind::Count),
+    p(
+        "lmtp_destination_concurrency_failed_cohort_limit",
+        "$default_destination_concurrency_failed_cohort_limit",
+        Kind::Count,
+    ),
+    p(
+        "lmtp_destination_concurrency_limit",
+        "$default_destination_concurrency_limit",
+        Kind::Count,
+    ),
+    p(
+        "lmtp_destination_concurrency_negative_feedback",
+        "$default_destination_concurrency_negative_feedback",
+        Kind::Text,
+    ),
+    p(
+        "lmtp_destination_concurrency_positive_feedback",
+        "$default_destination_concurrency_positive_feedback",
+        Kind::Text,
+    ),
+    p(
+        "lmtp_initial_destination_concurrency",
+        "$initial_destination_concurrency",
+        Kind::Count,
+    ),
+    p("local_recipient_maps", "", Kind::Text),
+    // Dovecot's name: what the mailbox store fsyncs (messages and UIDs
+    // always, flags and MODSEQs only with `always`; see
+    // postern_mailbox::fsync).
+    p(
+        "mail_fsync",
+        "optimized",
+        Kind::Choice(&["optimized", "always", "never"]),
+    ),
     p("mail_name", "Postern", Kind::Text),
     p("mail_spool_directory", "/var/mail", Kind::Path),
     p("mailbox_command", "", Kind::Text),
@@ -91,6 +145,13 @@ pub const PARAMS: &[Param] = &[
     p("myhostname", COMPUTED, Kind::Domain),
     p("mynetworks", "127.0.0.0/8, [::1]/128", Kind::NetworkList),
     p("myorigin", "$myhostname", Kind::Domain),
+    // Which maps let `example.com` match its subdomains; the access maps
+    // read `smtpd_access_maps` in it.
+    p(
+        "parent_domain_matches_subdomains",
+        "debug_peer_list, fast_flush_domains, mynetworks, permit_mx_backup_networks, qmqpd_authorized_clients, relay_domains, smtpd_access_maps",
+        Kind::Text,
+    ),
     p(
         "plugin_cache_directory",
         "$data_directory/cache",
@@ -109,8 +170,33 @@ pub const PARAMS: &[Param] = &[
     p("smtp_data_done_timeout", "600s", Kind::Time),
     p("smtp_data_init_timeout", "120s", Kind::Time),
     p("smtp_data_xfer_timeout", "180s", Kind::Time),
+    p(
+        "smtp_destination_concurrency_failed_cohort_limit",
+        "$default_destination_concurrency_failed_cohort_limit",
+        Kind::Count,
+    ),
+    p(
+        "smtp_destination_concurrency_limit",
+        "$default_destination_concurrency_limit",
+        Kind::Count,
+    ),
+    p(
+        "smtp_destination_concurrency_negative_feedback",
+        "$default_destination_concurrency_negative_feedback",
+        Kind::Text,
+    ),
+    p(
+        "smtp_destination_concurrency_positive_feedback",
+        "$default_destination_concurrency_positive_feedback",
+        Kind::Text,
+    ),
     p("smtp_helo_name", "$myhostname", Kind::Text),
     p("smtp_helo_timeout", "300s", Kind::Time),
+    p(
+        "smtp_initial_destination_concurrency",
+        "$initial_destination_concurrency",
+        Kind::Count,
+    ),
     p("smtp_mail_timeout", "300s", Kind::Time),
     p("smtp_quit_timeout", "300s", Kind::Time),
     p("smtp_rcpt_timeout", "300s", Kind::Time),
@@ -143,6 +229,7 @@ pub const PARAMS: &[Param] = &[
     ),
     p("smtpd_hard_error_limit", "20", Kind::Count),
     p("smtpd_helo_required", "no", Kind::Bool),
+    p("smtpd_null_access_lookup_key", "<>", Kind::Text),
     p("smtpd_recipient_limit", "1000", Kind::Count),
     p("smtpd_sasl_auth_enable", "no", Kind::Bool),
     p("smtpd_sasl_authenticated_header", "no", Kind::Bool),

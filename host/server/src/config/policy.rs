@@ -131,6 +131,49 @@ impl PolicySettings {
         }
     }
 
+    /// Declares a table for every `type:path` argument of a restriction
+    /// entry (`"check_sender_access hash:/etc/postfix/access"`), named by
+    /// that text, as Postfix opens the maps its restriction lists name:
+    /// loaded and reloaded with the `[tables.NAME]` ones, so that a
+    /// plugin's `tables.lookup("hash:/etc/postfix/access", key)` works
+    /// without a declaration. `pcre:` is read as `regexp:` (the `regex`
+    /// crate takes the common PCRE syntax); `texthash:`, `btree:` and
+    /// `lmdb:` are read from their source file as `hash:` is.
+    pub(super) fn declare_implicit<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'a super::Restriction>,
+    ) {
+        for r in entries {
+            let args: Vec<&str> = match &r.item {
+                // Every word: a table named alone is an access check too.
+                super::RestrictionItem::Line(l) => l.split_whitespace().collect(),
+                super::RestrictionItem::Table(t) => t
+                    .iter()
+                    .filter(|(k, _)| {
+                        !matches!(
+                            k.as_str(),
+                            "plugin"
+                                | "on_error"
+                                | "mode"
+                                | "deadline"
+                                | "memory_limit"
+                                | "data_dir"
+                        )
+                    })
+                    .map(|(_, v)| v.as_str())
+                    .collect(),
+            };
+            for arg in args {
+                let Some(spec) = implicit_table(arg) else {
+                    continue;
+                };
+                if self.tables.iter().all(|t| t.spec.name != spec.name) {
+                    self.tables.push(DeclaredTable { spec, line: r.line });
+                }
+            }
+        }
+    }
+
     fn read_plugins(&mut self, table: &DeTable<'_>, cx: &mut Ctx<'_>) {
         let mut per_plugin = Vec::new();
         for (key, v) in table.iter() {
@@ -317,6 +360,109 @@ fn limit(
     }
 }
 
+/// The plugins that read access(5) maps.
+pub const ACCESS_PLUGINS: &[&str] = &[
+    "check_client_access",
+    "check_helo_access",
+    "check_recipient_access",
+    "check_reverse_client_hostname_access",
+    "check_sender_access",
+];
+
+/// The main.cf parameters the access map plugins read, as arguments for
+/// them: those set to something else than Postfix's default (and
+/// `recipient_delimiter` when set), so that an entry written as in
+/// main.cf shows as written.
+pub fn access_map_args(config: &super::Config) -> Vec<(&'static str, String)> {
+    [
+        "access_map_defer_code",
+        "access_map_reject_code",
+        "parent_domain_matches_subdomains",
+        "recipient_delimiter",
+        "smtpd_null_access_lookup_key",
+    ]
+    .into_iter()
+    .filter_map(|name| {
+        let value = config.value(name)?;
+        (value != config.default_value(name)?).then_some((name, value))
+    })
+    .collect()
+}
+
+/// A table named alone in a list (`"hash:/etc/postfix/access"`) is
+/// Postfix's short-hand for the list's own access check: the client list's
+/// `check_client_access`, the HELO list's `check_helo_access`, and so on
+/// (smtpd_check.c, `def_acl`). Other lines are returned as they are; so is
+/// a table in the data lists, which have no such check (the plugin named
+/// by the table's text then fails to load, naming it).
+pub fn implicit_access(stage: postern_mail::Stage, line: &str) -> std::borrow::Cow<'_, str> {
+    use postern_mail::Stage;
+    let first = line.split_whitespace().next().unwrap_or_default();
+    let check = match stage {
+        Stage::Client => "check_client_access",
+        Stage::Helo => "check_helo_access",
+        Stage::Sender => "check_sender_access",
+        Stage::Relay | Stage::Recipient => "check_recipient_access",
+        _ => return line.into(),
+    };
+    if first.contains(':') && implicit_table(first).is_some() {
+        format!("{check} {}", line.trim()).into()
+    } else {
+        line.into()
+    }
+}
+
+/// Checks every answer of the table an access map plugin's `entry` names
+/// ([`postern_tables::access::check_value`]): a restriction the plugin
+/// cannot evaluate is refused at load, not met by a client.
+pub fn check_access_table(
+    tables: &postern_tables::Tables,
+    entry: &postern_policy::Entry,
+) -> Result<(), String> {
+    if !ACCESS_PLUGINS.contains(&entry.name()) {
+        return Ok(());
+    }
+    let Some((_, name)) = entry.args().iter().find(|(k, _)| k == "1" || k == "table") else {
+        return Ok(());
+    };
+    let mut answers: Vec<(String, &str)> = match tables.get(name) {
+        Some(postern_tables::Table::Hash(t)) => t
+            .entries()
+            .map(|(k, v)| (format!("key {k:?}"), v))
+            .collect(),
+        Some(postern_tables::Table::Cidr(t)) => t
+            .results()
+            .enumerate()
+            .map(|(i, v)| (format!("result {}", i + 1), v))
+            .collect(),
+        // Regexp results may be built from `$1`: known only at lookup.
+        _ => Vec::new(),
+    };
+    answers.sort();
+    for (what, value) in answers {
+        postern_tables::access::check_value(value)
+            .map_err(|e| format!("table {name}: {what}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The table an argument such as `hash:/etc/postfix/access` names, if it
+/// names one of the types Postern reads.
+fn implicit_table(arg: &str) -> Option<TableSpec> {
+    let (kind, path) = arg.split_once(':')?;
+    let kind = match kind {
+        "hash" | "texthash" | "btree" | "lmdb" => Kind::Hash,
+        "cidr" => Kind::Cidr,
+        "regexp" | "pcre" => Kind::Regexp,
+        _ => return None,
+    };
+    (!path.is_empty()).then(|| TableSpec {
+        name: arg.to_owned(),
+        kind,
+        path: PathBuf::from(path),
+    })
+}
+
 fn parse_count(s: &str) -> Result<u32, String> {
     s.trim()
         .parse()
@@ -398,6 +544,74 @@ mod tests {
              t.toml:3: tables.t: missing type = \"hash\", \"cidr\" or \"regexp\"\n\
              t.toml:6: dns.port: unknown key (expected nameservers, timeout, budget)"
         );
+    }
+
+    #[test]
+    fn tables_named_in_lists_are_declared_at_the_entry_line() {
+        let c = parse(
+            "[tables.access]\ntype = \"hash\"\npath = \"/etc/postern/access\"\n\
+             [smtpd.restrictions]\n\
+             client = \"permit_mynetworks, check_client_access cidr:/etc/postfix/nets\"\n\
+             sender = \"\"\"\n  permit_mynetworks\n  check_sender_access hash:/etc/postfix/access\n  check_recipient_access pcre:/etc/postfix/re\n\"\"\"\n\
+             recipient = [\"check_recipient_access hash:/etc/postfix/access\", \
+             { plugin = \"check_helo_access\", table = \"regexp:/etc/postfix/helo\" }, \
+             \"check_policy_service inet:127.0.0.1:9998\", \"reject_unauth_destination\"]\n",
+        )
+        .unwrap();
+        let got: Vec<(String, &str, usize)> = c
+            .policy
+            .tables
+            .iter()
+            .map(|t| (t.spec.name.clone(), t.spec.kind.as_str(), t.line))
+            .collect();
+        let want = [
+            ("access", "hash", 1),
+            ("cidr:/etc/postfix/nets", "cidr", 5),
+            ("hash:/etc/postfix/access", "hash", 8),
+            ("pcre:/etc/postfix/re", "regexp", 9),
+            ("regexp:/etc/postfix/helo", "regexp", 11),
+        ];
+        let mut got_sorted = got.clone();
+        got_sorted.sort();
+        let mut want: Vec<(String, &str, usize)> = want
+            .iter()
+            .map(|(n, k, l)| ((*n).to_owned(), *k, *l))
+            .collect();
+        want.sort();
+        assert_eq!(got_sorted, want);
+        let re = &c
+            .policy
+            .tables
+            .iter()
+            .find(|t| t.spec.name == "pcre:/etc/postfix/re");
+        assert_eq!(
+            re.map(|t| t.spec.path.clone()),
+            Some(PathBuf::from("/etc/postfix/re"))
+        );
+        // Each entry of a multi-line string sits on its own line.
+        let sender: Vec<usize> = c.restrictions[&postern_mail::Stage::Sender]
+            .iter()
+            .map(|r| r.line)
+            .collect();
+        assert_eq!(sender, [7, 8, 9]);
+    }
+
+    #[test]
+    fn a_table_alone_is_the_lists_own_access_check() {
+        use postern_mail::Stage;
+        assert_eq!(
+            implicit_access(Stage::Sender, "hash:/etc/postfix/access"),
+            "check_sender_access hash:/etc/postfix/access"
+        );
+        assert_eq!(
+            implicit_access(Stage::Relay, "cidr:/x"),
+            "check_recipient_access cidr:/x"
+        );
+        assert_eq!(
+            implicit_access(Stage::Client, "permit_mynetworks"),
+            "permit_mynetworks"
+        );
+        assert_eq!(implicit_access(Stage::Data, "hash:/x"), "hash:/x");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{ConfigError, Source};
 use super::main_cf::Main;
+use super::socket::{self, UnixListen};
 use super::toml_value::Raw;
 use super::{expand, params, toml_value};
 
@@ -60,15 +61,20 @@ pub struct Service {
     pub main: Box<Main>,
     /// The parameters this service overrides, by name.
     pub overrides: Vec<&'static str>,
+    /// The same with their values, `$name`-expanded (`postern config -P`).
+    pub override_values: Vec<(&'static str, String)>,
     /// Every restriction list in force for this service, when it overrides
     /// at least one (`None`: the file's lists).
     pub restrictions: Option<BTreeMap<Stage, Vec<Restriction>>>,
     /// `smtp`, `submission` (AUTH required before MAIL), `smtps`
     /// (implicit TLS), `pop3` (STLS), `pop3s` (implicit TLS), `imap`
-    /// (STARTTLS) or `imaps` (implicit TLS); later: lmtp.
+    /// (STARTTLS), `imaps` (implicit TLS) or `lmtp` (RFC 2033).
     pub name: String,
-    /// Where it listens.
+    /// Where it listens over TCP (empty for a UNIX socket).
     pub listen: Vec<SocketAddr>,
+    /// The UNIX socket it listens on instead (`listen = "unix:/path"`,
+    /// lmtp only).
+    pub unix: Option<UnixListen>,
     /// 1-based line of the entry.
     pub line: usize,
 }
@@ -108,9 +114,10 @@ const SERVICES: &[&str] = &[
     "pop3s",
     "imap",
     "imaps",
+    "lmtp",
 ];
 /// The services later versions add, refused by name meanwhile.
-const LATER_SERVICES: &[&str] = &["lmtp"];
+const LATER_SERVICES: &[&str] = &[];
 
 /// Postfix's parameter names for the lists, accepted at the top level.
 const POSTFIX_LISTS: &[(&str, Stage)] = &[
@@ -174,6 +181,8 @@ struct RawService {
     offset: usize,
     name: Option<(String, usize)>,
     listen: Option<(String, usize)>,
+    /// `mode`, `user`, `group`: a UNIX socket's (see [`super::socket`]).
+    socket: BTreeMap<&'static str, (String, usize)>,
     overrides: BTreeMap<&'static str, Raw>,
     lists: RawLists,
 }
@@ -232,7 +241,12 @@ impl Sections {
                             ("listen", Some(s)) => {
                                 entry.listen = Some((s.to_owned(), v.span().start))
                             }
-                            ("name" | "listen", None) => {
+                            (k, Some(s)) if socket::KEYS.contains(&k) => {
+                                if let Some(key) = socket::KEYS.iter().find(|n| **n == k) {
+                                    entry.socket.insert(key, (s.to_owned(), v.span().start));
+                                }
+                            }
+                            ("name" | "listen" | "mode" | "user" | "group", None) => {
                                 errors.push(src.error(
                                     Some(v.span().start),
                                     &path,
@@ -342,14 +356,22 @@ impl Sections {
         }
         let mut items = Vec::new();
         match value.get_ref() {
-            // main.cf style: "permit_mynetworks, reject_unauth_destination".
+            // main.cf style: "permit_mynetworks, reject_unauth_destination",
+            // separated by commas, spaces or newlines as Postfix reads it.
+            // Each entry is placed where its first word is written, so that
+            // errors name its line in a multi-line string.
             DeValue::String(s) => {
-                items.extend(
-                    s.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| (at, RawItem::Line(s.to_owned()))),
-                );
+                let text = src.text();
+                let mut cursor = at;
+                for entry in postern_policy::entry::split_list(s) {
+                    let first = entry.split_whitespace().next().unwrap_or_default();
+                    let pos = text
+                        .get(cursor..)
+                        .and_then(|rest| rest.find(first))
+                        .map_or(at, |i| cursor + i);
+                    cursor = pos.max(cursor);
+                    items.push((pos, RawItem::Line(entry)));
+                }
             }
             DeValue::Array(entries) => {
                 for e in entries.iter() {
@@ -633,13 +655,34 @@ fn resolve_service(
         }
         Some(lists)
     };
-    match service(&name, listen.as_ref().map(|(l, _)| l.as_str()), &svc_main) {
+    if name == "lmtp" && restrictions.is_some() {
+        let at = raw.lists.values().next().map(|(at, _)| *at);
+        errors.push(src.error(
+            at,
+            "service.lmtp.restrictions",
+            "the lmtp service has no restriction lists (the MTA that delivers over LMTP applied its own)",
+        ));
+        return None;
+    }
+    let Ok(unix) = socket::unix_listen(&name, listen.as_ref(), &raw.socket, src, errors) else {
+        return None;
+    };
+    let addrs = match unix {
+        Some(_) => Ok(Vec::new()),
+        None => service(&name, listen.as_ref().map(|(l, _)| l.as_str()), &svc_main),
+    };
+    match addrs {
         Ok(listen_addrs) => Some(Service {
             main: Box::new(svc_main),
             overrides: overrides.keys().copied().collect(),
+            override_values: overrides
+                .iter()
+                .map(|(k, r)| (*k, expand::expand(&r.value, &lookup).unwrap_or_default()))
+                .collect(),
             restrictions,
             name,
             listen: listen_addrs,
+            unix,
             line: src.line_of(raw.offset),
         }),
         Err(msg) => {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use postern_delivery::remote::NextHop;
+use postern_delivery::remote::{Concurrency, Feedback, NextHop};
 use postern_smtp::client::{Timeouts, TlsLevel};
 
 use super::main_cf::Reader;
@@ -42,8 +42,17 @@ pub struct SmtpClient {
     pub smtp_helo_name: String,
     /// The `smtp_*_timeout`s.
     pub timeouts: Timeouts,
-    /// `default_destination_concurrency_limit` (20).
-    pub default_destination_concurrency_limit: u64,
+    /// Slow start and feedback for SMTP:
+    /// `smtp_initial_destination_concurrency`
+    /// ($initial_destination_concurrency, 5),
+    /// `smtp_destination_concurrency_limit`
+    /// ($default_destination_concurrency_limit, 20), and
+    /// `smtp_destination_concurrency_positive_feedback`,
+    /// `_negative_feedback` (1) and `_failed_cohort_limit` (1), each
+    /// defaulting to its `default_destination_concurrency_*`.
+    pub smtp_concurrency: Concurrency,
+    /// The same for LMTP (`lmtp_*`).
+    pub lmtp_concurrency: Concurrency,
     /// `default_destination_recipient_limit` (50).
     pub default_destination_recipient_limit: u64,
     /// `smtp_connection_cache_time_limit` (2s).
@@ -67,7 +76,62 @@ impl SmtpClient {
             rset: time("smtp_rset_timeout", defaults.rset),
             quit: time("smtp_quit_timeout", defaults.quit),
         };
+        // The general parameters first, so that a bad value is reported
+        // at its own line; each transport's own parameters default to
+        // them (`smtp_destination_concurrency_limit =
+        // $default_destination_concurrency_limit`, ...), as in Postfix.
+        let mut count = |name: &str, default: u32| {
+            r.get(name, value::count)
+                .map_or(default, |v| u32::try_from(v).unwrap_or(u32::MAX))
+        };
+        let general = Concurrency {
+            initial: count("initial_destination_concurrency", 5),
+            limit: count("default_destination_concurrency_limit", 20),
+            failed_cohort_limit: count("default_destination_concurrency_failed_cohort_limit", 1),
+            ..Concurrency::default()
+        };
+        let mut feedback = |name: &str| r.get(name, Feedback::parse);
+        let general = Concurrency {
+            positive: feedback("default_destination_concurrency_positive_feedback")
+                .unwrap_or(Feedback::ONE),
+            negative: feedback("default_destination_concurrency_negative_feedback")
+                .unwrap_or(Feedback::ONE),
+            ..general
+        };
+        let mut concurrency = |transport: &str| {
+            let mut count = |name: &str, default: u32| {
+                r.get(&format!("{transport}_{name}"), value::count)
+                    .map_or(default, |v| u32::try_from(v).unwrap_or(u32::MAX))
+            };
+            let initial = count("initial_destination_concurrency", general.initial);
+            let limit = count("destination_concurrency_limit", general.limit);
+            let failed_cohort_limit = count(
+                "destination_concurrency_failed_cohort_limit",
+                general.failed_cohort_limit,
+            );
+            let mut feedback = |name: &str, default: Feedback| {
+                r.get(&format!("{transport}_{name}"), Feedback::parse)
+                    .unwrap_or(default)
+            };
+            Concurrency {
+                initial,
+                limit,
+                positive: feedback(
+                    "destination_concurrency_positive_feedback",
+                    general.positive,
+                ),
+                negative: feedback(
+                    "destination_concurrency_negative_feedback",
+                    general.negative,
+                ),
+                failed_cohort_limit,
+            }
+        };
+        let smtp_concurrency = concurrency("smtp");
+        let lmtp_concurrency = concurrency("lmtp");
         SmtpClient {
+            smtp_concurrency,
+            lmtp_concurrency,
             relayhost: r.get("relayhost", relayhost).flatten(),
             smtp_tcp_port: r.get("smtp_tcp_port", port).unwrap_or(25),
             transport_maps: r.get("transport_maps", tables).unwrap_or_default(),
@@ -89,9 +153,6 @@ impl SmtpClient {
                 .get("smtp_helo_name", |v| Ok(v.trim().to_owned()))
                 .unwrap_or_default(),
             timeouts,
-            default_destination_concurrency_limit: r
-                .get("default_destination_concurrency_limit", value::count)
-                .unwrap_or(20),
             default_destination_recipient_limit: r
                 .get("default_destination_recipient_limit", value::count)
                 .unwrap_or(50),

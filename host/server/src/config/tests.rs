@@ -142,10 +142,10 @@ fn never_an_open_relay() {
 
 #[test]
 fn services_and_sections() {
-    let e = errors("[[service]]\nname = \"lmtp\"\nlisten = \"2024\"\n");
-    assert_eq!(
-        e,
-        ["test.toml:2: service: service \"lmtp\" is not supported by this version of Postern yet"]
+    let e = errors("[[service]]\nname = \"mystery\"\nlisten = \"2024\"\n");
+    assert!(
+        e[0].starts_with("test.toml:2: service: unknown service \"mystery\""),
+        "{e:?}"
     );
     let e = errors("[[service]]\nname = \"smtp\"\nlisten = \"nowhere\"\n");
     assert!(
@@ -224,4 +224,66 @@ fn service_overrides_apply_to_that_service_only() {
             "test.toml:4: service.smtpd_tls_security_level: expected one of none, may, encrypt, found \"always\""
         ]
     );
+}
+
+#[test]
+fn lmtp_on_tcp_and_on_a_unix_socket() {
+    let c = parse("[[service]]\nname = \"lmtp\"\nlisten = \"127.0.0.1:2024\"\n").unwrap();
+    assert_eq!(c.services[0].listen[0].to_string(), "127.0.0.1:2024");
+    assert_eq!(c.services[0].unix, None);
+    let c =
+        parse("[[service]]\nname = \"lmtp\"\nlisten = \"unix:$data_directory/lmtp\"\n").unwrap();
+    assert!(c.services[0].listen.is_empty());
+    let unix = c.services[0].unix.clone().unwrap();
+    assert_eq!(unix.path, PathBuf::from("/var/lib/postern/lmtp"));
+    assert_eq!(unix.mode, 0o660);
+    let c =
+        parse("[[service]]\nname = \"lmtp\"\nlisten = \"unix:/run/l\"\nmode = \"0600\"\n").unwrap();
+    assert_eq!(c.services[0].unix.as_ref().unwrap().mode, 0o600);
+    let c = parse(
+        "[[service]]\nname = \"lmtp\"\nlisten = \"unix:/run/l\"\nuser = \"root\"\ngroup = \"4242\"\n",
+    )
+    .unwrap();
+    let unix = c.services[0].unix.clone().unwrap();
+    assert_eq!((unix.uid, unix.gid), (Some(0), Some(4242)));
+    for (text, want) in [
+        (
+            "name = \"smtp\"\nlisten = \"unix:/run/s\"\n",
+            "test.toml:3: service.listen: service \"smtp\" listens on TCP only",
+        ),
+        (
+            "name = \"lmtp\"\nlisten = \"unix:run/l\"\n",
+            "test.toml:3: service.listen: \"run/l\" is not an absolute path",
+        ),
+        (
+            "name = \"lmtp\"\nlisten = \"unix:/l\"\nmode = \"0999\"\n",
+            "test.toml:4: service.mode: \"0999\" is not a permission mode",
+        ),
+        (
+            "name = \"lmtp\"\nlisten = \"unix:/l\"\nmode = \"+660\"\n",
+            "test.toml:4: service.mode: \"+660\"",
+        ),
+        (
+            "name = \"lmtp\"\nlisten = \"2024\"\nmode = \"0660\"\n",
+            "test.toml:4: service.mode: mode is for a UNIX socket",
+        ),
+        (
+            "name = \"lmtp\"\nlisten = \"unix:/l\"\nuser = \"no-such-user-4711\"\n",
+            "test.toml:4: service.user: \"no-such-user-4711\": no such user",
+        ),
+        (
+            "name = \"lmtp\"\nlisten = \"unix:/l\"\ngroup = \"no-such-group-4711\"\n",
+            "test.toml:4: service.group: \"no-such-group-4711\": no such group",
+        ),
+        (
+            "name = \"lmtp\"\nlisten = \"2024\"\n[service.restrictions]\nrecipient = [\"reject\"]\n",
+            "service.lmtp.restrictions: the lmtp service has no restriction lists",
+        ),
+    ] {
+        let e = errors(&format!("[[service]]\n{text}"));
+        assert!(
+            e[0].starts_with(want) || e[0].contains(want),
+            "{text}: {e:?}"
+        );
+    }
 }

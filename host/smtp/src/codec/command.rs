@@ -3,8 +3,12 @@
 //! The verbs and their error replies follow Postfix's smtpd: a known verb
 //! with bad arguments gets a `501 5.5.4 Syntax: ...` usage line, a bad
 //! address `501 5.1.7` or `501 5.1.3`, an unknown ESMTP parameter `555
-//! 5.5.4`, and an unknown verb (or a line that is not UTF-8 at all)
-//! `502 5.5.2 Error: command not recognized`.
+//! 5.5.4`, and an unknown verb `500 5.5.2 Error: command not recognized`
+//! (RFC 5321 §4.2.4: 500 for a command not recognized, 502 for one
+//! recognized but not implemented). A line that is not UTF-8 gets `500
+//! 5.5.2 Error: bad UTF-8 syntax` and an empty one `500 5.5.2 Error: bad
+//! syntax`, as from Postfix 3 with `smtputf8_enable` (RFC 6531 makes
+//! command lines UTF-8).
 
 use std::fmt;
 
@@ -103,7 +107,7 @@ impl Verb {
             Verb::Rcpt => "Syntax: RCPT TO:<address>",
             Verb::Data => "Syntax: DATA",
             Verb::Rset => "Syntax: RSET",
-            Verb::Vrfy => "Syntax: VRFY address",
+            Verb::Vrfy => "Syntax: VRFY address [SMTPUTF8]",
             Verb::Quit => "Syntax: QUIT",
             Verb::Noop => "Syntax: NOOP",
             Verb::Help => "Syntax: HELP",
@@ -166,8 +170,11 @@ pub enum Command {
 impl Command {
     /// Parses one command line, without its CRLF.
     pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-        let line = std::str::from_utf8(line).map_err(|_| ParseError::Unrecognized)?;
+        let line = std::str::from_utf8(line).map_err(|_| ParseError::BadUtf8)?;
         let line = line.trim_matches(|c: char| c.is_ascii_whitespace());
+        if line.is_empty() {
+            return Err(ParseError::Empty);
+        }
         let (word, args) = match line.find(|c: char| c.is_ascii_whitespace()) {
             Some(i) => (
                 &line[..i],
@@ -205,7 +212,9 @@ impl Command {
             Verb::Quit => Ok(Command::Quit),
             // RFC 3207 §4: STARTTLS takes no parameters.
             Verb::StartTls => no_args(Command::StartTls),
-            Verb::Auth => some_args(Command::Auth),
+            // Postfix looks at AUTH's state (enabled? logged in already?)
+            // before its arguments: the session checks them.
+            Verb::Auth => Ok(Command::Auth(args.to_owned())),
             Verb::Bdat => bdat(args),
             Verb::Etrn => some_args(Command::Etrn),
         }
@@ -257,9 +266,15 @@ fn bdat(args: &str) -> Result<Command, ParseError> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseError {
-    /// Not a verb we know, or not UTF-8.
+    /// Not a verb we know.
     #[error("command not recognized")]
     Unrecognized,
+    /// Not UTF-8 (RFC 6531 §3.3: command lines are UTF-8).
+    #[error("bad UTF-8 syntax")]
+    BadUtf8,
+    /// Nothing but white space.
+    #[error("bad syntax")]
+    Empty,
     /// A known verb with missing or extra arguments.
     #[error("syntax error in {0} command")]
     Syntax(Verb),
@@ -306,7 +321,7 @@ impl ParseError {
     /// The verb the line started with, when it was a known one.
     pub fn verb(&self) -> Option<Verb> {
         match self {
-            ParseError::Unrecognized => None,
+            ParseError::Unrecognized | ParseError::BadUtf8 | ParseError::Empty => None,
             ParseError::Syntax(v) | ParseError::UnsupportedOption { verb: v, .. } => Some(*v),
             ParseError::BadSender
             | ParseError::BadSize
@@ -325,10 +340,18 @@ impl ParseError {
         let e554 = EnhancedCode::new(5, 5, 4);
         match self {
             ParseError::Unrecognized => Reply::new(
-                502,
+                500,
                 EnhancedCode::new(5, 5, 2),
                 "Error: command not recognized",
             ),
+            ParseError::BadUtf8 => {
+                Reply::new(500, EnhancedCode::new(5, 5, 2), "Error: bad UTF-8 syntax")
+            }
+            ParseError::Empty => Reply::new(500, EnhancedCode::new(5, 5, 2), "Error: bad syntax"),
+            // RFC 2034 §3: no enhanced code in a reply to HELO or EHLO.
+            ParseError::Syntax(v @ (Verb::Helo | Verb::Ehlo)) => Reply::plain(501, v.usage()),
+            // Postfix's etrn_cmd words it so, without an enhanced code.
+            ParseError::Syntax(Verb::Etrn) => Reply::plain(500, Verb::Etrn.usage()),
             ParseError::Syntax(v) => Reply::new(501, e554, v.usage()),
             ParseError::BadSender => {
                 Reply::new(501, EnhancedCode::new(5, 1, 7), "Bad sender address syntax")
@@ -389,8 +412,8 @@ mod tests {
             Command::parse(b"helo  a b ").unwrap(),
             Command::Helo("a b".into())
         );
-        assert_eq!(wire("EHLO"), "501 5.5.4 Syntax: EHLO hostname\r\n");
-        assert_eq!(wire("HELO   "), "501 5.5.4 Syntax: HELO hostname\r\n");
+        assert_eq!(wire("EHLO"), "501 Syntax: EHLO hostname\r\n");
+        assert_eq!(wire("HELO   "), "501 Syntax: HELO hostname\r\n");
     }
 
     #[test]
@@ -405,6 +428,10 @@ mod tests {
     #[test]
     fn later_verbs_are_recognised() {
         assert_eq!(Command::parse(b"STARTTLS").unwrap(), Command::StartTls);
+        assert_eq!(
+            Command::parse(b"AUTH").unwrap(),
+            Command::Auth(String::new())
+        );
         assert_eq!(
             Command::parse(b"AUTH PLAIN AAAA").unwrap(),
             Command::Auth("PLAIN AAAA".to_owned())
@@ -427,7 +454,7 @@ mod tests {
             Command::parse(b"ETRN example.org").unwrap(),
             Command::Etrn("example.org".to_owned())
         );
-        assert_eq!(wire("ETRN"), "501 5.5.4 Syntax: ETRN domain\r\n");
+        assert_eq!(wire("ETRN"), "500 Syntax: ETRN domain\r\n");
     }
 
     #[test]
@@ -454,23 +481,33 @@ mod tests {
             Command::parse(b"VRFY root").unwrap(),
             Command::Vrfy("root".into())
         );
-        assert_eq!(wire("VRFY"), "501 5.5.4 Syntax: VRFY address\r\n");
+        assert_eq!(
+            wire("VRFY"),
+            "501 5.5.4 Syntax: VRFY address [SMTPUTF8]\r\n"
+        );
     }
 
     #[test]
     fn unknown_and_garbage() {
-        let unknown = "502 5.5.2 Error: command not recognized\r\n";
+        // What Postfix 3.7 answers to each (checked against its smtpd).
+        let unknown = "500 5.5.2 Error: command not recognized\r\n";
         assert_eq!(wire("XYZZY"), unknown);
-        assert_eq!(wire(""), unknown);
         assert_eq!(wire("MAILFROM:<a@b>"), unknown);
-        assert_eq!(
-            Command::parse(b"\xff\xfeMAIL").unwrap_err(),
-            ParseError::Unrecognized
-        );
-        assert_eq!(
-            Command::parse(b"MAIL FROM:<\xff@x.org>").unwrap_err(),
-            ParseError::Unrecognized
-        );
+        assert_eq!(wire("FOé"), unknown);
+        assert_eq!(wire(""), "500 5.5.2 Error: bad syntax\r\n");
+        assert_eq!(wire(" \t "), "500 5.5.2 Error: bad syntax\r\n");
+        let bad_utf8 = "500 5.5.2 Error: bad UTF-8 syntax\r\n";
+        for line in [
+            &b"\xff\xfeMAIL"[..],
+            b"MAIL FROM:<\xff@x.org>",
+            b"EHLO \xc3",
+            b"NOOP \xed\xa0\x80",
+        ] {
+            let e = Command::parse(line).unwrap_err();
+            assert_eq!(e, ParseError::BadUtf8);
+            assert_eq!(e.reply().to_wire(), bad_utf8);
+            assert_eq!(e.verb(), None);
+        }
         assert_eq!(Command::parse(b"\0\0\0").unwrap_err().verb(), None);
     }
 

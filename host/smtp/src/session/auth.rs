@@ -31,11 +31,13 @@ pub(crate) struct Login {
 impl<S: Transport> Session<S> {
     /// Whether AUTH is offered now: enabled on this service, and over TLS
     /// unless `smtpd_tls_auth_only = no` or the client is on loopback.
+    /// Where TLS is required (`encrypt`) AUTH waits for it whoever the
+    /// client is, since AUTH would be answered `530` anyway.
     pub(super) fn auth_offered(&self) -> bool {
         self.settings.auth.is_some()
             && (self.secure()
-                || !self.settings.tls_auth_only
-                || self.conn.client_ip().is_loopback())
+                || (!self.settings.tls_required
+                    && (!self.settings.tls_auth_only || self.conn.client_ip().is_loopback())))
     }
 
     /// Answers AUTH, running the whole exchange.

@@ -91,14 +91,14 @@ impl<S: Transport> Session<S> {
         }
         let body = match chunks.failed.take() {
             Some(reply) if chunks.logged => {
-                self.txn = None;
+                self.end_transaction();
                 return Ok(reply);
             }
             Some(reply) => Err(reply),
             None => Ok(std::mem::take(&mut chunks.content)),
         };
         let reply = self.end_of_data(body).await;
-        self.txn = None;
+        self.end_transaction();
         Ok(reply)
     }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use postern_mail::{Address, DomainClass, PolicyRequest, Reply, Stage, Verdict};
+use postern_mail::{Address, DomainClass, MessageContent, PolicyRequest, Reply, Stage, Verdict};
 
 use super::log::{TARGET, whatsup};
 use super::{Session, Transport};
@@ -33,11 +33,27 @@ impl<S: Transport> Session<S> {
         recipient: Target<'_>,
         size: u64,
     ) -> Result<Vec<Verdict>, Refusal> {
+        self.restrict_message(stages, recipient, size, None).await
+    }
+
+    /// [`Session::restrict`] with the message, for the end-of-data list.
+    pub(super) async fn restrict_message(
+        &mut self,
+        stages: &[Stage],
+        recipient: Target<'_>,
+        size: u64,
+        message: Option<&MessageContent>,
+    ) -> Result<Vec<Verdict>, Refusal> {
         let policy = Arc::clone(&self.policy);
         let mut actions = Vec::new();
         for &stage in stages {
-            let request = self.policy_request(stage, recipient, size);
-            let decision = policy.check(&request).await;
+            let mut request = self.policy_request(stage, recipient, size);
+            request.message = message.cloned();
+            let decision = policy.check_in(&mut self.policy_session, &request).await;
+            if self.txn.is_none() {
+                // Outside a transaction nothing is kept for later.
+                self.policy_session.release();
+            }
             if let Some(reply) = decision.refusal() {
                 return Err(Refusal {
                     reply: reply.clone(),
@@ -58,6 +74,14 @@ impl<S: Transport> Session<S> {
             }
         }
         Ok(actions)
+    }
+
+    /// Ends the transaction in progress, if any (RSET, HELO/EHLO, STARTTLS,
+    /// the final dot or last chunk), and whatever the policy kept for it:
+    /// the plugin instances, the snapshot it was evaluated against.
+    pub(super) fn end_transaction(&mut self) {
+        self.txn = None;
+        self.policy_session.release();
     }
 
     /// Applies accepted actions to the transaction, logging those Postfix

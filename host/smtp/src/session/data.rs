@@ -7,7 +7,7 @@
 
 use std::time::SystemTime;
 
-use postern_mail::{EnhancedCode, Reply, Stage};
+use postern_mail::{EnhancedCode, MessageContent, Reply, Stage};
 
 use super::io::Stop;
 use super::log::TARGET;
@@ -44,7 +44,7 @@ impl<S: Transport> Session<S> {
         let reply = self
             .end_of_data(decoder.finish().map_err(|e| e.reply()))
             .await;
-        self.txn = None;
+        self.end_transaction();
         Ok(reply)
     }
 
@@ -88,9 +88,16 @@ impl<S: Transport> Session<S> {
                 return reply;
             }
         };
-        let mut body = self.header_limit(body);
-        let size = body.len() as u64;
-        match self.restrict(&[Stage::EndOfData], None, size).await {
+        let content = MessageContent::new(self.header_limit(body));
+        let size = content.bytes().len() as u64;
+        let verdict = self
+            .restrict_message(&[Stage::EndOfData], None, size, Some(&content))
+            .await;
+        // The last list of the transaction: what the policy kept for it
+        // goes now, and with it every reference to the content.
+        self.policy_session.release();
+        let mut body = content.into_inner();
+        match verdict {
             Ok(actions) => self.apply_actions("END-OF-MESSAGE", &actions, None),
             Err(refusal) => {
                 self.log_reject(
@@ -120,6 +127,7 @@ impl<S: Transport> Session<S> {
         if txn.discard {
             // Postfix DISCARD: claim delivery, keep nothing (logged as
             // `discard:` when the action was met).
+            self.delivered();
             return queued;
         }
         // RFC 6531 §3.7.3: UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA for
@@ -178,7 +186,7 @@ impl<S: Transport> Session<S> {
         );
         match self.queue.enqueue(id.clone(), envelope, content).await {
             Ok(()) => {
-                self.junk = 0;
+                self.delivered();
                 queued
             }
             Err(e) => {

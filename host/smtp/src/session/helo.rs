@@ -12,7 +12,7 @@ impl<S: Transport> Session<S> {
     /// not checked here: that is the `helo` restriction list's job, asked at
     /// RCPT (`smtpd_delay_reject`).
     pub(super) fn helo(&mut self, name: &str, extended: bool) -> Reply {
-        self.txn = None;
+        self.end_transaction();
         self.helo = Some(printable(name));
         self.esmtp = extended;
         let host = &self.settings.hostname;

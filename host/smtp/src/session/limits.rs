@@ -1,9 +1,10 @@
 //! The session's limits that are not one command's business: the
 //! per-client limits counted in the service's [`Anvil`] (connections at
 //! once, connections and messages per time unit), the slow-down after
-//! `smtpd_soft_error_limit` errors, TLS required by
-//! `smtpd_tls_security_level = encrypt`, `header_size_limit`, and the
-//! server's stop signal. Replies and log lines are Postfix's.
+//! `smtpd_soft_error_limit` errors and the error count forgiven by a
+//! delivered message, TLS required by `smtpd_tls_security_level = encrypt`,
+//! `header_size_limit`, and the server's stop signal. Replies and log
+//! lines are Postfix's.
 //!
 //! [`Anvil`]: crate::anvil::Anvil
 
@@ -11,8 +12,9 @@ use postern_mail::{EnhancedCode, Reply};
 
 use super::io::{Input, Stop};
 use super::log::TARGET;
-use super::{Session, Transport};
+use super::{Line, Session, Transport};
 use crate::anvil::ConnectionGuard;
+use crate::codec::{ParseError, Verb};
 
 impl<S: Transport> Session<S> {
     /// Counts the connection and checks the per-client connection limits:
@@ -57,18 +59,62 @@ impl<S: Transport> Session<S> {
         }
     }
 
-    /// The refusals at MAIL that come from limits rather than the command:
-    /// no TLS yet where it is required, or too many messages from this
-    /// client in the time unit (the MAIL is counted either way, as anvil
-    /// counts requests, not deliveries).
-    pub(super) fn mail_limit(&self) -> Option<Reply> {
-        if self.settings.tls_required && self.tls.is_none() {
-            return Some(Reply::new(
+    /// `smtpd_tls_security_level = encrypt` before STARTTLS: RFC 3207 §4
+    /// has the server answer `530` to every command but NOOP, EHLO,
+    /// STARTTLS and QUIT; Postfix adds HELO, and so do we. RSET and AUTH
+    /// are refused too (AUTH is not even offered), and BDAT's chunk is not
+    /// read, as in Postfix. The verb is checked before its arguments, so a
+    /// bad MAIL gets the `530` as well.
+    pub(super) fn tls_gate(&self, verb: Verb) -> Option<Reply> {
+        let allowed = matches!(
+            verb,
+            Verb::Helo | Verb::Ehlo | Verb::StartTls | Verb::Noop | Verb::Quit
+        );
+        (self.settings.tls_required && self.tls.is_none() && !allowed).then(|| {
+            Reply::new(
                 530,
                 EnhancedCode::new(5, 7, 0),
                 "Must issue a STARTTLS command first",
-            ));
+            )
+        })
+    }
+
+    /// How a line that did not parse is counted and answered: a known verb
+    /// with bad arguments under its name (or the `530` of [`tls_gate`]), an
+    /// unknown verb as `unknown`, and a line that is not UTF-8 or is empty
+    /// not at all (Postfix counts neither in its `disconnect` line, but
+    /// both are errors).
+    ///
+    /// [`tls_gate`]: Session::tls_gate
+    pub(super) fn refuse(&self, e: &ParseError) -> (Line, Reply) {
+        match e {
+            ParseError::BadUtf8 | ParseError::Empty => (Line::Uncounted, e.reply()),
+            _ => match e.verb() {
+                Some(verb) => (
+                    Line::Verb(verb),
+                    self.tls_gate(verb).unwrap_or_else(|| e.reply()),
+                ),
+                None => (Line::Unknown, e.reply()),
+            },
         }
+    }
+
+    /// A message was delivered (queued, or discarded by policy): Postfix
+    /// forgives the client's earlier errors and junk commands, so the
+    /// soft and hard error limits count from here (smtpd.c, "Forgive any
+    /// previous client errors when a message was received successfully").
+    pub(super) fn delivered(&mut self) {
+        self.errors = 0;
+        self.junk = 0;
+    }
+
+    /// The refusal at MAIL that comes from a limit rather than the
+    /// command: too many messages from this client in the time unit (the
+    /// MAIL is counted either way, as anvil counts requests, not
+    /// deliveries). TLS required is [`tls_gate`]'s business.
+    ///
+    /// [`tls_gate`]: Session::tls_gate
+    pub(super) fn mail_limit(&self) -> Option<Reply> {
         let limit = self.settings.client_limits.message_rate;
         let anvil = self.settings.anvil.as_ref()?;
         if limit == 0 || self.conn.limits_exempt {
@@ -137,6 +183,25 @@ impl<S: Transport> Session<S> {
         }
         content
     }
+}
+
+/// Whether a command counts against `smtpd_junk_command_limit`: those a
+/// client can repeat forever without sending mail. Postfix's smtpd flags
+/// HELO, EHLO, RSET, NOOP, VRFY and ETRN; HELP, which Postfix lacks, is
+/// one too.
+pub(super) fn junk(line: Line) -> bool {
+    matches!(
+        line,
+        Line::Verb(
+            Verb::Helo
+                | Verb::Ehlo
+                | Verb::Rset
+                | Verb::Noop
+                | Verb::Vrfy
+                | Verb::Etrn
+                | Verb::Help
+        )
+    )
 }
 
 /// The reply to a session the stop closes between transactions.

@@ -34,7 +34,7 @@ mod vrfy;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use postern_mail::{Directory, EnhancedCode, Enqueue, Policy, Reply};
+use postern_mail::{Directory, EnhancedCode, Enqueue, Policy, PolicySession, Reply};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codec::{BareNewline, Command, LineReader, Verb};
@@ -77,6 +77,7 @@ pub async fn serve<S>(
         conn,
         settings,
         policy,
+        policy_session: PolicySession::new(),
         directory,
         queue,
         helo: None,
@@ -104,6 +105,10 @@ pub(crate) struct Session<S> {
     client: String,
     settings: Arc<SessionSettings>,
     policy: Arc<dyn Policy>,
+    /// What the policy keeps for this session's transaction (its plugin
+    /// instances, the snapshot it is evaluated against): released when
+    /// the transaction ends ([`Session::end_transaction`]).
+    policy_session: PolicySession,
     directory: Arc<dyn Directory>,
     queue: Arc<dyn Enqueue>,
     /// The HELO/EHLO argument, control characters replaced.
@@ -112,9 +117,10 @@ pub(crate) struct Session<S> {
     esmtp: bool,
     txn: Option<Transaction>,
     counters: Counters,
-    /// Failed commands so far, against `hard_error_limit`.
+    /// Failed commands since the last delivered message, against
+    /// `hard_error_limit`.
     errors: u32,
-    /// NOOP, RSET, VRFY and HELP since the last delivered message.
+    /// Junk commands ([`limits::junk`]) since the last delivered message.
     junk: u32,
     /// The last command, for `timeout after X` and `lost connection
     /// after X`.
@@ -228,7 +234,7 @@ impl<S: Transport> Session<S> {
                     }
                     Err(e) => {
                         self.last = e.verb().map_or("UNKNOWN", Verb::keyword);
-                        (e.verb().map_or(Line::Unknown, Line::Verb), e.reply())
+                        self.refuse(&e)
                     }
                 },
             };
@@ -242,7 +248,7 @@ impl<S: Transport> Session<S> {
             if failed {
                 self.errors = self.errors.saturating_add(1);
             }
-            if let Line::Verb(Verb::Noop | Verb::Rset | Verb::Vrfy | Verb::Help) = line {
+            if limits::junk(line) {
                 self.junk = self.junk.saturating_add(1);
                 if self.junk > self.settings.junk_command_limit {
                     self.errors = self.errors.saturating_add(1);
@@ -266,6 +272,9 @@ impl<S: Transport> Session<S> {
     }
 
     async fn dispatch(&mut self, cmd: Command) -> Result<Reply, Stop> {
+        if let Some(reply) = self.tls_gate(cmd.verb()) {
+            return Ok(reply);
+        }
         Ok(match cmd {
             Command::Helo(name) => self.helo(&name, false),
             Command::Ehlo(name) => self.helo(&name, true),

@@ -80,9 +80,10 @@ pub struct SessionSettings {
     /// Recent POP3/IMAP logins by address, for the policy request's
     /// `pop_before_smtp` (POP/IMAP-before-SMTP).
     pub pop_before_smtp: Option<Arc<Ledger>>,
-    /// `smtpd_junk_command_limit` (100): NOOP, RSET, VRFY and HELP beyond
-    /// this many count as errors, so that they too meet the hard error
-    /// limit. The count restarts after each delivered message.
+    /// `smtpd_junk_command_limit` (100): HELO, EHLO, RSET, NOOP, VRFY,
+    /// ETRN and HELP beyond this many count as errors, so that they too
+    /// meet the hard error limit. The count restarts after each delivered
+    /// message.
     pub junk_command_limit: u32,
     /// `disable_vrfy_command` (true here, where Postfix says no): VRFY
     /// tells a spammer which addresses exist; disabled, it answers

@@ -8,7 +8,7 @@ use super::{Session, Transport};
 impl<S: Transport> Session<S> {
     /// RSET: drops the transaction, keeps the HELO name.
     pub(super) fn rset(&mut self) -> Reply {
-        self.txn = None;
+        self.end_transaction();
         ok()
     }
 }

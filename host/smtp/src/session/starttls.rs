@@ -58,7 +58,7 @@ impl<S: Transport> Session<S> {
         self.tls = Some(info);
         self.helo = None;
         self.esmtp = false;
-        self.txn = None;
+        self.end_transaction();
         self.login = None;
         Ok(())
     }

@@ -142,14 +142,70 @@ async fn hard_error_limit_disconnects() {
     c.send("XYZZY\r\nFOO\r\nBAR\r\nNOOP\r\nNOOP\r\n").await;
     assert_eq!(
         c.rest().await,
-        "502 5.5.2 Error: command not recognized\r\n\
-         502 5.5.2 Error: command not recognized\r\n\
-         502 5.5.2 Error: command not recognized\r\n\
+        "500 5.5.2 Error: command not recognized\r\n\
+         500 5.5.2 Error: command not recognized\r\n\
+         500 5.5.2 Error: command not recognized\r\n\
          421 4.7.0 mx.test Error: too many errors\r\n"
     );
     let done = server.done().await;
     done.logged("too many errors after UNKNOWN from unknown[127.0.0.1]");
     done.logged("disconnect from unknown[127.0.0.1] unknown=0/3 commands=0/3");
+}
+
+/// Postfix's smtpd forgives a client's errors (and junk commands) once a
+/// message is delivered: the hard limit counts from the last delivery.
+#[tokio::test]
+async fn a_delivered_message_resets_the_error_count() {
+    let mut s = settings();
+    s.hard_error_limit = 3;
+    s.junk_command_limit = 3;
+    let server = Server::start(s, relay_rule()).await;
+    let mut c = server.client().await;
+    // EHLO and two NOOPs: three junk commands, a fourth would count as an
+    // error.
+    c.ehlo().await;
+    for _ in 0..2 {
+        assert_eq!(codes(&c.cmd("BOGUS").await), ["500"]);
+    }
+    c.cmd("NOOP").await;
+    c.cmd("NOOP").await;
+    c.cmd("MAIL FROM:<s@origin.test>").await;
+    c.cmd("RCPT TO:<alice@local.test>").await;
+    c.cmd("DATA").await;
+    let r = c.cmd("Subject: forgiven\r\n\r\nok\r\n.").await;
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    // Two more errors and three NOOPs: without the reset, the first BOGUS
+    // (or the first NOOP) would have reached the limit.
+    for _ in 0..2 {
+        assert_eq!(codes(&c.cmd("BOGUS").await), ["500"]);
+    }
+    for _ in 0..3 {
+        assert_eq!(codes(&c.cmd("NOOP").await), ["250"]);
+    }
+    // A fourth junk command is past the limit: a third error, so the
+    // session ends.
+    c.send("NOOP\r\n").await;
+    assert_eq!(codes(&c.rest().await), ["250", "421"]);
+    let done = server.done().await;
+    assert_eq!(done.messages.len(), 1);
+}
+
+/// HELO and EHLO are junk too, as in Postfix: a client that repeats them
+/// forever meets the hard error limit.
+#[tokio::test]
+async fn an_ehlo_loop_meets_the_error_limit() {
+    let mut s = settings();
+    s.junk_command_limit = 2;
+    s.hard_error_limit = 2;
+    let server = Server::start(s, relay_rule()).await;
+    let mut c = server.client().await;
+    c.send("EHLO a\r\nHELO b\r\n".repeat(5)).await;
+    let replies = c.rest().await;
+    assert_eq!(
+        codes(&replies),
+        ["250", "250", "250", "250", "421"],
+        "{replies}"
+    );
 }
 
 #[tokio::test]
@@ -228,9 +284,9 @@ async fn vrfy_help_and_verbs_not_implemented() {
     assert_eq!(codes(&c.cmd("HELP").await), ["214"]);
     assert_eq!(
         c.cmd("EXPN staff").await,
-        "502 5.5.2 Error: command not recognized\r\n"
+        "500 5.5.2 Error: command not recognized\r\n"
     );
-    assert_eq!(c.cmd("EHLO").await, "501 5.5.4 Syntax: EHLO hostname\r\n");
+    assert_eq!(c.cmd("EHLO").await, "501 Syntax: EHLO hostname\r\n");
     c.cmd("QUIT").await;
 }
 

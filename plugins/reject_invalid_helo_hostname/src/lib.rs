@@ -1,0 +1,39 @@
+//! `reject_invalid_helo_hostname`: Postfix's restriction of the same name as a Postern plugin.
+//!
+//! Rejects a HELO/EHLO argument with bad syntax: an address literal
+//! without a valid address (`<[300.1.1.1]>: Helo command rejected:
+//! invalid ip address`), or a name that is not a valid host name
+//! (`<bad!name>: Helo command rejected: Invalid name`). Code
+//! `invalid_hostname_reject_code` (501, `code = "..."`), 5.5.2. Before
+//! HELO it has no opinion.
+//!
+//! Its one optional argument is `code` (Postfix's `invalid_hostname_reject_code`); the
+//! rule itself is in `postern_plugin_sdk::checks`.
+
+use postern_plugin_sdk::resolver::Setting;
+use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin};
+
+/// The reply code, from `init`.
+static CODE: Setting<u16> = Setting::new();
+
+/// The plugin.
+struct RejectInvalidHeloHostname;
+
+impl Guest for RejectInvalidHeloHostname {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        CODE.set(checks::code_arg(
+            args,
+            checks::INVALID_HOSTNAME_REJECT_CODE,
+        )?);
+        Ok(())
+    }
+
+    fn check(req: Request) -> Verdict {
+        let code = CODE
+            .with(|c| *c)
+            .unwrap_or(checks::INVALID_HOSTNAME_REJECT_CODE);
+        checks::invalid_helo_hostname(&req, code)
+    }
+}
+
+export_plugin!(RejectInvalidHeloHostname);

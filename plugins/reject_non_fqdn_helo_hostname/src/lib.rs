@@ -1,0 +1,32 @@
+//! `reject_non_fqdn_helo_hostname`: Postfix's restriction of the same name as a Postern plugin.
+//!
+//! Rejects a HELO/EHLO name that is not a fully-qualified host name (no
+//! dot, or not a valid name): `504 5.5.2 <NAME>: Helo command rejected:
+//! need fully-qualified hostname`, the code `non_fqdn_reject_code`. An
+//! address literal passes.
+//!
+//! Its one optional argument is `code` (Postfix's `non_fqdn_reject_code`); the
+//! rule itself is in `postern_plugin_sdk::checks`.
+
+use postern_plugin_sdk::resolver::Setting;
+use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin};
+
+/// The reply code, from `init`.
+static CODE: Setting<u16> = Setting::new();
+
+/// The plugin.
+struct RejectNonFqdnHeloHostname;
+
+impl Guest for RejectNonFqdnHeloHostname {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        CODE.set(checks::code_arg(args, checks::NON_FQDN_REJECT_CODE)?);
+        Ok(())
+    }
+
+    fn check(req: Request) -> Verdict {
+        let code = CODE.with(|c| *c).unwrap_or(checks::NON_FQDN_REJECT_CODE);
+        checks::non_fqdn_helo_hostname(&req, code)
+    }
+}
+
+export_plugin!(RejectNonFqdnHeloHostname);

@@ -1,0 +1,32 @@
+//! `reject_non_fqdn_sender`: Postfix's restriction of the same name as a Postern plugin.
+//!
+//! Rejects a MAIL FROM address whose domain is missing or not a
+//! fully-qualified host name: `504 5.5.2 <ADDR>: Sender address
+//! rejected: need fully-qualified address`, the code
+//! `non_fqdn_reject_code`. The null sender and address literals pass.
+//!
+//! Its one optional argument is `code` (Postfix's `non_fqdn_reject_code`); the
+//! rule itself is in `postern_plugin_sdk::checks`.
+
+use postern_plugin_sdk::resolver::Setting;
+use postern_plugin_sdk::{Guest, Request, Verdict, checks, checks::Party, export_plugin};
+
+/// The reply code, from `init`.
+static CODE: Setting<u16> = Setting::new();
+
+/// The plugin.
+struct RejectNonFqdnSender;
+
+impl Guest for RejectNonFqdnSender {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        CODE.set(checks::code_arg(args, checks::NON_FQDN_REJECT_CODE)?);
+        Ok(())
+    }
+
+    fn check(req: Request) -> Verdict {
+        let code = CODE.with(|c| *c).unwrap_or(checks::NON_FQDN_REJECT_CODE);
+        checks::non_fqdn_address(&req, Party::Sender, code)
+    }
+}
+
+export_plugin!(RejectNonFqdnSender);

@@ -1,0 +1,44 @@
+//! `reject_unknown_client_hostname`: Postfix's restriction of the same name as a Postern plugin.
+//!
+//! Rejects a client without a forward-confirmed host name: no PTR record,
+//! or no PTR name whose A (AAAA for IPv6) records include the client
+//! address. The server's `client-name` is used when it has one; when it
+//! says "unknown" the plugin asks the DNS itself. The reply is Postfix's:
+//! `450 4.7.25 Client host rejected: cannot find your hostname, [ADDR]`,
+//! the code `unknown_client_reject_code` (450; `code = "550"` to change
+//! it); a temporary DNS failure is always 450. A forged name (PTR name
+//! that does not resolve back) is logged as Postfix logs it.
+//!
+//! Its one optional argument is `code` (Postfix's `unknown_client_reject_code`); the
+//! rule itself is in `postern_plugin_sdk::checks`.
+
+use postern_plugin_sdk::lookup::NameStatus;
+use postern_plugin_sdk::resolver::HostDns;
+use postern_plugin_sdk::resolver::Setting;
+use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin, host};
+
+/// The reply code, from `init`.
+static CODE: Setting<u16> = Setting::new();
+
+/// The plugin.
+struct RejectUnknownClientHostname;
+
+impl Guest for RejectUnknownClientHostname {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        CODE.set(checks::code_arg(args, checks::UNKNOWN_CLIENT_REJECT_CODE)?);
+        Ok(())
+    }
+
+    fn check(req: Request) -> Verdict {
+        let code = CODE
+            .with(|c| *c)
+            .unwrap_or(checks::UNKNOWN_CLIENT_REJECT_CODE);
+        let (verdict, status) = checks::unknown_client_hostname(&HostDns, &req, code);
+        if let NameStatus::Forged(why) = status {
+            host::log(host::LogLevel::Warn, &why);
+        }
+        verdict
+    }
+}
+
+export_plugin!(RejectUnknownClientHostname);

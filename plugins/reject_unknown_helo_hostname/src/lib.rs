@@ -1,0 +1,39 @@
+//! `reject_unknown_helo_hostname`: Postfix's restriction of the same name as a Postern plugin.
+//!
+//! Rejects a HELO/EHLO name that has no A, AAAA or MX record: `450 4.7.1
+//! <NAME>: Helo command rejected: Host not found`, the code
+//! `unknown_hostname_reject_code` (450). A temporary DNS failure answers
+//! `defer_if_permit` with the same text, as Postfix's
+//! `unknown_helo_hostname_tempfail_action`. Address literals pass.
+//!
+//! Its one optional argument is `code` (Postfix's `unknown_hostname_reject_code`); the
+//! rule itself is in `postern_plugin_sdk::checks`.
+
+use postern_plugin_sdk::resolver::HostDns;
+use postern_plugin_sdk::resolver::Setting;
+use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin};
+
+/// The reply code, from `init`.
+static CODE: Setting<u16> = Setting::new();
+
+/// The plugin.
+struct RejectUnknownHeloHostname;
+
+impl Guest for RejectUnknownHeloHostname {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        CODE.set(checks::code_arg(
+            args,
+            checks::UNKNOWN_HOSTNAME_REJECT_CODE,
+        )?);
+        Ok(())
+    }
+
+    fn check(req: Request) -> Verdict {
+        let code = CODE
+            .with(|c| *c)
+            .unwrap_or(checks::UNKNOWN_HOSTNAME_REJECT_CODE);
+        checks::unknown_helo_hostname(&HostDns, &req, code)
+    }
+}
+
+export_plugin!(RejectUnknownHeloHostname);

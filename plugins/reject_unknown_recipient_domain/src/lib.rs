@@ -1,0 +1,37 @@
+//! `reject_unknown_recipient_domain`: Postfix's restriction of the same name as a Postern plugin.
+//!
+//! Rejects a RCPT TO domain that has no MX and no A or AAAA record (`450
+//! 4.1.2 <ADDR>: Recipient address rejected: Domain not found`, the code
+//! `unknown_address_reject_code`), or a null MX (RFC 7505: `556 5.1.10
+//! ... Domain D does not accept mail (nullMX)`). A temporary DNS failure
+//! answers `defer_if_permit` 450. Domains delivered here (local and
+//! virtual) are not looked up.
+//!
+//! Its one optional argument is `code` (Postfix's `unknown_address_reject_code`); the
+//! rule itself is in `postern_plugin_sdk::checks`.
+
+use postern_plugin_sdk::resolver::HostDns;
+use postern_plugin_sdk::resolver::Setting;
+use postern_plugin_sdk::{Guest, Request, Verdict, checks, checks::Party, export_plugin};
+
+/// The reply code, from `init`.
+static CODE: Setting<u16> = Setting::new();
+
+/// The plugin.
+struct RejectUnknownRecipientDomain;
+
+impl Guest for RejectUnknownRecipientDomain {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        CODE.set(checks::code_arg(args, checks::UNKNOWN_ADDRESS_REJECT_CODE)?);
+        Ok(())
+    }
+
+    fn check(req: Request) -> Verdict {
+        let code = CODE
+            .with(|c| *c)
+            .unwrap_or(checks::UNKNOWN_ADDRESS_REJECT_CODE);
+        checks::unknown_domain(&HostDns, &req, Party::Recipient, code)
+    }
+}
+
+export_plugin!(RejectUnknownRecipientDomain);

@@ -1,0 +1,38 @@
+//! `reject_unknown_reverse_client_hostname`: Postfix's restriction of the same name as a Postern plugin.
+//!
+//! Rejects a client whose address has no PTR name (not checked against
+//! the forward lookup: `reject_unknown_client_hostname` does that). The
+//! server's `reverse-client-name` is used when it has one; else the
+//! plugin asks the DNS. Postfix's reply: `450 4.7.1 Client host rejected:
+//! cannot find your reverse hostname, [ADDR]`, the code
+//! `unknown_client_reject_code` (450, `code = "..."`); a temporary DNS
+//! failure is always 450.
+//!
+//! Its one optional argument is `code` (Postfix's `unknown_client_reject_code`); the
+//! rule itself is in `postern_plugin_sdk::checks`.
+
+use postern_plugin_sdk::resolver::HostDns;
+use postern_plugin_sdk::resolver::Setting;
+use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin};
+
+/// The reply code, from `init`.
+static CODE: Setting<u16> = Setting::new();
+
+/// The plugin.
+struct RejectUnknownReverseClientHostname;
+
+impl Guest for RejectUnknownReverseClientHostname {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        CODE.set(checks::code_arg(args, checks::UNKNOWN_CLIENT_REJECT_CODE)?);
+        Ok(())
+    }
+
+    fn check(req: Request) -> Verdict {
+        let code = CODE
+            .with(|c| *c)
+            .unwrap_or(checks::UNKNOWN_CLIENT_REJECT_CODE);
+        checks::unknown_reverse_client_hostname(&HostDns, &req, code)
+    }
+}
+
+export_plugin!(RejectUnknownReverseClientHostname);

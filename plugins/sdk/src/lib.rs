@@ -1,0 +1,97 @@
+//! What every Postern policy plugin written in Rust shares, so that a
+//! plugin crate holds its policy and nothing else: the bindings of the
+//! `postern:policy` package (`wit/policy.wit`), the [`export_plugin!`]
+//! macro, [`Args`] for `init`'s arguments with errors that name the
+//! argument, Postfix-shaped [`reply`]s, and the address helpers Postfix's
+//! restrictions use.
+//!
+//! A plugin is then:
+//!
+//! ```ignore
+//! use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin};
+//!
+//! struct PermitMynetworks;
+//!
+//! impl Guest for PermitMynetworks {
+//!     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+//!         Args::new(args).none()
+//!     }
+//!
+//!     fn check(req: Request) -> Verdict {
+//!         if req.trusted { Verdict::Permit } else { Verdict::Dunno }
+//!     }
+//! }
+//!
+//! export_plugin!(PermitMynetworks);
+//! ```
+//!
+//! It is the guest side only; the server never links it. It is not a
+//! plugin itself (an rlib: `host/policy/build.rs` embeds cdylibs only).
+//!
+//! # Layout
+//! - [`bindings`]: what `wit_bindgen::generate!` makes of the `plugin`
+//!   world, re-exported at the top ([`Request`], [`Verdict`], [`Reply`],
+//!   [`Stage`], [`DomainClass`], [`host`], [`dns`], [`tables`], [`kv`],
+//!   [`message`]).
+//! - [`args`]: [`Args`], the entry's arguments.
+//! - [`reply`]: [`reply`], [`reject`], [`defer`] with Postfix's codes.
+//! - [`address`]: [`address::domain`], [`address::local_part`] and the
+//!   other pieces of an address Postfix's restrictions look at.
+//! - [`access`]: access(5) maps, what the `check_*_access` plugins share:
+//!   the lookup keys and their order; [`access_action`]: what a table
+//!   answer means; [`restriction`]: restriction names on its right-hand
+//!   side, evaluated in-process.
+//! - [`hostname`]: host name and address syntax as Postfix judges it.
+//! - [`resolver`]: the `dns` import behind a [`resolver::Resolver`] trait
+//!   (unit tests answer with made-up records), and [`resolver::Setting`]
+//!   for what `init` parsed.
+//! - [`lookup`]: the DNS questions of the `reject_unknown_*` checks
+//!   (forward-confirmed client names, host names, mail domains).
+//! - [`checks`]: Postfix's host-name and address restrictions
+//!   (`reject_unknown_*`, `reject_invalid_helo_hostname`,
+//!   `reject_non_fqdn_*`) as functions.
+//! - [`rbl`]: DNS block and allow lists with reply filters and templated
+//!   replies ([`template`]).
+//! - [`state`]: the `kv` import and the clock behind a [`state::State`]
+//!   trait (unit tests use [`state::Memory`]), store keys that fit, and
+//!   time spans as arguments write them: what greylisting and rate limits
+//!   share.
+
+pub mod access;
+pub mod access_action;
+pub mod address;
+pub mod args;
+pub mod checks;
+pub mod hostname;
+pub mod lookup;
+pub mod rbl;
+pub mod reply;
+pub mod resolver;
+pub mod restriction;
+pub mod state;
+pub mod template;
+
+/// The generated bindings of the `postern:policy` `plugin` world.
+#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    reason = "generated from wit/policy.wit, documented there"
+)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_plugin",
+        default_bindings_module: "postern_plugin_sdk::bindings",
+        // Verdicts and replies compare in unit tests.
+        additional_derives: [PartialEq],
+    });
+}
+
+pub use args::Args;
+pub use bindings::postern::policy::types::{DomainClass, Reply, Stage};
+pub use bindings::postern::policy::{dns, host, kv, message, tables};
+pub use bindings::{Guest, Request, Verdict, export_plugin};
+pub use reply::{defer, reject, reply};

@@ -1,0 +1,166 @@
+//! Restriction names on the right-hand side of an access map
+//! (`example.com permit_mynetworks, reject`), evaluated in the plugin
+//! itself: Postfix runs the named restrictions recursively
+//! (smtpd_check.c `generic_checks`), a plugin cannot call another plugin,
+//! so the common ones that need nothing but the request are here, with
+//! the same replies as their plugins and as Postfix.
+//!
+//! Supported: `permit`, `reject`, `defer`, `dunno`, `permit_mynetworks`,
+//! `permit_sasl_authenticated`, `permit_pop_before_smtp`,
+//! `permit_auth_destination`, `reject_unauth_destination`,
+//! `defer_unauth_destination`, `reject_non_fqdn_sender`,
+//! `reject_non_fqdn_recipient`, `reject_non_fqdn_helo_hostname` (and its
+//! old name `reject_non_fqdn_hostname`). Anything else (DNS checks,
+//! restriction classes, `check_*_access` with a table) is logged as an
+//! unknown restriction and answered `451 4.3.5`, as Postfix does with a
+//! name it does not know.
+
+use crate::access_action::{Context, Outcome, server_error};
+use crate::address::is_fqdn;
+use crate::{DomainClass, Reply, Request, Verdict};
+
+/// The names [`evaluate`] knows.
+pub const SUPPORTED: &[&str] = &[
+    "permit",
+    "reject",
+    "defer",
+    "dunno",
+    "permit_mynetworks",
+    "permit_sasl_authenticated",
+    "permit_pop_before_smtp",
+    "permit_auth_destination",
+    "reject_unauth_destination",
+    "defer_unauth_destination",
+    "reject_non_fqdn_sender",
+    "reject_non_fqdn_recipient",
+    "reject_non_fqdn_helo_hostname",
+    "reject_non_fqdn_hostname",
+];
+
+/// Evaluates a right-hand side that lists restriction names, separated by
+/// commas or white space: the first that is not dunno decides.
+pub fn evaluate_list(value: &str, cx: &Context<'_>) -> Outcome {
+    for name in value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        match evaluate(&name.to_ascii_lowercase(), cx.request, cx) {
+            Some(Verdict::Dunno) => {}
+            Some(verdict) => return verdict.into(),
+            None => {
+                return server_error(format!(
+                    "access table {} entry \"{}\": unknown smtpd restriction: \"{name}\" (supported here: {})",
+                    cx.table,
+                    cx.key,
+                    SUPPORTED.join(", ")
+                ));
+            }
+        }
+    }
+    Verdict::Dunno.into()
+}
+
+fn reply(code: u16, enhanced: &str, text: String) -> Reply {
+    Reply {
+        code,
+        enhanced: enhanced.to_owned(),
+        text,
+    }
+}
+
+/// One restriction; `None` if it is not one of [`SUPPORTED`].
+pub fn evaluate(name: &str, req: &Request, cx: &Context<'_>) -> Option<Verdict> {
+    let rejected = |what: &str| format!("<{}>: {} rejected: {what}", cx.reply_name, cx.class);
+    let authorized = matches!(
+        req.recipient_class,
+        Some(DomainClass::Local | DomainClass::Virtual | DomainClass::Relay)
+    );
+    let non_fqdn = |subject: &str, fqdn: bool, class: &str, what: &str| {
+        if subject.is_empty() || fqdn {
+            Verdict::Dunno
+        } else {
+            // Postfix's non_fqdn_reject_code (504), 5.5.2.
+            Verdict::Reject(reply(
+                504,
+                "5.5.2",
+                format!("<{subject}>: {class} rejected: need fully-qualified {what}"),
+            ))
+        }
+    };
+    Some(match name {
+        "permit" => Verdict::Permit,
+        "dunno" => Verdict::Dunno,
+        // Postfix's reject_code (554) and defer_code (450).
+        "reject" => Verdict::Reject(reply(554, "5.7.1", rejected("Access denied"))),
+        "defer" => Verdict::Defer(reply(450, "4.7.1", rejected("Try again later"))),
+        "permit_mynetworks" => permit_if(req.trusted),
+        "permit_sasl_authenticated" => permit_if(!req.sasl_username.is_empty()),
+        "permit_pop_before_smtp" => permit_if(req.pop_before_smtp),
+        "permit_auth_destination" => permit_if(!req.recipient.is_empty() && authorized),
+        "reject_unauth_destination" | "defer_unauth_destination" => {
+            if req.recipient.is_empty() || authorized {
+                Verdict::Dunno
+            } else if name == "reject_unauth_destination" {
+                // relay_domains_reject_code (554).
+                Verdict::Reject(reply(
+                    554,
+                    "5.7.1",
+                    format!("<{}>: Relay access denied", req.recipient),
+                ))
+            } else {
+                // unauth_destination_defer_code (450).
+                Verdict::Defer(reply(
+                    450,
+                    "4.7.1",
+                    format!("<{}>: Relay access denied", req.recipient),
+                ))
+            }
+        }
+        "reject_non_fqdn_sender" => non_fqdn(
+            &req.sender,
+            is_fqdn_address(&req.sender),
+            "Sender address",
+            "address",
+        ),
+        "reject_non_fqdn_recipient" => non_fqdn(
+            &req.recipient,
+            is_fqdn_address(&req.recipient),
+            "Recipient address",
+            "address",
+        ),
+        "reject_non_fqdn_helo_hostname" | "reject_non_fqdn_hostname" => non_fqdn(
+            &req.helo_name,
+            is_fqdn(&req.helo_name),
+            "Helo command",
+            "hostname",
+        ),
+        _ => return None,
+    })
+}
+
+fn permit_if(yes: bool) -> Verdict {
+    if yes { Verdict::Permit } else { Verdict::Dunno }
+}
+
+/// For the address checks: the domain part must be a fully-qualified
+/// name; `user@localhost` is not. (An address without `@` is not either.)
+fn is_fqdn_address(address: &str) -> bool {
+    crate::address::domain(address).is_some_and(|d| is_fqdn(&d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_checks_tables_against_the_same_names() {
+        assert_eq!(SUPPORTED, postern_tables::access::RESTRICTIONS);
+    }
+
+    #[test]
+    fn address_fqdn() {
+        assert!(is_fqdn_address("a@example.org"));
+        assert!(!is_fqdn_address("a@localhost"));
+        assert!(!is_fqdn_address("a"));
+    }
+}

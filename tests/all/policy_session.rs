@@ -1,0 +1,66 @@
+//! Plugin instances per SMTP session (a store per session and plugin, for
+//! one transaction) and the end-of-data `message` resource, through the
+//! real server: a content filter that reads the body rejects at the final
+//! dot, the header field it adds to clean mail is in the delivered copy,
+//! and a plugin's instance counts the recipients of one transaction and
+//! starts again with the next.
+
+use crate::policy_tables::guest_dir;
+use crate::support::*;
+
+#[test]
+fn instances_last_a_transaction_and_filters_read_the_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let plugins = guest_dir(tmp.path(), "test_session");
+    let extra = format!(
+        "plugin_directory = \"{}\"\n\
+         smtpd_recipient_restrictions = [{{ plugin = \"test_session\" }}, \
+         \"permit_mynetworks\", \"reject_unauth_destination\"]\n\
+         smtpd_end_of_data_restrictions = [{{ plugin = \"test_session\", do = \"spam\", \
+         word = \"cheap pills\" }}]\n",
+        plugins.display()
+    );
+    std::fs::write(
+        tmp.path().join("postern.toml"),
+        config_text(tmp.path(), &extra),
+    )
+    .unwrap();
+    let server = Server::start_in(tmp.path());
+    let mut c = Client::connect(server.smtp);
+
+    // One transaction, two recipients: one instance, init once.
+    let r = send_message(
+        &mut c,
+        "sender@client.test.example",
+        &["alice@example.org", "bob@example.org"],
+        "Subject: clean\r\n\r\nhello\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    server.wait_log("inits=1 checks=1");
+    server.wait_log("inits=1 checks=2");
+    let alice = wait_messages(&server.new_dir("alice"), 1);
+    let text = String::from_utf8_lossy(&alice[0]);
+    assert!(
+        text.contains("X-Spam-Checked: clean\r\n"),
+        "the filter's field is missing:\n{text}"
+    );
+
+    // The next transaction on the same connection has a new instance, and
+    // the filter reads the body through the resource and rejects.
+    let r = c.cmd("MAIL FROM:<sender@client.test.example>");
+    assert!(r.starts_with("250"), "{r}");
+    let r = c.cmd("RCPT TO:<alice@example.org>");
+    assert!(r.starts_with("250"), "{r}");
+    assert_eq!(server.log().matches("inits=1 checks=1").count(), 2);
+    let r = c.cmd("DATA");
+    assert!(r.starts_with("354"), "{r}");
+    c.send(b"Subject: offer\r\n\r\nbuy cheap pills now\r\n.\r\n");
+    let r = c.reply();
+    assert!(r.starts_with("554 5.7.1 spam: cheap pills"), "{r}");
+    server.wait_log("reject: END-OF-MESSAGE");
+    let r = c.cmd("QUIT");
+    assert!(r.starts_with("221"), "{r}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(messages(&server.new_dir("alice")).len(), 1);
+}

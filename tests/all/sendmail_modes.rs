@@ -1,0 +1,272 @@
+//! sendmail(1)'s other modes and its non-root use, end to end: `nobody`
+//! submits through the pickup socket of a root daemon (Postfix's
+//! postdrop) and the message carries nobody's address and uid, whatever
+//! the submission claims; without a daemon nobody gets exit 75 and
+//! cannot touch the maildrop; `-bs` speaks SMTP on stdin/stdout into the
+//! queue; `-bp`, `-q`, `-bi` and the ignored compatibility flags do what
+//! scripts expect; unknown options get a usage error and exit 64.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::support::*;
+
+const NOBODY: u32 = 65_534;
+
+/// Runs `postern --config CONFIG sendmail ARGS` with `input` on stdin, as
+/// `nobody` (through setpriv) when `as_nobody`.
+fn sendmail(config: &Path, args: &[&str], input: &str, as_nobody: bool) -> Output {
+    let mut cmd = if as_nobody {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            POSTERN,
+        ]);
+        c
+    } else {
+        Command::new(POSTERN)
+    };
+    let mut child = cmd
+        .args(["--config", config.to_str().unwrap(), "sendmail"])
+        .args(args)
+        .env("HOME", "/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+/// Lets `nobody` read the config under `dir` (a tempdir is 0700).
+fn open_to_all(dir: &Path) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Whether this test run may become `nobody` (it runs as root).
+fn can_be_nobody() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[test]
+fn nobody_submits_through_the_pickup_socket() {
+    if !can_be_nobody() {
+        eprintln!("skipped: only root may run a command as nobody");
+        return;
+    }
+    let (server, _tmp) = Server::start("");
+    open_to_all(&server.dir);
+    let config = server.dir.join("postern.toml");
+    let out = sendmail(
+        &config,
+        &["-oi", "-om", "-odi", "alice"],
+        "Subject: from nobody\n\nhello\n",
+        true,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let got = wait_messages(&server.new_dir("alice"), 1);
+    let text = String::from_utf8_lossy(&got[0]).into_owned();
+    assert!(
+        text.starts_with("Return-Path: <nobody@mx.test.example>\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("From: nobody@mx.test.example\r\n"), "{text}");
+    assert!(
+        text.contains(&format!("(Postern, from userid {NOBODY})")),
+        "{text}"
+    );
+    server.wait_log(&format!(": uid={NOBODY} from=<nobody@mx.test.example>"));
+
+    // A submission that claims to be root's is still nobody's: the uid
+    // comes from the kernel, not from the bytes.
+    let socket = server.dir.join("queue/public/pickup");
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"POSTERN-MAILDROP 1\nuid: 0\nsender: root@mx.test.example\nrecipient: bob@example.org\n\nSubject: forged\r\n\r\nx\r\n")
+s.shutdown(socket.SHUT_WR)
+print(s.recv(100).decode().strip())
+"#;
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .args(["/usr/bin/python3", "-c", script, socket.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(answer.starts_with("ok "), "{out:?}");
+    let got = wait_messages(&server.new_dir("bob"), 1);
+    let text = String::from_utf8_lossy(&got[0]).into_owned();
+    assert!(
+        text.contains(&format!("(Postern, from userid {NOBODY})")),
+        "{text}"
+    );
+    server.wait_log(&format!(": uid={NOBODY} from=<root@mx.test.example>"));
+
+    // nobody can neither list nor write the maildrop.
+    let maildrop = server.dir.join("queue/maildrop");
+    let mode = std::fs::metadata(&maildrop).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o1730);
+
+    // mailq and a queue run are anyone's, through the daemon.
+    let out = sendmail(&config, &["-bp"], "", true);
+    assert!(out.status.success(), "{out:?}");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("Mail queue is empty") || listing.contains(" Request"),
+        "{listing}"
+    );
+    let out = sendmail(&config, &["-q"], "", true);
+    assert!(out.status.success(), "{out:?}");
+    server.wait_log(&format!("flush requested by uid={NOBODY}"));
+
+    // Without a daemon nobody has no way in: exit 75, nothing left; no
+    // queue run (69) and no listing of a queue nobody may read (69).
+    server.kill();
+    for mode in ["-q", "-bp"] {
+        let out = sendmail(&config, &[mode], "", true);
+        assert_eq!(out.status.code(), Some(69), "{mode}: {out:?}");
+    }
+    let out = sendmail(&config, &["alice"], "Subject: late\n\nx\n", true);
+    assert_eq!(out.status.code(), Some(75), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("sendmail: fatal: the mail system is down"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&maildrop).unwrap().count(), 0);
+}
+
+#[test]
+fn bs_speaks_smtp_on_stdin_and_stdout() {
+    let (server, _tmp) = Server::start("");
+    open_to_all(&server.dir);
+    let config = server.dir.join("postern.toml");
+    // Pipelined as a script would write it; the null sender and a
+    // relayed recipient are the local user's to use.
+    let session = "EHLO client.example\r\n\
+                   MAIL FROM:<> RET=HDRS ENVID=bs-1\r\n\
+                   RCPT TO:<bob@example.org> NOTIFY=NEVER\r\n\
+                   DATA\r\n\
+                   Subject: over -bs\r\n\r\nline\r\n..dot\r\n.\r\n\
+                   QUIT\r\n";
+    // As nobody when the tests run as root, else as whoever runs them.
+    let nobody = can_be_nobody();
+    let uid = if nobody {
+        NOBODY
+    } else {
+        rustix::process::getuid().as_raw()
+    };
+    let out = sendmail(&config, &["-bs"], session, nobody);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.starts_with("220 mx.test.example"), "{stdout}");
+    assert!(stdout.contains("\r\n250-PIPELINING\r\n"), "{stdout}");
+    assert!(stdout.contains("\r\n354 "), "{stdout}");
+    assert!(stdout.contains("\r\n250 2.0.0 Ok: queued as "), "{stdout}");
+    assert!(stdout.ends_with("221 2.0.0 Bye\r\n"), "{stdout}");
+    let got = wait_messages(&server.new_dir("bob"), 1);
+    let text = String::from_utf8_lossy(&got[0]).into_owned();
+    assert!(text.starts_with("Return-Path: <>\r\n"), "{text}");
+    assert!(text.contains("Received: from client.example"), "{text}");
+    assert!(
+        text.contains(&format!("(Postern, from userid {uid})")),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Subject: over -bs\r\n\r\nline\r\n.dot\r\n"),
+        "{text}"
+    );
+    server.wait_log(&format!(": uid={uid} from=<>"));
+
+    // Bad SMTP gets SMTP errors, not a crash; end of input ends it.
+    let out = sendmail(&config, &["-bs"], "HELO\r\nDATA\r\nBOGUS\r\n", false);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("\r\n501 "), "{stdout}");
+    assert!(stdout.contains("\r\n503 "), "{stdout}");
+    assert!(stdout.contains("\r\n500 5.5.2 "), "{stdout}");
+}
+
+#[test]
+fn queue_modes_and_compatibility_flags() {
+    let (server, _tmp) = Server::start("");
+    let config = server.dir.join("postern.toml");
+    let code = |args: &[&str]| {
+        let out = sendmail(&config, args, "", false);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // -bp is mailq.
+    let (status, stdout, _) = code(&["-bp"]);
+    assert_eq!(status, Some(0));
+    assert!(stdout.contains("Mail queue is empty"), "{stdout}");
+    // -q is a flush through the running daemon; -qINTERVAL is ignored.
+    assert_eq!(code(&["-q"]).0, Some(0));
+    server.wait_log("flushing the queue");
+    assert_eq!(code(&["-q30m"]).0, Some(0));
+    // The binary linked as mailq and newaliases is sendmail -bp and -bi.
+    for (name, says) in [("mailq", "Mail queue is empty"), ("newaliases", "")] {
+        let link = server.dir.join(name);
+        std::os::unix::fs::symlink(POSTERN, &link).unwrap();
+        let out = Command::new(&link)
+            .env("POSTERN_CONFIG", &config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(says),
+            "{out:?}"
+        );
+    }
+    // -bi and -I are newaliases.
+    assert_eq!(code(&["-bi"]).0, Some(0));
+    assert_eq!(code(&["-I"]).0, Some(0));
+    // Unknown options and unsupported modes: a usage error, exit 64.
+    for bad in [&["-Z", "bob"][..], &["-bv", "bob"], &["-bd"], &["-bz"]] {
+        let (status, _, stderr) = code(bad);
+        assert_eq!(status, Some(64), "{bad:?}: {stderr}");
+        assert!(stderr.starts_with("sendmail: fatal: "), "{stderr}");
+        assert!(stderr.contains("usage: sendmail"), "{stderr}");
+    }
+    // -t with -r and -F, -N and -V, among ignored flags.
+    let out = sendmail(
+        &config,
+        &[
+            "-t",
+            "-r",
+            "robot@example.org",
+            "-F",
+            "Robot",
+            "-N",
+            "never",
+            "-V",
+            "env-7",
+            "-oem",
+            "-v",
+            "-B",
+            "8BITMIME",
+        ],
+        "To: alice@example.org\nSubject: t\n\nbody\n",
+        false,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let got = wait_messages(&server.new_dir("alice"), 1);
+    let text = String::from_utf8_lossy(&got[0]).into_owned();
+    assert!(
+        text.starts_with("Return-Path: <robot@example.org>\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("From: Robot <robot@example.org>\r\n"),
+        "{text}"
+    );
+}
