@@ -255,9 +255,12 @@ impl<S: Transport> Session<S> {
                 }
             }
             self.io.reply(&reply);
-            if reply.code == 521 {
-                // A BDAT without a usable size: the chunk's end is lost,
-                // nothing more can be read as commands.
+            if matches!(reply.code, 421 | 521) {
+                // RFC 5321 §3.8: 421 closes the channel; 521 (RFC 7504)
+                // refuses all mail. Either comes from a policy (an access
+                // map's `421 text`, as Postfix disconnects on it) or from
+                // a BDAT without a usable size, whose chunk's end is lost
+                // so that nothing more can be read as commands.
                 self.io.flush(self.settings.command_timeout).await?;
                 return Ok(());
             }

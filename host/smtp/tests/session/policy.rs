@@ -1,9 +1,9 @@
 //! The restriction lists and the directory: what is asked, in which order,
 //! and what their answers do to the transaction.
 
-use postern_mail::{Address, DomainClass, PolicyRequest, Stage, Verdict};
+use postern_mail::{Address, Decision, DomainClass, PolicyRequest, Stage, Verdict};
 
-use crate::harness::{Server, codes, permit_with, refuse, relay_rule, settings};
+use crate::harness::{Rule, Server, codes, permit_with, refuse, relay_rule, settings};
 
 fn addr(s: &str) -> Address {
     Address::parse(s).unwrap()
@@ -304,4 +304,25 @@ async fn bdat_meets_the_data_and_end_of_data_lists() {
             .iter()
             .any(|l| l.starts_with("ABC00001: reject: END-OF-MESSAGE"))
     );
+}
+
+#[tokio::test]
+async fn a_421_or_521_from_a_policy_closes_the_connection() {
+    for (code, enhanced) in [(421, "4.7.0"), (521, "5.7.1")] {
+        let rule: Rule = Box::new(move |r: &PolicyRequest| {
+            if r.stage == Stage::Recipient {
+                refuse(code, enhanced, "Go away", "check_client_access")
+            } else {
+                Decision::permit()
+            }
+        });
+        let server = Server::start(settings(), rule).await;
+        let mut c = server.client().await;
+        c.ehlo().await;
+        c.cmd("MAIL FROM:<s@x.test>").await;
+        c.send("RCPT TO:<u@example.org>\r\nNOOP\r\n").await;
+        // The refusal, then the end of the stream: the NOOP is never read.
+        assert_eq!(c.rest().await, format!("{code} {enhanced} Go away\r\n"));
+        server.done().await;
+    }
 }
