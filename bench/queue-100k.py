@@ -13,9 +13,12 @@ the server's VmRSS and VmHWM (peak) from /proc/PID/status:
 2. with every message queued and deferred;
 3. after a restart, once the start-up scan has taken charge of them all;
 4. after `postern flush`: every message back in `active/`, tried again
-   (suspended at once: the destination is dead) and deferred again.
+   (suspended at once: the destination is dead) and deferred again, read
+   into the scheduler's memory at most `--active-limit` at a time
+   (qmgr_message_active_limit); the log's "active queue:" lines say how
+   many it held.
 
-    python3 bench/queue-100k.py [--messages 100000] [--sessions 20] [--no-build]
+    python3 bench/queue-100k.py [--messages 100000] [--sessions 20] [--active-limit 20000] [--no-build]
 
 Needs smtp-source (Debian's `postfix` package) and about 1 GB of disk
 under $TMPDIR.
@@ -106,6 +109,8 @@ def main():
     ap.add_argument("--messages", type=int, default=100000)
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--active-limit", type=int, default=20000,
+                    help="qmgr_message_active_limit (Postfix's default 20000)")
     args = ap.parse_args()
     n = args.messages
     if shutil.which("smtp-source") is None and not os.path.exists("/usr/sbin/smtp-source"):
@@ -130,6 +135,7 @@ def main():
             f'minimal_backoff_time = "3600s"\n'
             f'maximal_backoff_time = "3600s"\n'
             f"smtpd_client_connection_count_limit = 0\n"
+            f"qmgr_message_active_limit = {args.active_limit}\n"
             f'[[service]]\nname = "smtp"\nlisten = "127.0.0.1:{port}"\n'
         )
     log = os.path.join(tmp, "log")
@@ -166,6 +172,12 @@ def main():
         rows.append((f"after a flush of all {n:,} ({flushed:.0f} s)",) + status(daemon.proc.pid))
         du = subprocess.run(["du", "-sh", queue], capture_output=True, text=True).stdout.split()[0]
         print(f"queue directory: {du}")
+        # The scheduler logs what it holds in memory each time that fills
+        # up (qmgr_message_active_limit): the high-water marks.
+        with open(log) as f:
+            held = [int(l.split("active queue: ")[1].split()[0]) for l in f if "active queue: " in l]
+        print(f"scheduler filled its memory {len(held)} times, at most {max(held, default=0):,} "
+              f"messages in memory (qmgr_message_active_limit {args.active_limit:,})")
         print()
         print("| state | VmRSS | VmHWM (peak so far) |")
         print("|---|---|---|")

@@ -27,7 +27,7 @@ const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 /// The built component, once per test binary: built now, or found under
 /// `target/plugin-python/` from an earlier run with the same sources.
-fn component() -> &'static Path {
+pub fn component() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let version = match Command::new("componentize-py").arg("--version").output() {

@@ -1,6 +1,8 @@
 //! `postern queue ...` and `postern flush` against a running daemon: a
 //! message deferred because bob's Maildir cannot be made is listed,
-//! shown, held, released and delivered at once; requeued; deleted.
+//! shown, held, released and delivered at once; requeued; deleted. Any
+//! user (`nobody`) may list and flush, through the daemon; the other
+//! commands are root's.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,14 +12,33 @@ use crate::support::*;
 
 /// Runs `postern ARGS --config DIR/postern.toml`; (success, stdout, stderr).
 fn postern(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(POSTERN)
+    let (code, out, err) = postern_as(false, dir, args);
+    (code == Some(0), out, err)
+}
+
+/// `postern ARGS --config DIR/postern.toml`, as `nobody` when `nobody`;
+/// (exit code, stdout, stderr).
+fn postern_as(nobody: bool, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = if nobody {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            POSTERN,
+        ]);
+        c
+    } else {
+        Command::new(POSTERN)
+    };
+    let out = cmd
         .args(args)
         .arg("--config")
         .arg(dir.join("postern.toml"))
         .output()
         .unwrap();
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
@@ -158,4 +179,58 @@ fn delete_all_without_a_daemon() {
     assert!(err.contains("Deleted: 2 messages"), "{err}");
     let (_, out, _) = postern(tmp.path(), &["queue", "list"]);
     assert_eq!(out, "Mail queue is empty\n");
+}
+
+#[test]
+fn nobody_lists_and_flushes_but_changes_nothing() {
+    if !crate::sendmail_modes::can_be_nobody() {
+        eprintln!("skipped: only root may run a command as nobody");
+        return;
+    }
+    let (server, tmp) = Server::start("");
+    let dir = tmp.path();
+    crate::sendmail_modes::open_to_all(dir);
+    let blocker = server.dir.join("mail/example.org/bob");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let id = send_to_bob(&server, "held up");
+    server.wait_log(&format!("{id}: to=<bob@example.org>"));
+
+    // The listing comes from the daemon, the same as root's.
+    let root_list = wait_list(dir, |l| l.contains(&format!("{id} ")));
+    for args in [&["queue", "list"][..], &["queue"]] {
+        let (code, out, err) = postern_as(true, dir, args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert_eq!(out, root_list);
+    }
+    let (code, _, err) = postern_as(true, dir, &["flush"]);
+    assert_eq!(code, Some(0), "{err}");
+    server.wait_log(&format!(
+        "flush requested by uid={}",
+        crate::sendmail_modes::NOBODY
+    ));
+
+    // The rest is root's: refused with a clear error, nothing changed.
+    for verb in ["show", "delete", "hold", "release", "requeue"] {
+        let (code, _, err) = postern_as(true, dir, &["queue", verb, &id]);
+        assert_eq!(code, Some(77), "{verb}: {err}");
+        assert!(
+            err.contains(&format!("`postern queue {verb}` is for root")),
+            "{err}"
+        );
+    }
+    let (code, _, err) = postern_as(true, dir, &["queue", "delete", "ALL"]);
+    assert_eq!(code, Some(77), "{err}");
+    let list = wait_list(dir, |l| l.contains(&format!("{id} ")));
+    assert!(!list.contains(&format!("{id}!")), "{list}");
+
+    // Without a daemon there is no one to ask: EX_UNAVAILABLE, and a
+    // flush says the mail system is not running.
+    server.kill();
+    let (code, out, err) = postern_as(true, dir, &["queue", "list"]);
+    assert_eq!(code, Some(69), "{out}{err}");
+    assert!(err.contains("the mail system is down"), "{err}");
+    let (code, _, err) = postern_as(true, dir, &["flush"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not running"), "{err}");
 }

@@ -14,15 +14,19 @@ use crate::support::*;
 
 /// A system account for the length of a test: made with useradd, its home
 /// in `home`, removed with userdel when dropped.
-struct Account {
-    name: String,
-    uid: u32,
-    gid: u32,
+pub(crate) struct Account {
+    pub(crate) name: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
 }
 
+/// Tells apart the accounts of tests running at once in this process.
+static ACCOUNTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl Account {
-    fn create(home: &Path) -> Account {
-        let name = format!("pt{}x{}", std::process::id(), home.to_string_lossy().len());
+    pub(crate) fn create(home: &Path) -> Account {
+        let n = ACCOUNTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("pt{}x{n}", std::process::id());
         let out = Command::new("useradd")
             .args(["-M", "-U", "-s", "/usr/sbin/nologin", "-d"])
             .arg(home)
@@ -49,7 +53,7 @@ impl Drop for Account {
 }
 
 /// Every path under `dir`, `dir` included.
-fn tree(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut all = vec![dir.to_owned()];
     if dir.is_dir() {
         for entry in std::fs::read_dir(dir).unwrap() {

@@ -23,25 +23,39 @@
 //! so that the client's address may relay through SMTP
 //! (POP/IMAP-before-SMTP).
 //!
-//! Not here yet: other SASL mechanisms (CRAM-MD5, SCRAM).
+//! With `[auth] system_accounts = true`, a login the users file does not
+//! know is checked against the system's accounts (`/etc/passwd` and
+//! `/etc/shadow`, Dovecot's `shadow` passdb and `passwd` userdb), their
+//! crypt(3) hashes verified in Rust ([`crypt`]); locked and expired
+//! accounts and root are refused ([`system`]). A root daemon touches a
+//! user's mail as that user ([`owner`]), for delivery, POP3 and IMAP.
+//!
+//! Not here yet: other SASL mechanisms (CRAM-MD5, SCRAM); PAM (only the
+//! shadow file is read, so NSS sources such as LDAP do not log in).
 //!
 //! # Layout
 //! - [`user`]: [`User`], one entry, and where its mailbox home is.
 //! - [`passwd_file`]: the line parser and [`UsersFileError`].
 //! - [`userdb`]: [`UserDb`], the loaded file and its lookups.
 //! - [`scheme`]: password schemes: [`scheme::verify`], [`Scheme::hash`].
+//! - [`crypt`]: crypt(3) hashes (`$y$`, `$6$`, `$5$`, `$2b$`, `$1$`).
+//! - [`system`]: [`SystemAccounts`], the system's accounts as a passdb.
+//! - [`owner`]: [`owner::as_owner`], mailbox work as the mailbox's owner.
 //! - [`sasl`]: the PLAIN and LOGIN exchanges, [`Credentials`].
 //! - [`passdb`]: [`Authenticator`]: credentials against the users file,
 //!   and the failed-login delay and limit.
 //! - [`edit`]: adding, changing and removing users in the file's text.
 //! - [`ledger`]: [`Ledger`], recent mailbox logins by address.
 
+pub mod crypt;
 pub mod edit;
 pub mod ledger;
+pub mod owner;
 pub mod passdb;
 pub mod passwd_file;
 pub mod sasl;
 pub mod scheme;
+pub mod system;
 pub mod user;
 pub mod userdb;
 
@@ -51,5 +65,6 @@ pub use passdb::{Authenticator, Check, FailurePolicy, Penalty};
 pub use passwd_file::{LineError, UsersFileError};
 pub use sasl::{Credentials, Exchange, Mechanism, SaslError, Step};
 pub use scheme::{Scheme, SchemeError};
+pub use system::{SystemAccounts, SystemCheck};
 pub use user::User;
 pub use userdb::UserDb;

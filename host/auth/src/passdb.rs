@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::ledger::Ledger;
 use crate::sasl::Credentials;
 use crate::scheme::{self, SchemeError};
+use crate::system::{SystemAccounts, SystemCheck};
 use crate::userdb::UserDb;
 
 /// Failures are forgotten this long after a client's last one.
@@ -89,6 +90,9 @@ pub struct Authenticator {
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
     /// Recent POP3/IMAP logins, for POP/IMAP-before-SMTP.
     ledger: Arc<Ledger>,
+    /// `[auth] system_accounts`: logins the users file does not know are
+    /// checked against the system's accounts.
+    system: Option<SystemAccounts>,
 }
 
 impl Authenticator {
@@ -99,6 +103,16 @@ impl Authenticator {
             policy,
             failures: Mutex::new(HashMap::new()),
             ledger: Arc::new(Ledger::new(DEFAULT_POP_BEFORE_SMTP)),
+            system: None,
+        }
+    }
+
+    /// This authenticator with the system's accounts behind the users
+    /// file (`[auth] system_accounts = true`).
+    pub fn with_system_accounts(self, system: SystemAccounts) -> Authenticator {
+        Authenticator {
+            system: Some(system),
+            ..self
         }
     }
 
@@ -134,7 +148,7 @@ impl Authenticator {
         // The lock is held only to take the current version.
         let users = Arc::clone(&self.users.read().unwrap_or_else(PoisonError::into_inner));
         let Some((user, line)) = users.lookup_login(&credentials.username) else {
-            return Check::Failure;
+            return self.check_system(credentials);
         };
         if user.password.is_empty() {
             return Check::Failure;
@@ -147,6 +161,20 @@ impl Authenticator {
                 line,
                 error,
             },
+        }
+    }
+
+    /// A login the users file does not know, against the system's
+    /// accounts when they are on. Locked and expired accounts, root, and
+    /// an unreadable shadow file are failures like a wrong password: the
+    /// client learns nothing more.
+    fn check_system(&self, credentials: &Credentials) -> Check {
+        let Some(system) = &self.system else {
+            return Check::Failure;
+        };
+        match system.check(&credentials.username, &credentials.password) {
+            SystemCheck::Success(name) => Check::Success(name),
+            _ => Check::Failure,
         }
     }
 
@@ -257,6 +285,38 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn system_accounts_behind_the_users_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // sha256-crypt of `secret`, from libxcrypt.
+        let hash = "$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA";
+        std::fs::write(
+            dir.path().join("passwd"),
+            "carol:x:1000:1000::/home/carol:/bin/sh\nsam:x:1001:1001::/home/sam:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("shadow"),
+            format!("carol:{hash}:20000:0:99999:7:::\nsam:{hash}:20000:0:99999:7:::\n"),
+        )
+        .unwrap();
+        let system = SystemAccounts {
+            passwd: dir.path().join("passwd"),
+            shadow: dir.path().join("shadow"),
+            local_domains: Vec::new(),
+        };
+        assert!(matches!(
+            auth(3).check(&creds("sam", "secret")),
+            Check::Failure
+        ));
+        let a = auth(3).with_system_accounts(system);
+        assert!(matches!(a.check(&creds("Sam", "secret")), Check::Success(n) if n == "sam"));
+        assert!(matches!(a.check(&creds("sam", "nope")), Check::Failure));
+        // The users file answers first: carol's password there is `pw`.
+        assert!(matches!(a.check(&creds("carol", "pw")), Check::Success(_)));
+        assert!(matches!(a.check(&creds("carol", "secret")), Check::Failure));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! Known: `ARGON2ID` (`$argon2id$...`, PHC string), `SHA512-CRYPT` (`$6$`),
 //! `BLF-CRYPT` or `BCRYPT` (`$2y$`, `$2b$`), and `PLAIN` (also `CLEAR`,
-//! `CLEARTEXT`). A field without a prefix is taken as Dovecot's default
-//! `CRYPT` family and recognised by its `$id$`. Anything else is
+//! `CLEARTEXT`). A field without a prefix, or with `{CRYPT}`, is Dovecot's
+//! `CRYPT`: any crypt(3) hash recognised by its `$id$` ([`crate::crypt`]:
+//! yescrypt, sha512/sha256-crypt, bcrypt, md5-crypt). Anything else is
 //! [`SchemeError::Unknown`]: the login fails, and the caller warns naming the
 //! user's line, never the hash or the password.
 
@@ -115,6 +116,12 @@ pub fn parse(field: &str) -> Result<(Scheme, &str), SchemeError> {
 /// wrong password; `Err` a field that cannot be checked at all. Slow on
 /// purpose for the hashed schemes: call it off the async workers.
 pub fn verify(field: &str, password: &str) -> Result<bool, SchemeError> {
+    // Dovecot's CRYPT (written `{CRYPT}` or bare) is whatever crypt(3)
+    // knows: yescrypt, sha256-crypt and md5-crypt too, as in /etc/shadow.
+    let bare = field.strip_prefix("{CRYPT}").unwrap_or(field);
+    if !bare.starts_with('{') && crate::crypt::family(bare).is_some() {
+        return crate::crypt::verify(bare, password);
+    }
     let (scheme, hash) = parse(field)?;
     match scheme {
         Scheme::Argon2id => {

@@ -30,8 +30,9 @@
 //! With `unix:passwd.byname` in `local_recipient_maps`, the system's
 //! accounts receive mail at the local domains too, in their homes, and
 //! a root daemon writes their Maildirs as their uid and gid
-//! (`local_owner`). Not yet: quota; Maildirs of users-file entries are
-//! written as the daemon. Addresses at other domains that
+//! (`local_owner`); so it does for users-file entries that carry a uid
+//! (and gid), making a missing home for them first. Not yet: quota.
+//! Addresses at other domains that
 //! an alias or `.forward` names are queued again as a new message
 //! ([`LocalDelivery::set_forwarder`]); an alias with several local
 //! destinations is delivered to all of them in one attempt, and if one

@@ -2,58 +2,50 @@
 //! switches to the recipient's uid and gid before it touches the
 //! mailbox).
 //!
-//! A daemon running as root that delivers into a system account's home
-//! runs the write on a thread of its own that first drops, for that
-//! thread only, its supplementary groups and its real, effective and
-//! saved uid and gid to the owner's (Linux keeps credentials per thread;
-//! the raw system calls do not spread the change to the other threads
-//! as the C library's wrappers would). The thread cannot get root back,
-//! and it ends with the write: nothing else ever runs with those ids, and
-//! no thread of the server is left changed. Every file the write makes
-//! is the owner's, and the kernel checks the owner's permissions, so a
-//! home that points somewhere the user may not write fails rather than
-//! writes there. A daemon that is not root writes as itself.
+//! A daemon running as root that delivers into the home of a system
+//! account, or of a users-file entry with a uid, writes on a thread that
+//! has dropped to the owner's uid and gid for good
+//! ([`postern_auth::owner`], shared with POP3 and IMAP), so every file
+//! the write makes is the owner's. A missing home of a users-file entry
+//! is made for its owner first. A daemon that is not root writes as
+//! itself.
 
 use std::io;
-
-use rustix::process::{Gid, Uid};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 
 /// Runs `write` as `ids` (uid, gid) when this process is root and `ids`
-/// are given and not root's; else runs it here as it is. Blocking.
-pub(crate) fn as_owner<T, F>(ids: Option<(u32, u32)>, write: F) -> io::Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> io::Result<T> + Send + 'static,
-{
-    let Some((uid, gid)) = ids.filter(|_| rustix::process::geteuid().is_root()) else {
-        return write();
-    };
-    if uid == 0 {
-        return Err(io::Error::other("refusing to deliver as root"));
-    }
-    let thread = std::thread::Builder::new()
-        .name(format!("deliver-as-{uid}"))
-        .spawn(move || {
-            drop_to(uid, gid)?;
-            write()
-        })?;
-    thread
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("the delivery thread panicked")))
-}
+/// are given and not root's; else runs it here as it is. Blocking. The
+/// one implementation, shared with POP3 and IMAP, is
+/// [`postern_auth::owner::as_owner`].
+pub(crate) use postern_auth::owner::as_owner;
 
-/// This thread's groups, gids and uids become `gid` and `uid`: groups
-/// first and uid last, since only root may change groups.
-fn drop_to(uid: u32, gid: u32) -> io::Result<()> {
-    let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
-    rustix::thread::set_thread_groups(&[gid])?;
-    rustix::thread::set_thread_res_gid(gid, gid, gid)?;
-    rustix::thread::set_thread_res_uid(uid, uid, uid)?;
-    // Paranoia as in Postfix's set_ugid: make sure it took.
-    if rustix::process::geteuid() != uid || rustix::process::getegid() != gid {
-        return Err(io::Error::other("could not drop privileges"));
+/// Makes `home` for `ids` (uid, gid) when this process is root and it is
+/// missing: its parents as the daemon (they are shared, such as
+/// `virtual_mailbox_base/DOMAIN`), the home itself mode 0700 and owned by
+/// the user, so that what is written in it next, as the user, can be.
+/// Dovecot's passwd-file users get their home made the same way. A home
+/// that exists is left as it is: if the user may not write it, the write
+/// fails and says so. Blocking.
+pub(crate) fn make_home_for(home: &Path, ids: Option<(u32, u32)>) -> io::Result<()> {
+    let Some((uid, gid)) = ids.filter(|_| rustix::process::geteuid().is_root()) else {
+        return Ok(());
+    };
+    if uid == 0 || home.exists() {
+        return Ok(());
     }
-    Ok(())
+    if let Some(parent) = home.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(home) {
+        Ok(()) => std::os::unix::fs::chown(home, Some(uid), Some(gid)),
+        // Made by a delivery running beside this one.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -64,27 +56,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn files_belong_to_the_owner_and_the_server_keeps_its_ids() {
+    fn a_missing_home_is_made_for_its_owner() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let target = path.clone();
+        let home = dir.path().join("example.org/carol");
+        make_home_for(&home, Some((4242, 4243))).unwrap();
         if !rustix::process::geteuid().is_root() {
-            as_owner(Some((4242, 4242)), move || std::fs::write(&target, b"x")).unwrap();
-            assert_eq!(
-                std::fs::metadata(&path).unwrap().uid(),
-                rustix::process::geteuid().as_raw()
-            );
+            // Not root: nothing to make as anyone else.
+            assert!(!home.exists());
             return;
         }
-        // A directory only root may write: the owner cannot.
-        let denied = as_owner(Some((4242, 4242)), move || std::fs::write(&target, b"x"));
-        assert_eq!(denied.unwrap_err().kind(), io::ErrorKind::PermissionDenied);
-        std::os::unix::fs::chown(dir.path(), Some(4242), Some(4242)).unwrap();
-        let target = path.clone();
-        as_owner(Some((4242, 4242)), move || std::fs::write(&target, b"x")).unwrap();
-        let meta = std::fs::metadata(&path).unwrap();
-        assert_eq!((meta.uid(), meta.gid()), (4242, 4242));
-        assert!(rustix::process::geteuid().is_root());
-        assert!(as_owner(Some((0, 0)), || Ok(())).is_err());
+        let meta = std::fs::metadata(&home).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (4242, 4243, 0o700)
+        );
+        let parent = std::fs::metadata(home.parent().unwrap()).unwrap();
+        assert_eq!((parent.uid(), parent.mode() & 0o777), (0, 0o755));
+        // Written as the owner, into it.
+        let target = home.join("Maildir");
+        as_owner(Some((4242, 4243)), move || std::fs::create_dir(&target)).unwrap();
+        assert_eq!(std::fs::metadata(home.join("Maildir")).unwrap().uid(), 4242);
+        // An existing home is left alone; root's is never made.
+        make_home_for(&home, Some((1, 1))).unwrap();
+        assert_eq!(std::fs::metadata(&home).unwrap().uid(), 4242);
+        let roots = dir.path().join("root");
+        make_home_for(&roots, Some((0, 0))).unwrap();
+        assert!(!roots.exists());
     }
 }

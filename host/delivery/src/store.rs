@@ -12,7 +12,7 @@ use postern_mailbox::{Maildir, Mbox};
 
 use crate::aliases::Origin;
 use crate::local::{LocalDelivery, blocking};
-use crate::local_owner::as_owner;
+use crate::local_owner::{as_owner, make_home_for};
 use crate::pipe;
 use crate::resolve::Owner;
 
@@ -79,10 +79,12 @@ impl LocalDelivery {
         );
         let home_mailbox = &settings.home_mailbox;
         if home_mailbox.ends_with('/') {
-            // A system account's Maildir is written as the account.
-            let owner_ids = matches!(owner, Owner::Account(_)).then_some(ids).flatten();
+            // Written as the owner: a system account, or a users-file
+            // entry with a uid (Dovecot's passwd-file `uid:gid`), whose
+            // home a root daemon makes for it first when it is missing.
+            let make_home = matches!(owner, Owner::User(_)).then(|| home.clone());
             return self
-                .store_maildir(home.join(home_mailbox), trace, content, owner_ids)
+                .store_maildir(home.join(home_mailbox), make_home, trace, content, ids)
                 .await;
         }
         let path = if home_mailbox.is_empty() {
@@ -130,10 +132,12 @@ impl LocalDelivery {
     }
 
     /// Delivers into the Maildir at `path`, created on first use; as
-    /// `owner` (uid, gid) when given (`local_owner`).
+    /// `owner` (uid, gid) when given (`local_owner`), after making
+    /// `make_home` for the owner if it is missing.
     async fn store_maildir(
         &self,
         path: PathBuf,
+        make_home: Option<PathBuf>,
         trace: String,
         content: &[u8],
         owner: Option<(u32, u32)>,
@@ -142,6 +146,9 @@ impl LocalDelivery {
         let content = content.to_vec();
         let target = path.clone();
         let written = tokio::task::spawn_blocking(move || {
+            if let Some(home) = make_home {
+                make_home_for(&home, owner)?;
+            }
             as_owner(owner, move || {
                 Maildir::create(&target)?.deliver_parts(&[trace.as_bytes(), &content])
             })

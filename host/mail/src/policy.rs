@@ -159,6 +159,21 @@ pub struct PolicyRequest {
     /// The client address logged in over POP3 or IMAP recently
     /// (POP/IMAP-before-SMTP, `pop_before_smtp_timeout`).
     pub pop_before_smtp: bool,
+    /// The client sent commands ahead of a reply where RFC 2920 §3.1
+    /// forbids it, at any time in this session (Postfix's
+    /// `SMTPD_FLAG_ILL_PIPELINING`).
+    pub illegal_pipelining: bool,
+    /// The class of the sender's domain, from MAIL FROM on; `None` for
+    /// the null sender.
+    pub sender_class: Option<DomainClass>,
+    /// Whether the sender has a mailbox here ([`Directory::recipient_exists`]):
+    /// meaningful at a local or virtual sender domain, `true` elsewhere
+    /// and without a sender.
+    ///
+    /// [`Directory::recipient_exists`]: crate::Directory::recipient_exists
+    pub sender_known: bool,
+    /// The same for the recipient, when there is one.
+    pub recipient_known: bool,
     /// The message as received (header and body, CRLF line ends, dots
     /// unstuffed, before the server's own Received header), at the
     /// end-of-data stage only.
@@ -222,6 +237,10 @@ impl PolicyRequest {
             trusted: false,
             recipient_class: None,
             pop_before_smtp: false,
+            illegal_pipelining: false,
+            sender_class: None,
+            sender_known: true,
+            recipient_known: true,
             message: None,
         }
     }
@@ -245,7 +264,8 @@ pub enum Verdict {
     DeferIfReject(Reply),
     /// Accept, but keep the message in the hold queue.
     Hold(String),
-    /// Accept and throw the message away.
+    /// Accept and throw the message away; ends the list as a permit does,
+    /// and the session asks no more lists for the transaction.
     Discard(String),
     /// Prepend this header line to the message.
     Prepend(String),
@@ -277,7 +297,7 @@ impl Verdict {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            Verdict::Permit | Verdict::Reject(_) | Verdict::Defer(_)
+            Verdict::Permit | Verdict::Reject(_) | Verdict::Defer(_) | Verdict::Discard(_)
         )
     }
 }

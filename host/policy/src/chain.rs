@@ -9,9 +9,12 @@
 //!   the answer is that defer instead (the client may retry once whatever
 //!   made the check uncertain is fixed).
 //!   For both, the first one met is the one that counts.
-//! - `hold`, `discard`, `prepend`, `redirect`, `bcc` and `warn` are
-//!   collected into [`Decision::actions`] and the list goes on, as
-//!   Postfix's access actions do.
+//! - `hold`, `prepend`, `redirect`, `bcc` and `warn` are collected into
+//!   [`Decision::actions`] and the list goes on, as Postfix's access
+//!   actions do.
+//! - `discard` is collected too, and ends the list as a permit would
+//!   (Postfix: DISCARD is `smtpd_acl_permit` with the message marked); the
+//!   SMTP session then asks no more lists for the transaction.
 //! - An entry in shadow mode (`warn_if_reject`, `mode = "shadow"`) is
 //!   evaluated and logged (`reject_warning: ...`) but has no effect at all.
 //!   Postfix's `warn_if_reject` neutralises only refusals and still acts
@@ -58,10 +61,13 @@ impl<'r> Chain<'r> {
         let name = entry.name();
         match verdict {
             Verdict::Dunno => None,
-            Verdict::Permit => Some(match self.defer_if_permit.take() {
-                Some((reply, by)) => self.decide(Verdict::Defer(reply), by),
-                None => self.decide(Verdict::Permit, name.to_owned()),
-            }),
+            Verdict::Permit => Some(self.permit(name)),
+            // Postfix's DISCARD is a permit that also marks the message:
+            // `smtpd_acl_permit` after setting the discard flag.
+            Verdict::Discard(text) => {
+                self.actions.push(Verdict::Discard(text));
+                Some(self.permit(name))
+            }
             Verdict::Reject(reply) => Some(match self.defer_if_reject.take() {
                 Some((deferral, by)) if reply.is_permanent() => {
                     self.decide(Verdict::Defer(deferral), by)
@@ -79,12 +85,20 @@ impl<'r> Chain<'r> {
                     .get_or_insert_with(|| (reply, name.to_owned()));
                 None
             }
-            // Hold, Discard, Prepend, Redirect, Bcc, Warn, and whatever
+            // Hold, Prepend, Redirect, Bcc, Warn, and whatever
             // non-final action a later version of the mail crate adds.
             action => {
                 self.actions.push(action);
                 None
             }
+        }
+    }
+
+    /// A permit by `name`, unless a `defer_if_permit` is pending.
+    fn permit(&mut self, name: &str) -> Decision {
+        match self.defer_if_permit.take() {
+            Some((reply, by)) => self.decide(Verdict::Defer(reply), by),
+            None => self.decide(Verdict::Permit, name.to_owned()),
         }
     }
 
@@ -214,6 +228,30 @@ mod tests {
         assert_eq!(d.verdict, Verdict::Permit);
         assert_eq!(d.decided_by, None);
         assert_eq!(d.actions, [Verdict::Warn("w".to_owned())]);
+    }
+
+    #[test]
+    fn discard_ends_the_list_as_a_permit() {
+        let d = run(&[
+            ("a", Verdict::Hold("look".to_owned())),
+            ("b", Verdict::Discard("gone".to_owned())),
+            ("c", Verdict::Reject(reply(554))),
+        ]);
+        assert_eq!(d.verdict, Verdict::Permit);
+        assert_eq!(d.decided_by.as_deref(), Some("b"));
+        assert_eq!(
+            d.actions,
+            [
+                Verdict::Hold("look".to_owned()),
+                Verdict::Discard("gone".to_owned())
+            ]
+        );
+        // A pending defer_if_permit still defers.
+        let d = run(&[
+            ("a", Verdict::DeferIfPermit(reply(450))),
+            ("b", Verdict::Discard(String::new())),
+        ]);
+        assert_eq!(d.verdict, Verdict::Defer(reply(450)));
     }
 
     #[test]

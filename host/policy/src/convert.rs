@@ -33,14 +33,8 @@ pub(crate) fn request(r: &PolicyRequest) -> Result<types::Request, String> {
         Stage::EndOfData => types::Stage::EndOfData,
         other => return Err(format!("stage {other} is not in postern:policy@0.1.0")),
     };
-    let recipient_class = r.recipient_class.map(|c| match c {
-        DomainClass::Local => types::DomainClass::Local,
-        DomainClass::Virtual => types::DomainClass::Virtual,
-        DomainClass::Relay => types::DomainClass::Relay,
-        // Anything newer than this WIT version: the class that grants
-        // nothing, so that no plugin relays by mistake.
-        _ => types::DomainClass::Other,
-    });
+    let recipient_class = r.recipient_class.map(domain_class);
+    let sender_class = r.sender_class.map(domain_class);
     Ok(types::Request {
         stage,
         protocol_name: r.protocol_name.clone(),
@@ -65,7 +59,23 @@ pub(crate) fn request(r: &PolicyRequest) -> Result<types::Request, String> {
         trusted: r.trusted,
         recipient_class,
         pop_before_smtp: r.pop_before_smtp,
+        illegal_pipelining: r.illegal_pipelining,
+        sender_class,
+        sender_known: r.sender_known,
+        recipient_known: r.recipient_known,
     })
+}
+
+/// A domain class in WIT terms.
+fn domain_class(c: DomainClass) -> types::DomainClass {
+    match c {
+        DomainClass::Local => types::DomainClass::Local,
+        DomainClass::Virtual => types::DomainClass::Virtual,
+        DomainClass::Relay => types::DomainClass::Relay,
+        // Anything newer than this WIT version: the class that grants
+        // nothing, so that no plugin relays by mistake.
+        _ => types::DomainClass::Other,
+    }
 }
 
 /// A plugin's verdict, checked. An answer the server cannot act on (a

@@ -1,4 +1,4 @@
-//! The `dns` host import: A, AAAA, MX, TXT and PTR lookups through
+//! The `dns` host import: A, AAAA, MX, TXT, PTR and NS lookups through
 //! hickory-resolver, with NXDOMAIN, SERVFAIL and timeouts told apart.
 //!
 //! Time: each lookup is bounded by [`DnsConfig::timeout`]. The plugin's
@@ -202,11 +202,12 @@ pub(crate) fn texts(data: Vec<RData>) -> Vec<String> {
         .collect()
 }
 
-/// PTR-record data.
+/// PTR- or NS-record data: the names.
 pub(crate) fn names(data: Vec<RData>) -> Vec<String> {
     data.into_iter()
         .filter_map(|d| match d {
             RData::PTR(ptr) => Some(without_dot(&ptr.0)),
+            RData::NS(ns) => Some(without_dot(&ns.0)),
             _ => None,
         })
         .collect()

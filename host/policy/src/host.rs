@@ -276,6 +276,12 @@ impl dns::Host for State {
             .await
             .map(crate::dns::names)
     }
+
+    async fn ns(&mut self, name: String) -> Result<Vec<String>, DnsError> {
+        self.resolve(&name, RecordType::NS)
+            .await
+            .map(crate::dns::names)
+    }
 }
 
 impl tables::Host for State {

@@ -40,6 +40,8 @@ pub(crate) struct Counters {
     failures: AtomicU64,
     verdicts: [AtomicU64; VERDICT_KINDS.len()],
     latency: [AtomicU64; BUCKETS],
+    /// Every call's time added up, in µs (a histogram's `_sum`).
+    total_micros: AtomicU64,
 }
 
 impl Counters {
@@ -52,6 +54,7 @@ impl Counters {
             None => self.failures.fetch_add(1, Ordering::Relaxed),
         };
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.total_micros.fetch_add(micros, Ordering::Relaxed);
         let bucket = (u64::BITS - micros.leading_zeros()) as usize;
         self.latency[bucket.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
     }
@@ -75,6 +78,8 @@ impl Counters {
                 .collect(),
             p50: quantile(&latency, 50),
             p99: quantile(&latency, 99),
+            latency,
+            total: Duration::from_micros(self.total_micros.load(Ordering::Relaxed)),
         }
     }
 }
@@ -97,6 +102,12 @@ pub struct PluginStats {
     pub p50: Option<Duration>,
     /// The 99th percentile, likewise.
     pub p99: Option<Duration>,
+    /// The latency histogram: `latency[i]` calls took less than 2^i µs
+    /// (and at least half that; the last bucket also holds all slower
+    /// ones), for the Prometheus endpoint.
+    pub latency: Vec<u64>,
+    /// Every call's time added up.
+    pub total: Duration,
 }
 
 fn kind(v: &Verdict) -> usize {

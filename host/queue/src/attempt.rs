@@ -1,8 +1,9 @@
-//! One delivery attempt of one message: the pending recipients handed to
-//! the agent in batches of one destination (one recipient each for local
-//! delivery, all those of one next hop for SMTP), each batch's outcomes
-//! logged and recorded in the queue file before the next, then the file
-//! removed or deferred.
+//! One delivery of one message's entry (its recipients at one
+//! destination, [`crate::active`]): the pending ones handed to the agent
+//! in batches (one recipient each for local delivery, all those of one
+//! next hop for SMTP), each batch's outcomes logged and recorded in the
+//! queue file before the next; after the message's last entry, the file
+//! removed or deferred. Also how the scheduler reads a message in.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -12,6 +13,7 @@ use std::time::SystemTime;
 
 use postern_mail::{Deliver, QueueId, Recipient, ReversePath};
 
+use crate::active::Entries;
 use crate::format::{
     QueuedMessage, deferral_record, notice_record, parse_named, remote_status_record,
 };
@@ -23,6 +25,8 @@ use crate::status::RecipientStatus;
 /// How an attempt ended, for the scheduler.
 #[derive(Debug)]
 pub(crate) enum Outcome {
+    /// This entry is delivered and recorded; the message has others.
+    Partial,
     /// Every recipient is done; the file is gone.
     Done,
     /// Moved to `deferred/`, next attempt at this time.
@@ -34,8 +38,16 @@ pub(crate) enum Outcome {
     Dropped,
 }
 
-/// Delivers message `id` from `active/`.
-pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: QueueId) -> Outcome {
+/// Delivers the recipients `only` (by index; those still pending) of
+/// message `id` from `active/`; after the message's `last` entry,
+/// finishes it.
+pub(crate) async fn attempt(
+    queue: Arc<Queue>,
+    agent: Arc<dyn Deliver>,
+    id: QueueId,
+    only: Vec<usize>,
+    last: bool,
+) -> Outcome {
     let active = SystemTime::now();
     let retry = active + queue.settings.minimal_backoff_time;
     let spool = queue.spool.clone();
@@ -49,7 +61,7 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
         }
     };
     let file = Arc::new(file);
-    for group in groups(agent.as_ref(), &message) {
+    for group in groups(agent.as_ref(), &message, &only) {
         let recipients: Vec<Recipient> = group
             .iter()
             .filter_map(|&i| message.envelope.recipients.get(i).cloned())
@@ -72,6 +84,12 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
         let mut handed_over = Vec::new();
         for ((&i, recipient), answer) in group.iter().zip(&recipients).zip(answers) {
             let status = RecipientStatus::from(answer.status);
+            metrics::counter!(
+                "postern_deliveries_total",
+                "transport" => answer.agent,
+                "status" => status.word(),
+            )
+            .increment(1);
             log_delivery(
                 answer.agent,
                 &recipient_line(&id, recipient, &answer.relay, &delays, &status),
@@ -111,6 +129,9 @@ pub(crate) async fn attempt(queue: Arc<Queue>, agent: Arc<dyn Deliver>, id: Queu
                 *flag = true;
             }
         }
+    }
+    if !last {
+        return Outcome::Partial;
     }
     match finish(&queue, &id, &mut message, &file).await {
         Ok(outcome) => outcome,
@@ -236,13 +257,17 @@ fn load(spool: &Spool, id: &QueueId) -> io::Result<Option<(File, QueuedMessage)>
     }
 }
 
-/// The pending recipients of `message` (by index) in the batches the
-/// agent wants: recipients with the same [`Deliver::destination`] go
-/// together, in the order of their first appearance; the others alone.
-fn groups(agent: &dyn Deliver, message: &QueuedMessage) -> Vec<Vec<usize>> {
+/// The pending recipients of `message` among `only` (by index) in the
+/// batches the agent wants: recipients with the same
+/// [`Deliver::destination`] go together, in the order of their first
+/// appearance; the others alone.
+fn groups(agent: &dyn Deliver, message: &QueuedMessage, only: &[usize]) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = Vec::new();
     let mut by_key: HashMap<String, usize> = HashMap::new();
-    for (i, _) in message.pending() {
+    for (i, _) in message
+        .pending()
+        .filter(|(i, _)| only.binary_search(i).is_ok())
+    {
         let Some(recipient) = message.envelope.recipients.get(i) else {
             continue;
         };
@@ -262,6 +287,31 @@ fn groups(agent: &dyn Deliver, message: &QueuedMessage) -> Vec<Vec<usize>> {
         }
     }
     out
+}
+
+/// Reads message `id` in for the scheduler: its pending recipients (by
+/// index) sorted by destination, the agent's [`Deliver::destination`] or
+/// else the recipient's domain. `None` when there is nothing to deliver
+/// (the file vanished or was quarantined). Blocking.
+pub(crate) fn read_in(
+    spool: &Spool,
+    agent: &dyn Deliver,
+    id: &QueueId,
+) -> io::Result<Option<Entries>> {
+    let Some((_, message)) = load(spool, id)? else {
+        return Ok(None);
+    };
+    let mut entries = Entries::new();
+    for (i, recipient) in message.pending() {
+        let key = agent
+            .destination(recipient)
+            .unwrap_or_else(|| recipient.address.domain().as_str().to_ascii_lowercase());
+        match entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(i),
+            None => entries.push((key, vec![i])),
+        }
+    }
+    Ok(Some(entries))
 }
 
 /// Appends one record and makes it durable before the next recipient.

@@ -4,7 +4,11 @@
 //! It does the work of Postfix's cleanup (write the queue file, fsync,
 //! rename into `active/`, fsync the directory, and only then let the SMTP
 //! server answer 250) and of qmgr (hand each recipient to a delivery agent,
-//! a bounded number of messages at once; record each outcome in the file;
+//! at most `default_process_limit` deliveries at once and at most a
+//! destination's concurrency limit to each destination, round robin, so
+//! that a slow destination cannot starve the others; new and deferred mail
+//! in turn; at most `qmgr_message_active_limit` messages in memory, the
+//! rest read in from disk as they leave; record each outcome in the file;
 //! retry deferred mail with exponential backoff; give up after
 //! `maximal_queue_lifetime`). Its queues are Postfix's directories:
 //! `incoming active deferred hold corrupt` under the queue directory, one
@@ -38,6 +42,8 @@
 //! - [`queue`]: [`Queue`], opening the directory, and the schedule.
 //! - `enqueue`: the [`postern_mail::Enqueue`] implementation (cleanup).
 //! - `scheduler`: [`Queue::run`], the delivery loop (qmgr).
+//! - `active`: the messages in memory, by destination, and which
+//!   delivery starts next (qmgr's in-core queues).
 //! - `attempt`: one delivery attempt of one message.
 //! - `bounce`: who gets a notice about failed recipients (bounce).
 //! - `dsn`: the notice itself, RFC 3464 `multipart/report`.
@@ -48,6 +54,7 @@
 //!   the pickup socket, the maildrop, the file format, cleanup's headers.
 //! - `pickup_cleanup`: the envelope and headers of a local submission.
 //! - `pickup_service`: the daemon's pickup task behind them (pickup).
+//! - `pickup_scan`: its scan of the maildrop, file by untrusted file.
 //! - `date`: RFC 5322 and mailq dates.
 //! - `recovery`: start-up recovery.
 //! - [`format`](mod@format): the queue file format, [`QueuedMessage`].
@@ -59,6 +66,7 @@
 //! - [`settings`]: [`QueueSettings`], the scheduling knobs.
 //! - [`error`]: [`QueueError`], [`ParseError`].
 
+mod active;
 mod admin;
 mod attempt;
 mod bounce;
@@ -73,6 +81,7 @@ mod maillog;
 pub mod mailq;
 pub mod pickup;
 mod pickup_cleanup;
+mod pickup_scan;
 mod pickup_service;
 pub mod queue;
 mod recovery;

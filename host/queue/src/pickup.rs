@@ -18,17 +18,24 @@
 //!   directory of the queue, and cannot name another uid; the daemon
 //!   reads with a deadline and a cap on concurrent callers
 //!   (`pickup_service`).
-//! - **The maildrop directory** ([`drop_file`]), when no daemon listens:
-//!   `QUEUE_DIRECTORY/maildrop`, mode 1730 as Postfix's (the owner
-//!   writes; others cannot list it, and without a setgid helper cannot
-//!   write it either: a user who is neither root nor the queue's owner
-//!   gets "the mail system is down" from `sendmail`, exit 75, rather
-//!   than a world-writable directory any local user could fill). `.NAME`
-//!   is written and fsynced, renamed to `NAME`, the directory fsynced.
-//!   The daemon scans it at start-up, when told to ([`notify`]), and
-//!   every [`POLL`], turns each file into a queued message, and only
-//!   then removes it. A crash between the two repeats a message rather
-//!   than loses it.
+//! - **The maildrop directory** ([`drop_file`]), when no daemon answers:
+//!   `QUEUE_DIRECTORY/maildrop`, mode 1733 and owned by the daemon's
+//!   user. Any local user may create a file there, and nothing else: the
+//!   directory cannot be listed but by its owner, and the sticky bit
+//!   keeps a user from renaming or removing a file of another. A file is
+//!   created with `O_EXCL` under an unguessable name (the time, then 128
+//!   random bits), mode 0600 (0644 when the daemon runs as a user who is
+//!   neither root nor the caller, so that it can read it; the name still
+//!   hides it from everyone else), written as `.NAME`, fsynced, renamed
+//!   to `NAME`, and the directory fsynced. The daemon scans the maildrop
+//!   at start-up, when told to ([`notify`]), and every [`POLL`]; it opens
+//!   each file without following links or blocking on a FIFO, takes the
+//!   submitting uid from the file's owner (never from its content),
+//!   checks the envelope and that the content has the `size` the
+//!   envelope announces (a truncated file is refused), turns it into a
+//!   queued message, and only then removes it. A file that fails any
+//!   check goes to `corrupt/` with a log line naming it. A crash between
+//!   queueing and removal repeats a message rather than loses it.
 //!
 //! On the way in it does cleanup's work for local submissions
 //! (`pickup_cleanup`): a
@@ -38,6 +45,11 @@
 //! separator where the message had none. A file that does not parse, is
 //! too large or has another name (a hard link) goes to `corrupt/` and is
 //! logged; the uid recorded is the file owner's, whatever it says.
+//!
+//! `sendmail -bs` also asks the socket for a queue id first
+//! ([`reserve_id`]) and names it in its submission (`queue-id`), so that
+//! its `250 ... queued as ID` names the id the message is queued under;
+//! the daemon honours a `queue-id` only from the uid it reserved it for.
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -45,7 +57,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use postern_mail::{Address, Notify, Orcpt, Recipient, Ret, ReversePath};
+use postern_mail::{Address, Notify, Orcpt, QueueId, Recipient, Ret, ReversePath};
 
 use crate::id::next_id;
 use crate::spool::sync_dir;
@@ -96,7 +108,25 @@ pub struct Submission {
     pub ret: Option<Ret>,
     /// `-V`: RFC 3461 ENVID.
     pub envid: Option<String>,
+    /// `-bs`: the id [`reserve_id`] gave for this message, which the
+    /// daemon uses if it reserved it for this caller.
+    pub queue_id: Option<String>,
+    /// `-bs`: the HELO/EHLO name and the protocol (`SMTP`, `ESMTP`), for
+    /// the one `Received:` line the message gets.
+    pub helo: Option<(String, String)>,
 }
+
+/// Whether `name` may stand in a `Received: from NAME` (RFC 5321 §4.4):
+/// a HELO argument of printable ASCII without spaces, 255 at most.
+fn check_helo(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 255 || !name.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(format!("bad HELO name {name:?}"));
+    }
+    Ok(())
+}
+
+/// The protocols a `-bs` session may name.
+const PROTOCOLS: &[&str] = &["SMTP", "ESMTP", "UTF8SMTP"];
 
 /// `never` or a comma list of `success`, `failure`, `delay` (sendmail's
 /// `-N`, RFC 3461 §4.1), any case.
@@ -147,7 +177,26 @@ impl Submission {
     /// The maildrop file's bytes: a small text envelope, a blank line,
     /// the content.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = format!("{MAGIC}\nuid: {}\nsender: {}\n", self.uid, self.sender);
+        let mut out = format!(
+            "{MAGIC}\nuid: {}\nsize: {}\nsender: {}\n",
+            self.uid,
+            self.content.len(),
+            self.sender
+        );
+        if let Some(id) = self
+            .queue_id
+            .as_ref()
+            .filter(|i| QueueId::parse(i).is_some())
+        {
+            out.push_str(&format!("queue-id: {id}\n"));
+        }
+        if let Some((helo, protocol)) = self
+            .helo
+            .as_ref()
+            .filter(|(h, p)| check_helo(h).is_ok() && PROTOCOLS.contains(&p.as_str()))
+        {
+            out.push_str(&format!("helo: {helo} {protocol}\n"));
+        }
         if let Some(name) = &self.full_name {
             // One line: a name cannot add envelope lines.
             let name: String = name.chars().filter(|c| !c.is_control()).collect();
@@ -199,13 +248,34 @@ impl Submission {
             notify: None,
             ret: None,
             envid: None,
+            queue_id: None,
+            helo: None,
         };
         let mut has_sender = false;
+        let mut size = None;
         for line in lines {
             let (key, value) = line.split_once(": ").unwrap_or((line, ""));
             match key {
                 "uid" => {
                     submission.uid = value.parse().map_err(|_| format!("bad uid {value:?}"))?
+                }
+                "size" => {
+                    size = Some(
+                        value
+                            .parse::<usize>()
+                            .map_err(|_| format!("bad size {value:?}"))?,
+                    )
+                }
+                "queue-id" => {
+                    QueueId::parse(value).ok_or_else(|| format!("bad queue id {value:?}"))?;
+                    submission.queue_id = Some(value.to_owned());
+                }
+                "helo" => {
+                    let (helo, protocol) = value
+                        .split_once(' ')
+                        .filter(|(h, p)| check_helo(h).is_ok() && PROTOCOLS.contains(p))
+                        .ok_or_else(|| format!("bad helo line {value:?}"))?;
+                    submission.helo = Some((helo.to_owned(), protocol.to_owned()));
                 }
                 "sender" if value.is_empty() || value == "<>" => has_sender = true,
                 "sender" => {
@@ -251,31 +321,67 @@ impl Submission {
         if !has_sender || submission.uid == u32::MAX || submission.recipients.is_empty() {
             return Err("incomplete envelope (uid, sender, recipient)".to_owned());
         }
+        // A file cut short (a writer that died, a full disk) is refused,
+        // not queued as a shorter message.
+        match size {
+            None => return Err("incomplete envelope (no size)".to_owned()),
+            Some(n) if n != submission.content.len() => {
+                return Err(format!(
+                    "truncated or padded: the envelope says {n} bytes, the content has {}",
+                    submission.content.len()
+                ));
+            }
+            Some(_) => {}
+        }
         Ok(submission)
     }
 }
 
 /// Writes `submission` durably into the maildrop of `queue_directory`
-/// and returns its path: `.NAME`, fsync, rename to `NAME`, fsync the
-/// directory. On error nothing of it is left.
+/// and returns its path: `.NAME` created with `O_EXCL`, written, fsynced,
+/// renamed to `NAME`, the directory fsynced. On error nothing of it is
+/// left. Any local user may: see the module documentation for why that
+/// gives a user no other right over the queue.
 pub fn drop_file(queue_directory: &Path, submission: &Submission) -> io::Result<PathBuf> {
     let dir = maildrop_dir(queue_directory);
     if !dir.is_dir() {
+        if !queue_directory.is_dir() {
+            // Searchable, not listable: the daemon makes its queues 0700
+            // inside it.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(queue_directory)?;
+        }
         create_maildrop(&dir)?;
     }
-    let name = next_id().to_string();
+    // Others cannot list the directory, so a name they cannot guess is a
+    // file they cannot open, whatever its mode.
+    let prefix = submission
+        .queue_id
+        .as_deref()
+        .filter(|i| QueueId::parse(i).is_some())
+        .map_or_else(|| next_id().to_string(), str::to_owned);
+    let name = format!("{prefix}.{}", random_hex()?);
     let tmp = dir.join(format!(".{name}"));
     let path = dir.join(&name);
     let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
+            // O_EXCL: never a file (or a link) someone put there first.
             .create_new(true)
-            .mode(0o600)
+            .mode(file_mode(&dir)?)
             .open(&tmp)?;
         file.write_all(&submission.encode())?;
         file.sync_all()?;
         std::fs::rename(&tmp, &path)?;
-        sync_dir(&dir)
+        match sync_dir(&dir) {
+            // A user who may not read the maildrop cannot open it to
+            // fsync it: the whole file system's sync makes the rename
+            // durable instead.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(rustix::fs::syncfs(&file)?),
+            done => done,
+        }
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
@@ -284,8 +390,30 @@ pub fn drop_file(queue_directory: &Path, submission: &Submission) -> io::Result<
     Ok(path)
 }
 
-/// The maildrop directory: the owner writes, nobody else reads or
-/// writes, sticky (Postfix's 1730 without the postdrop group).
+/// A drop file's mode: 0600 when the daemon (the maildrop's owner) is
+/// root or the caller, who can read it anyway; 0644 when it is another
+/// user, who must read it to queue it.
+fn file_mode(maildrop: &Path) -> io::Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(maildrop)?.uid();
+    let euid = rustix::process::geteuid().as_raw();
+    Ok(if owner == 0 || owner == euid {
+        0o600
+    } else {
+        0o644
+    })
+}
+
+/// 128 random bits as 32 hex digits, from the kernel.
+fn random_hex() -> io::Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The maildrop directory: its owner (the daemon's user) lists and reads
+/// it; everyone may create files in it, and the sticky bit keeps each
+/// user's files from the others (module documentation).
 pub(crate) fn create_maildrop(dir: &Path) -> io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -294,8 +422,9 @@ pub(crate) fn create_maildrop(dir: &Path) -> io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(MAILDROP_MODE))
 }
 
-/// Postfix's maildrop mode.
-pub(crate) const MAILDROP_MODE: u32 = 0o1730;
+/// The maildrop's mode: Postfix's 1730 opened to everyone's writes
+/// (there is no setgid postdrop here), sticky, not listable.
+pub(crate) const MAILDROP_MODE: u32 = 0o1733;
 
 /// What the daemon answered a [`submit`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,6 +512,8 @@ pub enum Request {
     Mailq,
     /// A queue run now.
     Flush,
+    /// A queue id for the caller's next submission (`sendmail -bs`).
+    QueueId,
 }
 
 impl Request {
@@ -391,6 +522,7 @@ impl Request {
         match self {
             Request::Mailq => b"mailq\n",
             Request::Flush => b"flush\n",
+            Request::QueueId => b"queue-id\n",
         }
     }
 }
@@ -411,6 +543,21 @@ pub fn ask(queue_directory: &Path, request: Request) -> io::Result<Vec<u8>> {
     let mut answer = Vec::new();
     (&mut stream).take(LISTING_LIMIT).read_to_end(&mut answer)?;
     Ok(answer)
+}
+
+/// Asks the running daemon for the queue id of this caller's next
+/// submission (`sendmail -bs`, which names it in its `250`): `Ok(None)`
+/// when no daemon answers, and the message will go to the maildrop.
+pub fn reserve_id(queue_directory: &Path) -> io::Result<Option<String>> {
+    let answer = match ask(queue_directory, Request::QueueId) {
+        Ok(a) => a,
+        Err(e) if unreachable(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match Answer::parse(&String::from_utf8_lossy(&answer)) {
+        Answer::Queued(id) if QueueId::parse(&id).is_some() => Ok(Some(id)),
+        _ => Ok(None),
+    }
 }
 
 /// Tells a running daemon to look in the maildrop now. `Ok(false)` when
@@ -442,6 +589,8 @@ mod tests {
             notify: None,
             ret: None,
             envid: None,
+            queue_id: None,
+            helo: None,
         }
     }
 
@@ -455,6 +604,8 @@ mod tests {
             notify: Some(parse_notify("FAILURE,delay").unwrap()),
             ret: Some(Ret::Headers),
             envid: Some("QQ314159".to_owned()),
+            queue_id: Some("0123456789ABCDEF0123".to_owned()),
+            helo: Some(("client.example".to_owned(), "ESMTP".to_owned())),
             ..s
         };
         assert_eq!(Submission::decode(&null.encode()).unwrap(), null);
@@ -487,6 +638,8 @@ mod tests {
         let env = crate::pickup_cleanup::local_envelope(&back, None);
         assert!(env.recipients[1].notify.is_some_and(|n| !n.failure));
         assert!(env.recipients[0].notify.is_some_and(|n| n.failure));
+        let good = b"POSTERN-MAILDROP 1\nuid: 1\nsize: 1\nsender: a@b\nrecipient: c@d\nhelo: [127.0.0.1] SMTP\n\nx";
+        assert!(Submission::decode(good).is_ok());
         for bad in [
             &b"POSTERN-MAILDROP 1\nuid: 1\nsender: a@b\nrecipient-notify: never\nrecipient: c@d\n\n"[..],
             b"POSTERN-MAILDROP 1\nuid: 1\nsender: a@b\nrecipient: c@d\nrecipient-orcpt: x\n\n",
@@ -495,6 +648,11 @@ mod tests {
             b"POSTERN-MAILDROP 1\nuid: 1\nsender: a@b\n\n",
             b"POSTERN-MAILDROP 1\nuid: 1\nsender: a@b\nrecipient: <<\n\n",
             b"POSTERN-MAILDROP 1\nuid: 1\nsender: a@b\nevil: 1\nrecipient: c@d\n\n",
+            // No size, a size that does not match (truncated), bad -bs lines.
+            b"POSTERN-MAILDROP 1\nuid: 1\nsender: a@b\nrecipient: c@d\n\nx",
+            b"POSTERN-MAILDROP 1\nuid: 1\nsize: 10\nsender: a@b\nrecipient: c@d\n\nx",
+            b"POSTERN-MAILDROP 1\nuid: 1\nsize: 1\nsender: a@b\nrecipient: c@d\nhelo: a b\n\nx",
+            b"POSTERN-MAILDROP 1\nuid: 1\nsize: 1\nsender: a@b\nrecipient: c@d\nqueue-id: ../x\n\nx",
         ] {
             assert!(Submission::decode(bad).is_err(), "{bad:?}");
         }

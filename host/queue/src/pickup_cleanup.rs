@@ -26,6 +26,10 @@ pub(crate) fn local_envelope(submission: &Submission, arrival: Option<SystemTime
     envelope.envid = submission.envid.clone();
     envelope.client_name = "localhost".to_owned();
     envelope.protocol = "local".to_owned();
+    if let Some((helo, protocol)) = &submission.helo {
+        envelope.helo = Some(helo.clone());
+        envelope.protocol = protocol.clone();
+    }
     envelope.arrival = arrival.unwrap_or_else(SystemTime::now);
     envelope.eight_bit_mime = submission.content.iter().any(|b| *b >= 0x80);
     envelope
@@ -60,11 +64,20 @@ pub(crate) fn local_headers(submission: &Submission, hostname: &str, id: &QueueI
             kept.push(line);
         }
     }
-    let mut out = format!(
-        "Received: by {hostname} (Postern, from userid {})\r\n\tid {id}; {}\r\n",
-        submission.uid,
-        rfc5322(now)
-    );
+    // Postfix's shape for `sendmail -bs` too: the one Received line names
+    // the HELO the local user gave, and the uid the kernel gave.
+    let mut out = match &submission.helo {
+        Some((helo, protocol)) => format!(
+            "Received: from {helo} (localhost)\r\n\tby {hostname} (Postern, from userid {})\r\n\twith {protocol} id {id}; {}\r\n",
+            submission.uid,
+            rfc5322(now)
+        ),
+        None => format!(
+            "Received: by {hostname} (Postern, from userid {})\r\n\tid {id}; {}\r\n",
+            submission.uid,
+            rfc5322(now)
+        ),
+    };
     if !date {
         out.push_str(&format!("Date: {}\r\n", rfc5322(now)));
     }
@@ -165,6 +178,8 @@ mod tests {
             notify: None,
             ret: None,
             envid: None,
+            queue_id: None,
+            helo: None,
         }
     }
 
@@ -187,6 +202,15 @@ mod tests {
         );
         assert!(!out.contains("carol") && !out.contains("dave"), "{out}");
         assert!(out.ends_with("To: bob@example.org\r\nSubject: hi\r\n\r\nbody\r\n"));
+        let bs = Submission {
+            helo: Some(("client.example".to_owned(), "ESMTP".to_owned())),
+            ..s
+        };
+        let out = String::from_utf8(local_headers(&bs, "mx.example.org", &id)).unwrap();
+        assert!(
+            out.starts_with("Received: from client.example (localhost)\r\n\tby mx.example.org (Postern, from userid 1000)\r\n\twith ESMTP id ABCDEF123456; "),
+            "{out}"
+        );
     }
 
     #[test]

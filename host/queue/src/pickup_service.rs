@@ -1,14 +1,15 @@
 //! The daemon's side of local submission (Postfix's pickup): the
 //! `public/pickup` socket that any local user may hand a message to (or
 //! ask for the mailq listing or a queue run, as Postfix lets anyone),
-//! and the scan of the maildrop for files dropped while no daemon ran.
-//! The design and the file format are in [`crate::pickup`].
+//! and the scan of the maildrop for files dropped while no daemon ran
+//! (`pickup_scan`). The design and the file format are in
+//! [`crate::pickup`].
 
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use postern_mail::{Enqueue, EnqueueError, QueueId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,7 +21,6 @@ use crate::pickup::{
 };
 use crate::pickup_cleanup::{local_envelope, local_headers};
 use crate::queue::Queue;
-use crate::spool::{QueueName, sync_dir};
 
 /// How many local submissions are read at once; a caller beyond that is
 /// told to try again (its `sendmail` then uses the maildrop, or exits
@@ -33,6 +33,44 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long the answer may take to write.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many queue ids may be reserved (`sendmail -bs`) and not yet
+/// used; the oldest is forgotten first (its session then gets a fresh
+/// id, and its `250` names the one it reserved, as with the maildrop).
+const MAX_RESERVED: usize = 1024;
+
+/// How long a reserved id waits for its message.
+const RESERVED_FOR: Duration = Duration::from_secs(3600);
+
+/// Queue ids handed to `sendmail -bs` sessions, each for one uid.
+#[derive(Debug, Default)]
+struct Reserved(std::sync::Mutex<std::collections::VecDeque<(QueueId, u32, Instant)>>);
+
+impl Reserved {
+    fn add(&self, id: QueueId, uid: u32) {
+        let mut ids = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ids.retain(|(_, _, at)| at.elapsed() < RESERVED_FOR);
+        if ids.len() >= MAX_RESERVED {
+            ids.pop_front();
+        }
+        ids.push_back((id, uid, Instant::now()));
+    }
+
+    /// `id` if it was reserved for `uid`, now used.
+    fn take(&self, id: &str, uid: u32) -> Option<QueueId> {
+        let mut ids = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = ids
+            .iter()
+            .position(|(i, u, at)| i.as_str() == id && *u == uid && at.elapsed() < RESERVED_FOR)?;
+        ids.remove(at).map(|(i, _, _)| i)
+    }
+}
 
 impl Queue {
     /// Creates the maildrop, binds `public/pickup` (open to every local
@@ -59,11 +97,13 @@ impl Queue {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
         let scan = Arc::new(Notify::new());
         let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+        let reserved = Arc::new(Reserved::default());
         Ok(tokio::spawn(async move {
             let mut rescan = true;
             loop {
                 if std::mem::take(&mut rescan) {
-                    self.pick_up_all(&dir, max_size).await;
+                    // A full batch: there may be more.
+                    rescan = self.pick_up_all(&dir, max_size).await;
                 }
                 tokio::select! {
                     accepted = listener.accept() => match accepted {
@@ -71,12 +111,13 @@ impl Queue {
                             let queue = Arc::clone(&self);
                             let scan = Arc::clone(&scan);
                             let permit = Arc::clone(&slots).try_acquire_owned().ok();
+                            let reserved = Arc::clone(&reserved);
                             tokio::spawn(async move {
                                 let Some(_permit) = permit else {
                                     answer(stream, Answer::Deferred("too many local submissions at once".to_owned())).await;
                                     return;
                                 };
-                                queue.serve(stream, max_size, &scan).await;
+                                queue.serve(stream, max_size, &scan, &reserved).await;
                             });
                         }
                         Err(e) => {
@@ -85,6 +126,7 @@ impl Queue {
                         }
                     },
                     _ = scan.notified() => rescan = true,
+                    _ = std::future::ready(()), if rescan => {}
                     _ = tokio::time::sleep(POLL) => rescan = true,
                     _ = shutdown.changed() => break,
                 }
@@ -94,7 +136,13 @@ impl Queue {
     }
 
     /// One caller on the socket: its message, queued, and the answer.
-    async fn serve(self: Arc<Self>, mut stream: UnixStream, max_size: u64, scan: &Notify) {
+    async fn serve(
+        self: Arc<Self>,
+        mut stream: UnixStream,
+        max_size: u64,
+        scan: &Notify,
+        reserved: &Reserved,
+    ) {
         // The kernel's word for who is calling, never the message's.
         let uid = match stream.peer_cred() {
             Ok(cred) => cred.uid(),
@@ -123,6 +171,11 @@ impl Queue {
                 self.flush();
                 Answer::Queued("flushing".to_owned())
             }
+            Ok(Ok(_)) if bytes == Request::QueueId.word() => {
+                let id = self.new_id();
+                reserved.add(id.clone(), uid);
+                Answer::Queued(id.to_string())
+            }
             Ok(Ok(_)) if bytes == Request::Mailq.word() => {
                 // Reading every queue file: off the async threads.
                 let queue = Arc::clone(&self);
@@ -146,10 +199,13 @@ impl Queue {
                 Ok(_) if !self.has_room(bytes.len() as u64) => {
                     Answer::Deferred("insufficient system storage".to_owned())
                 }
-                Ok(s) => match self.take_submission(s, uid, None).await {
-                    Ok(id) => Answer::Queued(id.to_string()),
-                    Err(e) => Answer::Deferred(e.to_string()),
-                },
+                Ok(s) => {
+                    let id = s.queue_id.as_deref().and_then(|i| reserved.take(i, uid));
+                    match self.take_submission(s, uid, None, id).await {
+                        Ok(id) => Answer::Queued(id.to_string()),
+                        Err(e) => Answer::Deferred(e.to_string()),
+                    }
+                }
             },
         };
         if !matches!(reply, Answer::Queued(_)) {
@@ -159,93 +215,24 @@ impl Queue {
     }
 
     /// Queues a local submission from `uid` (who is calling or owns the
-    /// file, whatever the submission says).
-    async fn take_submission(
+    /// file, whatever the submission says), under `id` (one reserved for
+    /// this caller) or a fresh one.
+    pub(crate) async fn take_submission(
         &self,
         mut submission: Submission,
         uid: u32,
         arrival: Option<SystemTime>,
+        id: Option<QueueId>,
     ) -> Result<QueueId, EnqueueError> {
         submission.uid = uid;
-        let id = self.new_id();
+        let id = id.unwrap_or_else(|| self.new_id());
         let envelope = local_envelope(&submission, arrival);
         let content = local_headers(&submission, &self.settings.myhostname.to_string(), &id);
         tracing::info!(target: "postern/pickup", "{id}: uid={uid} from=<{}>", envelope.sender);
         self.enqueue(id.clone(), envelope, content).await?;
         Ok(id)
     }
-
-    /// Queues every finished file in the maildrop, oldest name first.
-    async fn pick_up_all(&self, dir: &Path, max_size: u64) {
-        let mut names: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries
-                .filter_map(Result::ok)
-                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                .map(|e| e.path())
-                .collect(),
-            Err(e) => {
-                tracing::warn!(target: "postern/pickup", "{}: {e}", dir.display());
-                return;
-            }
-        };
-        names.sort();
-        for path in names {
-            self.pick_up(&path, max_size).await;
-        }
-    }
-
-    /// One maildrop file into the queue; removed only once queued.
-    async fn pick_up(&self, path: &Path, max_size: u64) {
-        let meta = match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_file() => m,
-            // Gone (another scan took it) or not a file: not ours.
-            _ => return,
-        };
-        let submission = if meta.nlink() > 1 {
-            // A hard link to some other file: not a submission, and not to
-            // be read with the daemon's rights.
-            Err("has more than one hard link".to_owned())
-        } else if meta.len() > max_size {
-            Err(format!(
-                "{} bytes, over the limit of {max_size}",
-                meta.len()
-            ))
-        } else {
-            std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| Submission::decode(&b))
-        };
-        let submission = match submission {
-            Ok(s) => s,
-            Err(e) => {
-                let name = path.file_name().unwrap_or_default();
-                let target = self.spool.dir(QueueName::Corrupt).join(name);
-                tracing::warn!(target: "postern/pickup", "{}: {e}; moved to {}", path.display(), target.display());
-                if std::fs::rename(path, &target).is_err() {
-                    let _ = std::fs::remove_file(path);
-                }
-                return;
-            }
-        };
-        // Who wrote the file, not who it claims: the owner is the only
-        // uid to trust.
-        match self
-            .take_submission(submission, meta.uid(), meta.modified().ok())
-            .await
-        {
-            Ok(_) => {
-                let _ = std::fs::remove_file(path);
-                if let Some(dir) = path.parent() {
-                    let _ = sync_dir(dir);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(target: "postern/pickup", "cannot queue {}: {e}; will retry", path.display())
-            }
-        }
-    }
 }
-
 /// Writes `reply` and closes, within [`WRITE_TIMEOUT`].
 async fn answer(mut stream: UnixStream, reply: Answer) {
     let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
@@ -293,7 +280,26 @@ mod tests {
             notify: None,
             ret: None,
             envid: None,
+            queue_id: None,
+            helo: None,
         }
+    }
+
+    #[test]
+    fn a_reserved_id_is_its_callers_once() {
+        let reserved = Reserved::default();
+        let id = crate::id::next_id();
+        reserved.add(id.clone(), 1000);
+        assert_eq!(reserved.take(id.as_str(), 1001), None);
+        assert_eq!(reserved.take(id.as_str(), 1000), Some(id.clone()));
+        assert_eq!(reserved.take(id.as_str(), 1000), None);
+        // Bounded: the oldest goes first.
+        let ids: Vec<QueueId> = (0..=MAX_RESERVED).map(|_| crate::id::next_id()).collect();
+        for id in &ids {
+            reserved.add(id.clone(), 7);
+        }
+        assert_eq!(reserved.take(ids[0].as_str(), 7), None);
+        assert!(reserved.take(ids[MAX_RESERVED].as_str(), 7).is_some());
     }
 
     #[tokio::test]
@@ -305,8 +311,24 @@ mod tests {
         assert!(!notify(dir.path()).unwrap());
         let maildrop = maildrop_dir(dir.path());
         let mode = std::fs::metadata(&maildrop).unwrap().permissions().mode();
-        assert_eq!(mode & 0o7777, 0o1730);
+        assert_eq!(mode & 0o7777, 0o1733);
+        let file_mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(file_mode & 0o777, 0o600);
         std::fs::write(maildrop.join("junk"), b"junk").unwrap();
+        // Cut short, a link, a FIFO: each moved aside, none followed or
+        // waited on.
+        let cut = drop_file(dir.path(), &s).unwrap();
+        let bytes = std::fs::read(&cut).unwrap();
+        std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", maildrop.join("link")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            maildrop.join("fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
         let q = Arc::new(Queue::open(dir.path()).unwrap());
         let (stop, shutdown) = watch::channel(false);
         let task = Arc::clone(&q).start_pickup(1_000_000, shutdown).unwrap();
@@ -329,7 +351,8 @@ mod tests {
         let corrupt = std::fs::read_dir(dir.path().join("corrupt"))
             .unwrap()
             .count();
-        assert_eq!(corrupt, 1);
+        assert_eq!(corrupt, 4);
+        assert_eq!(std::fs::read_dir(&maildrop).unwrap().count(), 0);
         stop.send(true).unwrap();
         task.await.unwrap();
     }
@@ -355,6 +378,17 @@ mod tests {
             raw.read_to_string(&mut garbage).unwrap();
             let listing = ask(&d, Request::Mailq).unwrap();
             let flush = ask(&d, Request::Flush).unwrap();
+            // A reserved id is the one queued under; an id not reserved
+            // is not.
+            let reserved = crate::pickup::reserve_id(&d).unwrap().unwrap();
+            let mut bs = submission(b"Subject: bs\r\n\r\nx\r\n");
+            bs.queue_id = Some(reserved.clone());
+            assert_eq!(submit(&d, &bs).unwrap(), Answer::Queued(reserved.clone()));
+            let again = submit(&d, &bs).unwrap();
+            assert!(
+                !matches!(&again, Answer::Queued(id) if *id == reserved),
+                "{again:?}"
+            );
             (ok, big, garbage, listing, flush)
         })
         .await
@@ -364,8 +398,9 @@ mod tests {
         };
         assert!(matches!(answers.1, Answer::Rejected(_)), "{answers:?}");
         assert!(answers.2.starts_with("reject "), "{answers:?}");
-        let queued = q.list().unwrap();
-        assert_eq!(queued.len(), 1);
+        let mut queued = q.list().unwrap();
+        assert_eq!(queued.len(), 3);
+        queued.truncate(1);
         assert_eq!(queued[0].id.to_string(), *id);
         let listing = String::from_utf8(answers.3).unwrap();
         assert!(listing.contains(id.as_str()), "{listing}");

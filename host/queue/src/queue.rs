@@ -78,13 +78,24 @@ impl Queue {
     }
 }
 
-/// Which messages the delivery loop is responsible for, and in what state.
+/// Which messages the delivery loop is responsible for, and in what state,
+/// by queue id: the scheduler's memory of what is on disk. The messages
+/// it has read in are in [`crate::active::Active`].
 #[derive(Debug, Default)]
 pub(crate) struct Schedule {
-    /// In `active/`, waiting for a delivery slot, oldest first.
-    ready: VecDeque<QueueId>,
-    /// Every message that is ready, being delivered, or waiting in
-    /// `waiting`: a scan never starts a second delivery of one of them.
+    /// New mail in `active/` (just queued, or found by a scan), not read
+    /// in yet, oldest first (Postfix's incoming queue).
+    incoming: VecDeque<QueueId>,
+    /// Deferred mail whose time came, back in `active/`, not read in yet.
+    retries: VecDeque<QueueId>,
+    /// Whether the next message read in is a retry: qmgr alternates
+    /// between new and deferred mail, so that neither a flood of new
+    /// mail nor a flood of retries (after an outage, a flush) delays the
+    /// other.
+    retry_next: bool,
+    /// Every message that is waiting to be read in, in memory, being
+    /// delivered, or parked in `waiting`: a scan never starts a second
+    /// delivery of one of them.
     known: HashSet<QueueId>,
     /// Deferred messages by next attempt time.
     waiting: BTreeSet<(SystemTime, QueueId)>,
@@ -94,7 +105,7 @@ impl Schedule {
     /// Takes charge of a message found in `active/`; false if already known.
     pub fn admit(&mut self, id: QueueId) -> bool {
         if self.known.insert(id.clone()) {
-            self.ready.push_back(id);
+            self.incoming.push_back(id);
             true
         } else {
             false
@@ -108,9 +119,9 @@ impl Schedule {
         }
     }
 
-    /// Puts a known message back in line for delivery.
+    /// Puts a known message, back from `deferred/`, in line for delivery.
     pub fn requeue(&mut self, id: QueueId) {
-        self.ready.push_back(id);
+        self.retries.push_back(id);
     }
 
     /// Parks a known message until `at`.
@@ -123,9 +134,28 @@ impl Schedule {
         self.known.remove(id);
     }
 
-    /// The next message to deliver.
+    /// The next message to read in: new and deferred mail in turn while
+    /// there are both.
     pub fn pop_ready(&mut self) -> Option<QueueId> {
-        self.ready.pop_front()
+        let retry = if self.incoming.is_empty() {
+            true
+        } else if self.retries.is_empty() {
+            false
+        } else {
+            self.retry_next
+        };
+        self.retry_next = !retry;
+        if retry {
+            self.retries.pop_front()
+        } else {
+            self.incoming.pop_front()
+        }
+    }
+
+    /// Messages on disk not read in yet: waiting for a slot in memory or
+    /// for their next attempt time.
+    pub fn on_disk(&self) -> usize {
+        self.incoming.len() + self.retries.len() + self.waiting.len()
     }
 
     /// The parked messages due by `now`, removed from `waiting`.
@@ -218,5 +248,30 @@ mod tests {
         assert_eq!(s.take_due(SystemTime::now()), vec![id.clone()]);
         s.forget(&id);
         assert!(s.admit(id));
+    }
+
+    #[test]
+    fn new_and_deferred_mail_take_turns() {
+        let mut s = Schedule::default();
+        let ids: Vec<QueueId> = (0..6)
+            .map(|n| QueueId::parse(&format!("ABCDEF{n:06}")).unwrap())
+            .collect();
+        // A flood of retries (a flush after an outage), then new mail.
+        for id in &ids[..4] {
+            s.admit_waiting(id.clone(), SystemTime::UNIX_EPOCH);
+        }
+        for id in s.take_due(SystemTime::now()) {
+            s.requeue(id);
+        }
+        for id in &ids[4..] {
+            assert!(s.admit(id.clone()));
+        }
+        assert_eq!(s.on_disk(), 6);
+        let order: Vec<QueueId> = std::iter::from_fn(|| s.pop_ready()).collect();
+        // The new messages are not held back behind the four retries.
+        assert_eq!(
+            order,
+            [&ids[4], &ids[0], &ids[5], &ids[1], &ids[2], &ids[3]].map(Clone::clone)
+        );
     }
 }

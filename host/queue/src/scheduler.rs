@@ -1,6 +1,7 @@
-//! The delivery loop (Postfix's qmgr): takes messages from `active/`,
-//! delivers a bounded number at once, parks deferred ones until their next
-//! attempt, and brings them back.
+//! The delivery loop (Postfix's qmgr): reads messages from `active/` into
+//! memory as far as the memory limits allow, starts deliveries by
+//! destination within the concurrency limits ([`crate::active`]), parks
+//! deferred messages until their next attempt, and brings them back.
 
 use std::collections::HashMap;
 use std::io;
@@ -13,14 +14,21 @@ use tokio::sync::watch;
 use tokio::task::{self, JoinError, JoinSet};
 use tokio::time::Instant;
 
-use crate::attempt::{Outcome, attempt};
+use crate::active::{Active, Job, Limits};
+use crate::attempt::{Outcome, attempt, read_in};
 use crate::queue::{Queue, blocking};
 use crate::spool::{QueueName, Spool};
+
+/// The most messages read in from disk in one go: the loop goes back to
+/// starting deliveries (and hearing of finished ones) in between.
+const READ_IN_BATCH: usize = 256;
 
 impl Queue {
     /// Runs the delivery loop until `shutdown` turns `true` (or its sender
     /// is dropped). Delivers every message of `active/` through `agent`,
-    /// at most `delivery_concurrency` messages at once, and retries
+    /// at most `default_process_limit` deliveries at once and at most a
+    /// destination's concurrency limit to each destination, holding at
+    /// most `qmgr_message_active_limit` messages in memory, and retries
     /// deferred ones with exponential backoff. Messages in `hold/` are
     /// left alone. On shutdown no new delivery starts, and the ones in
     /// progress are finished (and recorded) before this returns.
@@ -30,8 +38,10 @@ impl Queue {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut tasks: JoinSet<Outcome> = JoinSet::new();
-        let mut running: HashMap<task::Id, QueueId> = HashMap::new();
+        let mut running: HashMap<task::Id, Job> = HashMap::new();
+        let mut active = Active::new(self.limits());
         let mut next_scan = Instant::now();
+        let mut was_full = false;
         loop {
             if *shutdown.borrow_and_update() {
                 break;
@@ -42,22 +52,32 @@ impl Queue {
                 next_scan = Instant::now() + self.settings.queue_run_delay;
             }
             self.promote_due(flush).await;
-            while tasks.len() < self.settings.delivery_concurrency.max(1) {
-                let Some(id) = self.schedule().pop_ready() else {
-                    break;
-                };
-                let job = attempt(Arc::clone(&self), Arc::clone(&agent), id.clone());
-                running.insert(tasks.spawn(job).id(), id);
+            let more = self.fill(&agent, &mut active, &mut was_full).await;
+            while let Some(job) = active.next_job() {
+                let run = attempt(
+                    Arc::clone(&self),
+                    Arc::clone(&agent),
+                    job.id.clone(),
+                    job.recipients.clone(),
+                    job.last,
+                );
+                running.insert(tasks.spawn(run).id(), job);
             }
             let wake_at = match self.schedule().next_due() {
                 Some(due) => next_scan.min(instant_of(due)),
                 None => next_scan,
             };
+            if more {
+                // Room in memory and messages on disk: read on after
+                // starting what can start.
+                task::yield_now().await;
+                continue;
+            }
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep_until(wake_at) => {}
                 Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                    self.settle(&mut running, done);
+                    self.settle(&mut running, &mut active, done);
                 }
                 changed = shutdown.changed() => {
                     if changed.is_err() {
@@ -67,8 +87,100 @@ impl Queue {
             }
         }
         while let Some(done) = tasks.join_next_with_id().await {
-            self.settle(&mut running, done);
+            self.settle(&mut running, &mut active, done);
         }
+    }
+
+    /// The active queue's limits from the settings.
+    fn limits(&self) -> Limits {
+        let s = &self.settings;
+        Limits {
+            process: s.process_limit,
+            messages: s.message_active_limit,
+            recipients: s.message_recipient_limit,
+            destination: s.destination_concurrency_limit,
+            transports: s.transport_concurrency_limits.clone(),
+        }
+    }
+
+    /// Reads messages waiting on disk into `active` while it has room,
+    /// at most [`READ_IN_BATCH`]; true if it could take more now. Logs
+    /// what is in memory when this fills it (`was_full`: that was said
+    /// and it has not drained to half since).
+    async fn fill(
+        &self,
+        agent: &Arc<dyn Deliver>,
+        active: &mut Active,
+        was_full: &mut bool,
+    ) -> bool {
+        // Reported again only once it has drained to half: a full queue
+        // that takes one message in as each one leaves says so once.
+        if active.messages() * 2 <= self.settings.message_active_limit
+            && active.recipients() * 2 <= self.settings.message_recipient_limit
+        {
+            *was_full = false;
+        }
+        let room = active.room().min(READ_IN_BATCH);
+        let ids: Vec<QueueId> = {
+            let mut schedule = self.schedule();
+            std::iter::from_fn(|| schedule.pop_ready())
+                .take(room)
+                .collect()
+        };
+        if ids.is_empty() {
+            return false;
+        }
+        let spool = self.spool.clone();
+        let reader = Arc::clone(agent);
+        let taken = ids.clone();
+        let read = blocking(move || {
+            Ok(ids
+                .into_iter()
+                .map(|id| {
+                    let entries = read_in(&spool, reader.as_ref(), &id);
+                    (id, entries)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await
+        .unwrap_or_else(|e| {
+            // The reading thread failed: try these again later.
+            taken
+                .into_iter()
+                .map(|id| (id, Err(io::Error::other(e.to_string()))))
+                .collect()
+        });
+        let count = read.len();
+        for (id, entries) in read {
+            match entries {
+                Ok(Some(entries)) => active.insert(id, entries),
+                Ok(None) => self.schedule().forget(&id),
+                Err(e) => {
+                    tracing::warn!(target: "postern/qmgr", "{id}: cannot read queue file: {e}");
+                    let at = SystemTime::now() + self.settings.minimal_backoff_time;
+                    self.schedule().park(id, at);
+                }
+            }
+        }
+        let full = active.room() == 0;
+        let on_disk = self.schedule().on_disk();
+        let line = format!(
+            "active queue: {} messages (limit {}), {} recipients (limit {}) in memory; {on_disk} more on disk",
+            active.messages(),
+            self.settings.message_active_limit,
+            active.recipients(),
+            self.settings.message_recipient_limit,
+        );
+        // Once each time it fills up, for the operator (and the tests):
+        // messages only come into memory here, so this is the high-water
+        // mark.
+        if full && !*was_full {
+            *was_full = true;
+            tracing::info!(target: "postern/qmgr", "{line}");
+        } else {
+            tracing::debug!(target: "postern/qmgr", "{line}");
+        }
+        !full && count == room && on_disk > 0
     }
 
     /// Tries every message now, deferred ones included, and picks up
@@ -82,18 +194,22 @@ impl Queue {
     /// Records how a delivery task ended.
     fn settle(
         &self,
-        running: &mut HashMap<task::Id, QueueId>,
+        running: &mut HashMap<task::Id, Job>,
+        active: &mut Active,
         done: Result<(task::Id, Outcome), JoinError>,
     ) {
         let (task_id, outcome) = match done {
             Ok((task_id, outcome)) => (task_id, Some(outcome)),
             Err(e) => (e.id(), None),
         };
-        let Some(id) = running.remove(&task_id) else {
+        let Some(job) = running.remove(&task_id) else {
             return;
         };
+        active.release(&job, matches!(outcome, Some(Outcome::Partial)));
+        let id = job.id;
         let mut schedule = self.schedule();
         match outcome {
+            Some(Outcome::Partial) => {}
             Some(Outcome::Done | Outcome::Dropped) => schedule.forget(&id),
             Some(Outcome::Deferred(at) | Outcome::Retry(at)) => schedule.park(id, at),
             None => {

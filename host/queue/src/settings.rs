@@ -33,11 +33,25 @@ pub struct QueueSettings {
     /// hearing of them. Deferred messages are retried at their own time
     /// whatever this is.
     pub queue_run_delay: Duration,
-    /// How many messages are delivered at once (20, Postfix's
-    /// `default_destination_concurrency_limit`). Each message's recipients
-    /// go one after another; this caps the open mailboxes and, later, the
-    /// outbound SMTP connections.
-    pub delivery_concurrency: usize,
+    /// `default_process_limit` (100): deliveries in flight at once, all
+    /// destinations together (Postfix's transport process limit).
+    pub process_limit: usize,
+    /// `default_destination_concurrency_limit` (20): deliveries in flight
+    /// at once to one destination; 0: no limit but the process limit.
+    /// What is left of the process limit goes to the other destinations,
+    /// so a slow one cannot starve them.
+    pub destination_concurrency_limit: usize,
+    /// `<transport>_destination_concurrency_limit`
+    /// (`smtp_destination_concurrency_limit`, ...): the limit of the
+    /// destinations whose delivery key starts with `<transport>:`.
+    pub transport_concurrency_limits: Vec<(String, usize)>,
+    /// `qmgr_message_active_limit` (20000): messages the scheduler holds
+    /// in memory; the rest of the queue stays on disk until there is room.
+    pub message_active_limit: usize,
+    /// `qmgr_message_recipient_limit` (20000): recipients of the messages
+    /// in memory; no more messages are read in while there are this many
+    /// (so it may be passed by one message's recipients).
+    pub message_recipient_limit: usize,
     /// `queue_minfree` (0): bytes of the queue's file system that new
     /// mail must leave free ([`postern_mail::Enqueue::has_room`]).
     pub queue_minfree: u64,
@@ -53,7 +67,11 @@ impl Default for QueueSettings {
             delay_warning_time: Duration::ZERO,
             myhostname: localhost(),
             queue_run_delay: Duration::from_secs(300),
-            delivery_concurrency: 20,
+            process_limit: 100,
+            destination_concurrency_limit: 20,
+            transport_concurrency_limits: Vec::new(),
+            message_active_limit: 20_000,
+            message_recipient_limit: 20_000,
             queue_minfree: 0,
         }
     }

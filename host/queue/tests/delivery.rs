@@ -346,7 +346,7 @@ async fn too_old_mail_expires() {
 async fn many_messages_within_the_concurrency_limit() {
     let dir = tempfile::tempdir().unwrap();
     let settings = QueueSettings {
-        delivery_concurrency: 3,
+        process_limit: 3,
         ..fast()
     };
     let queue = Arc::new(Queue::open_with(dir.path(), settings).unwrap());

@@ -19,11 +19,17 @@
 //! it. Commands: `reload` (the daemon re-reads its config, tables, plugins,
 //! every SMTP service's restriction lists, aliases, TLS certificate and
 //! users file, compiles off the async workers, and swaps them in only if
-//! all of them load; see [`Live::reload`]) and `plugins`
-//! (the live counters of the running snapshot's plugins).
+//! all of them load; see [`Live::reload`]), `plugins`
+//! (the live counters of the running snapshot's plugins) and `status`
+//! (what `postern status` prints; [`crate::status`]).
 //!
 //! What this does not do: authenticate beyond the file mode, or stream;
-//! every answer is small and the connection ends with it.
+//! every answer is small and the connection ends with it. What every
+//! local user may ask (Postfix's public showq, flush and pickup: the
+//! mailq listing, a queue run, a local submission) goes over the separate
+//! `$queue_directory/public/pickup` socket
+//! ([`postern_queue::pickup`], [`crate::queue_cli`]), so that this one
+//! stays the owner's.
 
 use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
@@ -72,6 +78,8 @@ pub struct Live {
     pub delivery: Arc<LocalDelivery>,
     /// What every login (SMTP AUTH, POP3, IMAP) is checked against.
     pub auth: Arc<Authenticator>,
+    /// What `postern status` reports.
+    pub facts: Arc<crate::status::Facts>,
     /// One reload at a time: two would race to swap.
     reloading: Mutex<()>,
 }
@@ -93,6 +101,7 @@ impl Live {
         tls: Arc<TlsConfig>,
         delivery: Arc<LocalDelivery>,
         auth: Arc<Authenticator>,
+        facts: Arc<crate::status::Facts>,
     ) -> Live {
         Live {
             runtime,
@@ -101,6 +110,7 @@ impl Live {
             tls,
             delivery,
             auth,
+            facts,
             reloading: Mutex::new(()),
         }
     }
@@ -116,11 +126,32 @@ impl Live {
     /// local delivery, and the SMTP server's domain classes and recipient
     /// checks all read: a user added is accepted at RCPT and delivered to
     /// from the next transaction on, a user removed is refused 5.1.1.
+    ///
+    /// systemd hears `RELOADING=1` before and `READY=1` after
+    /// ([`crate::notify`]); `postern status` shows the outcome.
     pub fn reload(&self) -> anyhow::Result<()> {
         let _one = self
             .reloading
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        crate::notify::reloading();
+        let result = self.swap();
+        match &result {
+            Ok(set) => {
+                self.facts.reloaded(Ok(set.clone()));
+                crate::notify::reloaded("serving; last reload ok");
+            }
+            Err(e) => {
+                self.facts.reloaded(Err(format!("{e:#}")));
+                crate::notify::reloaded("serving; last reload failed, running set kept");
+            }
+        }
+        result.map(drop)
+    }
+
+    /// The body of [`Live::reload`]: loads everything, swaps it in, and
+    /// says which plugin set now runs.
+    fn swap(&self) -> anyhow::Result<crate::status::PluginSet> {
         let config = match self.path.as_deref() {
             Some(p) => Config::load(p),
             None if Path::new(crate::config::DEFAULT_PATH).exists() => {
@@ -132,7 +163,9 @@ impl Live {
             let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("{}", lines.join("\n"))
         })?;
-        let main = self.runtime.load(&crate::daemon::policy_config(&config)?)?;
+        let policy_config = crate::daemon::policy_config(&config)?;
+        let main = self.runtime.load(&policy_config)?;
+        let plugin_set = crate::status::plugin_set(&self.runtime, &policy_config)?;
         let policies = self.policies.prepare(&config, &self.runtime, main)?;
         // The aliases and certificate keep their own log lines, in their
         // own log targets, beside the summary the caller logs.
@@ -156,7 +189,7 @@ impl Live {
         self.auth.replace_users(Arc::clone(&users));
         self.delivery.replace_users(users);
         tracing::info!(target: "postern/master", "reload -- version {}", env!("CARGO_PKG_VERSION"));
-        Ok(())
+        Ok(plugin_set)
     }
 
     /// [`Live::reload`] from the SIGHUP handler: a failure is logged.
@@ -256,8 +289,16 @@ async fn answer(stream: UnixStream, live: Arc<Live>) {
                 }
             }
             "plugins" => format!("ok\n{}", live.plugins()),
+            "status" => {
+                let live = live.clone();
+                // Counting queue files reads directories: off the workers.
+                match tokio::task::spawn_blocking(move || live.facts.render()).await {
+                    Ok(text) => format!("ok\n{text}"),
+                    Err(e) => format!("error\nthe status task failed: {e}\n"),
+                }
+            }
             other => format!(
-                "error\nunknown command {:?} (expected reload or plugins)\n",
+                "error\nunknown command {:?} (expected reload, plugins or status)\n",
                 other.chars().take(40).collect::<String>()
             ),
         },

@@ -151,7 +151,16 @@ pub fn policy_config_for(
         let list = lists.get(&stage).map(Vec::as_slice).unwrap_or_default();
         let mut entries = Vec::with_capacity(list.len());
         for r in list {
-            let entry = match &r.item {
+            // `{ plugin = "oci://..." }`: the installed plugin plugins.lock
+            // names, from local files only (start-up works offline).
+            let item = crate::registry_cli::resolve(config, &r.item).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}:{}: smtpd.restrictions.{stage}: {e:#}",
+                    config.source.file,
+                    r.line
+                )
+            })?;
+            let entry = match &item {
                 RestrictionItem::Line(l) => {
                     Entry::from_line(&crate::config::policy::implicit_access(stage, l))
                 }
@@ -248,8 +257,26 @@ pub fn queue_settings(m: &crate::config::Main) -> postern_queue::QueueSettings {
         queue_run_delay: m.queue_run_delay,
         myhostname: m.myhostname.clone(),
         queue_minfree: m.queue_minfree,
-        ..postern_queue::QueueSettings::default()
+        process_limit: count(m.default_process_limit),
+        destination_concurrency_limit: count(m.default_destination_concurrency_limit),
+        transport_concurrency_limits: vec![
+            (
+                "smtp".to_owned(),
+                count(m.smtp.smtp_concurrency.limit.into()),
+            ),
+            (
+                "lmtp".to_owned(),
+                count(m.smtp.lmtp_concurrency.limit.into()),
+            ),
+        ],
+        message_active_limit: count(m.qmgr_message_active_limit),
+        message_recipient_limit: count(m.qmgr_message_recipient_limit),
     }
+}
+
+/// A count parameter as a `usize` (saturating on 32-bit hosts).
+fn count(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 /// How long a stop waits for SMTP sessions to finish the transaction they
@@ -264,6 +291,13 @@ pub fn pid_file(config: &Config) -> PathBuf {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
+    // The handlers first: a stop that arrives while the server is still
+    // starting (it announces its listeners before it is done) waits in
+    // these streams instead of killing the process without its clean-up.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut quit = signal(SignalKind::quit())?;
     let m = &config.main;
     if config.embedded {
         tracing::info!(target: "postern/master", "no config file at {}; running the embedded default", crate::config::DEFAULT_PATH);
@@ -275,7 +309,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     postern_mailbox::fsync::set_mode(fsync.parse().map_err(anyhow::Error::msg)?);
     // STARTTLS, smtps and AUTH (host/server/src/tls.rs).
     let tls = Arc::new(crate::tls::load(&config)?);
-    let auth = crate::tls::authenticator(m, parts.users.clone());
+    let auth = crate::tls::authenticator(m, parts.users.clone(), config.system_accounts);
     let pop3 = crate::listener::pop3_settings(&auth, &parts.delivery, &tls);
     let imap = crate::listener::imap_settings(&auth, &parts.delivery, &tls, m.message_size_limit);
     let queue = Arc::new(
@@ -378,9 +412,12 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     };
     let mut smtp_services = crate::services::SmtpServices::default();
     let mut mailbox_sessions = crate::listener::MailboxSessions::default();
+    // `NAME ADDRESS` per listener, for `postern status`.
+    let mut bound = Vec::new();
     for (name, listener, service) in listeners {
         let addr = listener.local_addr()?;
         tracing::info!(target: "postern/master", "listening on {name} {addr}");
+        bound.push(format!("{name} {addr}"));
         let sessions = Arc::new(Semaphore::new(limit));
         if matches!(name.as_str(), "imap" | "imaps") {
             let settings = Arc::new(postern_imap::Settings {
@@ -433,6 +470,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     for (socket, service) in unix_sockets {
         let (name, path) = (&service.name, socket.path().display());
         tracing::info!(target: "postern/master", "listening on {name} unix:{path}");
+        bound.push(format!("{name} unix:{path}"));
         let limit =
             usize::try_from(service.main.default_process_limit.max(1)).unwrap_or(usize::MAX);
         let sessions = Arc::new(Semaphore::new(limit));
@@ -446,6 +484,34 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             sessions,
         )));
     }
+    // The optional Prometheus endpoint (host/server/src/metrics.rs).
+    let metrics = match config.metrics_listen {
+        Some(listen) => {
+            let (listener, exporter) =
+                crate::metrics::start(listen, m.queue_directory.clone(), policies.clone()).await?;
+            let addr = listener.local_addr()?;
+            tracing::info!(target: "postern/master", "listening on metrics http://{addr}/metrics");
+            bound.push(format!("metrics http://{addr}/metrics"));
+            Some(tokio::spawn(crate::metrics::serve(
+                listener,
+                exporter,
+                shutdown_rx.clone(),
+            )))
+        }
+        None => None,
+    };
+    let plugin_set = policy_config(&config)
+        .and_then(|c| crate::status::plugin_set(&parts.runtime, &c))
+        .unwrap_or_else(|e| {
+            tracing::warn!(target: "postern/master", "cannot digest the plugin set for `postern status`: {e:#}");
+            crate::status::PluginSet::default()
+        });
+    let facts = Arc::new(crate::status::Facts::new(
+        &config.source.file,
+        &m.queue_directory,
+        bound,
+        plugin_set,
+    ));
     let live = Arc::new(crate::control::Live::new(
         parts.runtime.clone(),
         policies.clone(),
@@ -453,6 +519,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         tls.clone(),
         parts.delivery.clone(),
         auth.clone(),
+        facts,
     ));
     let control = control.map(|listener| {
         tokio::spawn(crate::control::serve(
@@ -462,11 +529,8 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         ))
     });
     tracing::info!(target: "postern/master", "daemon started -- version {}, configuration {}", env!("CARGO_PKG_VERSION"), config.source.file);
+    crate::notify::ready("serving");
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut quit = signal(SignalKind::quit())?;
     let graceful = loop {
         tokio::select! {
             _ = term.recv() => break true,
@@ -482,6 +546,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         }
     };
     tracing::info!(target: "postern/master", "terminating on signal");
+    crate::notify::stopping();
     // Stop accepting: the listening sockets close with their tasks.
     for a in &acceptors {
         a.abort();
@@ -510,6 +575,9 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     }
     if let Some(control) = control {
         let _ = tokio::time::timeout(Duration::from_secs(1), control).await;
+    }
+    if let Some(metrics) = metrics {
+        let _ = tokio::time::timeout(Duration::from_secs(1), metrics).await;
     }
     let _ = std::fs::remove_file(&pid_path);
     Ok(())
@@ -628,7 +696,10 @@ fn signal_and_wait(
     Ok(ExitCode::FAILURE)
 }
 
-/// `postern status`.
+/// `postern status`: Postfix's line on stderr, then what the daemon says
+/// of itself on stdout ([`crate::status`]): listeners, uptime, queue
+/// sizes, plugin set digest, last reload.
+#[allow(clippy::print_stdout, reason = "the command answers on stdout")]
 pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
     match running_pid(config) {
         Some(pid) => {
@@ -636,6 +707,15 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
                 "postern: the mail system is running: PID: {}",
                 pid.as_raw_nonzero()
             );
+            match crate::control::request(
+                &config.main.queue_directory,
+                "status",
+                Duration::from_secs(10),
+            ) {
+                Ok(Ok(text)) => print!("{text}"),
+                Ok(Err(e)) => eprintln!("postern: the daemon gave no status: {e}"),
+                Err(e) => eprintln!("postern: no details: {e}"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         None => {

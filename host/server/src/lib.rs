@@ -15,7 +15,12 @@
 //!   config and the users file.
 //! - [`daemon`]: start-up, listeners, signals, shutdown.
 //! - [`control`]: the control socket under the queue directory, its
-//!   `reload` and `plugins` commands, and `postern reload`.
+//!   `reload`, `plugins` and `status` commands, and `postern reload`.
+//! - [`status`]: what `postern status` reports of the running daemon.
+//! - [`import_postfix`]: `postern import-postfix`, a config from a Postfix
+//!   (+ Dovecot) setup and what could not be carried over.
+//! - [`notify`]: systemd's `Type=notify` (READY, RELOADING, STOPPING).
+//! - [`metrics`]: the optional Prometheus endpoint (`[metrics] listen`).
 //! - [`listener`]: the accept loops for SMTP and POP3 services.
 //! - [`lmtp`]: the `lmtp` service's settings, mailboxes and UNIX socket.
 //! - [`log`]: the maillog line format.
@@ -32,21 +37,28 @@
 //!   drain at stop.
 //! - [`table_cli`]: `postern table query NAME KEY` (postmap -q).
 //! - [`plugin_cli`]: `postern plugin list|test`.
+//! - [`registry_cli`]: `postern plugin publish|install|update|remove|
+//!   verify|sign|keygen`, and `oci://` chain entries through plugins.lock.
 
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod directory;
+pub mod import_postfix;
 pub mod listener;
 pub mod lmtp;
 pub mod log;
+pub mod metrics;
+pub mod notify;
 pub mod plugin_cli;
 pub mod queue_cli;
+pub mod registry_cli;
 pub mod remote;
 pub mod sendmail;
 pub mod sendmail_message;
 pub mod sendmail_smtp;
 pub mod services;
+pub mod status;
 pub mod table_cli;
 pub mod tls;
 pub mod users_cli;

@@ -141,21 +141,38 @@ impl MailboxSessions {
 #[derive(Debug)]
 struct DeliveryMailboxes(Arc<LocalDelivery>);
 
-impl postern_pop3::Mailboxes for DeliveryMailboxes {
-    fn maildir(&self, login: &str) -> Option<PathBuf> {
-        let address = if login.contains('@') {
-            postern_mail::Address::parse(login).ok()?
+impl DeliveryMailboxes {
+    fn address(&self, login: &str) -> Option<postern_mail::Address> {
+        if login.contains('@') {
+            postern_mail::Address::parse(login).ok()
         } else {
             let myhostname = self.0.settings().myhostname.clone();
-            postern_mail::Address::new(login, myhostname)
-        };
-        self.0.resolve(&address)
+            Some(postern_mail::Address::new(login, myhostname))
+        }
+    }
+}
+
+impl postern_pop3::Mailboxes for DeliveryMailboxes {
+    fn maildir(&self, login: &str) -> Option<PathBuf> {
+        self.0.resolve(&self.address(login)?)
+    }
+
+    /// A system account's ids, or a users-file entry's uid and gid: the
+    /// ones local delivery writes the Maildir as.
+    fn owner(&self, login: &str) -> Option<(u32, u32)> {
+        let owner = self.0.owner(&self.address(login)?)?;
+        let user = owner.user()?;
+        Some((user.uid?, user.gid.or(user.uid)?))
     }
 }
 
 impl postern_imap::Mailboxes for DeliveryMailboxes {
     fn maildir(&self, login: &str) -> Option<PathBuf> {
         postern_pop3::Mailboxes::maildir(self, login)
+    }
+
+    fn owner(&self, login: &str) -> Option<(u32, u32)> {
+        postern_pop3::Mailboxes::owner(self, login)
     }
 }
 
@@ -185,6 +202,7 @@ pub async fn serve_imap(
     sessions: Arc<Semaphore>,
 ) {
     accept(listener, sessions, move |stream, peer, local| {
+        metrics::counter!("postern_imap_sessions_total").increment(1);
         let conn = postern_imap::Connection { peer, local };
         postern_imap::serve(stream, conn, settings.clone())
     })
@@ -214,6 +232,7 @@ pub async fn serve_pop3(
     sessions: Arc<Semaphore>,
 ) {
     accept(listener, sessions, move |stream, peer, local| {
+        metrics::counter!("postern_pop3_sessions_total").increment(1);
         let conn = postern_pop3::Connection { peer, local };
         postern_pop3::serve(stream, conn, settings.clone())
     })

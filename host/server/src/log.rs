@@ -98,12 +98,32 @@ where
 /// `EnvFilter` directive such as `debug`) changes the level; the default
 /// is `info`, as Postfix logs every transaction.
 pub fn init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn")
-    });
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .event_format(Maillog::new())
         .try_init();
+}
+
+/// Installs the maillog formatter appending to `maillog_file` (Postfix
+/// 3.4's parameter), for a daemon whose stderr nobody keeps. Lines are
+/// written whole, one `write` each, so `tail -f` and pflogsumm never see
+/// half a line; rotate with copytruncate.
+pub fn init_file(path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_writer(std::sync::Mutex::new(file))
+        .event_format(Maillog::new())
+        .try_init();
+    Ok(())
+}
+
+/// `POSTERN_LOG`, else `info` without the compiler's chatter.
+fn filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn"))
 }

@@ -100,6 +100,20 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Write a Postern config from a Postfix setup (main.cf, master.cf,
+    /// the tables and aliases they name) and, with --dovecot, its
+    /// Dovecot side; list every setting not carried over on stderr as
+    /// file:line: setting: why.
+    ImportPostfix {
+        /// The Postfix configuration directory (/etc/postfix).
+        postfix: PathBuf,
+        /// The Dovecot configuration directory (/etc/dovecot).
+        #[arg(long, value_name = "DIR")]
+        dovecot: Option<PathBuf>,
+        /// Write the config here instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Manage the users file: add, passwd, del, list.
     User {
         #[command(subcommand)]
@@ -236,7 +250,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !foreground {
                 return daemon::detach(&config, config_path);
             }
-            log::init();
+            match config.value("maillog_file").filter(|f| !f.is_empty()) {
+                Some(file) => log::init_file(Path::new(&file))
+                    .with_context(|| format!("maillog_file: cannot open {file}"))?,
+                None => log::init(),
+            }
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(daemon::run(config, config_path.map(Path::to_path_buf)))?;
@@ -273,6 +291,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             users_cli::run(&config, command)
         }
         Command::Sendmail { args } => Ok(sendmail::run(&args, config_path)),
+        Command::ImportPostfix {
+            postfix,
+            dovecot,
+            output,
+        } => {
+            let import = postern_server::import_postfix::import(&postfix, dovecot.as_deref())?;
+            for note in &import.notes {
+                eprintln!("postern: {note}");
+            }
+            match output {
+                Some(path) => std::fs::write(&path, &import.config)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{}", import.config),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Aliases => {
             let Some(config) = load_or_report(config_path) else {
                 return Ok(ExitCode::FAILURE);

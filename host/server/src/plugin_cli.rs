@@ -1,5 +1,6 @@
 //! `postern plugin list` and `postern plugin test`: tooling for plugin
-//! authors and operators.
+//! authors and operators (the registry subcommands are in
+//! [`crate::registry_cli`]).
 //!
 //! `list` shows every plugin the config makes available (embedded, and
 //! the `*.wasm` files of `plugin_directory`) with its source, SHA-256,
@@ -44,13 +45,17 @@ pub enum PluginCommand {
     /// Postfix would say it, and the time taken; exit 1 if the plugin
     /// refuses its arguments, traps or runs out of time.
     Test(TestArgs),
+    /// Registry plugins: publish, install, update, remove, verify, sign.
+    #[command(flatten)]
+    Registry(crate::registry_cli::RegistryCommand),
 }
 
 /// The plugin, its arguments and the request of `postern plugin test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// The plugin (a standard one, or NAME.wasm in plugin_directory); a
-    /// built-in (permit, reject, defer, dunno) answers its fixed verdict.
+    /// The plugin (a standard one, NAME.wasm in plugin_directory, or an
+    /// installed oci:// reference); a built-in (permit, reject, defer,
+    /// dunno) answers its fixed verdict.
     plugin: String,
     /// The stage: client (connect), helo (ehlo), sender (mail), relay,
     /// recipient (rcpt), data, end_of_data (end-of-message).
@@ -92,6 +97,7 @@ pub fn run(config: &Config, command: PluginCommand) -> anyhow::Result<ExitCode> 
     match command {
         PluginCommand::List => list(config),
         PluginCommand::Test(args) => test(config, args),
+        PluginCommand::Registry(command) => crate::registry_cli::run(config, command),
     }
 }
 
@@ -132,6 +138,13 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "postern: {e}; calls, verdict counts and latencies come from a running server"
             );
+        }
+    }
+    let installed = crate::registry_cli::installed(config);
+    if !installed.is_empty() {
+        println!("\nINSTALLED (plugins.lock: reference, name, version, digest, signature)");
+        for line in installed {
+            println!("{line}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -221,7 +234,8 @@ fn micros(d: Duration) -> String {
 
 fn test(config: &Config, t: TestArgs) -> anyhow::Result<ExitCode> {
     let mut table: BTreeMap<String, String> = t.args.iter().cloned().collect();
-    table.insert("plugin".to_owned(), t.plugin.clone());
+    let plugin = crate::registry_cli::resolve_name(config, &t.plugin)?;
+    table.insert("plugin".to_owned(), plugin);
     let entry = Entry::from_table(table)?;
     let mut request = request(config, &t);
     if let Some(path) = &t.message {

@@ -13,9 +13,10 @@
 //! The message is read from standard input (a leading mbox `From ` line
 //! is dropped; without `-i` a line holding a single `.` ends it) and
 //! handed to the running daemon over the pickup socket, or, when none
-//! runs, written into the maildrop for the next start
-//! ([`postern_queue::pickup`] explains both and why a user who is not
-//! root may use them). `-t` adds the addresses of `To:`, `Cc:` and
+//! runs, written into the maildrop for the next start, by root and by
+//! every other user alike ([`postern_queue::pickup`] explains both and
+//! why a user who is not root may use them safely): mail is neither lost
+//! nor refused because the daemon is down. `-t` adds the addresses of `To:`, `Cc:` and
 //! `Bcc:` (the pickup removes `Bcc:`); bare names get `@$myorigin`, as
 //! does the default sender, the login name of the caller. The DSN options
 //! `-N never|success,failure,delay`, `-R full|hdrs` and `-V ENVID` are
@@ -284,10 +285,21 @@ fn ask_daemon(config: &Config, mode: Mode) -> Result<ExitCode, Failure> {
                 String::from_utf8_lossy(&answer).trim_end()
             ),
         )),
-        Err(e) if pickup::unreachable(&e) && request == pickup::Request::Mailq => {
+        Err(e)
+            if pickup::unreachable(&e)
+                && request == pickup::Request::Mailq
+                && crate::queue_cli::owns_queue(dir) =>
+        {
             crate::queue_cli::run(config, None)
                 .map_err(|e| fail(EX_UNAVAILABLE, format!("mail system is down, and {e:#}")))
         }
+        Err(e) if pickup::unreachable(&e) && request == pickup::Request::Mailq => Err(fail(
+            EX_UNAVAILABLE,
+            format!(
+                "queue report unavailable: the mail system is down, and only root may read {}",
+                dir.display()
+            ),
+        )),
         Err(e) if pickup::unreachable(&e) => Err(fail(
             EX_UNAVAILABLE,
             "cannot flush: the mail system is down",
@@ -399,6 +411,8 @@ pub fn submit(
         notify,
         ret,
         envid: options.envid.clone(),
+        queue_id: None,
+        helo: None,
     };
     hand_over(&main.queue_directory, &submission)?;
     Ok(ExitCode::SUCCESS)

@@ -15,6 +15,17 @@
 //! the server's, and so are the DSN parameters (`RET`, `ENVID`, and
 //! each recipient's `NOTIFY` and `ORCPT`). Not here: STARTTLS and AUTH
 //! (there is nothing to protect or prove on a pipe).
+//!
+//! The message is queued once and traced once, by the daemon: the
+//! session's own `Received:` line is dropped before the handover, and
+//! the daemon writes Postfix's `Received: from HELO (localhost) by HOST
+//! (Postern, from userid N) with ESMTP id ID` from the HELO name, the
+//! protocol and the uid the kernel reports. The session's queue id is
+//! reserved from the daemon ([`pickup::reserve_id`]) at the first RCPT,
+//! so that `250 2.0.0 Ok: queued as ID` names the id the message is
+//! queued under. With the daemon down the message goes to the maildrop
+//! under a name that begins with the session's id; the daemon queues it
+//! under a new id when it starts, and logs both.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -25,7 +36,7 @@ use postern_mail::{
     Address, BoxFuture, Decision, Directory, Domain, DomainClass, Enqueue, EnqueueError, Envelope,
     Policy, PolicyRequest, QueueId,
 };
-use postern_queue::pickup::Submission;
+use postern_queue::pickup::{self, Submission};
 use postern_smtp::Connection;
 
 use crate::config::Config;
@@ -114,15 +125,21 @@ struct Handover {
 }
 
 impl Enqueue for Handover {
-    /// The session's id for its log lines and `Received:`; the daemon
-    /// queues the message under an id of its own.
+    /// An id the daemon reserved for this caller, so that the `250`
+    /// names the id the message is queued under; without a daemon, one
+    /// of this process's (the maildrop file is named after it). Blocks
+    /// the session a moment: it is this process's only task.
     fn new_id(&self) -> QueueId {
-        postern_queue::id::next_id()
+        pickup::reserve_id(&self.queue_directory)
+            .ok()
+            .flatten()
+            .and_then(|id| QueueId::parse(&id))
+            .unwrap_or_else(postern_queue::id::next_id)
     }
 
     fn enqueue<'a>(
         &'a self,
-        _id: QueueId,
+        id: QueueId,
         envelope: Envelope,
         content: Vec<u8>,
     ) -> BoxFuture<'a, Result<(), EnqueueError>> {
@@ -132,9 +149,11 @@ impl Enqueue for Handover {
             sender: envelope.sender,
             full_name: None,
             recipients: envelope.recipients,
-            content,
+            content: without_first_received(content),
             ret: envelope.ret,
             envid: envelope.envid,
+            queue_id: Some(id.to_string()),
+            helo: envelope.helo.map(|h| (h, envelope.protocol)),
         };
         let dir = self.queue_directory.clone();
         Box::pin(async move {
@@ -143,5 +162,46 @@ impl Enqueue for Handover {
                 .map_err(|e| EnqueueError::Unavailable(e.to_string()))?
                 .map_err(|f: Failure| EnqueueError::Unavailable(f.message))
         })
+    }
+}
+
+/// `content` without the `Received:` field the session put first: the
+/// daemon writes the message's one trace line (the module documentation
+/// says why). Anything else is left as it is.
+fn without_first_received(mut content: Vec<u8>) -> Vec<u8> {
+    if !content.starts_with(b"Received: ") {
+        return content;
+    }
+    let mut end = 0;
+    loop {
+        let Some(at) = content[end..].windows(2).position(|w| w == b"\r\n") else {
+            return content;
+        };
+        end += at + 2;
+        // A field goes on over lines that begin with white space
+        // (RFC 5322 §2.2.3).
+        if !matches!(content.get(end), Some(b' ' | b'\t')) {
+            break;
+        }
+    }
+    content.drain(..end);
+    content
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sessions_received_line_is_dropped() {
+        let got = without_first_received(
+            b"Received: from a (localhost [127.0.0.1])\r\n\tby h (Postern) with ESMTP id X;\r\n\tdate\r\nReceived: older\r\nSubject: s\r\n\r\nbody\r\n".to_vec(),
+        );
+        assert_eq!(got, b"Received: older\r\nSubject: s\r\n\r\nbody\r\n");
+        let plain = b"Subject: s\r\n\r\nReceived: x\r\n".to_vec();
+        assert_eq!(without_first_received(plain.clone()), plain);
+        let cut = b"Received: no end".to_vec();
+        assert_eq!(without_first_received(cut.clone()), cut);
     }
 }

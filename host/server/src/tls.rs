@@ -120,19 +120,28 @@ pub fn reload(tls: &TlsConfig, config: &Config) {
     }
 }
 
-/// The password database every service authenticates against.
-pub fn authenticator(m: &Main, users: Arc<UserDb>) -> Arc<Authenticator> {
+/// The password database every service authenticates against: the users
+/// file, and with `system_accounts` (`[auth] system_accounts`) the
+/// system's accounts behind it.
+pub fn authenticator(m: &Main, users: Arc<UserDb>, system_accounts: bool) -> Arc<Authenticator> {
     let ledger = Arc::new(postern_auth::Ledger::new(m.pop_before_smtp_timeout));
-    Arc::new(
-        Authenticator::new(
-            users,
-            FailurePolicy {
-                delay: m.auth_failure_delay,
-                limit: u32::try_from(m.auth_failure_limit.max(1)).unwrap_or(u32::MAX),
-            },
-        )
-        .with_ledger(ledger),
+    let auth = Authenticator::new(
+        users,
+        FailurePolicy {
+            delay: m.auth_failure_delay,
+            limit: u32::try_from(m.auth_failure_limit.max(1)).unwrap_or(u32::MAX),
+        },
     )
+    .with_ledger(ledger);
+    if !system_accounts {
+        return Arc::new(auth);
+    }
+    let system = postern_auth::SystemAccounts::new(m.mydestination.clone());
+    // Every system login would fail: say why once, at start-up.
+    if let Err(e) = std::fs::File::open(&system.shadow) {
+        tracing::warn!(target: "postern/master", "[auth] system_accounts: cannot read {}: {e}; system accounts cannot log in", system.shadow.display());
+    }
+    Arc::new(auth.with_system_accounts(system))
 }
 
 /// The smtpd parameters of `m` as session settings (without TLS, AUTH,

@@ -11,6 +11,8 @@ mod errors;
 mod harness;
 #[path = "session/limits.rs"]
 mod limits;
+#[path = "session/pipelining.rs"]
+mod pipelining;
 #[path = "session/policy.rs"]
 mod policy;
 #[path = "session/smuggling.rs"]

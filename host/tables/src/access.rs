@@ -45,6 +45,9 @@ pub const RESTRICTIONS: &[&str] = &[
     "reject_non_fqdn_recipient",
     "reject_non_fqdn_helo_hostname",
     "reject_non_fqdn_hostname",
+    "reject_unauth_pipelining",
+    "reject_unlisted_recipient",
+    "reject_unlisted_sender",
 ];
 
 /// Whether `value` is something an access map can answer; the error says

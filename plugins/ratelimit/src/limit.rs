@@ -121,6 +121,10 @@ mod tests {
             trusted: false,
             recipient_class: None,
             pop_before_smtp: false,
+            illegal_pipelining: false,
+            sender_class: None,
+            sender_known: true,
+            recipient_known: true,
         }
     }
 

@@ -7,19 +7,18 @@
 //! having been offered): `503 5.5.0 <WHAT>: CLASS rejected: Improper use
 //! of SMTP command pipelining`, the spam-bot tell.
 //!
-//! Not enforced yet: the request does not say whether the client
-//! pipelined illegally (that needs an attribute `illegal-pipelining: bool`
-//! in `wit/policy.wit`'s `request`, which the SMTP session sets when it
-//! finds input buffered where RFC 2920 forbids it). Until the host hands
-//! it over the plugin has no opinion (dunno), and says so once a day in
-//! the log, so that an operator's `main.cf` loads unchanged without
-//! believing the check is in force. [`reply`] is the reply it will give.
+//! The SMTP session watches for it and hands the answer over as the
+//! request's `illegal-pipelining` attribute (set once, for the rest of the
+//! session; the server logs `improper command pipelining after CMD from
+//! host[ip]: ...` when it sets it). Postfix recommends the entry in
+//! `smtpd_data_restrictions`, where a bot that blasted its whole
+//! transaction has certainly been caught:
+//! `503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command
+//! pipelining`.
+//!
 //! It takes no arguments.
 
-use postern_plugin_sdk::{Args, Guest, Request, Stage, Verdict, export_plugin, host, kv};
-
-/// How often the "not enforced" notice is logged: once a day.
-const NOTICE_TTL: u64 = 86_400;
+use postern_plugin_sdk::{Args, Guest, Request, Stage, Verdict, export_plugin};
 
 /// The plugin; stateless.
 struct RejectUnauthPipelining;
@@ -29,14 +28,16 @@ impl Guest for RejectUnauthPipelining {
         Args::new(args).none()
     }
 
-    fn check(_req: Request) -> Verdict {
-        if kv::get("notice").is_none() {
-            kv::set("notice", "1", NOTICE_TTL);
-            host::log(
-                host::LogLevel::Warn,
-                "not enforced: the request does not say whether the client pipelined illegally",
-            );
-        }
+    fn check(req: Request) -> Verdict {
+        decide(&req)
+    }
+}
+
+/// Rejects if the client pipelined illegally at any time in the session.
+fn decide(req: &Request) -> Verdict {
+    if req.illegal_pipelining {
+        reply(req)
+    } else {
         Verdict::Dunno
     }
 }
@@ -64,3 +65,52 @@ pub fn reply(req: &Request) -> Verdict {
 }
 
 export_plugin!(RejectUnauthPipelining);
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use postern_plugin_sdk::Reply;
+
+    fn request(stage: Stage) -> Request {
+        Request {
+            client_address: "192.0.2.1".to_owned(),
+            helo_name: "bot".to_owned(),
+            sender: "a@b.test".to_owned(),
+            recipient: "c@d.test".to_owned(),
+            ..Request::empty(stage)
+        }
+    }
+
+    fn text(v: &Verdict) -> String {
+        match v {
+            Verdict::Reject(Reply {
+                code,
+                enhanced,
+                text,
+            }) => format!("{code} {enhanced} {text}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_illegal_pipelining_is_rejected() {
+        let mut req = request(Stage::Data);
+        assert!(matches!(decide(&req), Verdict::Dunno));
+        req.illegal_pipelining = true;
+        assert_eq!(
+            text(&decide(&req)),
+            "503 5.5.0 <DATA>: Data command rejected: Improper use of SMTP command pipelining"
+        );
+        req.stage = Stage::Recipient;
+        assert_eq!(
+            text(&decide(&req)),
+            "503 5.5.0 <c@d.test>: Recipient address rejected: Improper use of SMTP command pipelining"
+        );
+        req.stage = Stage::Client;
+        assert_eq!(
+            text(&decide(&req)),
+            "503 5.5.0 <unknown[192.0.2.1]>: Client host rejected: Improper use of SMTP command pipelining"
+        );
+    }
+}

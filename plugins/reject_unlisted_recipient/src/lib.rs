@@ -14,11 +14,12 @@
 //! (a catch-all). `postmaster` at a local domain always exists (RFC 5321
 //! §4.5.1).
 //!
-//! Without `maps` it has no opinion: the request does not say whether the
-//! recipient exists (that needs a host import over the server's
-//! directory, `directory.recipient-exists(address) -> bool`), and the SMTP
-//! server already applies `smtpd_reject_unlisted_recipient` itself, after
-//! the restriction lists, with the same reply.
+//! Without `maps` it asks the server: the request's `recipient-known`
+//! attribute is the server's own answer (the users file, aliases,
+//! `local_recipient_maps`, virtual mailbox maps), the one the SMTP server
+//! applies itself after the lists when `smtpd_reject_unlisted_recipient`
+//! is on. As an entry it rejects in its place in the list, before a later
+//! permit can accept the address.
 
 use postern_plugin_sdk::address::{domain, local_part, without_extension};
 use postern_plugin_sdk::resolver::Setting;
@@ -83,7 +84,14 @@ fn unlisted(config: &Config, req: &Request) -> Verdict {
         Some(DomainClass::Virtual) => "virtual mailbox table",
         _ => return Verdict::Dunno,
     };
-    let (Some(dom), false) = (domain(address), config.maps.is_empty()) else {
+    if config.maps.is_empty() {
+        return if req.recipient_known {
+            Verdict::Dunno
+        } else {
+            unknown(config.code, address, table)
+        };
+    }
+    let Some(dom) = domain(address) else {
         return Verdict::Dunno;
     };
     let local = local_part(address).to_ascii_lowercase();
@@ -104,14 +112,65 @@ fn unlisted(config: &Config, req: &Request) -> Verdict {
         .iter()
         .any(|map| keys.iter().any(|k| tables::lookup(map, k).is_some()));
     if found {
-        return Verdict::Dunno;
+        Verdict::Dunno
+    } else {
+        unknown(config.code, address, table)
     }
-    let enhanced = if config.code >= 500 { "5.1.1" } else { "4.1.1" };
+}
+
+/// Postfix's reply: `550 5.1.1 <ADDR>: Recipient address rejected: User
+/// unknown in local recipient table`.
+fn unknown(code: u16, address: &str, table: &str) -> Verdict {
+    let enhanced = if code >= 500 { "5.1.1" } else { "4.1.1" };
     reject(
-        config.code,
+        code,
         enhanced,
         format!("<{address}>: Recipient address rejected: User unknown in {table}"),
     )
 }
 
 export_plugin!(RejectUnlistedRecipient);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postern_plugin_sdk::{Reply, Stage};
+
+    fn answer(class: DomainClass, known: bool) -> Verdict {
+        let config = Config {
+            maps: Vec::new(),
+            delimiter: String::new(),
+            code: UNKNOWN_RECIPIENT_REJECT_CODE,
+        };
+        let req = Request {
+            recipient: "nobody@example.test".to_owned(),
+            recipient_class: Some(class),
+            recipient_known: known,
+            ..Request::empty(Stage::Recipient)
+        };
+        unlisted(&config, &req)
+    }
+
+    #[test]
+    fn without_maps_the_hosts_answer_decides() {
+        assert_eq!(
+            answer(DomainClass::Local, false),
+            Verdict::Reject(Reply {
+                code: 550,
+                enhanced: "5.1.1".to_owned(),
+                text: "<nobody@example.test>: Recipient address rejected: User unknown in local recipient table".to_owned(),
+            })
+        );
+        assert_eq!(
+            answer(DomainClass::Virtual, false),
+            Verdict::Reject(Reply {
+                code: 550,
+                enhanced: "5.1.1".to_owned(),
+                text: "<nobody@example.test>: Recipient address rejected: User unknown in virtual mailbox table".to_owned(),
+            })
+        );
+        assert_eq!(answer(DomainClass::Local, true), Verdict::Dunno);
+        assert_eq!(answer(DomainClass::Relay, false), Verdict::Dunno);
+        assert_eq!(answer(DomainClass::Other, false), Verdict::Dunno);
+    }
+}

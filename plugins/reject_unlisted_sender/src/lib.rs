@@ -6,20 +6,24 @@
 //! 5.1.0 <ADDR>: Sender address rejected: User unknown in local recipient
 //! table`, the code `unknown_local_recipient_reject_code` (`code = "..."`).
 //!
-//! The request does not say whether the sender's domain is ours nor
-//! whether the address exists (that needs a `sender-class:
-//! option<domain-class>` attribute in `wit/policy.wit`'s `request`, and a
-//! host import over the server's directory,
-//! `directory.recipient-exists(address) -> bool`). Until then the operator
-//! names both: `domains` (space or comma separated: the local domains) and
-//! `maps` (tables of existing users, asked for `user+ext@domain`,
-//! `user@domain` without the extension after any `delimiter` character,
-//! and `user`). Without them it has no opinion. `postmaster` always
-//! exists (RFC 5321 §4.5.1); the null sender passes.
+//! Where it looks: by default, at the server. The request's
+//! `sender-class` says whether the sender's domain is delivered here
+//! (local or virtual), and `sender-known` whether the address has a
+//! mailbox, as the server's own recipient check answers it (the users
+//! file, aliases, `local_recipient_maps`, virtual mailbox maps): `550
+//! 5.1.0 ... User unknown in local recipient table` (or `virtual mailbox
+//! table`). An operator may name the answer instead: `domains` (space or
+//! comma separated: the local domains) and `maps` (tables of existing
+//! users, asked for `user+ext@domain`, `user@domain` without the extension
+//! after any `delimiter` character, and `user`), which then replace the
+//! server's view. `postmaster` always exists (RFC 5321 §4.5.1); the null
+//! sender passes.
 
 use postern_plugin_sdk::address::{domain, local_part, without_extension};
 use postern_plugin_sdk::resolver::Setting;
-use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin, reject, tables};
+use postern_plugin_sdk::{
+    Args, DomainClass, Guest, Request, Verdict, export_plugin, reject, tables,
+};
 
 /// Postfix's `unknown_local_recipient_reject_code`.
 const UNKNOWN_RECIPIENT_REJECT_CODE: u16 = 550;
@@ -84,6 +88,18 @@ impl Guest for RejectUnlistedSender {
 
 fn unlisted(config: &Config, req: &Request) -> Verdict {
     let address = req.sender.as_str();
+    if config.domains.is_empty() {
+        let table = match req.sender_class {
+            Some(DomainClass::Local) => "local recipient table",
+            Some(DomainClass::Virtual) => "virtual mailbox table",
+            _ => return Verdict::Dunno,
+        };
+        return if req.sender_known || address.is_empty() {
+            Verdict::Dunno
+        } else {
+            unknown(config.code, address, table)
+        };
+    }
     let Some(dom) = domain(address) else {
         return Verdict::Dunno;
     };
@@ -106,14 +122,68 @@ fn unlisted(config: &Config, req: &Request) -> Verdict {
         .iter()
         .any(|map| keys.iter().any(|k| tables::lookup(map, k).is_some()));
     if found {
-        return Verdict::Dunno;
+        Verdict::Dunno
+    } else {
+        unknown(config.code, address, "local recipient table")
     }
-    let enhanced = if config.code >= 500 { "5.1.0" } else { "4.1.0" };
+}
+
+/// Postfix's reply: `550 5.1.0 <ADDR>: Sender address rejected: User
+/// unknown in local recipient table` (the sender's 5.1.0, not 5.1.1).
+fn unknown(code: u16, address: &str, table: &str) -> Verdict {
+    let enhanced = if code >= 500 { "5.1.0" } else { "4.1.0" };
     reject(
-        config.code,
+        code,
         enhanced,
-        format!("<{address}>: Sender address rejected: User unknown in local recipient table"),
+        format!("<{address}>: Sender address rejected: User unknown in {table}"),
     )
 }
 
 export_plugin!(RejectUnlistedSender);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postern_plugin_sdk::{Reply, Stage};
+
+    fn answer(sender: &str, class: Option<DomainClass>, known: bool) -> Verdict {
+        let config = Config {
+            domains: Vec::new(),
+            maps: Vec::new(),
+            delimiter: String::new(),
+            code: UNKNOWN_RECIPIENT_REJECT_CODE,
+        };
+        let req = Request {
+            sender: sender.to_owned(),
+            sender_class: class,
+            sender_known: known,
+            ..Request::empty(Stage::Sender)
+        };
+        unlisted(&config, &req)
+    }
+
+    #[test]
+    fn without_arguments_the_hosts_answer_decides() {
+        assert_eq!(
+            answer("ghost@example.test", Some(DomainClass::Local), false),
+            Verdict::Reject(Reply {
+                code: 550,
+                enhanced: "5.1.0".to_owned(),
+                text: "<ghost@example.test>: Sender address rejected: User unknown in local recipient table".to_owned(),
+            })
+        );
+        assert!(matches!(
+            answer("ghost@example.test", Some(DomainClass::Virtual), false),
+            Verdict::Reject(Reply { code: 550, .. })
+        ));
+        assert_eq!(
+            answer("alice@example.test", Some(DomainClass::Local), true),
+            Verdict::Dunno
+        );
+        assert_eq!(
+            answer("x@elsewhere.test", Some(DomainClass::Other), false),
+            Verdict::Dunno
+        );
+        assert_eq!(answer("", None, true), Verdict::Dunno);
+    }
+}

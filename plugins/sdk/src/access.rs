@@ -43,6 +43,10 @@ pub enum Kind {
     Sender,
     /// `check_recipient_access`: the RCPT TO address.
     Recipient,
+    /// `check_sasl_access`: the SASL login name, looked up as a mail
+    /// address (`user@domain`, the domain and its parents, `user@`; a
+    /// name without a domain whole, then as `user@`).
+    Sasl,
 }
 
 impl Kind {
@@ -55,6 +59,7 @@ impl Kind {
             Kind::Helo => "Helo command",
             Kind::Sender => "Sender address",
             Kind::Recipient => "Recipient address",
+            Kind::Sasl => "SASL login name",
         }
     }
 }
@@ -156,6 +161,37 @@ impl AccessMap {
         let Some((searches, reply_name)) = self.subject(req) else {
             return Outcome::from(Verdict::Dunno);
         };
+        self.search(req, &searches, &reply_name, lookup)
+            .unwrap_or_else(|| Outcome::from(Verdict::Dunno))
+    }
+
+    /// The subject of this entry's checks: what its kind names in `req`
+    /// (the verified client name, the HELO name, the sender or recipient
+    /// address, the SASL login), the way replies quote it; `None` when
+    /// the attribute is not known yet (or is the null sender).
+    pub fn subject_name(&self, req: &Request) -> Option<String> {
+        match self.subject(req) {
+            Some((_, name)) if !name.is_empty() => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The keys of a host name search with this entry's
+    /// `parent_domain_matches_subdomains`.
+    pub fn domain_search(&self, name: &str) -> Vec<String> {
+        domain_keys(name, self.parent_matches_subdomains)
+    }
+
+    /// Looks up `searches` (each a list of keys, most specific first) and
+    /// turns the first answer into an outcome whose replies quote
+    /// `reply_name`; `None` when no key is in the table.
+    pub fn search(
+        &self,
+        req: &Request,
+        searches: &[Vec<String>],
+        reply_name: &str,
+        lookup: &mut dyn FnMut(&str) -> Option<String>,
+    ) -> Option<Outcome> {
         for keys in searches {
             for (i, key) in keys.iter().enumerate() {
                 if i > 0 && self.pattern {
@@ -165,16 +201,16 @@ impl AccessMap {
                     let cx = access_action::Context {
                         table: &self.table,
                         key,
-                        reply_name: &reply_name,
+                        reply_name,
                         class: self.kind.reply_class(),
                         codes: self.codes,
                         request: req,
                     };
-                    return access_action::evaluate(&value, &cx);
+                    return Some(access_action::evaluate(&value, &cx));
                 }
             }
         }
-        Outcome::from(Verdict::Dunno)
+        None
     }
 
     /// The searches to run (each a list of keys, most specific first) and
@@ -231,6 +267,14 @@ impl AccessMap {
                 (!rcpt.is_empty()).then(|| {
                     let keys = mail_keys(rcpt, &self.delimiters, self.parent_matches_subdomains);
                     (vec![keys], rcpt.to_owned())
+                })
+            }
+            Kind::Sasl => {
+                // Nothing to look up for a client that did not log in.
+                let login = req.sasl_username.as_str();
+                (!login.is_empty()).then(|| {
+                    let keys = mail_keys(login, &self.delimiters, self.parent_matches_subdomains);
+                    (vec![keys], login.to_owned())
                 })
             }
         }

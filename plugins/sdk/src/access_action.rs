@@ -10,7 +10,9 @@
 //!
 //! Where Postern has no such feature, the action says so in the log and
 //! has no effect, as Postfix does with a malformed one: FILTER (no content
-//! filters yet) is logged and ignored. HANGUP, Postfix's unsupported test
+//! filters yet) is logged and ignored; PREPEND in the end-of-data list is
+//! refused with Postfix's warning (`action PREPEND is unavailable in
+//! smtpd_end_of_data_restrictions`) and has no effect. HANGUP, Postfix's unsupported test
 //! feature, is not an action here. A right-hand side that is not an action
 //! is a list of restriction names ([`crate::restriction`]); one Postern
 //! cannot evaluate there is a configuration error: logged, and the client
@@ -18,7 +20,7 @@
 //! unknown restriction.
 
 use crate::host::LogLevel;
-use crate::{Reply, Request, Verdict, restriction};
+use crate::{Reply, Request, Stage, Verdict, restriction};
 
 /// The reply codes of access map actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +171,18 @@ pub fn evaluate(value: &str, cx: &Context<'_>) -> Outcome {
     } else if is("DEFER_IF_REJECT") {
         Verdict::DeferIfReject(refuse(cx.codes.defer, "Service unavailable")).into()
     } else if is("PREPEND") {
-        if is_header(text) {
+        if cx.request.stage == Stage::EndOfData {
+            // Postfix's check_table_result: the header would come after
+            // the message it belongs to.
+            Outcome::logged(
+                Verdict::Dunno,
+                LogLevel::Warn,
+                format!(
+                    "access table {}: action PREPEND is unavailable in smtpd_end_of_data_restrictions",
+                    cx.table
+                ),
+            )
+        } else if is_header(text) {
             Verdict::Prepend(text.to_owned()).into()
         } else {
             ignored("requires header: text")

@@ -34,6 +34,10 @@ fn request() -> Request {
         trusted: false,
         recipient_class: Some(DomainClass::Other),
         pop_before_smtp: false,
+        illegal_pipelining: false,
+        sender_class: None,
+        sender_known: true,
+        recipient_known: true,
     }
 }
 
@@ -298,6 +302,63 @@ fn restriction_names_on_the_right_hand_side() {
     );
 }
 
+#[test]
+fn restrictions_on_the_hosts_facts() {
+    let eval = |name: &str, req: &Request| {
+        let cx = Context {
+            table: "hash:/etc/postfix/access",
+            key: "example.org",
+            reply_name: "DATA",
+            class: "Data command",
+            codes: Codes::default(),
+            request: req,
+        };
+        evaluate(name, &cx)
+    };
+    let mut req = request();
+    for name in [
+        "reject_unauth_pipelining",
+        "reject_unlisted_recipient",
+        "reject_unlisted_sender",
+    ] {
+        assert_eq!(eval(name, &req).verdict, Verdict::Dunno, "{name}");
+    }
+    req.illegal_pipelining = true;
+    assert_eq!(
+        refused(&eval("reject_unauth_pipelining", &req)),
+        r(
+            503,
+            "5.5.0",
+            "<DATA>: Data command rejected: Improper use of SMTP command pipelining"
+        )
+    );
+    req.recipient = "nobody@local.test".to_owned();
+    req.recipient_class = Some(DomainClass::Local);
+    req.recipient_known = false;
+    assert_eq!(
+        refused(&eval("reject_unlisted_recipient", &req)),
+        r(
+            550,
+            "5.1.1",
+            "<nobody@local.test>: Recipient address rejected: User unknown in local recipient table"
+        )
+    );
+    req.sender = "ghost@virt.test".to_owned();
+    req.sender_class = Some(DomainClass::Virtual);
+    req.sender_known = false;
+    assert_eq!(
+        refused(&eval("reject_unlisted_sender", &req)),
+        r(
+            550,
+            "5.1.0",
+            "<ghost@virt.test>: Sender address rejected: User unknown in virtual mailbox table"
+        )
+    );
+    // A domain that is not ours is not ours to verify.
+    req.sender_class = Some(DomainClass::Relay);
+    assert_eq!(eval("reject_unlisted_sender", &req).verdict, Verdict::Dunno);
+}
+
 fn table(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
         .iter()
@@ -455,4 +516,63 @@ fn senders_recipients_and_the_null_sender() {
     // A regexp table gets the full address only.
     let (_, asked) = run(Kind::Sender, &[("1", "regexp:/x")], &req, &[]);
     assert_eq!(asked, ["spammer@example.org"]);
+}
+
+#[test]
+fn sasl_login_names() {
+    // No login: nothing to look up.
+    let (v, asked) = run(Kind::Sasl, HASH, &request(), &[("alice@", "REJECT")]);
+    assert_eq!(v, Verdict::Dunno);
+    assert!(asked.is_empty());
+    let req = Request {
+        sasl_username: "alice@example.org".to_owned(),
+        ..request()
+    };
+    let (v, asked) = run(
+        Kind::Sasl,
+        HASH,
+        &req,
+        &[("example.org", "REJECT Shared account, use your own")],
+    );
+    assert_eq!(asked, ["alice@example.org", "example.org"]);
+    assert_eq!(
+        v,
+        Verdict::Reject(Reply {
+            code: 554,
+            enhanced: "5.7.1".to_owned(),
+            text: "<alice@example.org>: SASL login name rejected: Shared account, use your own"
+                .to_owned(),
+        })
+    );
+    // A login without a domain: the name, then `name@`.
+    let req = Request {
+        sasl_username: "bob".to_owned(),
+        ..request()
+    };
+    let (v, asked) = run(Kind::Sasl, HASH, &req, &[("bob@", "OK")]);
+    assert_eq!(asked, ["bob", "bob@"]);
+    assert_eq!(v, Verdict::Permit);
+}
+
+#[test]
+fn prepend_is_unavailable_at_the_end_of_data() {
+    let req = Request {
+        stage: Stage::EndOfData,
+        ..request()
+    };
+    let cx = Context {
+        table: "hash:/etc/postfix/access",
+        key: "example.org",
+        reply_name: "spammer@example.org",
+        class: "Sender address",
+        codes: Codes::default(),
+        request: &req,
+    };
+    let o = evaluate("PREPEND X-Spam: yes", &cx);
+    assert_eq!(o.verdict, Verdict::Dunno);
+    assert_eq!(
+        o.log[0].1,
+        "access table hash:/etc/postfix/access: action PREPEND is unavailable in \
+         smtpd_end_of_data_restrictions"
+    );
 }

@@ -171,18 +171,19 @@ impl Party {
 /// domain has no MX and no address, or a null MX (RFC 7505: 550 5.7.27 for
 /// a sender, 556 5.1.10 for a recipient). A temporary DNS failure defers
 /// if nothing else rejects (`unknown_address_tempfail_action`). Domains
-/// delivered here (local, virtual) are not looked up.
+/// delivered here (the request's `sender-class` or `recipient-class` is
+/// local or virtual) are not looked up, as Postfix skips its own final
+/// destinations.
 pub fn unknown_domain(dns: &dyn Resolver, req: &Request, party: Party, code: u16) -> Verdict {
     let address = party.address(req);
     if address.is_empty() {
         return Verdict::Dunno;
     }
-    if party == Party::Recipient
-        && matches!(
-            req.recipient_class,
-            Some(DomainClass::Local | DomainClass::Virtual)
-        )
-    {
+    let ours = match party {
+        Party::Sender => req.sender_class,
+        Party::Recipient => req.recipient_class,
+    };
+    if matches!(ours, Some(DomainClass::Local | DomainClass::Virtual)) {
         return Verdict::Dunno;
     }
     let Some(name) = domain(address) else {
@@ -374,6 +375,15 @@ mod tests {
             show(&unknown_domain(&dns, &r, Party::Recipient, 450)),
             "dunno"
         );
+        // A sender at a domain delivered here is not looked up either
+        // (gone.test would be "Domain not found").
+        r.sender = "a@gone.test".to_owned();
+        for class in [DomainClass::Local, DomainClass::Virtual] {
+            r.sender_class = Some(class);
+            assert_eq!(show(&unknown_domain(&dns, &r, Party::Sender, 450)), "dunno");
+        }
+        r.sender_class = Some(DomainClass::Relay);
+        assert!(show(&unknown_domain(&dns, &r, Party::Sender, 450)).starts_with("reject 450"));
     }
 
     #[test]

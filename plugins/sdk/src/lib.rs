@@ -35,12 +35,15 @@
 //!   [`message`]).
 //! - [`args`]: [`Args`], the entry's arguments.
 //! - [`reply`]: [`reply`], [`reject`], [`defer`] with Postfix's codes.
+//! - [`request`]: [`Request::empty`], where plugins' unit tests start.
 //! - [`address`]: [`address::domain`], [`address::local_part`] and the
 //!   other pieces of an address Postfix's restrictions look at.
 //! - [`access`]: access(5) maps, what the `check_*_access` plugins share:
 //!   the lookup keys and their order; [`access_action`]: what a table
 //!   answer means; [`restriction`]: restriction names on its right-hand
-//!   side, evaluated in-process.
+//!   side, evaluated in-process; [`server_access`]: the
+//!   `check_*_{a,mx}_access` variants, which look up the hosts behind a
+//!   domain.
 //! - [`hostname`]: host name and address syntax as Postfix judges it.
 //! - [`resolver`]: the `dns` import behind a [`resolver::Resolver`] trait
 //!   (unit tests answer with made-up records), and [`resolver::Setting`]
@@ -66,8 +69,10 @@ pub mod hostname;
 pub mod lookup;
 pub mod rbl;
 pub mod reply;
+pub mod request;
 pub mod resolver;
 pub mod restriction;
+pub mod server_access;
 pub mod state;
 pub mod template;
 

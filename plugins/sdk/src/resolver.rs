@@ -20,6 +20,11 @@ pub trait Resolver {
     fn txt(&self, name: &str) -> Result<Vec<String>, DnsError>;
     /// The PTR names of the address `address`.
     fn ptr(&self, address: &str) -> Result<Vec<String>, DnsError>;
+    /// The name servers of `name`. A default, so that resolvers written
+    /// before the `ns` import (test zones) need not answer it.
+    fn ns(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        Err(DnsError::Other(format!("no NS lookups here ({name})")))
+    }
 }
 
 /// The server's resolver, through the `dns` import.
@@ -41,6 +46,9 @@ impl Resolver for HostDns {
     }
     fn ptr(&self, address: &str) -> Result<Vec<String>, DnsError> {
         dns::ptr(address)
+    }
+    fn ns(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        dns::ns(name)
     }
 }
 
@@ -145,6 +153,10 @@ pub(crate) mod fake {
             trusted: false,
             recipient_class: None,
             pop_before_smtp: false,
+            illegal_pipelining: false,
+            sender_class: None,
+            sender_known: true,
+            recipient_known: true,
         }
     }
 
@@ -174,6 +186,9 @@ pub(crate) mod fake {
         }
         fn ptr(&self, address: &str) -> Result<Vec<String>, DnsError> {
             self.get("ptr", address)
+        }
+        fn ns(&self, name: &str) -> Result<Vec<String>, DnsError> {
+            self.get("ns", name)
         }
     }
 }

@@ -10,7 +10,10 @@
 //! `permit_auth_destination`, `reject_unauth_destination`,
 //! `defer_unauth_destination`, `reject_non_fqdn_sender`,
 //! `reject_non_fqdn_recipient`, `reject_non_fqdn_helo_hostname` (and its
-//! old name `reject_non_fqdn_hostname`). Anything else (DNS checks,
+//! old name `reject_non_fqdn_hostname`), and the three that read the
+//! host's facts from the request: `reject_unauth_pipelining`,
+//! `reject_unlisted_recipient`, `reject_unlisted_sender` (without
+//! arguments: the server's own view of its users). Anything else (DNS checks,
 //! restriction classes, `check_*_access` with a table) is logged as an
 //! unknown restriction and answered `451 4.3.5`, as Postfix does with a
 //! name it does not know.
@@ -35,6 +38,9 @@ pub const SUPPORTED: &[&str] = &[
     "reject_non_fqdn_recipient",
     "reject_non_fqdn_helo_hostname",
     "reject_non_fqdn_hostname",
+    "reject_unauth_pipelining",
+    "reject_unlisted_recipient",
+    "reject_unlisted_sender",
 ];
 
 /// Evaluates a right-hand side that lists restriction names, separated by
@@ -134,8 +140,59 @@ pub fn evaluate(name: &str, req: &Request, cx: &Context<'_>) -> Option<Verdict> 
             "Helo command",
             "hostname",
         ),
+        // The host's facts, as the plugins of the same names read them.
+        "reject_unauth_pipelining" => {
+            if req.illegal_pipelining {
+                Verdict::Reject(reply(
+                    503,
+                    "5.5.0",
+                    rejected("Improper use of SMTP command pipelining"),
+                ))
+            } else {
+                Verdict::Dunno
+            }
+        }
+        "reject_unlisted_recipient" => unlisted(
+            &req.recipient,
+            req.recipient_class,
+            req.recipient_known,
+            "Recipient address",
+            "5.1.1",
+        ),
+        "reject_unlisted_sender" => unlisted(
+            &req.sender,
+            req.sender_class,
+            req.sender_known,
+            "Sender address",
+            "5.1.0",
+        ),
         _ => return None,
     })
+}
+
+/// `reject_unlisted_*` on the host's answer: an address at a domain
+/// delivered here without a mailbox gets Postfix's
+/// `unknown_local_recipient_reject_code` (550).
+fn unlisted(
+    address: &str,
+    class: Option<DomainClass>,
+    known: bool,
+    what: &str,
+    enhanced: &str,
+) -> Verdict {
+    let table = match class {
+        Some(DomainClass::Local) => "local recipient table",
+        Some(DomainClass::Virtual) => "virtual mailbox table",
+        _ => return Verdict::Dunno,
+    };
+    if known || address.is_empty() {
+        return Verdict::Dunno;
+    }
+    Verdict::Reject(reply(
+        550,
+        enhanced,
+        format!("<{address}>: {what} rejected: User unknown in {table}"),
+    ))
 }
 
 fn permit_if(yes: bool) -> Verdict {

@@ -131,6 +131,9 @@ where
         tracing::warn!(target: "postern/imap", "user=<{user}>: no mailbox for this user");
         return Ok(Done::no("[UNAVAILABLE] No mailbox for this user."));
     };
+    // From here on the store is touched as its owner.
+    let owner = settings.mailboxes.owner(&user);
+    let _ = crate::session::view::OWNER.try_with(|o| o.set(owner));
     let store = blocking(move || {
         let store = Store::open(root)?;
         // New users get Drafts, Sent, Trash and Junk (RFC 6154).

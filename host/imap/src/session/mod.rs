@@ -36,6 +36,14 @@ use view::Selected;
 pub trait Mailboxes: Send + Sync + fmt::Debug {
     /// The root Maildir (the INBOX) of `login`, if the user has one here.
     fn maildir(&self, login: &str) -> Option<PathBuf>;
+
+    /// The uid and gid that own `login`'s mail (a system account, a
+    /// users-file entry with a uid): a root server touches the store as
+    /// them from the login on (`postern_auth::owner`), as Dovecot's imap
+    /// runs as its user. `None`: as the server.
+    fn owner(&self, _login: &str) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 /// What every session of one IMAP service runs with.
@@ -199,6 +207,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<'_, S> {
 /// Serves one connection until LOGOUT, the client leaves, a timeout, or
 /// an error. Never panics on anything the client sends.
 pub async fn serve<S>(stream: S, conn: Connection, settings: Arc<Settings>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    // Who this session's store work runs as, set at login.
+    view::OWNER
+        .scope(std::cell::Cell::new(None), serve_as(stream, conn, settings))
+        .await;
+}
+
+async fn serve_as<S>(stream: S, conn: Connection, settings: Arc<Settings>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {

@@ -19,14 +19,22 @@ use postern_mailbox::{Mailbox, Message};
 
 use crate::codec::response::flag_list;
 
+tokio::task_local! {
+    /// The uid and gid the session's store work runs as, once a login
+    /// with an owner ([`crate::Mailboxes::owner`]) set it; one per
+    /// session task, so no call site has to carry it.
+    pub(crate) static OWNER: std::cell::Cell<Option<(u32, u32)>>;
+}
+
 /// Runs a store operation off the async workers (it may wait for the
-/// uidlist lock).
+/// uidlist lock), as the session's [`OWNER`] when there is one.
 pub(crate) async fn blocking<T, F>(f: F) -> io::Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> io::Result<T> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
+    let owner = OWNER.try_with(std::cell::Cell::get).ok().flatten();
+    tokio::task::spawn_blocking(move || postern_auth::owner::as_owner(owner, f))
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
 }

@@ -75,7 +75,6 @@ async fn every_verdict_kind_maps() {
     );
     for (kind, text, action) in [
         ("hold", "look", Verdict::Hold("look".to_owned())),
-        ("discard", "spam", Verdict::Discard("spam".to_owned())),
         (
             "prepend",
             "X-Seen: yes",
@@ -100,6 +99,13 @@ async fn every_verdict_kind_maps() {
         assert_eq!(d.decided_by, None, "{kind}");
         assert_eq!(d.actions, [action], "{kind}");
     }
+    // DISCARD ends the list as a permit would, the action kept.
+    let d = answer(&[("verdict", "discard"), ("text", "spam")])
+        .check(&req)
+        .await;
+    assert_eq!(d.verdict, Verdict::Permit);
+    assert_eq!(d.decided_by.as_deref(), Some("test_answer"));
+    assert_eq!(d.actions, [Verdict::Discard("spam".to_owned())]);
 }
 
 #[tokio::test]

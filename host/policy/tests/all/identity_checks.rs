@@ -1,8 +1,8 @@
 //! The network and identity checks of the standard plugins through the
 //! runtime: `permit_auth_destination`, `reject_multi_recipient_bounce`,
 //! `reject_unlisted_recipient` and `reject_unlisted_sender` (over an
-//! operator's table) and `reject_unauth_pipelining` (not enforced: the
-//! request has no attribute for it yet).
+//! operator's table, and over the server's answer in the request) and
+//! `reject_unauth_pipelining` (on the request's `illegal_pipelining`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -156,12 +156,49 @@ async fn unlisted_senders_at_the_named_domains_are_rejected() {
 }
 
 #[tokio::test]
-async fn unauth_pipelining_is_not_enforced_yet() {
+async fn unauth_pipelining_rejects_on_the_sessions_flag() {
     let s = load(lines(&["reject_unauth_pipelining"]));
     assert_eq!(decide(&s, &rcpt(false, None)).await, "dunno");
+    let mut r = rcpt(false, None);
+    r.illegal_pipelining = true;
+    let refused = decide(&s, &r).await;
+    assert!(
+        refused.starts_with("503 5.5.0 <")
+            && refused.ends_with(
+                ">: Recipient address rejected: Improper use of SMTP command pipelining \
+                 by reject_unauth_pipelining"
+            ),
+        "{refused}"
+    );
     let err = RUNTIME
         .load(&config(lines(&["reject_unauth_pipelining now"])))
         .unwrap_err()
         .to_string();
     assert!(err.contains("takes none"), "{err}");
+}
+
+#[tokio::test]
+async fn unlisted_checks_without_tables_use_the_servers_answer() {
+    let s = load(lines(&[
+        "reject_unlisted_recipient",
+        "reject_unlisted_sender",
+    ]));
+    let mut r = to("nobody@example.org", Some(DomainClass::Local));
+    r.recipient_known = false;
+    assert_eq!(
+        decide(&s, &r).await,
+        "550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown in local \
+         recipient table by reject_unlisted_recipient"
+    );
+    let mut r = to("alice@example.org", Some(DomainClass::Local));
+    r.sender = "ghost@virtual.example".to_owned();
+    r.sender_class = Some(DomainClass::Virtual);
+    r.sender_known = false;
+    assert_eq!(
+        decide(&s, &r).await,
+        "550 5.1.0 <ghost@virtual.example>: Sender address rejected: User unknown in virtual \
+         mailbox table by reject_unlisted_sender"
+    );
+    r.sender_known = true;
+    assert_eq!(decide(&s, &r).await, "dunno");
 }

@@ -1,6 +1,7 @@
 //! The AUTHORIZATION state (RFC 1939 §4): CAPA, STLS, USER/PASS and
 //! AUTH (RFC 5034), until a login takes the mailbox's lock.
 
+use postern_auth::owner::as_owner;
 use postern_auth::{Check, Credentials, Exchange, Mechanism, SaslError, Step};
 use postern_mailbox::Maildir;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -40,6 +41,8 @@ pub(crate) struct Login {
     pub(crate) maildir: Maildir,
     /// Held until the UPDATE state is done (or the session ends).
     pub(crate) lock: Option<Guard>,
+    /// Who the Maildir is touched as ([`super::Mailboxes::owner`]).
+    pub(crate) owner: Option<(u32, u32)>,
 }
 
 /// The CAPA response (RFC 2449 §5) for the state the session is in.
@@ -255,7 +258,9 @@ where
         io.send(&response::err(IN_USE));
         return Ok(None);
     };
-    let maildir = match tokio::task::spawn_blocking(move || Maildir::create(path)).await {
+    let owner = ctx.settings.mailboxes.owner(&user);
+    let open = move || as_owner(owner, move || Maildir::create(path));
+    let maildir = match tokio::task::spawn_blocking(open).await {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => {
             tracing::warn!(target: "postern/pop3", "user=<{user}>: cannot open the Maildir: {e}");
@@ -272,5 +277,6 @@ where
         user,
         maildir,
         lock: Some(lock),
+        owner,
     }))
 }

@@ -36,6 +36,14 @@ use lock::Locks;
 pub trait Mailboxes: Send + Sync + fmt::Debug {
     /// The Maildir directory of `login`, if the user has one here.
     fn maildir(&self, login: &str) -> Option<PathBuf>;
+
+    /// The uid and gid that own `login`'s mail (a system account, a
+    /// users-file entry with a uid): a root server opens, scans and
+    /// updates the Maildir as them (`postern_auth::owner`), as Dovecot's
+    /// pop3 runs as its user. `None`: as the server.
+    fn owner(&self, _login: &str) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 /// What every session of one POP3 service runs with.

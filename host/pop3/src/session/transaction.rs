@@ -7,6 +7,7 @@
 //! IMAP client of the same mailbox sees them read; TOP reads only a part
 //! and sets nothing.
 
+use postern_auth::owner::as_owner;
 use postern_mailbox::Entry;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -62,8 +63,9 @@ pub(crate) async fn run<S>(io: &mut Io<S>, ctx: Context<'_>, mut login: Login)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let maildir = login.maildir.clone();
-    let messages = match tokio::task::spawn_blocking(move || maildir.scan()).await {
+    let (maildir, owner) = (login.maildir.clone(), login.owner);
+    let scan = move || as_owner(owner, move || maildir.scan());
+    let messages = match tokio::task::spawn_blocking(scan).await {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => {
             tracing::warn!(target: "postern/pop3", "pop3({}): cannot read {}: {e}", login.user, login.maildir.path().display());
@@ -295,7 +297,8 @@ async fn update(login: &Login, drop: &Maildrop) -> u64 {
     }
     let maildir = login.maildir.clone();
     let user = login.user.clone();
-    tokio::task::spawn_blocking(move || {
+    let owner = login.owner;
+    let update = move || {
         for entry in &read {
             // A flag that cannot be set is logged, and the session still
             // ends well: the message was delivered to the client.
@@ -312,10 +315,11 @@ async fn update(login: &Login, drop: &Maildrop) -> u64 {
                 }
             }
         }
-        removed
-    })
-    .await
-    .unwrap_or(0)
+        Ok(removed)
+    };
+    tokio::task::spawn_blocking(move || as_owner(owner, update))
+        .await
+        .map_or(0, |r| r.unwrap_or(0))
 }
 
 /// The UIDL of a message: its Maildir base name when it fits RFC 1939

@@ -93,6 +93,13 @@ pub struct Main {
     pub maximal_backoff_time: Duration,
     /// How often the deferred queue is scanned.
     pub queue_run_delay: Duration,
+    /// `default_destination_concurrency_limit`: deliveries at once to one
+    /// destination (the transports' own limits are in `smtp`).
+    pub default_destination_concurrency_limit: u64,
+    /// `qmgr_message_active_limit`: messages the scheduler holds in memory.
+    pub qmgr_message_active_limit: u64,
+    /// `qmgr_message_recipient_limit`: their recipients.
+    pub qmgr_message_recipient_limit: u64,
     /// How long a message may stay queued before it bounces.
     pub maximal_queue_lifetime: Duration,
     /// The same for a bounce (null sender).
@@ -251,6 +258,9 @@ impl Main {
             unreachable!("\"invalid\" always parses as a domain")
         };
         let mynetworks: Vec<IpNet> = r.get("mynetworks", value::networks).unwrap_or_default();
+        // Read by the mailbox store (daemon.rs), not kept here: checked so
+        // that `postern check` and start-up name a bad value and its line.
+        let _ = r.get("mail_fsync", choice("mail_fsync"));
         Main {
             myhostname,
             mydomain,
@@ -336,6 +346,15 @@ impl Main {
                 .get("maximal_backoff_time", value::time)
                 .unwrap_or_default(),
             queue_run_delay: r.get("queue_run_delay", value::time).unwrap_or_default(),
+            default_destination_concurrency_limit: r
+                .get("default_destination_concurrency_limit", value::count)
+                .unwrap_or(20),
+            qmgr_message_active_limit: r
+                .get("qmgr_message_active_limit", value::count)
+                .unwrap_or(20_000),
+            qmgr_message_recipient_limit: r
+                .get("qmgr_message_recipient_limit", value::count)
+                .unwrap_or(20_000),
             maximal_queue_lifetime: r
                 .get("maximal_queue_lifetime", value::time)
                 .unwrap_or_default(),

@@ -112,6 +112,12 @@ pub struct Config {
     pub services: Vec<Service>,
     /// `[auth] users_file`.
     pub users_file: Option<PathBuf>,
+    /// `[auth] system_accounts`: the system's accounts log in to POP3,
+    /// IMAP and SMTP AUTH with their own passwords.
+    pub system_accounts: bool,
+    /// `[metrics] listen`: where the Prometheus endpoint answers (none by
+    /// default).
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// The restriction lists, every stage present (empty = permit).
     pub restrictions: BTreeMap<Stage, Vec<Restriction>>,
     /// Lists the file set (for `postern config -n`).
@@ -222,6 +228,8 @@ impl Config {
             main,
             services: resolved.services,
             users_file: resolved.users_file,
+            system_accounts: resolved.system_accounts,
+            metrics_listen: resolved.metrics_listen,
             restrictions: resolved.restrictions,
             restrictions_set: resolved.restrictions_set,
             policy,

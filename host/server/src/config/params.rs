@@ -132,6 +132,9 @@ pub const PARAMS: &[Param] = &[
     p("mail_name", "Postern", Kind::Text),
     p("mail_spool_directory", "/var/mail", Kind::Path),
     p("mailbox_command", "", Kind::Text),
+    // Postfix 3.4's: where the log goes instead of syslog. Here: instead
+    // of stderr (foreground) or $data_directory/postern.log (detached).
+    p("maillog_file", "", Kind::Path),
     p("maximal_backoff_time", "4000s", Kind::Time),
     p("maximal_queue_lifetime", "5d", Kind::Time),
     p("message_size_limit", "10240000", Kind::Size),
@@ -159,6 +162,10 @@ pub const PARAMS: &[Param] = &[
     ),
     p("plugin_directory", "", Kind::Path),
     p("pop_before_smtp_timeout", "600s", Kind::Time),
+    // qmgr's memory: messages and recipients read into the scheduler;
+    // the rest of the queue waits on disk.
+    p("qmgr_message_active_limit", "20000", Kind::Count),
+    p("qmgr_message_recipient_limit", "20000", Kind::Count),
     p("queue_directory", "$data_directory/queue", Kind::Path),
     p("queue_minfree", "0", Kind::Size),
     p("queue_run_delay", "300s", Kind::Time),

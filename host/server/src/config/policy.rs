@@ -8,6 +8,8 @@
 //! memory_limit = "32M"     # per plugin instance
 //! deadline = "250ms"       # per call, not counting DNS waits
 //! max_failures = 5         # in a row, then skipped until reload
+//! trusted_keys = ["ed25519:BASE64"]   # who may sign registry plugins
+//! require_signatures = true            # refuse unsigned ones
 //!
 //! [plugins.greylist]
 //! deadline = "1s"
@@ -59,6 +61,12 @@ pub struct PolicySettings {
     pub tables: Vec<DeclaredTable>,
     /// `[dns]`.
     pub dns: DnsConfig,
+    /// Public keys (`ed25519:BASE64`) whose signatures on registry plugins
+    /// the operator trusts (`postern plugin install`, `oci://` entries).
+    pub trusted_keys: Vec<String>,
+    /// Whether a registry plugin without a signature by a trusted key is
+    /// refused.
+    pub require_signatures: bool,
 }
 
 impl Default for PolicySettings {
@@ -69,6 +77,8 @@ impl Default for PolicySettings {
             max_failures: DEFAULT_MAX_FAILURES,
             tables: Vec::new(),
             dns: DnsConfig::default(),
+            trusted_keys: Vec::new(),
+            require_signatures: false,
         }
     }
 }
@@ -183,6 +193,17 @@ impl PolicySettings {
                 per_plugin.push((k.to_owned(), v));
                 continue;
             }
+            if k == "require_signatures" {
+                match v.get_ref() {
+                    DeValue::Boolean(b) => self.require_signatures = *b,
+                    _ => cx.error(v.span().start, &path, "expected true or false"),
+                }
+                continue;
+            }
+            if k == "trusted_keys" {
+                self.read_trusted_keys(v, &path, cx);
+                continue;
+            }
             if k == "max_failures" {
                 if let Some(n) = cx.scalar(&path, v).and_then(|s| {
                     parse_count(&s)
@@ -210,6 +231,32 @@ impl PolicySettings {
                 limit(&mut limits, k, v, &format!("plugins.{name}.{k}"), cx);
             }
             self.plugin_limits.insert(name, limits);
+        }
+    }
+
+    /// `trusted_keys = ["ed25519:BASE64", ...]`, each key checked here so
+    /// that a typo shows at `postern check`, not at the first install.
+    fn read_trusted_keys(&mut self, v: &Spanned<DeValue<'_>>, path: &str, cx: &mut Ctx<'_>) {
+        let DeValue::Array(items) = v.get_ref() else {
+            cx.error(
+                v.span().start,
+                path,
+                "expected a list of \"ed25519:BASE64\" keys",
+            );
+            return;
+        };
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(key) => match postern_registry::signature::parse_public_key(key) {
+                    Ok(_) => self.trusted_keys.push(key.to_string()),
+                    Err(e) => cx.error(item.span().start, path, e.to_string()),
+                },
+                _ => cx.error(
+                    item.span().start,
+                    path,
+                    "expected a string \"ed25519:BASE64\"",
+                ),
+            }
         }
     }
 
@@ -349,7 +396,7 @@ fn limit(
         "deadline" => duration(&s).map(|d| limits.deadline = d),
         "concurrent_calls" => parse_count(&s).map(|n| limits.concurrent_calls = n.max(1) as usize),
         "log_lines" => parse_count(&s).map(|n| limits.log_lines = n),
-        _ => Err("unknown key (expected memory_limit, deadline, concurrent_calls, log_lines, max_failures, or a [plugins.NAME] table)".to_owned()),
+        _ => Err("unknown key (expected memory_limit, deadline, concurrent_calls, log_lines, max_failures, trusted_keys, require_signatures, or a [plugins.NAME] table)".to_owned()),
     };
     match result {
         Ok(()) => true,
@@ -362,11 +409,24 @@ fn limit(
 
 /// The plugins that read access(5) maps.
 pub const ACCESS_PLUGINS: &[&str] = &[
+    "check_client_a_access",
     "check_client_access",
+    "check_client_mx_access",
+    "check_client_ns_access",
+    "check_helo_a_access",
     "check_helo_access",
+    "check_helo_mx_access",
+    "check_helo_ns_access",
+    "check_recipient_a_access",
     "check_recipient_access",
+    "check_recipient_mx_access",
+    "check_recipient_ns_access",
     "check_reverse_client_hostname_access",
+    "check_sasl_access",
+    "check_sender_a_access",
     "check_sender_access",
+    "check_sender_mx_access",
+    "check_sender_ns_access",
 ];
 
 /// The main.cf parameters the access map plugins read, as arguments for
@@ -497,6 +557,24 @@ mod tests {
     }
 
     #[test]
+    fn registry_trust_keys() {
+        let key = "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+        let c = parse(&format!(
+            "[plugins]\ntrusted_keys = [\"{key}\"]\nrequire_signatures = true\n"
+        ))
+        .unwrap();
+        assert_eq!(c.policy.trusted_keys, [key]);
+        assert!(c.policy.require_signatures);
+        let err =
+            parse("[plugins]\ntrusted_keys = [\"rsa:x\"]\nrequire_signatures = 1\n").unwrap_err();
+        assert!(
+            err.contains("t.toml:2: plugins.trusted_keys: bad key rsa:x")
+                && err.contains("t.toml:3: plugins.require_signatures: expected true or false"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn sections_read_into_settings() {
         let c = parse(
             "[plugins]\nmemory_limit = \"16M\"\ndeadline = \"100ms\"\nmax_failures = 2\n\
@@ -540,7 +618,8 @@ mod tests {
         assert_eq!(
             err,
             "t.toml:2: plugins.colour: unknown key (expected memory_limit, deadline, \
-             concurrent_calls, log_lines, max_failures, or a [plugins.NAME] table)\n\
+             concurrent_calls, log_lines, max_failures, trusted_keys, require_signatures, or a \
+             [plugins.NAME] table)\n\
              t.toml:3: tables.t: missing type = \"hash\", \"cidr\" or \"regexp\"\n\
              t.toml:6: dns.port: unknown key (expected nameservers, timeout, budget)"
         );

@@ -130,9 +130,16 @@ const POSTFIX_LISTS: &[(&str, Stage)] = &[
     ("smtpd_end_of_data_restrictions", Stage::EndOfData),
 ];
 
+/// Whether `name` is the Postfix parameter of a restriction list
+/// (`smtpd_recipient_restrictions`, ...).
+pub fn is_postfix_list(name: &str) -> bool {
+    POSTFIX_LISTS.iter().any(|(n, _)| *n == name)
+}
+
 /// Whether a top-level key is a section (or a list under its Postfix name).
 pub fn is_section(name: &str) -> bool {
-    matches!(name, "service" | "auth" | "smtpd") || POSTFIX_LISTS.iter().any(|(n, _)| *n == name)
+    matches!(name, "service" | "auth" | "smtpd" | "metrics")
+        || POSTFIX_LISTS.iter().any(|(n, _)| *n == name)
 }
 
 /// The list a stage has when the config does not set it: Postern is never
@@ -169,6 +176,10 @@ pub fn describe(list: &[Restriction]) -> String {
 pub(super) struct Sections {
     services: Vec<RawService>,
     users_file: Option<(String, usize)>,
+    /// `[auth] system_accounts`, and where it was set.
+    system_accounts: Option<(bool, usize)>,
+    /// `[metrics] listen`.
+    metrics_listen: Option<(String, usize)>,
     lists: RawLists,
 }
 
@@ -197,6 +208,8 @@ enum RawItem {
 pub(super) struct Resolved {
     pub services: Vec<Service>,
     pub users_file: Option<PathBuf>,
+    pub system_accounts: bool,
+    pub metrics_listen: Option<SocketAddr>,
     pub restrictions: BTreeMap<Stage, Vec<Restriction>>,
     pub restrictions_set: Vec<Stage>,
 }
@@ -273,10 +286,41 @@ impl Sections {
                                 "auth.users_file",
                                 "expected a path string",
                             )),
+                            ("system_accounts", _) => match v.get_ref().as_bool() {
+                                Some(b) => self.system_accounts = Some((b, v.span().start)),
+                                None => errors.push(src.error(
+                                    Some(v.span().start),
+                                    "auth.system_accounts",
+                                    "expected true or false",
+                                )),
+                            },
                             _ => errors.push(src.error(
                                 Some(key.span().start),
                                 &format!("auth.{k}"),
-                                "unknown key (expected users_file)",
+                                "unknown key (expected users_file or system_accounts)",
+                            )),
+                        }
+                    }
+                }
+            },
+            "metrics" => match toml_value::table(value) {
+                Err(msg) => errors.push(src.error(at, "metrics", msg)),
+                Ok(table) => {
+                    for (key, v) in table.iter() {
+                        let k = key.get_ref().as_ref();
+                        match (k, v.get_ref().as_str()) {
+                            ("listen", Some(s)) => {
+                                self.metrics_listen = Some((s.to_owned(), v.span().start))
+                            }
+                            ("listen", None) => errors.push(src.error(
+                                Some(v.span().start),
+                                "metrics.listen",
+                                "expected an address string such as \"127.0.0.1:9154\"",
+                            )),
+                            _ => errors.push(src.error(
+                                Some(key.span().start),
+                                &format!("metrics.{k}"),
+                                "unknown key (expected listen)",
                             )),
                         }
                     }
@@ -443,6 +487,34 @@ impl Sections {
             .users_file
             .and_then(|(f, at)| expand_at(&f, at, "auth.users_file", ctx.lookup, src, errors))
             .map(PathBuf::from);
+        // Accounts that log in must have their mail delivered where they
+        // read it: the system's accounts must be recipients too.
+        let system_accounts = match self.system_accounts {
+            Some((true, at)) if !main.system_accounts => {
+                errors.push(src.error(
+                    Some(at),
+                    "auth.system_accounts",
+                    "needs local_recipient_maps to name unix:passwd.byname, so that the \
+                     accounts that log in receive mail (local_recipient_maps = \
+                     \"unix:passwd.byname, $alias_maps\")",
+                ));
+                false
+            }
+            Some((on, _)) => on,
+            None => false,
+        };
+        let metrics_listen = self.metrics_listen.and_then(|(text, at)| {
+            let text = expand_at(&text, at, "metrics.listen", ctx.lookup, src, errors)?;
+            text.parse()
+                .map_err(|_| {
+                    errors.push(src.error(
+                        Some(at),
+                        "metrics.listen",
+                        format!("{text:?} is not an address and port such as 127.0.0.1:9154"),
+                    ));
+                })
+                .ok()
+        });
         let mut services = Vec::new();
         for raw in self.services {
             if let Some(s) = resolve_service(raw, ctx, main, &self.lists, errors) {
@@ -460,6 +532,8 @@ impl Sections {
         Resolved {
             services,
             users_file,
+            system_accounts,
+            metrics_listen,
             restrictions,
             restrictions_set,
         }

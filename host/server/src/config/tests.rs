@@ -287,3 +287,12 @@ fn lmtp_on_tcp_and_on_a_unix_socket() {
         );
     }
 }
+
+#[test]
+fn mail_fsync_is_checked() {
+    assert_eq!(
+        errors("mail_fsync = \"sometimes\"\n"),
+        ["test.toml:1: mail_fsync: expected one of optimized, always, never, found \"sometimes\""]
+    );
+    assert!(parse("mail_fsync = \"never\"\n").is_ok());
+}

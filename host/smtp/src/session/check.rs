@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use postern_mail::{Address, DomainClass, MessageContent, PolicyRequest, Reply, Stage, Verdict};
+use postern_mail::{
+    Address, DomainClass, MessageContent, PolicyRequest, Reply, ReversePath, Stage, Verdict,
+};
 
 use super::log::{TARGET, whatsup};
 use super::{Session, Transport};
@@ -47,6 +49,12 @@ impl<S: Transport> Session<S> {
         let policy = Arc::clone(&self.policy);
         let mut actions = Vec::new();
         for &stage in stages {
+            if self.discarding() || actions.iter().any(|a| matches!(a, Verdict::Discard(_))) {
+                // Postfix: once DISCARD marked the message, no more
+                // restrictions are evaluated for it; it is accepted and
+                // thrown away.
+                break;
+            }
             let mut request = self.policy_request(stage, recipient, size);
             request.message = message.cloned();
             let decision = policy.check_in(&mut self.policy_session, &request).await;
@@ -74,6 +82,11 @@ impl<S: Transport> Session<S> {
             }
         }
         Ok(actions)
+    }
+
+    /// Whether a DISCARD already marked the transaction's message.
+    fn discarding(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.discard)
     }
 
     /// Ends the transaction in progress, if any (RSET, HELO/EHLO, STARTTLS,
@@ -130,6 +143,7 @@ impl<S: Transport> Session<S> {
         r.reverse_client_name.clone_from(&self.conn.client_name);
         r.helo_name = self.helo.clone().unwrap_or_default();
         r.trusted = self.conn.trusted;
+        r.illegal_pipelining = self.illegal_pipelining;
         r.pop_before_smtp = self
             .settings
             .pop_before_smtp
@@ -152,6 +166,10 @@ impl<S: Transport> Session<S> {
             r.instance.clone_from(&txn.instance);
             r.queue_id = txn.id.as_ref().map(ToString::to_string).unwrap_or_default();
             r.sender = txn.sender.to_string();
+            if let ReversePath::Address(sender) = &txn.sender {
+                r.sender_class = Some(self.directory.domain_class(sender.domain()));
+                r.sender_known = self.directory.recipient_exists(sender);
+            }
             r.recipient_count = u32::try_from(txn.recipients.len()).unwrap_or(u32::MAX);
             if recipient.is_none() {
                 recipient = txn
@@ -162,6 +180,7 @@ impl<S: Transport> Session<S> {
         if let Some((address, class)) = recipient {
             r.recipient = address.to_string();
             r.recipient_class = Some(class);
+            r.recipient_known = self.directory.recipient_exists(&address);
         }
         r
     }
@@ -175,6 +194,7 @@ impl<S: Transport> Session<S> {
         recipient: Option<&Address>,
         decided_by: Option<&str>,
     ) {
+        count_reject(command, reply, decided_by);
         self.log_line("reject", command, &reply.to_string(), recipient, decided_by);
     }
 
@@ -225,4 +245,17 @@ fn or_default<'a>(text: &'a str, default: &'a str) -> &'a str {
     } else {
         text
     }
+}
+
+/// `postern_smtpd_rejects_total{stage, plugin, class}` for the Prometheus
+/// endpoint: one per `reject:` log line, so the two always agree.
+pub(super) fn count_reject(stage: &str, reply: &Reply, plugin: Option<&str>) {
+    let class = if reply.code >= 500 { "reject" } else { "defer" };
+    metrics::counter!(
+        "postern_smtpd_rejects_total",
+        "stage" => stage.to_owned(),
+        "plugin" => plugin.unwrap_or("none").to_owned(),
+        "class" => class,
+    )
+    .increment(1);
 }

@@ -127,6 +127,7 @@ impl<S: Transport> Session<S> {
         if txn.discard {
             // Postfix DISCARD: claim delivery, keep nothing (logged as
             // `discard:` when the action was met).
+            metrics::counter!("postern_smtpd_messages_total", "result" => "discarded").increment(1);
             self.delivered();
             return queued;
         }
@@ -186,10 +187,14 @@ impl<S: Transport> Session<S> {
         );
         match self.queue.enqueue(id.clone(), envelope, content).await {
             Ok(()) => {
+                metrics::counter!("postern_smtpd_messages_total", "result" => "queued")
+                    .increment(1);
                 self.delivered();
                 queued
             }
             Err(e) => {
+                metrics::counter!("postern_smtpd_messages_total", "result" => "queue_error")
+                    .increment(1);
                 tracing::warn!(target: TARGET, "{id}: queue file write error: {e}");
                 if no_space(&e) {
                     insufficient_storage()

@@ -174,6 +174,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         }
     }
 
+    /// Received bytes not yet consumed: input the client sent ahead of
+    /// the replies (see `pipelining.rs`).
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.input[self.start..]
+    }
+
+    /// Reads what has already arrived, without waiting and without
+    /// flushing replies: it looks for input the client sent ahead of
+    /// them. A failure or the end of the stream is left for the next real
+    /// read to find.
+    pub(crate) async fn read_ready(&mut self) {
+        self.input.reserve(READ_CHUNK);
+        // A zero timeout still polls the read once before it elapses.
+        let read = self.stream.read_buf(&mut self.input);
+        let _ = tokio::time::timeout(Duration::ZERO, read).await;
+    }
+
     /// Drops every received byte not yet consumed: after `220 Ready to
     /// start TLS`, plaintext the client pipelined behind STARTTLS must not
     /// be read as commands of the TLS session (CVE-2011-0411).
@@ -269,6 +286,31 @@ mod tests {
         assert_eq!(d.finish().unwrap(), b"body\r\n");
         let mut lines = LineReader::new(100);
         assert_eq!(io.next_line(&mut lines, T).await.unwrap(), line("QUIT"));
+    }
+
+    #[tokio::test]
+    async fn input_sent_ahead_is_seen_without_waiting() {
+        let (server, mut client) = tokio::io::duplex(1 << 16);
+        let mut io = Io::new(server);
+        io.read_ready().await;
+        assert!(io.pending().is_empty());
+        client
+            .write_all(b"EHLO x\r\nMAIL FROM:<>\r\n")
+            .await
+            .unwrap();
+        io.read_ready().await;
+        assert_eq!(io.pending(), b"EHLO x\r\nMAIL FROM:<>\r\n");
+        let mut lines = LineReader::new(100);
+        assert_eq!(io.next_line(&mut lines, T).await.unwrap(), line("EHLO x"));
+        assert_eq!(io.pending(), b"MAIL FROM:<>\r\n");
+        drop(client);
+        // The end of the stream is left for the next read.
+        assert_eq!(
+            io.next_line(&mut lines, T).await.unwrap(),
+            line("MAIL FROM:<>")
+        );
+        io.read_ready().await;
+        assert!(matches!(io.next_line(&mut lines, T).await, Err(Stop::Eof)));
     }
 
     #[tokio::test]

@@ -39,6 +39,7 @@ impl<S: Transport> Session<S> {
             return reply;
         }
         if let Some(reply) = self.login_refusal(&mail) {
+            super::check::count_reject("MAIL", &reply, None);
             tracing::info!(
                 target: TARGET,
                 "NOQUEUE: reject: MAIL from {}: {reply}; from=<{}> proto={}{}",
@@ -62,6 +63,7 @@ impl<S: Transport> Session<S> {
                 EnhancedCode::new(5, 3, 4),
                 "Message size exceeds fixed limit",
             );
+            super::check::count_reject("MAIL", &reply, None);
             tracing::info!(
                 target: TARGET,
                 "NOQUEUE: reject: MAIL from {}: {reply}; from=<{}> proto={}{}",
@@ -79,6 +81,7 @@ impl<S: Transport> Session<S> {
         // of what is free) refuses it before the client sends it.
         if !self.queue.has_room(mail.size.unwrap_or(0)) {
             let reply = super::data::insufficient_storage();
+            super::check::count_reject("MAIL", &reply, None);
             tracing::info!(
                 target: TARGET,
                 "NOQUEUE: reject: MAIL from {}: {reply}; from=<{}> proto={}{}",

@@ -5,7 +5,8 @@
 //! One file per command: `helo.rs`, `mail.rs`, `rcpt.rs`, `data.rs`,
 //! `bdat.rs`, `vrfy.rs`, `etrn.rs`, `starttls.rs`, `auth.rs`; the verbs
 //! that are only a reply (RSET, NOOP, HELP, QUIT) live in `simple.rs`.
-//! `check.rs` asks the restriction lists, `received.rs` writes the trace
+//! `check.rs` asks the restriction lists, `pipelining.rs` notes input sent
+//! ahead of the replies where RFC 2920 forbids it, `received.rs` writes the trace
 //! header, `cleanup.rs` a submission's missing Message-Id and Date, `log.rs` shapes log lines, `io.rs` buffers the socket,
 //! `tls.rs` holds the certificate and the stream that STARTTLS upgrades,
 //! `transaction.rs` holds one mail transaction, `limits.rs` the per-client
@@ -22,6 +23,7 @@ mod io;
 mod limits;
 mod log;
 mod mail;
+mod pipelining;
 mod rcpt;
 mod received;
 mod settings;
@@ -92,6 +94,7 @@ pub async fn serve<S>(
         tls: None,
         login: None,
         start_tls: false,
+        illegal_pipelining: false,
     };
     session.serve().await;
 }
@@ -133,6 +136,9 @@ pub(crate) struct Session<S> {
     login: Option<Login>,
     /// STARTTLS was accepted: the handshake follows its `220`.
     start_tls: bool,
+    /// The client sent commands ahead of a reply where RFC 2920 forbids
+    /// it, at some point in this session (`pipelining.rs`).
+    illegal_pipelining: bool,
 }
 
 impl<S: Transport> Session<S> {
@@ -140,6 +146,7 @@ impl<S: Transport> Session<S> {
         // Postfix's exact shape (pflogsumm counts these lines); the service
         // name is the program name's business, not the line's.
         tracing::info!(target: TARGET, "connect from {}", self.client);
+        metrics::counter!("postern_smtpd_connections_total").increment(1);
         let end = self.run().await;
         let timeout = self.settings.command_timeout;
         let host = &self.settings.hostname;
@@ -212,6 +219,7 @@ impl<S: Transport> Session<S> {
                 return Ok(());
             }
         };
+        self.check_pregreet().await;
         self.io
             .reply(&Reply::plain(220, self.settings.banner.clone()));
         loop {
@@ -229,6 +237,7 @@ impl<S: Transport> Session<S> {
                 Input::Line { text, .. } => match Command::parse(&text) {
                     Ok(cmd) => {
                         let verb = cmd.verb();
+                        self.check_pipelining(verb).await;
                         self.last = verb.keyword();
                         (Line::Verb(verb), self.dispatch(cmd).await?)
                     }

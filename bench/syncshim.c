@@ -1,0 +1,71 @@
+/*
+ * A diagnostic LD_PRELOAD shim for bench/mta.py (not for production):
+ * it makes some of a server's syncs return at once, so that a benchmark
+ * can measure what the others cost without changing the server.
+ *
+ * - fdatasync() always returns at once (Postern uses it only for the
+ *   "delivered" record appended to a queue file before it is removed).
+ * - fsync() of a directory returns at once; with SYNCSHIM_DIRS set to a
+ *   colon-separated list of directory names (e.g. "incoming"), only of
+ *   directories with one of those names.
+ * - fsync() of anything else reaches the disk.
+ *
+ * Unset SYNCSHIM_DIRS leaves Postern with the two syncs Postfix makes per
+ * message (the queue file, the delivered file); SYNCSHIM_DIRS=incoming
+ * takes away the two syncs that are cheapest to drop (see
+ * docs/BENCHMARKS.md).
+ *
+ *     cc -shared -fPIC -O2 -o syncshim.so bench/syncshim.c -ldl
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int (*real_fsync)(int);
+
+/* Whether directory `fd` is one whose fsync is skipped. */
+static int skipped_dir(int fd)
+{
+    const char *names = getenv("SYNCSHIM_DIRS");
+    if (!names || !*names)
+        return 1;
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n <= 0)
+        return 0;
+    path[n] = '\0';
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    for (const char *p = names; *p;) {
+        const char *end = strchr(p, ':');
+        size_t l = end ? (size_t)(end - p) : strlen(p);
+        if (l == len && strncmp(p, base, l) == 0)
+            return 1;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}
+
+int fsync(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && skipped_dir(fd))
+        return 0;
+    if (!real_fsync)
+        real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    return real_fsync(fd);
+}
+
+int fdatasync(int fd)
+{
+    (void)fd;
+    return 0;
+}

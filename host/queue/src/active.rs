@@ -1,0 +1,409 @@
+//! Postfix's in-core active queue (qmgr_message.c, qmgr_queue.c,
+//! qmgr_entry.c): the messages the scheduler has read into memory, their
+//! pending recipients sorted into one queue per destination, and the
+//! choice of what to deliver next.
+//!
+//! A message read in is split into *entries*, one per destination its
+//! pending recipients go to (the delivery agent's
+//! [`postern_mail::Deliver::destination`] key, or the recipient's domain
+//! when the agent has none). Each destination has a queue of entries and
+//! a count of deliveries in flight, capped by its concurrency limit
+//! (`default_destination_concurrency_limit`, or the transport's own
+//! `smtp_destination_concurrency_limit`...). [`Active::next_job`] walks
+//! the destinations round robin and takes the first entry of the next
+//! one with room, so a destination with a long backlog, or a slow one
+//! that holds all of its slots, cannot delay mail to the others: the
+//! total of deliveries (`default_process_limit`) is shared, and each
+//! destination takes at most its own limit of it.
+//!
+//! The entries of one message are delivered one after another, never two
+//! at once (they append to the same queue file); the last one finishes
+//! the message (remove, bounce, or defer it). Postfix delivers them
+//! concurrently; here a message to a slow and a fast destination waits
+//! for the slow one before the fast one.
+//!
+//! What is in memory is bounded: at most `qmgr_message_active_limit`
+//! messages and, give or take the recipients of the last message read,
+//! `qmgr_message_recipient_limit` recipients. The rest of the queue stays
+//! on disk, known by its queue id only ([`crate::queue::Schedule`]), and
+//! is read in as messages leave.
+
+use std::collections::{HashMap, VecDeque};
+
+use postern_mail::QueueId;
+
+/// A message's pending recipients (by index) grouped by destination, in
+/// the order of their first appearance.
+pub(crate) type Entries = Vec<(String, Vec<usize>)>;
+
+/// The part of a message one delivery takes: its recipients (by index)
+/// that go to one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Job {
+    pub id: QueueId,
+    pub destination: String,
+    pub recipients: Vec<usize>,
+    /// The message's last pending entry: the delivery finishes it.
+    pub last: bool,
+}
+
+/// A message in memory.
+#[derive(Debug)]
+struct Resident {
+    /// Its entries not yet delivered in this pass, by destination.
+    entries: Entries,
+    /// Recipients counted against `qmgr_message_recipient_limit`.
+    recipients: usize,
+    /// One of its entries is being delivered.
+    busy: bool,
+}
+
+/// One destination's queue.
+#[derive(Debug, Default)]
+struct Destination {
+    /// Messages with an entry here, in arrival order. A message that left
+    /// memory meanwhile is dropped when met (lazy deletion).
+    entries: VecDeque<QueueId>,
+    /// Deliveries in flight.
+    busy: usize,
+}
+
+/// The in-core active queue.
+#[derive(Debug)]
+pub(crate) struct Active {
+    messages: HashMap<QueueId, Resident>,
+    destinations: HashMap<String, Destination>,
+    /// Destinations with entries, in round-robin order.
+    rotation: VecDeque<String>,
+    recipients: usize,
+    busy: usize,
+    limits: Limits,
+}
+
+/// The limits the active queue works within.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// `default_process_limit`: deliveries in flight in all.
+    pub process: usize,
+    /// `qmgr_message_active_limit`.
+    pub messages: usize,
+    /// `qmgr_message_recipient_limit`.
+    pub recipients: usize,
+    /// `default_destination_concurrency_limit`; 0: none.
+    pub destination: usize,
+    /// `<transport>_destination_concurrency_limit`, by the transport
+    /// prefix of the destination key (`smtp` of `smtp:[relay]:25`).
+    pub transports: Vec<(String, usize)>,
+}
+
+impl Active {
+    pub fn new(limits: Limits) -> Active {
+        Active {
+            messages: HashMap::new(),
+            destinations: HashMap::new(),
+            rotation: VecDeque::new(),
+            recipients: 0,
+            busy: 0,
+            limits,
+        }
+    }
+
+    /// Messages in memory.
+    pub fn messages(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Recipients in memory.
+    pub fn recipients(&self) -> usize {
+        self.recipients
+    }
+
+    /// Deliveries in flight.
+    #[cfg(test)]
+    pub fn busy(&self) -> usize {
+        self.busy
+    }
+
+    /// How many more messages may be read in now (0 when either limit is
+    /// reached).
+    pub fn room(&self) -> usize {
+        if self.recipients >= self.limits.recipients.max(1) {
+            return 0;
+        }
+        self.limits
+            .messages
+            .max(1)
+            .saturating_sub(self.messages.len())
+    }
+
+    /// Takes message `id` into memory with its pending recipients sorted
+    /// by destination. A message with none still gets one (empty) entry:
+    /// its delivery only finishes it.
+    pub fn insert(&mut self, id: QueueId, mut entries: Entries) {
+        if self.messages.contains_key(&id) {
+            return;
+        }
+        if entries.is_empty() {
+            entries.push((String::new(), Vec::new()));
+        }
+        let recipients = entries.iter().map(|(_, r)| r.len()).sum();
+        for (destination, _) in &entries {
+            let d = self.destinations.entry(destination.clone()).or_default();
+            // In the rotation exactly while it has entries.
+            if d.entries.is_empty() {
+                self.rotation.push_back(destination.clone());
+            }
+            d.entries.push_back(id.clone());
+        }
+        self.recipients += recipients;
+        self.messages.insert(
+            id,
+            Resident {
+                entries,
+                recipients,
+                busy: false,
+            },
+        );
+    }
+
+    /// The next delivery to start, if the process limit and some
+    /// destination's limit allow one: the first free entry of the next
+    /// destination in the rotation that has room.
+    pub fn next_job(&mut self) -> Option<Job> {
+        if self.busy >= self.limits.process.max(1) {
+            return None;
+        }
+        for _ in 0..self.rotation.len() {
+            let destination = self.rotation.pop_front()?;
+            let limit = self.limit(&destination);
+            let Some(d) = self.destinations.get_mut(&destination) else {
+                continue;
+            };
+            let found = if limit == 0 || d.busy < limit {
+                take_entry(&mut self.messages, d, &destination)
+            } else {
+                None
+            };
+            if found.is_some() {
+                d.busy += 1;
+            }
+            // In the rotation exactly while it has entries.
+            if !d.entries.is_empty() {
+                self.rotation.push_back(destination.clone());
+            } else if d.busy == 0 {
+                self.destinations.remove(&destination);
+            }
+            if let Some((id, recipients, last)) = found {
+                self.busy += 1;
+                return Some(Job {
+                    id,
+                    destination,
+                    recipients,
+                    last,
+                });
+            }
+        }
+        None
+    }
+
+    /// A delivery of `job` ended. `keep`: the message stays in memory
+    /// for its other entries; otherwise it leaves memory (done, deferred,
+    /// or given up for now).
+    pub fn release(&mut self, job: &Job, keep: bool) {
+        self.busy = self.busy.saturating_sub(1);
+        if let Some(d) = self.destinations.get_mut(&job.destination) {
+            d.busy = d.busy.saturating_sub(1);
+            if d.busy == 0 && d.entries.is_empty() {
+                self.destinations.remove(&job.destination);
+            }
+        }
+        let has_entries = self
+            .messages
+            .get(&job.id)
+            .is_some_and(|m| !m.entries.is_empty());
+        if keep && has_entries {
+            if let Some(m) = self.messages.get_mut(&job.id) {
+                m.busy = false;
+            }
+        } else {
+            self.remove(&job.id);
+        }
+    }
+
+    /// Drops message `id` from memory; its entries in the destination
+    /// queues are skipped when met.
+    fn remove(&mut self, id: &QueueId) {
+        if let Some(m) = self.messages.remove(id) {
+            self.recipients = self.recipients.saturating_sub(m.recipients);
+        }
+    }
+
+    /// The concurrency limit of `destination`; 0: none.
+    fn limit(&self, destination: &str) -> usize {
+        let transport = destination.split_once(':').map_or("", |(t, _)| t);
+        self.limits
+            .transports
+            .iter()
+            .find(|(t, _)| t == transport)
+            .map_or(self.limits.destination, |(_, l)| *l)
+    }
+}
+
+/// Takes the first entry of `d` whose message is in memory and not busy:
+/// the message id, the recipients, and whether it was the message's
+/// last entry. Entries of messages that left memory are dropped on the
+/// way; those of busy messages keep their place.
+fn take_entry(
+    messages: &mut HashMap<QueueId, Resident>,
+    d: &mut Destination,
+    destination: &str,
+) -> Option<(QueueId, Vec<usize>, bool)> {
+    let mut i = 0;
+    while let Some(id) = d.entries.get(i) {
+        let Some(m) = messages.get_mut(id) else {
+            d.entries.remove(i);
+            continue;
+        };
+        let Some(at) = m.entries.iter().position(|(k, _)| k == destination) else {
+            // Already delivered in this pass (a stale entry).
+            d.entries.remove(i);
+            continue;
+        };
+        if m.busy {
+            i += 1;
+            continue;
+        }
+        let (_, recipients) = m.entries.remove(at);
+        m.busy = true;
+        let last = m.entries.is_empty();
+        let id = d.entries.remove(i)?;
+        return Some((id, recipients, last));
+    }
+    None
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn id(n: usize) -> QueueId {
+        QueueId::parse(&format!("ABCDEF{n:06}")).unwrap()
+    }
+
+    fn limits(process: usize, destination: usize) -> Limits {
+        Limits {
+            process,
+            messages: 100,
+            recipients: 1000,
+            destination,
+            transports: vec![("lmtp".to_owned(), 1)],
+        }
+    }
+
+    #[test]
+    fn a_backlog_does_not_delay_other_destinations() {
+        let mut a = Active::new(limits(10, 3));
+        for n in 0..50 {
+            a.insert(id(n), vec![("smtp:slow".to_owned(), vec![0])]);
+        }
+        a.insert(id(50), vec![("smtp:fast".to_owned(), vec![0])]);
+        let jobs: Vec<Job> = std::iter::from_fn(|| a.next_job()).collect();
+        // The slow destination takes its 3 slots, no more; the fast one's
+        // message goes at once though it arrived last.
+        let slow = jobs.iter().filter(|j| j.destination == "smtp:slow").count();
+        assert_eq!(slow, 3);
+        assert!(jobs.iter().any(|j| j.id == id(50)));
+        assert_eq!(jobs.len(), 4);
+        assert!(jobs.iter().all(|j| j.last));
+    }
+
+    #[test]
+    fn the_process_limit_is_shared_round_robin() {
+        let mut a = Active::new(limits(4, 0));
+        for n in 0..20 {
+            a.insert(id(n), vec![("smtp:a".to_owned(), vec![0])]);
+            a.insert(id(100 + n), vec![("smtp:b".to_owned(), vec![0])]);
+        }
+        let jobs: Vec<Job> = std::iter::from_fn(|| a.next_job()).collect();
+        assert_eq!(jobs.len(), 4);
+        let b = jobs.iter().filter(|j| j.destination == "smtp:b").count();
+        assert_eq!(b, 2);
+        assert_eq!(a.busy(), 4);
+        a.release(&jobs[0], false);
+        assert!(a.next_job().is_some());
+        assert!(a.next_job().is_none());
+    }
+
+    #[test]
+    fn a_transport_limit_overrides_the_default() {
+        let mut a = Active::new(limits(10, 5));
+        for n in 0..5 {
+            a.insert(id(n), vec![("lmtp:unix:/s".to_owned(), vec![0])]);
+        }
+        assert!(a.next_job().is_some());
+        assert!(a.next_job().is_none());
+    }
+
+    #[test]
+    fn entries_of_one_message_go_one_after_another() {
+        let mut a = Active::new(limits(10, 5));
+        a.insert(
+            id(1),
+            vec![
+                ("smtp:a".to_owned(), vec![0, 2]),
+                ("smtp:b".to_owned(), vec![1]),
+            ],
+        );
+        assert_eq!(a.recipients(), 3);
+        let first = a.next_job().unwrap();
+        assert_eq!((first.recipients.clone(), first.last), (vec![0, 2], false));
+        assert!(a.next_job().is_none(), "the message is busy");
+        a.release(&first, true);
+        let second = a.next_job().unwrap();
+        assert_eq!((second.recipients.clone(), second.last), (vec![1], true));
+        a.release(&second, true);
+        assert_eq!((a.messages(), a.recipients(), a.busy()), (0, 0, 0));
+        assert!(a.next_job().is_none());
+        assert!(a.destinations.is_empty() && a.rotation.is_empty());
+    }
+
+    #[test]
+    fn a_message_that_leaves_early_drops_its_other_entries() {
+        let mut a = Active::new(limits(10, 5));
+        a.insert(
+            id(1),
+            vec![
+                ("smtp:a".to_owned(), vec![0]),
+                ("smtp:b".to_owned(), vec![1]),
+            ],
+        );
+        let first = a.next_job().unwrap();
+        a.release(&first, false);
+        assert_eq!(a.messages(), 0);
+        assert!(a.next_job().is_none());
+        // Read in again later (after a deferral): delivered afresh.
+        a.insert(id(1), vec![("smtp:a".to_owned(), vec![0])]);
+        assert_eq!(a.next_job().unwrap().recipients, vec![0]);
+        assert!(a.next_job().is_none());
+    }
+
+    #[test]
+    fn room_respects_both_memory_limits() {
+        let mut a = Active::new(Limits {
+            messages: 3,
+            recipients: 4,
+            ..limits(10, 5)
+        });
+        assert_eq!(a.room(), 3);
+        a.insert(id(1), vec![("d".to_owned(), vec![0])]);
+        assert_eq!(a.room(), 2);
+        a.insert(id(2), vec![("d".to_owned(), vec![0, 1, 2])]);
+        assert_eq!(a.room(), 0, "4 recipients in memory");
+        // A message with no pending recipient still takes a place.
+        let mut b = Active::new(limits(10, 5));
+        b.insert(id(1), Vec::new());
+        let job = b.next_job().unwrap();
+        assert!(job.last && job.recipients.is_empty());
+    }
+}

@@ -1,0 +1,28 @@
+//! `check_recipient_a_access`: Postfix's restriction of the same name as a
+//! Postern plugin, with access(5)'s semantics.
+//!
+//! `"check_recipient_a_access hash:/etc/postfix/access"` judges the RCPT TO
+//! address's domain by its IPv4 and IPv6 addresses (A and AAAA), each
+//! looked up as a client address is, and answers with the first action the
+//! table has for one of them, with the reply of `check_recipient_access`.
+//! What cannot be resolved has no opinion. The lookups and the actions are
+//! the SDK's [`postern_plugin_sdk::server_access`].
+
+use postern_plugin_sdk::access::Kind;
+use postern_plugin_sdk::server_access::{self, Servers};
+use postern_plugin_sdk::{Guest, Request, Verdict, export_plugin};
+
+/// The plugin; its entry's settings live in the SDK's per-instance state.
+struct CheckRecipientAAccess;
+
+impl Guest for CheckRecipientAAccess {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        server_access::init(Kind::Recipient, Servers::A, args)
+    }
+
+    fn check(req: Request) -> Verdict {
+        server_access::check(req)
+    }
+}
+
+export_plugin!(CheckRecipientAAccess);

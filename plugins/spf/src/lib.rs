@@ -1,0 +1,111 @@
+//! `spf`: the Sender Policy Framework (RFC 7208) as a Postern plugin:
+//! what Postfix sites run postfix-policyd-spf-python for
+//! (`check_policy_service unix:private/policyd-spf`), with its option
+//! names and its replies.
+//!
+//! At the recipient stage (or any stage after MAIL FROM) it checks the
+//! client address against the SPF records of the HELO name
+//! (`postmaster@HELO`) and of the MAIL FROM domain (for the null sender,
+//! the HELO result stands for it, §2.4), with the whole of RFC 7208:
+//! every mechanism (`all`, `include`, `a`, `mx`, `ptr`, `ip4`, `ip6`,
+//! `exists`) with prefix lengths, `redirect=` and `exp=`, macros (§7, all
+//! letters and transformers, `%{p}` through PTR lookups), the limits of
+//! 10 DNS-querying terms and 2 void lookups (§4.6.4), and the seven
+//! results. DNS goes through the host's `dns` import. The results are
+//! kept for the transaction (an instance lives one transaction), so
+//! later recipients cost no lookups.
+//!
+//! Then, as policyd-spf does:
+//! - a refused result answers `550 5.7.23` (RFC 7372) with the domain's
+//!   explanation (`exp=`) or `SPF fail - not authorized. Please see
+//!   http://www.open-spf.org/Why?...`; a refused permerror `550 5.7.24`;
+//!   a deferred temperror `451 4.7.24`;
+//! - otherwise the message gets a `Received-SPF:` header (§9.1) through a
+//!   PREPEND verdict: the result, a comment, `client-ip`,
+//!   `envelope-from`, `helo`, `receiver`, `identity`, `mechanism` (and
+//!   `problem` for errors).
+//!
+//! ```toml
+//! smtpd_recipient_restrictions = [
+//!     "permit_mynetworks", "permit_sasl_authenticated", "reject_unauth_destination",
+//!     { plugin = "spf", Mail_From_reject = "Softfail", TempError_Defer = "True" },
+//! ]
+//! ```
+//!
+//! Arguments (policyd-spf's names and defaults; values case-insensitive):
+//! - `HELO_reject`: `Fail` (refuse a HELO fail), `SPF_Not_Pass` (any result
+//!   but pass, none, temperror), `Softfail` (fail and softfail), `Null`
+//!   (a fail, for the null sender only), `False` (never), `No_Check`.
+//! - `Mail_From_reject`: the same but `Null`; `Fail` by default.
+//! - `PermError_reject`: `False`; `True` refuses a permerror (5.7.24).
+//! - `TempError_Defer`: `False`; `True` defers a temperror (4.7.24).
+//! - `Header_Type`: `SPF` (Received-SPF) or `None`.
+//! - `Authserv_Id`: this host's name for `receiver=` and `%{r}`
+//!   ("unknown" when not given: plugins are not told `myhostname`).
+//! - `Void_Limit`: 2. `Skip_Addresses`: addresses and networks not checked
+//!   (empty by default, unlike policyd-spf's loopback: put
+//!   `permit_mynetworks` before the entry instead, as Postfix does).
+//!
+//! Not here: policyd-spf's `Authentication-Results` header type, its
+//! whitelists (`Whitelist`, `HELO_Whitelist`, `Domain_Whitelist`: an
+//! access map before the entry does that), per-domain overrides, and its
+//! `Lookup_Time` (the host bounds a call's DNS time itself).
+//!
+//! # Layout
+//! - this file: the plugin glue and the transaction's cache.
+//! - `record`: choosing and parsing a domain's record (§4.5, §4.6, §5, §6).
+//! - `macros`: macro strings and domain-specs (§7).
+//! - `eval`: `check_host()` over a [`Resolver`](postern_plugin_sdk::resolver::Resolver) (§4, §5, §6).
+//! - `policy`: the arguments and the verdict.
+//! - `header`: the Received-SPF field (§9.1).
+//! - `suite` (tests only): RFC 7208 Appendix A and the RFC 7208 test
+//!   suite's cases (pyspf, Mail::SPF) over made-up DNS; `suite_policy`
+//!   (tests only): verdicts, headers, the cache, arguments.
+
+pub mod eval;
+pub mod header;
+pub mod macros;
+pub mod policy;
+pub mod record;
+#[cfg(test)]
+mod suite;
+#[cfg(test)]
+mod suite_policy;
+
+use std::sync::{Mutex, OnceLock};
+
+use postern_plugin_sdk::resolver::HostDns;
+use postern_plugin_sdk::{Guest, Request, Verdict, export_plugin, host};
+
+use policy::{Cache, Config};
+
+/// The entry of this instance, set by `init`.
+static CONFIG: OnceLock<Config> = OnceLock::new();
+
+/// The transaction's results.
+static CACHE: Cache = Mutex::new(None);
+
+/// The plugin.
+struct Spf;
+
+impl Guest for Spf {
+    fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        let config = Config::from_args(args)?;
+        // The host gives an instance one entry's arguments: a second init
+        // keeps the first.
+        let _ = CONFIG.set(config);
+        Ok(())
+    }
+
+    fn check(req: Request) -> Verdict {
+        match CONFIG.get() {
+            Some(config) => {
+                let session = policy::Session::from(&req);
+                policy::check(config, &HostDns, &session, &CACHE, host::now())
+            }
+            None => Verdict::Dunno,
+        }
+    }
+}
+
+export_plugin!(Spf);

@@ -1,0 +1,228 @@
+//! access(5) actions that change the transaction rather than the reply,
+//! and the access maps keyed by what only the server knows, through a
+//! running server: DISCARD ends the restriction lists, accepts the message
+//! with 250 and throws it away (logged `discard:`), as Postfix does;
+//! `check_sasl_access` looks up the SASL login name.
+
+use crate::support::*;
+
+/// The sender table: one sender to discard, one friend; anything else is
+/// refused by the `reject` that follows the table in the list.
+const ACCESS: &str = "\
+discard@bad.example     DISCARD spam run
+good@friend.example     OK
+";
+
+fn start() -> (Server, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let access = tmp.path().join("access");
+    std::fs::write(&access, ACCESS).unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let lists = format!(
+        "smtpd_sender_restrictions = [\"check_sender_access hash:{}\", \"reject\"]\n\
+         smtpd_recipient_restrictions = [\"permit_auth_destination\", \"reject\"]\n",
+        access.display()
+    );
+    std::fs::write(
+        tmp.path().join("postern.toml"),
+        config_text(tmp.path(), &lists),
+    )
+    .unwrap();
+    (Server::start_in(tmp.path()), tmp)
+}
+
+#[test]
+fn discard_ends_the_lists_and_throws_the_message_away() {
+    let (server, _tmp) = start();
+    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
+    assert!(c.cmd("EHLO mx.bad.example").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<discard@bad.example>").starts_with("250"));
+    // The sender list's `reject` after the table is never reached.
+    let r = c.cmd("RCPT TO:<alice@example.org>");
+    assert!(r.starts_with("250"), "{r}");
+    server.wait_log(
+        "discard: RCPT from unknown[127.0.0.2]: <discard@bad.example>: Sender address spam \
+         run; from=<discard@bad.example> to=<alice@example.org> proto=ESMTP \
+         helo=<mx.bad.example>",
+    );
+    // No more lists for this message: not even the recipient list, whose
+    // `reject` refuses every other destination (nor the relay list); the
+    // message goes nowhere anyway.
+    let r = c.cmd("RCPT TO:<someone@elsewhere.example>");
+    assert!(r.starts_with("250"), "{r}");
+    assert!(c.cmd("DATA").starts_with("354"));
+    let r = c.cmd("Subject: discarded\r\n\r\nspam\r\n.");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    assert!(c.cmd("QUIT").starts_with("221"));
+
+    // A friend's message afterwards is the only one alice gets.
+    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
+    assert!(c.cmd("EHLO mx.friend.example").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<good@friend.example>").starts_with("250"));
+    let r = c.cmd("RCPT TO:<alice@example.org>");
+    assert!(r.starts_with("250"), "{r}");
+    // Without DISCARD the lists go on as usual.
+    let r = c.cmd("RCPT TO:<someone@elsewhere.example>");
+    assert!(r.starts_with("554 5.7.1 "), "{r}");
+    assert!(c.cmd("DATA").starts_with("354"));
+    let r = c.cmd("Subject: welcome\r\n\r\nhello\r\n.");
+    assert!(r.starts_with("250"), "{r}");
+    let got = wait_messages(&server.new_dir("alice"), 1);
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(text.contains("Subject: welcome"), "{text}");
+    assert!(!server.log().contains("Subject: discarded"));
+}
+
+#[test]
+fn check_sasl_access_refuses_a_login_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let table = tmp.path().join("sasl_access");
+    std::fs::write(
+        &table,
+        "alice@example.org  REJECT Account locked, call the help desk\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let lists = format!(
+        "smtpd_sasl_auth_enable = true\n\
+         smtpd_sender_restrictions = [\"check_sasl_access hash:{}\"]\n",
+        table.display()
+    );
+    std::fs::write(
+        tmp.path().join("postern.toml"),
+        config_text(tmp.path(), &lists),
+    )
+    .unwrap();
+    let server = Server::start_in(tmp.path());
+    let login = |plain: &str| {
+        let mut c = Client::connect_from(server.smtp, "127.0.0.2");
+        assert!(c.cmd("EHLO mx.sender.example").starts_with("250"));
+        let r = c.cmd(&format!("AUTH PLAIN {plain}"));
+        assert!(r.starts_with("235"), "{r}");
+        assert!(c.cmd("MAIL FROM:<x@sender.example>").starts_with("250"));
+        c.cmd("RCPT TO:<bob@example.org>")
+    };
+    // \0alice@example.org\0secret
+    assert_eq!(
+        login("AGFsaWNlQGV4YW1wbGUub3JnAHNlY3JldA=="),
+        "554 5.7.1 <alice@example.org>: SASL login name rejected: Account locked, call the \
+         help desk\r\n"
+    );
+    server.wait_log(
+        "reject: RCPT from unknown[127.0.0.2]: 554 5.7.1 <alice@example.org>: SASL login name \
+         rejected: Account locked, call the help desk; from=<x@sender.example> \
+         to=<bob@example.org> proto=ESMTP helo=<mx.sender.example> plugin=check_sasl_access",
+    );
+    // \0bob@example.org\0secret: not in the table.
+    let r = login("AGJvYkBleGFtcGxlLm9yZwBzZWNyZXQ=");
+    assert!(r.starts_with("250"), "{r}");
+}
+
+/// A server whose sender list checks the sender domain's mail exchangers
+/// and whose HELO list the HELO name's addresses, against one table,
+/// with the test name server for `test.`: spam.test's MX is
+/// mx1.bulk.test (198.51.100.7), plain.test has 192.0.2.50 and no MX.
+fn start_server_access() -> (Server, tempfile::TempDir) {
+    use crate::dns::{a, mx};
+    let dns = crate::dns::start(
+        "test.",
+        vec![
+            mx("spam.test.", 10, "mx1.bulk.test."),
+            a("mx1.bulk.test.", "198.51.100.7".parse().unwrap()),
+            a("plain.test.", "192.0.2.50".parse().unwrap()),
+            a("good.test.", "192.0.2.60".parse().unwrap()),
+        ],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let table = tmp.path().join("servers");
+    std::fs::write(
+        &table,
+        "198.51.100  REJECT Bulk mailer network\n192.0.2.50  REJECT Listed host\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let t = table.display();
+    let lists = format!(
+        "smtpd_helo_restrictions = [\"check_helo_a_access hash:{t}\"]\n\
+         smtpd_sender_restrictions = [\"check_sender_mx_access hash:{t}\"]\n\
+         [dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n"
+    );
+    std::fs::write(
+        tmp.path().join("postern.toml"),
+        config_text(tmp.path(), &lists),
+    )
+    .unwrap();
+    (Server::start_in(tmp.path()), tmp)
+}
+
+#[test]
+fn mx_and_a_access_judge_the_hosts_behind_a_domain() {
+    let (server, _tmp) = start_server_access();
+    let rcpt = |helo: &str, from: &str| {
+        let mut c = Client::connect_from(server.smtp, "127.0.0.2");
+        assert!(c.cmd(&format!("EHLO {helo}")).starts_with("250"));
+        assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+        c.cmd("RCPT TO:<alice@example.org>")
+    };
+    assert_eq!(
+        rcpt("good.test", "a@spam.test"),
+        "554 5.7.1 <a@spam.test>: Sender address rejected: Bulk mailer network\r\n"
+    );
+    server.wait_log(
+        "reject: RCPT from unknown[127.0.0.2]: 554 5.7.1 <a@spam.test>: Sender address \
+         rejected: Bulk mailer network; from=<a@spam.test> to=<alice@example.org> \
+         proto=ESMTP helo=<good.test> plugin=check_sender_mx_access",
+    );
+    assert_eq!(
+        rcpt("plain.test", "a@good.test"),
+        "554 5.7.1 <plain.test>: Helo command rejected: Listed host\r\n"
+    );
+    server.wait_log("plugin=check_helo_a_access");
+    // good.test has no MX: its own address (not in the table) is judged.
+    let r = rcpt("good.test", "a@good.test");
+    assert!(r.starts_with("250"), "{r}");
+    // The null sender has no domain to judge.
+    let r = rcpt("good.test", "");
+    assert!(r.starts_with("250"), "{r}");
+}
+
+#[test]
+fn ns_access_judges_a_domain_by_its_closest_name_servers() {
+    use hickory_server::proto::rr::RData;
+    use hickory_server::proto::rr::rdata::NS;
+    // shady.test is served by ns1.shady.test; www.shady.test has no NS
+    // of its own (it does not even exist), so its parent's count.
+    let dns = crate::dns::start(
+        "shady.test.",
+        vec![
+            (
+                crate::dns::name("shady.test."),
+                RData::NS(NS(crate::dns::name("ns1.shady.test."))),
+            ),
+            crate::dns::a("ns1.shady.test.", "203.0.113.53".parse().unwrap()),
+        ],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let table = tmp.path().join("servers");
+    std::fs::write(&table, "203.0.113.53  REJECT Bad hosting\n").unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let lists = format!(
+        "smtpd_sender_restrictions = [\"check_sender_ns_access hash:{}\"]\n\
+         [dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n",
+        table.display()
+    );
+    std::fs::write(
+        tmp.path().join("postern.toml"),
+        config_text(tmp.path(), &lists),
+    )
+    .unwrap();
+    let server = Server::start_in(tmp.path());
+    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
+    assert!(c.cmd("EHLO mx.sender.example").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<a@www.shady.test>").starts_with("250"));
+    assert_eq!(
+        c.cmd("RCPT TO:<alice@example.org>"),
+        "554 5.7.1 <a@www.shady.test>: Sender address rejected: Bad hosting\r\n"
+    );
+    server.wait_log("plugin=check_sender_ns_access");
+}
