@@ -384,6 +384,12 @@ fn converse(server: std::net::SocketAddr, helo: &str, from: &str, rcpts: &[&str]
 
 #[test]
 fn postfix_and_postern_give_the_full_server_the_same_answers() {
+    // A private Postfix runs its daemons as the postfix user: only root
+    // can start one (CI runs as root).
+    if !rustix::process::geteuid().is_root() {
+        println!("skipped: starting a private Postfix needs root");
+        return;
+    }
     if !Path::new("/usr/lib/postfix/sbin/master").exists() {
         panic!("Postfix is not installed (apt-get install postfix); .ci/run installs it");
     }
