@@ -169,33 +169,13 @@ mod tests {
 
     fn request(client: &str, sender: &str, recipient: &str, instance: &str) -> Request {
         Request {
-            stage: Stage::Recipient,
-            protocol_name: "ESMTP".to_owned(),
             instance: instance.to_owned(),
-            queue_id: String::new(),
             client_address: client.to_owned(),
             client_port: 40000,
-            client_name: "unknown".to_owned(),
-            reverse_client_name: "unknown".to_owned(),
             helo_name: "client.example".to_owned(),
             sender: sender.to_owned(),
             recipient: recipient.to_owned(),
-            recipient_count: 0,
-            size: 0,
-            sasl_method: String::new(),
-            sasl_username: String::new(),
-            encryption_protocol: String::new(),
-            encryption_cipher: String::new(),
-            server_address: String::new(),
-            server_port: 0,
-            tls_sni: String::new(),
-            trusted: false,
-            recipient_class: None,
-            pop_before_smtp: false,
-            illegal_pipelining: false,
-            sender_class: None,
-            sender_known: true,
-            recipient_known: true,
+            ..Request::empty(Stage::Recipient)
         }
     }
 

@@ -98,33 +98,13 @@ mod tests {
 
     fn request(stage: Stage, instance: &str, recipient: &str) -> Request {
         Request {
-            stage,
-            protocol_name: "ESMTP".to_owned(),
             instance: instance.to_owned(),
-            queue_id: String::new(),
             client_address: "192.0.2.7".to_owned(),
             client_port: 40000,
-            client_name: "unknown".to_owned(),
-            reverse_client_name: "unknown".to_owned(),
             helo_name: "client.example".to_owned(),
             sender: "Alice@Sender.example".to_owned(),
             recipient: recipient.to_owned(),
-            recipient_count: 0,
-            size: 0,
-            sasl_method: String::new(),
-            sasl_username: String::new(),
-            encryption_protocol: String::new(),
-            encryption_cipher: String::new(),
-            server_address: String::new(),
-            server_port: 0,
-            tls_sni: String::new(),
-            trusted: false,
-            recipient_class: None,
-            pop_before_smtp: false,
-            illegal_pipelining: false,
-            sender_class: None,
-            sender_known: true,
-            recipient_known: true,
+            ..Request::empty(stage)
         }
     }
 

@@ -130,33 +130,8 @@ pub(crate) mod fake {
     /// A RCPT request from `client_address`, everything else empty.
     pub(crate) fn request(client_address: &str) -> crate::Request {
         crate::Request {
-            stage: crate::Stage::Recipient,
-            protocol_name: "ESMTP".to_owned(),
-            instance: String::new(),
-            queue_id: String::new(),
             client_address: client_address.to_owned(),
-            client_port: 0,
-            client_name: "unknown".to_owned(),
-            reverse_client_name: "unknown".to_owned(),
-            helo_name: String::new(),
-            sender: String::new(),
-            recipient: String::new(),
-            recipient_count: 0,
-            size: 0,
-            sasl_method: String::new(),
-            sasl_username: String::new(),
-            encryption_protocol: String::new(),
-            encryption_cipher: String::new(),
-            server_address: String::new(),
-            server_port: 0,
-            tls_sni: String::new(),
-            trusted: false,
-            recipient_class: None,
-            pop_before_smtp: false,
-            illegal_pipelining: false,
-            sender_class: None,
-            sender_known: true,
-            recipient_known: true,
+            ..crate::Request::empty(crate::Stage::Recipient)
         }
     }
 
