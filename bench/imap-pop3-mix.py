@@ -24,7 +24,13 @@ POP3 locks a mailbox). The servers take turns, the order rotated from run
 to run; medians of RUNS runs; ratio = Postern / Dovecot.
 
     python3 bench/imap-pop3-mix.py [--users 40] [--messages 100] \\
-        [--clients 8] [--seconds 10] [--runs 3] [--no-build]
+        [--clients 8] [--seconds 10] [--runs 3] [--no-build] \\
+        [--postern BIN] [--baseline BIN] [--mixes imap,pop3] \\
+        [--dovecot stock,tuned]
+
+--baseline runs a second postern binary (say, a copy of the release
+build from before a change) beside the first, in the same run, as
+`postern-baseline`; --mixes and --dovecot narrow what is measured.
 
 Needs Dovecot: apt-get install dovecot-imapd dovecot-pop3d (nothing is
 installed here). As root, Dovecot's mail processes run as `nobody` (it
@@ -266,25 +272,28 @@ def wait_port(port, proc, log):
     raise SystemExit(f"nothing answered on {port}; log:\n{open(log).read()}")
 
 
-def start_postern(tmp, base, users_file):
+def start_postern(tmp, base, users_file, binary=POSTERN, name="postern"):
     imap, pop3 = free_port(), free_port()
-    config = os.path.join(tmp, "postern.toml")
+    config = os.path.join(tmp, f"{name}.toml")
     with open(config, "w") as f:
         f.write(
             f'myhostname = "bench.test"\n'
             f'mydestination = "{DOMAIN}"\n'
-            f'data_directory = "{tmp}/postern"\n'
-            f'queue_directory = "{tmp}/postern/queue"\n'
+            f'data_directory = "{tmp}/{name}"\n'
+            f'queue_directory = "{tmp}/{name}/queue"\n'
             f'virtual_mailbox_base = "{base}"\n'
             f'plugin_cache_directory = "{CACHE}"\n'
+            # The trees belong to root, as the server; privilege separation
+            # (a `postern` system user) is not what is measured here.
+            f'mail_owner = "root"\n'
             f'[auth]\nusers_file = "{users_file}"\n'
             f'[[service]]\nname = "smtp"\nlisten = "127.0.0.1:{free_port()}"\n'
             f'[[service]]\nname = "imap"\nlisten = "127.0.0.1:{imap}"\n'
             f'[[service]]\nname = "pop3"\nlisten = "127.0.0.1:{pop3}"\n'
         )
-    log = os.path.join(tmp, "postern.log")
+    log = os.path.join(tmp, f"{name}.log")
     proc = subprocess.Popen(
-        [POSTERN, "start", "--foreground", "--config", config],
+        [binary, "start", "--foreground", "--config", config],
         stdout=open(log, "w"), stderr=subprocess.STDOUT,
     )
     wait_port(imap, proc, log)
@@ -377,7 +386,15 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--postern", default=POSTERN, help="the postern binary to measure")
+    ap.add_argument("--baseline", help="a second postern binary (say, before a change), "
+                    "measured in the same run as `postern-baseline`")
+    ap.add_argument("--mixes", default="imap,pop3", help="which mixes: imap,pop3")
+    ap.add_argument("--dovecot", default="stock,tuned", help="which Dovecot set-ups: stock,tuned")
     args = ap.parse_args()
+    mixes = [m for m in args.mixes.split(",") if m]
+    if not set(mixes) <= {"imap", "pop3"}:
+        raise SystemExit("--mixes: imap, pop3")
     if args.users < args.clients:
         raise SystemExit("--users must be at least --clients (a client owns its users)")
     if not os.path.exists(DOVECOT):
@@ -397,26 +414,34 @@ def main():
                 f.write(f"user{u}@{DOMAIN}:{{PLAIN}}{PASSWORD}::::\n")
         _, _, uid, gid = dovecot_owner()
         owner = (uid, gid) if os.geteuid() == 0 else None
-        names = ["postern", "dovecot", "dovecot-tuned"]
+        names = ["postern"] + (["postern-baseline"] if args.baseline else [])
+        setups = {"stock": "dovecot", "tuned": "dovecot-tuned"}
+        names += [setups[d] for d in args.dovecot.split(",") if d]
         trees = {n: os.path.join(tmp, f"mail-{n}") for n in names}
         t0 = time.time()
         for n in names:
-            load(trees[n], args.users, args.messages, None if n == "postern" else owner)
+            load(trees[n], args.users, args.messages, None if n.startswith("postern") else owner)
         print(f"loaded {args.users} users x {args.messages} messages, one tree per server, in {time.time() - t0:.1f} s")
-        p, pi, pp = start_postern(tmp, trees["postern"], users_file)
-        procs.append(p)
-        servers = {"postern": (pi, pp, None)}
-        for n in names[1:]:
+        servers = {}
+        for n, binary in (("postern", args.postern), ("postern-baseline", args.baseline)):
+            if n in names:
+                p, pi, pp = start_postern(tmp, trees[n], users_file, binary, n)
+                procs.append(p)
+                servers[n] = (pi, pp, None)
+        for n in names:
+            if not n.startswith("dovecot"):
+                continue
             d, di, dp = start_dovecot(tmp, n, trees[n], users_file, n == "dovecot-tuned")
             procs.append(d)
             servers[n] = (di, dp, owner)
         for name, (imap, _, _) in servers.items():
             warm(imap, args.users)
-        rates = {(s, k): [] for s in servers for k in ("imap", "pop3")}
+        rates = {(s, k): [] for s in servers for k in mixes}
         for run in range(args.runs):
             # Rotated, so that no server always goes first.
-            order = names[run % 3:] + names[: run % 3]
-            for kind in ("imap", "pop3"):
+            k = run % len(names)
+            order = names[k:] + names[:k]
+            for kind in mixes:
                 for name in order:
                     imap, pop3, own = servers[name]
                     port = imap if kind == "imap" else pop3
@@ -429,7 +454,7 @@ def main():
         print("| mix | server | sessions/s, median (runs) | commands/s | Postern / this |")
         print("|---|---|---|---|---|")
         runs = lambda r: " ".join(f"{x:.0f}" for x in r)
-        for kind in ("imap", "pop3"):
+        for kind in mixes:
             ours = statistics.median(rates[("postern", kind)])
             for name in names:
                 r = rates[(name, kind)]

@@ -2,7 +2,11 @@
 //! and the access maps keyed by what only the server knows, through a
 //! running server: DISCARD ends the restriction lists, accepts the message
 //! with 250 and throws it away (logged `discard:`), as Postfix does;
-//! `check_sasl_access` looks up the SASL login name.
+//! HANGUP closes the connection with `421 4.7.0` (logged `hangup:`); INFO
+//! and WARN log Postfix's `info:` and `warn:` lines and go on;
+//! `check_sasl_access` looks up the SASL login name, and
+//! `check_reverse_client_hostname_a_access` the addresses of the client's
+//! unverified reverse name.
 
 use crate::support::*;
 
@@ -11,6 +15,9 @@ use crate::support::*;
 const ACCESS: &str = "\
 discard@bad.example     DISCARD spam run
 good@friend.example     OK
+hangup@bad.example      HANGUP go away
+info@watch.example      INFO sender watched
+warn@watch.example      WARN sender suspicious
 ";
 
 fn start() -> (Server, tempfile::TempDir) {
@@ -225,4 +232,83 @@ fn ns_access_judges_a_domain_by_its_closest_name_servers() {
         "554 5.7.1 <a@www.shady.test>: Sender address rejected: Bad hosting\r\n"
     );
     server.wait_log("plugin=check_sender_ns_access");
+}
+
+#[test]
+fn hangup_closes_the_connection_with_421() {
+    let (server, _tmp) = start();
+    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
+    assert!(c.cmd("EHLO mx.bad.example").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<hangup@bad.example>").starts_with("250"));
+    assert_eq!(
+        c.cmd("RCPT TO:<alice@example.org>"),
+        "421 4.7.0 go away\r\n"
+    );
+    // The server closed the connection: nothing more comes.
+    assert_eq!(c.rest(), "");
+    server.wait_log(
+        "NOQUEUE: hangup: RCPT from unknown[127.0.0.2]: go away; from=<hangup@bad.example> \
+         to=<alice@example.org> proto=ESMTP helo=<mx.bad.example> plugin=check_sender_access",
+    );
+    assert!(
+        !server
+            .log()
+            .contains("reject: RCPT from unknown[127.0.0.2]: 421")
+    );
+}
+
+#[test]
+fn info_and_warn_log_postfix_lines_and_go_on() {
+    let (server, _tmp) = start();
+    for (who, what, text) in [
+        ("info", "info", "sender watched"),
+        ("warn", "warn", "sender suspicious"),
+    ] {
+        let mut c = Client::connect_from(server.smtp, "127.0.0.2");
+        assert!(c.cmd("EHLO mx.watch.example").starts_with("250"));
+        let from = format!("{who}@watch.example");
+        assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+        // The list goes on to its `reject`.
+        let r = c.cmd("RCPT TO:<alice@example.org>");
+        assert!(r.starts_with("554 5.7.1 Access denied"), "{r}");
+        // Postfix's log_whatsup, exactly (smtpd_check.c).
+        server.wait_log(&format!(
+            "NOQUEUE: {what}: RCPT from unknown[127.0.0.2]: {text}; from=<{from}> \
+             to=<alice@example.org> proto=ESMTP helo=<mx.watch.example>\n"
+        ));
+        server.wait_log(&format!(
+            "reject: RCPT from unknown[127.0.0.2]: 554 5.7.1 Access denied; from=<{from}>"
+        ));
+    }
+}
+
+#[test]
+fn reverse_client_hostname_a_access_judges_the_ptr_names_addresses() {
+    // The resolver answers for loopback itself (RFC 6761): 127.0.0.2's
+    // PTR name is `localhost`, whose address is 127.0.0.1.
+    let dns = crate::dns::start("test.", vec![]);
+    let tmp = tempfile::tempdir().unwrap();
+    let table = tmp.path().join("reverse");
+    std::fs::write(&table, "127.0.0.1  REJECT Loopback names are not welcome\n").unwrap();
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let lists = format!(
+        "smtpd_client_restrictions = [\"check_reverse_client_hostname_a_access hash:{}\"]\n\
+         [dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n",
+        table.display()
+    );
+    std::fs::write(
+        tmp.path().join("postern.toml"),
+        config_text(tmp.path(), &lists),
+    )
+    .unwrap();
+    let server = Server::start_in(tmp.path());
+    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
+    assert!(c.cmd("EHLO mx.sender.example").starts_with("250"));
+    assert!(c.cmd("MAIL FROM:<a@sender.example>").starts_with("250"));
+    assert_eq!(
+        c.cmd("RCPT TO:<alice@example.org>"),
+        "554 5.7.1 <unknown[127.0.0.2]>: Unverified Client host rejected: Loopback names are \
+         not welcome\r\n"
+    );
+    server.wait_log("plugin=check_reverse_client_hostname_a_access");
 }

@@ -13,104 +13,29 @@
 //! of a zone is tested through the runtime (host/policy/tests/all/dns_checks.rs).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
 
-use hickory_server::Server as DnsServer;
-use hickory_server::net::runtime::TokioRuntimeProvider;
-use hickory_server::proto::rr::rdata::{A, MX, SOA, TXT};
-use hickory_server::proto::rr::{LowerName, Name, RData, Record};
-use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
-
+use crate::dns::{a, mx, txt};
 use crate::support::*;
-
-fn name(text: &str) -> Name {
-    Name::from_str(text).unwrap()
-}
-
-fn a(ip: [u8; 4]) -> RData {
-    RData::A(A(Ipv4Addr::from(ip)))
-}
-
-fn zone(origin: &str, records: Vec<(&str, RData)>) -> (LowerName, InMemoryZoneHandler) {
-    let origin = name(origin);
-    let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-        origin.clone(),
-        ZoneType::Primary,
-        AxfrPolicy::Deny,
-    );
-    let soa = SOA::new(
-        name("ns.test."),
-        name("hostmaster.test."),
-        1,
-        3600,
-        600,
-        86400,
-        60,
-    );
-    zone.upsert_mut(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
-    for (owner, data) in records {
-        zone.upsert_mut(Record::from_rdata(name(owner), 60, data), 1);
-    }
-    (LowerName::new(&origin), zone)
-}
 
 /// Zone `test.`; other names are refused (SERVFAIL to the server's
 /// resolver). In `rbl.test`, 127.0.0.2 is listed (with a TXT reason) and
 /// 127.0.0.6 has an answer outside the filter `127.0.0.[2..11]`.
-fn catalog() -> Catalog {
-    let forward = zone(
+fn start_dns() -> SocketAddr {
+    let local = Ipv4Addr::new(127, 0, 0, 4);
+    crate::dns::start(
         "test.",
         vec![
-            ("good.test.", a([127, 0, 0, 4])),
-            ("mail.test.", RData::MX(MX::new(10, name("good.test.")))),
-            ("null.test.", RData::MX(MX::new(0, name(".")))),
-            ("spam.test.", a([127, 0, 0, 4])),
-            ("2.0.0.127.rbl.test.", a([127, 0, 0, 2])),
-            (
-                "2.0.0.127.rbl.test.",
-                RData::TXT(TXT::new(vec!["listed for testing".to_owned()])),
-            ),
-            ("6.0.0.127.rbl.test.", a([127, 0, 0, 20])),
-            ("spam.test.dbl.test.", a([127, 0, 1, 2])),
-            (
-                "spam.test.dbl.test.",
-                RData::TXT(TXT::new(vec!["spammy domain".to_owned()])),
-            ),
+            a("good.test.", local),
+            mx("mail.test.", 10, "good.test."),
+            mx("null.test.", 0, "."),
+            a("spam.test.", local),
+            a("2.0.0.127.rbl.test.", Ipv4Addr::new(127, 0, 0, 2)),
+            txt("2.0.0.127.rbl.test.", "listed for testing"),
+            a("6.0.0.127.rbl.test.", Ipv4Addr::new(127, 0, 0, 20)),
+            a("spam.test.dbl.test.", Ipv4Addr::new(127, 0, 1, 2)),
+            txt("spam.test.dbl.test.", "spammy domain"),
         ],
-    );
-    let mut catalog = Catalog::new();
-    let (origin, handler) = forward;
-    catalog.upsert(origin, vec![Arc::new(handler)]);
-    catalog
-}
-
-/// Starts the name server on a thread of its own; its address.
-fn start_dns() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let (udp, tcp) = loop {
-                let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-                if let Ok(tcp) = tokio::net::TcpListener::bind(udp.local_addr().unwrap()).await {
-                    break (udp, tcp);
-                }
-            };
-            let addr = udp.local_addr().unwrap();
-            let mut server = DnsServer::new(catalog());
-            server.register_socket(udp);
-            server.register_listener(tcp, Duration::from_secs(5), 4096);
-            tx.send(addr).unwrap();
-            let _ = server.block_until_done().await;
-        });
-    });
-    rx.recv_timeout(WAIT).unwrap()
+    )
 }
 
 /// A server with the DNS checks of a typical `main.cf` in every list.

@@ -15,15 +15,21 @@ use crate::support::*;
 
 /// A `docker-registry` on 127.0.0.1, its storage in a temp dir; killed
 /// when dropped.
-struct Registry {
+pub(crate) struct Registry {
     child: Option<Child>,
-    host: String,
-    dir: tempfile::TempDir,
+    pub(crate) host: String,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Registry {
-    fn start() -> Registry {
+    pub(crate) fn start() -> Registry {
+        Registry::start_with(|_| String::new())
+    }
+
+    /// A registry whose config ends with `extra(its directory)` (YAML).
+    pub(crate) fn start_with(extra: impl FnOnce(&Path) -> String) -> Registry {
         let dir = tempfile::tempdir().unwrap();
+        let extra = extra(dir.path());
         // An ephemeral port, released for the registry to bind.
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -35,7 +41,7 @@ impl Registry {
             &config,
             format!(
                 "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    \
-                 rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                 rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
                 dir.path().join("data").display()
             ),
         )
@@ -65,7 +71,7 @@ impl Registry {
     }
 
     /// `oci://HOST/postern/REST`.
-    fn r(&self, rest: &str) -> String {
+    pub(crate) fn r(&self, rest: &str) -> String {
         format!("oci://{}/postern/{rest}", self.host)
     }
 
@@ -81,7 +87,7 @@ impl Registry {
             .join("data")
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -96,7 +102,7 @@ impl Drop for Registry {
 }
 
 /// The config of these tests: a plugin directory, and `extra`.
-fn write_config(dir: &Path, extra: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let config = dir.join("postern.toml");
@@ -106,24 +112,36 @@ fn write_config(dir: &Path, extra: &str) -> PathBuf {
 }
 
 /// A fresh directory with users and a config.
-fn setup(extra: &str) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn setup(extra: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("users"), USERS).unwrap();
     let config = write_config(tmp.path(), extra);
     (tmp, config)
 }
 
-fn postern(config: &Path, args: &[&str]) -> Output {
-    Command::new(POSTERN)
+pub(crate) fn postern(config: &Path, args: &[&str]) -> Output {
+    postern_with(config, args, None)
+}
+
+/// `postern ARGS` with `auth_file` as its `$REGISTRY_AUTH_FILE`; the
+/// machine's own docker/podman logins are never read.
+pub(crate) fn postern_with(config: &Path, args: &[&str], auth_file: Option<&Path>) -> Output {
+    let mut command = Command::new(POSTERN);
+    command
         .arg("--config")
         .arg(config)
         .args(args)
-        .output()
-        .unwrap()
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("DOCKER_CONFIG", "/nonexistent");
+    if let Some(f) = auth_file {
+        command.env("REGISTRY_AUTH_FILE", f);
+    }
+    command.output().unwrap()
 }
 
 /// Runs `postern ARGS`; it must succeed. Returns stdout.
-fn ok(config: &Path, args: &[&str]) -> String {
+pub(crate) fn ok(config: &Path, args: &[&str]) -> String {
     let out = postern(config, args);
     assert!(
         out.status.success(),
@@ -135,7 +153,7 @@ fn ok(config: &Path, args: &[&str]) -> String {
 }
 
 /// Runs `postern ARGS`; it must fail. Returns stderr and stdout.
-fn fails(config: &Path, args: &[&str]) -> String {
+pub(crate) fn fails(config: &Path, args: &[&str]) -> String {
     let out = postern(config, args);
     let text = format!(
         "{}{}",
@@ -147,13 +165,13 @@ fn fails(config: &Path, args: &[&str]) -> String {
 }
 
 /// The test guest that answers what its arguments say.
-fn answer() -> PathBuf {
+pub(crate) fn answer() -> PathBuf {
     Path::new(GUESTS).join("test_answer.wasm")
 }
 
 /// `test_answer` with a custom section added: the same plugin, other
 /// bytes, another digest (a "new version").
-fn variant(dir: &Path, n: u8) -> PathBuf {
+pub(crate) fn variant(dir: &Path, n: u8) -> PathBuf {
     let mut bytes = std::fs::read(answer()).unwrap();
     // Section 0 (custom): size, name length, name, payload.
     bytes.extend_from_slice(&[0, 14, 12]);
@@ -191,7 +209,7 @@ fn rcpt(server: &Server) -> String {
     c.cmd("RCPT TO:<alice@example.org>")
 }
 
-fn lock(dir: &Path) -> String {
+pub(crate) fn lock(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("plugins/plugins.lock")).unwrap_or_default()
 }
 

@@ -4,7 +4,10 @@
 //! softfail, include, redirect, use `mx` and `a`, loop, exceed the 10
 //! lookups, and a name it refuses (SERVFAIL). Refusals are checked on the
 //! wire and in the `NOQUEUE: reject:` line; accepted messages carry the
-//! Received-SPF header in the delivered Maildir file.
+//! Received-SPF header in the delivered Maildir file, or with `Header_Type`
+//! an Authentication-Results header (RFC 8601), at RCPT or, for both
+//! fields, at the end of data, where a forged Authentication-Results
+//! field bearing our authserv-id is logged (`warn:`).
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -52,12 +55,18 @@ fn start_dns() -> std::net::SocketAddr {
 /// server, while the other tests compile plugins on a loaded 2-core
 /// machine, once took longer (its DNS time does not count).
 fn start() -> (Server, tempfile::TempDir) {
+    start_with(
+        "smtpd_recipient_restrictions = [\"reject_unauth_destination\", \
+         { plugin = \"spf\", PermError_reject = \"True\", TempError_Defer = \"True\", \
+         Authserv_Id = \"mx.test.example\", deadline = \"5s\" }]",
+    )
+}
+
+/// A server with these restriction lists and the zone's name server.
+fn start_with(lists: &str) -> (Server, tempfile::TempDir) {
     let dns = start_dns();
     Server::start(&format!(
-        "smtpd_recipient_restrictions = [\"reject_unauth_destination\", \
-         {{ plugin = \"spf\", PermError_reject = \"True\", TempError_Defer = \"True\", \
-         Authserv_Id = \"mx.test.example\", deadline = \"5s\" }}]\n\
-         [dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n"
+        "{lists}\n[dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n"
     ))
 }
 
@@ -244,4 +253,117 @@ fn the_helo_identity_and_the_null_sender() {
     // ... and one from a host it does not authorize is refused.
     let (r, _) = rcpt_helo(&server, "127.0.0.1", "pass.test", "");
     assert!(r.starts_with("550 5.7.23 "), "{r}");
+}
+
+/// The header block of a delivered message: up to the empty line.
+fn header_block(text: &str) -> &str {
+    text.split("\r\n\r\n").next().unwrap_or(text)
+}
+
+#[test]
+fn authentication_results_instead_of_received_spf() {
+    let (server, _tmp) = start_with(
+        "smtpd_recipient_restrictions = [\"reject_unauth_destination\", \
+         { plugin = \"spf\", Header_Type = \"AR\", Authserv_Id = \"mx.test.example\", \
+         deadline = \"5s\" }]",
+    );
+    let text = delivered(&server, "127.0.0.2", "bob@pass.test", 1);
+    let head = header_block(&text);
+    let want = "\r\nAuthentication-Results: mx.test.example; spf=pass smtp.mailfrom=pass.test\r\n";
+    let at = head.find(want);
+    let received = head.find("\r\nReceived: from client.test");
+    assert!(at.is_some() && at < received, "{want}\n{text}");
+    assert!(!head.contains("Received-SPF:"), "{text}");
+    let text = delivered(&server, "127.0.0.2", "bob@soft.test", 2);
+    assert!(
+        header_block(&text).contains(
+            "\r\nAuthentication-Results: mx.test.example; spf=softfail smtp.mailfrom=soft.test\r\n"
+        ),
+        "{text}"
+    );
+    // The null sender: the HELO identity decided (smtp.helo).
+    let (r, mut c) = rcpt_helo(&server, "127.0.0.2", "pass.test", "");
+    assert!(r.starts_with("250"), "{r}");
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(b"Subject: bounce\r\n\r\nhello\r\n.\r\n");
+    assert!(c.reply().starts_with("250"));
+    let got = wait_messages(&server.new_dir("alice"), 3);
+    let bounce = got
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .find(|m| m.contains("Subject: bounce"))
+        .unwrap();
+    assert!(
+        header_block(&bounce).contains(
+            "\r\nAuthentication-Results: mx.test.example; spf=pass smtp.helo=pass.test\r\n"
+        ),
+        "{bounce}"
+    );
+    // A fail is still refused at RCPT.
+    refused(
+        &server,
+        "127.0.0.2",
+        "bob@fail.test",
+        "550 5.7.23 <alice@example.org>: Recipient address rejected: Message rejected due \
+         to: 127.0.0.2 is not one of fail.test's senders",
+    );
+}
+
+#[test]
+fn both_fields_at_the_end_of_data_and_a_forged_one_is_logged() {
+    let (server, _tmp) = start_with(
+        "smtpd_end_of_data_restrictions = [{ plugin = \"spf\", Header_Type = \"Both\", \
+         Authserv_Id = \"mx.test.example\", deadline = \"5s\" }]",
+    );
+    // A message that claims our own verdict for a bank.
+    let (r, mut c) = rcpt(&server, "127.0.0.2", "bob@pass.test");
+    assert!(r.starts_with("250"), "{r}");
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(
+        b"Authentication-Results: mx.test.example; spf=pass smtp.mailfrom=bank.example\r\n\
+          Subject: forged\r\n\r\nhello\r\n.\r\n",
+    );
+    let r = c.reply();
+    assert!(r.starts_with("250"), "{r}");
+    let got = wait_messages(&server.new_dir("alice"), 1);
+    let text = String::from_utf8_lossy(&got[0]).into_owned();
+    let head = header_block(&text);
+    let ours = head
+        .find("\r\nAuthentication-Results: mx.test.example; spf=pass smtp.mailfrom=pass.test\r\n");
+    let received_spf = head.find(
+        "\r\nReceived-SPF: pass (mx.test.example: domain of bob@pass.test designates \
+         127.0.0.2 as permitted sender) client-ip=127.0.0.2;",
+    );
+    let received = head.find("\r\nReceived: from client.test");
+    let forged =
+        head.find("\r\nAuthentication-Results: mx.test.example; spf=pass smtp.mailfrom=bank");
+    assert!(
+        ours.is_some() && received_spf.is_some() && ours < received && received_spf < received,
+        "{text}"
+    );
+    // The forged field stays (the message import cannot remove one) but
+    // below ours, and the log says so.
+    assert!(forged > received, "{text}");
+    let log = server.wait_log("authserv-id mx.test.example arrived with the message");
+    let line = log
+        .lines()
+        .find(|l| l.contains("arrived with the message"))
+        .unwrap();
+    assert!(
+        line.contains(
+            "warn: END-OF-MESSAGE from unknown[127.0.0.2]: 1 Authentication-Results field(s)"
+        ),
+        "{line}"
+    );
+
+    // A fail is refused after the final dot.
+    let (r, mut c) = rcpt(&server, "127.0.0.2", "bob@fail.test");
+    assert!(r.starts_with("250"), "{r}");
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send(b"Subject: refused\r\n\r\nhello\r\n.\r\n");
+    let r = c.reply();
+    assert_eq!(
+        r,
+        "550 5.7.23 Message rejected due to: 127.0.0.2 is not one of fail.test's senders\r\n"
+    );
 }

@@ -31,15 +31,25 @@ pub const SHARED_CACHE: &str = concat!(
 
 /// A test config: `mydestination` has example.org, `mynetworks` only
 /// 127.0.0.1 (so 127.0.0.2 is an untrusted client), data under `dir`.
+/// Run as root, the server stays root (`mail_owner = "root"`, warned
+/// about) unless `extra` sets `mail_owner`: tests/all/privileges.rs does.
+/// That line takes the place of `queue_directory`, whose default
+/// (`$data_directory/queue`) is the same, so that the config lines tests
+/// name in expected errors stay where they are.
 pub fn config_text(dir: &Path, extra: &str) -> String {
     let d = dir.display();
+    let queue_or_owner = if extra.contains("mail_owner") {
+        format!("queue_directory = \"{d}/queue\"")
+    } else {
+        "mail_owner = \"root\"".to_owned()
+    };
     format!(
         "plugin_cache_directory = \"{SHARED_CACHE}\"\n\
          myhostname = \"mx.test.example\"\n\
          mydestination = \"$myhostname, localhost, example.org\"\n\
          mynetworks = \"127.0.0.1/32\"\n\
          data_directory = \"{d}\"\n\
-         queue_directory = \"{d}/queue\"\n\
+         {queue_or_owner}\n\
          virtual_mailbox_base = \"{d}/mail\"\n\
          message_size_limit = 100000\n\
          {extra}\n\
@@ -74,8 +84,16 @@ impl Server {
         (server, tmp)
     }
 
-    /// Starts a server on the config already in `dir/postern.toml`.
+    /// Starts a server on the config already in `dir/postern.toml`
+    /// (given `mail_owner = "root"` at the top when it names no
+    /// `mail_owner`, as [`config_text`] does).
     pub fn start_in(dir: &Path) -> Server {
+        let file = dir.join("postern.toml");
+        if let Ok(text) = std::fs::read_to_string(&file)
+            && !text.contains("mail_owner")
+        {
+            std::fs::write(&file, format!("mail_owner = \"root\"\n{text}")).unwrap();
+        }
         let mut child = Command::new(POSTERN)
             .args(["start", "--foreground", "--config"])
             .arg(dir.join("postern.toml"))

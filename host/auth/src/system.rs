@@ -59,6 +59,37 @@ pub enum SystemCheck {
     Unreadable(String),
 }
 
+impl SystemCheck {
+    /// The outcome as a code and text, as the privileged helper answers
+    /// it (the hash never leaves the helper; a scheme error as its text).
+    pub fn to_code(&self) -> (u8, String) {
+        match self {
+            SystemCheck::Success(name) => (0, name.clone()),
+            SystemCheck::Unknown => (1, String::new()),
+            SystemCheck::Mismatch => (2, String::new()),
+            SystemCheck::Locked => (3, String::new()),
+            SystemCheck::Expired => (4, String::new()),
+            SystemCheck::Broken(e) => (5, e.to_string()),
+            SystemCheck::Unreadable(why) => (6, why.clone()),
+        }
+    }
+
+    /// The outcome [`SystemCheck::to_code`] made; an unknown code is an
+    /// unreadable answer.
+    pub fn from_code(code: u8, text: String) -> SystemCheck {
+        match code {
+            0 => SystemCheck::Success(text),
+            1 => SystemCheck::Unknown,
+            2 => SystemCheck::Mismatch,
+            3 => SystemCheck::Locked,
+            4 => SystemCheck::Expired,
+            5 => SystemCheck::Broken(SchemeError::Unknown(text)),
+            6 => SystemCheck::Unreadable(text),
+            _ => SystemCheck::Unreadable(format!("an unknown answer {code}")),
+        }
+    }
+}
+
 /// One line of shadow(5); numbers are days since 1970-01-01, `None` when
 /// the field is empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +113,24 @@ impl SystemAccounts {
     /// Checks `password` for `login`. Reads the files and hashes: call it
     /// off the async workers.
     pub fn check(&self, login: &str, password: &str) -> SystemCheck {
+        // A daemon that dropped to mail_owner cannot read the shadow file:
+        // its root helper checks the password (host/privsep).
+        if let Some(helper) = postern_privsep::installed() {
+            let Some(name) = self.account_name(login) else {
+                return SystemCheck::Unknown;
+            };
+            let request = postern_privsep::Request::Password {
+                login: name,
+                password: password.to_owned(),
+            };
+            return match helper.call(&request) {
+                Ok(postern_privsep::Response::Password(code, text)) => {
+                    SystemCheck::from_code(code, text)
+                }
+                Ok(other) => SystemCheck::Unreadable(format!("the privileged helper: {other:?}")),
+                Err(e) => SystemCheck::Unreadable(e.to_string()),
+            };
+        }
         self.check_on(login, password, today())
     }
 

@@ -47,6 +47,8 @@
 //! - `pipe`: delivery to commands and files, and whose ids they run as.
 //! - [`local`]: [`LocalDelivery`], the [`postern_mail::Deliver`] agent.
 //! - `local_owner`: writing a mailbox as its owner, never as root.
+//! - [`local_privsep`]: the same, through the root helper once the daemon
+//!   runs as `mail_owner`.
 //! - `store`: a user's mailbox: Maildir, mbox or `mailbox_command`.
 //! - `direct`: straight into a mailbox, no aliases: for the LMTP server.
 //! - [`remote`]: [`RemoteDelivery`], SMTP and LMTP to other servers.
@@ -58,6 +60,7 @@ pub mod expand;
 mod forward;
 pub mod local;
 mod local_owner;
+pub mod local_privsep;
 mod pipe;
 pub mod remote;
 pub mod resolve;

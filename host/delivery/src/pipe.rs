@@ -32,7 +32,9 @@ const OUTPUT_LIMIT: usize = 1000;
 /// Who a target of `origin` runs as: `None` to stay as we are (not
 /// root), else a uid and gid that are never root's.
 fn privileges(origin: &Origin, settings: &LocalSettings) -> Result<Option<(u32, u32)>, String> {
-    if !rustix::process::geteuid().is_root() {
+    // A daemon that dropped to mail_owner still switches, through its
+    // root helper (local_privsep).
+    if !rustix::process::geteuid().is_root() && postern_privsep::installed().is_none() {
         return Ok(None);
     }
     let (uid, gid) = if origin.uid == 0 {
@@ -190,7 +192,7 @@ pub(crate) fn deliver_file(
 
 /// How a child failed.
 #[derive(Debug)]
-enum Failure {
+pub(crate) enum Failure {
     /// Exited with this status and output.
     Exit(i32, String),
     /// Killed by a signal, or by the time limit.
@@ -243,12 +245,31 @@ fn sysexit(code: i32) -> (u8, u16, u16) {
 /// Starts `cmd` under the right ids, feeds it `input`, and waits at most
 /// `command_time_limit`.
 fn run(
-    mut cmd: Command,
+    cmd: Command,
     origin: &Origin,
     settings: &LocalSettings,
     input: &[u8],
 ) -> Result<(), Failure> {
-    if let Some((uid, gid)) = privileges(origin, settings).map_err(Failure::Refused)? {
+    let ids = privileges(origin, settings).map_err(Failure::Refused)?;
+    if let Some(ids) = ids
+        && let Some(done) =
+            crate::local_privsep::command(&cmd, ids, settings.command_time_limit, input)
+    {
+        return done;
+    }
+    run_as(cmd, ids, settings.command_time_limit, input)
+}
+
+/// Starts `cmd` as `ids` (when given: this process is root), feeds it
+/// `input`, and waits at most `time_limit`: a root daemon's own
+/// deliveries, and the privileged helper's.
+pub(crate) fn run_as(
+    mut cmd: Command,
+    ids: Option<(u32, u32)>,
+    time_limit: Duration,
+    input: &[u8],
+) -> Result<(), Failure> {
+    if let Some((uid, gid)) = ids {
         cmd.gid(gid).uid(uid);
     }
     let mut child = cmd
@@ -298,7 +319,7 @@ fn run(
             let _ = tx.send(kept);
         });
     }
-    let deadline = Instant::now() + settings.command_time_limit;
+    let deadline = Instant::now() + time_limit;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),

@@ -1,5 +1,6 @@
 //! Which agent a recipient goes to (Postfix's trivial-rewrite resolve and
-//! qmgr's transport choice): `transport_maps` first, then the local
+//! qmgr's transport choice): a message's content filter before anything
+//! (every recipient goes there), then `transport_maps`, then the local
 //! domains to local delivery, then `relayhost`, then the recipient
 //! domain's MX hosts.
 
@@ -81,6 +82,21 @@ impl Router {
         Ok(self.default_smtp(address))
     }
 
+    /// The transport of a message's content filter (`transport:
+    /// destination`, Postfix's `content_filter` and FILTER action): all
+    /// its recipients go there, as qmgr sends them. A filter needs a
+    /// destination; a malformed one is an error that names it (the message
+    /// is deferred until the configuration or the queue file is fixed).
+    pub fn filter_route(filter: &str) -> Result<Transport, String> {
+        match Transport::parse(filter) {
+            Ok(Transport::Smtp(None)) => Err(format!(
+                "content filter {filter:?}: no destination (such as smtp:[127.0.0.1]:10025)"
+            )),
+            Ok(t) => Ok(t),
+            Err(e) => Err(format!("content filter {e}")),
+        }
+    }
+
     fn default_smtp(&self, address: &Address) -> Transport {
         Transport::Smtp(Some(match &self.relayhost {
             Some(hop) => hop.clone(),
@@ -152,7 +168,11 @@ impl Deliver for Router {
                     })
                     .collect()
             };
-            match self.route(&first.address) {
+            let route = match &envelope.content_filter {
+                Some(filter) => Router::filter_route(filter),
+                None => self.route(&first.address),
+            };
+            match route {
                 Err(e) => one(
                     "qmgr",
                     DeliveryStatus::Deferred {
@@ -303,6 +323,22 @@ mod tests {
             r.destination(&Recipient::new(Address::parse("u@mx.example.com").unwrap())),
             None
         );
+    }
+
+    #[test]
+    fn content_filters() {
+        assert_eq!(
+            Router::filter_route("smtp:[127.0.0.1]:10025").unwrap(),
+            smtp("[127.0.0.1]:10025")
+        );
+        assert!(matches!(
+            Router::filter_route("lmtp:unix:/run/filter").unwrap(),
+            Transport::Lmtp(_)
+        ));
+        for bad in ["smtp:", "uucp:x", "smtp:[x"] {
+            let e = Router::filter_route(bad).unwrap_err();
+            assert!(e.starts_with("content filter"), "{e}");
+        }
     }
 
     #[test]

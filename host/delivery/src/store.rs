@@ -104,6 +104,12 @@ impl LocalDelivery {
         let content = content.to_vec();
         let target = path.clone();
         let written = tokio::task::spawn_blocking(move || {
+            // Dropped to mail_owner: the root helper writes as the owner.
+            if let Some(done) =
+                crate::local_privsep::mbox(ids, &target, &sender, &[trace.as_bytes(), &content])
+            {
+                return done.map(|()| 0);
+            }
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
@@ -146,6 +152,15 @@ impl LocalDelivery {
         let content = content.to_vec();
         let target = path.clone();
         let written = tokio::task::spawn_blocking(move || {
+            // Dropped to mail_owner: the root helper writes as the owner.
+            if let Some(done) = crate::local_privsep::maildir(
+                owner,
+                make_home.clone(),
+                &target,
+                &[trace.as_bytes(), &content],
+            ) {
+                return done.map(|()| target);
+            }
             if let Some(home) = make_home {
                 make_home_for(&home, owner)?;
             }

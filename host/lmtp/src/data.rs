@@ -12,9 +12,9 @@ use std::time::SystemTime;
 
 use postern_mail::{Address, DeliveryStatus, EnhancedCode, Recipient, Reply};
 use postern_smtp::codec::DataDecoder;
+use postern_smtp::session::io::Stop;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::io::Stop;
 use crate::session::{Session, TARGET, Transaction, printable};
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {

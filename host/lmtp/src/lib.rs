@@ -14,7 +14,8 @@
 //! A failure is that recipient's own reply (`451 4.3.0`, `452 4.2.2`,
 //! `550 5.1.1`, `554 5.4.6`...), so the sending MTA retries or bounces
 //! each recipient on its own. The command lines and the DATA decoder are
-//! the SMTP server's ([`postern_smtp::codec`]): the same line length
+//! the SMTP server's ([`postern_smtp::codec`]), read through its socket
+//! buffers ([`postern_smtp::session::io`]): the same line length
 //! limit, and `<CRLF>.<CRLF>` as the only end of data (SMTP smuggling).
 //!
 //! Not here: restriction lists and policy plugins (the sending MTA decided
@@ -26,13 +27,11 @@
 //! # Layout
 //! - [`settings`]: [`Settings`], [`Connection`], and the [`Mailboxes`]
 //!   trait through which recipients are checked and delivered.
-//! - `io`: the socket's input and output buffers, with pipelining.
 //! - `session`: [`serve`], greeting, LHLO, MAIL, RCPT, the short verbs.
 //! - `data`: DATA, the `Received:` header, one delivery and one reply per
 //!   recipient, and the log lines.
 
 mod data;
-mod io;
 mod session;
 pub mod settings;
 

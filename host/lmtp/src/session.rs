@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use postern_mail::{Address, EnhancedCode, Envelope, QueueId, Recipient, Reply};
 use postern_smtp::codec::{Body, Command, ForwardPath, LineReader, MailFrom, RcptTo};
+use postern_smtp::session::io::{Input, Io, Stop};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::io::{Input, Io, Stop};
 use crate::settings::{Connection, Settings};
 
 /// The `tracing` target of every LMTP server log line: `postern/lmtpd`,
@@ -50,6 +50,8 @@ where
         }
         Err(Stop::Io(e)) => tracing::info!(target: TARGET, "lost connection from {client}: {e}"),
         Err(Stop::Eof) | Ok(()) => {}
+        // TLS, AUTH and the SMTP error limits do not exist in LMTP.
+        Err(other) => tracing::info!(target: TARGET, "session with {client} ended: {other:?}"),
     }
     let (ok, all) = session.commands;
     let counts = if ok == all {
@@ -99,7 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         self.io.reply(&Reply::plain(220, greeting));
         loop {
             let timeout = self.settings.timeout;
-            let input = if self.transaction.is_none() && !self.io.has_input() {
+            let input = if self.transaction.is_none() && self.io.pending().is_empty() {
                 // Between transactions a stop closes the session at once.
                 self.io.flush(timeout).await?;
                 match self.next_or_stop().await? {
@@ -123,7 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                     ));
                     false
                 }
-                Input::Line(line) => match self.command(&line).await? {
+                Input::Line { text: line, .. } => match self.command(&line).await? {
                     (Next::Close, ok) => {
                         self.count(ok);
                         return Ok(());

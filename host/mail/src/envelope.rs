@@ -168,6 +168,12 @@ pub struct Envelope {
     pub smtputf8: bool,
     /// RFC 6152 `BODY=8BITMIME`: the content may hold 8-bit bytes.
     pub eight_bit_mime: bool,
+    /// Postfix's content filter, `transport:destination` (such as
+    /// `smtp:[127.0.0.1]:10025`): set by a policy FILTER action or the
+    /// service's `content_filter`; when set, every recipient is delivered
+    /// there in one delivery instead of to its own destination, and the
+    /// filter re-injects the mail on a service without one.
+    pub content_filter: Option<String>,
 }
 
 impl Envelope {
@@ -186,6 +192,7 @@ impl Envelope {
             envid: None,
             smtputf8: false,
             eight_bit_mime: false,
+            content_filter: None,
         }
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! Input is parsed once, at the edge ("parse, don't validate"): an [`Address`]
 //! or a [`Domain`] is known to be well formed, so code that holds one never
-//! re-checks the string. This crate does no I/O and knows nothing of sockets,
+//! re-checks the string. This crate does no I/O (a [`GroupCommit`] runs the caller's) and knows nothing of sockets,
 //! queue files or plugins.
 //!
 //! # Layout
@@ -22,6 +22,8 @@
 //! - [`directory`]: the [`Directory`] trait: domain classes and known recipients.
 //! - [`date`]: RFC 5322 and asctime dates in UTC, for every crate.
 //! - [`deliver`]: the [`Deliver`] trait delivery agents implement for the queue.
+//! - [`group_commit`]: [`GroupCommit`], one durable step (a directory's
+//!   fsync) shared by concurrent callers, for the queue and the mailboxes.
 
 pub mod address;
 pub mod date;
@@ -29,6 +31,7 @@ pub mod deliver;
 pub mod directory;
 pub mod enqueue;
 pub mod envelope;
+pub mod group_commit;
 pub mod policy;
 pub mod reply;
 
@@ -37,6 +40,7 @@ pub use deliver::{Deliver, Delivered, DeliveryStatus, RemoteReply};
 pub use directory::Directory;
 pub use enqueue::{BoxFuture, Enqueue, EnqueueError};
 pub use envelope::{Envelope, Notify, Orcpt, QueueId, Recipient, Ret};
+pub use group_commit::GroupCommit;
 pub use policy::{
     Decision, DomainClass, MessageContent, Policy, PolicyRequest, PolicySession, Stage, Verdict,
 };

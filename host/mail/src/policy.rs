@@ -273,8 +273,22 @@ pub enum Verdict {
     Redirect(Address),
     /// Send a blind copy to this address too.
     Bcc(Address),
+    /// Deliver the message through this content filter
+    /// (`transport:destination`, Postfix's FILTER action and
+    /// `content_filter`) instead of to the recipients' destinations.
+    Filter(String),
     /// Log this warning and go on.
     Warn(String),
+    /// Log this text (Postfix's INFO action) and go on.
+    Info(String),
+    /// Close the connection with this `421` reply (Postfix's HANGUP);
+    /// ends the list as a reject does, and is logged as `hangup:`.
+    Hangup(Reply),
+    /// Evaluate these restriction classes in place (one or more names,
+    /// separated by commas or spaces): an access map's answer that names
+    /// a class of `smtpd_restriction_classes`. The `policy` crate expands
+    /// it while it evaluates a list; a session never sees one.
+    Restriction(String),
 }
 
 impl Verdict {
@@ -297,7 +311,11 @@ impl Verdict {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            Verdict::Permit | Verdict::Reject(_) | Verdict::Defer(_) | Verdict::Discard(_)
+            Verdict::Permit
+                | Verdict::Reject(_)
+                | Verdict::Defer(_)
+                | Verdict::Discard(_)
+                | Verdict::Hangup(_)
         )
     }
 }
@@ -311,7 +329,8 @@ pub struct Decision {
     pub verdict: Verdict,
     /// The entry that gave the final verdict, as written in the config.
     pub decided_by: Option<String>,
-    /// Hold, Discard, Prepend, Redirect, Bcc and Warn actions met on the way.
+    /// Hold, Discard, Prepend, Redirect, Bcc, Filter, Warn and Info
+    /// actions met on the way.
     pub actions: Vec<Verdict>,
 }
 
@@ -328,9 +347,15 @@ impl Decision {
     /// The reply to send if the list refused the request.
     pub fn refusal(&self) -> Option<&Reply> {
         match &self.verdict {
-            Verdict::Reject(r) | Verdict::Defer(r) => Some(r),
+            Verdict::Reject(r) | Verdict::Defer(r) | Verdict::Hangup(r) => Some(r),
             _ => None,
         }
+    }
+
+    /// Whether the list ends the connection (HANGUP): the refusal is
+    /// logged as `hangup:`, and its `421` closes the session.
+    pub fn hangs_up(&self) -> bool {
+        matches!(self.verdict, Verdict::Hangup(_))
     }
 }
 

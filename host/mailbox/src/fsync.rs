@@ -18,12 +18,20 @@
 //!
 //! The mode is one setting for the whole process, set once at start-up by
 //! the daemon ([`set_mode`]), as Dovecot reads it once per process.
+//!
+//! Deliveries into one Maildir at the same time share the fsync of its
+//! `new/` ([`dir_shared`]): one delivery at a time fsyncs the directory for
+//! every delivery that linked its file in before that fsync began, and the
+//! others wait for it (group commit, as the queue does for `active/`).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::path::Path;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use postern_mail::GroupCommit;
 
 /// Dovecot's `mail_fsync` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,6 +110,33 @@ pub(crate) fn dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Like [`dir`], but the fsync is shared with the concurrent callers for
+/// the same directory: it returns once an fsync of `dir` that began after
+/// this call was made has ended, so every entry the caller made in `dir`
+/// before calling is on disk; that fsync's error if it failed. Blocking.
+pub(crate) fn dir_shared(dir: &Path) -> io::Result<()> {
+    if !messages() {
+        return Ok(());
+    }
+    static SHARED: OnceLock<Mutex<HashMap<PathBuf, Arc<GroupCommit>>>> = OnceLock::new();
+    let map = SHARED.get_or_init(Mutex::default);
+    let shared = Arc::clone(lock(map).entry(dir.to_owned()).or_default());
+    let result = shared.run(|_| File::open(dir)?.sync_all());
+    let mut map = lock(map);
+    // Forgotten when nobody else uses it: one entry per Maildir being
+    // delivered to right now, not per Maildir ever delivered to.
+    if Arc::strong_count(&shared) == 2 {
+        map.remove(dir);
+    }
+    result
+}
+
+/// Locks, whatever a panicking holder left: every update under these
+/// locks is a single step.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// This boot of the machine (Linux's `boot_id`, a UUID that changes at
 /// every boot), `None` where there is none. What was written without an
 /// fsync survives a crash of the process (the page cache keeps it) but
@@ -129,6 +164,46 @@ mod tests {
         assert_eq!("never".parse::<Mode>().unwrap(), Mode::Never);
         assert!("sometimes".parse::<Mode>().is_err());
         assert_eq!(Mode::default(), Mode::Optimized);
+    }
+
+    #[test]
+    fn concurrent_deliveries_share_the_fsync_of_new() {
+        use std::sync::atomic::AtomicUsize;
+        let shared = Arc::new(GroupCommit::default());
+        let fsyncs = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let (shared, fsyncs) = (Arc::clone(&shared), Arc::clone(&fsyncs));
+                std::thread::spawn(move || {
+                    for i in 0..40 {
+                        let r = shared.run(|_| {
+                            fsyncs.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                            // Every third batch fails: its members all see it.
+                            match (t + i) % 3 {
+                                0 => Err(io::Error::other("no space")),
+                                _ => Ok(()),
+                            }
+                        });
+                        if let Err(e) = r {
+                            assert_eq!(e.to_string(), "no space");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(fsyncs.load(Ordering::SeqCst) < 320);
+        assert!(shared.is_idle());
+    }
+
+    #[test]
+    fn a_shared_fsync_of_a_real_directory() {
+        let dir = std::env::temp_dir();
+        dir_shared(&dir).unwrap();
+        assert!(dir_shared(&dir.join("postern-no-such-dir")).is_err());
     }
 
     #[test]

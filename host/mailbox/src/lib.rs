@@ -38,12 +38,14 @@
 //! - [`fsync`]: `mail_fsync`: what is fsynced, and how a crash is seen.
 //! - [`flags`]: `:2,FLAGS` info parts and `dovecot-keywords`.
 //! - [`mbox`]: [`Mbox`], appending to an mbox file under dotlock + fcntl locks.
+//! - [`listing`]: what is in `cur/` and `new/`, kept up to date by inotify.
 //! - [`reader`]: listing `new/` and `cur/`, unique ids, sizes, deleting.
 //! - [`unique`]: the unique file names (`<secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>`).
 
 pub mod flags;
 pub mod folders;
 pub mod fsync;
+pub mod listing;
 pub mod maildir;
 pub mod mbox;
 pub mod reader;

@@ -78,9 +78,14 @@ impl Maildir {
                 return Err(e);
             }
         }
-        // The message is in new/: tmp/ is only a cleanup now.
+        // The message is in new/: tmp/ is only a cleanup now (tmp/ is not
+        // fsynced: a file a crash brings back there is a leftover that
+        // Maildir readers delete after 36 hours, as Dovecot does).
         let _ = fs::remove_file(&tmp);
-        if let Err(e) = sync_dir(&self.path.join("new")) {
+        // The fsync of new/ is shared with concurrent deliveries to this
+        // Maildir (one disk wait per batch): with the file's own fsync it
+        // is what lets the queue forget the message, so it stays.
+        if let Err(e) = crate::fsync::dir_shared(&self.path.join("new")) {
             let _ = fs::remove_file(&new);
             return Err(e);
         }

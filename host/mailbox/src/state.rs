@@ -6,7 +6,7 @@
 //! file of its own, which Dovecot ignores:
 //!
 //! ```text
-//! postern-state 1 V1700000000 H1700000000123458 R4
+//! postern-state 1 V1700000000 H1700000000123458 R4 C9f1c0e2d3b4a5968
 //! 1 1700000000123401 :RS
 //! 3 1700000000123458 :
 //! ```
@@ -19,8 +19,15 @@
 //! given, so that a change by anyone (another session, Dovecot, mutt) is
 //! seen as a changed name and gets a new MODSEQ at the next sync.
 //!
-//! The file is written only under the `dovecot-uidlist` dotlock (the one
-//! writer lock of a Maildir), through a temporary file and a rename. As
+//! The file is rewritten in place (no file created per change: creating and
+//! deleting inodes is most of what a busy mailbox costs the kernel) under
+//! an flock(2) of the file itself ([`Held`]), which every writer takes,
+//! after the `dovecot-uidlist` dotlock when it holds that too. Readers
+//! without the lock may catch a rewrite half done, so the header carries a
+//! checksum of the file (`C`, FNV-1a 64 of the text without the field): a
+//! torn read is a damaged file, and the reader takes the lock and reads
+//! again. A file without `C` (an older Postern's, written by rename) is
+//! replaced by rename once, then rewritten in place from then on. As
 //! Dovecot's index under `mail_fsync = optimized` ([`crate::fsync`]), it
 //! is not fsynced: a crash of the machine may bring back an older state,
 //! or none. What that can cost, and why it is safe:
@@ -41,12 +48,11 @@
 //! fsynced before the rename whenever MODSEQs changed, and carries no `B`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs;
-use std::io;
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use crate::uidlist::Lock;
 
 /// The file's name.
 pub const FILE: &str = "postern-state";
@@ -112,8 +118,26 @@ impl State {
 
     /// Parses the file; `None` if it is not one (then it is rebuilt).
     pub fn parse(text: &str) -> Option<State> {
-        let mut lines = text.lines();
-        let mut header = lines.next()?.split(' ');
+        State::parse_checked(text).map(|(state, _)| state)
+    }
+
+    /// [`State::parse`], and whether the file carried its checksum (then
+    /// it may be rewritten in place: a torn read of it is detected).
+    fn parse_checked(text: &str) -> Option<(State, bool)> {
+        let (first, body) = text.split_once('\n').unwrap_or((text, ""));
+        let (first, checked) = match first.rsplit_once(" C") {
+            Some((rest, sum)) => {
+                // Covers the header without the field, and every line.
+                let want = u64::from_str_radix(sum, 16).ok()?;
+                if checksum(rest, body) != want {
+                    return None;
+                }
+                (rest, true)
+            }
+            None => (first, false),
+        };
+        let lines = body.lines();
+        let mut header = first.split(' ');
         if header.next()? != "postern-state" || header.next()? != "1" {
             return None;
         }
@@ -148,23 +172,25 @@ impl State {
                 .records
                 .insert(uid.parse().ok()?, (modseq, letters.to_owned()));
         }
-        Some(state)
+        Some((state, checked))
     }
 
     /// The text of the file.
     pub fn render(&self) -> String {
-        let mut out = format!(
+        use std::fmt::Write as _;
+        let mut header = format!(
             "postern-state 1 V{} H{} R{}",
             self.validity, self.highest, self.first_recent
         );
         if let Some(boot) = &self.boot {
-            out.push_str(&format!(" B{boot}"));
+            header.push_str(&format!(" B{boot}"));
         }
-        out.push('\n');
+        let mut body = String::with_capacity(self.records.len() * 28);
         for (uid, (modseq, letters)) in &self.records {
-            out.push_str(&format!("{uid} {modseq} :{letters}\n"));
+            let _ = writeln!(body, "{uid} {modseq} :{letters}");
         }
-        out
+        let sum = checksum(&header, &body);
+        format!("{header} C{sum:016x}\n{body}")
     }
 
     /// Brings the records up to the messages present now, `(UID, flag
@@ -213,24 +239,111 @@ pub fn read(dir: &Path) -> io::Result<Option<State>> {
     }
 }
 
-/// Writes the state; the caller holds the uidlist lock. `changed`: MODSEQs
-/// changed (not only the \Recent claim), which `mail_fsync = always`
-/// fsyncs before the rename. Written without an fsync, the state names
-/// this boot, so that a later boot knows it may have been reverted.
-pub fn write(dir: &Path, state: &State, changed: bool) -> io::Result<()> {
-    let (text, durable) = file_text(state, changed);
-    crate::store::replace_file(dir, FILE, text.as_bytes(), durable)
+/// FNV-1a 64 of the header (without its `C` field), a newline and the
+/// lines: not a defence against anyone, a test for a read that caught a
+/// rewrite half done (or a crash that left one).
+fn checksum(header: &str, body: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in header.bytes().chain([b'\n']).chain(body.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
-/// Writes the state through the held uidlist lock, whose file becomes the
-/// state and so releases the lock (when the list itself is unchanged: one
-/// file created per sync instead of two).
-pub(crate) fn write_releasing(lock: Lock, state: &State, changed: bool) -> io::Result<()> {
-    let (text, durable) = file_text(state, changed);
-    lock.publish_as(FILE, text.as_bytes(), durable)
+/// The state file opened and locked (flock(2), exclusive): the one lock
+/// every writer of the state holds, taken after the uidlist dotlock by
+/// those that hold it too (never the other way round), released on drop.
+#[derive(Debug)]
+pub(crate) struct Held {
+    file: File,
+    dir: PathBuf,
+    /// What is in the file may be rewritten in place: it is empty or
+    /// carries its checksum. An older file is replaced by rename.
+    in_place: bool,
 }
 
-/// The file's text as [`write`] puts it, and whether it is fsynced.
+impl Held {
+    /// Opens (creating it empty if missing) and locks the state in `dir`.
+    /// A file replaced by rename while this waited is opened again: the
+    /// lock must be on the file that is there.
+    pub(crate) fn acquire(dir: &Path) -> io::Result<Held> {
+        let path = dir.join(FILE);
+        for _ in 0..100 {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)?;
+            file.lock()?;
+            let held = file.metadata()?;
+            match fs::metadata(&path) {
+                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
+                    return Ok(Held {
+                        file,
+                        dir: dir.to_owned(),
+                        in_place: true,
+                    });
+                }
+                // Replaced or removed meanwhile: lock the one there now.
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other(format!(
+            "{} keeps being replaced",
+            path.display()
+        )))
+    }
+
+    /// The state in the file: `None` if it is empty or damaged.
+    pub(crate) fn read(&mut self) -> io::Result<Option<State>> {
+        let mut text = String::new();
+        let mut file = &self.file;
+        if let Err(e) = file.read_to_string(&mut text) {
+            if e.kind() == io::ErrorKind::InvalidData {
+                self.in_place = false;
+                return Ok(None);
+            }
+            return Err(e);
+        }
+        Ok(match State::parse_checked(&text) {
+            Some((state, checked)) => {
+                self.in_place = checked;
+                Some(state)
+            }
+            None => {
+                // Empty (new) is rewritten in place; damaged is replaced.
+                self.in_place = text.is_empty();
+                None
+            }
+        })
+    }
+
+    /// Writes `state`. `changed`: MODSEQs changed (not only the \Recent
+    /// claim), which `mail_fsync = always` fsyncs. Written without an
+    /// fsync, the state names this boot, so that a later boot knows it
+    /// may have been reverted.
+    pub(crate) fn write(&mut self, state: &State, changed: bool) -> io::Result<()> {
+        let (text, durable) = file_text(state, changed);
+        if !self.in_place {
+            crate::store::replace_file(&self.dir, FILE, text.as_bytes(), durable)?;
+            // This lock is on the replaced file now: nothing more through it.
+            return Ok(());
+        }
+        self.file.write_all_at(text.as_bytes(), 0)?;
+        self.file.set_len(text.len() as u64)?;
+        if durable {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
+}
+
+/// The file's text as [`Held::write`] puts it, and whether it is fsynced.
 fn file_text(state: &State, changed: bool) -> (String, bool) {
     let durable = changed && crate::fsync::state();
     let state = State {
@@ -266,6 +379,64 @@ mod tests {
         ] {
             assert!(State::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    /// A reader without the lock may catch an in-place rewrite half
+    /// done: the checksum makes that a damaged file, never a wrong state.
+    #[test]
+    fn a_torn_or_changed_file_fails_its_checksum() {
+        let mut s = State::fresh(7, 3);
+        s.update(&[(1, "S"), (2, ""), (3, "F")]);
+        let text = s.render();
+        assert!(text.lines().next().unwrap().contains(" C"), "{text}");
+        assert_eq!(State::parse_checked(&text), Some((s.clone(), true)));
+        // Cut at a line end, a line changed, an old tail left behind.
+        let cut = &text[..text.rfind("3 ").unwrap()];
+        assert!(State::parse(cut).is_none(), "{cut}");
+        assert!(State::parse(&text.replace(":S", ":T")).is_none());
+        assert!(State::parse(&format!("{text}4 1 :S\n")).is_none());
+        // An older Postern's file, without the field, is read as it is.
+        let legacy = "postern-state 1 V7 H9 R3\n1 8 :S\n";
+        assert_eq!(State::parse_checked(legacy).map(|(_, c)| c), Some(false));
+    }
+
+    /// Flag changes rewrite the state in place under its flock: no lock
+    /// file, no new inode per change; an older file is replaced once.
+    #[test]
+    fn state_is_rewritten_in_place() {
+        use crate::{Flags, Mailbox, Maildir};
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        md.deliver(b"one\r\n").unwrap();
+        let mb = Mailbox::open(dir.path()).unwrap();
+        let s = mb.sync().unwrap();
+        // As an older Postern left it: without a checksum.
+        let old = read(dir.path()).unwrap().unwrap().render();
+        let (header, body) = old.split_once('\n').unwrap();
+        let header = header.rsplit_once(" C").unwrap().0;
+        fs::write(dir.path().join(FILE), format!("{header}\n{body}")).unwrap();
+        let ino = || {
+            use std::os::unix::fs::MetadataExt;
+            fs::metadata(dir.path().join(FILE)).unwrap().ino()
+        };
+        let legacy = ino();
+        let mut f = Flags::new();
+        f.insert("\\Seen");
+        mb.set_flags(&s.messages[0], &f).unwrap();
+        let t = mb.sync().unwrap();
+        assert!(t.messages[0].modseq > s.messages[0].modseq);
+        let first = ino();
+        assert_ne!(first, legacy, "the older file is replaced whole");
+        for flag in ["\\Flagged", "\\Answered", "$Work"] {
+            f.insert(flag);
+            mb.set_flags(&t.messages[0], &f).unwrap();
+            let u = mb.sync().unwrap();
+            assert_eq!(u.messages[0].flags, f);
+            assert_eq!(ino(), first, "rewritten in place");
+            assert!(!dir.path().join(crate::uidlist::LOCK).exists());
+        }
+        let text = fs::read_to_string(dir.path().join(FILE)).unwrap();
+        assert!(State::parse_checked(&text).unwrap().1, "{text}");
     }
 
     #[test]

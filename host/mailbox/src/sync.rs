@@ -1,19 +1,22 @@
 //! A sync of one mailbox: `new/` moved into `cur/`, UIDs given to new
 //! files (`dovecot-uidlist`), MODSEQs to new and changed ones and
 //! \Recent handed to the first session that looks (`postern-state`,
-//! [`crate::state`]), all read without a lock first and written under
-//! the uidlist dotlock only when something changed; and the conditional
-//! STORE of CONDSTORE, which must check and change under that lock.
+//! [`crate::state`]), all read without a lock first; written, when
+//! something changed, under the uidlist dotlock if UIDs are to be given,
+//! else under the state file's own lock alone (a flag change, an expunge,
+//! a \Recent claim: no lock file created); and the conditional STORE of
+//! CONDSTORE, which must check and change under the dotlock.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::sync::Arc;
 
 use crate::flags::Flags;
+use crate::listing::{self, Files};
 use crate::reader::base_name;
-use crate::state::{self, State};
-use crate::store::{Mailbox, Message, Snapshot, names};
+use crate::state::{self, Held, State};
+use crate::store::{Mailbox, Message, Snapshot};
 use crate::uidlist::{self, Lock, UidList};
 use crate::unique::size_of_name;
 
@@ -35,7 +38,8 @@ impl Mailbox {
 
     fn scan(&self, claim: bool) -> io::Result<Snapshot> {
         let from_new = self.move_new()?;
-        // Without the lock first: most syncs find nothing to write.
+        // Without a lock first: most syncs find nothing to write.
+        let mut state_only = None;
         if let (Some(mut list), Some(mut state)) =
             (uidlist::read(&self.path)?, state::read(&self.path)?)
             && state.validity == list.validity
@@ -46,13 +50,55 @@ impl Mailbox {
             if !settled.list_changed && !settled.state_changed && !settled.claimed {
                 return Ok(self.snapshot(&list, &state, &files, &settled.recent));
             }
+            if !settled.list_changed {
+                state_only = Some((list, files));
+            }
+        }
+        // Only MODSEQs or \Recent to write (a flag change, an expunge, a
+        // claim): under the state's own lock, without the dotlock and the
+        // file it creates.
+        if let Some((list, files)) = state_only
+            && let Some(snapshot) = self.settle_state(claim, list, &files)?
+        {
+            return Ok(snapshot);
         }
         let lock = Lock::acquire(&self.path)?;
-        let (mut list, mut state, files, fresh) = self.read_locked(&from_new)?;
+        let mut held = Held::acquire(&self.path)?;
+        let (mut list, mut state, files, fresh) = self.read_locked(&from_new, &mut held)?;
         let mut settled = settle(&mut list, &mut state, &files, claim);
         settled.state_changed |= fresh;
-        persist(&self.path, lock, &list, &state, &settled)?;
+        persist(lock, held, &list, &state, &settled)?;
         Ok(self.snapshot(&list, &state, &files, &settled.recent))
+    }
+
+    /// The sync under the state's lock alone, when no UID is to be given:
+    /// `None` sends the caller to the dotlock (a new file needs a UID, the
+    /// state is missing, damaged or from an earlier boot). The list and
+    /// the files are those just read without a lock, only the state is read
+    /// again under it (what must not lose a concurrent write): a name
+    /// changed since is seen as changed by the next sync, which gives it its
+    /// MODSEQ then, and a UID given since stays \Recent for the next one.
+    fn settle_state(
+        &self,
+        claim: bool,
+        mut list: UidList,
+        files: &HashMap<String, String>,
+    ) -> io::Result<Option<Snapshot>> {
+        let mut held = Held::acquire(&self.path)?;
+        let Some(mut state) = held.read()? else {
+            return Ok(None);
+        };
+        if state.validity != list.validity || state.from_earlier_boot() {
+            return Ok(None);
+        }
+        let settled = settle(&mut list, &mut state, files, claim);
+        if settled.list_changed {
+            return Ok(None);
+        }
+        if settled.state_changed || settled.claimed {
+            held.write(&state, settled.state_changed)?;
+        }
+        Ok(Some(self.snapshot(&list, &state, files, &settled.recent)))
     }
 
     /// Moves what is in `new/` to `cur/` (with an empty info part, as
@@ -60,15 +106,16 @@ impl Mailbox {
     fn move_new(&self) -> io::Result<HashSet<String>> {
         let mut moved = HashSet::new();
         let new = self.path.join("new");
-        for name in names(&new)? {
+        let (waiting, _) = listing::files(&new)?;
+        for name in waiting.values() {
             let target = if name.contains(":2,") {
                 name.clone()
             } else {
                 format!("{name}:2,")
             };
-            match fs::rename(new.join(&name), self.path.join("cur").join(&target)) {
+            match fs::rename(new.join(name), self.path.join("cur").join(&target)) {
                 Ok(()) => {
-                    moved.insert(base_name(&name).to_owned());
+                    moved.insert(base_name(name).to_owned());
                 }
                 // Another session moved it first.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -78,18 +125,19 @@ impl Mailbox {
         Ok(moved)
     }
 
-    /// The list, the state and the files, read under the lock; a list or
+    /// The list, the state and the files, read under the locks; a list or
     /// state that is missing or damaged is started afresh (and `true`
     /// says so).
     fn read_locked(
         &self,
         from_new: &HashSet<String>,
-    ) -> io::Result<(UidList, State, HashMap<String, String>, bool)> {
+        held: &mut Held,
+    ) -> io::Result<(UidList, State, Arc<Files>, bool)> {
         let existing = uidlist::read(&self.path)?;
         let had_list = existing.is_some();
         let list = existing.unwrap_or_else(UidList::fresh);
         let mut fresh = false;
-        let stored = state::read(&self.path)?.filter(|s| s.validity == list.validity);
+        let stored = held.read()?.filter(|s| s.validity == list.validity);
         let files = match &stored {
             Some(s) => self.cur_files(&list, s)?,
             // No state: every entry counts as seen.
@@ -172,12 +220,13 @@ impl Mailbox {
     /// change) while the directory was read can be missed by one readdir,
     /// and must not pass for expunged. (The list itself may name files
     /// expunged long ago: it is not rewritten for expunges alone.)
-    fn cur_files(&self, list: &UidList, state: &State) -> io::Result<HashMap<String, String>> {
+    fn cur_files(&self, list: &UidList, state: &State) -> io::Result<Arc<Files>> {
         let dir = self.path.join("cur");
-        let mut files: HashMap<String, String> = names(&dir)?
-            .into_iter()
-            .map(|n| (base_name(&n).to_owned(), n))
-            .collect();
+        let (mut files, kept) = listing::files(&dir)?;
+        if kept {
+            // Kept up to date by inotify: nothing can have been missed.
+            return Ok(files);
+        }
         // UIDs above the state's last are given but not yet synced (an
         // APPEND's): treated as seen.
         let last = state.records.keys().next_back().copied().unwrap_or(0);
@@ -186,8 +235,9 @@ impl Mailbox {
             .iter()
             .any(|(u, b)| (*u > last || state.records.contains_key(u)) && !files.contains_key(b));
         if missed {
-            for n in names(&dir)? {
-                files.entry(base_name(&n).to_owned()).or_insert(n);
+            let files = Arc::make_mut(&mut files);
+            for (base, name) in listing::read(&dir)? {
+                files.entry(base).or_insert(name);
             }
         }
         Ok(files)
@@ -205,7 +255,9 @@ impl Mailbox {
         change: impl Fn(&Flags) -> Flags,
     ) -> io::Result<Vec<u32>> {
         let lock = Lock::acquire(&self.path)?;
-        let (mut list, mut state, mut files, fresh) = self.read_locked(&HashSet::new())?;
+        let mut held = Held::acquire(&self.path)?;
+        let (mut list, mut state, mut files, fresh) =
+            self.read_locked(&HashSet::new(), &mut held)?;
         let mut settled = settle(&mut list, &mut state, &files, false);
         settled.state_changed |= fresh;
         let mut keywords = self.keywords();
@@ -232,7 +284,7 @@ impl Mailbox {
             let cur = self.path.join("cur");
             match fs::rename(cur.join(&current), cur.join(&target)) {
                 Ok(()) => {
-                    files.insert(msg.base.clone(), target);
+                    Arc::make_mut(&mut files).insert(msg.base.clone(), target);
                 }
                 // Renamed by a writer that does not take the lock (a flag
                 // change of another session): it changed since.
@@ -244,7 +296,7 @@ impl Mailbox {
         settled.list_changed |= again.list_changed;
         settled.state_changed |= again.state_changed;
         settled.claimed |= again.claimed;
-        persist(&self.path, lock, &list, &state, &settled)?;
+        persist(lock, held, &list, &state, &settled)?;
         Ok(modified)
     }
 
@@ -262,7 +314,7 @@ struct Settled {
     /// memory only, as Dovecot leaves them in its list until a rewrite: a
     /// stale line costs a few bytes, and an expunge needs no write.)
     list_changed: bool,
-    /// MODSEQs changed: the state is written and fsynced.
+    /// MODSEQs changed: the state is written (fsynced with `always`).
     state_changed: bool,
     /// Only \Recent was claimed: the state is written without an fsync,
     /// since a claim lost in a crash only makes messages recent again.
@@ -303,30 +355,26 @@ fn settle(
     }
 }
 
-/// Writes what changed and releases the lock: the state first, then the
-/// list, whose rename is the release; or, with the list unchanged, the
-/// state through the lock file (a file created per sync is an inode
-/// allocated, which a busy filesystem makes costly).
+/// Writes what changed and releases the locks: the state first (in
+/// place, under its lock), then the list, whose rename releases the
+/// dotlock.
 fn persist(
-    dir: &Path,
     lock: Lock,
+    mut held: Held,
     list: &UidList,
     state: &State,
     settled: &Settled,
 ) -> io::Result<()> {
-    let state_written = settled.state_changed || settled.claimed;
-    match (settled.list_changed, state_written) {
-        (true, true) => {
-            state::write(dir, state, settled.state_changed)?;
-            lock.commit(list)
-        }
-        (true, false) => lock.commit(list),
-        (false, true) => state::write_releasing(lock, state, settled.state_changed),
-        (false, false) => {
-            drop(lock);
-            Ok(())
-        }
+    if settled.state_changed || settled.claimed {
+        held.write(state, settled.state_changed)?;
     }
+    if settled.list_changed {
+        lock.commit(list)?;
+    } else {
+        drop(lock);
+    }
+    drop(held);
+    Ok(())
 }
 
 /// How many lines of expunged files the list may keep before a sync that

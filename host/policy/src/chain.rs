@@ -15,6 +15,8 @@
 //! - `discard` is collected too, and ends the list as a permit would
 //!   (Postfix: DISCARD is `smtpd_acl_permit` with the message marked); the
 //!   SMTP session then asks no more lists for the transaction.
+//! - `hangup` (Postfix's HANGUP) ends the list as a reject does, and
+//!   nothing pending changes it.
 //! - An entry in shadow mode (`warn_if_reject`, `mode = "shadow"`) is
 //!   evaluated and logged (`reject_warning: ...`) but has no effect at all.
 //!   Postfix's `warn_if_reject` neutralises only refusals and still acts
@@ -27,7 +29,7 @@
 
 use postern_mail::{Decision, PolicyRequest, Reply, Verdict};
 
-use crate::entry::{Entry, Mode};
+use crate::entry::Entry;
 
 /// The state of one list's evaluation.
 #[derive(Debug)]
@@ -53,14 +55,32 @@ impl<'r> Chain<'r> {
 
     /// Feeds the verdict of `entry`. Returns the decision when the list
     /// ends here.
+    #[cfg(test)]
     pub(crate) fn step(&mut self, entry: &Entry, verdict: Verdict) -> Option<Decision> {
-        if entry.mode() == Mode::Shadow {
+        self.step_as(entry, verdict, entry.mode() == crate::entry::Mode::Shadow)
+    }
+
+    /// [`Chain::step`] with the shadow mode given: an entry of a
+    /// restriction class named after `warn_if_reject` is in shadow mode
+    /// whatever its own.
+    pub(crate) fn step_as(
+        &mut self,
+        entry: &Entry,
+        verdict: Verdict,
+        shadow: bool,
+    ) -> Option<Decision> {
+        if shadow {
             self.log_shadow(entry, &verdict);
             return None;
         }
         let name = entry.name();
         match verdict {
-            Verdict::Dunno => None,
+            // A restriction verdict is expanded before it gets here
+            // (`crate::snapshot`); met anyway, it has no opinion.
+            Verdict::Dunno | Verdict::Restriction(_) => None,
+            // Postfix's HANGUP ends the session at once: no
+            // defer_if_reject or defer_if_permit changes it.
+            Verdict::Hangup(reply) => Some(self.decide(Verdict::Hangup(reply), name.to_owned())),
             Verdict::Permit => Some(self.permit(name)),
             // Postfix's DISCARD is a permit that also marks the message:
             // `smtpd_acl_permit` after setting the discard flag.
@@ -144,8 +164,9 @@ impl<'r> Chain<'r> {
         let plugin = entry.name();
         let command = r.stage.command();
         match verdict {
-            Verdict::Dunno => {}
+            Verdict::Dunno | Verdict::Restriction(_) => {}
             Verdict::Reject(reply)
+            | Verdict::Hangup(reply)
             | Verdict::Defer(reply)
             | Verdict::DeferIfPermit(reply)
             | Verdict::DeferIfReject(reply) => tracing::warn!(
@@ -301,6 +322,20 @@ mod tests {
     }
 
     #[test]
+    fn hangup_ends_the_list_and_no_defer_changes_it() {
+        let hangup = Reply::new(421, EnhancedCode::new(4, 7, 0), "bye");
+        let d = run(&[
+            ("a", Verdict::DeferIfReject(reply(450))),
+            ("b", Verdict::Hangup(hangup.clone())),
+            ("c", Verdict::Permit),
+        ]);
+        assert_eq!(d.verdict, Verdict::Hangup(hangup.clone()));
+        assert_eq!(d.decided_by.as_deref(), Some("b"));
+        assert!(d.hangs_up());
+        assert_eq!(d.refusal(), Some(&hangup));
+    }
+
+    #[test]
     fn shadow_entries_change_nothing() {
         for v in [
             Verdict::Reject(reply(554)),
@@ -308,6 +343,7 @@ mod tests {
             Verdict::Defer(reply(450)),
             Verdict::DeferIfPermit(reply(450)),
             Verdict::Prepend("X: y".to_owned()),
+            Verdict::Hangup(reply(421)),
         ] {
             let d = run(&[("warn_if_reject a", v), ("b", Verdict::Reject(reply(550)))]);
             assert_eq!(d.verdict, Verdict::Reject(reply(550)));

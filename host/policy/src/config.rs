@@ -26,6 +26,11 @@ pub struct PolicyConfig {
     /// The list of each stage. A stage without a list permits, as an
     /// empty Postfix restriction list does.
     pub restrictions: HashMap<Stage, Vec<Entry>>,
+    /// Restriction classes (Postfix `smtpd_restriction_classes`): named
+    /// lists that a list entry, or an access map's answer, names to have
+    /// them evaluated in place. A class's entries may name other classes,
+    /// without loops and at most [`crate::MAX_CLASS_DEPTH`] deep.
+    pub classes: BTreeMap<String, Vec<Entry>>,
     /// A directory of `*.wasm` components, each named by its file stem.
     /// They add to the embedded standard plugins and replace one of the
     /// same name. Every file in it is compiled at load, used or not, so
@@ -51,6 +56,7 @@ impl Default for PolicyConfig {
     fn default() -> PolicyConfig {
         PolicyConfig {
             restrictions: HashMap::new(),
+            classes: BTreeMap::new(),
             plugin_dir: None,
             limits: Limits::default(),
             plugin_limits: BTreeMap::new(),

@@ -19,6 +19,8 @@ const MAX_HEADER: usize = 998;
 
 /// The longest `hold`, `discard` or `warn` text kept, for the log.
 const MAX_TEXT: usize = 512;
+/// The longest `filter` next hop kept (a host name is 255 at most).
+const MAX_FILTER: usize = 300;
 
 /// The request in WIT terms. Fails only for a stage this version of the
 /// WIT package cannot express, which the caller treats as a plugin failure.
@@ -101,7 +103,57 @@ pub(crate) fn verdict(v: types::Verdict) -> Result<Verdict, String> {
         types::Verdict::Prepend(h) => Verdict::Prepend(header(&h)?),
         types::Verdict::Redirect(a) => Verdict::Redirect(address(&a, "redirect")?),
         types::Verdict::Bcc(a) => Verdict::Bcc(address(&a, "bcc")?),
+        types::Verdict::Filter(f) => Verdict::Filter(filter(&f)?),
+        types::Verdict::Info(t) => Verdict::Info(one_line(&t, MAX_TEXT)),
+        types::Verdict::Hangup(t) => Verdict::Hangup(hangup(&t)),
+        types::Verdict::Restriction(names) => Verdict::Restriction(restriction(&names)?),
     })
+}
+
+/// The reply of a `hangup`: 421 4.7.0 (RFC 5321 §3.8: the server closes
+/// the channel) with the plugin's text, or Postfix's words for the action.
+fn hangup(text: &str) -> Reply {
+    let text = one_line(text, MAX_REPLY_LINE);
+    let text = if text.trim().is_empty() {
+        "triggers HANGUP action".to_owned()
+    } else {
+        text
+    };
+    Reply::new(421, EnhancedCode::new(4, 7, 0), text)
+}
+
+/// The most restriction names one `restriction` verdict may carry.
+const MAX_RESTRICTION_NAMES: usize = 16;
+
+/// A `restriction` verdict's names, separated by commas or white space,
+/// each a name a config could give a class (letters, digits, `_`, `-`);
+/// returned joined by `, `. Whether each is known is the caller's
+/// business: an unknown one is the operator's mistake, not the plugin's.
+fn restriction(names: &str) -> Result<String, String> {
+    let words: Vec<&str> = names
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let shown = || one_line(names, MAX_TEXT);
+    if words.is_empty() || words.len() > MAX_RESTRICTION_NAMES {
+        return Err(format!(
+            "restriction {:?}: expected 1 to {MAX_RESTRICTION_NAMES} restriction names",
+            shown()
+        ));
+    }
+    if let Some(bad) = words.iter().find(|w| {
+        w.len() > 64
+            || !w
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }) {
+        return Err(format!(
+            "restriction {:?}: {:?} is not a restriction name",
+            shown(),
+            one_line(bad, MAX_TEXT)
+        ));
+    }
+    Ok(words.join(", "))
 }
 
 /// A reply whose code must lie in `codes`. An empty enhanced code gets
@@ -175,10 +227,44 @@ fn address(a: &str, what: &str) -> Result<Address, String> {
     Address::parse(bare).map_err(|e| format!("{what} to {:?}: {e}", one_line(a, MAX_TEXT)))
 }
 
+/// A `filter` next hop: `transport:destination` (access(5) FILTER), one
+/// word of printable ASCII with both parts present. Whether the server
+/// has that transport is the queue's question, at delivery.
+fn filter(f: &str) -> Result<String, String> {
+    let f = f.trim();
+    let well_formed = f.len() <= MAX_FILTER
+        && f.bytes().all(|b| b.is_ascii_graphic())
+        && f.split_once(':')
+            .is_some_and(|(transport, next)| !transport.is_empty() && !next.is_empty());
+    if well_formed {
+        Ok(f.to_owned())
+    } else {
+        Err(format!(
+            "filter {:?}: expected transport:destination, such as smtp:[127.0.0.1]:10025",
+            one_line(f, MAX_TEXT)
+        ))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_needs_transport_and_destination() {
+        assert_eq!(
+            verdict(types::Verdict::Filter(" smtp:[127.0.0.1]:10025 ".into())).unwrap(),
+            Verdict::Filter("smtp:[127.0.0.1]:10025".into())
+        );
+        for bad in ["", "smtp", "smtp:", ":x", "smtp:[a] b", "smtp:\r\nx"] {
+            assert!(
+                verdict(types::Verdict::Filter(bad.into())).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(verdict(types::Verdict::Filter(format!("smtp:{}", "a".repeat(300)))).is_err());
+    }
 
     fn r(code: u16, enhanced: &str, text: &str) -> types::Reply {
         types::Reply {
@@ -234,6 +320,34 @@ mod tests {
             panic!("not a reject")
         };
         assert_eq!(reply.to_wire(), "554-5.7.1 a \r\n554 5.7.1 250 ok b\r\n");
+    }
+
+    #[test]
+    fn hangup_info_and_restriction() {
+        assert_eq!(
+            verdict(types::Verdict::Hangup(String::new())).unwrap(),
+            Verdict::Hangup(Reply::new(
+                421,
+                EnhancedCode::new(4, 7, 0),
+                "triggers HANGUP action"
+            ))
+        );
+        assert_eq!(
+            verdict(types::Verdict::Info("a\r\nb".to_owned())).unwrap(),
+            Verdict::Info("a  b".to_owned())
+        );
+        assert_eq!(
+            verdict(types::Verdict::Restriction(" from_freemail,reject ".into())).unwrap(),
+            Verdict::Restriction("from_freemail, reject".to_owned())
+        );
+        for bad in ["", " , ", "a:b", "hash:/etc/x"] {
+            assert!(
+                verdict(types::Verdict::Restriction(bad.into())).is_err(),
+                "{bad:?}"
+            );
+        }
+        let many = vec!["c"; 17].join(" ");
+        assert!(verdict(types::Verdict::Restriction(many)).is_err());
     }
 
     #[test]

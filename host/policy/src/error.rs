@@ -120,12 +120,12 @@ pub enum Error {
     /// A list names a plugin that is neither embedded nor in the plugin
     /// directory.
     #[error(
-        "{stage} restrictions: entry {entry:?}: unknown plugin {plugin:?} \
+        "{place}: entry {entry:?}: unknown plugin {plugin:?} \
          (not a standard plugin{where_})"
     )]
     UnknownPlugin {
-        /// The list.
-        stage: Stage,
+        /// The list or class.
+        place: Place,
         /// The entry as written.
         entry: String,
         /// The plugin name looked up.
@@ -134,10 +134,10 @@ pub enum Error {
         where_: String,
     },
     /// An entry's `data_dir` is not a directory the server can open.
-    #[error("{stage} restrictions: entry {entry}: data_dir {}: {source}", path.display())]
+    #[error("{place}: entry {entry}: data_dir {}: {source}", path.display())]
     DataDir {
-        /// The list.
-        stage: Stage,
+        /// The list or class.
+        place: Place,
         /// The entry as written.
         entry: String,
         /// The directory.
@@ -146,12 +146,10 @@ pub enum Error {
         source: io::Error,
     },
     /// A plugin's `init` refused the entry's arguments.
-    #[error(
-        "{stage} restrictions: entry {entry}: plugin {plugin} refused its arguments: {message}"
-    )]
+    #[error("{place}: entry {entry}: plugin {plugin} refused its arguments: {message}")]
     InitRefused {
-        /// The list.
-        stage: Stage,
+        /// The list or class.
+        place: Place,
         /// The entry as written.
         entry: String,
         /// The plugin.
@@ -160,10 +158,10 @@ pub enum Error {
         message: String,
     },
     /// A plugin's `init` trapped, ran out of time or hit a limit.
-    #[error("{stage} restrictions: entry {entry}: plugin {plugin} failed in init: {cause}")]
+    #[error("{place}: entry {entry}: plugin {plugin} failed in init: {cause}")]
     InitFailed {
-        /// The list.
-        stage: Stage,
+        /// The list or class.
+        place: Place,
         /// The entry as written.
         entry: String,
         /// The plugin.
@@ -171,4 +169,33 @@ pub enum Error {
         /// The cause: trap, deadline or limit.
         cause: String,
     },
+    /// A restriction class (`smtpd_restriction_classes`) that cannot be
+    /// used: a name taken by a built-in or a plugin, an entry with
+    /// arguments, a loop, or nesting past [`crate::MAX_CLASS_DEPTH`].
+    #[error("{place}: {message}")]
+    Class {
+        /// Where the class is defined or named.
+        place: Place,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Where an entry is written: a stage's list or a restriction class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Place {
+    /// `smtpd_<stage>_restrictions`.
+    List(Stage),
+    /// A class of `smtpd_restriction_classes`.
+    Class(String),
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::List(stage) => write!(f, "{stage} restrictions"),
+            Place::Class(name) => write!(f, "restriction class {name}"),
+        }
+    }
 }

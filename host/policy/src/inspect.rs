@@ -24,10 +24,10 @@ use crate::component;
 use crate::config::PolicyConfig;
 use crate::convert;
 use crate::entry::Entry;
-use crate::error::Error;
+use crate::error::{Error, Place};
 use crate::host::Services;
 use crate::plugin::{CallError, LoadedPlugin};
-use crate::runtime::{Runtime, builtin_verdict, entries};
+use crate::runtime::{Runtime, builtin_verdict};
 
 /// Where a plugin's component comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,13 +114,7 @@ impl Runtime {
     /// compiles nothing.
     pub fn plugins(&self, config: &PolicyConfig) -> Result<Vec<PluginInfo>, Error> {
         let sources = component::sources(self.embedded, config.plugin_dir.as_deref())?;
-        let mut used_by: BTreeMap<&str, Vec<Stage>> = BTreeMap::new();
-        for (stage, entry) in entries(config) {
-            let stages = used_by.entry(entry.name()).or_default();
-            if !stages.contains(&stage) {
-                stages.push(stage);
-            }
-        }
+        let used_by: BTreeMap<&str, Vec<Stage>> = crate::class::used_by(config);
         Ok(sources
             .iter()
             .map(|(name, source)| PluginInfo {
@@ -165,7 +159,7 @@ impl Runtime {
         let sources = component::sources(self.embedded, config.plugin_dir.as_deref())?;
         let Some(source) = sources.get(name) else {
             return Err(Error::UnknownPlugin {
-                stage: request.stage,
+                place: Place::List(request.stage),
                 entry: entry.to_string(),
                 plugin: name.to_owned(),
                 where_: match &config.plugin_dir {

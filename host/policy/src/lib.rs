@@ -31,6 +31,11 @@
 //! come from `[plugins]`, `[plugins.NAME]` and an entry's own `deadline`
 //! and `memory_limit` keys, in rising precedence.
 //!
+//! Restriction classes ([`PolicyConfig::classes`], Postfix's
+//! `smtpd_restriction_classes`) are named lists that an entry, or an
+//! access map's answer (the `restriction` verdict), has evaluated in
+//! place; loops and names taken by plugins are refused at load.
+//!
 //! An entry may grant its plugin one read-only directory (`data_dir`),
 //! preopened at [`DATA_DIR_GUEST`]; nothing else of the file system is
 //! reachable. [`Runtime::with_cache`] keeps compiled components on disk
@@ -69,6 +74,8 @@
 //! - [`inspect`]: [`Runtime::plugins`] ([`PluginInfo`]) and
 //!   [`Runtime::trial`] ([`Trial`]), behind `postern plugin list|test`.
 //! - `chain`: Postfix's evaluation rules for one list.
+//! - `class`: restriction classes (`smtpd_restriction_classes`), checked
+//!   at load ([`MAX_CLASS_DEPTH`]); [`Place`] names a list or a class.
 //! - `plugin`: calls of one plugin, under its limits, in an instance a
 //!   session keeps ([`Snapshot::check_pinned`]) or a new one, in a pool
 //!   slot or on demand.
@@ -86,6 +93,7 @@
 
 mod bindings;
 mod chain;
+mod class;
 mod component;
 pub mod config;
 mod convert;
@@ -104,11 +112,12 @@ pub mod snapshot;
 mod standard;
 pub mod stats;
 
+pub use class::MAX_CLASS_DEPTH;
 pub use config::{DEFAULT_MAX_FAILURES, PolicyConfig};
 pub use dns::DnsConfig;
 pub use engine::Pool;
 pub use entry::{Builtin, DATA_DIR_GUEST, Entry, Mode, OnError};
-pub use error::{EntryError, Error};
+pub use error::{EntryError, Error, Place};
 pub use inspect::{PluginInfo, PluginSource, Trial, TrialFailure};
 pub use limits::Limits;
 pub use runtime::Runtime;

@@ -14,7 +14,7 @@ use crate::component::{self, Compiler, Linkers};
 use crate::config::PolicyConfig;
 use crate::engine::Pool;
 use crate::entry::{Builtin, Entry};
-use crate::error::Error;
+use crate::error::{Error, Place};
 use crate::host::Services;
 use crate::kv::Kv;
 use crate::plugin::{self, CallError, LoadedPlugin};
@@ -92,16 +92,18 @@ impl Runtime {
     pub fn load(&self, config: &PolicyConfig) -> Result<Snapshot, Error> {
         let sources = component::sources(self.embedded, config.plugin_dir.as_deref())?;
 
-        // Every plugin named must exist, and every data_dir be a directory
-        // the server can open, before anything is compiled.
+        // Classes are sound (names free, no loops, bounded nesting), every
+        // plugin named must exist, and every data_dir be a directory the
+        // server can open, before anything is compiled.
+        crate::class::check(config, |name| sources.contains_key(name))?;
         let mut needed = BTreeSet::new();
-        for (stage, entry) in entries(config) {
-            if entry.builtin().is_some() {
+        for (place, entry) in entries(config) {
+            if entry.builtin().is_some() || config.classes.contains_key(entry.name()) {
                 continue;
             }
             if let Some(dir) = entry.data_dir() {
                 check_data_dir(dir).map_err(|source| Error::DataDir {
-                    stage,
+                    place: place.clone(),
                     entry: entry.to_string(),
                     path: dir.to_path_buf(),
                     source,
@@ -109,7 +111,7 @@ impl Runtime {
             }
             if !sources.contains_key(entry.name()) {
                 return Err(Error::UnknownPlugin {
-                    stage,
+                    place,
                     entry: entry.to_string(),
                     plugin: entry.name().to_owned(),
                     where_: match &config.plugin_dir {
@@ -148,12 +150,16 @@ impl Runtime {
         }
 
         let mut lists: HashMap<Stage, Vec<LoadedEntry>> = HashMap::new();
+        let mut classes: HashMap<String, Vec<LoadedEntry>> = HashMap::new();
         // Entries that would make identical instances share one in a
         // session (see `LoadedPlugin::instance_key`).
         let mut instance_keys: HashMap<String, usize> = HashMap::new();
-        for (stage, entry) in entries(config) {
+        for (place, entry) in entries(config) {
             let target = match entry.builtin() {
                 Some(builtin) => Target::Builtin(builtin_verdict(builtin)),
+                None if config.classes.contains_key(entry.name()) => {
+                    Target::Class(entry.name().to_owned())
+                }
                 None => {
                     let Some((pre, origin, turns, counters)) = prepared.get(entry.name()) else {
                         // Checked above: every plugin entry was prepared.
@@ -191,31 +197,38 @@ impl Runtime {
                     Target::Plugin(plugin)
                 }
             };
-            lists
-                .entry(stage)
-                .or_default()
-                .push(LoadedEntry::new(entry.clone(), target));
+            let loaded = LoadedEntry::new(entry.clone(), target);
+            match place {
+                Place::List(stage) => lists.entry(stage).or_default().push(loaded),
+                Place::Class(name) => classes.entry(name).or_default().push(loaded),
+            }
         }
         // The stage lists are all in place; check each plugin entry's
         // arguments with its `init` before anyone relies on the snapshot.
-        let inited = init_all(&lists);
+        let inited = init_all(&lists, &classes);
         self.compiler.end_load();
         inited?;
-        Ok(Snapshot::new(lists, config.max_failures))
+        Ok(Snapshot::new(lists, config.max_failures).with_classes(classes))
     }
 }
 
-/// Every (stage, entry) of `config`, stages in transaction order so that
-/// the first error reported is the first one a reader meets.
-pub(crate) fn entries(config: &PolicyConfig) -> impl Iterator<Item = (Stage, &Entry)> {
-    Stage::ALL.into_iter().flat_map(move |stage| {
+/// Every (place, entry) of `config`: the stages in transaction order, so
+/// that the first error reported is the first one a reader meets, then the
+/// restriction classes by name.
+pub(crate) fn entries(config: &PolicyConfig) -> impl Iterator<Item = (Place, &Entry)> {
+    let lists = Stage::ALL.into_iter().flat_map(move |stage| {
         config
             .restrictions
             .get(&stage)
             .into_iter()
             .flatten()
-            .map(move |entry| (stage, entry))
-    })
+            .map(move |entry| (Place::List(stage), entry))
+    });
+    let classes = config.classes.iter().flat_map(|(name, list)| {
+        list.iter()
+            .map(move |entry| (Place::Class(name.clone()), entry))
+    });
+    lists.chain(classes)
 }
 
 /// Whether `dir` is a directory this process can list: what the plugin
@@ -244,10 +257,24 @@ pub(crate) fn builtin_verdict(builtin: Builtin) -> Verdict {
 /// clocks need a tokio runtime, and `load` may be called from inside one
 /// (where blocking on another would panic) or from none; on a fresh
 /// thread wasmtime-wasi supplies its own.
-fn init_all(lists: &HashMap<Stage, Vec<LoadedEntry>>) -> Result<(), Error> {
+fn init_all(
+    lists: &HashMap<Stage, Vec<LoadedEntry>>,
+    classes: &HashMap<String, Vec<LoadedEntry>>,
+) -> Result<(), Error> {
+    let mut class_names: Vec<&String> = classes.keys().collect();
+    class_names.sort();
+    let places = Stage::ALL
+        .into_iter()
+        .map(|stage| (Place::List(stage), lists.get(&stage)))
+        .chain(
+            class_names
+                .into_iter()
+                .map(|name| (Place::Class(name.clone()), classes.get(name))),
+        );
+    let places: Vec<_> = places.collect();
     let run = || {
-        for stage in Stage::ALL {
-            for item in lists.get(&stage).into_iter().flatten() {
+        for (place, list) in &places {
+            for item in list.iter().copied().flatten() {
                 let Target::Plugin(plugin) = &item.target else {
                     continue;
                 };
@@ -256,7 +283,7 @@ fn init_all(lists: &HashMap<Stage, Vec<LoadedEntry>>) -> Result<(), Error> {
                     Ok(_) => {}
                     Err(CallError::Refused(message)) => {
                         return Err(Error::InitRefused {
-                            stage,
+                            place: place.clone(),
                             entry: item.entry.to_string(),
                             plugin: plugin.name.to_string(),
                             message,
@@ -264,7 +291,7 @@ fn init_all(lists: &HashMap<Stage, Vec<LoadedEntry>>) -> Result<(), Error> {
                     }
                     Err(CallError::Failed(cause)) => {
                         return Err(Error::InitFailed {
-                            stage,
+                            place: place.clone(),
                             entry: item.entry.to_string(),
                             plugin: plugin.name.to_string(),
                             cause,

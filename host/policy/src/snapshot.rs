@@ -29,10 +29,12 @@ use postern_mail::{
 
 use crate::bindings::postern::policy::types;
 use crate::chain::Chain;
+use crate::class::MAX_CLASS_DEPTH;
 use crate::convert;
-use crate::entry::{Entry, Mode, OnError};
+use crate::entry::{Builtin, Entry, Mode, OnError};
 use crate::message::Parsed;
 use crate::plugin::{CallError, Live, LoadedPlugin};
+use crate::runtime::builtin_verdict;
 use crate::stats::PluginStats;
 
 /// What one entry runs.
@@ -40,6 +42,8 @@ use crate::stats::PluginStats;
 pub(crate) enum Target {
     /// `permit`, `reject`, `defer`, `dunno`: a fixed verdict.
     Builtin(Verdict),
+    /// A restriction class, evaluated in place.
+    Class(String),
     /// A plugin, called with the entry's arguments.
     Plugin(LoadedPlugin),
 }
@@ -70,6 +74,8 @@ impl LoadedEntry {
 #[derive(Debug)]
 pub struct Snapshot {
     lists: HashMap<Stage, Vec<LoadedEntry>>,
+    /// The restriction classes, by name.
+    classes: HashMap<String, Vec<LoadedEntry>>,
     /// Consecutive failures that take an entry out; 0: never.
     max_failures: u32,
     /// Tells snapshots apart, so that instances kept by a session are
@@ -107,9 +113,16 @@ impl Snapshot {
     pub(crate) fn new(lists: HashMap<Stage, Vec<LoadedEntry>>, max_failures: u32) -> Snapshot {
         Snapshot {
             lists,
+            classes: HashMap::new(),
             max_failures,
             id: SNAPSHOTS.fetch_add(1, Ordering::Relaxed) + 1,
         }
+    }
+
+    /// This snapshot with restriction classes.
+    pub(crate) fn with_classes(mut self, classes: HashMap<String, Vec<LoadedEntry>>) -> Snapshot {
+        self.classes = classes;
+        self
     }
 
     /// The entries of `stage`'s list, in order.
@@ -126,7 +139,7 @@ impl Snapshot {
     /// counted once, for all of them.
     pub fn stats(&self) -> Vec<PluginStats> {
         let mut seen = BTreeMap::new();
-        for item in self.lists.values().flatten() {
+        for item in self.lists.values().chain(self.classes.values()).flatten() {
             if let Target::Plugin(plugin) = &item.target {
                 seen.entry(plugin.name.clone())
                     .or_insert_with(|| plugin.counters.read(&plugin.name));
@@ -177,43 +190,164 @@ impl Snapshot {
         let Some(list) = self.lists.get(&request.stage) else {
             return Decision::permit();
         };
-        // Converted once, on demand, for every plugin of the list.
-        let mut wit: Option<Result<types::Request, String>> = None;
-        let message = request.message.clone().map(|m| Arc::new(Parsed::new(m)));
-        let mut chain = Chain::new(request);
-        for item in list {
-            let verdict = match &item.target {
-                Target::Builtin(verdict) => verdict.clone(),
-                Target::Plugin(plugin) => {
-                    let wit = wit.get_or_insert_with(|| convert::request(request));
-                    let mut held = instances.remove(&plugin.instance_key);
-                    let call = Call {
-                        request,
-                        wit,
-                        message: message.as_ref(),
-                        max_failures: self.max_failures,
-                    };
-                    let (added, verdict) = call.ask(item, plugin, &mut held).await;
-                    if let Some(live) = held {
-                        instances.insert(plugin.instance_key, live);
+        let mut eval = Eval {
+            request,
+            wit: None,
+            message: request.message.clone().map(|m| Arc::new(Parsed::new(m))),
+            chain: Chain::new(request),
+            instances,
+        };
+        match self.run(list, &mut eval, false, 0).await {
+            Some(decision) => decision,
+            None => eval.chain.finish(),
+        }
+    }
+
+    /// Evaluates `list` (a stage's, or a class's `depth` classes down)
+    /// into `eval`'s chain; `Some` when an entry decided. `shadow`: the
+    /// list is a class named after `warn_if_reject`.
+    fn run<'s>(
+        &'s self,
+        list: &'s [LoadedEntry],
+        eval: &'s mut Eval<'_>,
+        shadow: bool,
+        depth: usize,
+    ) -> BoxFuture<'s, Option<Decision>> {
+        Box::pin(async move {
+            for item in list {
+                let shadow = shadow || item.entry.mode() == Mode::Shadow;
+                let verdict = match &item.target {
+                    Target::Builtin(verdict) => verdict.clone(),
+                    Target::Class(name) => Verdict::Restriction(name.clone()),
+                    Target::Plugin(plugin) => self.ask(item, plugin, eval, shadow).await,
+                };
+                let decided = match verdict {
+                    Verdict::Restriction(names) => {
+                        self.classes_named(&names, item, eval, shadow, depth).await
                     }
-                    // Added header fields are PREPEND actions of the
-                    // entry, met before its verdict; a shadow entry adds
-                    // none.
-                    if item.entry.mode() != Mode::Shadow {
-                        for line in added {
-                            chain.step(&item.entry, Verdict::Prepend(line));
-                        }
-                    }
-                    verdict
+                    verdict => eval.chain.step_as(&item.entry, verdict, shadow),
+                };
+                if decided.is_some() {
+                    return decided;
                 }
+            }
+            None
+        })
+    }
+
+    /// Evaluates the restriction names of a class entry or a
+    /// `restriction` verdict, in order: a class's list in place, a
+    /// built-in as its verdict. A name that is neither is Postfix's
+    /// `unknown smtpd restriction` (logged; `451 4.3.5`), as is nesting
+    /// past [`MAX_CLASS_DEPTH`].
+    async fn classes_named(
+        &self,
+        names: &str,
+        item: &LoadedEntry,
+        eval: &mut Eval<'_>,
+        shadow: bool,
+        depth: usize,
+    ) -> Option<Decision> {
+        for name in names
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|n| !n.is_empty())
+        {
+            let verdict = if let Some(builtin) = Builtin::from_name(name) {
+                builtin_verdict(builtin)
+            } else if let Some(list) = self.classes.get(name) {
+                if depth < MAX_CLASS_DEPTH {
+                    match self.run(list, eval, shadow, depth + 1).await {
+                        Some(decision) => return Some(decision),
+                        None => continue,
+                    }
+                }
+                config_error(
+                    eval.request,
+                    &item.entry,
+                    &format!(
+                        "restriction class {name}: more than {MAX_CLASS_DEPTH} levels of nesting"
+                    ),
+                )
+            } else {
+                config_error(
+                    eval.request,
+                    &item.entry,
+                    &format!("unknown smtpd restriction: \"{name}\""),
+                )
             };
-            if let Some(decision) = chain.step(&item.entry, verdict) {
-                return decision;
+            if let Some(decision) = eval.chain.step_as(&item.entry, verdict, shadow) {
+                return Some(decision);
             }
         }
-        chain.finish()
+        None
     }
+
+    /// Calls one plugin entry, in the instance the session keeps for it;
+    /// header fields it added become PREPEND actions of the entry, met
+    /// before its verdict (none for a shadow entry).
+    async fn ask(
+        &self,
+        item: &LoadedEntry,
+        plugin: &LoadedPlugin,
+        eval: &mut Eval<'_>,
+        shadow: bool,
+    ) -> Verdict {
+        let wit = eval
+            .wit
+            .get_or_insert_with(|| convert::request(eval.request));
+        let mut held = eval.instances.remove(&plugin.instance_key);
+        let call = Call {
+            request: eval.request,
+            wit,
+            message: eval.message.as_ref(),
+            max_failures: self.max_failures,
+        };
+        let (added, verdict) = call.ask(item, plugin, &mut held).await;
+        if let Some(live) = held {
+            eval.instances.insert(plugin.instance_key, live);
+        }
+        if !shadow {
+            for line in added {
+                eval.chain
+                    .step_as(&item.entry, Verdict::Prepend(line), false);
+            }
+        }
+        verdict
+    }
+}
+
+/// One list evaluation in progress: the request (converted once, on
+/// demand, for every plugin of the list and its classes), the message,
+/// Postfix's rules, and the session's plugin instances.
+struct Eval<'a> {
+    request: &'a PolicyRequest,
+    wit: Option<Result<types::Request, String>>,
+    message: Option<Arc<Parsed>>,
+    chain: Chain<'a>,
+    instances: &'a mut HashMap<usize, Live>,
+}
+
+/// Postfix's answer to a restriction it cannot evaluate
+/// (`reject_server_error`): `451 4.3.5 Server configuration error`, after
+/// a warning that names the entry.
+fn config_error(request: &PolicyRequest, entry: &Entry, why: &str) -> Verdict {
+    let id = if request.queue_id.is_empty() {
+        "NOQUEUE"
+    } else {
+        &request.queue_id
+    };
+    tracing::warn!(
+        target: "postern/policy",
+        plugin = entry.name(),
+        stage = %request.stage,
+        "{id}: {why} (named by entry {entry} of the {} list)",
+        request.stage
+    );
+    Verdict::Reject(Reply::new(
+        451,
+        EnhancedCode::new(4, 3, 5),
+        "Server configuration error",
+    ))
 }
 
 /// What every plugin call of one list evaluation shares.

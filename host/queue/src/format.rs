@@ -14,6 +14,8 @@
 //! envid QQ314159                      DSN ENVID, decoded (absent: none)
 //! smtputf8 1                          SMTPUTF8 / BODY=8BITMIME given
 //! 8bitmime 1                          (absent when not)
+//! filter smtp:[127.0.0.1]:10025       content filter: every recipient
+//!                                     goes there (absent: none)
 //! rcpt bob@example.net Bob@example.net   address, then as given in RCPT TO
 //! rcpt c@example.net c@example.net SUCCESS,FAILURE rfc822;C@example.net
 //!                                     then NOTIFY (or `-`) and ORCPT when given
@@ -39,7 +41,7 @@
 //! that recipient is tried again. Parsing trusts no length beyond the file
 //! and never panics.
 //!
-//! The DSN and SMTPUTF8 records came later: a file without them is a file
+//! The DSN, SMTPUTF8 and filter records came later: a file without them is a file
 //! written before them (or for mail without those parameters), so old
 //! queue files stay readable, and a message without them is written
 //! exactly as before.
@@ -198,6 +200,9 @@ pub(crate) fn header(id: &QueueId, envelope: &Envelope, content_len: usize) -> V
     if envelope.eight_bit_mime {
         line("8bitmime", "1");
     }
+    if let Some(filter) = &envelope.content_filter {
+        line("filter", &escape(filter));
+    }
     for r in &envelope.recipients {
         let mut value = format!(
             "{} {}",
@@ -328,6 +333,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
             envid: h.envid,
             smtputf8: h.smtputf8.unwrap_or(false),
             eight_bit_mime: h.eight_bit_mime.unwrap_or(false),
+            content_filter: h.content_filter,
         },
         content: content[start..].to_vec(),
         statuses: vec![RecipientStatus::Pending; recipients_count],
@@ -368,6 +374,7 @@ struct HeaderFields {
     envid: Option<String>,
     smtputf8: Option<bool>,
     eight_bit_mime: Option<bool>,
+    content_filter: Option<String>,
     recipients: Vec<Recipient>,
     size: Option<u64>,
 }
@@ -427,6 +434,10 @@ impl HeaderFields {
             "envid" => set(&mut self.envid, key, text(value)?),
             "smtputf8" => set(&mut self.smtputf8, key, flag(key, value)?),
             "8bitmime" => set(&mut self.eight_bit_mime, key, flag(key, value)?),
+            "filter" => match text(value)? {
+                f if f.is_empty() => Err("empty filter".to_owned()),
+                f => set(&mut self.content_filter, key, f),
+            },
             "rcpt" => {
                 let mut fields = value.split(' ');
                 let (Some(a), Some(o)) = (fields.next(), fields.next()) else {
@@ -663,7 +674,29 @@ mod tests {
         assert_eq!((r.notify, &r.orcpt), (None, &None));
         assert_eq!(r.original.to_string(), "Bob@example.net");
         assert_eq!((m.envelope.ret, m.envelope.smtputf8), (None, false));
+        assert_eq!(m.envelope.content_filter, None);
         assert!(m.is_done());
+    }
+
+    #[test]
+    fn the_content_filter_round_trips() {
+        let mut env = envelope(&["bob@example.net"]);
+        env.content_filter = Some("smtp:[127.0.0.1]:10025".to_owned());
+        let f = file(&id(), &env, b"x");
+        let text = String::from_utf8_lossy(&f);
+        assert!(text.contains("\nfilter smtp:[127.0.0.1]:10025\n"), "{text}");
+        assert_eq!(parse(&f).unwrap().message.envelope, env);
+        // Hostile text stays one record.
+        env.content_filter = Some("smtp:x\nrcpt a@b.c a@b.c".to_owned());
+        assert_eq!(
+            parse(&file(&id(), &env, b"x")).unwrap().message.envelope,
+            env
+        );
+        // Twice, or empty, is corruption.
+        let twice = text.replace("filter ", "filter smtp:[a]\nfilter ");
+        assert!(parse(twice.as_bytes()).is_err());
+        let empty = text.replace("filter smtp:[127.0.0.1]:10025", "filter ");
+        assert!(parse(empty.as_bytes()).is_err());
     }
 
     #[test]

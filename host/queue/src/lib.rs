@@ -2,8 +2,9 @@
 //! every recipient has it, across crashes and restarts.
 //!
 //! It does the work of Postfix's cleanup (write the queue file, fsync,
-//! rename into `active/`, fsync the directory, and only then let the SMTP
-//! server answer 250) and of qmgr (hand each recipient to a delivery agent,
+//! link into `active/`, fsync the directory, one fsync shared by the
+//! concurrent sessions, and only then let the SMTP server answer 250) and
+//! of qmgr (hand each recipient to a delivery agent,
 //! at most `default_process_limit` deliveries at once and at most a
 //! destination's concurrency limit to each destination, round robin, so
 //! that a slow destination cannot starve the others; new and deferred mail
@@ -35,12 +36,15 @@
 //! It does not yet: rewrite headers as cleanup does (header_checks; the
 //! SMTP server adds Message-Id and Date for submissions, [`pickup`] for
 //! `postern sendmail`), route recipients to different agents by
-//! transport, share one fsync among concurrent sessions (group commit), or
-//! lock the queue directory against a second daemon.
+//! transport, or lock the queue directory against a second daemon.
 //!
 //! # Layout
 //! - [`queue`]: [`Queue`], opening the directory, and the schedule.
 //! - `enqueue`: the [`postern_mail::Enqueue`] implementation (cleanup).
+//! - [`filter`]: content filters, [`ContentFilter`] (a service's
+//!   `content_filter`) and the one delivery of a filtered message.
+//! - `commit`: group commit, one fsync of `active/` shared by the
+//!   sessions that queued a message meanwhile.
 //! - `scheduler`: [`Queue::run`], the delivery loop (qmgr).
 //! - `active`: the messages in memory, by destination, and which
 //!   delivery starts next (qmgr's in-core queues).
@@ -51,7 +55,8 @@
 //! - [`mailq`]: the text of `postern queue list` and `show`.
 //! - [`trigger`]: the socket that wakes the daemon (`postern flush`).
 //! - [`pickup`]: how `postern sendmail` hands a message over (postdrop):
-//!   the pickup socket, the maildrop, the file format, cleanup's headers.
+//!   the pickup socket and the maildrop.
+//! - `pickup_file`: the maildrop file format, decoded without trust.
 //! - `pickup_cleanup`: the envelope and headers of a local submission.
 //! - `pickup_service`: the daemon's pickup task behind them (pickup).
 //! - `pickup_scan`: its scan of the maildrop, file by untrusted file.
@@ -70,10 +75,12 @@ mod active;
 mod admin;
 mod attempt;
 mod bounce;
+mod commit;
 mod date;
 mod dsn;
 mod enqueue;
 pub mod error;
+pub mod filter;
 pub mod format;
 pub mod id;
 mod inspect;
@@ -81,6 +88,7 @@ mod maillog;
 pub mod mailq;
 pub mod pickup;
 mod pickup_cleanup;
+mod pickup_file;
 mod pickup_scan;
 mod pickup_service;
 pub mod queue;
@@ -94,6 +102,7 @@ mod testing;
 pub mod trigger;
 
 pub use error::{ParseError, QueueError};
+pub use filter::ContentFilter;
 pub use format::QueuedMessage;
 pub use inspect::QueueEntry;
 pub use queue::Queue;

@@ -91,6 +91,10 @@ pub fn render_message(queue: QueueName, message: &QueuedMessage) -> Vec<u8> {
         out.push_str(&format!("helo_name: {}\n", one_line(helo)));
     }
     out.push_str(&format!("protocol_name: {}\n", env.protocol));
+    if let Some(filter) = &env.content_filter {
+        // postcat's name for the FILTER record.
+        out.push_str(&format!("content_filter: {}\n", one_line(filter)));
+    }
     for (i, r) in env.recipients.iter().enumerate() {
         let status = message
             .statuses

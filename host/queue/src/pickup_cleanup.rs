@@ -164,24 +164,8 @@ fn is_field(line: &[u8]) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use postern_mail::Recipient;
-
     use super::*;
-
-    fn submission(content: &[u8]) -> Submission {
-        Submission {
-            uid: 1000,
-            sender: ReversePath::Address(Address::parse("alice@mx.example.org").unwrap()),
-            full_name: Some("Alice \"A\" Example".to_owned()),
-            recipients: vec![Recipient::new(Address::parse("bob@example.org").unwrap())],
-            content: content.to_vec(),
-            notify: None,
-            ret: None,
-            envid: None,
-            queue_id: None,
-            helo: None,
-        }
-    }
+    use crate::pickup_file::submission;
 
     #[test]
     fn cleanup_adds_headers_and_drops_bcc() {

@@ -226,7 +226,10 @@ impl Queue {
     ) -> Result<QueueId, EnqueueError> {
         submission.uid = uid;
         let id = id.unwrap_or_else(|| self.new_id());
-        let envelope = local_envelope(&submission, arrival);
+        let mut envelope = local_envelope(&submission, arrival);
+        envelope
+            .content_filter
+            .clone_from(&self.settings.content_filter);
         let content = local_headers(&submission, &self.settings.myhostname.to_string(), &id);
         tracing::info!(target: "postern/pickup", "{id}: uid={uid} from=<{}>", envelope.sender);
         self.enqueue(id.clone(), envelope, content).await?;

@@ -55,6 +55,11 @@ pub struct QueueSettings {
     /// `queue_minfree` (0): bytes of the queue's file system that new
     /// mail must leave free ([`postern_mail::Enqueue::has_room`]).
     pub queue_minfree: u64,
+    /// main.cf's `content_filter` (empty: none): the content filter of
+    /// mail that `postern sendmail` hands over, as Postfix's pickup
+    /// follows main.cf ([`crate::filter`]). SMTP services take theirs
+    /// through [`crate::ContentFilter`].
+    pub content_filter: Option<String>,
 }
 
 impl Default for QueueSettings {
@@ -73,6 +78,7 @@ impl Default for QueueSettings {
             message_active_limit: 20_000,
             message_recipient_limit: 20_000,
             queue_minfree: 0,
+            content_filter: None,
         }
     }
 }

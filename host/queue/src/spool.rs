@@ -6,9 +6,11 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use postern_mail::{Envelope, QueueId};
 
+use crate::commit::GroupSync;
 use crate::error::QueueError;
 use crate::format::{END_MARKER, header};
 
@@ -65,6 +67,9 @@ impl fmt::Display for QueueName {
 #[derive(Debug, Clone)]
 pub(crate) struct Spool {
     root: PathBuf,
+    /// The shared fsyncs of `active/` and `hold/`, where new messages
+    /// land (`commit`): one per directory for every clone of the spool.
+    commits: Arc<[GroupSync; 2]>,
 }
 
 impl Spool {
@@ -77,9 +82,16 @@ impl Spool {
             builder.create(&dir).map_err(|e| QueueError::io(&dir, e))?;
         }
         sync_dir(root).map_err(|e| QueueError::io(root, e))?;
-        Ok(Spool {
+        Ok(Spool::at(root))
+    }
+
+    fn at(root: &Path) -> Spool {
+        let commits =
+            [QueueName::Active, QueueName::Hold].map(|q| GroupSync::new(root.join(q.as_str())));
+        Spool {
             root: root.to_owned(),
-        })
+            commits: Arc::new(commits),
+        }
     }
 
     /// An existing queue directory, as it is: nothing created, nothing
@@ -88,9 +100,7 @@ impl Spool {
         if !root.join(QueueName::Active.as_str()).is_dir() {
             return Err(QueueError::NoQueue(root.to_owned()));
         }
-        Ok(Spool {
-            root: root.to_owned(),
-        })
+        Ok(Spool::at(root))
     }
 
     /// The queue directory.
@@ -110,9 +120,10 @@ impl Spool {
 
     /// Writes a new message durably into `target` (active or hold), the
     /// way Postfix's cleanup does: the whole file into `incoming/`, fsync,
-    /// link into `target/` (which never replaces a file), fsync `target/`.
-    /// Only when this returns `Ok` may the message be acknowledged; on
-    /// error nothing of it is left.
+    /// link into `target/` (which never replaces a file), fsync `target/`
+    /// (an fsync shared with the concurrent callers, `commit`). Only when
+    /// this returns `Ok` may the message be acknowledged; on error nothing
+    /// of it is left.
     pub fn write_new(
         &self,
         id: &QueueId,
@@ -131,7 +142,12 @@ impl Spool {
         // leftover is removed at the next start-up anyway.
         let _ = fs::remove_file(&incoming);
         written?;
-        if let Err(e) = sync_dir(&self.dir(target)) {
+        let synced = match target {
+            QueueName::Hold => self.commits[1].sync(),
+            QueueName::Active => self.commits[0].sync(),
+            other => sync_dir(&self.dir(other)),
+        };
+        if let Err(e) = synced {
             let _ = fs::remove_file(&dest);
             return Err(e);
         }
@@ -155,6 +171,17 @@ impl Spool {
     pub fn remove(&self, q: QueueName, id: &QueueId) -> io::Result<()> {
         fs::remove_file(self.path(q, id))?;
         sync_dir(&self.dir(q))
+    }
+
+    /// Removes the file of a message that is finished (every recipient
+    /// done, every notice queued) without fsyncing its directory, as
+    /// Postfix's qmgr does. Durability argument: a crash may undo the
+    /// unlink; start-up recovery then finds the file finished and removes
+    /// it again, or, if the last status record was not on disk either,
+    /// delivers those recipients a second time. A duplicate at worst,
+    /// never a loss, and one disk wait less per message.
+    pub fn remove_finished(&self, q: QueueName, id: &QueueId) -> io::Result<()> {
+        fs::remove_file(self.path(q, id))
     }
 
     /// Moves the file at `path` into `corrupt/`, under its own name or,

@@ -5,6 +5,7 @@
 use oci_client::manifest::OciImageManifest;
 use semver::Version;
 
+use crate::access::Access;
 use crate::artifact::{self, WasmConfig};
 use crate::error::Error;
 use crate::layout::Layout;
@@ -14,18 +15,19 @@ use crate::signature::Signature;
 
 /// A registry: remote, or a layout directory.
 enum Registry {
-    Remote(Remote),
+    // Boxed: two HTTP clients beside a path.
+    Remote(Box<Remote>),
     Layout(Layout),
 }
 
 impl Registry {
-    fn of(r: &PluginRef) -> Registry {
-        match &r.location {
+    fn of(r: &PluginRef, access: &Access) -> Result<Registry, Error> {
+        Ok(match &r.location {
             crate::reference::Location::Layout { dir } => Registry::Layout(Layout::new(dir)),
-            crate::reference::Location::Oci { host, repository } => {
-                Registry::Remote(Remote::new(host, repository))
-            }
-        }
+            crate::reference::Location::Oci { host, repository } => Registry::Remote(Box::new(
+                Remote::new(host, repository, access.credentials(host)?)?,
+            )),
+        })
     }
 
     async fn manifest(
@@ -118,10 +120,33 @@ async fn resolve_constraint(registry: &Registry, r: &PluginRef) -> Result<Option
     }
 }
 
+/// Runs `work` against `r`'s registry within its timeout.
+async fn bounded<T>(
+    r: &PluginRef,
+    access: &Access,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let crate::reference::Location::Oci { host, .. } = &r.location else {
+        return work.await;
+    };
+    let after = access.timeout(host);
+    tokio::time::timeout(after, work)
+        .await
+        .map_err(|_| Error::Timeout {
+            registry: host.clone(),
+            after,
+        })?
+}
+
 /// Pulls `r` and checks it. A digest pinned in `r` must be the manifest's
 /// or the component's; with a tag too, the tag must still point at it.
-pub async fn fetch(r: &PluginRef) -> Result<Fetched, Error> {
-    let registry = Registry::of(r);
+/// The component may be at most `access.max_plugin_size` bytes.
+pub async fn fetch(r: &PluginRef, access: &Access) -> Result<Fetched, Error> {
+    bounded(r, access, fetch_unbounded(r, access)).await
+}
+
+async fn fetch_unbounded(r: &PluginRef, access: &Access) -> Result<Fetched, Error> {
+    let registry = Registry::of(r, access)?;
     let reference = r.to_string();
     let tag = resolve_constraint(&registry, r).await?;
     // By tag when there is one, so a moved tag shows as a mismatch.
@@ -150,6 +175,15 @@ pub async fn fetch(r: &PluginRef) -> Result<Fetched, Error> {
         .blob(&reference, &manifest.config.digest, manifest.config.size)
         .await?;
     let config = artifact::parse_config(&reference, &config_raw)?;
+    if usize::try_from(layer.size).map_or(true, |n| n > access.max_plugin_size) {
+        return Err(Error::NotAPlugin {
+            reference,
+            why: format!(
+                "a component of {} bytes, more than [plugins] max_plugin_size ({} bytes)",
+                layer.size, access.max_plugin_size
+            ),
+        });
+    }
     let component = registry.blob(&reference, &layer.digest, layer.size).await?;
     artifact::check_component(&reference, &component)?;
     Ok(Fetched {
@@ -171,6 +205,7 @@ pub async fn publish(
     component: &[u8],
     version: Option<&str>,
     signature: Option<&Signature>,
+    access: &Access,
 ) -> Result<(String, String), Error> {
     let reference = r.to_string();
     let Some(tag) = r
@@ -201,17 +236,24 @@ pub async fn publish(
             built.config.as_slice(),
         ),
     ];
-    let registry = Registry::of(r);
-    let manifest_digest = registry
-        .push(&reference, tag, &blobs, &built.manifest)
-        .await?;
+    let registry = Registry::of(r, access)?;
+    let manifest_digest = bounded(
+        r,
+        access,
+        registry.push(&reference, tag, &blobs, &built.manifest),
+    )
+    .await?;
     Ok((manifest_digest, built.component_digest))
 }
 
 /// Signs `r` in place: fetches it, adds `sign(digest)`'s signature to its
 /// manifest and pushes the manifest back under the same tag. Returns the
 /// component's digest.
-pub async fn sign(r: &PluginRef, sign: impl FnOnce(&str) -> Signature) -> Result<String, Error> {
+pub async fn sign(
+    r: &PluginRef,
+    sign: impl FnOnce(&str) -> Signature,
+    access: &Access,
+) -> Result<String, Error> {
     let reference = r.to_string();
     let Some(tag) = r.tag.clone().filter(|_| r.constraint().is_none()) else {
         return Err(Error::BadReference {
@@ -219,16 +261,20 @@ pub async fn sign(r: &PluginRef, sign: impl FnOnce(&str) -> Signature) -> Result
             why: "sign a tag (NAME:TAG)".to_owned(),
         });
     };
-    let registry = Registry::of(r);
-    let fetched = fetch(r).await?;
-    let raw = registry.manifest(&reference, Some(&tag), None).await?;
-    let mut manifest = artifact::parse_manifest(&reference, &raw)?;
-    artifact::set_signature(&mut manifest, &sign(&fetched.digest));
-    registry.push(&reference, &tag, &[], &manifest).await?;
+    let registry = Registry::of(r, access)?;
+    let fetched = fetch(r, access).await?;
+    bounded(r, access, async {
+        let raw = registry.manifest(&reference, Some(&tag), None).await?;
+        let mut manifest = artifact::parse_manifest(&reference, &raw)?;
+        artifact::set_signature(&mut manifest, &sign(&fetched.digest));
+        registry.push(&reference, &tag, &[], &manifest).await
+    })
+    .await?;
     Ok(fetched.digest)
 }
 
 /// The tags of `r`'s repository.
-pub async fn tags(r: &PluginRef) -> Result<Vec<String>, Error> {
-    Registry::of(r).tags(&r.to_string()).await
+pub async fn tags(r: &PluginRef, access: &Access) -> Result<Vec<String>, Error> {
+    let registry = Registry::of(r, access)?;
+    bounded(r, access, registry.tags(&r.to_string())).await
 }

@@ -125,6 +125,45 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The registry wants credentials and has none (or refused them).
+    #[error(
+        "registry {registry}: authentication required: {why}; set [plugins.registries.\"{registry}\"] \
+         username and password_file, or log in with `docker login` / `podman login`"
+    )]
+    AuthRequired {
+        /// `HOST[:PORT]`.
+        registry: String,
+        /// What happened (no credentials, or whose were refused).
+        why: String,
+    },
+    /// A credentials file (password file, docker/podman auth file) that
+    /// cannot be used; its content is never quoted.
+    #[error("{}: {why}", path.display())]
+    Credentials {
+        /// The file, or the config section.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// A registry answer larger than its bound (a manifest past 4 MiB, a
+    /// component past `max_plugin_size` or past its declared size).
+    #[error("registry {registry}: {what} is larger than {max} bytes; refused")]
+    TooLarge {
+        /// `HOST[:PORT]`.
+        registry: String,
+        /// Which answer.
+        what: String,
+        /// The bound.
+        max: usize,
+    },
+    /// A registry command that did not finish in time.
+    #[error("registry {registry} did not finish within {}s (its timeout)", after.as_secs())]
+    Timeout {
+        /// `HOST[:PORT]`.
+        registry: String,
+        /// The bound.
+        after: std::time::Duration,
+    },
     /// Anything else the registry said.
     #[error("registry {registry}: {why}")]
     Registry {

@@ -195,12 +195,19 @@ impl Layout {
 /// Writes `path` through a temporary file and a rename, so that a reader
 /// sees the old content or the new, never half of it.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
     fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .map_err(Error::io(&tmp))?;
-    fs::rename(&tmp, path).map_err(Error::io(path))
+    fs::rename(&tmp, path).map_err(Error::io(path))?;
+    // The rename is durable once the directory is.
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(dir))
 }

@@ -1,7 +1,9 @@
 //! Postern's plugin registry client: plugins shared the way the Wasm
 //! ecosystem shares components, as OCI artifacts, and pinned by digest.
 //!
-//! It speaks the OCI distribution API (through `oci-client`) in the CNCF
+//! It speaks the OCI distribution API (reads through reqwest with every
+//! body bounded, pushes through `oci-client`; Basic or Bearer-token
+//! authentication with the operator's credentials) in the CNCF
 //! Wasm artifact layout: a config blob `application/vnd.wasm.config.v0+json`
 //! that names the WIT world and the plugin's version, and one
 //! `application/wasm` layer, the component. HTTPS, except plain HTTP for
@@ -10,7 +12,8 @@
 //! installed is kept in a content store by digest, put in service as
 //! `NAME.wasm` in the plugin directory, and pinned in `plugins.lock`;
 //! signatures are ed25519 over the component's digest, checked against the
-//! operator's trusted keys.
+//! operator's trusted keys. Commands that change `plugins.lock` take turns
+//! on a file lock beside it.
 //!
 //! Postfix and Dovecot have no counterpart: their policy services are
 //! installed by hand. Not here: running plugins, or checking that a
@@ -24,18 +27,24 @@
 //!   version constraints, digests; which hosts get plain HTTP.
 //! - [`artifact`]: the CNCF Wasm layout, media types, the config blob,
 //!   annotations, digests, component-not-module.
+//! - [`access`]: [`Access`], credentials ([`Credentials`]: config, or the
+//!   docker/podman auth files), timeouts, the plugin size bound.
 //! - [`client`]: [`fetch`], [`publish`], [`sign`], [`tags`] on any kind of
 //!   registry.
 //! - `remote`: an OCI distribution registry over HTTP(S).
+//! - `http`: the registry's reads, every body bounded, authentication
+//!   challenges (Basic, Bearer tokens) answered.
 //! - `layout`: an OCI image layout directory.
 //! - [`lock`]: `plugins.lock`, [`Lock`] and [`Locked`].
 //! - [`store`]: [`Store`], the content store and installed plugins.
 //! - [`signature`]: keys, [`Signature`], [`Trust`].
 //! - [`error`]: [`Error`], what went wrong and where.
 
+pub mod access;
 pub mod artifact;
 pub mod client;
 pub mod error;
+mod http;
 mod layout;
 pub mod lock;
 pub mod reference;
@@ -43,6 +52,7 @@ mod remote;
 pub mod signature;
 pub mod store;
 
+pub use access::{Access, Credentials};
 pub use client::{Fetched, fetch, publish, sign, tags};
 pub use error::Error;
 pub use lock::{LOCK_FILE, Lock, Locked};

@@ -16,6 +16,13 @@
 //! key = "3f2a..."              # the signing key's id, if signed
 //! signature = "base64..."
 //! ```
+//!
+//! Every command that changes it holds [`Lock::hold`], an exclusive
+//! advisory lock (flock(2)) on `.plugins.lock.lck` beside it, from reading
+//! the lock to collecting the store's garbage: two installs at once (or an
+//! install and a remove) run one after the other instead of each writing
+//! back what it read and losing the other's entry, and one cannot collect
+//! the component another has stored but not locked yet.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +34,19 @@ use crate::signature::Signature;
 
 /// The lock file's name in the plugin directory.
 pub const LOCK_FILE: &str = "plugins.lock";
+
+/// The file whose flock(2) serializes the commands that change the lock.
+/// A file of its own, never renamed: `plugins.lock` itself is replaced by
+/// a rename on every save, and a lock on a replaced file guards nothing.
+pub const GUARD_FILE: &str = ".plugins.lock.lck";
+
+/// An exclusive hold on a plugin directory's lock, released when dropped
+/// (or when the process ends, however it ends: the kernel drops a flock
+/// with the last descriptor).
+#[derive(Debug)]
+pub struct Held {
+    _file: std::fs::File,
+}
 
 /// One installed reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +99,28 @@ impl Lock {
     /// The lock file of plugin directory `dir`.
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(LOCK_FILE)
+    }
+
+    /// Waits for, then holds, the exclusive lock on `dir`'s lock file;
+    /// `waiting` is called once if another command holds it now.
+    pub fn hold(dir: &Path, waiting: impl FnOnce(&Path)) -> Result<Held, Error> {
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let path = dir.join(GUARD_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                waiting(&path);
+                file.lock().map_err(Error::io(&path))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path)(e)),
+        }
+        Ok(Held { _file: file })
     }
 
     /// Reads `dir`'s lock file; none yet is an empty lock.
@@ -171,6 +213,22 @@ mod tests {
         let mut back = back;
         assert!(back.remove("oci://h/a/q:1.0").is_some());
         assert!(back.get("oci://h/a/q:1.0").is_none());
+    }
+
+    #[test]
+    fn the_hold_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = Lock::hold(dir.path(), |_| panic!("nobody holds it")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = dir.path().to_path_buf();
+        let other = std::thread::spawn(move || {
+            // A second open file description: flock excludes it as it
+            // would another process.
+            let _second = Lock::hold(&d, |_| tx.send(()).unwrap()).unwrap();
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        drop(held);
+        other.join().unwrap();
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! An OCI distribution registry, through `oci-client`: manifests and blobs
-//! by tag or digest, pushes, tag lists. HTTPS, except for a registry on
-//! this machine (loopback), which is spoken to in plain HTTP.
+//! An OCI distribution registry: reads (manifests, blobs, tag lists)
+//! through [`Http`], bounded and authenticated; pushes through
+//! `oci-client`. HTTPS, except for a registry on this machine (loopback),
+//! which is spoken to in plain HTTP.
 
 use std::error::Error as _;
 use std::time::Duration;
@@ -11,8 +12,10 @@ use oci_client::manifest::{OciImageManifest, OciManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+use crate::access::Credentials;
 use crate::artifact::{self, MANIFEST_MEDIA_TYPE};
 use crate::error::Error;
+use crate::http::{Http, MAX_MANIFEST};
 use crate::reference::is_loopback;
 
 /// How long a connection may take to open: a registry that is down
@@ -24,13 +27,19 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// A client for one registry host.
 pub(crate) struct Remote {
     client: Client,
+    http: Http,
+    auth: RegistryAuth,
     host: String,
     repository: String,
 }
 
 impl Remote {
     /// A client for repository `repository` of registry `host`.
-    pub(crate) fn new(host: &str, repository: &str) -> Remote {
+    pub(crate) fn new(
+        host: &str,
+        repository: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<Remote, Error> {
         // reqwest is built without a crypto provider of its own; use ring,
         // as the rest of the server does. Installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -47,29 +56,33 @@ impl Remote {
             use_monolithic_push: true,
             ..ClientConfig::default()
         });
-        Remote {
+        let auth = match &credentials {
+            Some(c) => RegistryAuth::Basic(c.username.clone(), c.password().to_owned()),
+            None => RegistryAuth::Anonymous,
+        };
+        Ok(Remote {
             client,
+            http: Http::new(host, credentials)?,
+            auth,
             host: host.to_owned(),
             repository: repository.to_owned(),
-        }
+        })
     }
 
-    fn reference(&self, tag: Option<&str>, digest: Option<&str>) -> Reference {
-        match (digest, tag) {
-            (Some(d), _) => {
-                Reference::with_digest(self.host.clone(), self.repository.clone(), d.to_owned())
-            }
-            (None, t) => Reference::with_tag(
-                self.host.clone(),
-                self.repository.clone(),
-                t.unwrap_or("latest").to_owned(),
-            ),
-        }
+    fn reference(&self, tag: &str) -> Reference {
+        Reference::with_tag(self.host.clone(), self.repository.clone(), tag.to_owned())
     }
 
     fn map(&self, reference: &str, e: OciDistributionError) -> Error {
         let unknown = || Error::UnknownTag {
             reference: reference.to_owned(),
+        };
+        let auth = |why: &str| Error::AuthRequired {
+            registry: self.host.clone(),
+            why: match &self.auth {
+                RegistryAuth::Basic(user, _) => format!("the credentials of {user} were refused"),
+                _ => why.to_owned(),
+            },
         };
         match e {
             OciDistributionError::RequestError(re) if re.is_connect() || re.is_timeout() => {
@@ -83,6 +96,20 @@ impl Remote {
                     registry: self.host.clone(),
                     why,
                 }
+            }
+            OciDistributionError::RequestError(re)
+                if re.status() == Some(reqwest::StatusCode::UNAUTHORIZED) =>
+            {
+                auth("no credentials for it")
+            }
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_) => auth("no credentials for it"),
+            OciDistributionError::RegistryError { envelope, .. }
+                if envelope.errors.iter().any(|e| {
+                    matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)
+                }) =>
+            {
+                auth("no credentials for it")
             }
             OciDistributionError::ImageManifestNotFoundError(_) => unknown(),
             OciDistributionError::ServerError { code: 404, .. } => unknown(),
@@ -103,20 +130,30 @@ impl Remote {
         }
     }
 
-    /// The raw manifest under `tag` or `digest`.
+    /// The raw manifest under `tag` or `digest`, at most 4 MiB; one
+    /// asked by digest is checked against it.
     pub(crate) async fn manifest(
         &self,
         reference: &str,
         tag: Option<&str>,
         digest: Option<&str>,
     ) -> Result<Vec<u8>, Error> {
-        let r = self.reference(tag, digest);
-        let (raw, _) = self
-            .client
-            .pull_manifest_raw(&r, &RegistryAuth::Anonymous, &[MANIFEST_MEDIA_TYPE])
-            .await
-            .map_err(|e| self.map(reference, e))?;
-        Ok(raw.to_vec())
+        let name = digest.or(tag).unwrap_or("latest");
+        let path = format!("{}/manifests/{name}", self.repository);
+        let raw = self
+            .http
+            .get(
+                reference,
+                &path,
+                MANIFEST_MEDIA_TYPE,
+                "the manifest",
+                MAX_MANIFEST,
+            )
+            .await?;
+        if let Some(d) = digest {
+            artifact::check_digest(&format!("{reference} manifest"), d, &raw)?;
+        }
+        Ok(raw)
     }
 
     /// The blob `digest` of the repository, at most `max` bytes; its
@@ -127,50 +164,36 @@ impl Remote {
         digest: &str,
         max: usize,
     ) -> Result<Vec<u8>, Error> {
-        let r = self.reference(None, Some(digest));
-        let mut out = Capped {
-            bytes: Vec::new(),
-            max,
-        };
-        self.client
-            .pull_blob(&r, digest, &mut out)
-            .await
-            .map_err(|e| match e {
-                OciDistributionError::DigestError(d) => Error::DigestMismatch {
-                    what: format!("{reference} blob {digest}"),
-                    expected: digest.to_owned(),
-                    // oci-client says "Invalid digest. Expected X, got Y".
-                    found: d
-                        .to_string()
-                        .rsplit("got ")
-                        .next()
-                        .unwrap_or_default()
-                        .trim()
-                        .to_owned(),
-                },
-                OciDistributionError::IoError(e)
-                    if e.kind() == std::io::ErrorKind::FileTooLarge =>
-                {
-                    Error::NotAPlugin {
-                        reference: reference.to_owned(),
-                        why: format!("blob {digest} is larger than {max} bytes"),
-                    }
-                }
-                e => self.map(reference, e),
-            })?;
-        artifact::check_digest(&format!("{reference} blob"), digest, &out.bytes)?;
-        Ok(out.bytes)
+        let path = format!("{}/blobs/{digest}", self.repository);
+        let what = format!("blob {digest}");
+        let bytes = self.http.get(reference, &path, "*/*", &what, max).await?;
+        artifact::check_digest(&format!("{reference} blob"), digest, &bytes)?;
+        Ok(bytes)
     }
 
     /// The repository's tags.
     pub(crate) async fn tags(&self, reference: &str) -> Result<Vec<String>, Error> {
-        let r = self.reference(Some("latest"), None);
-        let tags = self
-            .client
-            .list_tags(&r, &RegistryAuth::Anonymous, None, None)
-            .await
-            .map_err(|e| self.map(reference, e))?;
-        Ok(tags.tags)
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let path = format!("{}/tags/list", self.repository);
+        let raw = self
+            .http
+            .get(
+                reference,
+                &path,
+                "application/json",
+                "the tag list",
+                MAX_MANIFEST,
+            )
+            .await?;
+        let list: TagList = serde_json::from_slice(&raw).map_err(|e| Error::Registry {
+            registry: self.host.clone(),
+            why: format!("a tag list that is not JSON: {e}"),
+        })?;
+        Ok(list.tags.unwrap_or_default())
     }
 
     /// Pushes the blobs (if the registry lacks them) and the manifest
@@ -182,7 +205,10 @@ impl Remote {
         blobs: &[(&str, &[u8])],
         manifest: &OciImageManifest,
     ) -> Result<String, Error> {
-        let r = self.reference(Some(tag), None);
+        let r = self.reference(tag);
+        self.client
+            .store_auth_if_needed(r.resolve_registry(), &self.auth)
+            .await;
         for (digest, bytes) in blobs {
             let exists = self
                 .client
@@ -204,43 +230,5 @@ impl Remote {
         // back for the digest a pull by digest will use.
         let raw = self.manifest(reference, Some(tag), None).await?;
         Ok(artifact::digest(&raw))
-    }
-}
-
-/// A blob's bytes in memory, refused past `max`: a registry that sends
-/// more than the manifest said (or endlessly) costs an error, not memory.
-struct Capped {
-    bytes: Vec<u8>,
-    max: usize,
-}
-
-impl tokio::io::AsyncWrite for Capped {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if self.bytes.len() + buf.len() > self.max {
-            return std::task::Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::FileTooLarge,
-                "blob larger than announced",
-            )));
-        }
-        self.bytes.extend_from_slice(buf);
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
     }
 }

@@ -5,7 +5,9 @@
 //! start-up. [`run`] then opens the queue (recovering what a crash left),
 //! binds every listener before serving any (a port in use stops start-up
 //! with its name), and serves until SIGTERM or SIGINT. SIGHUP reloads the
-//! policy snapshot without dropping a connection.
+//! policy snapshot without dropping a connection. Started as root, it
+//! runs as `mail_owner` once the listeners are bound, with a root helper
+//! for what needs another uid ([`crate::privilege`]).
 //!
 //! Stopping (SIGTERM, `postern stop`) is graceful: the listeners close,
 //! SMTP sessions between transactions get `421 4.3.2` and those in one
@@ -147,63 +149,34 @@ pub fn policy_config_for(
     let mut policy = PolicyConfig::default();
     let access_args = crate::config::policy::access_map_args(config);
     let tables = load_tables(config)?;
+    let classes: Vec<&str> = config
+        .restriction_classes
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let cx = EntryContext {
+        config,
+        tables: &tables,
+        access_args: &access_args,
+        classes: &classes,
+    };
     for stage in Stage::ALL {
         let list = lists.get(&stage).map(Vec::as_slice).unwrap_or_default();
         let mut entries = Vec::with_capacity(list.len());
         for r in list {
-            // `{ plugin = "oci://..." }`: the installed plugin plugins.lock
-            // names, from local files only (start-up works offline).
-            let item = crate::registry_cli::resolve(config, &r.item).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}:{}: smtpd.restrictions.{stage}: {e:#}",
-                    config.source.file,
-                    r.line
-                )
-            })?;
-            let entry = match &item {
-                RestrictionItem::Line(l) => {
-                    Entry::from_line(&crate::config::policy::implicit_access(stage, l))
-                }
-                RestrictionItem::Table(t) => Entry::from_table(t.clone()),
-            };
-            // The access map plugins get the main.cf settings they read.
-            let entry = entry.map(|mut e| {
-                if crate::config::policy::ACCESS_PLUGINS.contains(&e.name()) {
-                    for (k, v) in &access_args {
-                        e = e.with_default_arg(k, v);
-                    }
-                }
-                e
-            });
-            match entry {
-                // A data_dir is checked here too, where the line is known.
-                Ok(e) => match e.data_dir().map(std::fs::read_dir) {
-                    Some(Err(why)) => bail!(
-                        "{}:{}: smtpd.restrictions.{stage}: entry {e}: data_dir {}: {why}",
-                        config.source.file,
-                        r.line,
-                        e.data_dir()
-                            .map(Path::display)
-                            .map(|d| d.to_string())
-                            .unwrap_or_default()
-                    ),
-                    _ => match crate::config::policy::check_access_table(&tables, &e) {
-                        Err(why) => bail!(
-                            "{}:{}: smtpd.restrictions.{stage}: entry {e}: {why}",
-                            config.source.file,
-                            r.line
-                        ),
-                        Ok(()) => entries.push(e),
-                    },
-                },
-                Err(e) => bail!(
-                    "{}:{}: smtpd.restrictions.{stage}: {e}",
-                    config.source.file,
-                    r.line
-                ),
-            }
+            let key = format!("smtpd.restrictions.{stage}");
+            entries.push(cx.entry(&key, Some(stage), r)?);
         }
         policy.restrictions.insert(stage, entries);
+    }
+    // Restriction classes: a table alone is no access check there (the
+    // class has no list of its own to take it from).
+    for (name, list) in &config.restriction_classes {
+        let mut entries = Vec::with_capacity(list.len());
+        for r in list {
+            entries.push(cx.entry(&format!("restriction class {name}"), None, r)?);
+        }
+        policy.classes.insert(name.clone(), entries);
     }
     policy.plugin_dir = config.main.plugin_directory.clone();
     let settings = &config.policy;
@@ -213,6 +186,63 @@ pub fn policy_config_for(
     policy.dns = settings.dns.clone();
     policy.tables = Arc::new(tables);
     Ok(policy)
+}
+
+/// What turning a config entry into a policy entry needs.
+struct EntryContext<'a> {
+    config: &'a Config,
+    tables: &'a postern_tables::Tables,
+    /// The main.cf settings the access map plugins read.
+    access_args: &'a [(&'static str, String)],
+    /// The restriction classes' names, which access maps may answer.
+    classes: &'a [&'a str],
+}
+
+impl EntryContext<'_> {
+    /// The policy entry of `r`, written under `key` (the list of `stage`,
+    /// or a class); errors name the config line.
+    fn entry(
+        &self,
+        key: &str,
+        stage: Option<Stage>,
+        r: &crate::config::Restriction,
+    ) -> anyhow::Result<Entry> {
+        let (config, line) = (self.config, r.line);
+        // `{ plugin = "oci://..." }`: the installed plugin plugins.lock
+        // names, from local files only (start-up works offline).
+        let item = crate::registry_cli::resolve(config, &r.item)
+            .map_err(|e| anyhow::anyhow!("{}:{line}: {key}: {e:#}", config.source.file))?;
+        let entry = match (&item, stage) {
+            (RestrictionItem::Line(l), Some(stage)) => {
+                Entry::from_line(&crate::config::policy::implicit_access(stage, l))
+            }
+            (RestrictionItem::Line(l), None) => Entry::from_line(l),
+            (RestrictionItem::Table(t), _) => Entry::from_table(t.clone()),
+        };
+        let mut e =
+            entry.map_err(|e| anyhow::anyhow!("{}:{line}: {key}: {e}", config.source.file))?;
+        // The access map plugins get the main.cf settings they read.
+        if crate::config::policy::ACCESS_PLUGINS.contains(&e.name()) {
+            for (k, v) in self.access_args {
+                e = e.with_default_arg(k, v);
+            }
+        }
+        // A data_dir is checked here too, where the line is known.
+        if let Some(Err(why)) = e.data_dir().map(std::fs::read_dir) {
+            bail!(
+                "{}:{line}: {key}: entry {e}: data_dir {}: {why}",
+                config.source.file,
+                e.data_dir()
+                    .map(Path::display)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            );
+        }
+        if let Err(why) = crate::config::policy::check_access_table(self.tables, &e, self.classes) {
+            bail!("{}:{line}: {key}: entry {e}: {why}", config.source.file);
+        }
+        Ok(e)
+    }
 }
 
 /// Reads every `[tables.NAME]` source; an error names the config line and
@@ -271,6 +301,7 @@ pub fn queue_settings(m: &crate::config::Main) -> postern_queue::QueueSettings {
         ],
         message_active_limit: count(m.qmgr_message_active_limit),
         message_recipient_limit: count(m.qmgr_message_recipient_limit),
+        content_filter: m.content_filter.clone(),
     }
 }
 
@@ -350,6 +381,15 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     }
     std::fs::write(&pid_path, format!("{}\n", std::process::id()))
         .with_context(|| format!("cannot write {}", pid_path.display()))?;
+    // Root's work is done (ports bound, keys read, queue open): run as
+    // mail_owner from here on, with a root helper for the steps that need
+    // another uid (host/server/src/privilege.rs).
+    let privileges = crate::privilege::plan(&config)
+        .and_then(|plan| crate::privilege::apply(&plan, &config, &parts));
+    if let Err(e) = privileges {
+        let _ = std::fs::remove_file(&pid_path);
+        return Err(e);
+    }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // The router again, now that the listeners' addresses are known: a

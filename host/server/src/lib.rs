@@ -14,6 +14,8 @@
 //! - [`directory`]: the domain classes and known recipients, over the
 //!   config and the users file.
 //! - [`daemon`]: start-up, listeners, signals, shutdown.
+//! - [`privilege`]: dropping a root start to `mail_owner`, and
+//!   [`privilege_helper`], the root helper that does what needs another uid.
 //! - [`control`]: the control socket under the queue directory, its
 //!   `reload`, `plugins` and `status` commands, and `postern reload`.
 //! - [`status`]: what `postern status` reports of the running daemon.
@@ -51,6 +53,8 @@ pub mod log;
 pub mod metrics;
 pub mod notify;
 pub mod plugin_cli;
+pub mod privilege;
+pub mod privilege_helper;
 pub mod queue_cli;
 pub mod registry_cli;
 pub mod remote;

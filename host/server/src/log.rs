@@ -6,9 +6,23 @@
 //! formatter puts the process id after it, as syslog does, and a UTC
 //! timestamp (RFC 3339) and the host name before it: syslog's own line
 //! shape, which pflogsumm needs to read a line at all. Targets that are Rust module paths (from
-//! dependencies) are shown as `postern/<crate>`.
+//! dependencies) are shown as `postern/<crate>`. `syslog_name` replaces
+//! the `postern` of every tag, as Postfix's does.
+//!
+//! Where the lines go ([`init_configured`]): stderr by default (the
+//! journal under systemd, the terminal in the foreground); the file
+//! `maillog_file` when it is set (as in Postfix, where setting it turns
+//! syslog off); or the local syslog daemon with `log_output = "syslog"`
+//! ([`syslog`]: `syslog_facility`, `syslog_socket`). Postfix logs to
+//! syslog unless told otherwise; Postern's default is stderr because a
+//! service manager keeps it, and syslog is one explicit key away.
+
+pub mod syslog;
 
 use std::fmt;
+use std::path::Path;
+
+use anyhow::Context as _;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -18,10 +32,19 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 /// The maillog formatter.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Maillog {
-    /// The host name syslog would write: the machine's, up to its first dot.
-    host: String,
+    /// The host name syslog would write: the machine's, up to its first
+    /// dot. None for syslog itself, which stamps the line and adds it.
+    host: Option<String>,
+    /// What tags begin with: `syslog_name`, `postern` by default.
+    name: String,
+}
+
+impl Default for Maillog {
+    fn default() -> Maillog {
+        Maillog::new()
+    }
 }
 
 impl Maillog {
@@ -30,11 +53,35 @@ impl Maillog {
         let name = gethostname::gethostname().to_string_lossy().into_owned();
         let short = name.split('.').next().unwrap_or_default();
         Maillog {
-            host: if short.is_empty() || short.contains(char::is_whitespace) {
+            host: Some(if short.is_empty() || short.contains(char::is_whitespace) {
                 "localhost".to_owned()
             } else {
                 short.to_owned()
-            },
+            }),
+            name: "postern".to_owned(),
+        }
+    }
+
+    /// The same with tags beginning `name/` (syslog_name).
+    pub fn named(mut self, name: &str) -> Maillog {
+        self.name = name.to_owned();
+        self
+    }
+
+    /// Without timestamp and host: what goes to syslog after `<PRI>TIME `.
+    fn bare(mut self) -> Maillog {
+        self.host = None;
+        self
+    }
+
+    /// `name/program` for a target (`postern/smtpd` or a module path).
+    fn program(&self, target: &str) -> String {
+        match target.strip_prefix("postern/") {
+            Some(program) => format!("{}/{program}", self.name),
+            None => {
+                let krate = target.split("::").next().unwrap_or(target);
+                format!("{}/{}", self.name, krate.trim_start_matches("postern_"))
+            }
         }
     }
 }
@@ -73,16 +120,12 @@ where
         mut w: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        SystemTime.format_time(&mut w)?;
-        write!(w, " {}", self.host)?;
+        if let Some(host) = &self.host {
+            SystemTime.format_time(&mut w)?;
+            write!(w, " {host} ")?;
+        }
         let meta = event.metadata();
-        let target = meta.target();
-        let program = if target.starts_with("postern/") {
-            target.to_owned()
-        } else {
-            let krate = target.split("::").next().unwrap_or(target);
-            format!("postern/{}", krate.trim_start_matches("postern_"))
-        };
+        let program = self.program(meta.target());
         let level = match *meta.level() {
             Level::ERROR => "fatal: ",
             Level::WARN => "warning: ",
@@ -90,7 +133,7 @@ where
         };
         let mut text = String::new();
         event.record(&mut Message { out: &mut text });
-        writeln!(w, " {program}[{}]: {level}{text}", std::process::id())
+        writeln!(w, "{program}[{}]: {level}{text}", std::process::id())
     }
 }
 
@@ -109,7 +152,11 @@ pub fn init() {
 /// 3.4's parameter), for a daemon whose stderr nobody keeps. Lines are
 /// written whole, one `write` each, so `tail -f` and pflogsumm never see
 /// half a line; rotate with copytruncate.
-pub fn init_file(path: &std::path::Path) -> std::io::Result<()> {
+pub fn init_file(path: &Path) -> std::io::Result<()> {
+    init_file_named(path, "postern")
+}
+
+fn init_file_named(path: &Path, name: &str) -> std::io::Result<()> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -117,7 +164,45 @@ pub fn init_file(path: &std::path::Path) -> std::io::Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_writer(std::sync::Mutex::new(file))
-        .event_format(Maillog::new())
+        .event_format(Maillog::new().named(name))
+        .try_init();
+    Ok(())
+}
+
+/// Installs the maillog formatter where `config` sends the log (see the
+/// module's documentation), with `syslog_name` in every tag.
+pub fn init_configured(config: &crate::config::Config) -> anyhow::Result<()> {
+    let value = |name: &str| config.value(name).unwrap_or_default();
+    let name = value("syslog_name");
+    let name = if name.trim().is_empty() {
+        "postern".to_owned()
+    } else {
+        name.trim().to_owned()
+    };
+    let file = value("maillog_file");
+    if !file.trim().is_empty() {
+        let file = file.trim();
+        return init_file_named(Path::new(file), &name)
+            .with_context(|| format!("maillog_file: cannot open {file}"));
+    }
+    if value("log_output").trim() != "syslog" {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .event_format(Maillog::new().named(&name))
+            .try_init();
+        return Ok(());
+    }
+    let facility_name = value("syslog_facility");
+    let facility = syslog::facility(&facility_name)
+        .with_context(|| format!("syslog_facility: unknown facility {facility_name:?}"))?;
+    let socket = value("syslog_socket");
+    let writer = syslog::Syslog::start(Path::new(socket.trim()), facility, &name)
+        .context("cannot start the syslog writer")?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_writer(writer)
+        .event_format(Maillog::new().named(&name).bare())
         .try_init();
     Ok(())
 }

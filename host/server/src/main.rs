@@ -119,6 +119,10 @@ enum Command {
         #[command(subcommand)]
         command: users_cli::UserCommand,
     },
+    /// The root helper of a daemon that dropped to mail_owner; started by
+    /// the daemon only (host/server/src/privilege_helper.rs).
+    #[command(hide = true)]
+    PrivsepHelper(postern_server::privilege_helper::HelperArgs),
 }
 
 fn main() -> ExitCode {
@@ -250,11 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !foreground {
                 return daemon::detach(&config, config_path);
             }
-            match config.value("maillog_file").filter(|f| !f.is_empty()) {
-                Some(file) => log::init_file(Path::new(&file))
-                    .with_context(|| format!("maillog_file: cannot open {file}"))?,
-                None => log::init(),
-            }
+            log::init_configured(&config)?;
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(daemon::run(config, config_path.map(Path::to_path_buf)))?;
@@ -291,6 +291,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             users_cli::run(&config, command)
         }
         Command::Sendmail { args } => Ok(sendmail::run(&args, config_path)),
+        Command::PrivsepHelper(args) => postern_server::privilege_helper::run(args),
         Command::ImportPostfix {
             postfix,
             dovecot,

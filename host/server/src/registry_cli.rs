@@ -111,7 +111,11 @@ pub fn run(config: &Config, command: RegistryCommand) -> anyhow::Result<ExitCode
         RegistryCommand::Sign { reference, key } => {
             let secret = signature::read_secret_key(&key)?;
             let r = PluginRef::parse(&reference)?;
-            let digest = block_on(postern_registry::sign(&r, |d| signature::sign(&secret, d)))??;
+            let digest = block_on(postern_registry::sign(
+                &r,
+                |d| signature::sign(&secret, d),
+                access(config),
+            ))??;
             let id = signature::key_id(&secret.verifying_key());
             println!("signed {r} ({digest}) with key {id}");
             Ok(ExitCode::SUCCESS)
@@ -134,6 +138,23 @@ fn store(config: &Config) -> anyhow::Result<Store> {
         Some(dir) => Ok(Store::new(dir)),
         None => bail!("plugin_directory is not set: installed plugins live there"),
     }
+}
+
+/// The plugin directory's lock, held for a whole read-modify-write of
+/// plugins.lock and the store (see [`Lock::hold`]).
+fn hold(store: &Store) -> anyhow::Result<postern_registry::lock::Held> {
+    Ok(Lock::hold(store.dir(), |path| {
+        eprintln!(
+            "postern: waiting for another `postern plugin` command (it holds {})",
+            path.display()
+        );
+    })?)
+}
+
+/// How registries are reached: `[plugins] max_plugin_size` and
+/// `[plugins.registries."HOST"]` (credentials, timeouts).
+fn access(config: &Config) -> &postern_registry::Access {
+    &config.policy.registry_access
 }
 
 /// The operator's trust, from `[plugins]`.
@@ -259,6 +280,7 @@ fn publish(
         &bytes,
         version.as_deref(),
         sig.as_ref(),
+        access(config),
     ))??;
     println!("published {r}: manifest {manifest}, component {component}");
     Ok(ExitCode::SUCCESS)
@@ -266,7 +288,7 @@ fn publish(
 
 /// Pulls and checks `r`, then stores, activates and locks it.
 pub fn install(config: &Config, r: &PluginRef) -> anyhow::Result<Locked> {
-    let fetched = block_on(postern_registry::fetch(r))??;
+    let fetched = block_on(postern_registry::fetch(r, access(config)))??;
     install_fetched(config, r, fetched)
 }
 
@@ -277,6 +299,7 @@ fn install_fetched(config: &Config, r: &PluginRef, fetched: Fetched) -> anyhow::
     let trust = trust(config)?;
     let reference = r.without_digest().to_string();
     let name = r.name();
+    let _held = hold(&store)?;
     let mut lock = Lock::load(store.dir())?;
     if let Some(other) = lock
         .plugin
@@ -340,7 +363,7 @@ fn update(config: &Config, only: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for old in wanted {
         let r = PluginRef::parse(&old.reference)?;
-        let result = block_on(postern_registry::fetch(&r)).and_then(|f| {
+        let result = block_on(postern_registry::fetch(&r, access(config))).and_then(|f| {
             let fetched = f?;
             if fetched.digest == old.digest {
                 return Ok(old.clone());
@@ -374,6 +397,7 @@ fn update(config: &Config, only: Option<&str>) -> anyhow::Result<ExitCode> {
 fn remove(config: &Config, reference: &str) -> anyhow::Result<ExitCode> {
     let store = store(config)?;
     let key = PluginRef::parse(reference)?.without_digest().to_string();
+    let _held = hold(&store)?;
     let mut lock = Lock::load(store.dir())?;
     let Some(gone) = lock.remove(&key) else {
         bail!("{key} is not installed (see `postern plugin list`)");

@@ -299,7 +299,12 @@ impl SmtpServices {
             settings: Arc::clone(&made.settings),
             policy: Arc::clone(&made.policy),
             directory: Arc::clone(directory),
-            enqueue: Arc::clone(enqueue),
+            // The service's `content_filter` (master.cf `-o`), for the
+            // messages no FILTER action routed.
+            enqueue: postern_queue::ContentFilter::wrap(
+                Arc::clone(enqueue),
+                service.main.content_filter.as_deref(),
+            ),
             mynetworks: service.main.mynetworks.clone(),
             limit_exceptions: service.main.smtpd_client_event_limit_exceptions.clone(),
         })

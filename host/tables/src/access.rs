@@ -25,6 +25,7 @@ pub const ACTIONS: &[&str] = &[
     "FILTER",
     "INFO",
     "WARN",
+    "HANGUP",
 ];
 
 /// The restriction names an access map may answer with; keep in step with
@@ -53,6 +54,15 @@ pub const RESTRICTIONS: &[&str] = &[
 /// Whether `value` is something an access map can answer; the error says
 /// what is wrong with it.
 pub fn check_value(value: &str) -> Result<(), String> {
+    check_value_with(value, &[])
+}
+
+/// [`check_value`] where the config defines the restriction classes
+/// `classes` (`smtpd_restriction_classes`). The plugin evaluates the names
+/// of [`RESTRICTIONS`] itself and hands the rest of the list, from the
+/// first other name on, to the server: from there each name must be a
+/// class or one of `permit`, `reject`, `defer`, `dunno`.
+pub fn check_value_with(value: &str, classes: &[&str]) -> Result<(), String> {
     let value = value.trim();
     let first = value.split([' ', '\t']).next().unwrap_or_default();
     let numeric = first.len() == 3
@@ -70,13 +80,31 @@ pub fn check_value(value: &str) -> Result<(), String> {
             "{value:?}: a lookup table inside an access map (name the restriction in the list instead)"
         ));
     }
+    let mut handed_over = false;
     for name in value
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|w| !w.is_empty())
     {
-        if !RESTRICTIONS.contains(&name.to_ascii_lowercase().as_str()) {
+        let lower = name.to_ascii_lowercase();
+        let builtin = matches!(lower.as_str(), "permit" | "reject" | "defer" | "dunno");
+        if classes.contains(&name) || (handed_over && builtin) {
+            handed_over = true;
+            continue;
+        }
+        if handed_over {
             return Err(format!(
-                "{value:?}: {name:?} is neither an access(5) action nor a restriction an access map can name here ({})",
+                "{value:?}: {name:?} follows a restriction class, where only classes and \
+                 permit, reject, defer, dunno may stand"
+            ));
+        }
+        if !RESTRICTIONS.contains(&lower.as_str()) {
+            let classes = if classes.is_empty() {
+                String::new()
+            } else {
+                format!(", or a restriction class: {}", classes.join(", "))
+            };
+            return Err(format!(
+                "{value:?}: {name:?} is neither an access(5) action nor a restriction an access map can name here ({}{classes})",
                 RESTRICTIONS.join(", ")
             ));
         }
@@ -103,6 +131,26 @@ mod tests {
         ] {
             assert_eq!(check_value(ok), Ok(()), "{ok}");
         }
+    }
+
+    #[test]
+    fn restriction_classes_may_be_named() {
+        let classes = ["from_freemail", "strict"];
+        for ok in [
+            "from_freemail",
+            "permit_mynetworks, from_freemail",
+            "from_freemail, strict, reject",
+        ] {
+            assert_eq!(check_value_with(ok, &classes), Ok(()), "{ok}");
+        }
+        assert!(check_value("from_freemail").is_err());
+        let err = check_value_with("from_freemail permit_mynetworks", &classes).unwrap_err();
+        assert!(err.contains("follows a restriction class"), "{err}");
+        let err = check_value_with("From_Freemail", &classes).unwrap_err();
+        assert!(
+            err.contains("or a restriction class: from_freemail, strict"),
+            "{err}"
+        );
     }
 
     #[test]

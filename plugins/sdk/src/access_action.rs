@@ -8,16 +8,22 @@
 //! start of the text taking their place, and Postfix's `smtpd_dsn_fix`
 //! mapping of address codes (X.1.Y) to what is being rejected.
 //!
+//! FILTER gives the `filter` verdict: the queue delivers the message to
+//! that `transport:destination` (Postfix's content filter); one without a
+//! destination is logged and ignored, as Postfix does.
 //! Where Postern has no such feature, the action says so in the log and
-//! has no effect, as Postfix does with a malformed one: FILTER (no content
-//! filters yet) is logged and ignored; PREPEND in the end-of-data list is
+//! has no effect, as Postfix does with a malformed one: PREPEND in the end-of-data list is
 //! refused with Postfix's warning (`action PREPEND is unavailable in
-//! smtpd_end_of_data_restrictions`) and has no effect. HANGUP, Postfix's unsupported test
-//! feature, is not an action here. A right-hand side that is not an action
-//! is a list of restriction names ([`crate::restriction`]); one Postern
-//! cannot evaluate there is a configuration error: logged, and the client
-//! gets `451 4.3.5 Server configuration error`, as Postfix answers an
-//! unknown restriction.
+//! smtpd_end_of_data_restrictions`) and has no effect. HANGUP closes the
+//! connection (the `hangup` verdict: `421 4.7.0`, logged as Postfix's
+//! `hangup:` line); INFO and WARN log the text in Postfix's `info:` and
+//! `warn:` lines (the `info` and `warn` verdicts) and go on. A right-hand
+//! side that is not an action is a list of restriction names
+//! ([`crate::restriction`]): those that need only the request are
+//! evaluated here, the rest (restriction classes) handed to the server
+//! with the `restriction` verdict; a name the server does not know is a
+//! configuration error: logged, and the client gets `451 4.3.5 Server
+//! configuration error`, as Postfix answers an unknown restriction.
 
 use crate::host::LogLevel;
 use crate::{Reply, Request, Stage, Verdict, restriction};
@@ -135,23 +141,19 @@ pub fn evaluate(value: &str, cx: &Context<'_>) -> Outcome {
     } else if is("DEFER") {
         Verdict::Defer(refuse(cx.codes.defer, "Access denied")).into()
     } else if is("INFO") {
-        Outcome::logged(Verdict::Dunno, LogLevel::Info, format!("info: {text}"))
+        Verdict::Info(text.to_owned()).into()
+    } else if is("HANGUP") {
+        Verdict::Hangup(text.to_owned()).into()
     } else if is("WARN") {
         Verdict::Warn(text.to_owned()).into()
     } else if is("FILTER") {
         if text.is_empty() {
             ignored("has FILTER entry without value")
-        } else if !text.contains(':') {
+        } else if !text.contains(':') || text.contains(char::is_whitespace) {
             ignored("requires transport:destination")
         } else {
-            Outcome::logged(
-                Verdict::Dunno,
-                LogLevel::Warn,
-                format!(
-                    "{}; content filters are not supported, the action is ignored",
-                    about(&format!("triggers FILTER {text}"))
-                ),
-            )
+            // smtpd logs `filter: RCPT from ...: triggers FILTER ...`.
+            Verdict::Filter(text.to_owned()).into()
         }
     } else if is("HOLD") {
         Verdict::Hold(about(or(text, "triggers HOLD action"))).into()

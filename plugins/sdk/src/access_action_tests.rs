@@ -226,8 +226,13 @@ fn actions_that_let_the_list_go_on() {
     );
     assert_eq!(sender("WARN odd").verdict, Verdict::Warn("odd".to_owned()));
     let o = sender("INFO seen");
-    assert_eq!(o.verdict, Verdict::Dunno);
-    assert_eq!(o.log, [(LogLevel::Info, "info: seen".to_owned())]);
+    assert_eq!(o.verdict, Verdict::Info("seen".to_owned()));
+    assert!(o.log.is_empty(), "the server logs it, in Postfix's shape");
+    assert_eq!(
+        sender("hangup go away").verdict,
+        Verdict::Hangup("go away".to_owned())
+    );
+    assert_eq!(sender("HANGUP").verdict, Verdict::Hangup(String::new()));
 }
 
 #[test]
@@ -239,6 +244,7 @@ fn malformed_actions_are_warned_about_and_ignored() {
         ("BCC", "requires user@domain target"),
         ("FILTER", "has FILTER entry without value"),
         ("FILTER smtp", "requires transport:destination"),
+        ("FILTER smtp:[a] b", "requires transport:destination"),
     ] {
         let o = sender(value);
         assert_eq!(o.verdict, Verdict::Dunno, "{value}");
@@ -251,15 +257,13 @@ fn malformed_actions_are_warned_about_and_ignored() {
             "{value}"
         );
     }
-    let o = sender("FILTER smtp:[127.0.0.1]:10025");
-    assert_eq!(o.verdict, Verdict::Dunno);
-    assert!(
-        o.log[0]
-            .1
-            .contains("triggers FILTER smtp:[127.0.0.1]:10025"),
-        "{:?}",
-        o.log
+    // A well-formed FILTER is the filter verdict; smtpd logs it.
+    let o = sender("filter  smtp:[127.0.0.1]:10025");
+    assert_eq!(
+        o.verdict,
+        Verdict::Filter("smtp:[127.0.0.1]:10025".to_owned())
     );
+    assert!(o.log.is_empty(), "{:?}", o.log);
 }
 
 #[test]
@@ -285,13 +289,25 @@ fn restriction_names_on_the_right_hand_side() {
         r(450, "4.7.1", "<User+Tag@example.com>: Relay access denied")
     );
     assert_eq!(sender("reject_non_fqdn_sender").verdict, Verdict::Dunno);
-    // Unknown names: a configuration error, as in Postfix.
-    let o = sender("permit_mynetworks reject_rbl_client");
+    // Other names go to the server, the rest of the list with them: it
+    // knows the restriction classes (and answers 451 4.3.5 to others).
+    let o = sender("permit_mynetworks from_freemail, reject");
+    assert_eq!(
+        o.verdict,
+        Verdict::Restriction("from_freemail, reject".to_owned())
+    );
+    assert!(o.log.is_empty());
+    assert_eq!(
+        sender("Reject_RBL_Client").verdict,
+        Verdict::Restriction("Reject_RBL_Client".to_owned())
+    );
+    // What cannot be a name: a configuration error here, as in Postfix.
+    let o = sender("permit_mynetworks 3x from_freemail");
     assert_eq!(refused(&o), r(451, "4.3.5", "Server configuration error"));
     assert!(
-        o.log[0]
-            .1
-            .contains("unknown smtpd restriction: \"reject_rbl_client\"")
+        o.log[0].1.contains("unknown smtpd restriction: \"3x\""),
+        "{:?}",
+        o.log
     );
     let o = sender("check_sender_access hash:/etc/other");
     assert_eq!(refused(&o).0, 451);

@@ -13,10 +13,14 @@
 //! old name `reject_non_fqdn_hostname`), and the three that read the
 //! host's facts from the request: `reject_unauth_pipelining`,
 //! `reject_unlisted_recipient`, `reject_unlisted_sender` (without
-//! arguments: the server's own view of its users). Anything else (DNS checks,
-//! restriction classes, `check_*_access` with a table) is logged as an
-//! unknown restriction and answered `451 4.3.5`, as Postfix does with a
-//! name it does not know.
+//! arguments: the server's own view of its users). At the first other
+//! name the rest of the list goes to the server as a `restriction`
+//! verdict: there it names restriction classes (Postfix's
+//! `smtpd_restriction_classes`), evaluated in place, or `permit`,
+//! `reject`, `defer`, `dunno`; a name the server does not know either is
+//! logged as an unknown restriction and answered `451 4.3.5`, as Postfix
+//! does. What cannot be a name at all (`check_sender_access hash:/x`,
+//! `250`) gets that answer here.
 
 use crate::access_action::{Context, Outcome, server_error};
 use crate::address::is_fqdn;
@@ -46,13 +50,18 @@ pub const SUPPORTED: &[&str] = &[
 /// Evaluates a right-hand side that lists restriction names, separated by
 /// commas or white space: the first that is not dunno decides.
 pub fn evaluate_list(value: &str, cx: &Context<'_>) -> Outcome {
-    for name in value
+    let names: Vec<&str> = value
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|w| !w.is_empty())
-    {
+        .collect();
+    for (i, name) in names.iter().enumerate() {
         match evaluate(&name.to_ascii_lowercase(), cx.request, cx) {
             Some(Verdict::Dunno) => {}
             Some(verdict) => return verdict.into(),
+            // A restriction class, perhaps: the server knows its classes.
+            None if names[i..].iter().all(|n| is_class_name(n)) => {
+                return Verdict::Restriction(names[i..].join(", ")).into();
+            }
             None => {
                 return server_error(format!(
                     "access table {} entry \"{}\": unknown smtpd restriction: \"{name}\" (supported here: {})",
@@ -64,6 +73,16 @@ pub fn evaluate_list(value: &str, cx: &Context<'_>) -> Outcome {
         }
     }
     Verdict::Dunno.into()
+}
+
+/// Whether `name` could name a restriction class: a main.cf parameter
+/// name, a letter then letters, digits, `_` or `-`.
+fn is_class_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn reply(code: u16, enhanced: &str, text: String) -> Reply {

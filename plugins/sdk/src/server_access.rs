@@ -21,7 +21,13 @@
 //! rejected: ...`). What cannot be looked up has no opinion: a domain that
 //! does not exist, a temporary DNS failure (logged, as Postfix's `Unable
 //! to look up MX host for ...`), the null sender, a client without a
-//! verified name. At most [`MAX_HOSTS`] hosts and [`MAX_ADDRESSES`]
+//! verified name.
+//!
+//! The `check_reverse_client_hostname_{a,mx,ns}_access` variants judge the
+//! client's unverified reverse (PTR) name: the server's, else the first
+//! valid name the PTR lookup gives ([`crate::lookup::reverse_name`]); a
+//! client without one has no opinion. Their replies quote the client as
+//! Postfix does, `<name[addr]>: Unverified Client host rejected: ...`. At most [`MAX_HOSTS`] hosts and [`MAX_ADDRESSES`]
 //! addresses per host are looked at, so that a hostile zone cannot make
 //! one check ask the resolver without bound.
 
@@ -79,7 +85,7 @@ impl ServerAccess {
     ) -> Result<ServerAccess, String> {
         if !matches!(
             kind,
-            Kind::Client | Kind::Helo | Kind::Sender | Kind::Recipient
+            Kind::Client | Kind::ReverseClient | Kind::Helo | Kind::Sender | Kind::Recipient
         ) {
             return Err(format!("no {servers:?} variant for {kind:?}"));
         }
@@ -97,12 +103,18 @@ impl ServerAccess {
 
     /// The domain whose servers are judged, or `None` when there is
     /// nothing to judge yet.
-    fn domain(&self, req: &Request) -> Option<String> {
+    fn domain(&self, req: &Request, dns: &dyn Resolver) -> Option<String> {
         let name = match self.kind {
             Kind::Client => {
                 let n = req.client_name.as_str();
                 (!n.is_empty() && n != "unknown").then(|| n.to_owned())
             }
+            // Postfix: only a client whose reverse name is not "unknown"
+            // (a temporary PTR failure leaves it unknown too).
+            Kind::ReverseClient => match crate::lookup::reverse_name(dns, req) {
+                crate::lookup::NameStatus::Ok(n) => Some(n),
+                _ => None,
+            },
             Kind::Helo => Some(req.helo_name.clone()),
             Kind::Sender => domain(&req.sender),
             Kind::Recipient => domain(&req.recipient),
@@ -110,6 +122,21 @@ impl ServerAccess {
         }?;
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         (!name.is_empty()).then_some(name)
+    }
+
+    /// What replies quote: the plain access map's subject, and for the
+    /// reverse client name Postfix's `name[addr]` of the client.
+    fn reply_name(&self, req: &Request) -> Option<String> {
+        if self.kind == Kind::ReverseClient {
+            let name = if req.client_name.is_empty() {
+                "unknown"
+            } else {
+                &req.client_name
+            };
+            return (!req.client_address.is_empty())
+                .then(|| format!("{name}[{}]", req.client_address));
+        }
+        self.map.subject_name(req)
     }
 
     /// Answers `req`: resolves the servers through `dns`, looks them up
@@ -120,8 +147,7 @@ impl ServerAccess {
         dns: &dyn Resolver,
         lookup: &mut dyn FnMut(&str) -> Option<String>,
     ) -> Outcome {
-        let (Some(domain), Some(reply_name)) = (self.domain(req), self.map.subject_name(req))
-        else {
+        let (Some(domain), Some(reply_name)) = (self.domain(req, dns), self.reply_name(req)) else {
             return Outcome::from(Verdict::Dunno);
         };
         // An address literal is its own server (no NS equivalent).
@@ -407,6 +433,74 @@ mod tests {
         // An address literal has no name servers.
         assert_eq!(
             run(Servers::Ns, "a@[192.0.2.9]", &[("192.0.2.9", "REJECT")]).0,
+            Verdict::Dunno
+        );
+    }
+
+    /// Runs `servers` for the client 192.0.2.1 (PTR `ptr`, unverified)
+    /// against `table`.
+    fn reverse(servers: Servers, ptr: Option<&str>, table: &[(&str, &str)]) -> Verdict {
+        let entry = ServerAccess::from_args(
+            Kind::ReverseClient,
+            servers,
+            vec![("1".to_owned(), "hash:/etc/postfix/rev".to_owned())],
+        )
+        .unwrap();
+        let mut dns = dns();
+        if let Some(ptr) = ptr {
+            dns = dns.with("ptr", "192.0.2.1", &[ptr]);
+        }
+        let table: HashMap<_, _> = table.iter().map(|(k, v)| (*k, *v)).collect();
+        let req = request("192.0.2.1");
+        entry
+            .check(&req, &dns, &mut |k| table.get(k).map(|v| (*v).to_owned()))
+            .verdict
+    }
+
+    #[test]
+    fn reverse_client_names_are_judged_by_their_servers() {
+        let unverified = |text: &str| {
+            rejected(&format!(
+                "<unknown[192.0.2.1]>: Unverified Client host rejected: {text}"
+            ))
+        };
+        // The PTR name's mail exchangers, name servers, own addresses.
+        assert_eq!(
+            reverse(
+                Servers::Mx,
+                Some("host.spam.test."),
+                &[("bulk.test", "REJECT mx")]
+            ),
+            Verdict::Dunno,
+            "host.spam.test has no MX of its own: it is its own server"
+        );
+        assert_eq!(
+            reverse(
+                Servers::Mx,
+                Some("spam.test"),
+                &[("bulk.test", "REJECT mx")]
+            ),
+            unverified("mx")
+        );
+        assert_eq!(
+            reverse(
+                Servers::Ns,
+                Some("www.spam.test"),
+                &[("203.0.113.53", "REJECT ns")]
+            ),
+            unverified("ns")
+        );
+        assert_eq!(
+            reverse(
+                Servers::A,
+                Some("plain.test"),
+                &[("192.0.2.50", "REJECT a")]
+            ),
+            unverified("a")
+        );
+        // No PTR name: nothing to judge.
+        assert_eq!(
+            reverse(Servers::A, None, &[("192.0.2.50", "REJECT a")]),
             Verdict::Dunno
         );
     }

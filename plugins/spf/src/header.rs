@@ -1,7 +1,11 @@
-//! The `Received-SPF:` header field (RFC 7208 §9.1): the result, a
-//! comment in words, and the key-value pairs `client-ip`,
-//! `envelope-from`, `helo`, `receiver`, `identity`, `mechanism` and, for
-//! errors, `problem`.
+//! The header fields that carry a result: `Received-SPF:` (RFC 7208
+//! §9.1: the result, a comment in words, and the key-value pairs
+//! `client-ip`, `envelope-from`, `helo`, `receiver`, `identity`,
+//! `mechanism` and, for errors, `problem`), and `Authentication-Results:`
+//! (RFC 8601: this host's authserv-id, `spf=RESULT` and the identity that
+//! decided, `smtp.mailfrom` or `smtp.helo`, RFC 7208 §9.2). Also the
+//! authserv-id of an Authentication-Results field that arrived with the
+//! message, to tell ours from forgeries (RFC 8601 §5).
 
 use crate::eval::{Outcome, SpfResult};
 use crate::policy::Session;
@@ -56,6 +60,93 @@ pub fn received_spf(
         outcome.result.as_str(),
         pairs.join("; ")
     )
+}
+
+/// The header line `Authentication-Results: AUTHSERV-ID; spf=RESULT
+/// smtp.mailfrom=DOMAIN` (RFC 8601 §2.2, §2.7.2; RFC 7208 §9.2), or
+/// `smtp.helo=NAME` when the HELO identity decided (the null sender,
+/// RFC 7208 §2.4). Errors carry the problem as a `reason` (§2.3).
+pub fn authentication_results(
+    outcome: &Outcome,
+    helo_identity: bool,
+    req: &Session<'_>,
+    authserv_id: &str,
+) -> String {
+    let property = if helo_identity {
+        format!("smtp.helo={}", token(req.helo_name.trim()))
+    } else {
+        // RFC 7208 §4.3: a sender without a local part is its domain.
+        let domain = req.sender.rsplit_once('@').map_or(req.sender, |(_, d)| d);
+        format!("smtp.mailfrom={}", token(domain))
+    };
+    let reason = match (&outcome.problem, outcome.result) {
+        (Some(p), SpfResult::TempError | SpfResult::PermError) => {
+            let p: String = p.chars().take(MAX_PROBLEM).collect();
+            format!(" reason={}", quoted(&p))
+        }
+        _ => String::new(),
+    };
+    format!(
+        "Authentication-Results: {authserv_id}; spf={}{reason} {property}",
+        outcome.result.as_str()
+    )
+}
+
+/// The authserv-id of an `Authentication-Results:` field body (RFC 8601
+/// §2.2: `[CFWS] authserv-id`, a token or a quoted-string), or none if it
+/// has none.
+pub fn authserv_id(body: &str) -> Option<String> {
+    let mut rest = body.trim_start();
+    // Leading comments, nested as RFC 5322 §3.2.2 allows.
+    while rest.starts_with('(') {
+        let mut depth = 0usize;
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in rest.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i + 1);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = rest[end?..].trim_start();
+    }
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let mut id = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => return (!id.is_empty()).then_some(id),
+                '\\' => id.extend(chars.next()),
+                c => id.push(c),
+            }
+        }
+        return None;
+    }
+    let id: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !";()\"".contains(*c))
+        .collect();
+    (!id.is_empty()).then_some(id)
+}
+
+/// A value (RFC 8601 §2.2, RFC 2045 `token`) as it is when it is a plain
+/// host name, otherwise quoted: an address literal's brackets, a UTF-8
+/// name.
+fn token(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    if plain { text.to_owned() } else { quoted(text) }
 }
 
 /// Text for inside a comment: no parentheses or backslashes to balance,

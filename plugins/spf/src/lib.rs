@@ -23,7 +23,18 @@
 //! - otherwise the message gets a `Received-SPF:` header (§9.1) through a
 //!   PREPEND verdict: the result, a comment, `client-ip`,
 //!   `envelope-from`, `helo`, `receiver`, `identity`, `mechanism` (and
-//!   `problem` for errors).
+//!   `problem` for errors); or, with `Header_Type = AR`, an
+//!   `Authentication-Results: <Authserv_Id>; spf=pass
+//!   smtp.mailfrom=example.org` (RFC 8601; `smtp.helo=` when the HELO
+//!   identity decided, for the null sender).
+//!
+//! In `smtpd_end_of_data_restrictions` the entry sees the message: it adds
+//! its fields through the `message` import (so `Header_Type = Both` adds
+//! both: a verdict carries one field, and an earlier entry adds only
+//! Received-SPF), and it answers WARN, logged, when the message arrived
+//! with an Authentication-Results field bearing this host's authserv-id
+//! (RFC 8601 §5). It cannot remove or rename that field: the `message`
+//! resource only adds (see `end_of_data`).
 //!
 //! ```toml
 //! smtpd_recipient_restrictions = [
@@ -39,15 +50,16 @@
 //! - `Mail_From_reject`: the same but `Null`; `Fail` by default.
 //! - `PermError_reject`: `False`; `True` refuses a permerror (5.7.24).
 //! - `TempError_Defer`: `False`; `True` defers a temperror (4.7.24).
-//! - `Header_Type`: `SPF` (Received-SPF) or `None`.
-//! - `Authserv_Id`: this host's name for `receiver=` and `%{r}`
-//!   ("unknown" when not given: plugins are not told `myhostname`).
+//! - `Header_Type`: `SPF` (Received-SPF, also spelt `Received-SPF`), `AR`
+//!   (`Authentication-Results`), `Both` or `None`.
+//! - `Authserv_Id`: this host's name for `receiver=`, `%{r}` and the
+//!   Authentication-Results authserv-id ("unknown" when not given: plugins
+//!   are not told `myhostname`; required with `AR` and `Both`).
 //! - `Void_Limit`: 2. `Skip_Addresses`: addresses and networks not checked
 //!   (empty by default, unlike policyd-spf's loopback: put
 //!   `permit_mynetworks` before the entry instead, as Postfix does).
 //!
-//! Not here: policyd-spf's `Authentication-Results` header type, its
-//! whitelists (`Whitelist`, `HELO_Whitelist`, `Domain_Whitelist`: an
+//! Not here: policyd-spf's whitelists (`Whitelist`, `HELO_Whitelist`, `Domain_Whitelist`: an
 //! access map before the entry does that), per-domain overrides, and its
 //! `Lookup_Time` (the host bounds a call's DNS time itself).
 //!
@@ -57,11 +69,17 @@
 //! - `macros`: macro strings and domain-specs (§7).
 //! - `eval`: `check_host()` over a [`Resolver`](postern_plugin_sdk::resolver::Resolver) (§4, §5, §6).
 //! - `policy`: the arguments and the verdict.
-//! - `header`: the Received-SPF field (§9.1).
+//! - `header`: the Received-SPF (§9.1) and Authentication-Results (RFC
+//!   8601) fields.
+//! - `end_of_data`: the entry at the end of data: fields added through the
+//!   `message` import, forged Authentication-Results found.
 //! - `suite` (tests only): RFC 7208 Appendix A and the RFC 7208 test
 //!   suite's cases (pyspf, Mail::SPF) over made-up DNS; `suite_policy`
-//!   (tests only): verdicts, headers, the cache, arguments.
+//!   (tests only): verdicts, headers, the cache, arguments;
+//!   `suite_headers` (tests only): Authentication-Results, the end of
+//!   data.
 
+pub mod end_of_data;
 pub mod eval;
 pub mod header;
 pub mod macros;
@@ -70,12 +88,14 @@ pub mod record;
 #[cfg(test)]
 mod suite;
 #[cfg(test)]
+mod suite_headers;
+#[cfg(test)]
 mod suite_policy;
 
 use std::sync::{Mutex, OnceLock};
 
 use postern_plugin_sdk::resolver::HostDns;
-use postern_plugin_sdk::{Guest, Request, Verdict, export_plugin, host};
+use postern_plugin_sdk::{Guest, Request, Stage, Verdict, export_plugin, host, message};
 
 use policy::{Cache, Config};
 
@@ -101,10 +121,29 @@ impl Guest for Spf {
         match CONFIG.get() {
             Some(config) => {
                 let session = policy::Session::from(&req);
-                policy::check(config, &HostDns, &session, &CACHE, host::now())
+                let now = host::now();
+                match message::current() {
+                    Some(m) if req.stage == Stage::EndOfData => {
+                        end_of_data::check(config, &HostDns, &session, &CACHE, now, &Message(m))
+                    }
+                    _ => policy::check(config, &HostDns, &session, &CACHE, now),
+                }
             }
             None => Verdict::Dunno,
         }
+    }
+}
+
+/// The message of an end-of-data request.
+struct Message(message::Message);
+
+impl end_of_data::Fields for Message {
+    fn header(&self, name: &str) -> Vec<String> {
+        self.0.header(name)
+    }
+
+    fn add(&self, name: &str, value: &str) -> Result<(), String> {
+        self.0.add_header(name, value)
     }
 }
 

@@ -1,8 +1,9 @@
 //! What the results mean for the SMTP session, as postfix-policyd-spf-python
 //! decides it, with its option names: which results refuse the
 //! transaction (`HELO_reject`, `Mail_From_reject`, `PermError_reject`,
-//! `TempError_Defer`), and the Received-SPF header (RFC 7208 §9.1) that a
-//! message gets otherwise.
+//! `TempError_Defer`), and the header fields a message gets otherwise
+//! (`Header_Type`: Received-SPF, RFC 7208 §9.1, and/or
+//! Authentication-Results, RFC 8601).
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -61,6 +62,43 @@ impl Reject {
     }
 }
 
+/// Which header fields a message that is not refused gets: policyd-spf's
+/// `Header_Type`, with `Both` added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Headers {
+    /// `SPF` (or `Received-SPF`): a Received-SPF field, the default.
+    ReceivedSpf,
+    /// `AR` (or `Authentication-Results`): an Authentication-Results field
+    /// with `Authserv_Id` as its authserv-id.
+    AuthenticationResults,
+    /// `Both`: Received-SPF and Authentication-Results. A verdict carries
+    /// one field, so only an end-of-data entry adds both (through the
+    /// `message` import); an earlier one adds Received-SPF.
+    Both,
+    /// `None`: no field.
+    None,
+}
+
+impl Headers {
+    fn parse(value: &str) -> Result<Headers, String> {
+        Ok(match value.to_ascii_lowercase().as_str() {
+            "spf" | "received-spf" => Headers::ReceivedSpf,
+            "ar" | "authentication-results" => Headers::AuthenticationResults,
+            "both" => Headers::Both,
+            "none" => Headers::None,
+            _ => return Err("expected SPF, AR, Both or None".to_owned()),
+        })
+    }
+
+    /// Whether an Authentication-Results field is asked for.
+    pub fn authentication_results(self) -> bool {
+        matches!(self, Headers::AuthenticationResults | Headers::Both)
+    }
+}
+
+/// The receiver's name when `Authserv_Id` is not given (RFC 7208 §7.3).
+pub const UNKNOWN_RECEIVER: &str = "unknown";
+
 /// The entry's arguments.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -74,10 +112,12 @@ pub struct Config {
     /// `TempError_Defer`: `False`; true defers a temperror with 451
     /// 4.7.24.
     pub temperror_defer: bool,
-    /// `Header_Type`: `SPF` (a Received-SPF header) or `None`.
-    pub header: bool,
-    /// `Authserv_Id`: this host's name in the header and `%{r}`;
-    /// "unknown" if not given (RFC 7208 §7.3).
+    /// `Header_Type`: `SPF` (a Received-SPF header), `AR`, `Both` or
+    /// `None`.
+    pub headers: Headers,
+    /// `Authserv_Id`: this host's name in the headers and `%{r}`;
+    /// "unknown" if not given (RFC 7208 §7.3), which only Received-SPF
+    /// accepts: an Authentication-Results field names its authserv-id.
     pub receiver: String,
     /// `Void_Limit`: 2 (RFC 7208 §4.6.4).
     pub void_limit: u32,
@@ -92,8 +132,8 @@ impl Default for Config {
             mail_from_reject: Reject::Fail,
             permerror_reject: false,
             temperror_defer: false,
-            header: true,
-            receiver: "unknown".to_owned(),
+            headers: Headers::ReceivedSpf,
+            receiver: UNKNOWN_RECEIVER.to_owned(),
             void_limit: eval::VOID_LIMIT,
             skip: Vec::new(),
         }
@@ -144,20 +184,27 @@ impl Config {
         if let Some(b) = args.parse("TempError_Defer", boolean)? {
             c.temperror_defer = b;
         }
-        if let Some(h) = args.parse("Header_Type", |v| match v.to_ascii_lowercase().as_str() {
-            "spf" => Ok(true),
-            "none" => Ok(false),
-            _ => Err("expected SPF or None".to_owned()),
-        })? {
-            c.header = h;
+        if let Some(h) = args.parse("Header_Type", Headers::parse)? {
+            c.headers = h;
         }
-        if let Some(id) = args.parse("Authserv_Id", |v| {
+        let named = args.parse("Authserv_Id", |v| {
             let ok = !v.is_empty()
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
             ok.then(|| v.to_owned())
                 .ok_or_else(|| "expected a host name".to_owned())
-        })? {
+        })?;
+        // Plugins are not told `myhostname`; an Authentication-Results
+        // field without this host's own authserv-id could not be told
+        // from a forged one (RFC 8601 §5).
+        if c.headers.authentication_results() && named.is_none() {
+            return Err(
+                "Header_Type: Authentication-Results needs Authserv_Id (this host's name, \
+                 as myhostname)"
+                    .to_owned(),
+            );
+        }
+        if let Some(id) = named {
             c.receiver = id;
         }
         if let Some(n) = args.parse("Void_Limit", |v| {
@@ -267,20 +314,33 @@ pub fn check<R: Resolver>(
     cache: &Cache,
     now: u64,
 ) -> Verdict {
+    match evaluate(config, dns, req, cache, now) {
+        Some(results) => decide(config, req, &results),
+        None => Verdict::Dunno,
+    }
+}
+
+/// The transaction's results for `req`, from the cache or checked now;
+/// none when there is nothing to check.
+pub fn evaluate<R: Resolver>(
+    config: &Config,
+    dns: &R,
+    req: &Session<'_>,
+    cache: &Cache,
+    now: u64,
+) -> Option<Results> {
     // No identity to check before MAIL FROM (a client-stage entry), and
     // an address that does not parse is not ours to judge.
     if req.stage == Stage::Client || (req.sender.is_empty() && req.helo_name.is_empty()) {
-        return Verdict::Dunno;
+        return None;
     }
-    let Ok(ip) = req.client_address.parse::<IpAddr>() else {
-        return Verdict::Dunno;
-    };
+    let ip = req.client_address.parse::<IpAddr>().ok()?;
     if config
         .skip
         .iter()
         .any(|(net, bits)| eval::contains(*net, *bits, ip))
     {
-        return Verdict::Dunno;
+        return None;
     }
     let key = format!(
         "{:?} {ip} {} {}",
@@ -298,45 +358,78 @@ pub fn check<R: Resolver>(
         }
     };
     drop(guard);
-    decide(config, req, &results)
+    Some(results)
 }
 
-/// The verdict the results call for.
+/// The verdict the results call for: a refusal, or the first of the
+/// header fields (a verdict carries one).
 pub fn decide(config: &Config, req: &Session<'_>, results: &Results) -> Verdict {
+    match answer(config, req, results) {
+        Answer::Refuse(verdict) => verdict,
+        Answer::Accept(fields) => fields
+            .into_iter()
+            .next()
+            .map_or(Verdict::Dunno, Verdict::Prepend),
+    }
+}
+
+/// What the results call for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// A refusal (reject or defer).
+    Refuse(Verdict),
+    /// No refusal: the header lines (`Name: value`) the message gets, in
+    /// `Header_Type`'s order (Received-SPF first); none for `None` or when
+    /// no identity was checked.
+    Accept(Vec<String>),
+}
+
+/// Whether the results refuse the request, and the header fields
+/// otherwise.
+pub fn answer(config: &Config, req: &Session<'_>, results: &Results) -> Answer {
     let null = req.sender.is_empty() && req.stage != Stage::Helo;
     if let Some(helo) = &results.helo
         && config.helo_reject.refuses(helo.result, null)
     {
-        return refuse(req, helo, "helo", false, &config.receiver);
+        return Answer::Refuse(refuse(req, helo, "helo", false, &config.receiver));
     }
     let Some(mail_from) = &results.mail_from else {
-        return Verdict::Dunno;
+        return Answer::Accept(Vec::new());
     };
     let identity = if null { "helo" } else { "mailfrom" };
     if config.mail_from_reject.refuses(mail_from.result, null)
         || (mail_from.result == SpfResult::PermError && config.permerror_reject)
     {
-        return refuse(req, mail_from, identity, !null, &config.receiver);
+        return Answer::Refuse(refuse(req, mail_from, identity, !null, &config.receiver));
     }
     if mail_from.result == SpfResult::TempError && config.temperror_defer {
         let problem = mail_from.problem.as_deref().unwrap_or("DNS error");
-        return postern_plugin_sdk::defer(
+        return Answer::Refuse(postern_plugin_sdk::defer(
             451,
             "4.7.24",
             format!("{}SPF temporary error: {problem}", prefix(req)),
-        );
-    }
-    if !config.header {
-        return Verdict::Dunno;
+        ));
     }
     let sender = if null { None } else { Some(req.sender) };
-    Verdict::Prepend(crate::header::received_spf(
-        mail_from,
-        identity,
-        req,
-        sender,
-        &config.receiver,
-    ))
+    let mut fields = Vec::new();
+    if matches!(config.headers, Headers::ReceivedSpf | Headers::Both) {
+        fields.push(crate::header::received_spf(
+            mail_from,
+            identity,
+            req,
+            sender,
+            &config.receiver,
+        ));
+    }
+    if config.headers.authentication_results() {
+        fields.push(crate::header::authentication_results(
+            mail_from,
+            null,
+            req,
+            &config.receiver,
+        ));
+    }
+    Answer::Accept(fields)
 }
 
 /// The start of a refusal's text, as Postfix words a policy refusal at

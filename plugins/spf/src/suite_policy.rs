@@ -219,8 +219,12 @@ fn arguments_are_checked_and_named() {
         ),
         (&[("PermError_reject", "maybe")][..], "PermError_reject"),
         (
+            &[("Header_Type", "DKIM")][..],
+            "Header_Type: \"DKIM\": expected SPF, AR, Both or None",
+        ),
+        (
             &[("Header_Type", "AR")][..],
-            "Header_Type: \"AR\": expected SPF or None",
+            "Header_Type: Authentication-Results needs Authserv_Id",
         ),
         (&[("Skip_Addresses", "10.0.0.0/33")][..], "Skip_Addresses"),
         (&[("Authserv_Id", "a b")][..], "Authserv_Id"),

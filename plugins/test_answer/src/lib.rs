@@ -3,7 +3,8 @@
 //! against a real component. Never embedded (its name starts with `test_`).
 //!
 //! Arguments: `verdict` (dunno, permit, reject, defer, defer_if_permit,
-//! defer_if_reject, hold, discard, prepend, redirect, bcc, warn), `code`,
+//! defer_if_reject, hold, discard, prepend, redirect, bcc, warn, info,
+//! hangup, restriction), `code`,
 //! `enhanced`, `text`, and `log` (a message to send through `host.log`).
 //! In `text`, `{recipient}`, `{sender}`, `{client_address}`, `{stage}`,
 //! `{trusted}`, `{class}`, `{args}` and `{now}` are replaced from the
@@ -49,6 +50,9 @@ const VERDICTS: &[&str] = &[
     "redirect",
     "bcc",
     "warn",
+    "info",
+    "hangup",
+    "restriction",
 ];
 
 /// The plugin.
@@ -110,6 +114,9 @@ impl Guest for Answer {
             "redirect" => Verdict::Redirect(text),
             "bcc" => Verdict::Bcc(text),
             "warn" => Verdict::Warn(text),
+            "info" => Verdict::Info(text),
+            "hangup" => Verdict::Hangup(text),
+            "restriction" => Verdict::Restriction(text),
             _ => Verdict::Dunno,
         }
     }

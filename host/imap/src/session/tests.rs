@@ -457,3 +457,99 @@ async fn qresync() {
     );
     assert!(line(&out, "h ").starts_with("h OK [READ-ONLY]"), "{out}");
 }
+
+/// Sends one command and reads up to its tagged completion.
+async fn command(client: &mut DuplexStream, tag: &str, text: &str) -> String {
+    client
+        .write_all(format!("{tag} {text}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let done = format!("{tag} ");
+    loop {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), client.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&out);
+        if text.lines().any(|l| l.starts_with(&done)) && text.ends_with("\r\n") {
+            return text.into_owned();
+        }
+    }
+}
+
+/// A selected session sees what others do to its mailbox behind its back
+/// (the store keeps listings between syncs, brought up to date by
+/// inotify): a delivery, a flag change made by renaming the file (as
+/// Dovecot or mutt do), an expunge by removing it, a flag change and an
+/// expunge by another session, each at the next command.
+#[tokio::test]
+async fn changes_made_elsewhere_reach_a_selected_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Maildir");
+    let md = postern_mailbox::Maildir::create(&root).unwrap();
+    md.deliver(b"Subject: one\r\n\r\n1\r\n").unwrap();
+    md.deliver(b"Subject: two\r\n\r\n2\r\n").unwrap();
+    let (server, mut c): (DuplexStream, DuplexStream) = tokio::io::duplex(1 << 20);
+    let conn = Connection {
+        peer: "127.0.0.1:40000".parse().unwrap(),
+        local: "127.0.0.1:143".parse().unwrap(),
+    };
+    let settings = settings(dir.path());
+    let task = tokio::spawn(serve(server, conn, Arc::clone(&settings)));
+    let mut greeting = [0u8; 512];
+    let _ = c.read(&mut greeting).await.unwrap();
+    command(&mut c, "a", "LOGIN alice@example.org secret").await;
+    let out = command(&mut c, "b", "SELECT INBOX").await;
+    assert!(out.contains("* 2 EXISTS"), "{out}");
+    // A delivery.
+    md.deliver(b"Subject: three\r\n\r\n3\r\n").unwrap();
+    let out = command(&mut c, "c", "NOOP").await;
+    assert!(out.contains("* 3 EXISTS"), "{out}");
+    // Flags changed by renaming the file, as another server would.
+    let cur = root.join("cur");
+    let first = std::fs::read_dir(&cur)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .min_by(|a, b| postern_mailbox::reader::delivery_order(a, b))
+        .unwrap();
+    let flagged = format!("{}:2,FS", postern_mailbox::reader::base_name(&first));
+    std::fs::rename(cur.join(&first), cur.join(&flagged)).unwrap();
+    let out = command(&mut c, "d", "NOOP").await;
+    assert!(
+        out.contains("* 1 FETCH (FLAGS (\\Flagged \\Seen \\Recent))"),
+        "{out}"
+    );
+    // Expunged by removing the file.
+    std::fs::remove_file(cur.join(&flagged)).unwrap();
+    let out = command(&mut c, "e", "NOOP").await;
+    assert!(out.contains("* 1 EXPUNGE"), "{out}");
+    // Another session flags and expunges: this one hears of both.
+    let other = "a LOGIN alice@example.org secret\r\n\
+         b SELECT INBOX\r\n\
+         c STORE 2 +FLAGS (\\Answered)\r\n\
+         d STORE 1 +FLAGS (\\Deleted)\r\n\
+         e EXPUNGE\r\n\
+         f LOGOUT\r\n";
+    let out = talk_with("127.0.0.1:40001", Arc::clone(&settings), other.as_bytes()).await;
+    assert!(out.contains("e OK"), "{out}");
+    // Reported at the next command: UID 2 expunged, UID 3 (now message
+    // 1) answered.
+    let out = command(&mut c, "f", "NOOP").await;
+    assert!(out.contains("* 1 EXPUNGE"), "{out}");
+    assert!(
+        out.contains("* 1 FETCH (FLAGS (\\Answered \\Recent))"),
+        "{out}"
+    );
+    let out = command(&mut c, "g", "FETCH 1:* (UID FLAGS)").await;
+    assert!(
+        out.contains("* 1 FETCH (UID 3 FLAGS (\\Answered \\Recent))"),
+        "{out}"
+    );
+    assert!(!out.contains("* 2 FETCH"), "{out}");
+    command(&mut c, "z", "LOGOUT").await;
+    task.await.unwrap();
+}

@@ -12,7 +12,7 @@
 //! session has seen ([`Mailbox::sync`]); a read-only one (EXAMINE) shows
 //! them as recent without claiming them ([`Mailbox::peek`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
 
 use postern_mailbox::{Mailbox, Message};
@@ -161,41 +161,41 @@ impl Selected {
             // void. Dovecot disconnects; so do we, with the reason.
             return Err(io::Error::other("UIDVALIDITY changed"));
         }
-        let current: HashMap<u32, &Message> =
-            snapshot.messages.iter().map(|m| (m.uid, m)).collect();
-        if expunges {
-            let mut gone = Vec::new();
-            let mut i = self.messages.len();
-            while i > 0 {
-                i -= 1;
-                if !current.contains_key(&self.messages[i].uid) {
-                    gone.push(self.remove(i));
-                }
-            }
-            self.expunged(out, &gone);
-        }
-        for i in 0..self.messages.len() {
-            let Some(now) = current.get(&self.messages[i].uid) else {
+        let (next, highest_modseq) = (snapshot.next, snapshot.highest_modseq);
+        // Both lists ascend by UID: one walk pairs them, and the store's
+        // messages move into the view instead of being copied.
+        let last = self.messages.last().map_or(0, |m| m.uid);
+        let mut incoming = snapshot.messages.into_iter().peekable();
+        let mut gone = Vec::new();
+        let mut changed = HashSet::new();
+        for (i, old) in self.messages.iter_mut().enumerate() {
+            while incoming.next_if(|m| m.uid < old.uid).is_some() {}
+            let Some(now) = incoming.next_if(|m| m.uid == old.uid) else {
+                gone.push(i);
                 continue;
             };
-            let old = &self.messages[i];
-            let changed = (now.flags != old.flags || self.condstore && now.modseq != old.modseq)
-                && !quiet.contains(&old.uid);
-            self.messages[i] = Message {
+            if (now.flags != old.flags || self.condstore && now.modseq != old.modseq)
+                && !quiet.contains(&old.uid)
+            {
+                changed.insert(old.uid);
+            }
+            *old = Message {
                 recent: false,
-                ..(*now).clone()
+                ..now
             };
-            if changed {
-                self.flags_response(out, i, false);
+        }
+        let fresh: Vec<Message> = incoming.filter(|m| m.uid > last).collect();
+        if expunges {
+            let removed: Vec<(usize, u32)> = gone.iter().rev().map(|i| self.remove(*i)).collect();
+            self.expunged(out, &removed);
+        }
+        if !changed.is_empty() {
+            for i in 0..self.messages.len() {
+                if changed.contains(&self.messages[i].uid) {
+                    self.flags_response(out, i, false);
+                }
             }
         }
-        let last = self.messages.last().map_or(0, |m| m.uid);
-        let fresh: Vec<Message> = snapshot
-            .messages
-            .iter()
-            .filter(|m| m.uid > last)
-            .cloned()
-            .collect();
         if !fresh.is_empty() {
             for m in &fresh {
                 if m.recent {
@@ -206,8 +206,8 @@ impl Selected {
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
             out.extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
         }
-        self.next = snapshot.next;
-        self.highest_modseq = snapshot.highest_modseq;
+        self.next = next;
+        self.highest_modseq = highest_modseq;
         Ok(())
     }
 

@@ -21,25 +21,17 @@
 //! | `11.2.0.192.in-addr.arpa` | PTR forged.test |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use hickory_server::Server;
-use hickory_server::net::runtime::TokioRuntimeProvider;
-use hickory_server::proto::rr::rdata::{A, MX, PTR, SOA, TXT};
-use hickory_server::proto::rr::{LowerName, Name, RData, Record};
-use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
+use hickory_server::proto::rr::RData;
+use hickory_server::proto::rr::rdata::{A, MX, PTR, TXT};
+use hickory_server::zone_handler::Catalog;
 use postern_mail::{Decision, DomainClass, PolicyRequest, Verdict};
 use postern_policy::{DnsConfig, Snapshot};
 
-use crate::dns_server::SILENT;
+use crate::dns_server::{SILENT, name, serve, zone};
 use crate::{RUNTIME, config, lines, rcpt, table};
-
-fn name(text: &str) -> Name {
-    Name::from_str(text).unwrap()
-}
 
 fn a(ip: [u8; 4]) -> RData {
     RData::A(A(Ipv4Addr::from(ip)))
@@ -47,29 +39,6 @@ fn a(ip: [u8; 4]) -> RData {
 
 fn txt(text: &str) -> RData {
     RData::TXT(TXT::new(vec![text.to_owned()]))
-}
-
-fn zone(origin: &str, records: Vec<(&str, RData)>) -> (LowerName, InMemoryZoneHandler) {
-    let origin = name(origin);
-    let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-        origin.clone(),
-        ZoneType::Primary,
-        AxfrPolicy::Deny,
-    );
-    let soa = SOA::new(
-        name("ns.test."),
-        name("hostmaster.test."),
-        1,
-        3600,
-        600,
-        86400,
-        60,
-    );
-    zone.upsert_mut(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
-    for (owner, data) in records {
-        zone.upsert_mut(Record::from_rdata(name(owner), 60, data), 1);
-    }
-    (LowerName::new(&origin), zone)
 }
 
 fn catalog() -> Catalog {
@@ -110,36 +79,8 @@ fn catalog() -> Catalog {
     catalog
 }
 
-/// The server's address, started once per test binary on a thread of its
-/// own.
-static DNS: LazyLock<SocketAddr> = LazyLock::new(|| {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("dns-checks".to_owned())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let (udp, tcp) = loop {
-                    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-                    if let Ok(tcp) = tokio::net::TcpListener::bind(udp.local_addr().unwrap()).await
-                    {
-                        break (udp, tcp);
-                    }
-                };
-                let addr = udp.local_addr().unwrap();
-                let mut server = Server::new(catalog());
-                server.register_socket(udp);
-                server.register_listener(tcp, Duration::from_secs(5), 4096);
-                tx.send(addr).unwrap();
-                let _ = server.block_until_done().await;
-            });
-        })
-        .unwrap();
-    rx.recv().unwrap()
-});
+/// The server's address, started once per test binary.
+static DNS: LazyLock<SocketAddr> = LazyLock::new(|| serve(catalog(), "dns-checks"));
 
 /// `entries` as the recipient list, resolving through `server`.
 fn load_with(entries: Vec<postern_policy::Entry>, server: SocketAddr) -> Snapshot {
@@ -469,4 +410,65 @@ async fn sender_and_recipient_domains() {
             .await
             .starts_with("450 4.1.8 ")
     );
+}
+
+#[tokio::test]
+async fn reverse_client_hostname_server_access_judges_the_ptr_names_servers() {
+    use postern_tables::{HashTable, Table, Tables};
+    let table = "hash:/etc/postfix/rev";
+    let load = |entry: &str, text: &str| {
+        let mut c = config(lines(&[&format!("{entry} {table}")]));
+        let mut tables = Tables::default();
+        let t = HashTable::parse(std::path::Path::new("/etc/postfix/rev"), text).unwrap();
+        tables.insert(table, Table::Hash(t));
+        c.tables = Arc::new(tables);
+        c.dns = DnsConfig {
+            nameservers: vec![*DNS],
+            timeout: Duration::from_millis(500),
+            ..DnsConfig::default()
+        };
+        RUNTIME.load(&c).unwrap()
+    };
+    // 192.0.2.11's PTR name is forged.test (unverified: its A is
+    // 192.0.2.99); it has no MX, so it is its own mail server.
+    let s = load(
+        "check_reverse_client_hostname_mx_access",
+        "192.0.2.99  REJECT forged mail host\n",
+    );
+    assert_eq!(
+        decide(&s, &req([192, 0, 2, 11], "h.test", "")).await,
+        "554 5.7.1 <unknown[192.0.2.11]>: Unverified Client host rejected: forged mail host \
+         by check_reverse_client_hostname_mx_access"
+    );
+    // 192.0.2.10 (mail.test, MX mail.test): by the exchanger's name.
+    let s = load(
+        "check_reverse_client_hostname_mx_access",
+        "mail.test  REJECT by name\n",
+    );
+    assert_eq!(
+        decide(&s, &req(GOOD, "h.test", "")).await,
+        "554 5.7.1 <unknown[192.0.2.10]>: Unverified Client host rejected: by name by \
+         check_reverse_client_hostname_mx_access"
+    );
+    // A: the PTR name's own address.
+    let s = load(
+        "check_reverse_client_hostname_a_access",
+        "192.0.2.99  REJECT forged address\n",
+    );
+    assert!(
+        decide(&s, &req([192, 0, 2, 11], "h.test", ""))
+            .await
+            .contains("Unverified Client host rejected: forged address")
+    );
+    // No PTR name (192.0.2.12): nothing to judge. NS: test. has no NS
+    // records here, so no name server is found either.
+    let s = load(
+        "check_reverse_client_hostname_ns_access",
+        "192.0.2.10  REJECT ns\n",
+    );
+    assert_eq!(
+        decide(&s, &req([192, 0, 2, 12], "h.test", "")).await,
+        "dunno"
+    );
+    assert_eq!(decide(&s, &req(GOOD, "h.test", "")).await, "dunno");
 }

@@ -21,12 +21,13 @@ use hickory_server::proto::rr::{LowerName, Name, RData, Record};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 
-fn name(text: &str) -> Name {
+/// An absolute name.
+pub fn name(text: &str) -> Name {
     Name::from_str(text).unwrap()
 }
 
 /// A zone with an SOA and `records` (owner name, data).
-fn zone(origin: &str, records: Vec<(&str, RData)>) -> (LowerName, InMemoryZoneHandler) {
+pub fn zone(origin: &str, records: Vec<(&str, RData)>) -> (LowerName, InMemoryZoneHandler) {
     let origin = name(origin);
     let mut zone = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
         origin.clone(),
@@ -88,12 +89,16 @@ fn catalog() -> Catalog {
     catalog
 }
 
-/// The server's address, started once per test binary on a thread of its
-/// own (so that it outlives every test's runtime).
-pub static DNS: LazyLock<SocketAddr> = LazyLock::new(|| {
+/// The server's address, started once per test binary.
+pub static DNS: LazyLock<SocketAddr> = LazyLock::new(|| serve(catalog(), "test-dns"));
+
+/// Serves `catalog` on 127.0.0.1 (UDP and TCP, one ephemeral port) on a
+/// thread of its own, so that it outlives every test's runtime; its
+/// address.
+pub fn serve(catalog: Catalog, thread: &str) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
-        .name("test-dns".to_owned())
+        .name(thread.to_owned())
         .spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -110,7 +115,7 @@ pub static DNS: LazyLock<SocketAddr> = LazyLock::new(|| {
                     }
                 };
                 let addr = udp.local_addr().unwrap();
-                let mut server = Server::new(catalog());
+                let mut server = Server::new(catalog);
                 server.register_socket(udp);
                 server.register_listener(tcp, Duration::from_secs(5), 4096);
                 tx.send(addr).unwrap();
@@ -119,7 +124,7 @@ pub static DNS: LazyLock<SocketAddr> = LazyLock::new(|| {
         })
         .unwrap();
     rx.recv().unwrap()
-});
+}
 
 /// A UDP port that never answers (and no TCP listener behind it... or
 /// one that never answers either): for timeouts.

@@ -8,6 +8,7 @@
 mod access;
 mod answer;
 mod builtins;
+mod classes;
 mod dns_checks;
 mod dns_server;
 mod hostile;

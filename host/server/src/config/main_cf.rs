@@ -157,6 +157,10 @@ pub struct Main {
     /// `local_recipient_maps` names `unix:passwd.byname`: system accounts
     /// are local recipients beside the users file and the aliases.
     pub system_accounts: bool,
+    /// `content_filter`: the `transport:destination` every message received
+    /// (by this service, or through `postern sendmail`) is delivered to
+    /// first, such as `smtp:[127.0.0.1]:10025`; `None` when empty.
+    pub content_filter: Option<String>,
 }
 
 /// Reads parameter values: expansion, then kind, collecting errors.
@@ -261,6 +265,10 @@ impl Main {
         // Read by the mailbox store (daemon.rs), not kept here: checked so
         // that `postern check` and start-up name a bad value and its line.
         let _ = r.get("mail_fsync", choice("mail_fsync"));
+        // Read by log::init_configured before the log exists: checked here
+        // so that a misspelt value is named with its line.
+        let _ = r.get("log_output", choice("log_output"));
+        let _ = r.get("syslog_facility", choice("syslog_facility"));
         Main {
             myhostname,
             mydomain,
@@ -417,6 +425,7 @@ impl Main {
             system_accounts: r
                 .get("local_recipient_maps", local_recipient_maps)
                 .unwrap_or_default(),
+            content_filter: r.get("content_filter", content_filter).flatten(),
         }
     }
 }
@@ -442,6 +451,31 @@ fn local_recipient_maps(v: &str) -> Result<bool, String> {
         }
     }
     Ok(unix)
+}
+
+/// `content_filter`: empty, or a `transport:destination` the delivery
+/// agents can reach (smtp or lmtp with a destination, such as
+/// `smtp:[127.0.0.1]:10025`).
+fn content_filter(v: &str) -> Result<Option<String>, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if !v.contains(':') || v.contains(char::is_whitespace) {
+        return Err(format!(
+            "{v:?}: expected transport:destination, such as smtp:[127.0.0.1]:10025"
+        ));
+    }
+    use postern_delivery::remote::Transport;
+    match Transport::parse(v)? {
+        Transport::Smtp(Some(_)) | Transport::Lmtp(_) => Ok(Some(v.to_owned())),
+        Transport::Smtp(None) => Err(format!(
+            "{v:?}: no destination (such as smtp:[127.0.0.1]:10025)"
+        )),
+        _ => Err(format!(
+            "{v:?}: a content filter is an smtp: or lmtp: destination, such as smtp:[127.0.0.1]:10025"
+        )),
+    }
 }
 
 /// `default_privs`: a user name or uid that is not root's.

@@ -11,6 +11,7 @@
 //! - [`expand`]: `$name` expansion.
 //! - [`value`]: reading expanded strings into kinds.
 //! - [`sections`]: `[[service]]`, `[auth]`, `[smtpd.restrictions]`.
+//! - [`classes`]: restriction classes (`smtpd_restriction_classes`).
 //! - [`socket`]: a service's UNIX socket (`listen = "unix:/path"`).
 //! - [`policy`]: `[plugins]`, `[tables.NAME]`, `[dns]`.
 //! - [`main_cf`]: the typed parameter values the server runs on.
@@ -18,6 +19,7 @@
 //! - [`smtp_client`]: the outbound SMTP client's parameters.
 //! - [`error`]: errors that name the place.
 
+pub mod classes;
 pub mod error;
 pub mod expand;
 pub mod main_cf;
@@ -122,6 +124,8 @@ pub struct Config {
     pub restrictions: BTreeMap<Stage, Vec<Restriction>>,
     /// Lists the file set (for `postern config -n`).
     restrictions_set: Vec<Stage>,
+    /// Restriction classes (`smtpd_restriction_classes`), by name.
+    pub restriction_classes: BTreeMap<String, Vec<Restriction>>,
     /// `[plugins]`, `[tables.NAME]` and `[dns]`.
     pub policy: policy::PolicySettings,
 }
@@ -164,6 +168,9 @@ impl Config {
         let mut set = BTreeMap::new();
         let mut sections = sections::Sections::default();
         let mut policy_sections = Vec::new();
+        // Keys that are no parameter: restriction classes if
+        // smtpd_restriction_classes names them, wherever it is written.
+        let mut unknown = Vec::new();
         for (key, value) in doc.get_ref().iter() {
             let name = key.get_ref().as_ref();
             let at = Some(key.span().start);
@@ -184,6 +191,17 @@ impl Config {
                     name,
                     "this Postfix parameter is not supported by this version of Postern yet",
                 ));
+            } else {
+                unknown.push((name, value, at));
+            }
+        }
+        let classes: Vec<&str> = set
+            .get(classes::PARAM)
+            .map(|raw| classes::listed(&raw.value).collect())
+            .unwrap_or_default();
+        for (name, value, at) in unknown {
+            if classes.contains(&name) {
+                sections.classes.read_top(name, value, &source, &mut errors);
             } else {
                 errors.push(source.error(at, name, "unknown parameter"));
             }
@@ -214,6 +232,7 @@ impl Config {
                         .iter()
                         .flat_map(|s| s.restrictions.iter().flat_map(|l| l.values())),
                 )
+                .chain(resolved.classes.values())
                 .flatten(),
         );
         if !errors.is_empty() {
@@ -232,6 +251,7 @@ impl Config {
             metrics_listen: resolved.metrics_listen,
             restrictions: resolved.restrictions,
             restrictions_set: resolved.restrictions_set,
+            restriction_classes: resolved.classes,
             policy,
         })
     }

@@ -63,6 +63,9 @@ pub const PARAMS: &[Param] = &[
     p("auth_failure_limit", "5", Kind::Count),
     p("bounce_queue_lifetime", "5d", Kind::Time),
     p("command_time_limit", "1000s", Kind::Time),
+    // `transport:destination` of an after-queue content filter (empty:
+    // none); per service, master.cf's `-o content_filter=`.
+    p("content_filter", "", Kind::Text),
     p("data_directory", COMPUTED, Kind::Path),
     p(
         "default_destination_concurrency_failed_cohort_limit",
@@ -121,6 +124,11 @@ pub const PARAMS: &[Param] = &[
         Kind::Count,
     ),
     p("local_recipient_maps", "", Kind::Text),
+    // Postern's: where the log goes when maillog_file is empty. stderr (the
+    // journal, a terminal) or the local syslog daemon, Postfix's default
+    // (syslog_facility, syslog_name, syslog_socket). A set maillog_file
+    // wins, as it turns syslog off in Postfix.
+    p("log_output", "stderr", Kind::Choice(&["stderr", "syslog"])),
     // Dovecot's name: what the mailbox store fsyncs (messages and UIDs
     // always, flags and MODSEQs only with `always`; see
     // postern_mailbox::fsync).
@@ -130,6 +138,9 @@ pub const PARAMS: &[Param] = &[
         Kind::Choice(&["optimized", "always", "never"]),
     ),
     p("mail_name", "Postern", Kind::Text),
+    // Who the daemon runs as after a root start binds its ports
+    // (host/server/src/privilege.rs); "root" keeps root, warned about.
+    p("mail_owner", "postern", Kind::Text),
     p("mail_spool_directory", "/var/mail", Kind::Path),
     p("mailbox_command", "", Kind::Text),
     // Postfix 3.4's: where the log goes instead of syslog. Here: instead
@@ -238,6 +249,9 @@ pub const PARAMS: &[Param] = &[
     p("smtpd_helo_required", "no", Kind::Bool),
     p("smtpd_null_access_lookup_key", "<>", Kind::Text),
     p("smtpd_recipient_limit", "1000", Kind::Count),
+    // Names of restriction classes defined as top-level keys (Postfix's
+    // spelling); `[smtpd.restriction_classes]` defines them too.
+    p("smtpd_restriction_classes", "", Kind::Text),
     p("smtpd_sasl_auth_enable", "no", Kind::Bool),
     p("smtpd_sasl_authenticated_header", "no", Kind::Bool),
     p("smtpd_soft_error_limit", "10", Kind::Count),
@@ -250,6 +264,20 @@ pub const PARAMS: &[Param] = &[
         "may",
         Kind::Choice(&["none", "may", "encrypt"]),
     ),
+    // With log_output = "syslog": the facility of every line (syslog(3)
+    // names), the tag before `/smtpd` (also on stderr and maillog_file
+    // lines), and Postern's own: the syslog daemon's datagram socket.
+    p(
+        "syslog_facility",
+        "mail",
+        Kind::Choice(&[
+            "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+            "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5",
+            "local6", "local7",
+        ]),
+    ),
+    p("syslog_name", "postern", Kind::Text),
+    p("syslog_socket", "/dev/log", Kind::Path),
     p("transport_maps", "", Kind::Text),
     p("virtual_mailbox_base", "$data_directory/mail", Kind::Path),
     p("virtual_mailbox_domains", "", Kind::DomainList),

@@ -36,6 +36,8 @@ use toml::de::{DeTable, DeValue};
 use super::error::{ConfigError, Source};
 use super::{expand, toml_value};
 
+mod registries;
+
 /// The top-level keys this module reads.
 pub const SECTIONS: &[&str] = &["plugins", "tables", "dns"];
 
@@ -67,6 +69,9 @@ pub struct PolicySettings {
     /// Whether a registry plugin without a signature by a trusted key is
     /// refused.
     pub require_signatures: bool,
+    /// `max_plugin_size` and `[plugins.registries."HOST"]`: credentials
+    /// and timeouts of registries.
+    pub registry_access: postern_registry::Access,
 }
 
 impl Default for PolicySettings {
@@ -79,6 +84,7 @@ impl Default for PolicySettings {
             dns: DnsConfig::default(),
             trusted_keys: Vec::new(),
             require_signatures: false,
+            registry_access: postern_registry::Access::default(),
         }
     }
 }
@@ -189,6 +195,14 @@ impl PolicySettings {
         for (key, v) in table.iter() {
             let k = key.get_ref().as_ref();
             let path = format!("plugins.{k}");
+            if k == "registries" {
+                self.read_registries(v, cx);
+                continue;
+            }
+            if k == "max_plugin_size" {
+                self.read_max_plugin_size(v, &path, cx);
+                continue;
+            }
             if v.get_ref().as_table().is_some() {
                 per_plugin.push((k.to_owned(), v));
                 continue;
@@ -396,7 +410,7 @@ fn limit(
         "deadline" => duration(&s).map(|d| limits.deadline = d),
         "concurrent_calls" => parse_count(&s).map(|n| limits.concurrent_calls = n.max(1) as usize),
         "log_lines" => parse_count(&s).map(|n| limits.log_lines = n),
-        _ => Err("unknown key (expected memory_limit, deadline, concurrent_calls, log_lines, max_failures, trusted_keys, require_signatures, or a [plugins.NAME] table)".to_owned()),
+        _ => Err("unknown key (expected memory_limit, deadline, concurrent_calls, log_lines, max_failures, trusted_keys, require_signatures, max_plugin_size, [plugins.registries], or a [plugins.NAME] table)".to_owned()),
     };
     match result {
         Ok(()) => true,
@@ -421,7 +435,10 @@ pub const ACCESS_PLUGINS: &[&str] = &[
     "check_recipient_access",
     "check_recipient_mx_access",
     "check_recipient_ns_access",
+    "check_reverse_client_hostname_a_access",
     "check_reverse_client_hostname_access",
+    "check_reverse_client_hostname_mx_access",
+    "check_reverse_client_hostname_ns_access",
     "check_sasl_access",
     "check_sender_a_access",
     "check_sender_access",
@@ -474,10 +491,12 @@ pub fn implicit_access(stage: postern_mail::Stage, line: &str) -> std::borrow::C
 
 /// Checks every answer of the table an access map plugin's `entry` names
 /// ([`postern_tables::access::check_value`]): a restriction the plugin
-/// cannot evaluate is refused at load, not met by a client.
+/// cannot evaluate, nor `classes` name, is refused at load, not met by a
+/// client.
 pub fn check_access_table(
     tables: &postern_tables::Tables,
     entry: &postern_policy::Entry,
+    classes: &[&str],
 ) -> Result<(), String> {
     if !ACCESS_PLUGINS.contains(&entry.name()) {
         return Ok(());
@@ -500,7 +519,7 @@ pub fn check_access_table(
     };
     answers.sort();
     for (what, value) in answers {
-        postern_tables::access::check_value(value)
+        postern_tables::access::check_value_with(value, classes)
             .map_err(|e| format!("table {name}: {what}: {e}"))?;
     }
     Ok(())
@@ -618,8 +637,8 @@ mod tests {
         assert_eq!(
             err,
             "t.toml:2: plugins.colour: unknown key (expected memory_limit, deadline, \
-             concurrent_calls, log_lines, max_failures, trusted_keys, require_signatures, or a \
-             [plugins.NAME] table)\n\
+             concurrent_calls, log_lines, max_failures, trusted_keys, require_signatures, \
+             max_plugin_size, [plugins.registries], or a [plugins.NAME] table)\n\
              t.toml:3: tables.t: missing type = \"hash\", \"cidr\" or \"regexp\"\n\
              t.toml:6: dns.port: unknown key (expected nameservers, timeout, budget)"
         );

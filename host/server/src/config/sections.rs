@@ -80,8 +80,10 @@ pub struct Service {
 }
 
 /// The main.cf parameters a `[[service]]` may set for itself (master.cf
-/// `-o`): those an SMTP session reads.
+/// `-o`): those an SMTP session reads, and `content_filter` (the filter of
+/// the mail the service receives).
 pub const SERVICE_OVERRIDES: &[&str] = &[
+    "content_filter",
     "default_process_limit",
     "disable_vrfy_command",
     "header_size_limit",
@@ -181,6 +183,9 @@ pub(super) struct Sections {
     /// `[metrics] listen`.
     metrics_listen: Option<(String, usize)>,
     lists: RawLists,
+    /// `[smtpd.restriction_classes]` and the top-level classes that
+    /// `smtpd_restriction_classes` names.
+    pub(super) classes: super::classes::RawClasses,
 }
 
 /// Restriction lists as read: per stage, where the list is and its items.
@@ -199,7 +204,7 @@ struct RawService {
 }
 
 #[derive(Debug)]
-enum RawItem {
+pub(super) enum RawItem {
     Line(String),
     Table(BTreeMap<String, String>),
 }
@@ -212,6 +217,7 @@ pub(super) struct Resolved {
     pub metrics_listen: Option<SocketAddr>,
     pub restrictions: BTreeMap<Stage, Vec<Restriction>>,
     pub restrictions_set: Vec<Stage>,
+    pub classes: BTreeMap<String, Vec<Restriction>>,
 }
 
 impl Sections {
@@ -331,11 +337,15 @@ impl Sections {
                 Ok(table) => {
                     for (key, v) in table.iter() {
                         let k = key.get_ref().as_ref();
+                        if k == "restriction_classes" {
+                            self.classes.read_table(v, src, errors);
+                            continue;
+                        }
                         if k != "restrictions" {
                             errors.push(src.error(
                                 Some(key.span().start),
                                 &format!("smtpd.{k}"),
-                                "unknown key (expected restrictions)",
+                                "unknown key (expected restrictions, restriction_classes)",
                             ));
                             continue;
                         }
@@ -398,77 +408,102 @@ impl Sections {
             errors.push(src.error(Some(at), path, format!("the {stage} list is set twice")));
             return;
         }
-        let mut items = Vec::new();
-        match value.get_ref() {
-            // main.cf style: "permit_mynetworks, reject_unauth_destination",
-            // separated by commas, spaces or newlines as Postfix reads it.
-            // Each entry is placed where its first word is written, so that
-            // errors name its line in a multi-line string.
-            DeValue::String(s) => {
-                let text = src.text();
-                let mut cursor = at;
-                for entry in postern_policy::entry::split_list(s) {
-                    let first = entry.split_whitespace().next().unwrap_or_default();
-                    let pos = text
-                        .get(cursor..)
-                        .and_then(|rest| rest.find(first))
-                        .map_or(at, |i| cursor + i);
-                    cursor = pos.max(cursor);
-                    items.push((pos, RawItem::Line(entry)));
-                }
-            }
-            DeValue::Array(entries) => {
-                for e in entries.iter() {
-                    let eat = e.span().start;
-                    match e.get_ref() {
-                        DeValue::String(s) => items.push((eat, RawItem::Line(s.to_string()))),
-                        DeValue::Table(t) => {
-                            let mut map = BTreeMap::new();
-                            for (k, v) in t.iter() {
-                                match toml_value::scalar(v) {
-                                    Ok(raw) => {
-                                        map.insert(k.get_ref().to_string(), raw.value);
-                                    }
-                                    Err(msg) => errors.push(src.error(
-                                        Some(v.span().start),
-                                        &format!("{path}.{}", k.get_ref()),
-                                        msg,
-                                    )),
-                                }
-                            }
-                            if !map.contains_key("plugin") {
-                                errors.push(src.error(
-                                    Some(eat),
-                                    path,
-                                    "a table entry needs plugin = \"NAME\"",
-                                ));
-                            }
-                            items.push((eat, RawItem::Table(map)));
-                        }
-                        other => errors.push(src.error(
-                            Some(eat),
-                            path,
-                            format!(
-                                "entries must be strings or tables, found {}",
-                                other.type_str()
-                            ),
-                        )),
-                    }
-                }
-            }
-            other => errors.push(src.error(
-                Some(at),
-                path,
-                format!(
-                    "expected a list of restrictions, found {}",
-                    other.type_str()
-                ),
-            )),
-        }
+        let items = read_items(path, value, src, errors);
         into.insert(stage, (at, items));
     }
 
     pub(super) fn resolve(
+        self,
+        ctx: &Context<'_>,
+        main: &Main,
+        errors: &mut Vec<ConfigError>,
+    ) -> Resolved {
+        self.resolve_sections(ctx, main, errors)
+    }
+}
+
+/// The entries of one list (a stage's or a restriction class's) as
+/// written: a main.cf-style string or an array of strings and tables,
+/// each with its offset.
+pub(super) fn read_items(
+    path: &str,
+    value: &Spanned<DeValue<'_>>,
+    src: &Source,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(usize, RawItem)> {
+    let at = value.span().start;
+    let mut items = Vec::new();
+    match value.get_ref() {
+        // main.cf style: "permit_mynetworks, reject_unauth_destination",
+        // separated by commas, spaces or newlines as Postfix reads it.
+        // Each entry is placed where its first word is written, so that
+        // errors name its line in a multi-line string.
+        DeValue::String(s) => {
+            let text = src.text();
+            let mut cursor = at;
+            for entry in postern_policy::entry::split_list(s) {
+                let first = entry.split_whitespace().next().unwrap_or_default();
+                let pos = text
+                    .get(cursor..)
+                    .and_then(|rest| rest.find(first))
+                    .map_or(at, |i| cursor + i);
+                cursor = pos.max(cursor);
+                items.push((pos, RawItem::Line(entry)));
+            }
+        }
+        DeValue::Array(entries) => {
+            for e in entries.iter() {
+                let eat = e.span().start;
+                match e.get_ref() {
+                    DeValue::String(s) => items.push((eat, RawItem::Line(s.to_string()))),
+                    DeValue::Table(t) => {
+                        let mut map = BTreeMap::new();
+                        for (k, v) in t.iter() {
+                            match toml_value::scalar(v) {
+                                Ok(raw) => {
+                                    map.insert(k.get_ref().to_string(), raw.value);
+                                }
+                                Err(msg) => errors.push(src.error(
+                                    Some(v.span().start),
+                                    &format!("{path}.{}", k.get_ref()),
+                                    msg,
+                                )),
+                            }
+                        }
+                        if !map.contains_key("plugin") {
+                            errors.push(src.error(
+                                Some(eat),
+                                path,
+                                "a table entry needs plugin = \"NAME\"",
+                            ));
+                        }
+                        items.push((eat, RawItem::Table(map)));
+                    }
+                    other => errors.push(src.error(
+                        Some(eat),
+                        path,
+                        format!(
+                            "entries must be strings or tables, found {}",
+                            other.type_str()
+                        ),
+                    )),
+                }
+            }
+        }
+        other => errors.push(src.error(
+            Some(at),
+            path,
+            format!(
+                "expected a list of restrictions, found {}",
+                other.type_str()
+            ),
+        )),
+    }
+    items
+}
+
+impl Sections {
+    fn resolve_sections(
         self,
         ctx: &Context<'_>,
         main: &Main,
@@ -529,6 +564,7 @@ impl Sections {
                 .map(|(at, _)| *at);
             errors.push(src.error(at, "smtpd.restrictions", OPEN_RELAY));
         }
+        let classes = self.classes.resolve(ctx, errors);
         Resolved {
             services,
             users_file,
@@ -536,6 +572,7 @@ impl Sections {
             metrics_listen,
             restrictions,
             restrictions_set,
+            classes,
         }
     }
 }
@@ -593,31 +630,43 @@ fn resolve_lists(
                 continue;
             }
         };
-        let mut list = Vec::with_capacity(items.len());
-        for (at, item) in items {
-            let item = match item {
-                RawItem::Line(l) => match expand_at(l, *at, &key, lookup, src, errors) {
-                    Some(l) => RestrictionItem::Line(l),
-                    None => continue,
-                },
-                RawItem::Table(t) => {
-                    let mut out = BTreeMap::new();
-                    for (k, v) in t {
-                        if let Some(v) = expand_at(v, *at, &key, lookup, src, errors) {
-                            out.insert(k.clone(), v);
-                        }
-                    }
-                    RestrictionItem::Table(out)
-                }
-            };
-            list.push(Restriction {
-                item,
-                line: src.line_of(*at),
-            });
-        }
+        let list = resolve_items(items, &key, lookup, src, errors);
         restrictions.insert(stage, list);
     }
     (restrictions, set)
+}
+
+/// `$name`-expands the entries of one list; errors name `key`.
+pub(super) fn resolve_items(
+    items: &[(usize, RawItem)],
+    key: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    src: &Source,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Restriction> {
+    let mut list = Vec::with_capacity(items.len());
+    for (at, item) in items {
+        let item = match item {
+            RawItem::Line(l) => match expand_at(l, *at, key, lookup, src, errors) {
+                Some(l) => RestrictionItem::Line(l),
+                None => continue,
+            },
+            RawItem::Table(t) => {
+                let mut out = BTreeMap::new();
+                for (k, v) in t {
+                    if let Some(v) = expand_at(v, *at, key, lookup, src, errors) {
+                        out.insert(k.clone(), v);
+                    }
+                }
+                RestrictionItem::Table(out)
+            }
+        };
+        list.push(Restriction {
+            item,
+            line: src.line_of(*at),
+        });
+    }
+    list
 }
 
 /// Reads a service key other than name and listen: an override of a

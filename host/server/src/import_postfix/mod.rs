@@ -20,6 +20,7 @@
 
 mod cf;
 mod dovecot;
+mod left_behind;
 mod services;
 
 use std::fmt::Write as _;
@@ -29,6 +30,7 @@ use anyhow::Context as _;
 
 use crate::config::params;
 use crate::config::sections::{SERVICE_OVERRIDES, is_postfix_list};
+use left_behind::{DEFER_UNAUTH, LEFT_BEHIND, LEVEL_0, ROOT, guards_relaying};
 
 /// A setting not carried over, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,65 +63,6 @@ pub struct Import {
     /// Every setting not carried over, in file order.
     pub notes: Vec<Note>,
 }
-
-/// main.cf parameters Postern has no use for, with the reason an operator
-/// needs to read.
-const LEFT_BEHIND: &[(&str, &str)] = &[
-    (
-        "compatibility_level",
-        "Postern has one behaviour, Postfix 3.x's defaults",
-    ),
-    (
-        "queue_directory",
-        "Postern keeps its own queue under data_directory; flush the Postfix queue before switching",
-    ),
-    ("command_directory", "one binary: postern"),
-    ("daemon_directory", "one binary: postern"),
-    (
-        "data_directory",
-        "Postfix's data_directory holds its caches; Postern's default /var/lib/postern is kept",
-    ),
-    (
-        "mail_owner",
-        "privilege separation by mail_owner is not carried over yet",
-    ),
-    ("setgid_group", "`postern sendmail` needs no setgid group"),
-    (
-        "alias_database",
-        "Postern reads alias_maps as text: nothing to compile",
-    ),
-    (
-        "smtpd_sasl_type",
-        "Postern checks SMTP AUTH itself against [auth] users_file (import Dovecot's passwd-file with --dovecot)",
-    ),
-    (
-        "smtpd_sasl_path",
-        "Postern checks SMTP AUTH itself against [auth] users_file",
-    ),
-    (
-        "smtpd_sasl_local_domain",
-        "users are full addresses in the users file",
-    ),
-    ("biff", "no comsat notifications"),
-    (
-        "append_dot_mydomain",
-        "Postern does not rewrite unqualified domains",
-    ),
-    ("readme_directory", "documentation path"),
-    ("html_directory", "documentation path"),
-    ("manpage_directory", "documentation path"),
-    ("sample_directory", "documentation path"),
-    (
-        "sendmail_path",
-        "install postern as /usr/sbin/sendmail (a link)",
-    ),
-    ("newaliases_path", "`postern aliases`"),
-    ("mailq_path", "`postern queue list`"),
-    (
-        "inet_protocols",
-        "Postern listens on the inet_interfaces addresses, IPv4 and IPv6 alike",
-    ),
-];
 
 /// Reads `postfix` (a directory holding main.cf and master.cf) and
 /// optionally `dovecot` (holding dovecot.conf).
@@ -154,7 +97,11 @@ pub fn import(postfix: &Path, dovecot: Option<&Path>) -> anyhow::Result<Import> 
             ));
             continue;
         }
-        let value = paths_in(&p.value, postfix, &main_file, p.line, &p.name, &mut notes);
+        let mut value = paths_in(&p.value, postfix, &main_file, p.line, &p.name, &mut notes);
+        if is_postfix_list(&p.name) && value.contains("defer_unauth_destination") {
+            value = value.replace("defer_unauth_destination", "reject_unauth_destination");
+            notes.push(note(&main_file, p.line, &p.name, DEFER_UNAUTH.to_owned()));
+        }
         let _ = writeln!(out, "{} = {}", p.name, toml_string(&value));
         set.push(p.name.clone());
     }
@@ -163,17 +110,38 @@ pub fn import(postfix: &Path, dovecot: Option<&Path>) -> anyhow::Result<Import> 
     // compatibility level: empty below 1 (the recipient list alone guards
     // relaying), Postfix 2.10's list from 1 on. Postern's default is the
     // former's; the latter is spelled out.
-    let level = parameters
-        .iter()
-        .find(|p| p.name == "compatibility_level")
+    let compatibility = parameters.iter().find(|p| p.name == "compatibility_level");
+    let level = compatibility
         .and_then(|p| p.value.split('.').next()?.parse::<u32>().ok())
         .unwrap_or(0);
+    // Postfix's local recipients are its passwd accounts and aliases
+    // unless main.cf says otherwise; Postern's, the users file and the
+    // aliases: Postfix's default is spelled out.
+    if !set.iter().any(|n| n == "local_recipient_maps") {
+        out.push_str("# Postfix's default:\nlocal_recipient_maps = \"proxy:unix:passwd.byname $alias_maps\"\n");
+        notes.push(note(&main_file, 0, "local_recipient_maps", ROOT.to_owned()));
+    }
+    if level < 1 && !guards_relaying(&parameters) {
+        notes.push(note(
+            &main_file,
+            0,
+            "compatibility_level",
+            LEVEL_0.to_owned(),
+        ));
+    }
     if level >= 1 && !set.iter().any(|n| n == "smtpd_relay_restrictions") {
         out.push_str(
-            "# Postfix's default at compatibility_level >= 1:
+            "# Postfix's default at compatibility_level >= 1, ending in reject_unauth_destination
+# where Postfix has defer_unauth_destination (see the notes):
 ",
         );
-        out.push_str("smtpd_relay_restrictions = \"permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination\"\n");
+        out.push_str("smtpd_relay_restrictions = \"permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination\"\n");
+        notes.push(note(
+            &main_file,
+            compatibility.map_or(0, |p| p.line),
+            "smtpd_relay_restrictions",
+            format!("Postfix's default at this level: {DEFER_UNAUTH}"),
+        ));
     }
 
     let mut sections = String::new();
@@ -341,6 +309,44 @@ mod tests {
         assert_eq!(
             parsed.get("x").and_then(|x| x.as_str()),
             Some("a \"b\" \\ c\n  d")
+        );
+    }
+
+    #[test]
+    fn a_main_cf_postfix_3_would_not_run_is_named() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let main_cf = dir.path().join("main.cf");
+        std::fs::write(&main_cf, "relayhost = [mx.example.net]\n").unwrap_or_default();
+        let got = import(dir.path(), None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            got.notes
+                .iter()
+                .any(|n| n.setting == "compatibility_level" && n.why.starts_with("0 (or not set)")),
+            "{:?}",
+            got.notes
+        );
+        std::fs::write(
+            &main_cf,
+            "compatibility_level = 3.6\nrelayhost = [mx.example.net]\n",
+        )
+        .unwrap_or_default();
+        let got = import(dir.path(), None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            got.config.contains("smtpd_relay_restrictions = \"permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination\"")
+                && got.notes.iter().any(|n| n.line == 1 && n.why.contains("defer_unauth_destination (454 4.7.1)")),
+            "{}",
+            got.config
+        );
+        std::fs::write(
+            &main_cf,
+            "smtpd_recipient_restrictions = permit_mynetworks,\n    reject_unauth_destination\n",
+        )
+        .unwrap_or_default();
+        let got = import(dir.path(), None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !got.notes.iter().any(|n| n.setting == "compatibility_level"),
+            "{:?}",
+            got.notes
         );
     }
 

@@ -1,7 +1,7 @@
 //! Asking the restriction lists (DESIGN §3): the policy request with every
 //! attribute the session knows, the first refusal, the non-final actions,
-//! and the maillog lines they leave (`reject:`, `hold:`, `discard:`,
-//! `warn:`, `redirect:`).
+//! and the maillog lines they leave (`reject:`, `hangup:`, `hold:`,
+//! `discard:`, `warn:`, `info:`, `redirect:`).
 
 use std::sync::Arc;
 
@@ -19,6 +19,9 @@ pub(crate) struct Refusal {
     pub(crate) reply: Reply,
     /// The entry that refused, for `plugin=` in the log.
     pub(crate) decided_by: Option<String>,
+    /// Postfix's HANGUP: logged as `hangup:`; the reply is a `421`, which
+    /// closes the session.
+    pub(crate) hangup: bool,
 }
 
 /// The recipient a request is about, with its domain's class.
@@ -48,6 +51,9 @@ impl<S: Transport> Session<S> {
     ) -> Result<Vec<Verdict>, Refusal> {
         let policy = Arc::clone(&self.policy);
         let mut actions = Vec::new();
+        // Postfix's `state->where`: the command being answered, which for
+        // the lists smtpd_delay_reject moves to RCPT is RCPT.
+        let command = stages.last().map_or("RCPT", |s| s.command());
         for &stage in stages {
             if self.discarding() || actions.iter().any(|a| matches!(a, Verdict::Discard(_))) {
                 // Postfix: once DISCARD marked the message, no more
@@ -62,23 +68,34 @@ impl<S: Transport> Session<S> {
                 // Outside a transaction nothing is kept for later.
                 self.policy_session.release();
             }
-            if let Some(reply) = decision.refusal() {
-                return Err(Refusal {
-                    reply: reply.clone(),
-                    decided_by: decision.decided_by.clone(),
-                });
-            }
+            let refusal = decision.refusal().map(|reply| Refusal {
+                reply: reply.clone(),
+                decided_by: decision.decided_by.clone(),
+                hangup: decision.hangs_up(),
+            });
             // A list that ended on an action rather than permit treats it as
             // an action met on the way.
-            let last = (!matches!(decision.verdict, Verdict::Permit | Verdict::Dunno))
-                .then_some(decision.verdict);
+            let last = (refusal.is_none()
+                && !matches!(decision.verdict, Verdict::Permit | Verdict::Dunno))
+            .then_some(decision.verdict);
             for action in decision.actions.into_iter().chain(last) {
                 match action {
+                    // Postfix's log_whatsup: `warn:` and `info:` lines,
+                    // logged when met, whatever the command's fate (a
+                    // refusal later in the list included).
                     Verdict::Warn(text) => {
-                        self.log_event("warn", stage.command(), &text, recipient.map(|r| r.0));
+                        self.log_event("warn", command, &text, recipient.map(|r| r.0));
                     }
+                    Verdict::Info(text) => {
+                        self.log_event("info", command, &text, recipient.map(|r| r.0));
+                    }
+                    // Expanded by the policy; nothing to apply.
+                    Verdict::Restriction(_) => {}
                     other => actions.push(other),
                 }
+            }
+            if let Some(refusal) = refusal {
+                return Err(refusal);
             }
         }
         Ok(actions)
@@ -117,6 +134,10 @@ impl<S: Transport> Session<S> {
                 }
                 Verdict::Redirect(to) => {
                     self.log_event("redirect", command, &to.to_string(), recipient);
+                }
+                Verdict::Filter(next_hop) => {
+                    let text = format!("triggers FILTER {next_hop}");
+                    self.log_event("filter", command, &text, recipient);
                 }
                 _ => {}
             }
@@ -198,7 +219,25 @@ impl<S: Transport> Session<S> {
         self.log_line("reject", command, &reply.to_string(), recipient, decided_by);
     }
 
-    /// A hold, discard, redirect or warn line.
+    /// A policy refusal's line: `reject:`, or `hangup:` with the text
+    /// alone for Postfix's HANGUP (`NOQUEUE: hangup: RCPT from
+    /// host[addr]: TEXT; from=<..> to=<..> proto=ESMTP helo=<..>`).
+    pub(super) fn log_refusal(
+        &self,
+        command: &str,
+        refusal: &Refusal,
+        recipient: Option<&Address>,
+    ) {
+        let by = refusal.decided_by.as_deref();
+        if refusal.hangup {
+            count_reject(command, &refusal.reply, by);
+            self.log_line("hangup", command, &refusal.reply.text, recipient, by);
+        } else {
+            self.log_reject(command, &refusal.reply, recipient, by);
+        }
+    }
+
+    /// A hold, discard, redirect, warn or info line.
     fn log_event(&self, what: &str, command: &str, text: &str, recipient: Option<&Address>) {
         self.log_line(what, command, text, recipient, None);
     }

@@ -72,7 +72,7 @@ impl<S: Transport> Session<S> {
                 None
             }
             Err(refusal) => {
-                self.log_reject(command, &refusal.reply, None, refusal.decided_by.as_deref());
+                self.log_refusal(command, &refusal, None);
                 Some(refusal.reply)
             }
         }
@@ -100,12 +100,7 @@ impl<S: Transport> Session<S> {
         match verdict {
             Ok(actions) => self.apply_actions("END-OF-MESSAGE", &actions, None),
             Err(refusal) => {
-                self.log_reject(
-                    "END-OF-MESSAGE",
-                    &refusal.reply,
-                    None,
-                    refusal.decided_by.as_deref(),
-                );
+                self.log_refusal("END-OF-MESSAGE", &refusal, None);
                 return refusal.reply;
             }
         }

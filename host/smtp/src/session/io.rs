@@ -6,6 +6,9 @@
 //! replies are written when the input buffer runs dry (every read is
 //! preceded by a flush), when the DATA command is accepted (the `354` must
 //! be out before content is expected), or when too many have piled up.
+//!
+//! Public because the LMTP server (`postern-lmtp`) speaks through the same
+//! buffers: one implementation of the pipelining rules for both.
 
 use std::time::Duration;
 
@@ -24,7 +27,8 @@ const OUTPUT_HIGH_WATER: usize = 4096;
 
 /// Why a session ends other than by QUIT.
 #[derive(Debug)]
-pub(crate) enum Stop {
+#[non_exhaustive]
+pub enum Stop {
     /// The client closed the connection.
     Eof,
     /// A read or write took longer than its timeout.
@@ -43,7 +47,7 @@ pub(crate) enum Stop {
 
 /// One command-phase input.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Input {
+pub enum Input {
     /// A command line without its terminator.
     Line {
         /// The line.
@@ -57,7 +61,7 @@ pub(crate) enum Input {
 
 /// The socket with its buffers.
 #[derive(Debug)]
-pub(crate) struct Io<S> {
+pub struct Io<S> {
     stream: S,
     /// Received, not yet consumed bytes are `input[start..]`.
     input: Vec<u8>,
@@ -67,7 +71,8 @@ pub(crate) struct Io<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
-    pub(crate) fn new(stream: S) -> Io<S> {
+    /// Buffers around `stream`, both empty.
+    pub fn new(stream: S) -> Io<S> {
         Io {
             stream,
             input: Vec::with_capacity(READ_CHUNK),
@@ -77,12 +82,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     }
 
     /// Queues a reply; it goes out at the next flush.
-    pub(crate) fn reply(&mut self, reply: &Reply) {
+    pub fn reply(&mut self, reply: &Reply) {
         self.output.extend_from_slice(reply.to_wire().as_bytes());
     }
 
     /// Writes every queued reply.
-    pub(crate) async fn flush(&mut self, timeout: Duration) -> Result<(), Stop> {
+    pub async fn flush(&mut self, timeout: Duration) -> Result<(), Stop> {
         if self.output.is_empty() {
             return Ok(());
         }
@@ -103,7 +108,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
 
     /// The next command line, reading (after a flush) only when no
     /// complete line is buffered.
-    pub(crate) async fn next_line(
+    pub async fn next_line(
         &mut self,
         lines: &mut LineReader,
         timeout: Duration,
@@ -130,7 +135,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
 
     /// Feeds buffered and then received bytes to `decoder` until the end of
     /// data. Bytes after the end marker stay buffered for the next command.
-    pub(crate) async fn read_data(
+    pub async fn read_data(
         &mut self,
         decoder: &mut DataDecoder,
         timeout: Duration,
@@ -149,7 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// no dot-stuffing, no end marker), appending them to `out` when
     /// `keep`, dropping them otherwise. Bytes after the chunk stay buffered
     /// for the next command. Memory is bounded by what the caller keeps.
-    pub(crate) async fn read_chunk(
+    pub async fn read_chunk(
         &mut self,
         size: u64,
         out: &mut Vec<u8>,
@@ -176,7 +181,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
 
     /// Received bytes not yet consumed: input the client sent ahead of
     /// the replies (see `pipelining.rs`).
-    pub(crate) fn pending(&self) -> &[u8] {
+    pub fn pending(&self) -> &[u8] {
         &self.input[self.start..]
     }
 
@@ -184,7 +189,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// flushing replies: it looks for input the client sent ahead of
     /// them. A failure or the end of the stream is left for the next real
     /// read to find.
-    pub(crate) async fn read_ready(&mut self) {
+    pub async fn read_ready(&mut self) {
         self.input.reserve(READ_CHUNK);
         // A zero timeout still polls the read once before it elapses.
         let read = self.stream.read_buf(&mut self.input);
@@ -194,19 +199,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// Drops every received byte not yet consumed: after `220 Ready to
     /// start TLS`, plaintext the client pipelined behind STARTTLS must not
     /// be read as commands of the TLS session (CVE-2011-0411).
-    pub(crate) fn discard_input(&mut self) {
+    pub fn discard_input(&mut self) {
         self.input.clear();
         self.start = 0;
     }
 
     /// The stream, for the TLS handshake (call after [`Io::flush`] and
     /// [`Io::discard_input`]).
-    pub(crate) fn stream_mut(&mut self) -> &mut S {
+    pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 
     /// Flushes, then closes the write side, both bounded by `timeout`.
-    pub(crate) async fn shutdown(&mut self, timeout: Duration) {
+    pub async fn shutdown(&mut self, timeout: Duration) {
         if self.flush(timeout).await.is_ok() {
             let _ = tokio::time::timeout(timeout, self.stream.shutdown()).await;
         }

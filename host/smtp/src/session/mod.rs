@@ -19,7 +19,7 @@ mod cleanup;
 mod data;
 mod etrn;
 mod helo;
-mod io;
+pub mod io;
 mod limits;
 mod log;
 mod mail;

@@ -53,12 +53,7 @@ impl<S: Transport> Session<S> {
         {
             Ok(actions) => actions,
             Err(refusal) => {
-                self.log_reject(
-                    "RCPT",
-                    &refusal.reply,
-                    Some(&address),
-                    refusal.decided_by.as_deref(),
-                );
+                self.log_refusal("RCPT", &refusal, Some(&address));
                 return refusal.reply;
             }
         };

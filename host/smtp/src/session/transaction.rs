@@ -37,6 +37,9 @@ pub(crate) struct Transaction {
     pub(crate) redirect: Option<Address>,
     /// Policy BCC: addresses that get a copy too.
     pub(crate) bcc: Vec<Address>,
+    /// Policy FILTER: the content filter (`transport:destination`) the
+    /// queue delivers the message to (the last one given wins).
+    pub(crate) filter: Option<String>,
     /// RFC 6531 `SMTPUTF8` was given with MAIL.
     pub(crate) smtputf8: bool,
     /// RFC 6152 `BODY=8BITMIME` was given with MAIL.
@@ -79,6 +82,7 @@ impl Transaction {
             prepend: Vec::new(),
             redirect: None,
             bcc: Vec::new(),
+            filter: None,
             smtputf8: mail.smtputf8,
             eight_bit_mime: mail.body == Some(Body::EightBitMime),
             ret: mail.ret,
@@ -132,6 +136,7 @@ impl Transaction {
             }
             Verdict::Redirect(a) => self.redirect = Some(a.clone()),
             Verdict::Bcc(a) if !self.bcc.contains(a) => self.bcc.push(a.clone()),
+            Verdict::Filter(next_hop) => self.filter = Some(next_hop.clone()),
             _ => {}
         }
     }
@@ -170,6 +175,7 @@ impl Transaction {
             envid: self.envid.clone(),
             smtputf8: self.smtputf8,
             eight_bit_mime: self.eight_bit_mime,
+            content_filter: self.filter.clone(),
         }
     }
 }
@@ -218,9 +224,13 @@ mod tests {
         t.apply(&Verdict::Bcc(addr("c@y.org")));
         t.apply(&Verdict::Prepend("X-A: 1\r\nBcc: evil@z.org".into()));
         t.apply(&Verdict::Prepend("X-A: 1\r\nBcc: evil@z.org".into()));
+        t.apply(&Verdict::Filter("smtp:[127.0.0.1]:10024".into()));
+        t.apply(&Verdict::Filter("smtp:[127.0.0.1]:10025".into()));
         let addr0: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let e = t.envelope(addr0, "unknown", Some("h"), "ESMTP");
         assert!(e.hold);
+        // The last FILTER wins, as in Postfix.
+        assert_eq!(e.content_filter.as_deref(), Some("smtp:[127.0.0.1]:10025"));
         let to: Vec<String> = e.recipients.iter().map(|r| r.address.to_string()).collect();
         assert_eq!(to, ["r@y.org", "c@y.org"]);
         assert_eq!(e.recipients[0].original, addr("a@x.org"));

@@ -326,3 +326,41 @@ async fn a_421_or_521_from_a_policy_closes_the_connection() {
         server.done().await;
     }
 }
+
+#[tokio::test]
+async fn hangup_closes_with_421_logged_as_hangup_and_info_is_logged() {
+    let rule: Rule = Box::new(|r: &PolicyRequest| match r.stage {
+        Stage::Sender => permit_with(vec![Verdict::Info("sender watched".into())]),
+        Stage::Recipient => Decision {
+            verdict: Verdict::Hangup(postern_mail::Reply::new(
+                421,
+                postern_mail::EnhancedCode::new(4, 7, 0),
+                "go away",
+            )),
+            decided_by: Some("check_sender_access".into()),
+            actions: Vec::new(),
+        },
+        _ => Decision::permit(),
+    });
+    let server = Server::start(settings(), rule).await;
+    let mut c = server.client().await;
+    c.ehlo().await;
+    c.cmd("MAIL FROM:<s@x.test>").await;
+    c.send("RCPT TO:<alice@local.test>\r\nNOOP\r\n").await;
+    assert_eq!(c.rest().await, "421 4.7.0 go away\r\n");
+    let done = server.done().await;
+    let tail = "from=<s@x.test> to=<alice@local.test> proto=ESMTP helo=<client.test>";
+    // Postfix's log_whatsup lines.
+    done.logged(&format!(
+        "NOQUEUE: info: RCPT from unknown[127.0.0.1]: sender watched; {tail}"
+    ));
+    done.logged(&format!(
+        "NOQUEUE: hangup: RCPT from unknown[127.0.0.1]: go away; {tail} \
+         plugin=check_sender_access"
+    ));
+    assert!(
+        !done.logs.iter().any(|l| l.contains("reject:")),
+        "{:?}",
+        done.logs
+    );
+}
