@@ -286,7 +286,7 @@ fn restriction_names_on_the_right_hand_side() {
     );
     assert_eq!(
         refused(&sender("DEFER_UNAUTH_DESTINATION")),
-        r(450, "4.7.1", "<User+Tag@example.com>: Relay access denied")
+        r(454, "4.7.1", "<User+Tag@example.com>: Relay access denied")
     );
     assert_eq!(sender("reject_non_fqdn_sender").verdict, Verdict::Dunno);
     // Other names go to the server, the rest of the list with them: it

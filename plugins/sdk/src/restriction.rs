@@ -133,9 +133,10 @@ pub fn evaluate(name: &str, req: &Request, cx: &Context<'_>) -> Option<Verdict> 
                     format!("<{}>: Relay access denied", req.recipient),
                 ))
             } else {
-                // unauth_destination_defer_code (450).
+                // relay_domains_reject_code (554) made a deferral, as
+                // Postfix's smtpd answers it.
                 Verdict::Defer(reply(
-                    450,
+                    454,
                     "4.7.1",
                     format!("<{}>: Relay access denied", req.recipient),
                 ))

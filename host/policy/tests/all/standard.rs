@@ -3,7 +3,7 @@
 use postern_mail::{Decision, DomainClass, EnhancedCode, Reply, Verdict};
 use postern_policy::STANDARD_PLUGINS;
 
-use crate::{lines, rcpt, recipient_list};
+use crate::{RUNTIME, config, lines, rcpt, recipient_list, table};
 
 fn relay_denied() -> Verdict {
     Verdict::Reject(Reply::new(
@@ -76,6 +76,42 @@ async fn reject_unauth_destination_rejects_other_domains() {
     let mut early = rcpt(false, None);
     early.recipient.clear();
     assert_eq!(s.check(&early).await, Decision::permit());
+}
+
+#[tokio::test]
+async fn defer_unauth_destination_defers_other_domains_with_454() {
+    let s = recipient_list(lines(&["defer_unauth_destination"]));
+    for class in [Some(DomainClass::Other), None] {
+        let d = s.check(&rcpt(false, class)).await;
+        assert!(matches!(d.verdict, Verdict::Defer(_)), "{class:?}");
+        assert_eq!(d.decided_by.as_deref(), Some("defer_unauth_destination"));
+        assert_eq!(
+            d.refusal().unwrap().to_wire(),
+            "454 4.7.1 <x@example.com>: Relay access denied\r\n"
+        );
+    }
+    for class in [DomainClass::Local, DomainClass::Virtual, DomainClass::Relay] {
+        let d = s.check(&rcpt(false, Some(class))).await;
+        assert_eq!(d, Decision::permit(), "{class:?}");
+    }
+    let mut early = rcpt(false, None);
+    early.recipient.clear();
+    assert_eq!(s.check(&early).await, Decision::permit());
+    assert!(matches!(
+        recipient_list(lines(&["defer_unauth_destination"]))
+            .check(&rcpt(true, None))
+            .await
+            .verdict,
+        Verdict::Defer(_)
+    ));
+    assert!(
+        RUNTIME
+            .load(&config(vec![table(&[
+                ("plugin", "defer_unauth_destination"),
+                ("x", "1")
+            ])]))
+            .is_err()
+    );
 }
 
 #[tokio::test]

@@ -67,10 +67,6 @@ pub(super) const LEFT_BEHIND: &[(&str, &str)] = &[
 /// it, Postfix 2 refused relaying with 554 as Postern does.
 pub(super) const LEVEL_0: &str = "0 (or not set), and neither smtpd_relay_restrictions nor smtpd_recipient_restrictions has reject_unauth_destination: Postfix 3.x refuses to start smtpd with this main.cf (\"specify at least one working instance of: reject_unauth_destination, ...\"); Postern keeps its default recipient list (permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination), which refuses relaying with 554 as Postfix 2 did. A Postfix 3 install sets compatibility_level (Debian: 3.6); set it before importing to have Postfix's relay list written out";
 
-/// Postern has no defer_unauth_destination (Postfix 2.10's safety net: a
-/// misconfigured relay list defers with 454 rather than bouncing).
-pub(super) const DEFER_UNAUTH: &str = "defer_unauth_destination (454 4.7.1) is reject_unauth_destination (554 5.7.1) in Postern, which has no deferring form: a relay attempt Postfix would defer is refused for good";
-
 /// Whether main.cf's relay or recipient list has an entry that refuses
 /// relaying (what Postfix's smtpd demands before it starts).
 pub(super) fn guards_relaying(parameters: &[cf::Parameter]) -> bool {

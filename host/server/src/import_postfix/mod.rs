@@ -30,7 +30,7 @@ use anyhow::Context as _;
 
 use crate::config::params;
 use crate::config::sections::{SERVICE_OVERRIDES, is_postfix_list};
-use left_behind::{DEFER_UNAUTH, LEFT_BEHIND, LEVEL_0, ROOT, guards_relaying};
+use left_behind::{LEFT_BEHIND, LEVEL_0, ROOT, guards_relaying};
 
 /// A setting not carried over, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,11 +97,7 @@ pub fn import(postfix: &Path, dovecot: Option<&Path>) -> anyhow::Result<Import> 
             ));
             continue;
         }
-        let mut value = paths_in(&p.value, postfix, &main_file, p.line, &p.name, &mut notes);
-        if is_postfix_list(&p.name) && value.contains("defer_unauth_destination") {
-            value = value.replace("defer_unauth_destination", "reject_unauth_destination");
-            notes.push(note(&main_file, p.line, &p.name, DEFER_UNAUTH.to_owned()));
-        }
+        let value = paths_in(&p.value, postfix, &main_file, p.line, &p.name, &mut notes);
         let _ = writeln!(out, "{} = {}", p.name, toml_string(&value));
         set.push(p.name.clone());
     }
@@ -130,18 +126,8 @@ pub fn import(postfix: &Path, dovecot: Option<&Path>) -> anyhow::Result<Import> 
         ));
     }
     if level >= 1 && !set.iter().any(|n| n == "smtpd_relay_restrictions") {
-        out.push_str(
-            "# Postfix's default at compatibility_level >= 1, ending in reject_unauth_destination
-# where Postfix has defer_unauth_destination (see the notes):
-",
-        );
-        out.push_str("smtpd_relay_restrictions = \"permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination\"\n");
-        notes.push(note(
-            &main_file,
-            compatibility.map_or(0, |p| p.line),
-            "smtpd_relay_restrictions",
-            format!("Postfix's default at this level: {DEFER_UNAUTH}"),
-        ));
+        out.push_str("# Postfix's default at compatibility_level >= 1:\n");
+        out.push_str("smtpd_relay_restrictions = \"permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination\"\n");
     }
 
     let mut sections = String::new();
@@ -332,8 +318,8 @@ mod tests {
         .unwrap_or_default();
         let got = import(dir.path(), None).unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            got.config.contains("smtpd_relay_restrictions = \"permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination\"")
-                && got.notes.iter().any(|n| n.line == 1 && n.why.contains("defer_unauth_destination (454 4.7.1)")),
+            got.config.contains("smtpd_relay_restrictions = \"permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination\"")
+                && !got.notes.iter().any(|n| n.setting == "smtpd_relay_restrictions"),
             "{}",
             got.config
         );
