@@ -102,8 +102,20 @@ fn missing(name: &str, config: &Config) -> String {
          --shell /usr/sbin/nologin {name}`, or set `mail_owner = \"root\"` \
          in {} to run without privilege separation (not recommended)",
         config.main.data_directory.display(),
-        config.source.file
+        where_to_set(&config.source.file)
     )
+}
+
+/// Where an operator sets a parameter: the config file, or, when the
+/// server runs on the embedded default, a file of their own.
+fn where_to_set(file: &str) -> String {
+    if file == crate::config::EMBEDDED_NAME {
+        "a config file of your own (examples/postern.toml is the embedded \
+         default to start from; `postern start --config FILE`)"
+            .to_owned()
+    } else {
+        file.to_owned()
+    }
 }
 
 /// Carries out `plan`: warns about staying root, or hands the data over
@@ -312,6 +324,17 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
+
+    #[test]
+    fn the_fix_names_a_file_the_operator_can_edit() {
+        assert_eq!(
+            where_to_set("/etc/postern/postern.toml"),
+            "/etc/postern/postern.toml"
+        );
+        let embedded = where_to_set(crate::config::EMBEDDED_NAME);
+        assert!(!embedded.contains('<'), "{embedded}");
+        assert!(embedded.contains("examples/postern.toml") && embedded.contains("--config"));
+    }
 
     #[test]
     fn the_hand_over_follows_no_link_and_spares_other_owners() {
