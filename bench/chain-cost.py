@@ -91,6 +91,9 @@ def run_once(chain, messages, sessions):
                 # Loopback is outside mynetworks: the whole chain runs.
                 f'mynetworks = "192.0.2.0/24"\n'
                 f'data_directory = "{tmp}"\n'
+                # No system user is made for the benchmarks: Postern keeps root
+                # (see servers.py); a missing `postern` user would stop start-up.
+                f'mail_owner = "root"\n'
                 f'queue_directory = "{tmp}/queue"\n'
                 f'virtual_mailbox_base = "{tmp}/mail"\n'
                 f'plugin_cache_directory = "{CACHE}"\n'

@@ -71,6 +71,9 @@ def main():
             f'myhostname = "bench.test"\n'
             f'mynetworks = "127.0.0.0/8"\n'
             f'data_directory = "{tmp}"\n'
+            # No system user is made for the benchmarks: Postern keeps root
+            # (see servers.py); a missing `postern` user would stop start-up.
+            f'mail_owner = "root"\n'
             f'queue_directory = "{tmp}/queue"\n'
             f'virtual_mailbox_base = "{tmp}/mail"\n'
             f'plugin_cache_directory = "{CACHE}"\n'

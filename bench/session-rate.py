@@ -117,6 +117,9 @@ def start_postern(tmp, cert, key, clients):
             f'myhostname = "bench.test"\n'
             f'mynetworks = "127.0.0.0/8"\n'
             f'data_directory = "{d}"\n'
+            # No system user is made for the benchmarks: Postern keeps root
+            # (see servers.py); a missing `postern` user would stop start-up.
+            f'mail_owner = "root"\n'
             f'queue_directory = "{d}/queue"\n'
             f'virtual_mailbox_base = "{d}/mail"\n'
             f'plugin_cache_directory = "{CACHE}"\n'

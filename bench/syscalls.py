@@ -47,6 +47,20 @@ def traced(server, arrived, messages, sessions, to):
         os.unlink(out.name)
 
 
+def journal_commits(path):
+    """The journal commits (jbd2 transactions) of the ext4 under `path` so
+    far, or None without a journal: every fsync waits for one, and
+    concurrent syncs that share one cost one, so commits per message
+    measure what the syncs cost better than their number does."""
+    dev = subprocess.run(["findmnt", "-n", "-o", "SOURCE", "--target", path],
+                         capture_output=True, text=True).stdout.strip()
+    try:
+        with open(f"/proc/fs/jbd2/{os.path.basename(dev)}-8/info") as f:
+            return int(f.readline().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def parse(table):
     """{syscall: calls} from strace -c's table."""
     counts = {}
@@ -97,13 +111,17 @@ def main():
         print(f"{what}, {args.messages} messages over {args.sessions} sessions, "
               f"files on {filesystem(work)}")
         for kind in args.servers:
+            before = journal_commits(work)
             counts = run(kind, args.relay, args.messages, args.sessions)
+            after = journal_commits(work)
             n = args.messages
             syncs = {k: counts.get(k, 0) for k in SYNCS if counts.get(k)}
             total = sum(counts.values())
             print(f"\n{kind}: {total / n:.1f} system calls per message; syncs per message: "
                   + (", ".join(f"{k} {v / n:.2f}" for k, v in syncs.items()) or "none")
-                  + f" (all syncs: {sum(syncs.values()) / n:.2f})")
+                  + f" (all syncs: {sum(syncs.values()) / n:.2f})"
+                  + (f"; journal commits per message: {(after - before) / n:.2f}"
+                     if before is not None and after is not None else ""))
             top = sorted(((v, k) for k, v in counts.items() if k not in SYNCS), reverse=True)
             print("  " + ", ".join(f"{k} {v / n:.1f}" for v, k in top[:args.top]))
 

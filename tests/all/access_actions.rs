@@ -8,6 +8,8 @@
 //! `check_reverse_client_hostname_a_access` the addresses of the client's
 //! unverified reverse name.
 
+use std::net::SocketAddr;
+
 use crate::support::*;
 
 /// The sender table: one sender to discard, one friend; anything else is
@@ -21,15 +23,25 @@ warn@watch.example      WARN sender suspicious
 ";
 
 fn start() -> (Server, tempfile::TempDir) {
+    start_with_table(ACCESS, |table| {
+        format!(
+            "smtpd_sender_restrictions = [\"check_sender_access {table}\", \"reject\"]\n\
+             smtpd_recipient_restrictions = [\"permit_auth_destination\", \"reject\"]\n"
+        )
+    })
+}
+
+/// Starts a server whose table file holds `entries`, with the
+/// restriction lists `lists` makes of the table's name (`hash:PATH`).
+fn start_with_table(
+    entries: &str,
+    lists: impl FnOnce(&str) -> String,
+) -> (Server, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    let access = tmp.path().join("access");
-    std::fs::write(&access, ACCESS).unwrap();
+    let table = tmp.path().join("table");
+    std::fs::write(&table, entries).unwrap();
     std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let lists = format!(
-        "smtpd_sender_restrictions = [\"check_sender_access hash:{}\", \"reject\"]\n\
-         smtpd_recipient_restrictions = [\"permit_auth_destination\", \"reject\"]\n",
-        access.display()
-    );
+    let lists = lists(&format!("hash:{}", table.display()));
     std::fs::write(
         tmp.path().join("postern.toml"),
         config_text(tmp.path(), &lists),
@@ -38,12 +50,42 @@ fn start() -> (Server, tempfile::TempDir) {
     (Server::start_in(tmp.path()), tmp)
 }
 
+/// The `[dns]` section that sends every lookup to the test name server.
+fn dns_section(dns: SocketAddr) -> String {
+    format!("[dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n")
+}
+
+/// A client from 127.0.0.2 (outside mynetworks) that said EHLO `helo`
+/// and had MAIL FROM `from` accepted.
+fn mail_from(server: &Server, helo: &str, from: &str) -> Client {
+    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
+    let r = c.cmd(&format!("EHLO {helo}"));
+    assert!(r.starts_with("250"), "{r}");
+    let r = c.cmd(&format!("MAIL FROM:<{from}>"));
+    assert!(r.starts_with("250"), "{r}");
+    c
+}
+
+/// One table entry judged by one plugin: a server whose `list` (a
+/// restriction list's name) is `[plugin TABLE]`, the table holding
+/// `entry`, names resolved by `dns`; MAIL FROM `from` then RCPT TO alice
+/// must be answered `reply`, and the refusal logged with the plugin.
+fn refuses(dns: SocketAddr, list: &str, plugin: &str, entry: &str, from: &str, reply: &str) {
+    let (server, _tmp) = start_with_table(entry, |table| {
+        format!(
+            "smtpd_{list}_restrictions = [\"{plugin} {table}\"]\n{}",
+            dns_section(dns)
+        )
+    });
+    let mut c = mail_from(&server, "mx.sender.example", from);
+    assert_eq!(c.cmd("RCPT TO:<alice@example.org>"), reply);
+    server.wait_log(&format!("plugin={plugin}"));
+}
+
 #[test]
 fn discard_ends_the_lists_and_throws_the_message_away() {
     let (server, _tmp) = start();
-    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
-    assert!(c.cmd("EHLO mx.bad.example").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<discard@bad.example>").starts_with("250"));
+    let mut c = mail_from(&server, "mx.bad.example", "discard@bad.example");
     // The sender list's `reject` after the table is never reached.
     let r = c.cmd("RCPT TO:<alice@example.org>");
     assert!(r.starts_with("250"), "{r}");
@@ -63,9 +105,7 @@ fn discard_ends_the_lists_and_throws_the_message_away() {
     assert!(c.cmd("QUIT").starts_with("221"));
 
     // A friend's message afterwards is the only one alice gets.
-    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
-    assert!(c.cmd("EHLO mx.friend.example").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<good@friend.example>").starts_with("250"));
+    let mut c = mail_from(&server, "mx.friend.example", "good@friend.example");
     let r = c.cmd("RCPT TO:<alice@example.org>");
     assert!(r.starts_with("250"), "{r}");
     // Without DISCARD the lists go on as usual.
@@ -82,25 +122,15 @@ fn discard_ends_the_lists_and_throws_the_message_away() {
 
 #[test]
 fn check_sasl_access_refuses_a_login_by_name() {
-    let tmp = tempfile::tempdir().unwrap();
-    let table = tmp.path().join("sasl_access");
-    std::fs::write(
-        &table,
+    let (server, _tmp) = start_with_table(
         "alice@example.org  REJECT Account locked, call the help desk\n",
-    )
-    .unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let lists = format!(
-        "smtpd_sasl_auth_enable = true\n\
-         smtpd_sender_restrictions = [\"check_sasl_access hash:{}\"]\n",
-        table.display()
+        |table| {
+            format!(
+                "smtpd_sasl_auth_enable = true\n\
+                 smtpd_sender_restrictions = [\"check_sasl_access {table}\"]\n"
+            )
+        },
     );
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &lists),
-    )
-    .unwrap();
-    let server = Server::start_in(tmp.path());
     let login = |plain: &str| {
         let mut c = Client::connect_from(server.smtp, "127.0.0.2");
         assert!(c.cmd("EHLO mx.sender.example").starts_with("250"));
@@ -140,37 +170,23 @@ fn start_server_access() -> (Server, tempfile::TempDir) {
             a("good.test.", "192.0.2.60".parse().unwrap()),
         ],
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let table = tmp.path().join("servers");
-    std::fs::write(
-        &table,
+    start_with_table(
         "198.51.100  REJECT Bulk mailer network\n192.0.2.50  REJECT Listed host\n",
+        |t| {
+            format!(
+                "smtpd_helo_restrictions = [\"check_helo_a_access {t}\"]\n\
+                 smtpd_sender_restrictions = [\"check_sender_mx_access {t}\"]\n{}",
+                dns_section(dns)
+            )
+        },
     )
-    .unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let t = table.display();
-    let lists = format!(
-        "smtpd_helo_restrictions = [\"check_helo_a_access hash:{t}\"]\n\
-         smtpd_sender_restrictions = [\"check_sender_mx_access hash:{t}\"]\n\
-         [dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n"
-    );
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &lists),
-    )
-    .unwrap();
-    (Server::start_in(tmp.path()), tmp)
 }
 
 #[test]
 fn mx_and_a_access_judge_the_hosts_behind_a_domain() {
     let (server, _tmp) = start_server_access();
-    let rcpt = |helo: &str, from: &str| {
-        let mut c = Client::connect_from(server.smtp, "127.0.0.2");
-        assert!(c.cmd(&format!("EHLO {helo}")).starts_with("250"));
-        assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
-        c.cmd("RCPT TO:<alice@example.org>")
-    };
+    let rcpt =
+        |helo: &str, from: &str| mail_from(&server, helo, from).cmd("RCPT TO:<alice@example.org>");
     assert_eq!(
         rcpt("good.test", "a@spam.test"),
         "554 5.7.1 <a@spam.test>: Sender address rejected: Bulk mailer network\r\n"
@@ -209,37 +225,20 @@ fn ns_access_judges_a_domain_by_its_closest_name_servers() {
             crate::dns::a("ns1.shady.test.", "203.0.113.53".parse().unwrap()),
         ],
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let table = tmp.path().join("servers");
-    std::fs::write(&table, "203.0.113.53  REJECT Bad hosting\n").unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let lists = format!(
-        "smtpd_sender_restrictions = [\"check_sender_ns_access hash:{}\"]\n\
-         [dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n",
-        table.display()
+    refuses(
+        dns,
+        "sender",
+        "check_sender_ns_access",
+        "203.0.113.53  REJECT Bad hosting\n",
+        "a@www.shady.test",
+        "554 5.7.1 <a@www.shady.test>: Sender address rejected: Bad hosting\r\n",
     );
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &lists),
-    )
-    .unwrap();
-    let server = Server::start_in(tmp.path());
-    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
-    assert!(c.cmd("EHLO mx.sender.example").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<a@www.shady.test>").starts_with("250"));
-    assert_eq!(
-        c.cmd("RCPT TO:<alice@example.org>"),
-        "554 5.7.1 <a@www.shady.test>: Sender address rejected: Bad hosting\r\n"
-    );
-    server.wait_log("plugin=check_sender_ns_access");
 }
 
 #[test]
 fn hangup_closes_the_connection_with_421() {
     let (server, _tmp) = start();
-    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
-    assert!(c.cmd("EHLO mx.bad.example").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<hangup@bad.example>").starts_with("250"));
+    let mut c = mail_from(&server, "mx.bad.example", "hangup@bad.example");
     assert_eq!(
         c.cmd("RCPT TO:<alice@example.org>"),
         "421 4.7.0 go away\r\n"
@@ -264,10 +263,8 @@ fn info_and_warn_log_postfix_lines_and_go_on() {
         ("info", "info", "sender watched"),
         ("warn", "warn", "sender suspicious"),
     ] {
-        let mut c = Client::connect_from(server.smtp, "127.0.0.2");
-        assert!(c.cmd("EHLO mx.watch.example").starts_with("250"));
         let from = format!("{who}@watch.example");
-        assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
+        let mut c = mail_from(&server, "mx.watch.example", &from);
         // The list goes on to its `reject`.
         let r = c.cmd("RCPT TO:<alice@example.org>");
         assert!(r.starts_with("554 5.7.1 Access denied"), "{r}");
@@ -286,29 +283,13 @@ fn info_and_warn_log_postfix_lines_and_go_on() {
 fn reverse_client_hostname_a_access_judges_the_ptr_names_addresses() {
     // The resolver answers for loopback itself (RFC 6761): 127.0.0.2's
     // PTR name is `localhost`, whose address is 127.0.0.1.
-    let dns = crate::dns::start("test.", vec![]);
-    let tmp = tempfile::tempdir().unwrap();
-    let table = tmp.path().join("reverse");
-    std::fs::write(&table, "127.0.0.1  REJECT Loopback names are not welcome\n").unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let lists = format!(
-        "smtpd_client_restrictions = [\"check_reverse_client_hostname_a_access hash:{}\"]\n\
-         [dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n",
-        table.display()
-    );
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &lists),
-    )
-    .unwrap();
-    let server = Server::start_in(tmp.path());
-    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
-    assert!(c.cmd("EHLO mx.sender.example").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<a@sender.example>").starts_with("250"));
-    assert_eq!(
-        c.cmd("RCPT TO:<alice@example.org>"),
+    refuses(
+        crate::dns::start("test.", vec![]),
+        "client",
+        "check_reverse_client_hostname_a_access",
+        "127.0.0.1  REJECT Loopback names are not welcome\n",
+        "a@sender.example",
         "554 5.7.1 <unknown[127.0.0.2]>: Unverified Client host rejected: Loopback names are \
-         not welcome\r\n"
+         not welcome\r\n",
     );
-    server.wait_log("plugin=check_reverse_client_hostname_a_access");
 }

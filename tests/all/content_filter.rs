@@ -9,11 +9,13 @@
 //! queue file, so a restart keeps it; a malformed value is a config error
 //! that names the key.
 
+use std::ffi::OsStr;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::sink::{PythonSmtp, received};
 use crate::support::*;
 
 /// The filter: takes a message over SMTP, adds `X-Content-Filter` on top
@@ -90,26 +92,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A Python 3 that has aiosmtpd: `python3` on the PATH, else Debian's
-/// (`python3-aiosmtpd` installs for /usr/bin/python3, which a pyenv
-/// `python3` does not see).
-fn python_with_aiosmtpd() -> &'static str {
-    for python in ["python3", "/usr/bin/python3"] {
-        let ok = Command::new(python)
-            .args(["-c", "import aiosmtpd"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return python;
-        }
-    }
-    panic!("aiosmtpd is not installed: apt-get install python3-aiosmtpd (or pip install aiosmtpd)");
-}
-
 /// The filter process; killed when dropped.
 struct Filter {
-    child: Child,
+    _process: PythonSmtp,
     dir: tempfile::TempDir,
 }
 
@@ -117,52 +102,25 @@ impl Filter {
     /// Listens on `port`, re-injects into `reinject`.
     fn start(port: u16, reinject: SocketAddr) -> Filter {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(python_with_aiosmtpd())
-            .arg("-c")
-            .arg(FILTER)
-            .arg(port.to_string())
-            .arg(reinject.port().to_string())
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut line = String::new();
-            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(WAIT)
-            .expect("the filter did not start (is aiosmtpd installed?)");
+        let (process, line) = PythonSmtp::start(
+            "the filter (is aiosmtpd installed?)",
+            FILTER,
+            [
+                OsStr::new(&port.to_string()),
+                OsStr::new(&reinject.port().to_string()),
+                dir.path().as_os_str(),
+            ],
+        );
         assert_eq!(line.trim(), port.to_string(), "filter port");
-        Filter { child, dir }
+        Filter {
+            _process: process,
+            dir,
+        }
     }
 
     /// What the filter passed on so far: `from:`/`to:` lines and data.
     fn passed(&self) -> Vec<String> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-            .collect();
-        paths.sort();
-        paths
-            .iter()
-            .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
-            .collect()
-    }
-}
-
-impl Drop for Filter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        received(self.dir.path())
     }
 }
 
@@ -448,15 +406,7 @@ fn a_malformed_content_filter_is_a_config_error_naming_the_key() {
         let text = format!("{}{service}", config_text(tmp.path(), extra));
         let file = tmp.path().join("postern.toml");
         std::fs::write(&file, text).unwrap();
-        let out = Command::new(POSTERN)
-            .args(["check", "--config"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        postern_check(&file)
     };
     let f = tmp.path().join("postern.toml").display().to_string();
     for (value, why) in [

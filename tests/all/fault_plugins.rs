@@ -11,9 +11,10 @@
 //!
 //! On a machine this load saturates (a debug build, tests in parallel on
 //! two cores), a well-behaved plugin in the same list (here
-//! `permit_mynetworks`) may miss its 250 ms wall-clock deadline and fail
-//! too: its transaction still gets a 451 within the bound, which a client
-//! retries, as the trusted client here does. Such collateral failures are
+//! `permit_mynetworks`) may miss its deadline (250 ms of its own CPU
+//! time, with a wall-clock backstop of four times that) and fail too: its
+//! transaction still gets a 451 within the bound, which a client retries,
+//! as the trusted client here does. Such collateral failures are
 //! counted and printed with their cause, not hidden.
 
 use std::sync::atomic::{AtomicBool, Ordering};

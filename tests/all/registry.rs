@@ -126,6 +126,13 @@ pub(crate) fn postern(config: &Path, args: &[&str]) -> Output {
 /// `postern ARGS` with `auth_file` as its `$REGISTRY_AUTH_FILE`; the
 /// machine's own docker/podman logins are never read.
 pub(crate) fn postern_with(config: &Path, args: &[&str], auth_file: Option<&Path>) -> Output {
+    command(config, args, auth_file).output().unwrap()
+}
+
+/// The command `postern ARGS`, not yet run, with `auth_file` as its
+/// `$REGISTRY_AUTH_FILE`; the machine's own docker/podman logins are never
+/// read.
+pub(crate) fn command(config: &Path, args: &[&str], auth_file: Option<&Path>) -> Command {
     let mut command = Command::new(POSTERN);
     command
         .arg("--config")
@@ -137,7 +144,7 @@ pub(crate) fn postern_with(config: &Path, args: &[&str], auth_file: Option<&Path
     if let Some(f) = auth_file {
         command.env("REGISTRY_AUTH_FILE", f);
     }
-    command.output().unwrap()
+    command
 }
 
 /// Runs `postern ARGS`; it must succeed. Returns stdout.
@@ -150,6 +157,16 @@ pub(crate) fn ok(config: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `postern plugin publish FLAGS FILE REFERENCE`; it must succeed.
+/// Returns stdout (`published REF: manifest sha256:..., component
+/// sha256:...`).
+pub(crate) fn publish(config: &Path, flags: &[&str], file: &Path, reference: &str) -> String {
+    let mut args = vec!["plugin", "publish"];
+    args.extend_from_slice(flags);
+    args.extend([file.to_str().unwrap(), reference]);
+    ok(config, &args)
 }
 
 /// Runs `postern ARGS`; it must fail. Returns stderr and stdout.
@@ -183,7 +200,7 @@ pub(crate) fn variant(dir: &Path, n: u8) -> PathBuf {
 }
 
 /// The value after `word ` in `text` (`manifest sha256:...`).
-fn after<'a>(text: &'a str, word: &str) -> &'a str {
+pub(crate) fn after<'a>(text: &'a str, word: &str) -> &'a str {
     let rest = &text[text.find(word).unwrap() + word.len()..];
     rest.split(|c: char| c.is_whitespace() || c == ',')
         .next()
@@ -219,15 +236,7 @@ fn publish_install_reload_update_remove() {
     let (tmp, config) = setup("");
     let server = Server::start_in(tmp.path());
     let wasm = answer();
-    let out = ok(
-        &config,
-        &[
-            "plugin",
-            "publish",
-            wasm.to_str().unwrap(),
-            &registry.r("answer:1.0.0"),
-        ],
-    );
+    let out = publish(&config, &[], &wasm, &registry.r("answer:1.0.0"));
     assert!(out.contains("published"), "{out}");
 
     // By constraint: the highest 1.x there is.
@@ -255,24 +264,8 @@ fn publish_install_reload_update_remove() {
 
     // A 1.1.0 and a 2.0.0: update takes 1.1.0, as ^1 says.
     let v11 = variant(tmp.path(), 11);
-    ok(
-        &config,
-        &[
-            "plugin",
-            "publish",
-            v11.to_str().unwrap(),
-            &registry.r("answer:1.1.0"),
-        ],
-    );
-    ok(
-        &config,
-        &[
-            "plugin",
-            "publish",
-            wasm.to_str().unwrap(),
-            &registry.r("answer:2.0.0"),
-        ],
-    );
+    publish(&config, &[], &v11, &registry.r("answer:1.1.0"));
+    publish(&config, &[], &wasm, &registry.r("answer:2.0.0"));
     let out = ok(&config, &["plugin", "update"]);
     assert!(out.contains("updated 1.0.0 -> 1.1.0"), "{out}");
     assert!(lock(tmp.path()).contains("tag = \"1.1.0\""));
@@ -312,15 +305,7 @@ fn install_by_digest_and_start_offline() {
     let mut registry = Registry::start();
     let (tmp, config) = setup("");
     let wasm = answer();
-    let out = ok(
-        &config,
-        &[
-            "plugin",
-            "publish",
-            wasm.to_str().unwrap(),
-            &registry.r("answer:1.0.0"),
-        ],
-    );
+    let out = publish(&config, &[], &wasm, &registry.r("answer:1.0.0"));
     let manifest = after(&out, "manifest ").to_owned();
     let component = after(&out, "component ").to_owned();
 
@@ -375,15 +360,7 @@ fn bad_artifacts_are_refused_and_change_nothing() {
 
     // A tampered blob in the registry's storage.
     let v = variant(tmp.path(), 7);
-    let out = ok(
-        &config,
-        &[
-            "plugin",
-            "publish",
-            v.to_str().unwrap(),
-            &registry.r("tampered:1.0.0"),
-        ],
-    );
+    let out = publish(&config, &[], &v, &registry.r("tampered:1.0.0"));
     let component = after(&out, "component ").to_owned();
     let mut bytes = std::fs::read(registry.blob_file(&component)).unwrap();
     let last = bytes.len() - 1;
@@ -425,16 +402,7 @@ fn bad_artifacts_are_refused_and_change_nothing() {
     );
     assert!(err.contains("core WebAssembly module"), "{err}");
     for (file, name) in [(&empty, "empty:1.0.0"), (&core, "core:1.0.0")] {
-        ok(
-            &config,
-            &[
-                "plugin",
-                "publish",
-                "--no-check",
-                file.to_str().unwrap(),
-                &registry.r(name),
-            ],
-        );
+        publish(&config, &["--no-check"], file, &registry.r(name));
     }
     let err = fails(&config, &["plugin", "install", &registry.r("empty:1.0.0")]);
     assert!(
@@ -445,15 +413,7 @@ fn bad_artifacts_are_refused_and_change_nothing() {
     assert!(err.contains("core WebAssembly module"), "{err}");
 
     // No version satisfies the constraint; a bad reference.
-    ok(
-        &config,
-        &[
-            "plugin",
-            "publish",
-            wasm.to_str().unwrap(),
-            &registry.r("answer:1.0.0"),
-        ],
-    );
+    publish(&config, &[], &wasm, &registry.r("answer:1.0.0"));
     let err = fails(&config, &["plugin", "install", &registry.r("answer:^3")]);
     assert!(
         err.contains("no tag satisfies ^3") && err.contains("1.0.0"),
@@ -495,13 +455,9 @@ fn signatures_are_required_and_checked() {
     );
     let config = write_config(tmp.path(), &trust);
     let wasm = answer();
-    let w = wasm.to_str().unwrap();
     let k = key.to_str().unwrap();
 
-    ok(
-        &config,
-        &["plugin", "publish", w, &registry.r("unsigned:1.0.0")],
-    );
+    publish(&config, &[], &wasm, &registry.r("unsigned:1.0.0"));
     let err = fails(
         &config,
         &["plugin", "install", &registry.r("unsigned:1.0.0")],
@@ -511,16 +467,11 @@ fn signatures_are_required_and_checked() {
         "{err}"
     );
 
-    ok(
+    publish(
         &config,
-        &[
-            "plugin",
-            "publish",
-            "--key",
-            stranger.to_str().unwrap(),
-            w,
-            &registry.r("stranger:1.0.0"),
-        ],
+        &["--key", stranger.to_str().unwrap()],
+        &wasm,
+        &registry.r("stranger:1.0.0"),
     );
     let err = fails(
         &config,
@@ -528,17 +479,7 @@ fn signatures_are_required_and_checked() {
     );
     assert!(err.contains("not in [plugins] trusted_keys"), "{err}");
 
-    ok(
-        &config,
-        &[
-            "plugin",
-            "publish",
-            "--key",
-            k,
-            w,
-            &registry.r("signed:1.0.0"),
-        ],
-    );
+    publish(&config, &["--key", k], &wasm, &registry.r("signed:1.0.0"));
     ok(&config, &["plugin", "install", &registry.r("signed:1.0.0")]);
     // Signed after publishing, in place.
     let out = ok(
@@ -583,7 +524,7 @@ fn a_layout_directory_is_a_registry() {
     let layout = tmp.path().join("layout/answer");
     let r = format!("file://{}:1.0.0", layout.display());
     let wasm = answer();
-    ok(&config, &["plugin", "publish", wasm.to_str().unwrap(), &r]);
+    publish(&config, &[], &wasm, &r);
     assert!(layout.join("index.json").exists() && layout.join("oci-layout").exists());
     ok(&config, &["plugin", "install", &r]);
     assert!(tmp.path().join("plugins/answer.wasm").exists());
@@ -628,10 +569,7 @@ fn a_python_plugin_travels_the_same_way() {
     let (tmp, config) = setup("");
     let component = crate::plugin_python::component();
     let r = registry.r("sender_blocklist:1.0.0");
-    ok(
-        &config,
-        &["plugin", "publish", component.to_str().unwrap(), &r],
-    );
+    publish(&config, &[], component, &r);
     ok(&config, &["plugin", "install", &r]);
     // A Python instance starts an interpreter: a deadline with room.
     let list = format!(

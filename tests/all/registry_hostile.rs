@@ -10,13 +10,14 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::registry::{answer, fails, lock, ok, setup, variant, write_config};
-use crate::support::POSTERN;
+use crate::registry::{
+    after, answer, command, fails, lock, ok, publish, setup, variant, write_config,
+};
 
 /// How a hostile registry answers one path.
 #[derive(Clone)]
@@ -167,12 +168,9 @@ struct Artifact {
 fn artifact(dir: &Path, config: &Path) -> Artifact {
     let layout = dir.join("layout/answer");
     let r = format!("file://{}:1.0.0", layout.display());
-    let out = ok(
-        config,
-        &["plugin", "publish", answer().to_str().unwrap(), &r],
-    );
-    let manifest = format!("sha256:{}", after(&out, "manifest sha256:"));
-    let layer = format!("sha256:{}", after(&out, "component sha256:"));
+    let out = publish(config, &[], &answer(), &r);
+    let manifest = after(&out, "manifest ").to_owned();
+    let layer = after(&out, "component ").to_owned();
     // The layout holds three blobs: the manifest, the layer, the config.
     let mut config = None;
     for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
@@ -191,12 +189,6 @@ fn artifact(dir: &Path, config: &Path) -> Artifact {
         config: config.unwrap(),
         layer: (layer.clone(), blob(&layer)),
     }
-}
-
-/// The hex digits after `word` in `text`.
-fn after(text: &str, word: &str) -> String {
-    let rest = &text[text.find(word).unwrap() + word.len()..];
-    rest.chars().take_while(char::is_ascii_hexdigit).collect()
 }
 
 /// `postern ARGS` must fail within `bound`; returns its output.
@@ -327,10 +319,7 @@ fn a_hostile_registry_costs_an_error_not_memory() {
 
 /// Starts `postern ARGS` without waiting.
 fn spawn(config: &Path, args: &[&str]) -> std::process::Child {
-    Command::new(POSTERN)
-        .arg("--config")
-        .arg(config)
-        .args(args)
+    command(config, args, None)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -361,16 +350,7 @@ fn concurrent_installs_lose_no_entry() {
                 "file://{}:1.0.0",
                 tmp.path().join(format!("layout/p{n}")).display()
             );
-            ok(
-                &config,
-                &[
-                    "plugin",
-                    "publish",
-                    "--no-check",
-                    file.to_str().unwrap(),
-                    &r,
-                ],
-            );
+            publish(&config, &["--no-check"], &file, &r);
             r
         })
         .collect();

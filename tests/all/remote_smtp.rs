@@ -5,13 +5,14 @@
 //! 5xx (a DSN Python reads as multipart/report), null MX and MX loops.
 //! The helpers here serve `remote_tls` and `remote_lmtp` too.
 
+use std::ffi::OsStr;
 use std::net::Ipv4Addr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::dns;
+use crate::sink::{PythonSmtp, received};
 use crate::support::*;
 
 /// The aiosmtpd test server's script.
@@ -22,27 +23,10 @@ pub const FAST_RETRY: &str = "minimal_backoff_time = \"1s\"\n\
                               maximal_backoff_time = \"2s\"\n\
                               queue_run_delay = \"1s\"\n";
 
-/// A Python 3 that has aiosmtpd: `python3` on the PATH, else Debian's
-/// (`python3-aiosmtpd` installs for /usr/bin/python3, which a pyenv
-/// `python3` does not see).
-fn python_with_aiosmtpd() -> &'static str {
-    for python in ["python3", "/usr/bin/python3"] {
-        let ok = Command::new(python)
-            .args(["-c", "import aiosmtpd"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return python;
-        }
-    }
-    panic!("aiosmtpd is not installed: apt-get install python3-aiosmtpd (or pip install aiosmtpd)");
-}
-
 /// An aiosmtpd server on 127.0.0.1 (or a UNIX socket for LMTP), killed
 /// when dropped. Messages it accepts land in `dir` as `msgN.txt`.
 pub struct Aiosmtpd {
-    child: Child,
+    _process: PythonSmtp,
     pub port: u16,
     pub dir: tempfile::TempDir,
 }
@@ -52,28 +36,16 @@ impl Aiosmtpd {
     /// flags (`--tls CERT KEY`, `--auth USER:PASS`, `--lmtp PATH`).
     pub fn start(mode: &str, flags: &[&str]) -> Aiosmtpd {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(python_with_aiosmtpd())
-            .arg("-c")
-            .arg(AIOSMTPD)
-            .arg(mode)
-            .arg(dir.path())
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut line = String::new();
-            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(WAIT).expect("aiosmtpd did not start");
+        let args = [OsStr::new(mode), dir.path().as_os_str()]
+            .into_iter()
+            .chain(flags.iter().map(OsStr::new));
+        let (process, line) = PythonSmtp::start("aiosmtpd", AIOSMTPD, args);
         let port = line.trim().parse().unwrap_or(0);
-        Aiosmtpd { child, port, dir }
+        Aiosmtpd {
+            _process: process,
+            port,
+            dir,
+        }
     }
 
     /// Waits for `n` messages and returns them as (header lines, data).
@@ -97,28 +69,13 @@ impl Aiosmtpd {
     }
 
     fn messages(&self) -> Vec<(String, String)> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-            .collect();
-        paths.sort();
-        paths
+        received(self.dir.path())
             .iter()
-            .map(|p| {
-                let text = String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+            .map(|text| {
                 let (head, data) = text.split_once("\n\n").unwrap();
                 (head.to_owned(), data.to_owned())
             })
             .collect()
-    }
-}
-
-impl Drop for Aiosmtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -151,6 +108,13 @@ pub fn sender(dns: Option<SocketAddr>, extra: &str, sections: &str) -> (Server, 
     std::fs::write(tmp.path().join("postern.toml"), config).unwrap();
     let server = Server::start_in(tmp.path());
     (server, tmp)
+}
+
+/// A sending Postern (see [`sender`]) whose relayhost is `aio`, plus
+/// `extra` main.cf lines.
+pub fn relaying_to(aio: &Aiosmtpd, extra: &str) -> (Server, tempfile::TempDir) {
+    let relayhost = format!("relayhost = \"[127.0.0.1]:{}\"\n", aio.port);
+    sender(None, &format!("{relayhost}{extra}"), "")
 }
 
 /// Sends one message through `server` and returns its queue id.
@@ -293,11 +257,7 @@ fn transport_maps_route_to_aiosmtpd_and_error() {
 #[test]
 fn a_4xx_is_deferred_and_retried_until_250() {
     let aio = Aiosmtpd::start("tempfail", &[]);
-    let (sender, _stmp) = sender(
-        None,
-        &format!("relayhost = \"[127.0.0.1]:{}\"\n{FAST_RETRY}", aio.port),
-        "",
-    );
+    let (sender, _stmp) = relaying_to(&aio, FAST_RETRY);
     let id = submit(
         &sender,
         "postmaster@sender.test",
@@ -337,11 +297,7 @@ for block in report.get_payload()[1:]:
 #[test]
 fn a_5xx_bounces_per_recipient_with_a_dsn() {
     let aio = Aiosmtpd::start("reject", &[]);
-    let (sender, _stmp) = sender(
-        None,
-        &format!("relayhost = \"[127.0.0.1]:{}\"\n", aio.port),
-        "",
-    );
+    let (sender, _stmp) = relaying_to(&aio, "");
     let id = submit(
         &sender,
         "postmaster@sender.test",
@@ -414,15 +370,12 @@ fn relayhost_with_sasl_auth() {
         "sasl_passwd",
         &format!("[127.0.0.1]:{} relayuser:relaypass\n", aio.port),
     );
-    let (sender, _stmp) = sender(
-        None,
+    let (sender, _stmp) = relaying_to(
+        &aio,
         &format!(
-            "relayhost = \"[127.0.0.1]:{}\"\n\
-             smtp_sasl_auth_enable = true\n\
-             smtp_sasl_password_maps = \"{passwords}\"\n",
-            aio.port
+            "smtp_sasl_auth_enable = true\n\
+             smtp_sasl_password_maps = \"{passwords}\"\n"
         ),
-        "",
     );
     submit(
         &sender,
@@ -438,15 +391,10 @@ fn relayhost_with_sasl_auth() {
 #[test]
 fn a_connection_is_reused_and_recipients_are_split_by_the_limit() {
     let aio = Aiosmtpd::start("ok", &[]);
-    let (sender, _stmp) = sender(
-        None,
-        &format!(
-            "relayhost = \"[127.0.0.1]:{}\"\n\
-             smtp_connection_cache_time_limit = \"10s\"\n\
-             default_destination_recipient_limit = 2\n",
-            aio.port
-        ),
-        "",
+    let (sender, _stmp) = relaying_to(
+        &aio,
+        "smtp_connection_cache_time_limit = \"10s\"\n\
+         default_destination_recipient_limit = 2\n",
     );
     submit(
         &sender,
@@ -492,13 +440,9 @@ fn bad_remote_settings_are_clear_errors() {
             config_text(tmp.path(), extra),
         )
         .unwrap();
-        let out = Command::new(POSTERN)
-            .args(["check", "--config"])
-            .arg(tmp.path().join("postern.toml"))
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let (ok, err) = postern_check(&tmp.path().join("postern.toml"));
+        assert!(!ok, "{extra}");
+        err
     };
     let err = check("relayhost = \"[relay.example\"\n");
     assert!(

@@ -366,6 +366,20 @@ pub fn python(script: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `postern check` on the config file `config`: whether it passed,
+/// and its stderr.
+pub fn postern_check(config: &Path) -> (bool, String) {
+    let out = Command::new(POSTERN)
+        .args(["check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A transaction from `from` to `rcpts` with `body` (already CRLF, not
 /// dot-stuffed: this stuffs it), returning the final reply.
 pub fn send_message(c: &mut Client, from: &str, rcpts: &[&str], body: &str) -> String {

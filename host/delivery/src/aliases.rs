@@ -212,7 +212,11 @@ fn read(path: &Path) -> Result<(String, u32, u32), AliasError> {
         what,
     };
     let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    // An aliases file only root may read is read by the root helper once
+    // the daemon runs as mail_owner (a reload; host/privsep/src/files.rs);
+    // its owner (for `|command` and `/file`) is still stat'ed here.
+    let bytes =
+        postern_privsep::read_file_or_ask(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".to_owned()))?;
     Ok((text, meta.uid(), meta.gid()))
 }

@@ -42,6 +42,12 @@ pub enum Destination {
         /// Why, for the bounce.
         reason: String,
     },
+    /// Cannot be known now (a `.forward` the root helper could not read):
+    /// deferred (4.3.0) with this reason, never dropped.
+    Deferred {
+        /// Why, for the log and the delay notice.
+        reason: String,
+    },
 }
 
 /// Why an address could not be expanded at all.

@@ -22,7 +22,15 @@
 //! `default_privs` when root owns it), gated by the `forward` class of
 //! `allow_mail_to_files` / `allow_mail_to_commands`. A symbolic link or
 //! a file others may write is refused, as Postfix refuses it.
+//!
+//! A daemon started as root runs as `mail_owner`, which may not enter a
+//! home of mode 0700: a `.forward` there (`$home/.forward...`, one name)
+//! is read by the root helper as the user (host/privsep `Forward`), as
+//! Postfix's local(8) reads it as the recipient. Any answer of the helper
+//! other than the file or "there is none" defers the mail (4.3.0): the
+//! forwarding is never dropped because the daemon could not look.
 
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -115,6 +123,12 @@ pub(crate) fn read(path: &Path) -> Result<(Vec<Target>, Origin), String> {
         return Err(format!("{shown}: writable by group or others"));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+    parse(path, bytes, meta.uid(), meta.gid())
+}
+
+/// The targets of a `.forward`'s `bytes`, from `path` owned by `uid`:`gid`.
+fn parse(path: &Path, bytes: Vec<u8>, uid: u32, gid: u32) -> Result<(Vec<Target>, Origin), String> {
+    let shown = path.display();
     let text = String::from_utf8(bytes).map_err(|_| format!("{shown}: not UTF-8 text"))?;
     let mut targets = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -137,10 +151,69 @@ pub(crate) fn read(path: &Path) -> Result<(Vec<Target>, Origin), String> {
         Origin {
             file: path.to_owned(),
             line: 0,
-            uid: meta.uid(),
-            gid: meta.gid(),
+            uid,
+            gid,
         },
     ))
+}
+
+/// What reading a `.forward` gave.
+enum Forward {
+    /// Its targets and origin.
+    Read(Vec<Target>, Origin),
+    /// There is none (any more).
+    Missing,
+    /// It may not be used: why (bounced).
+    Refused(String),
+    /// It could not be read now: why (deferred).
+    Deferred(String),
+}
+
+/// Asks the root helper for the `.forward` at `path` of the user `uid`,
+/// read as that user: `None` when there is no helper (the daemon was not
+/// started as root), no uid, or `path` is not one name in a home.
+/// Blocking, briefly: the helper reads one small file.
+fn ask_helper(uid: Option<u32>, path: &Path) -> Option<io::Result<postern_privsep::Response>> {
+    let client = postern_privsep::installed()?;
+    let name = path.file_name()?.to_str()?.to_owned();
+    let request = postern_privsep::Request::Forward { uid: uid?, name };
+    Some(client.call(&request))
+}
+
+/// Reads the `.forward` at `path` of the user `uid`: directly, or, where
+/// the daemon may not enter the home, through the root helper.
+fn read_forward(path: &Path, uid: Option<u32>) -> Forward {
+    // Only a home the daemon may not enter goes to the helper: there the
+    // path is `$home/NAME` (forward_file checked), the file the helper
+    // finds for the uid. A file the daemon sees but may not read is
+    // refused as before, with the kernel's reason.
+    let denied = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Forward::Missing,
+        _ => {
+            return match read(path) {
+                Ok((targets, origin)) => Forward::Read(targets, origin),
+                Err(why) => Forward::Refused(why),
+            };
+        }
+    };
+    let shown = path.display();
+    use postern_privsep::Response;
+    match ask_helper(uid, path) {
+        None => Forward::Refused(format!("{shown}: {denied}")),
+        Some(Ok(Response::File { uid, gid, contents })) => match parse(path, contents, uid, gid) {
+            Ok((targets, origin)) => Forward::Read(targets, origin),
+            Err(why) => Forward::Refused(why),
+        },
+        Some(Ok(Response::Missing)) => Forward::Missing,
+        Some(Ok(Response::Refused(why) | Response::Failed(why))) => {
+            Forward::Deferred(format!("{shown}: the privileged helper: {why}"))
+        }
+        Some(Ok(other)) => Forward::Deferred(format!(
+            "{shown}: an unexpected answer from the privileged helper: {other:?}"
+        )),
+        Some(Err(e)) => Forward::Deferred(format!("{shown}: {e}")),
+    }
 }
 
 /// The queue, as the place forwarded mail is handed back to.
@@ -219,7 +292,20 @@ impl LocalDelivery {
             .forward_path
             .iter()
             .filter_map(|item| attributes.expand(item))
-            .find(|path| std::fs::symlink_metadata(path).is_ok())
+            .find(|path| match std::fs::symlink_metadata(path) {
+                Ok(_) => true,
+                // A home mail_owner may not enter: the helper looks, as
+                // the user; anything but "none there" is looked at again
+                // when it is read.
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    path.parent() == Some(home)
+                        && !matches!(
+                            ask_helper(user.uid, path),
+                            None | Some(Ok(postern_privsep::Response::Missing))
+                        )
+                }
+                Err(_) => false,
+            })
     }
 
     /// Where the `.forward` at `path` sends mail for `address`: its
@@ -232,15 +318,25 @@ impl LocalDelivery {
         address: &Address,
         owner: Option<u32>,
     ) -> Result<Vec<Destination>, ExpandError> {
-        let read = read(path).and_then(|(targets, origin)| match owner {
-            // The user's own file, or root's: not someone else's.
-            Some(uid) if origin.uid != uid && origin.uid != 0 => Err(format!(
-                "{}: owned by uid {}, not by the user ({uid}) or root",
-                path.display(),
-                origin.uid
-            )),
-            _ => Ok((targets, origin)),
-        });
+        let read = match read_forward(path, owner) {
+            Forward::Read(targets, origin) => match owner {
+                // The user's own file, or root's: not someone else's.
+                Some(uid) if origin.uid != uid && origin.uid != 0 => Err(format!(
+                    "{}: owned by uid {}, not by the user ({uid}) or root",
+                    path.display(),
+                    origin.uid
+                )),
+                _ => Ok((targets, origin)),
+            },
+            Forward::Refused(why) => Err(why),
+            // Gone since it was found: the user's own mailbox.
+            Forward::Missing => return Ok(Vec::new()),
+            Forward::Deferred(why) => {
+                return Ok(vec![Destination::Deferred {
+                    reason: format!("cannot read forward file: {why}"),
+                }]);
+            }
+        };
         let (targets, origin) = match read {
             Ok(t) => t,
             Err(reason) => {

@@ -178,6 +178,10 @@ impl LocalDelivery {
                 dsn: EnhancedCode::new(5, 7, 1),
                 detail: reason,
             },
+            Destination::Deferred { reason } => DeliveryStatus::Deferred {
+                dsn: EnhancedCode::new(4, 3, 0),
+                detail: reason,
+            },
             Destination::Mailbox(address) => DeliveryStatus::Deferred {
                 dsn: EnhancedCode::new(4, 3, 0),
                 detail: format!("internal error: mailbox {address} handed to the wrong step"),

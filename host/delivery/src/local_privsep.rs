@@ -6,21 +6,29 @@
 //! sent to the root helper instead, which checks them and runs the same
 //! code here ([`execute`]) as the owner.
 //!
+//! Directories the helper makes (a users-file home, the parents of a
+//! home or of an mbox) never stay root's by accident: see [`make_dirs`].
+//!
 //! Without a helper (a daemon that never was root, or runs as root with
 //! `mail_owner = "root"`) nothing goes through here: [`local_owner`]
 //! switches per thread as before, or the daemon writes as itself.
 //!
 //! [`local_owner`]: crate::local_owner
 
+use std::ffi::OsStr;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use postern_mailbox::{Maildir, Mbox};
 use postern_privsep::{Ids, Request, Response};
+use rustix::fs::{CWD, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::{Gid, Uid};
 
-use crate::local_owner::{as_owner, make_home_for};
+use crate::local_owner::as_owner;
 use crate::pipe::{self, Failure};
 
 /// Delivers `parts` into the Maildir `path` as `owner` through the helper,
@@ -76,7 +84,7 @@ pub(crate) fn command(
     input: &[u8],
 ) -> Option<Result<(), Failure>> {
     let client = postern_privsep::installed()?;
-    let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+    let text = |s: &OsStr| s.to_string_lossy().into_owned();
     let mut args = vec![text(cmd.get_program())];
     args.extend(cmd.get_args().map(text));
     let env = cmd
@@ -99,7 +107,7 @@ pub(crate) fn command(
             "refused by the privileged helper: {why}"
         ))),
         Ok(Response::Failed(why)) => Err(Failure::Io(why)),
-        Ok(Response::Password(..)) => Err(Failure::Io("an unexpected answer".to_owned())),
+        Ok(_) => Err(Failure::Io("an unexpected answer".to_owned())),
         Err(e) => Err(Failure::Io(e.to_string())),
     })
 }
@@ -113,9 +121,7 @@ fn done(response: Response) -> io::Result<()> {
             format!("refused by the privileged helper: {why}"),
         )),
         Response::Failed(why) | Response::Killed(why) => Err(io::Error::other(why)),
-        Response::Exit(..) | Response::Password(..) => {
-            Err(io::Error::other("an unexpected answer from the helper"))
-        }
+        _ => Err(io::Error::other("an unexpected answer from the helper")),
     }
 }
 
@@ -133,7 +139,7 @@ pub fn execute(request: Request) -> Response {
         } => {
             let owner = Some((ids.uid, ids.gid));
             let written = home
-                .map_or(Ok(()), |home| make_home_for(&home, owner))
+                .map_or(Ok(()), |home| make_home(&home, ids))
                 .and_then(|()| {
                     as_owner(owner, move || {
                         Maildir::create(&path)?.deliver_parts(&[&message])
@@ -147,6 +153,11 @@ pub fn execute(request: Request) -> Response {
             sender,
             message,
         } => {
+            // `mail_spool_directory/DOMAIN/USER`: the domain's directory
+            // may be new.
+            if let Some(Err(e)) = path.parent().map(make_dirs) {
+                return failed(format!("cannot create {}: {e}", path.display()));
+            }
             let date = postern_mail::date::asctime(SystemTime::now());
             Mbox::new(&path)
                 .with_owner(Some((ids.uid, ids.gid)))
@@ -182,6 +193,189 @@ pub fn execute(request: Request) -> Response {
                 Err(Failure::Refused(why)) => Response::Refused(why),
             }
         }
-        Request::Password { .. } => Response::Refused("not a delivery request".to_owned()),
+        // Passwords, sessions and what else the helper serves elsewhere.
+        _ => Response::Refused("not a delivery request".to_owned()),
+    }
+}
+
+/// Opens a directory made here: never through a link put in its place.
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+/// Makes `home` for `ids` when it is missing, as
+/// [`crate::local_owner::make_home_for`] does for a root daemon (mode
+/// 0700, the user's), its missing parents by [`make_dirs`]. A home that
+/// exists is left as it is.
+fn make_home(home: &Path, ids: Ids) -> io::Result<()> {
+    if ids.uid == 0 || home.exists() {
+        return Ok(());
+    }
+    let (Some(parent), Some(name)) = (home.parent(), home.file_name()) else {
+        return Err(io::Error::other(format!("{}: not a home", home.display())));
+    };
+    let parent = make_dirs(parent)?;
+    let owner = (Uid::from_raw(ids.uid), Gid::from_raw(ids.gid));
+    make_dir(&parent, name, owner, 0o700).map(drop)
+}
+
+/// Makes the missing directories of `dir`, each a copy of the directory
+/// it is made in: the same owner, group and permission bits. Under the
+/// mail roots, which start-up hands to `mail_owner`, that makes them
+/// `mail_owner`'s, so the daemon can still make the homes of users
+/// without a uid beside the ones made here (a domain's directory under
+/// `virtual_mailbox_base` is shared by both); under a root-owned
+/// directory (`/home`) they are root's, as before.
+///
+/// Not the recipient's, as Postfix's virtual(8) makes them (it creates
+/// them as the recipient's uid): a domain's directory is shared by
+/// users of several uids, and one of them owning it could replace the
+/// others' homes. A copy of the parent gives no one a directory they
+/// could not have made themselves.
+///
+/// The existing part of the path is followed as configured (the daemon
+/// chose it and the policy checked it); each directory made is opened
+/// without following links and changed through that descriptor, so
+/// that an owner of the directory it is made in, swapping it for a link
+/// meanwhile, cannot pass the change on to another file. Blocking.
+fn make_dirs(dir: &Path) -> io::Result<OwnedFd> {
+    let mut missing = Vec::new();
+    let mut base = dir;
+    while let Err(e) = std::fs::metadata(base) {
+        if e.kind() != io::ErrorKind::NotFound {
+            return Err(e);
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name);
+                base = parent;
+            }
+            _ => return Err(e),
+        }
+    }
+    let mut fd = rustix::fs::openat(
+        CWD,
+        base,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    for name in missing.into_iter().rev() {
+        let stat = rustix::fs::fstat(&fd)?;
+        let like = (Uid::from_raw(stat.st_uid), Gid::from_raw(stat.st_gid));
+        fd = make_dir(&fd, name, like, stat.st_mode & 0o7777)?;
+    }
+    Ok(fd)
+}
+
+/// Makes `name` in `parent` with `owner` and `mode`, or opens it when a
+/// delivery beside this one made it first (left as it is then).
+fn make_dir(
+    parent: &OwnedFd,
+    name: &OsStr,
+    (uid, gid): (Uid, Gid),
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    // Made closed (0700, root's), then given away: never looser than
+    // meant, even for a moment.
+    let made = match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
+        Ok(()) => true,
+        Err(Errno::EXIST) => false,
+        Err(e) => return Err(e.into()),
+    };
+    let fd = rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty())?;
+    if made {
+        // Still the one made here (root's), not one swapped in meanwhile.
+        if rustix::fs::fstat(&fd)?.st_uid != 0 {
+            return Err(io::Error::other(format!(
+                "{}: replaced while being made",
+                Path::new(name).display()
+            )));
+        }
+        rustix::fs::fchown(&fd, Some(uid), Some(gid))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+    }
+    Ok(fd)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    #[test]
+    fn made_directories_copy_the_one_they_are_made_in() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        // The mail root, handed to mail_owner (4242) at start.
+        let base = tmp.path().join("mail");
+        std::fs::create_dir(&base).unwrap();
+        std::os::unix::fs::chown(&base, Some(4242), Some(4243)).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let home = base.join("example.org/sub/carol");
+        make_home(
+            &home,
+            Ids {
+                uid: 5001,
+                gid: 5002,
+            },
+        )
+        .unwrap();
+        let ids = |p: &Path| {
+            let m = std::fs::symlink_metadata(p).unwrap();
+            (m.uid(), m.gid(), m.mode() & 0o7777)
+        };
+        assert_eq!(ids(&base.join("example.org")), (4242, 4243, 0o750));
+        assert_eq!(ids(&base.join("example.org/sub")), (4242, 4243, 0o750));
+        assert_eq!(ids(&home), (5001, 5002, 0o700));
+        // An existing home, and existing parents, are left alone.
+        make_home(&home, Ids { uid: 1, gid: 1 }).unwrap();
+        assert_eq!(ids(&home), (5001, 5002, 0o700));
+        // Under a root-owned directory: root's, as before.
+        let roots = tmp.path().join("spool/example.net");
+        make_dirs(&roots).unwrap();
+        assert_eq!(ids(&roots).0, 0);
+        // A path through a file is an error, not a panic.
+        std::fs::write(tmp.path().join("file"), "x").unwrap();
+        assert!(make_dirs(&tmp.path().join("file/x")).is_err());
+    }
+
+    #[test]
+    fn an_mbox_in_a_new_domain_directory_of_the_spool() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        // mail_spool_directory as Debian has it: root:mail 2775.
+        let spool = tmp.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
+        std::os::unix::fs::chown(&spool, Some(0), Some(8)).unwrap();
+        std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o2775)).unwrap();
+        let path = spool.join("example.net/dave");
+        let response = execute(Request::Mbox {
+            ids: Ids {
+                uid: 5001,
+                gid: 5002,
+            },
+            path: path.clone(),
+            sender: "s@example.org".to_owned(),
+            message: b"Subject: x\r\n\r\nhi\r\n".to_vec(),
+        });
+        assert!(matches!(response, Response::Done), "{response:?}");
+        let meta = std::fs::metadata(spool.join("example.net")).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (0, 8, 0o2775)
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 5001);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .starts_with("From s@example.org ")
+        );
     }
 }

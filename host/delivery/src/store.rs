@@ -137,7 +137,7 @@ impl LocalDelivery {
         }
     }
 
-    /// Delivers into the Maildir at `path`, created on first use; as
+    /// Delivers into the Maildir at `path`, created when missing; as
     /// `owner` (uid, gid) when given (`local_owner`), after making
     /// `make_home` for the owner if it is missing.
     async fn store_maildir(
@@ -164,8 +164,10 @@ impl LocalDelivery {
             if let Some(home) = make_home {
                 make_home_for(&home, owner)?;
             }
+            // Made only when the delivery finds it missing: the Maildir
+            // of a user who already has mail costs no mkdir or stat.
             as_owner(owner, move || {
-                Maildir::create(&target)?.deliver_parts(&[trace.as_bytes(), &content])
+                Maildir::deliver_creating(&target, &[trace.as_bytes(), &content])
             })
         })
         .await

@@ -24,7 +24,9 @@
 //!   sequence sets, search keys, fetch items, dates, response strings.
 //! - [`mime`]: part tree, sections, ENVELOPE and BODYSTRUCTURE.
 //! - [`session`]: the states (not authenticated, authenticated, selected)
-//!   over a socket, TLS, and the view of the selected mailbox.
+//!   over a socket, TLS, and the view of the selected mailbox; the
+//!   [`Handover`] of a login to a process of the mailbox's owner
+//!   (Dovecot's imap-login to imap), which runs [`serve_handed`].
 //! - [`command`]: one file per command group, as `session` dispatches them.
 
 pub mod codec;
@@ -32,4 +34,5 @@ pub mod command;
 pub mod mime;
 pub mod session;
 
-pub use session::{Connection, Mailboxes, Settings, serve};
+pub use session::handover::{Handed, Handover};
+pub use session::{Connection, Mailboxes, Settings, serve, serve_handed};

@@ -91,7 +91,9 @@ impl GroupCommit {
         }
     }
 
-    /// Whether nothing is in flight or owed (tests).
+    /// Whether nothing is in flight or owed: no step running, nobody
+    /// waiting. A snapshot, true or false a moment later (tests, and
+    /// callers that choose a cheaper order when alone).
     pub fn is_idle(&self) -> bool {
         let state = self.lock();
         state.results.is_empty() && !state.running && state.joined == 0

@@ -30,7 +30,8 @@
 //!
 //! # Layout
 //! - [`maildir`]: [`Maildir`], creating a Maildir and delivering into it.
-//! - [`store`]: [`Mailbox`], one folder with UIDs, flags, append, copy, expunge.
+//! - [`store`]: [`Mailbox`], one folder with UIDs, flags, copy, expunge.
+//! - `save`: [`Mailbox::append`], one new file and one journal commit.
 //! - [`sync`]: bringing a [`Snapshot`] up to date; the conditional STORE.
 //! - [`folders`]: [`Store`], a user's Maildir++ folders and subscriptions.
 //! - [`uidlist`]: `dovecot-uidlist` and its dotlock.
@@ -49,6 +50,7 @@ pub mod listing;
 pub mod maildir;
 pub mod mbox;
 pub mod reader;
+mod save;
 pub mod state;
 pub mod store;
 pub mod sync;

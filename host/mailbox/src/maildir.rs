@@ -1,9 +1,12 @@
 //! A Maildir and the delivery protocol into it.
 
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{CWD, RenameFlags};
+use rustix::io::Errno;
 
 use crate::unique::unique_name;
 
@@ -49,6 +52,29 @@ impl Maildir {
         Ok(Maildir { path })
     }
 
+    /// The Maildir at `path`, as it is: nothing is checked or created
+    /// (a delivery into a Maildir that is not there fails with
+    /// `NotFound`).
+    pub fn at(path: impl Into<PathBuf>) -> Maildir {
+        Maildir { path: path.into() }
+    }
+
+    /// Delivers `parts` into the Maildir at `path` (see
+    /// [`Maildir::deliver_parts`]), creating it as [`Maildir::create`] does
+    /// only when the delivery finds it, or its `tmp/` or `new/`, missing.
+    /// A Maildir that exists, the common case, costs no directory checks
+    /// at all; one removed since is made again by the next delivery. What
+    /// the first try left behind is already cleaned up when it fails.
+    pub fn deliver_creating(path: impl Into<PathBuf>, parts: &[&[u8]]) -> io::Result<PathBuf> {
+        let maildir = Maildir::at(path);
+        match maildir.deliver_parts(parts) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Maildir::create(maildir.path)?.deliver_parts(parts)
+            }
+            done => done,
+        }
+    }
+
     /// The Maildir's directory.
     pub fn path(&self) -> &Path {
         &self.path
@@ -70,7 +96,14 @@ impl Maildir {
         let tmp = self.path.join("tmp").join(&name);
         let new = self.path.join("new").join(&name);
         match write_synced(&tmp, parts).and_then(|()| publish(&tmp, &new)) {
-            Ok(()) => {}
+            Ok(Published::Moved) => {}
+            Ok(Published::Linked) => {
+                // The message is in new/: tmp/ is only a cleanup now (tmp/
+                // is not fsynced: a file a crash brings back there is a
+                // leftover that Maildir readers delete after 36 hours, as
+                // Dovecot does).
+                let _ = fs::remove_file(&tmp);
+            }
             Err(e) => {
                 // Nothing half-written stays behind; the error that matters
                 // is the first one.
@@ -78,10 +111,6 @@ impl Maildir {
                 return Err(e);
             }
         }
-        // The message is in new/: tmp/ is only a cleanup now (tmp/ is not
-        // fsynced: a file a crash brings back there is a leftover that
-        // Maildir readers delete after 36 hours, as Dovecot does).
-        let _ = fs::remove_file(&tmp);
         // The fsync of new/ is shared with concurrent deliveries to this
         // Maildir (one disk wait per batch): with the file's own fsync it
         // is what lets the queue forget the message, so it stays.
@@ -100,18 +129,49 @@ fn write_synced(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
         .create_new(true)
         .mode(FILE_MODE)
         .open(path)?;
-    for part in parts {
-        file.write_all(part)?;
-    }
+    write_parts(&mut file, parts)?;
     crate::fsync::file(&file)
 }
 
-/// Moves `tmp` to `new` without ever replacing an existing file: a hard link
-/// as the Maildir spec says, or, where the filesystem has no hard links, a
+/// Writes `parts` one after another: in one `writev` (a regular file
+/// takes it whole), the rest one by one if it did not.
+fn write_parts(file: &mut File, parts: &[&[u8]]) -> io::Result<()> {
+    let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    let mut skip = match file.write_vectored(&slices) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+        Err(e) => return Err(e),
+    };
+    for part in parts {
+        let rest = part.get(skip.min(part.len())..).unwrap_or_default();
+        skip = skip.saturating_sub(part.len());
+        file.write_all(rest)?;
+    }
+    Ok(())
+}
+
+/// How [`publish`] moved the file.
+enum Published {
+    /// Renamed: `tmp` is gone.
+    Moved,
+    /// Linked: `tmp` is still there.
+    Linked,
+}
+
+/// Moves `tmp` to `new` without ever replacing an existing file: one
+/// `renameat2(RENAME_NOREPLACE)` where the filesystem has it (one system
+/// call for what the Maildir spec's link and unlink do), else a hard link
+/// as the spec says, or, where the filesystem has no hard links either, a
 /// rename after checking that `new` is free.
-fn publish(tmp: &Path, new: &Path) -> io::Result<()> {
+fn publish(tmp: &Path, new: &Path) -> io::Result<Published> {
+    match rustix::fs::renameat_with(CWD, tmp, CWD, new, RenameFlags::NOREPLACE) {
+        Ok(()) => return Ok(Published::Moved),
+        // Not supported here (an old kernel, some filesystems): link.
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
+        Err(e) => return Err(e.into()),
+    }
     match fs::hard_link(tmp, new) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(Published::Linked),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
         Err(_) => {
@@ -121,7 +181,7 @@ fn publish(tmp: &Path, new: &Path) -> io::Result<()> {
                     format!("{} already exists", new.display()),
                 ));
             }
-            fs::rename(tmp, new)
+            fs::rename(tmp, new).map(|()| Published::Moved)
         }
     }
 }
@@ -217,6 +277,44 @@ mod tests {
         bodies.sort();
         bodies.dedup();
         assert_eq!(bodies.len(), 800);
+    }
+
+    #[test]
+    fn deliver_creating_makes_a_missing_maildir_again() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("home/Maildir");
+        let first = Maildir::deliver_creating(&path, &[b"A: 1\r\n", b"one"]).unwrap();
+        assert_eq!(fs::read(&first).unwrap(), b"A: 1\r\none");
+        for sub in ["tmp", "new", "cur"] {
+            assert!(path.join(sub).is_dir(), "{sub}");
+        }
+        // Removed behind our back (an operator, a user's client): the
+        // next delivery makes it again rather than fail.
+        fs::remove_dir_all(&path).unwrap();
+        let second = Maildir::deliver_creating(&path, &[b"two"]).unwrap();
+        assert_eq!(fs::read(&second).unwrap(), b"two");
+        fs::remove_dir_all(path.join("new")).unwrap();
+        let third = Maildir::deliver_creating(&path, &[b"three"]).unwrap();
+        assert_eq!(fs::read(&third).unwrap(), b"three");
+        assert!(entries(&path.join("tmp")).is_empty());
+        // Other errors are not retried: a file where the Maildir should be.
+        let file = root.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(Maildir::deliver_creating(file.join("Maildir"), &[b"x"]).is_err());
+    }
+
+    #[test]
+    fn publish_never_replaces() {
+        let root = tempfile::tempdir().unwrap();
+        let (tmp, new) = (root.path().join("a"), root.path().join("b"));
+        fs::write(&tmp, b"new").unwrap();
+        fs::write(&new, b"old").unwrap();
+        let err = publish(&tmp, &new).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&new).unwrap(), b"old");
+        fs::remove_file(&new).unwrap();
+        publish(&tmp, &new).unwrap();
+        assert_eq!(fs::read(&new).unwrap(), b"new");
     }
 
     #[test]

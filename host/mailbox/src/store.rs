@@ -11,11 +11,10 @@
 //!
 //! Bringing the view up to date (UIDs, MODSEQs, \Recent) is [`crate::sync`].
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use crate::flags::{Flags, parse_keywords, render_keywords};
 use crate::fsync;
@@ -214,70 +213,6 @@ impl Mailbox {
         }
     }
 
-    /// Stores a message (IMAP APPEND) with `flags` and internal date
-    /// `date` (seconds; now if `None`) and returns the mailbox's
-    /// UIDVALIDITY and the message's UID. The Maildir protocol as for a
-    /// delivery: the file is written and fsynced in `tmp/`, then linked
-    /// into `cur/`; `cur/` and the UID list are fsynced before this
-    /// returns. The link is made under the list's lock and `cur/` fsynced
-    /// after the list: one journal commit then covers both.
-    pub fn append(
-        &self,
-        content: &[u8],
-        flags: &Flags,
-        date: Option<i64>,
-    ) -> io::Result<(u32, u32)> {
-        let base = unique_name(content.len() as u64);
-        let info = self.info_for(flags)?;
-        let tmp = self.path.join("tmp").join(&base);
-        let result = (|| -> io::Result<Lock> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(content)?;
-            if let Some(date) = date {
-                file.set_modified(time_of(date))?;
-            }
-            fsync::file(&file)?;
-            let lock = Lock::acquire(&self.path)?;
-            fs::hard_link(&tmp, self.path.join("cur").join(format!("{base}:{info}")))?;
-            Ok(lock)
-        })();
-        let _ = fs::remove_file(&tmp);
-        self.assign_saved(result?, &base)
-    }
-
-    /// Gives the message just saved as `base` the next UID without
-    /// listing `cur/`, fsyncing `cur/` before the list is published:
-    /// other new files get their UIDs at the next sync, and the MODSEQ and
-    /// \Recent of this one are settled there too (it is above the state's
-    /// last UID, so it is recent). A missing or damaged list takes the
-    /// full path, which rebuilds it.
-    fn assign_saved(&self, lock: Lock, base: &str) -> io::Result<(u32, u32)> {
-        let cur = self.path.join("cur");
-        let Some(mut list) = crate::uidlist::read(&self.path)? else {
-            drop(lock);
-            fsync::dir(&cur)?;
-            let snapshot = self.peek()?;
-            let uid = snapshot
-                .messages
-                .iter()
-                .find(|m| m.base == base)
-                .map(|m| m.uid)
-                .ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::NotFound, "message vanished after saving")
-                })?;
-            return Ok((snapshot.validity, uid));
-        };
-        let uid = list.next;
-        list.entries.push((uid, base.to_owned()));
-        list.next = uid.saturating_add(1);
-        lock.commit_after(&list, || fsync::dir(&cur))?;
-        Ok((list.validity, uid))
-    }
-
     /// Copies `messages` into `dest` with their flags and dates (hard
     /// links where the filesystem allows, as Dovecot does); returns the
     /// new UIDs in order (UIDPLUS COPYUID). Expunged ones are skipped.
@@ -315,13 +250,6 @@ impl Mailbox {
                     .map(|m| (old, m.uid))
             })
             .collect())
-    }
-}
-
-fn time_of(secs: i64) -> SystemTime {
-    match u64::try_from(secs) {
-        Ok(s) => UNIX_EPOCH + Duration::from_secs(s),
-        Err(_) => UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()),
     }
 }
 

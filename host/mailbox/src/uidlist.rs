@@ -15,11 +15,16 @@
 //! `O_EXCL`: the new list is written into the lock file itself, fsynced and
 //! renamed over the list, which both publishes it atomically and releases
 //! the lock. A lock older than [`STALE`] is a crashed writer's and is
-//! broken, as Dovecot does.
+//! broken, as Dovecot does. A lock that one of our own processes left when
+//! it died (a server killed in the middle of an APPEND) is broken at once
+//! instead of after [`STALE`]: our writers hold an `flock` on the lock
+//! file for as long as they hold it, which the kernel drops with the
+//! process, so a lock with no `flock` that was made before this process
+//! first locked anything has no living writer of ours.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -150,6 +155,7 @@ impl Lock {
     /// and breaking a stale lock.
     pub fn acquire(dir: &Path) -> io::Result<Lock> {
         let path = dir.join(LOCK);
+        first_lock();
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
@@ -160,6 +166,10 @@ impl Lock {
                 .open(&path)
             {
                 Ok(file) => {
+                    // Nobody else has the new file open yet: this cannot
+                    // wait, and where flock is not supported the lock is
+                    // left to STALE as before.
+                    let _ = file.try_lock();
                     return Ok(Lock {
                         path,
                         file: Some(file),
@@ -174,7 +184,7 @@ impl Lock {
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age > STALE);
-            if stale {
+            if stale || abandoned(&path) {
                 // A writer died holding it: break it, as Dovecot does.
                 let _ = fs::remove_file(&path);
                 continue;
@@ -199,7 +209,9 @@ impl Lock {
     /// renames it to `name` beside the list, which releases the lock and
     /// leaves the list as it was.
     pub fn publish_as(mut self, name: &str, bytes: &[u8], durable: bool) -> io::Result<()> {
-        if let Some(mut file) = self.file.take() {
+        // Kept open (and flocked) until the rename: see [`abandoned`].
+        let mut file = self.file.take();
+        if let Some(file) = &mut file {
             file.write_all(bytes)?;
             if durable {
                 file.sync_all()?;
@@ -208,6 +220,7 @@ impl Lock {
         fs::rename(&self.path, self.dir.join(name))?;
         // Renamed away: nothing left to remove on drop.
         self.path = PathBuf::new();
+        drop(file);
         Ok(())
     }
 
@@ -220,18 +233,50 @@ impl Lock {
         list: &UidList,
         before: impl FnOnce() -> io::Result<()>,
     ) -> io::Result<()> {
-        if let Some(mut file) = self.file.take() {
+        // Kept open (and flocked) until the rename: see [`abandoned`].
+        let mut file = self.file.take();
+        if let Some(file) = &mut file {
             file.write_all(list.render().as_bytes())?;
             // The UIDs given are on disk before anyone is told them, in
             // every mode but `never` (Dovecot fdatasyncs its list too).
-            crate::fsync::file(&file)?;
+            crate::fsync::file(file)?;
         }
         before()?;
         fs::rename(&self.path, self.dir.join(FILE))?;
         // Renamed away: nothing left to remove on drop.
         self.path = PathBuf::new();
+        drop(file);
         Ok(())
     }
+}
+
+/// When this process first took a lock: a lock file older than that with
+/// no `flock` on it was not made by a writer of ours that is alive.
+fn first_lock() -> SystemTime {
+    static FIRST: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
+    *FIRST.get_or_init(SystemTime::now)
+}
+
+/// Whether the lock at `path` was left by a process of ours that died: no
+/// `flock` on it, and made before this process first locked (so not by a
+/// writer of this process between its `open` and its `flock`). Dovecot's
+/// own locks carry no `flock`; one made before this process started and
+/// still held is broken too, which a Dovecot sharing the mailbox at the
+/// very moment Postern restarts could meet (its locks last milliseconds).
+fn abandoned(path: &Path) -> bool {
+    let started = first_lock();
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    let before_us = meta.modified().is_ok_and(|t| t < started);
+    // The flock is taken and dropped at once: it only asks. And the file
+    // must still be the lock, not a list its writer renamed it to since.
+    before_us
+        && file.try_lock().is_ok()
+        && fs::symlink_metadata(path).is_ok_and(|now| now.ino() == meta.ino())
 }
 
 impl Drop for Lock {
@@ -292,5 +337,34 @@ mod tests {
         lock.commit(&list).unwrap();
         assert_eq!(read(dir.path()).unwrap().unwrap(), list);
         assert!(!dir.path().join(LOCK).exists());
+    }
+
+    /// A lock a killed process left (no flock on it, made before this
+    /// process first locked) is broken at once, not after [`STALE`]; a
+    /// live one, flocked by its holder, is waited for.
+    #[test]
+    fn a_dead_writers_lock_is_broken_and_a_live_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let left = dir.path().join(LOCK);
+        fs::write(&left, "").unwrap();
+        File::options()
+            .write(true)
+            .open(&left)
+            .unwrap()
+            .set_modified(first_lock() - Duration::from_secs(1))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let lock = Lock::acquire(dir.path()).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // Held, and as old as the one above: another writer waits for it.
+        File::options()
+            .write(true)
+            .open(&left)
+            .unwrap()
+            .set_modified(first_lock() - Duration::from_secs(1))
+            .unwrap();
+        assert!(!abandoned(&left));
+        drop(lock);
+        assert!(!left.exists());
     }
 }

@@ -1,12 +1,12 @@
 //! The `dns` host import: A, AAAA, MX, TXT, PTR and NS lookups through
 //! hickory-resolver, with NXDOMAIN, SERVFAIL and timeouts told apart.
 //!
-//! Time: each lookup is bounded by [`DnsConfig::timeout`]. The plugin's
-//! wall-clock deadline does not run while the host waits on DNS: the call's
-//! deadline is extended by the time each lookup took (see
-//! the `plugin` module), so a plugin that asks a slow RBL is not cut off for
-//! it, and one that spins is still cut off after its own deadline of CPU
-//! time. What the host waits on DNS in one call is bounded by
+//! Time: each lookup is bounded by [`DnsConfig::timeout`]. A plugin's
+//! deadline is CPU time (the `deadline` module), and waiting on DNS uses
+//! none, so a plugin that asks a slow RBL is not cut off for it, and one
+//! that spins is still cut off after its own deadline of CPU time; the
+//! call's wall-clock backstop is pushed back by the time each lookup took.
+//! What the host waits on DNS in one call is bounded by
 //! [`DnsConfig::budget`]: once it is spent, lookups fail with `timeout` at
 //! once, so a plugin cannot hold a session by looking names up forever.
 

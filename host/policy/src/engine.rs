@@ -3,10 +3,11 @@
 //!
 //! Deadlines use epoch interruption rather than fuel: the compiled code
 //! only checks a counter at loop heads and function entries, which costs
-//! far less than counting fuel, and the ticker turns the counter into wall
-//! time. Each tick lets a running guest yield to the executor (so that a
-//! busy plugin does not hold a tokio worker for its whole second) and
-//! checks the call's deadline; see [`crate::plugin`].
+//! far less than counting fuel, and the ticker makes it advance every
+//! [`EPOCH_TICK`]. Each tick lets a running guest yield to the executor (so
+//! that a busy plugin does not hold a tokio worker for its whole second)
+//! and checks the call's deadline, which is CPU time with a wall-clock
+//! backstop (`crate::deadline`); see [`crate::plugin`].
 
 use std::path::Path;
 use std::thread;

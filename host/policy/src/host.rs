@@ -3,8 +3,8 @@
 //! and a deny-all WASI. (`message` is in [`crate::message`].)
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_resolver::proto::rr::RecordType;
 use postern_tables::Tables;
@@ -14,6 +14,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::postern::policy::dns::{self, DnsError, Exchanger};
 use crate::bindings::postern::policy::host::{Host, LogLevel};
 use crate::bindings::postern::policy::{kv, tables, types};
+use crate::deadline::{Deadline, Over};
 use crate::dns::Dns;
 use crate::kv::Kv;
 use crate::limits::{Limiter, Limits};
@@ -25,34 +26,6 @@ pub(crate) struct Services {
     pub(crate) dns: Dns,
     pub(crate) tables: Arc<Tables>,
     pub(crate) kv: Kv,
-}
-
-/// When a call must be over. Shared between the store (the epoch callback
-/// reads it, DNS lookups push it back) and the watchdog timer outside it.
-#[derive(Debug)]
-pub(crate) struct Deadline(Mutex<Instant>);
-
-impl Deadline {
-    pub(crate) fn new(at: Instant) -> Deadline {
-        Deadline(Mutex::new(at))
-    }
-
-    /// The instant, as it stands now.
-    pub(crate) fn get(&self) -> Instant {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Moves it `by` later: the time the host may wait on DNS.
-    fn extend(&self, by: Duration) {
-        let mut at = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *at += by;
-    }
-
-    /// Moves it `by` earlier: what a lookup did not use of its extension.
-    fn retract(&self, by: Duration) {
-        let mut at = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *at = at.checked_sub(by).unwrap_or(*at);
-    }
 }
 
 /// The longest `host.log` message kept, in bytes; the rest is cut. One log
@@ -75,8 +48,9 @@ pub(crate) struct State {
     /// The DNS time this call may still use ([`crate::DnsConfig::budget`]).
     dns_left: Duration,
     /// Set by the epoch callback when it interrupted the guest, so that the
-    /// failure is reported as a timeout rather than as a bare trap.
-    pub(crate) timed_out: bool,
+    /// failure is reported as a timeout (and which) rather than as a bare
+    /// trap.
+    pub(crate) timed_out: Option<Over>,
     /// `host.log` lines this call may still write.
     logs_left: u32,
     /// `host.log` lines dropped once `logs_left` ran out.
@@ -120,7 +94,7 @@ impl State {
             deadline,
             dns_left: services.dns.config.budget,
             services,
-            timed_out: false,
+            timed_out: None,
             logs_left: limits.log_lines,
             logs_dropped: 0,
             message: None,
@@ -142,7 +116,7 @@ impl State {
     ) {
         self.deadline = deadline;
         self.dns_left = self.services.dns.config.budget;
-        self.timed_out = false;
+        self.timed_out = None;
         self.limiter.hit = None;
         self.logs_left = self.limits.log_lines;
         self.logs_dropped = 0;
@@ -229,8 +203,9 @@ impl State {
         name: &str,
         kind: RecordType,
     ) -> Result<Vec<hickory_resolver::proto::rr::RData>, DnsError> {
-        // The deadline stops while the host waits: pushed back by the most
-        // the lookup may take, then brought forward by what it did not use.
+        // Waiting costs the call no CPU time; its wall-clock backstop is
+        // pushed back by the most the lookup may take, then brought
+        // forward by what it did not use.
         let limit = self.dns_left.min(self.services.dns.config.timeout);
         self.deadline.extend(limit);
         let (result, took) = self.services.dns.lookup(name, kind, limit).await;

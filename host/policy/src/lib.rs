@@ -7,8 +7,8 @@
 //! request a plugin sees carries the policy-delegation attributes, and its
 //! verdict is an access(5) action. Unlike a Postfix policy server, a plugin
 //! runs in-process, in a sandbox: no files, sockets, environment or stdio
-//! (WASI is linked deny-all), limited memory, and a wall-clock deadline
-//! enforced by epoch interruption. A plugin that traps, hangs or answers
+//! (WASI is linked deny-all), limited memory, and a deadline of CPU time
+//! (with a wall-clock backstop) enforced by epoch interruption. A plugin that traps, hangs or answers
 //! nonsense costs one request its entry's `on_error` (by default `451
 //! 4.3.0`), is logged, and the server keeps serving. This is the only
 //! crate that uses wasmtime; the server sees the [`postern_mail::Policy`]
@@ -21,7 +21,7 @@
 //! reload.
 //!
 //! Plugins reach the world through host imports only: `dns` (through
-//! hickory-resolver; the call's deadline stops while the host waits),
+//! hickory-resolver; waiting costs the call none of its deadline),
 //! `tables` (the operator's [`postern_tables::Tables`]), `kv` (a bounded
 //! in-memory store per plugin that survives reloads), `log` and `now`. An
 //! entry that fails [`PolicyConfig::max_failures`] times in a row is no
@@ -83,6 +83,8 @@
 //! - `component`: plugin sources (embedded, directory), the in-memory
 //!   compile cache, and the on-demand copy compiled on first need.
 //! - `host`: the store's data, the host imports and the deny-all WASI.
+//! - `deadline`: a call's deadline of CPU time, metered per poll, and its
+//!   wall-clock backstop.
 //! - [`dns`]: [`DnsConfig`] and the resolver behind the `dns` import.
 //! - `kv`: the store behind the `kv` import.
 //! - `convert`: requests out, verdicts in (checked).
@@ -97,6 +99,7 @@ mod class;
 mod component;
 pub mod config;
 mod convert;
+mod deadline;
 pub mod dns;
 mod engine;
 pub mod entry;

@@ -28,13 +28,19 @@ pub struct Limits {
     /// and the canonical-ABI shims); 100 leaves room for composed
     /// components while refusing a component that fans out without bound.
     pub instances: usize,
-    /// The wall-clock time a call may take: instantiation, `init` and
-    /// `check` together, not counting the time the host waits on DNS for
-    /// it (bounded separately, [`crate::DnsConfig`]). 250 ms: Postfix
-    /// gives a policy server 100 s (`smtpd_policy_service_timeout`), but a
-    /// plugin runs in-process and its network waits are the host's, so a
-    /// quarter second of its own is an eternity of compute, and a chain
-    /// of a few plugins that all hang still answers the client quickly.
+    /// The CPU time a call may use: instantiation, `init` and `check`
+    /// together, on whichever threads they ran. Time spent waiting (for a
+    /// core on a loaded machine, for the executor, for DNS, which has its
+    /// own bounds in [`crate::DnsConfig`]) does not count, so a busy
+    /// machine does not cut off plugins that did nothing wrong. Four times
+    /// as much wall-clock time (plus the DNS waits) ends a call whatever
+    /// it does: a guest blocked in a host call, or starved of CPU, ends
+    /// too. A turn ([`Limits::concurrent_calls`]) is waited for within the
+    /// deadline in wall-clock time. 250 ms: Postfix gives a policy server
+    /// 100 s (`smtpd_policy_service_timeout`), but a plugin runs in-process
+    /// and its network waits are the host's, so a quarter second of its
+    /// own is an eternity of compute, and a chain of a few plugins that
+    /// all hang still answers the client within seconds.
     pub deadline: Duration,
     /// How many calls of one plugin may run at once; more wait for a turn
     /// within their deadline. 100, Postfix's `default_process_limit`: as

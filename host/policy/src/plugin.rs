@@ -30,8 +30,9 @@ use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
 use crate::bindings::{Plugin, PluginPre, postern::policy::types};
 use crate::component::Pres;
+use crate::deadline::{Deadline, Over, WALL_FACTOR};
 use crate::engine::EPOCH_TICK;
-use crate::host::{Deadline, Services, State, one_line};
+use crate::host::{Services, State, one_line};
 use crate::limits::Limits;
 use crate::stats::Counters;
 
@@ -142,17 +143,19 @@ impl LoadedPlugin {
         message: Option<&Arc<crate::message::Parsed>>,
         held: &mut Option<Live>,
     ) -> Result<Option<Answer>, CallError> {
-        // Waiting for a turn counts against the deadline.
-        let deadline = Instant::now() + self.limits.deadline;
-        let turn = tokio::time::timeout_at(deadline.into(), self.turns.acquire()).await;
+        // A turn is waited for within the deadline, in wall-clock time:
+        // the wait uses no CPU, but a plugin whose every turn is taken is
+        // not going to answer soon.
+        let turn_by = Instant::now() + self.limits.deadline;
+        let turn = tokio::time::timeout_at(turn_by.into(), self.turns.acquire()).await;
         // A turn freed just as the time ran out is no turn.
-        let (Ok(Ok(_turn)), true) = (turn, Instant::now() < deadline) else {
+        let (Ok(Ok(_turn)), true) = (turn, Instant::now() < turn_by) else {
             return Err(CallError::Failed(format!(
                 "busy: {} calls already running, none finished within {:?}",
                 self.limits.concurrent_calls, self.limits.deadline
             )));
         };
-        let deadline = Arc::new(Deadline::new(deadline));
+        let deadline = Arc::new(Deadline::new(self.limits.deadline));
         // Taken out: put back only once the call has succeeded.
         let mut slot = held.take();
         if let Some(live) = &mut slot {
@@ -183,17 +186,17 @@ impl LoadedPlugin {
             }
         };
         // The epoch only interrupts wasm code. A guest blocked in a host
-        // call (a WASI sleep or poll) is cut off by this watchdog instead;
-        // it fires a little after the epoch would, so that a busy guest is
-        // reported as the trap it is.
+        // call (a WASI sleep or poll) is cut off by this watchdog at the
+        // wall-clock backstop instead; it fires a little after the epoch
+        // would, so that a busy guest is reported as the trap it is.
         let outcome = tokio::select! {
-            result = calling => Some(result),
+            result = deadline.metered(calling) => Some(result),
             () = watchdog(&deadline) => None,
         };
         let Some(mut live) = slot else {
             return Err(CallError::Failed(match outcome {
                 Some(Err(error)) => one_line(&format!("{error:#}"), MAX_CAUSE),
-                _ => deadline_cause(self.limits.deadline),
+                _ => deadline_cause(self.limits.deadline, Over::Wall),
             }));
         };
         let state = live.store.data_mut();
@@ -216,7 +219,10 @@ impl LoadedPlugin {
             }
             Some(Ok(Err(()))) => Err(CallError::Refused(state.refusal.take().unwrap_or_default())),
             Some(Err(error)) => Err(CallError::Failed(self.cause(state, &error))),
-            None => Err(CallError::Failed(deadline_cause(self.limits.deadline))),
+            None => Err(CallError::Failed(deadline_cause(
+                self.limits.deadline,
+                Over::Wall,
+            ))),
         }
     }
 
@@ -281,17 +287,20 @@ impl LoadedPlugin {
             ),
         );
         store.limiter(|state| &mut state.limiter);
-        // Every tick: past the deadline, interrupt (a trap); before it,
-        // yield to the executor and look again at the next tick. A busy
-        // guest thus shares its thread with other sessions. Tokio's
-        // `yield_now` (rather than a plain wake) also lets the runtime
-        // poll its timers and sockets before the guest runs again; without
-        // it a busy guest would starve them for dozens of ticks.
+        // Every tick: past the deadline (the call's CPU time, or the
+        // wall-clock backstop; `crate::deadline`), interrupt (a trap);
+        // before it, yield to the executor and look again at the next
+        // tick. A busy guest thus shares its thread with other sessions.
+        // Tokio's `yield_now` (rather than a plain wake) also lets the
+        // runtime poll its timers and sockets before the guest runs again;
+        // without it a busy guest would starve them for dozens of ticks.
+        // The callback runs inside a poll of the metered call, on the
+        // thread that runs the guest, which is where its CPU clock is read.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
-            if Instant::now() >= state.deadline.get() {
-                state.timed_out = true;
+            if let Some(over) = state.deadline.over() {
+                state.timed_out = Some(over);
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::YieldCustom(
@@ -312,8 +321,8 @@ impl LoadedPlugin {
     /// A one-line account of why the call failed: the deadline or limit
     /// that was hit, else the trap, else what wasmtime said.
     fn cause(&self, state: &State, error: &wasmtime::Error) -> String {
-        if state.timed_out {
-            return deadline_cause(self.limits.deadline);
+        if let Some(over) = state.timed_out {
+            return deadline_cause(self.limits.deadline, over);
         }
         if let Some(hit) = &state.limiter.hit {
             return hit.clone();
@@ -340,11 +349,11 @@ async fn init(
     Ok(())
 }
 
-/// Ends when the call's deadline (which DNS lookups push back) is past by
-/// a few ticks.
+/// Ends when the call's wall-clock backstop (which DNS lookups push back)
+/// is past by a few ticks.
 async fn watchdog(deadline: &Deadline) {
     loop {
-        let at = deadline.get() + 5 * EPOCH_TICK;
+        let at = deadline.wall() + 5 * EPOCH_TICK;
         if Instant::now() >= at {
             return;
         }
@@ -352,8 +361,18 @@ async fn watchdog(deadline: &Deadline) {
     }
 }
 
-fn deadline_cause(deadline: Duration) -> String {
-    format!("deadline: still running after {deadline:?}")
+/// The cause logged for a call cut off by `over`: its deadline of CPU
+/// time, or the wall-clock backstop (a guest blocked in a host call, or a
+/// machine too loaded to give it its CPU time).
+fn deadline_cause(deadline: Duration, over: Over) -> String {
+    match over {
+        Over::Cpu => format!("deadline: still running after {deadline:?}"),
+        Over::Wall => format!(
+            "deadline: still running after {deadline:?} (cut off at {:?} of \
+             wall-clock time, {WALL_FACTOR} times the deadline)",
+            deadline.saturating_mul(WALL_FACTOR)
+        ),
+    }
 }
 
 /// Adds what plugins import to `linker`: WASI (deny-all, see

@@ -11,21 +11,27 @@
 //!
 //! RETR sets `\Seen` at QUIT, as Dovecot does by default.
 //!
+//! A login whose mailbox another uid owns can be handed to a process of
+//! that uid ([`Handover`], Dovecot's pop3-login to pop3): this session
+//! relays the bytes, and the process runs [`serve_handed`]. The mailbox
+//! lock is an flock in the Maildir, which every process sees.
+//!
 //! Not here: APOP, the POP-before-SMTP ledger, `pop3_no_flag_updates`,
-//! pop3_uidl_format variants (UIDL is the Maildir base name), and a lock
-//! that other processes than this daemon see.
+//! pop3_uidl_format variants (UIDL is the Maildir base name).
 //!
 //! # Layout
 //! - [`codec`]: sans-IO command lines, commands, replies and dot-stuffed
 //!   multi-line bodies.
 //! - [`session`]: the states (AUTHORIZATION, TRANSACTION, UPDATE) over a
-//!   socket, with the one-session-per-mailbox [`Locks`].
+//!   socket, with the one-session-per-mailbox [`Locks`], and the
+//!   [`Handover`] of a login to another process.
 //! - [`tls`]: the certificate for STLS and pop3s.
 
 pub mod codec;
 pub mod session;
 pub mod tls;
 
+pub use session::handover::{Handed, Handover};
 pub use session::lock::{Guard, Locks};
-pub use session::{Connection, Mailboxes, Settings, serve};
+pub use session::{Connection, Mailboxes, Settings, serve, serve_handed};
 pub use tls::{TlsConfig, TlsError};

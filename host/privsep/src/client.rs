@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -16,8 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use crate::wire::{Request, Response, read_frame, write_frame};
 
 /// Answers are short (a status and at most a command's first kilobyte of
-/// output): a longer frame means the helper is not what we think.
-const MAX_ANSWER: usize = 64 * 1024;
+/// output) but for a file read for a reload, which is capped at
+/// [`crate::files::MAX_FILE`]: a longer frame means the helper is not
+/// what we think.
+const MAX_ANSWER: usize = crate::files::MAX_FILE + 64 * 1024;
 
 /// Requests waiting for their answer, by id; `None` once the helper is
 /// gone, so that no request waits for an answer that cannot come.
@@ -69,6 +72,16 @@ impl Client {
     /// Sends `request` and waits for its answer. Blocking: call it off
     /// the async workers. An error means the helper is gone.
     pub fn call(&self, request: &Request) -> io::Result<Response> {
+        self.send(request, None)
+    }
+
+    /// [`Client::call`] with `fd` passed along (SCM_RIGHTS): the socket
+    /// of a [`Request::Session`].
+    pub fn call_with_fd(&self, request: &Request, fd: BorrowedFd<'_>) -> io::Result<Response> {
+        self.send(request, Some(fd))
+    }
+
+    fn send(&self, request: &Request, fd: Option<BorrowedFd<'_>>) -> io::Result<Response> {
         let gone = || io::Error::other("the privileged helper is gone");
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
@@ -76,7 +89,14 @@ impl Client {
             .as_mut()
             .ok_or_else(gone)?
             .insert(id, tx);
-        let sent = write_frame(&mut *lock(&self.writer), &request.encode(id));
+        let sent = match fd {
+            None => write_frame(&mut *lock(&self.writer), &request.encode(id)),
+            Some(fd) => {
+                let mut frame = Vec::new();
+                write_frame(&mut frame, &request.encode(id))
+                    .and_then(|()| crate::fdpass::send_with_fd(&mut lock(&self.writer), &frame, fd))
+            }
+        };
         if let Err(e) = sent {
             if let Some(m) = lock(&self.pending).as_mut() {
                 m.remove(&id);

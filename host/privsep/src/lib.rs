@@ -16,7 +16,17 @@
 //!   alias or `.forward` `|command`, `mailbox_command`, and `/file`
 //!   deliveries, which append through `sh -c 'cat >> "$1"'`);
 //! - [`Request::Password`]: check this system account's password against
-//!   `/etc/shadow`.
+//!   `/etc/shadow`;
+//! - [`Request::Session`]: start `postern mail-session` as uid:gid over the
+//!   socket passed with the request: a POP3 or IMAP login, its password
+//!   checked by the daemon, continued as the mailbox's owner (Dovecot's
+//!   per-login `imap` and `pop3` processes);
+//! - [`Request::ReadFile`]: read a root-only file the configuration names
+//!   (a TLS key, the users file, an aliases file, a table), for a reload;
+//! - [`Request::Forward`]: read a user's `.forward` as that user, in a
+//!   home `mail_owner` may not enter;
+//! - [`Request::Refresh`]: re-read the configuration and take the policy
+//!   (mail roots, users-file uids and homes) from it, after a reload.
 //!
 //! # Threat model
 //! The daemon (SMTP, IMAP, POP3 parsers, plugins' host side) is what
@@ -41,30 +51,73 @@
 //! - Malformed, oversized or unknown requests are refused with a reason
 //!   and never panic the helper; a frame longer than its cap ends the
 //!   connection, and at most [`MAX_IN_FLIGHT`] requests run at once.
+//! - A `Session` runs only Postern's own `mail-session` code, as the
+//!   owner (setgroups, setgid, setuid before exec: it cannot get root
+//!   back), on a Maildir under that uid's home or a mail root, with the
+//!   one passed socket (checked to be a socket) as its standard input
+//!   and output and no other descriptor of the helper. At most
+//!   [`MAX_SESSIONS`] run at once; they are reaped by threads of their
+//!   own and do not count against [`MAX_IN_FLIGHT`].
+//! - A `ReadFile` is answered only for the config file the helper was
+//!   started with and the files that config names, as the helper reads
+//!   it itself with the daemon's loader (never what the daemon says it
+//!   names), and only while that file is root's, not writable by group
+//!   or others, in directories only root may change. The file read is
+//!   reached through root's directories and links only (followed by
+//!   hand, each checked) and has one link, so a daemon that owns a
+//!   directory on the way cannot swap it for a link to `/etc/shadow`;
+//!   at most [`files::MAX_FILE`] bytes. So a compromised daemon learns
+//!   what it read at start as root anyway: the keys and users the
+//!   operator gave it.
+//! - A `Forward` reads only the file `.forward` or `.forward+EXT` (one
+//!   name, no `/`) in the home the helper finds for that uid (passwd, or
+//!   a users-file home), as that uid and its group (never 0), without
+//!   following a link or blocking on a FIFO, at most
+//!   [`files::MAX_FORWARD`] bytes: what the user may read anyway, and
+//!   what local(8) running as the user reads.
+//! - A `Refresh` takes the policy only from the trusted config file (as
+//!   for `ReadFile`), so a daemon cannot widen what the helper allows by
+//!   asking; an untrusted or broken file keeps the running policy.
 //!
 //! What it still grants a compromised daemon: acting as any mail-receiving
 //! uid (as local(8) running as root would), and reading the mail of those
-//! uids through commands run as them. What it does not do: serve POP3 or
-//! IMAP as the mailbox owner (Dovecot forks a process per login for
-//! that); see the crate users.
+//! uids through commands or sessions run as them. The daemon checks POP3
+//! and IMAP passwords (Dovecot's login processes do too) and relays the
+//! bytes of a logged-in session, TLS included, to its session process.
 //!
 //! # Layout
 //! - [`wire`]: [`Request`] and [`Response`] and their framed byte format.
 //! - [`policy`]: [`Policy`], the validator.
 //! - [`client`]: [`Client`], the daemon's side, and the process-wide
 //!   [`install`]ed one the delivery and auth crates ask.
+//! - [`session`]: [`MailSession`], the session request, and its checks.
+//! - [`fdpass`]: descriptors sent with a frame (SCM_RIGHTS).
+//! - [`files`]: [`read_file_or_ask`], the daemon's reads at reload, and
+//!   the helper's checked reads of named files and `.forward`;
+//!   [`secure`]: reading a file only root could have put there.
 //! - [`serve`]: the helper's loop over one socket.
 
 pub mod client;
+pub mod fdpass;
+pub mod files;
 pub mod policy;
+pub mod secure;
 pub mod serve;
+pub mod session;
 pub mod wire;
 
 pub use client::{Client, install, installed};
+pub use files::read_file_or_ask;
 pub use policy::Policy;
 pub use serve::serve;
+pub use session::MailSession;
 pub use wire::{Ids, Request, Response};
 
 /// How many requests the helper runs at once; more are answered "busy"
 /// (deferred by the caller) rather than queued without bound.
 pub const MAX_IN_FLIGHT: usize = 64;
+
+/// How many session processes the helper keeps at once: the daemon's
+/// session limits bound them first (one per POP3 or IMAP session slot);
+/// this bounds what a forged stream of requests could start.
+pub const MAX_SESSIONS: usize = 4096;

@@ -17,6 +17,8 @@ const MAX_ENV: usize = 32;
 /// as the SASL decoder caps them.
 const MAX_LOGIN: usize = 32;
 const MAX_PASSWORD: usize = 1024;
+/// A file name (NAME_MAX).
+const MAX_NAME: usize = 255;
 
 /// What the helper allows, fixed when it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,12 +126,18 @@ impl Policy {
                 }
                 Ok(())
             }
+            Request::Session(session) => session.check(self),
+            // Which files: decided by the helper against the config it
+            // reads itself (crate::files::read_named).
+            Request::ReadFile { path } => clean(path).map(drop),
+            Request::Forward { uid, name } => self.forward(*uid, name).map(drop),
+            Request::Refresh => Ok(()),
         }
     }
 
     /// Never root, never a system daemon: `first_uid` and up, or one of
     /// the uids named at start.
-    fn ids(&self, ids: Ids) -> Result<(), String> {
+    pub(crate) fn ids(&self, ids: Ids) -> Result<(), String> {
         if ids.uid == 0 || ids.gid == 0 {
             return Err("refusing to act as root (uid or gid 0)".to_owned());
         }
@@ -144,7 +152,7 @@ impl Policy {
 
     /// A mailbox `path` for `ids`: under its passwd home, a users-file home
     /// of that uid, or a mail root.
-    fn mailbox(&self, ids: Ids, path: &Path) -> Result<(), String> {
+    pub(crate) fn mailbox(&self, ids: Ids, path: &Path) -> Result<(), String> {
         let path = clean(path)?;
         let in_home =
             |home: &Path| home.is_absolute() && home != Path::new("/") && path.starts_with(home);
@@ -174,6 +182,56 @@ impl Policy {
         text.lines().find_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
             (fields.len() >= 7 && fields[2].parse() == Ok(uid)).then(|| PathBuf::from(fields[5]))
+        })
+    }
+}
+
+impl Policy {
+    /// Where the `.forward` file `name` of `uid` is, and as whom it is
+    /// read: `name` is `.forward` or `.forward+EXT` (one name, no `/`),
+    /// the home is the users-file home of `uid` or else its passwd home,
+    /// the group its passwd group or else the home's (a users-file home
+    /// is made with the entry's gid). Never root, never a system daemon.
+    pub fn forward(&self, uid: u32, name: &str) -> Result<(PathBuf, Ids), String> {
+        if !name.starts_with(".forward")
+            || name.len() > MAX_NAME
+            || name.contains(['/', '\0'])
+            || name.contains("..")
+        {
+            return Err(format!("{name:?}: not a .forward file name"));
+        }
+        let entry = self.passwd_entry(uid);
+        let home = self
+            .homes
+            .iter()
+            .find(|(u, _)| *u == uid)
+            .map(|(_, h)| h.clone())
+            .or_else(|| entry.as_ref().map(|(_, h)| h.clone()))
+            .ok_or_else(|| format!("uid {uid} has no home"))?;
+        let home = clean(&home)?.to_owned();
+        if home == Path::new("/") {
+            return Err(format!("uid {uid} has / for a home"));
+        }
+        let gid = match entry {
+            Some((gid, _)) => gid,
+            None => std::fs::metadata(&home)
+                .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
+                .map_err(|e| format!("{}: {e}", home.display()))?,
+        };
+        let ids = Ids { uid, gid };
+        self.ids(ids)?;
+        Ok((home.join(name), ids))
+    }
+
+    /// The group and home of `uid` in passwd(5), read at each request.
+    fn passwd_entry(&self, uid: u32) -> Option<(u32, PathBuf)> {
+        let text = std::fs::read_to_string(&self.passwd).ok()?;
+        text.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.len() < 7 || fields[2].parse() != Ok(uid) {
+                return None;
+            }
+            Some((fields[3].parse().ok()?, PathBuf::from(fields[5])))
         })
     }
 }

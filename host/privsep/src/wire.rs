@@ -11,6 +11,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use crate::session::MailSession;
+
 /// A uid and gid to act as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ids {
@@ -70,6 +72,27 @@ pub enum Request {
         /// The password to check.
         password: String,
     },
+    /// Continue a POP3 or IMAP login in a process of the mailbox's owner,
+    /// over the socket sent with the request ([`crate::session`]).
+    Session(MailSession),
+    /// Read `path`, a file the root-owned configuration names (a TLS key,
+    /// the users file, an aliases file, a table), for a reload
+    /// ([`crate::files`]).
+    ReadFile {
+        /// The file, absolute.
+        path: PathBuf,
+    },
+    /// Read the file `name` (`.forward` or `.forward+EXT`) in the home of
+    /// `uid`, as that user.
+    Forward {
+        /// Whose home.
+        uid: u32,
+        /// The file's name in it.
+        name: String,
+    },
+    /// Re-read the root-owned configuration and take the policy from it
+    /// (after a reload).
+    Refresh,
 }
 
 /// The helper's answer.
@@ -89,12 +112,30 @@ pub enum Response {
     /// A password check: the outcome's code (see the auth crate) and its
     /// text (the account name on success, else a reason).
     Password(u8, String),
+    /// A session process was started: its pid.
+    Started(u32),
+    /// A file read: its owner and its contents.
+    File {
+        /// The file's owner.
+        uid: u32,
+        /// The file's group.
+        gid: u32,
+        /// What it holds.
+        contents: Vec<u8>,
+    },
+    /// There is no such file.
+    Missing,
 }
 
 const MAILDIR: u8 = 1;
 const MBOX: u8 = 2;
 const COMMAND: u8 = 3;
 const PASSWORD: u8 = 4;
+/// Far from the others: kinds are added by several hands.
+const SESSION: u8 = 16;
+const READ_FILE: u8 = 32;
+const FORWARD: u8 = 33;
+const REFRESH: u8 = 34;
 
 const DONE: u8 = 1;
 const EXIT: u8 = 2;
@@ -102,6 +143,9 @@ const KILLED: u8 = 3;
 const FAILED: u8 = 4;
 const REFUSED: u8 = 5;
 const CHECKED: u8 = 6;
+const STARTED: u8 = 16;
+const FILE: u8 = 32;
+const MISSING: u8 = 33;
 
 impl Request {
     /// The body of a frame carrying this request as `id`.
@@ -152,6 +196,19 @@ impl Request {
                 out.u8(PASSWORD)
                     .bytes(login.as_bytes())
                     .bytes(password.as_bytes());
+            }
+            Request::Session(session) => {
+                out.u8(SESSION);
+                session.encode(&mut out);
+            }
+            Request::ReadFile { path } => {
+                out.u8(READ_FILE).path(path);
+            }
+            Request::Forward { uid, name } => {
+                out.u8(FORWARD).u32(*uid).bytes(name.as_bytes());
+            }
+            Request::Refresh => {
+                out.u8(REFRESH);
             }
         }
         out.0
@@ -212,6 +269,13 @@ impl Request {
                 login: r.string()?,
                 password: r.string()?,
             },
+            SESSION => Request::Session(MailSession::decode(r)?),
+            READ_FILE => Request::ReadFile { path: r.path()? },
+            FORWARD => Request::Forward {
+                uid: r.u32()?,
+                name: r.string()?,
+            },
+            REFRESH => Request::Refresh,
             other => return Err(format!("unknown request kind {other}")),
         };
         r.end()?;
@@ -233,6 +297,11 @@ impl Response {
             Response::Failed(why) => out.u8(FAILED).bytes(why.as_bytes()),
             Response::Refused(why) => out.u8(REFUSED).bytes(why.as_bytes()),
             Response::Password(code, text) => out.u8(CHECKED).u8(*code).bytes(text.as_bytes()),
+            Response::Started(pid) => out.u8(STARTED).u32(*pid),
+            Response::File { uid, gid, contents } => {
+                out.u8(FILE).u32(*uid).u32(*gid).bytes(contents)
+            }
+            Response::Missing => out.u8(MISSING),
         };
         out.0
     }
@@ -248,6 +317,13 @@ impl Response {
             FAILED => Response::Failed(r.string()?),
             REFUSED => Response::Refused(r.string()?),
             CHECKED => Response::Password(r.u8()?, r.string()?),
+            STARTED => Response::Started(r.u32()?),
+            FILE => Response::File {
+                uid: r.u32()?,
+                gid: r.u32()?,
+                contents: r.bytes()?.to_vec(),
+            },
+            MISSING => Response::Missing,
             other => return Err(format!("unknown answer kind {other}")),
         };
         r.end()?;
@@ -293,38 +369,38 @@ fn len32(n: usize) -> u32 {
 }
 
 /// A body being written.
-struct Body(Vec<u8>);
+pub(crate) struct Body(Vec<u8>);
 
 impl Body {
-    fn new(id: u64) -> Body {
+    pub(crate) fn new(id: u64) -> Body {
         Body(id.to_be_bytes().to_vec())
     }
-    fn u8(&mut self, b: u8) -> &mut Body {
+    pub(crate) fn u8(&mut self, b: u8) -> &mut Body {
         self.0.push(b);
         self
     }
-    fn u32(&mut self, n: u32) -> &mut Body {
+    pub(crate) fn u32(&mut self, n: u32) -> &mut Body {
         self.0.extend_from_slice(&n.to_be_bytes());
         self
     }
-    fn ids(&mut self, ids: Ids) -> &mut Body {
+    pub(crate) fn ids(&mut self, ids: Ids) -> &mut Body {
         self.u32(ids.uid).u32(ids.gid)
     }
-    fn bytes(&mut self, b: &[u8]) -> &mut Body {
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Body {
         self.u32(len32(b.len()));
         self.0.extend_from_slice(b);
         self
     }
-    fn path(&mut self, p: &Path) -> &mut Body {
+    pub(crate) fn path(&mut self, p: &Path) -> &mut Body {
         self.bytes(p.as_os_str().as_bytes())
     }
 }
 
 /// A body being read.
-struct Fields<'a>(&'a [u8]);
+pub(crate) struct Fields<'a>(&'a [u8]);
 
 impl<'a> Fields<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.0.len() < n {
             return Err("truncated request".to_owned());
         }
@@ -332,18 +408,18 @@ impl<'a> Fields<'a> {
         self.0 = rest;
         Ok(head)
     }
-    fn u8(&mut self) -> Result<u8, String> {
+    pub(crate) fn u8(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
     }
-    fn u32(&mut self) -> Result<u32, String> {
+    pub(crate) fn u32(&mut self) -> Result<u32, String> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn u64(&mut self) -> Result<u64, String> {
+    pub(crate) fn u64(&mut self) -> Result<u64, String> {
         let hi = u64::from(self.u32()?);
         Ok(hi << 32 | u64::from(self.u32()?))
     }
-    fn ids(&mut self) -> Result<Ids, String> {
+    pub(crate) fn ids(&mut self) -> Result<Ids, String> {
         Ok(Ids {
             uid: self.u32()?,
             gid: self.u32()?,
@@ -351,24 +427,24 @@ impl<'a> Fields<'a> {
     }
     /// A count of items, each at least 4 bytes long: bounded by what is
     /// left, so that a forged count cannot make us loop or allocate.
-    fn count(&mut self) -> Result<usize, String> {
+    pub(crate) fn count(&mut self) -> Result<usize, String> {
         let n = usize::try_from(self.u32()?).unwrap_or(usize::MAX);
         if n > self.0.len() / 4 {
             return Err("truncated request".to_owned());
         }
         Ok(n)
     }
-    fn bytes(&mut self) -> Result<&'a [u8], String> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], String> {
         let n = usize::try_from(self.u32()?).unwrap_or(usize::MAX);
         self.take(n)
     }
-    fn string(&mut self) -> Result<String, String> {
+    pub(crate) fn string(&mut self) -> Result<String, String> {
         String::from_utf8(self.bytes()?.to_vec()).map_err(|_| "a field not in UTF-8".to_owned())
     }
-    fn path(&mut self) -> Result<PathBuf, String> {
+    pub(crate) fn path(&mut self) -> Result<PathBuf, String> {
         Ok(PathBuf::from(OsString::from_vec(self.bytes()?.to_vec())))
     }
-    fn end(&self) -> Result<(), String> {
+    pub(crate) fn end(&self) -> Result<(), String> {
         if self.0.is_empty() {
             Ok(())
         } else {
@@ -460,5 +536,35 @@ mod tests {
             Some(good)
         );
         assert_eq!(read_frame(&mut &b""[..], 8).unwrap(), None);
+    }
+
+    #[test]
+    fn file_requests_and_answers_round_trip() {
+        for r in [
+            Request::ReadFile {
+                path: "/etc/postern/key.pem".into(),
+            },
+            Request::Forward {
+                uid: 1000,
+                name: ".forward".into(),
+            },
+            Request::Refresh,
+        ] {
+            let body = r.encode(3);
+            for n in 0..body.len() {
+                assert!(Request::decode(&body[..n]).1.is_err(), "{n}");
+            }
+            assert_eq!(Request::decode(&body), (Some(3), Ok(r)));
+        }
+        for a in [
+            Response::File {
+                uid: 0,
+                gid: 5,
+                contents: b"key".to_vec(),
+            },
+            Response::Missing,
+        ] {
+            assert_eq!(Response::decode(&a.encode(4)).unwrap(), (4, a));
+        }
     }
 }

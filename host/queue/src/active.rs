@@ -27,10 +27,21 @@
 //! `qmgr_message_recipient_limit` recipients. The rest of the queue stays
 //! on disk, known by its queue id only ([`crate::queue::Schedule`]), and
 //! is read in as messages leave.
+//!
+//! A message read in keeps its parsed file ([`Loaded`]) for its first
+//! delivery, within [`PRELOAD_BUDGET`] bytes in all: that delivery then
+//! opens the file without reading and parsing it a second time (Postfix's
+//! qmgr reads a queue file, and its delivery agent reads it again).
 
 use std::collections::{HashMap, VecDeque};
 
 use postern_mail::QueueId;
+
+use crate::attempt::Loaded;
+
+/// The most bytes of message content kept parsed in memory for the
+/// deliveries about to start; the others read their file again.
+pub(crate) const PRELOAD_BUDGET: usize = 32 << 20;
 
 /// A message's pending recipients (by index) grouped by destination, in
 /// the order of their first appearance.
@@ -45,6 +56,8 @@ pub(crate) struct Job {
     pub recipients: Vec<usize>,
     /// The message's last pending entry: the delivery finishes it.
     pub last: bool,
+    /// The file as it was read in, for the message's first delivery.
+    pub loaded: Option<Box<Loaded>>,
 }
 
 /// A message in memory.
@@ -56,6 +69,8 @@ struct Resident {
     recipients: usize,
     /// One of its entries is being delivered.
     busy: bool,
+    /// Its file as read in, until its first delivery takes it.
+    loaded: Option<Box<Loaded>>,
 }
 
 /// One destination's queue.
@@ -77,6 +92,9 @@ pub(crate) struct Active {
     rotation: VecDeque<String>,
     recipients: usize,
     busy: usize,
+    /// Content bytes of the `loaded` files kept, within
+    /// [`PRELOAD_BUDGET`].
+    preloaded: usize,
     limits: Limits,
 }
 
@@ -104,6 +122,7 @@ impl Active {
             rotation: VecDeque::new(),
             recipients: 0,
             busy: 0,
+            preloaded: 0,
             limits,
         }
     }
@@ -139,9 +158,22 @@ impl Active {
     /// Takes message `id` into memory with its pending recipients sorted
     /// by destination. A message with none still gets one (empty) entry:
     /// its delivery only finishes it.
-    pub fn insert(&mut self, id: QueueId, mut entries: Entries) {
+    #[cfg(test)]
+    pub fn insert(&mut self, id: QueueId, entries: Entries) {
+        self.admit(id, entries, None);
+    }
+
+    /// [`Active::insert`], keeping the parsed file for the first delivery
+    /// while the budget allows.
+    pub fn admit(&mut self, id: QueueId, mut entries: Entries, loaded: Option<Loaded>) {
         if self.messages.contains_key(&id) {
             return;
+        }
+        let loaded = loaded
+            .filter(|l| self.preloaded + l.weight() <= PRELOAD_BUDGET)
+            .map(Box::new);
+        if let Some(l) = &loaded {
+            self.preloaded += l.weight();
         }
         if entries.is_empty() {
             entries.push((String::new(), Vec::new()));
@@ -162,6 +194,7 @@ impl Active {
                 entries,
                 recipients,
                 busy: false,
+                loaded,
             },
         );
     }
@@ -184,6 +217,11 @@ impl Active {
             } else {
                 None
             };
+            let loaded = found.as_ref().and_then(|(id, _, _)| {
+                let loaded = self.messages.get_mut(id)?.loaded.take()?;
+                self.preloaded = self.preloaded.saturating_sub(loaded.weight());
+                Some(loaded)
+            });
             if found.is_some() {
                 d.busy += 1;
             }
@@ -200,6 +238,7 @@ impl Active {
                     destination,
                     recipients,
                     last,
+                    loaded,
                 });
             }
         }
@@ -235,6 +274,9 @@ impl Active {
     fn remove(&mut self, id: &QueueId) {
         if let Some(m) = self.messages.remove(id) {
             self.recipients = self.recipients.saturating_sub(m.recipients);
+            if let Some(l) = m.loaded {
+                self.preloaded = self.preloaded.saturating_sub(l.weight());
+            }
         }
     }
 
@@ -386,6 +428,63 @@ mod tests {
         a.insert(id(1), vec![("smtp:a".to_owned(), vec![0])]);
         assert_eq!(a.next_job().unwrap().recipients, vec![0]);
         assert!(a.next_job().is_none());
+    }
+
+    fn loaded(id: &QueueId, content: usize) -> Loaded {
+        let mut bytes = crate::format::header(id, &crate::testing::envelope(&["a@x.org"]), content);
+        bytes.extend(std::iter::repeat_n(b'x', content));
+        bytes.extend_from_slice(crate::format::END_MARKER);
+        let len = bytes.len() as u64;
+        let message = crate::format::parse(&bytes).unwrap().message;
+        Loaded { message, len }
+    }
+
+    #[test]
+    fn the_first_delivery_takes_the_file_as_read_in() {
+        let mut a = Active::new(limits(10, 5));
+        a.admit(
+            id(1),
+            vec![
+                ("smtp:a".to_owned(), vec![0]),
+                ("smtp:b".to_owned(), vec![1]),
+            ],
+            Some(loaded(&id(1), 10)),
+        );
+        let first = a.next_job().unwrap();
+        assert_eq!(first.loaded.as_ref().unwrap().message.id, id(1));
+        assert_eq!(a.preloaded, 0);
+        a.release(&first, true);
+        // The second entry reads the file again: the first delivery
+        // changed it.
+        assert!(a.next_job().unwrap().loaded.is_none());
+    }
+
+    #[test]
+    fn what_is_kept_read_in_is_bounded() {
+        let mut a = Active::new(limits(10, 0));
+        let big = PRELOAD_BUDGET / 3;
+        for n in 0..5 {
+            a.admit(
+                id(n),
+                vec![("d".to_owned(), vec![0])],
+                Some(loaded(&id(n), big)),
+            );
+        }
+        assert!(a.preloaded <= PRELOAD_BUDGET);
+        let jobs: Vec<Job> = std::iter::from_fn(|| a.next_job()).collect();
+        let kept = jobs.iter().filter(|j| j.loaded.is_some()).count();
+        assert_eq!((jobs.len(), kept), (5, 2));
+        // A message that leaves memory gives its share back.
+        let mut b = Active::new(limits(10, 1));
+        b.admit(id(1), vec![("d".to_owned(), vec![0])], None);
+        b.admit(
+            id(2),
+            vec![("d".to_owned(), vec![0])],
+            Some(loaded(&id(2), 5)),
+        );
+        assert!(b.preloaded > 0);
+        b.remove(&id(2));
+        assert_eq!(b.preloaded, 0);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! in batches (one recipient each for local delivery, all those of one
 //! next hop for SMTP), each batch's outcomes logged and recorded in the
 //! queue file before the next; after the message's last entry, the file
-//! removed or deferred. Also how the scheduler reads a message in.
+//! removed or deferred. Also how the scheduler reads a message in, and
+//! how its first delivery reuses that reading ([`Loaded`]).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -38,22 +39,49 @@ pub(crate) enum Outcome {
     Dropped,
 }
 
+/// A queue file as the scheduler read it in: the parse, and the file's
+/// length then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Loaded {
+    pub message: QueuedMessage,
+    pub len: u64,
+}
+
+impl Loaded {
+    /// What keeping it in memory costs, roughly.
+    pub fn weight(&self) -> usize {
+        self.message.content.len() + 512 * (1 + self.message.envelope.recipients.len())
+    }
+}
+
 /// Delivers the recipients `only` (by index; those still pending) of
 /// message `id` from `active/`; after the message's `last` entry,
-/// finishes it.
+/// finishes it. `loaded`: the file as the scheduler read it in, if kept.
 pub(crate) async fn attempt(
     queue: Arc<Queue>,
     agent: Arc<dyn Deliver>,
     id: QueueId,
     only: Vec<usize>,
     last: bool,
+    loaded: Option<Box<Loaded>>,
 ) -> Outcome {
     let active = SystemTime::now();
     let retry = active + queue.settings.minimal_backoff_time;
-    let spool = queue.spool.clone();
-    let file_id = id.clone();
-    let (file, mut message) = match blocking(move || load(&spool, &file_id)).await {
-        Ok(Some(loaded)) => loaded,
+    let reopened = match loaded {
+        Some(loaded) => reopen(&queue.spool, &id, *loaded),
+        None => Reopened::Changed,
+    };
+    let opened = match reopened {
+        Reopened::Same(file, message) => Ok(Some((file, *message))),
+        Reopened::Gone => Ok(None),
+        Reopened::Changed => {
+            let spool = queue.spool.clone();
+            let file_id = id.clone();
+            blocking(move || load(&spool, &file_id)).await
+        }
+    };
+    let (file, mut message) = match opened {
+        Ok(Some(opened)) => opened,
         Ok(None) => return Outcome::Dropped,
         Err(e) => {
             tracing::warn!(target: "postern/qmgr", "{id}: cannot read queue file: {e}");
@@ -61,6 +89,9 @@ pub(crate) async fn attempt(
         }
     };
     let file = Arc::new(file);
+    // The status records of the last batch when the file is removed
+    // after it: see below.
+    let mut unrecorded = Vec::new();
     let groups = groups(agent.as_ref(), &message, &only);
     let count = groups.len();
     for (n, group) in groups.into_iter().enumerate() {
@@ -129,13 +160,17 @@ pub(crate) async fn attempt(
         }
         // The records are fdatasynced before the next recipient, except
         // the last ones of a message that `finish` then removes: there the
-        // unlink is the record. If a crash comes between the two, the
-        // unsynced records may be missing or torn, and those recipients,
-        // already delivered, are delivered again (a duplicate, never a
-        // loss: nothing is owed but the removal); Postfix's qmgr syncs
-        // neither. One disk wait less per message.
-        let removed_next = last && n + 1 == count && finished(&message);
-        if let Err(e) = append_with(&file, records, !removed_next).await {
+        // unlink is the record, and they are not written at all (written
+        // only if the unlink fails, so that the retry knows them). If a
+        // crash comes before the unlink, those recipients, already
+        // delivered, are delivered again (a duplicate, never a loss:
+        // nothing is owed but the removal); Postfix's qmgr syncs neither.
+        // One disk wait and one write less per message.
+        if last && n + 1 == count && finished(&message) {
+            unrecorded = records;
+            continue;
+        }
+        if let Err(e) = append(&file, records).await {
             // Not recorded: after the retry these recipients may get a
             // second copy, which beats losing track of the others.
             tracing::warn!(target: "postern/qmgr", "{id}: cannot record delivery status: {e}");
@@ -145,7 +180,7 @@ pub(crate) async fn attempt(
     if !last {
         return Outcome::Partial;
     }
-    match finish(&queue, &id, &mut message, &file).await {
+    match finish(&queue, &id, &mut message, file, unrecorded).await {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::warn!(target: "postern/qmgr", "{id}: cannot update queue file: {e}");
@@ -160,12 +195,22 @@ pub(crate) async fn attempt(
 /// done, else defer it with the next backoff.
 /// A file the operator deleted or moved meanwhile (`postern queue delete`,
 /// `hold`) is left where it is: the message is no longer ours.
+/// `unrecorded`: the last status records, not written because the file
+/// was to go; written (and synced) if it cannot.
 async fn finish(
     queue: &Queue,
     id: &QueueId,
     message: &mut QueuedMessage,
-    file: &Arc<File>,
+    file: Arc<File>,
+    unrecorded: Vec<u8>,
 ) -> io::Result<Outcome> {
+    let unrecorded = if !unrecorded.is_empty() && !finished(message) {
+        // Not the case `attempt` skips the write for; never lose them.
+        append(&file, unrecorded).await?;
+        Vec::new()
+    } else {
+        unrecorded
+    };
     let now = SystemTime::now();
     let age = now
         .duration_since(message.envelope.arrival)
@@ -174,14 +219,32 @@ async fn finish(
         .settings
         .lifetime(message.envelope.sender == ReversePath::Null);
     if !message.is_done() && age >= lifetime {
-        expire(id, message, file).await?;
+        expire(id, message, &file).await?;
     }
-    queue.notify(message, file).await?;
-    queue.warn(message, file, now).await?;
+    queue.notify(message, &file).await?;
+    queue.warn(message, &file, now).await?;
     let spool = queue.spool.clone();
     let file_id = id.clone();
     if message.is_done() {
-        match blocking(move || spool.remove_finished(QueueName::Active, &file_id)).await {
+        let removed = blocking(move || {
+            // Closed before the unlink, and here rather than on an async
+            // thread: the unlink of a closed file frees its inode at once,
+            // where the last close of an unlinked one does it, after an
+            // orphan-list round trip in the journal (ext4).
+            drop(file);
+            match spool.remove_finished(QueueName::Active, &file_id) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound && !unrecorded.is_empty() => {
+                    // Still there: the statuses must be on record for the
+                    // retry, or it would deliver these recipients again.
+                    let mut file = spool.open_for_update(QueueName::Active, &file_id)?;
+                    file.write_all(&unrecorded)?;
+                    file.sync_data()?;
+                    Err(e)
+                }
+                other => other,
+            }
+        });
+        match removed.await {
             Ok(()) => tracing::info!(target: "postern/qmgr", "{id}: removed"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Outcome::Dropped),
             Err(e) => return Err(e),
@@ -190,8 +253,7 @@ async fn finish(
     }
     let deferrals = message.deferrals.saturating_add(1);
     let next = now + queue.settings.backoff(deferrals);
-    append(file, deferral_record(next)).await?;
-    let file = Arc::clone(file);
+    append(&file, deferral_record(next)).await?;
     let moved = blocking(move || {
         // The file's mtime is the next attempt time, as in Postfix: a scan
         // of deferred/ needs no parsing.
@@ -239,6 +301,11 @@ async fn expire(id: &QueueId, message: &mut QueuedMessage, file: &Arc<File>) -> 
 /// Opens and parses `active/ID`; quarantines it if it does not parse.
 /// `None` when there is nothing to deliver.
 fn load(spool: &Spool, id: &QueueId) -> io::Result<Option<(File, QueuedMessage)>> {
+    Ok(load_sized(spool, id)?.map(|(file, message, _)| (file, message)))
+}
+
+/// [`load`], with the file's length after it (a torn record cut off).
+fn load_sized(spool: &Spool, id: &QueueId) -> io::Result<Option<(File, QueuedMessage, u64)>> {
     let mut file = match spool.open_for_update(QueueName::Active, id) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -254,7 +321,7 @@ fn load(spool: &Spool, id: &QueueId) -> io::Result<Option<(File, QueuedMessage)>
                 file.set_len(parsed.valid_len as u64)?;
                 file.sync_all()?;
             }
-            Ok(Some((file, parsed.message)))
+            Ok(Some((file, parsed.message, parsed.valid_len as u64)))
         }
         Err(e) => {
             drop(file);
@@ -301,16 +368,46 @@ fn groups(agent: &dyn Deliver, message: &QueuedMessage, only: &[usize]) -> Vec<V
     out
 }
 
+/// What [`reopen`] found.
+enum Reopened {
+    /// The file as it was read in, opened for the attempt.
+    Same(File, Box<QueuedMessage>),
+    /// Deleted or moved (`postern queue delete`, `hold`): not ours now.
+    Gone,
+    /// Changed since, or not checkable: read it again.
+    Changed,
+}
+
+/// Opens `active/ID` for the attempt of a message the scheduler has read
+/// in, reusing that parse when the file is as long as it was then: only
+/// this daemon appends to a file in `active/`, one delivery of a message
+/// at a time, so the same length is the same file. Opening it still
+/// tells a message the operator deleted or held meanwhile, as the
+/// reading did. One open and one fstat, on a name just looked up: done
+/// here rather than on a blocking thread.
+fn reopen(spool: &Spool, id: &QueueId, loaded: Loaded) -> Reopened {
+    let file = match spool.open_for_update(QueueName::Active, id) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Reopened::Gone,
+        Err(_) => return Reopened::Changed,
+    };
+    match file.metadata() {
+        Ok(meta) if meta.len() == loaded.len => Reopened::Same(file, Box::new(loaded.message)),
+        _ => Reopened::Changed,
+    }
+}
+
 /// Reads message `id` in for the scheduler: its pending recipients (by
 /// index) sorted by destination, the agent's [`Deliver::destination`] or
-/// else the recipient's domain. `None` when there is nothing to deliver
-/// (the file vanished or was quarantined). Blocking.
+/// else the recipient's domain, and the parsed file for its first
+/// delivery. `None` when there is nothing to deliver (the file vanished
+/// or was quarantined). Blocking.
 pub(crate) fn read_in(
     spool: &Spool,
     agent: &dyn Deliver,
     id: &QueueId,
-) -> io::Result<Option<Entries>> {
-    let Some((_, message)) = load(spool, id)? else {
+) -> io::Result<Option<(Entries, Loaded)>> {
+    let Some((_, message, len)) = load_sized(spool, id)? else {
         return Ok(None);
     };
     let mut entries = Entries::new();
@@ -322,21 +419,16 @@ pub(crate) fn read_in(
             None => entries.push((key, vec![i])),
         }
     }
-    Ok(Some(entries))
+    Ok(Some((entries, Loaded { message, len })))
 }
 
 /// Appends one record and makes it durable before the next recipient.
 pub(crate) async fn append(file: &Arc<File>, record: Vec<u8>) -> io::Result<()> {
-    append_with(file, record, true).await
-}
-
-/// Appends one record, made durable if `sync`.
-async fn append_with(file: &Arc<File>, record: Vec<u8>, sync: bool) -> io::Result<()> {
     let file = Arc::clone(file);
     blocking(move || {
         // Opened with O_APPEND: the record lands at the end in one write.
         (&*file).write_all(&record)?;
-        if sync { file.sync_data() } else { Ok(()) }
+        file.sync_data()
     })
     .await
 }

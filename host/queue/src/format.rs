@@ -46,6 +46,7 @@
 //! queue files stay readable, and a message without them is written
 //! exactly as before.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -161,67 +162,105 @@ pub(crate) struct Parsed {
 
 /// The envelope part, up to and including the blank line.
 pub(crate) fn header(id: &QueueId, envelope: &Envelope, content_len: usize) -> Vec<u8> {
-    let mut h = String::new();
-    let mut line = |key: &str, value: &str| {
+    // One buffer, values escaped into it and numbers written with `write!`:
+    // this runs for every message received, before its 250.
+    let mut h = String::with_capacity(256 + 128 * envelope.recipients.len());
+    // Writing to a String cannot fail.
+    let mut line = |key: &str, value: &dyn Fn(&mut String)| {
         h.push_str(key);
         h.push(' ');
-        h.push_str(value);
+        value(&mut h);
         h.push('\n');
     };
-    line(MAGIC, VERSION);
-    line("id", id.as_str());
+    line(MAGIC, &|h| h.push_str(VERSION));
+    line("id", &|h| h.push_str(id.as_str()));
     let arrival = envelope
         .arrival
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    line(
-        "arrival",
-        &format!("{}.{:09}", arrival.as_secs(), arrival.subsec_nanos()),
-    );
-    line("sender", &escape(&envelope.sender.to_string()));
+    line("arrival", &|h| {
+        let _ = write!(h, "{}.{:09}", arrival.as_secs(), arrival.subsec_nanos());
+    });
+    line("sender", &|h| match &envelope.sender {
+        ReversePath::Null => {}
+        ReversePath::Address(a) => push_escaped_display(h, a),
+    });
     if let Some(client) = envelope.client {
-        line("client", &client.to_string());
+        line("client", &|h| {
+            let _ = write!(h, "{client}");
+        });
     }
-    line("client_name", &escape(&envelope.client_name));
+    line("client_name", &|h| push_escaped(h, &envelope.client_name));
     if let Some(helo) = &envelope.helo {
-        line("helo", &escape(helo));
+        line("helo", &|h| push_escaped(h, helo));
     }
-    line("protocol", &escape(&envelope.protocol));
-    line("hold", if envelope.hold { "1" } else { "0" });
+    line("protocol", &|h| push_escaped(h, &envelope.protocol));
+    line("hold", &|h| h.push(if envelope.hold { '1' } else { '0' }));
     if let Some(ret) = envelope.ret {
-        line("ret", ret.keyword());
+        line("ret", &|h| h.push_str(ret.keyword()));
     }
     if let Some(envid) = &envelope.envid {
-        line("envid", &escape(envid));
+        line("envid", &|h| push_escaped(h, envid));
     }
     if envelope.smtputf8 {
-        line("smtputf8", "1");
+        line("smtputf8", &|h| h.push('1'));
     }
     if envelope.eight_bit_mime {
-        line("8bitmime", "1");
+        line("8bitmime", &|h| h.push('1'));
     }
     if let Some(filter) = &envelope.content_filter {
-        line("filter", &escape(filter));
+        line("filter", &|h| push_escaped(h, filter));
     }
     for r in &envelope.recipients {
-        let mut value = format!(
-            "{} {}",
-            escape(&r.address.to_string()),
-            escape(&r.original.to_string())
-        );
-        if r.notify.is_some() || r.orcpt.is_some() {
-            value.push(' ');
-            value.push_str(&r.notify.map_or("-".to_owned(), |n| n.keywords()));
-        }
-        if let Some(orcpt) = &r.orcpt {
-            value.push(' ');
-            value.push_str(&escape(&orcpt.to_string()));
-        }
-        line("rcpt", &value);
+        line("rcpt", &|h| {
+            push_escaped_display(h, &r.address);
+            h.push(' ');
+            push_escaped_display(h, &r.original);
+            if r.notify.is_some() || r.orcpt.is_some() {
+                h.push(' ');
+                match r.notify {
+                    Some(n) => h.push_str(&n.keywords()),
+                    None => h.push('-'),
+                }
+            }
+            if let Some(orcpt) = &r.orcpt {
+                h.push(' ');
+                push_escaped_display(h, orcpt);
+            }
+        });
     }
-    line("size", &content_len.to_string());
+    line("size", &|h| {
+        let _ = write!(h, "{content_len}");
+    });
     h.push('\n');
     h.into_bytes()
+}
+
+/// [`escape`] of `value`, appended to `out`. The common value needs no
+/// escape and is copied as it is.
+fn push_escaped(out: &mut String, value: &str) {
+    if value
+        .bytes()
+        .all(|b| (0x21..=0x7e).contains(&b) && b != b'%')
+    {
+        out.push_str(value);
+    } else {
+        out.push_str(&escape(value));
+    }
+}
+
+/// [`push_escaped`] of what `value` displays as, written in place when it
+/// needs no escape.
+fn push_escaped_display(out: &mut String, value: &dyn std::fmt::Display) {
+    let at = out.len();
+    let _ = write!(out, "{value}");
+    if !out.as_bytes()[at..]
+        .iter()
+        .all(|&b| (0x21..=0x7e).contains(&b) && b != b'%')
+    {
+        let shown = out.split_off(at);
+        out.push_str(&escape(&shown));
+    }
 }
 
 /// The record appended once recipient `index` reached `status`.
@@ -710,6 +749,20 @@ mod tests {
         env.helo = None;
         let parsed = parse(&file(&id(), &env, b"")).unwrap();
         assert_eq!(parsed.message.envelope, env);
+    }
+
+    #[test]
+    fn header_bytes_are_the_documented_layout() {
+        let mut env = envelope(&["bob@example.net"]);
+        env.arrival = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
+        env.recipients[0].original = Address::parse("\"B%b\"@example.net").unwrap();
+        env.helo = Some("h\u{e9}lo x".to_owned());
+        let want = "POSTERN-QUEUE 1\nid 0005F3A1B2C3D4E000A1F2\n\
+                    arrival 1700000000.000000005\nsender alice@example.org\n\
+                    client 192.0.2.7:41234\nclient_name mx.example.org\n\
+                    helo h%C3%A9lo%20x\nprotocol ESMTP\nhold 0\n\
+                    rcpt bob@example.net \"B%25b\"@example.net\nsize 12\n\n";
+        assert_eq!(String::from_utf8(header(&id(), &env, 12)).unwrap(), want);
     }
 
     #[test]

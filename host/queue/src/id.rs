@@ -31,11 +31,36 @@ pub fn next_id() -> QueueId {
     };
     // Linux pids fit in 22 bits (pid_max ≤ 2^22); 24 are kept.
     let pid = std::process::id() & 0x00ff_ffff;
-    let text = format!("{stamp:014X}{pid:06X}");
+    // `{stamp:014X}{pid:06X}`, written by hand: one id per message.
+    let mut text = [0u8; 22];
+    let stamp_len = hex(stamp, 14, &mut text);
+    let len = stamp_len + hex(u64::from(pid), 6, &mut text[stamp_len..]);
     // Invariant: 14 to 16 hex digits of a u64 and 6 of the pid make 20 to
-    // 22 alphanumerics, which `QueueId::parse` (6 to 32) always accepts.
+    // 22 ASCII alphanumerics, which `QueueId::parse` (6 to 32) always
+    // accepts.
     #[allow(clippy::expect_used)]
-    QueueId::parse(&text).expect("a 20-22 hex digit id is valid")
+    let text = std::str::from_utf8(&text[..len]).expect("hex digits are ASCII");
+    #[allow(clippy::expect_used)]
+    QueueId::parse(text).expect("a 20-22 hex digit id is valid")
+}
+
+/// Writes `n` in uppercase hex, zero-padded to at least `width` digits,
+/// at the start of `out` (which must have room: 16 digits at most);
+/// returns the number of digits.
+fn hex(n: u64, width: usize, out: &mut [u8]) -> usize {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let significant = (64 - n.leading_zeros() as usize).div_ceil(4);
+    let len = significant.max(width);
+    for (i, slot) in out[..len].iter_mut().enumerate() {
+        let shift = 4 * (len - 1 - i);
+        // A nibble indexes DIGITS; a shift of 64 or more would overflow,
+        // and only leading zero padding reaches it.
+        *slot = match n.checked_shr(u32::try_from(shift).unwrap_or(u32::MAX)) {
+            Some(v) => DIGITS[(v & 0xf) as usize],
+            None => b'0',
+        };
+    }
+    len
 }
 
 #[cfg(test)]
@@ -68,6 +93,21 @@ mod tests {
             }
         }
         assert_eq!(all.len(), 20_000);
+    }
+
+    #[test]
+    fn hex_matches_format() {
+        for (n, width) in [
+            (0u64, 14),
+            (0x1234, 6),
+            (u64::MAX, 14),
+            (0xff_ffff, 6),
+            (1 << 56, 14),
+        ] {
+            let mut out = [0u8; 22];
+            let len = hex(n, width, &mut out);
+            assert_eq!(&out[..len], format!("{n:0width$X}").as_bytes());
+        }
     }
 
     #[test]

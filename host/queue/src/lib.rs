@@ -58,7 +58,8 @@
 //!   the pickup socket and the maildrop.
 //! - `pickup_file`: the maildrop file format, decoded without trust.
 //! - `pickup_cleanup`: the envelope and headers of a local submission.
-//! - `pickup_service`: the daemon's pickup task behind them (pickup).
+//! - `pickup_service`: the daemon's pickup task behind them (pickup);
+//!   `pickup_reserved`: the queue ids it reserves for `sendmail -bs`.
 //! - `pickup_scan`: its scan of the maildrop, file by untrusted file.
 //! - `date`: RFC 5322 and mailq dates.
 //! - `recovery`: start-up recovery.
@@ -89,6 +90,7 @@ pub mod mailq;
 pub mod pickup;
 mod pickup_cleanup;
 mod pickup_file;
+mod pickup_reserved;
 mod pickup_scan;
 mod pickup_service;
 pub mod queue;

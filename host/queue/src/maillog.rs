@@ -2,6 +2,7 @@
 //! `ID: to=<u@d>, relay=local, delay=0.05, delays=0.01/0/0/0.04,
 //! dsn=2.0.0, status=sent (delivered to maildir)`.
 
+use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use postern_mail::{QueueId, Recipient};
@@ -25,36 +26,50 @@ impl Delays {
     /// `delay=` and `delays=` as Postfix writes them: a = arrival to the
     /// active queue (includes waiting while deferred), b = in the queue
     /// manager, c = connection setup (not measured yet: 0), d = the agent's
-    /// own time.
-    fn render(&self) -> String {
+    /// own time. Appended to `out`.
+    fn render(&self, out: &mut String) {
         let since = |later: SystemTime, earlier: SystemTime| {
             later.duration_since(earlier).unwrap_or_default()
         };
-        format!(
-            "delay={}, delays={}/{}/0/{}",
-            seconds(since(self.end, self.arrival)),
-            seconds(since(self.active, self.arrival)),
-            seconds(since(self.start, self.active)),
-            seconds(since(self.end, self.start)),
-        )
+        out.push_str("delay=");
+        push_seconds(out, since(self.end, self.arrival));
+        out.push_str(", delays=");
+        push_seconds(out, since(self.active, self.arrival));
+        out.push('/');
+        push_seconds(out, since(self.start, self.active));
+        out.push_str("/0/");
+        push_seconds(out, since(self.end, self.start));
     }
 }
 
 /// A duration as Postfix logs one: two decimals under a second, one under
 /// ten, none above, trailing zeros dropped (`0`, `0.05`, `1.3`, `42`).
+#[cfg(test)]
 pub(crate) fn seconds(d: Duration) -> String {
+    let mut out = String::new();
+    push_seconds(&mut out, d);
+    out
+}
+
+/// [`seconds`], appended to `out` (one line per delivery: no string of
+/// its own per number).
+fn push_seconds(out: &mut String, d: Duration) {
+    let start = out.len();
     let s = d.as_secs_f64();
-    let text = if s >= 10.0 {
-        format!("{s:.0}")
+    // Writing to a String cannot fail.
+    let _ = if s >= 10.0 {
+        write!(out, "{s:.0}")
     } else if s >= 1.0 {
-        format!("{s:.1}")
+        write!(out, "{s:.1}")
     } else {
-        format!("{s:.2}")
+        write!(out, "{s:.2}")
     };
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        text
+    if out[start..].contains('.') {
+        let kept = out[start..]
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .len();
+        out.truncate(start + kept);
     }
 }
 
@@ -66,27 +81,28 @@ pub(crate) fn recipient_line(
     delays: &Delays,
     status: &RecipientStatus,
 ) -> String {
-    let mut line = format!("{id}: to=<{}>, ", recipient.address);
+    let mut line = String::with_capacity(160);
+    // Writing to a String cannot fail.
+    let _ = write!(line, "{id}: to=<{}>, ", recipient.address);
     if recipient.original != recipient.address {
-        line.push_str(&format!("orig_to=<{}>, ", recipient.original));
+        let _ = write!(line, "orig_to=<{}>, ", recipient.original);
     }
-    line.push_str(&format!("relay={relay}, {}", delays.render()));
+    line.push_str("relay=");
+    line.push_str(relay);
+    line.push_str(", ");
+    delays.render(&mut line);
     if let Some((dsn, detail)) = status.dsn_detail() {
-        line.push_str(&format!(
-            ", dsn={dsn}, status={} ({})",
-            status.word(),
-            one_line(detail)
-        ));
+        let _ = write!(line, ", dsn={dsn}, status={} (", status.word());
+        push_one_line(&mut line, detail);
+        line.push(')');
     }
     line
 }
 
 /// Agent text may hold a remote server's multi-line reply: one log line
 /// per event, so control characters become spaces.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+fn push_one_line(out: &mut String, text: &str) {
+    out.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
 }
 
 /// Logs `line` under `postern/<agent>`. `tracing` targets are static, so

@@ -9,7 +9,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use postern_mail::{Enqueue, EnqueueError, QueueId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,6 +20,7 @@ use crate::pickup::{
     Answer, POLL, Request, SCAN, Submission, create_maildrop, maildrop_dir, socket_path,
 };
 use crate::pickup_cleanup::{local_envelope, local_headers};
+use crate::pickup_reserved::Reserved;
 use crate::queue::Queue;
 
 /// How many local submissions are read at once; a caller beyond that is
@@ -33,44 +34,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long the answer may take to write.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How many queue ids may be reserved (`sendmail -bs`) and not yet
-/// used; the oldest is forgotten first (its session then gets a fresh
-/// id, and its `250` names the one it reserved, as with the maildrop).
-const MAX_RESERVED: usize = 1024;
-
-/// How long a reserved id waits for its message.
-const RESERVED_FOR: Duration = Duration::from_secs(3600);
-
-/// Queue ids handed to `sendmail -bs` sessions, each for one uid.
-#[derive(Debug, Default)]
-struct Reserved(std::sync::Mutex<std::collections::VecDeque<(QueueId, u32, Instant)>>);
-
-impl Reserved {
-    fn add(&self, id: QueueId, uid: u32) {
-        let mut ids = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ids.retain(|(_, _, at)| at.elapsed() < RESERVED_FOR);
-        if ids.len() >= MAX_RESERVED {
-            ids.pop_front();
-        }
-        ids.push_back((id, uid, Instant::now()));
-    }
-
-    /// `id` if it was reserved for `uid`, now used.
-    fn take(&self, id: &str, uid: u32) -> Option<QueueId> {
-        let mut ids = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let at = ids
-            .iter()
-            .position(|(i, u, at)| i.as_str() == id && *u == uid && at.elapsed() < RESERVED_FOR)?;
-        ids.remove(at).map(|(i, _, _)| i)
-    }
-}
 
 impl Queue {
     /// Creates the maildrop, binds `public/pickup` (open to every local
@@ -286,23 +249,6 @@ mod tests {
             queue_id: None,
             helo: None,
         }
-    }
-
-    #[test]
-    fn a_reserved_id_is_its_callers_once() {
-        let reserved = Reserved::default();
-        let id = crate::id::next_id();
-        reserved.add(id.clone(), 1000);
-        assert_eq!(reserved.take(id.as_str(), 1001), None);
-        assert_eq!(reserved.take(id.as_str(), 1000), Some(id.clone()));
-        assert_eq!(reserved.take(id.as_str(), 1000), None);
-        // Bounded: the oldest goes first.
-        let ids: Vec<QueueId> = (0..=MAX_RESERVED).map(|_| crate::id::next_id()).collect();
-        for id in &ids {
-            reserved.add(id.clone(), 7);
-        }
-        assert_eq!(reserved.take(ids[0].as_str(), 7), None);
-        assert!(reserved.take(ids[MAX_RESERVED].as_str(), 7).is_some());
     }
 
     #[tokio::test]

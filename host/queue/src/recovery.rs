@@ -8,8 +8,8 @@ use std::path::Path;
 
 use postern_mail::QueueId;
 
-use crate::error::QueueError;
-use crate::format::parse_named;
+use crate::error::{ParseError, QueueError};
+use crate::format::{END_MARKER, parse, parse_named};
 use crate::spool::{QueueName, Spool, sync_dir};
 
 /// Recovers the queue directory (see [`crate::Queue::open_with`]). Only a
@@ -81,6 +81,18 @@ fn check_file(spool: &Spool, q: QueueName, path: &Path) -> std::io::Result<()> {
     file.read_to_end(&mut bytes)?;
     let parsed = match parse_named(&id, &bytes) {
         Ok(parsed) => parsed,
+        Err(e) if incomplete(&bytes) => {
+            // Moved aside rather than removed: a file a failing disk cut
+            // looks the same, and someone may want to read it.
+            drop(file);
+            let dest = spool.quarantine(path)?;
+            tracing::warn!(
+                target: "postern/qmgr",
+                "{id}: incomplete queue file {} ({e}): written but never flushed, so never acknowledged; moved to {}, not delivered",
+                path.display(), dest.display()
+            );
+            return Ok(());
+        }
         Err(e) => {
             drop(file);
             let dest = spool.quarantine(path)?;
@@ -112,6 +124,34 @@ fn check_file(spool: &Spool, q: QueueName, path: &Path) -> std::io::Result<()> {
         tracing::info!(target: "postern/qmgr", "{id}: removed");
     }
     Ok(())
+}
+
+/// Whether `bytes` is what a crash can leave of a queue file whose write
+/// was never flushed: its beginning, cut anywhere before the end marker,
+/// or with its tail read back as zeros. Such a file was never
+/// acknowledged: the 250 waits for the flush that covers the whole file
+/// (commit.rs), and a power cut before that flush may keep the directory
+/// entry and lose the data after it. ext4 (`data=ordered`) shows lost data
+/// as a shorter file or, for blocks allocated but not yet converted, as
+/// zeros; never as another file's bytes. A process crash alone loses
+/// nothing: the page cache keeps the whole file, which is then delivered
+/// (a duplicate at worst, as the client saw no 250 and sends again).
+fn incomplete(bytes: &[u8]) -> bool {
+    /// The start of the first line of every queue file (format.rs).
+    const MAGIC: &[u8] = b"POSTERN-QUEUE ";
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let kept = &bytes[..end];
+    if kept.len() < MAGIC.len() {
+        return MAGIC.starts_with(kept);
+    }
+    match parse(kept) {
+        Err(ParseError::HeaderTruncated | ParseError::ContentTruncated { .. }) => true,
+        Err(ParseError::EndMarker(at)) => kept
+            .get(at..)
+            .is_some_and(|rest| rest.len() < END_MARKER.len() && END_MARKER.starts_with(rest)),
+        Err(ParseError::NotAQueueFile) => kept.starts_with(MAGIC) && !kept.contains(&b'\n'),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +192,26 @@ mod tests {
                 "cut {cut}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_file_cut_or_zeroed_before_its_end_is_incomplete_a_damaged_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, bytes) = queued(dir.path(), &["bob@example.net"]).await;
+        for cut in 0..bytes.len() {
+            assert!(incomplete(&bytes[..cut]), "cut {cut}");
+            let mut zeroed = bytes[..cut].to_vec();
+            zeroed.resize(bytes.len(), 0);
+            assert!(incomplete(&zeroed), "zeros from {cut}");
+        }
+        assert!(!incomplete(&bytes));
+        let mut other = bytes.clone();
+        other[0] = b'X';
+        assert!(!incomplete(&other));
+        let mut marker = bytes.clone();
+        let n = marker.len();
+        marker[n - 3] = b'#';
+        assert!(!incomplete(&marker));
     }
 
     #[tokio::test]

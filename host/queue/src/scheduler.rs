@@ -53,13 +53,14 @@ impl Queue {
             }
             self.promote_due(flush).await;
             let more = self.fill(&agent, &mut active, &mut was_full).await;
-            while let Some(job) = active.next_job() {
+            while let Some(mut job) = active.next_job() {
                 let run = attempt(
                     Arc::clone(&self),
                     Arc::clone(&agent),
                     job.id.clone(),
                     job.recipients.clone(),
                     job.last,
+                    job.loaded.take(),
                 );
                 running.insert(tasks.spawn(run).id(), job);
             }
@@ -153,7 +154,7 @@ impl Queue {
         let count = read.len();
         for (id, entries) in read {
             match entries {
-                Ok(Some(entries)) => active.insert(id, entries),
+                Ok(Some((entries, loaded))) => active.admit(id, entries, Some(loaded)),
                 Ok(None) => self.schedule().forget(&id),
                 Err(e) => {
                     tracing::warn!(target: "postern/qmgr", "{id}: cannot read queue file: {e}");
@@ -164,21 +165,24 @@ impl Queue {
         }
         let full = active.room() == 0;
         let on_disk = self.schedule().on_disk();
-        let line = format!(
-            "active queue: {} messages (limit {}), {} recipients (limit {}) in memory; {on_disk} more on disk",
-            active.messages(),
-            self.settings.message_active_limit,
-            active.recipients(),
-            self.settings.message_recipient_limit,
-        );
+        // Formatted only when logged: this runs for nearly every message.
+        let line = || {
+            format!(
+                "active queue: {} messages (limit {}), {} recipients (limit {}) in memory; {on_disk} more on disk",
+                active.messages(),
+                self.settings.message_active_limit,
+                active.recipients(),
+                self.settings.message_recipient_limit,
+            )
+        };
         // Once each time it fills up, for the operator (and the tests):
         // messages only come into memory here, so this is the high-water
         // mark.
         if full && !*was_full {
             *was_full = true;
-            tracing::info!(target: "postern/qmgr", "{line}");
+            tracing::info!(target: "postern/qmgr", "{}", line());
         } else {
-            tracing::debug!(target: "postern/qmgr", "{line}");
+            tracing::debug!(target: "postern/qmgr", "{}", line());
         }
         !full && count == room && on_disk > 0
     }

@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use postern_mail::{Envelope, QueueId};
 
@@ -66,10 +67,13 @@ impl fmt::Display for QueueName {
 /// clone into blocking tasks.
 #[derive(Debug, Clone)]
 pub(crate) struct Spool {
-    root: PathBuf,
+    /// Shared, so that a clone for a blocking task copies no path.
+    root: Arc<Path>,
     /// The shared fsyncs of `active/` and `hold/`, where new messages
     /// land (`commit`): one per directory for every clone of the spool.
     commits: Arc<[GroupSync; 2]>,
+    /// The last free-space figure, shared by every clone.
+    free: Arc<FreeSpace>,
 }
 
 impl Spool {
@@ -89,8 +93,9 @@ impl Spool {
         let commits =
             [QueueName::Active, QueueName::Hold].map(|q| GroupSync::new(root.join(q.as_str())));
         Spool {
-            root: root.to_owned(),
+            root: Arc::from(root),
             commits: Arc::new(commits),
+            free: Arc::default(),
         }
     }
 
@@ -115,13 +120,20 @@ impl Spool {
 
     /// The file of message `id` in queue `q`.
     pub fn path(&self, q: QueueName, id: &QueueId) -> PathBuf {
-        self.dir(q).join(id.as_str())
+        // One allocation of the final size, not one per component.
+        let (root, q, id) = (self.root.as_os_str(), q.as_str(), id.as_str());
+        let mut path = PathBuf::with_capacity(root.len() + q.len() + id.len() + 2);
+        path.push(root);
+        path.push(q);
+        path.push(id);
+        path
     }
 
     /// Writes a new message durably into `target` (active or hold), the
-    /// way Postfix's cleanup does: the whole file into `incoming/`, fsync,
-    /// link into `target/` (which never replaces a file), fsync `target/`
-    /// (an fsync shared with the concurrent callers, `commit`). Only when
+    /// way Postfix's cleanup does: the whole file into `incoming/`, moved
+    /// into `target/` (which never replaces a file), then the file and
+    /// `target/` flushed (one flush shared with the concurrent callers,
+    /// `commit`, which says why that is enough). Only when
     /// this returns `Ok` may the message be acknowledged; on error nothing
     /// of it is left.
     pub fn write_new(
@@ -137,15 +149,18 @@ impl Spool {
             &incoming,
             &[&header(id, envelope, content.len()), content, END_MARKER],
         )
-        .and_then(|()| fs::hard_link(&incoming, &dest));
-        // Whatever happened, incoming/ is only scratch from here on; a
-        // leftover is removed at the next start-up anyway.
-        let _ = fs::remove_file(&incoming);
-        written?;
+        .and_then(|file| move_new(&incoming, &dest).map(|()| file));
+        if written.is_err() {
+            // incoming/ is only scratch from here on; a leftover is
+            // removed at the next start-up anyway.
+            let _ = fs::remove_file(&incoming);
+        }
+        let file = written?;
+        // The file and its entry are made durable together (`commit`).
         let synced = match target {
-            QueueName::Hold => self.commits[1].sync(),
-            QueueName::Active => self.commits[0].sync(),
-            other => sync_dir(&self.dir(other)),
+            QueueName::Hold => self.commits[1].commit(&file),
+            QueueName::Active => self.commits[0].commit(&file),
+            other => file.sync_all().and_then(|()| sync_dir(&self.dir(other))),
         };
         if let Err(e) = synced {
             let _ = fs::remove_file(&dest);
@@ -156,6 +171,18 @@ impl Spool {
         // fsync would cost every message a disk wait before its 250
         // (bench/README.md counts them).
         Ok(())
+    }
+
+    /// The bytes free for unprivileged use on the queue's file system
+    /// (Postfix's `fsspace`), `None` when it cannot be asked. Asked of the
+    /// kernel for every MAIL, as Postfix's smtpd does, except while a
+    /// figure under [`FREE_SPACE_REUSE`] old showed more than
+    /// [`FREE_SPACE_MARGIN`] beyond `need`: the disk cannot fill that much
+    /// that fast, and a write that fails anyway still gets `452` after
+    /// DATA. So a roomy queue costs one statfs(2) a second, and a nearly
+    /// full one is watched on every MAIL.
+    pub fn free_space(&self, need: u64) -> Option<u64> {
+        self.free.get(&self.root, need)
     }
 
     /// Moves message `id` from queue `from` to `to` and makes the move
@@ -234,21 +261,118 @@ impl Spool {
     }
 }
 
-/// Creates `path` (it must not exist), writes `parts`, fsyncs it.
-fn write_file(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+/// Creates `path` (it must not exist) and writes `parts`; not synced
+/// (`commit` does it once the file is in place). The
+/// parts go in one writev(2) (header, content and end record are one
+/// system call, not three), repeated only for what a short write left.
+fn write_file(path: &Path, parts: &[&[u8]]) -> io::Result<File> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(FILE_MODE)
         .open(path)?;
-    for part in parts {
-        file.write_all(part)?;
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    IoSlice::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        match file.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    file.sync_all()
+    Ok(file)
+}
+
+/// Moves the new file `from` (in `incoming/`) to `to`, never replacing a
+/// file there: one rename(2) with `RENAME_NOREPLACE` (Linux 3.15, ext4,
+/// xfs, btrfs, tmpfs), or where the file system refuses that flag, a link
+/// and an unlink, as Postfix's cleanup would on any POSIX system. Either
+/// way a crash leaves the file in `incoming/` (scratch, never
+/// acknowledged), in `to`, or briefly in both, never in neither.
+fn move_new(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            fs::hard_link(from, to)?;
+            let _ = fs::remove_file(from);
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How long a roomy free-space figure is reused ([`Spool::free_space`]).
+const FREE_SPACE_REUSE: Duration = Duration::from_secs(1);
+
+/// How far above what a MAIL needs the last figure must be to be reused.
+const FREE_SPACE_MARGIN: u64 = 1 << 30;
+
+/// The last statfs(2) of the queue's file system and when it was made.
+#[derive(Debug, Default)]
+struct FreeSpace {
+    last: Mutex<Option<(Instant, u64)>>,
+}
+
+impl FreeSpace {
+    fn get(&self, root: &Path, need: u64) -> Option<u64> {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, free)) = *last
+            && at.elapsed() < FREE_SPACE_REUSE
+            && free.saturating_sub(need) > FREE_SPACE_MARGIN
+        {
+            return Some(free);
+        }
+        let fs = rustix::fs::statvfs(root).ok()?;
+        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        *last = Some((Instant::now(), free));
+        Some(free)
+    }
 }
 
 /// Fsyncs a directory, so that entries made or removed in it survive a
 /// crash.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_roomy_figure_is_reused_a_tight_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let free = FreeSpace::default();
+        assert!(free.get(dir.path(), 0).is_some());
+        // Pretend the last statfs said 1 PiB + 1 (no test disk has that
+        // much): reused for a small need...
+        let fake = (1u64 << 50) + 1;
+        *free.last.lock().unwrap() = Some((Instant::now(), fake));
+        assert_eq!(free.get(dir.path(), 1 << 20), Some(fake));
+        // ...but not when the need comes within the margin of it,
+        assert_ne!(free.get(dir.path(), fake - FREE_SPACE_MARGIN), Some(fake));
+        // nor once it is old.
+        *free.last.lock().unwrap() = Some((Instant::now() - 2 * FREE_SPACE_REUSE, fake));
+        assert_ne!(free.get(dir.path(), 0), Some(fake));
+        assert_eq!(free.get(&dir.path().join("missing"), u64::MAX), None);
+    }
+
+    #[test]
+    fn a_new_file_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        write_file(&a, &[b"one ", b"", b"two"]).unwrap();
+        fs::write(&b, b"old").unwrap();
+        let e = move_new(&a, &b).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&b).unwrap(), b"old");
+        fs::remove_file(&b).unwrap();
+        move_new(&a, &b).unwrap();
+        assert!(!a.exists());
+        assert_eq!(fs::read(&b).unwrap(), b"one two");
+    }
 }

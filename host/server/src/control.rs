@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use postern_auth::{Authenticator, UserDb};
+use postern_auth::Authenticator;
 use postern_delivery::LocalDelivery;
 use postern_policy::Runtime;
 use postern_smtp::TlsConfig;
@@ -127,6 +127,11 @@ impl Live {
     /// checks all read: a user added is accepted at RCPT and delivered to
     /// from the next transaction on, a user removed is refused 5.1.1.
     ///
+    /// Started as root, the daemon runs as `mail_owner`: files only root
+    /// may read (the config, a TLS key, the users file, aliases, tables)
+    /// are read by the root helper, and the helper refreshes its policy
+    /// from the reloaded config ([`crate::privilege_files`]).
+    ///
     /// systemd hears `RELOADING=1` before and `READY=1` after
     /// ([`crate::notify`]); `postern status` shows the outcome.
     pub fn reload(&self) -> anyhow::Result<()> {
@@ -153,9 +158,9 @@ impl Live {
     /// says which plugin set now runs.
     fn swap(&self) -> anyhow::Result<crate::status::PluginSet> {
         let config = match self.path.as_deref() {
-            Some(p) => Config::load(p),
+            Some(p) => load_config(p),
             None if Path::new(crate::config::DEFAULT_PATH).exists() => {
-                Config::load(Path::new(crate::config::DEFAULT_PATH))
+                load_config(Path::new(crate::config::DEFAULT_PATH))
             }
             None => Config::embedded(),
         }
@@ -172,10 +177,7 @@ impl Live {
         let aliases = crate::daemon::load_aliases(&config).inspect_err(|e| {
             tracing::warn!(target: "postern/local", "reload failed, keeping the running aliases: {e:#}");
         })?;
-        let users = Arc::new(match &config.users_file {
-            Some(path) => UserDb::load(path)?,
-            None => UserDb::new(),
-        });
+        let users = Arc::new(crate::daemon::load_users(&config)?);
         // Only checked here; `tls::reload` reads the files again to swap.
         crate::tls::load(&config).inspect_err(|e| {
             tracing::warn!(target: "postern/master", "TLS reload failed, keeping the running certificate: {e:#}");
@@ -189,6 +191,10 @@ impl Live {
         self.auth.replace_users(Arc::clone(&users));
         self.delivery.replace_users(users);
         tracing::info!(target: "postern/master", "reload -- version {}", env!("CARGO_PKG_VERSION"));
+        // The root helper's uids, homes and mail roots follow the config
+        // (a users-file user added with a uid gets mail), read by the
+        // helper itself from the root-owned file.
+        crate::privilege_files::refresh_helper();
         Ok(plugin_set)
     }
 
@@ -222,6 +228,28 @@ impl Live {
             })
             .collect()
     }
+}
+
+/// [`Config::load`], but a config file only root may read is read by the
+/// root helper once the daemon runs as `mail_owner`
+/// ([`crate::privilege_files`]).
+fn load_config(path: &Path) -> Result<Config, crate::config::ConfigErrors> {
+    let text = postern_privsep::read_file_or_ask(path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned()))
+        .map_err(|why| {
+            crate::config::ConfigErrors(vec![crate::config::ConfigError {
+                file: path.display().to_string(),
+                line: 0,
+                key: String::new(),
+                message: format!("cannot read config file: {why}"),
+            }])
+        })?;
+    Config::parse(
+        crate::config::Source::new(path, &text),
+        crate::config::Machine::detect(),
+        false,
+    )
 }
 
 /// Binds the control socket of `queue_directory`, replacing a stale one

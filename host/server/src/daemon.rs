@@ -68,10 +68,7 @@ impl Parts {
         let runtime = Arc::new(runtime(config)?);
         let snapshot = runtime.load(&policy_config(config)?)?;
         let policies = Arc::new(Policies::new(snapshot));
-        let users = Arc::new(match &config.users_file {
-            Some(path) => UserDb::load(path)?,
-            None => UserDb::new(),
-        });
+        let users = Arc::new(load_users(config)?);
         let main = &config.main;
         let delivery = Arc::new(LocalDelivery::new(postern_delivery::LocalSettings {
             virtual_mailbox_base: main.virtual_mailbox_base.clone(),
@@ -125,6 +122,27 @@ pub fn runtime(config: &Config) -> anyhow::Result<Runtime> {
         }
     }
     Runtime::new().context("cannot start the WebAssembly runtime")
+}
+
+/// Reads the users file (`[auth] users_file`); errors name `file:line`.
+/// After the drop to `mail_owner` a file only root may read is read by
+/// the root helper ([`crate::privilege_files`]).
+pub fn load_users(config: &Config) -> anyhow::Result<UserDb> {
+    let Some(path) = &config.users_file else {
+        return Ok(UserDb::new());
+    };
+    let io = |source| postern_auth::UsersFileError::Io {
+        path: path.clone(),
+        source,
+    };
+    let bytes = postern_privsep::read_file_or_ask(path).map_err(io)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })?;
+    Ok(UserDb::parse(&text, &path.display().to_string())?)
 }
 
 /// Reads `alias_maps` into memory; every problem as `file:line: what`.
@@ -254,7 +272,7 @@ pub fn load_tables(config: &Config) -> anyhow::Result<postern_tables::Tables> {
         .iter()
         .map(|t| t.spec.clone())
         .collect();
-    postern_tables::Tables::load(&specs).map_err(|e| {
+    load_table_set(&specs).map_err(|e| {
         let line = config
             .policy
             .tables
@@ -270,6 +288,56 @@ pub fn load_tables(config: &Config) -> anyhow::Result<postern_tables::Tables> {
         };
         anyhow::anyhow!("{}:{line}: {key}: {}", config.source.file, e.source)
     })
+}
+
+/// [`postern_tables::Tables::load`], but a table only root may read is
+/// read by the root helper once the daemon runs as `mail_owner` (a
+/// reload; [`crate::privilege_files`]).
+fn load_table_set(
+    specs: &[postern_tables::TableSpec],
+) -> Result<postern_tables::Tables, postern_tables::LoadError> {
+    let mut tables = postern_tables::Tables::default();
+    for spec in specs {
+        let table = match postern_tables::Table::load(spec.kind, &spec.path) {
+            Err(postern_tables::Error::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                table_through_helper(spec)
+            }
+            other => other,
+        };
+        let table = table.map_err(|source| postern_tables::LoadError {
+            name: spec.name.clone(),
+            source,
+        })?;
+        tables.insert(spec.name.clone(), table);
+    }
+    Ok(tables)
+}
+
+/// The table of `spec`, its file read with the helper's help.
+fn table_through_helper(
+    spec: &postern_tables::TableSpec,
+) -> Result<postern_tables::Table, postern_tables::Error> {
+    use postern_tables::{CidrTable, Error, HashTable, Kind, RegexpTable, Table};
+    let path = &spec.path;
+    let read = |source| Error::Read {
+        path: path.clone(),
+        source,
+    };
+    let bytes = postern_privsep::read_file_or_ask(path).map_err(read)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })?;
+    match spec.kind {
+        Kind::Hash => HashTable::parse(path, &text).map(Table::Hash),
+        Kind::Cidr => CidrTable::parse(path, &text).map(Table::Cidr),
+        Kind::Regexp => RegexpTable::parse(path, &text).map(Table::Regexp),
+        _ => Table::load(spec.kind, path),
+    }
 }
 
 fn session_settings(config: &Config) -> SessionSettings {
@@ -350,6 +418,9 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     // Aliases and .forward files that name other domains send the mail
     // on as a new message through the queue.
     parts.delivery.set_forwarder(queue.clone());
+    // Who the daemon becomes (a missing mail_owner stops start-up here):
+    // the UNIX sockets made below are that user's.
+    let plan = crate::privilege::plan(&config)?;
     let mut listeners = Vec::new();
     for service in &config.services {
         for addr in &service.listen {
@@ -366,7 +437,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let mut unix_sockets = Vec::new();
     for service in &config.services {
         if let Some(unix) = &service.unix {
-            let socket = crate::lmtp::bind_unix(unix).with_context(|| {
+            let socket = crate::lmtp::bind_unix(unix, plan.owner()).with_context(|| {
                 format!(
                     "{}:{}: service {}",
                     config.source.file, service.line, service.name
@@ -375,6 +446,11 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             unix_sockets.push((socket, service));
         }
     }
+    // The Prometheus endpoint's port too (host/server/src/metrics.rs).
+    let metrics_listener = match config.metrics_listen {
+        Some(listen) => Some(crate::metrics::bind(listen, &config.source.file).await?),
+        None => None,
+    };
     let pid_path = pid_file(&config);
     if let Some(dir) = pid_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -384,8 +460,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     // Root's work is done (ports bound, keys read, queue open): run as
     // mail_owner from here on, with a root helper for the steps that need
     // another uid (host/server/src/privilege.rs).
-    let privileges = crate::privilege::plan(&config)
-        .and_then(|plan| crate::privilege::apply(&plan, &config, &parts));
+    let privileges = crate::privilege::apply(&plan, &config, &parts);
     if let Err(e) = privileges {
         let _ = std::fs::remove_file(&pid_path);
         return Err(e);
@@ -525,10 +600,9 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         )));
     }
     // The optional Prometheus endpoint (host/server/src/metrics.rs).
-    let metrics = match config.metrics_listen {
-        Some(listen) => {
-            let (listener, exporter) =
-                crate::metrics::start(listen, m.queue_directory.clone(), policies.clone()).await?;
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            let exporter = crate::metrics::start(m.queue_directory.clone(), policies.clone())?;
             let addr = listener.local_addr()?;
             tracing::info!(target: "postern/master", "listening on metrics http://{addr}/metrics");
             bound.push(format!("metrics http://{addr}/metrics"));

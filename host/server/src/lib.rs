@@ -15,7 +15,8 @@
 //!   config and the users file.
 //! - [`daemon`]: start-up, listeners, signals, shutdown.
 //! - [`privilege`]: dropping a root start to `mail_owner`, and
-//!   [`privilege_helper`], the root helper that does what needs another uid.
+//!   [`privilege_helper`], the root helper that does what needs another uid;
+//!   [`privilege_files`], what it reads for a reload and `.forward`.
 //! - [`control`]: the control socket under the queue directory, its
 //!   `reload`, `plugins` and `status` commands, and `postern reload`.
 //! - [`status`]: what `postern status` reports of the running daemon.
@@ -40,7 +41,8 @@
 //! - [`table_cli`]: `postern table query NAME KEY` (postmap -q).
 //! - [`plugin_cli`]: `postern plugin list|test`.
 //! - [`registry_cli`]: `postern plugin publish|install|update|remove|
-//!   verify|sign|keygen`, and `oci://` chain entries through plugins.lock.
+//!   verify|sign|keygen`, and `oci://` chain entries through plugins.lock;
+//!   [`registry_install`]: install, update, remove.
 
 pub mod config;
 pub mod control;
@@ -50,13 +52,16 @@ pub mod import_postfix;
 pub mod listener;
 pub mod lmtp;
 pub mod log;
+pub mod mail_session;
 pub mod metrics;
 pub mod notify;
 pub mod plugin_cli;
 pub mod privilege;
+pub mod privilege_files;
 pub mod privilege_helper;
 pub mod queue_cli;
 pub mod registry_cli;
+pub mod registry_install;
 pub mod remote;
 pub mod sendmail;
 pub mod sendmail_message;

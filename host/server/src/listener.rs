@@ -97,7 +97,13 @@ where
                 continue;
             }
         };
-        let local = stream.local_addr().unwrap_or(addr);
+        // A listener bound to one address accepts only on it: the
+        // getsockname(2) per connection is needed for a wildcard alone.
+        let local = if addr.ip().is_unspecified() {
+            stream.local_addr().unwrap_or(addr)
+        } else {
+            addr
+        };
         let task = session(stream, peer, local);
         tokio::spawn(async move {
             task.await;
@@ -189,6 +195,8 @@ pub fn imap_settings(
         Arc::new(DeliveryMailboxes(Arc::clone(delivery))),
     );
     settings.tls = Some(Arc::clone(tls));
+    // Other uids' mailboxes are served by a process of theirs.
+    settings.handover = Some(Arc::new(crate::mail_session::SessionHandover));
     if message_size_limit > 0 {
         settings.max_literal = usize::try_from(message_size_limit).unwrap_or(usize::MAX);
     }
@@ -218,6 +226,8 @@ pub fn pop3_settings(
 ) -> postern_pop3::Settings {
     postern_pop3::Settings {
         tls: Some(Arc::clone(tls)),
+        // Other uids' mailboxes are served by a process of theirs.
+        handover: Some(Arc::new(crate::mail_session::SessionHandover)),
         ..postern_pop3::Settings::new(
             Arc::clone(auth),
             Arc::new(DeliveryMailboxes(Arc::clone(delivery))),

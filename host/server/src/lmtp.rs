@@ -7,6 +7,15 @@
 //! mode, then renamed over the configured path, so no client ever finds
 //! it with looser permissions, and a stale socket left by a crash is
 //! replaced.
+//!
+//! Started as root, the daemon binds the socket before it drops to
+//! `mail_owner`, and the socket is that user's and group's unless the
+//! service sets `user` or `group`: as Postfix's master(8) makes its
+//! `private/` and `public/` sockets as `mail_owner`, and as Dovecot's
+//! `unix_listener` takes `user`, `group` and `mode` (here `0660` by
+//! default, so the MTA is let in by putting it in the group or naming its
+//! group). Directories made for the socket are `mail_owner`'s too, so that
+//! the daemon, no longer root, can remove its socket at stop.
 //! A path where another server still answers, or that is not a socket,
 //! stops start-up with the reason. The socket file is removed when its
 //! listener closes at stop.
@@ -118,9 +127,11 @@ impl Drop for UnixSocket {
     }
 }
 
-/// Binds the UNIX socket `unix` with its mode (see the module comment).
-/// Must run inside the tokio runtime.
-pub fn bind_unix(unix: &UnixListen) -> anyhow::Result<UnixSocket> {
+/// Binds the UNIX socket `unix` with its mode (see the module comment);
+/// `owner` is the (uid, gid) the daemon is about to drop to, the default
+/// owner of the socket and of the directories made for it. Must run
+/// inside the tokio runtime.
+pub fn bind_unix(unix: &UnixListen, owner: Option<(u32, u32)>) -> anyhow::Result<UnixSocket> {
     let path = &unix.path;
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -135,7 +146,7 @@ pub fn bind_unix(unix: &UnixListen) -> anyhow::Result<UnixSocket> {
         }
     }
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
+        make_parent(parent, owner)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let mut temp = path.clone().into_os_string();
@@ -144,9 +155,15 @@ pub fn bind_unix(unix: &UnixListen) -> anyhow::Result<UnixSocket> {
     let _ = std::fs::remove_file(&temp);
     let listener =
         UnixListener::bind(&temp).with_context(|| format!("cannot bind {}", temp.display()))?;
-    let owned = match (unix.uid, unix.gid) {
+    let (uid, gid) = (
+        unix.uid.or(owner.map(|o| o.0)),
+        unix.gid.or(owner.map(|o| o.1)),
+    );
+    let owned = match (uid, gid) {
         (None, None) => Ok(()),
-        (uid, gid) => std::os::unix::fs::chown(&temp, uid, gid),
+        // Not followed: the name is ours, in a directory root trusts,
+        // and a link put there meanwhile must not pass the chown on.
+        (uid, gid) => std::os::unix::fs::lchown(&temp, uid, gid),
     };
     let placed = owned
         .and_then(|()| std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(unix.mode)))
@@ -163,6 +180,22 @@ pub fn bind_unix(unix: &UnixListen) -> anyhow::Result<UnixSocket> {
             Err(e).with_context(|| format!("cannot make the socket {}", path.display()))
         }
     }
+}
+
+/// Makes `dir` and its missing parents; those made are given to `owner`
+/// (made by root at start-up, they would stay root's).
+fn make_parent(dir: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
+        .collect();
+    std::fs::create_dir_all(dir)?;
+    if let Some((uid, gid)) = owner {
+        for made in missing {
+            std::os::unix::fs::lchown(made, Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
 }
 
 /// Accepts LMTP clients on a UNIX socket while `sessions` has room, each

@@ -123,6 +123,10 @@ enum Command {
     /// the daemon only (host/server/src/privilege_helper.rs).
     #[command(hide = true)]
     PrivsepHelper(postern_server::privilege_helper::HelperArgs),
+    /// A POP3 or IMAP session run as its mailbox's owner; started by the
+    /// root helper only (host/server/src/mail_session.rs).
+    #[command(hide = true)]
+    MailSession(postern_server::mail_session::SessionArgs),
 }
 
 fn main() -> ExitCode {
@@ -292,6 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sendmail { args } => Ok(sendmail::run(&args, config_path)),
         Command::PrivsepHelper(args) => postern_server::privilege_helper::run(args),
+        Command::MailSession(args) => postern_server::mail_session::run(args),
         Command::ImportPostfix {
             postfix,
             dovecot,

@@ -15,7 +15,12 @@
 //!   and each plugin's calls, failures, verdicts and latency histogram
 //!   from the running snapshot (`postern_plugin_*`). Those start from
 //!   zero at every reload, as the snapshot's counters do; Prometheus'
-//!   `rate()` treats that as a counter reset.
+//!   `rate()` treats that as a counter reset. And the log lines syslog
+//!   could not take (`postern_log_lines_dropped_total`).
+//!
+//! The port is bound with the other listeners, before a root start drops
+//! to `mail_owner` ([`bind`]): a port below 1024 works, and one in use
+//! stops start-up naming `[metrics] listen`.
 //!
 //! What this does not do: TLS or authentication on the endpoint (bind it
 //! to loopback or a management network), push, or keep history. The HTTP
@@ -59,25 +64,32 @@ impl std::fmt::Debug for Exporter {
     }
 }
 
-/// Installs the process-wide recorder and binds `listen`. Call once, at
-/// start-up (a reload does not move the endpoint).
-pub async fn start(
-    listen: SocketAddr,
+/// Binds `listen` for the endpoint, with the other listeners and before
+/// the privilege drop (so a port below 1024 works, and a port in use
+/// stops start-up before anything serves). `file` is the config file, for
+/// the error.
+pub async fn bind(listen: SocketAddr, file: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("{file}: [metrics] listen: cannot listen on {listen}"))
+}
+
+/// Installs the process-wide recorder for the endpoint bound by
+/// [`bind`]. Call once, at start-up (a reload does not move the
+/// endpoint).
+pub fn start(
     queue_directory: PathBuf,
     policies: Arc<SmtpPolicies>,
-) -> anyhow::Result<(TcpListener, Arc<Exporter>)> {
+) -> anyhow::Result<Arc<Exporter>> {
     let handle = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("metrics.listen: cannot listen on {listen}"))?;
     let exporter = Exporter {
         handle,
         queue_directory,
         policies,
     };
-    Ok((listener, Arc::new(exporter)))
+    Ok(Arc::new(exporter))
 }
 
 /// Answers scrapes on `listener` until `shutdown`.
@@ -150,8 +162,21 @@ impl Exporter {
         let mut out = self.handle.render();
         out.push_str(&queue_section(&self.queue_directory));
         out.push_str(&plugin_section(&self.policies.main().stats()));
+        out.push_str(&log_section(crate::log::syslog::dropped()));
         out
     }
+}
+
+/// `postern_log_lines_dropped_total`: log lines lost because syslog was
+/// slow, stuck or gone (`log_output = "syslog"`; always 0 otherwise). The
+/// log says so too, but only once syslog takes lines again: a counter
+/// that climbs is how a stuck syslog daemon is noticed meanwhile.
+fn log_section(dropped: u64) -> String {
+    format!(
+        "# HELP postern_log_lines_dropped_total Log lines dropped because syslog was slow or unavailable.\n\
+         # TYPE postern_log_lines_dropped_total counter\n\
+         postern_log_lines_dropped_total {dropped}\n"
+    )
 }
 
 /// `postern_queue_messages{queue=...}`: files in each queue directory and
@@ -251,4 +276,19 @@ fn plugin_section(stats: &[postern_policy::PluginStats]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_syslog_drop_count_is_a_prometheus_counter() {
+        let text = log_section(42);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "# TYPE postern_log_lines_dropped_total counter");
+        assert_eq!(lines[2], "postern_log_lines_dropped_total 42");
+        assert!(lines[0].starts_with("# HELP postern_log_lines_dropped_total "));
+    }
 }

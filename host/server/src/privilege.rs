@@ -29,10 +29,16 @@
 //! `mail_owner` missing from the system stops start-up, naming both
 //! fixes.
 //!
-//! Not done through the helper yet (they fail as `mail_owner`, with the
-//! kernel's "permission denied"): POP3 and IMAP access to mailboxes owned
-//! by other uids (system accounts), and reading a `.forward` in a home
-//! `mail_owner` may not enter.
+//! At a reload, files only root may read (a TLS key, the users file, an
+//! aliases file, a table) are read by the helper for the daemon, and the
+//! helper refreshes its policy from the root-owned config; a `.forward`
+//! in a home `mail_owner` may not enter is read by the helper as its
+//! owner ([`crate::privilege_files`]).
+//!
+//! A POP3 or IMAP login to a mailbox another uid owns (a system
+//! account's `~/Maildir`) is served, as Dovecot does, by a process per
+//! login that the helper starts as that uid, with the client's bytes
+//! relayed to it by the daemon ([`crate::mail_session`]).
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -67,6 +73,17 @@ pub enum Plan {
     StayRoot,
     /// Become this user.
     Drop(Owner),
+}
+
+impl Plan {
+    /// The uid and gid the daemon runs as once serving, when it drops to
+    /// them: the owner of what start-up makes for it (its UNIX sockets).
+    pub fn owner(&self) -> Option<(u32, u32)> {
+        match self {
+            Plan::Drop(owner) => Some((owner.uid, owner.gid)),
+            Plan::Unchanged | Plan::StayRoot => None,
+        }
+    }
 }
 
 /// Decides what start-up does: `mail_owner` looked up when this process
@@ -131,6 +148,11 @@ pub fn apply(plan: &Plan, config: &Config, parts: &Parts) -> anyhow::Result<()> 
         Plan::Drop(owner) => owner,
     };
     let m = &config.main;
+    // Made now if missing, so that it is handed over below: made later by
+    // the helper (for a users-file uid's home), it would be root's, and
+    // the daemon could not make the homes of users without a uid in it.
+    std::fs::create_dir_all(&m.virtual_mailbox_base)
+        .with_context(|| format!("cannot create {}", m.virtual_mailbox_base.display()))?;
     for dir in [
         &m.data_directory,
         &m.queue_directory,
@@ -238,17 +260,21 @@ fn spawn_helper(config: &Config, parts: &Parts) -> anyhow::Result<(UnixStream, u
     let (ours, theirs) = UnixStream::pair().context("cannot make a socket pair")?;
     let mut cmd = Command::new(std::env::current_exe().context("cannot find this binary")?);
     cmd.arg("privsep-helper");
-    for root in [&m.virtual_mailbox_base, &m.mail_spool_directory] {
-        cmd.arg("--root").arg(std::path::absolute(root)?);
+    let policy = crate::privilege_files::helper_policy(config, &parts.users)?;
+    for root in &policy.roots {
+        cmd.arg("--root").arg(root);
     }
-    cmd.arg("--uid").arg(m.default_privs.0.to_string());
-    for user in parts.users.iter() {
-        if let Some(uid) = user.uid {
-            let home = user.home_or(&m.virtual_mailbox_base);
-            cmd.arg("--uid").arg(uid.to_string());
-            cmd.arg("--home")
-                .arg(format!("{uid}:{}", std::path::absolute(home)?.display()));
-        }
+    for uid in &policy.uids {
+        cmd.arg("--uid").arg(uid.to_string());
+    }
+    for (uid, home) in &policy.homes {
+        cmd.arg("--home").arg(format!("{uid}:{}", home.display()));
+    }
+    // The file the helper re-reads itself for a reload's root-only files
+    // and its refreshed policy (host/server/src/privilege_files.rs).
+    if !config.embedded {
+        cmd.arg("--trusted-config")
+            .arg(std::path::absolute(&config.source.file)?);
     }
     // A whole message and its trace headers, with room to spare; a
     // forged longer frame ends the helper rather than its memory.

@@ -4,17 +4,21 @@
 //! against the policy given on its command line and carries it out as the
 //! uid it names, with the same code a root daemon runs
 //! ([`postern_delivery::local_privsep::execute`],
-//! [`postern_auth::SystemAccounts::check`]). It exits when the daemon's
-//! end closes.
+//! [`postern_auth::SystemAccounts::check`]), and starts the POP3 and
+//! IMAP session processes of mailbox owners ([`crate::mail_session`]). It
+//! exits when the daemon's end closes.
 
-use std::os::fd::AsFd;
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, bail};
-use postern_privsep::{Policy, Request, Response};
+use postern_privsep::{MailSession, Policy, Request, Response};
 
 /// The helper's policy from its command line.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -31,10 +35,14 @@ pub struct HelperArgs {
     /// The longest request frame.
     #[arg(long, default_value_t = 1 << 30)]
     max_frame: u64,
+    /// The root-owned config file, re-read for file requests and refreshes
+    /// (none: the embedded default). Not `--config`, the global option.
+    #[arg(long)]
+    trusted_config: Option<PathBuf>,
 }
 
 /// The handler: deliveries to the delivery crate, passwords to auth.
-struct Helper;
+struct Helper(crate::privilege_files::HelperFiles);
 
 impl postern_privsep::serve::Handler for Helper {
     fn handle(&self, request: Request) -> Response {
@@ -45,6 +53,7 @@ impl postern_privsep::serve::Handler for Helper {
                     .to_code();
                 Response::Password(code, text)
             }
+            r @ (Request::ReadFile { .. } | Request::Forward { .. }) => self.0.read(r),
             other => postern_delivery::local_privsep::execute(other),
         }
     }
@@ -55,6 +64,90 @@ impl postern_privsep::serve::Handler for Helper {
             std::process::id()
         );
     }
+
+    fn session(&self, session: MailSession, socket: OwnedFd) -> Response {
+        start_session(&session, socket)
+    }
+
+    fn refresh(&self) -> Result<Policy, String> {
+        self.0.refresh()
+    }
+}
+
+/// Session processes running now, at most [`postern_privsep::MAX_SESSIONS`].
+static SESSIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Starts `postern mail-session` as the session's owner over `socket`
+/// (its standard input and output), and a thread that reaps it: the
+/// request loop never waits for a session. The child gets no other
+/// descriptor (everything else here is close-on-exec), no environment,
+/// and `/` as its directory; std's `uid` drops the supplementary groups,
+/// then sets gid and uid (real, effective and saved) before `exec`, so
+/// the child cannot get root back.
+fn start_session(session: &MailSession, socket: OwnedFd) -> Response {
+    if SESSIONS.fetch_add(1, Ordering::AcqRel) >= postern_privsep::MAX_SESSIONS {
+        SESSIONS.fetch_sub(1, Ordering::AcqRel);
+        return Response::Failed("too many session processes".to_owned());
+    }
+    let started = spawn_session(session, socket);
+    match started {
+        Ok(mut child) => {
+            let pid = child.id();
+            let reaper = std::thread::Builder::new()
+                .name(format!("session-{pid}"))
+                .spawn(move || {
+                    let _ = child.wait();
+                    SESSIONS.fetch_sub(1, Ordering::AcqRel);
+                });
+            if reaper.is_err() {
+                // Left to be reaped when the helper exits; still counted.
+                eprintln!(
+                    "postern/privsep[{}]: warning: no thread to reap session process {pid}",
+                    std::process::id()
+                );
+            }
+            Response::Started(pid)
+        }
+        Err(e) => {
+            SESSIONS.fetch_sub(1, Ordering::AcqRel);
+            Response::Failed(format!("cannot start the session process: {e}"))
+        }
+    }
+}
+
+fn spawn_session(s: &MailSession, socket: OwnedFd) -> std::io::Result<std::process::Child> {
+    let output = socket.try_clone()?;
+    let mut maildir = OsString::from("--maildir=");
+    maildir.push(s.maildir.as_os_str());
+    // The helper's own binary, even when the file was replaced since (an
+    // upgrade): the session process speaks the helper's version of its
+    // command line.
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.arg0("postern")
+        .arg("mail-session")
+        .arg(format!("--protocol={}", s.protocol))
+        .arg(format!("--login={}", s.login))
+        .arg(maildir)
+        .arg(format!("--peer={}", s.peer))
+        .arg(format!("--local={}", s.local))
+        .arg(format!("--mechanism={}", s.mechanism))
+        .arg(format!("--timeout={}", s.timeout))
+        .arg(format!("--max-line={}", s.max_line))
+        .arg(format!("--max-literal={}", s.max_literal));
+    if !s.tag.is_empty() {
+        cmd.arg(format!("--tag={}", s.tag));
+    }
+    if s.tls {
+        cmd.arg("--tls");
+    }
+    cmd.env_clear()
+        .current_dir("/")
+        .stdin(Stdio::from(socket))
+        .stdout(Stdio::from(output))
+        .stderr(Stdio::inherit())
+        .gid(s.ids.gid)
+        .uid(s.ids.uid)
+        .spawn()
 }
 
 /// Runs the helper until the daemon goes away.
@@ -86,7 +179,15 @@ pub fn run(args: HelperArgs) -> anyhow::Result<ExitCode> {
             .context("no standard input")?,
     );
     let max = usize::try_from(args.max_frame).unwrap_or(usize::MAX);
-    postern_privsep::serve(stream, policy, max, Arc::new(Helper)).context("privileged helper")?;
+    let files = crate::privilege_files::HelperFiles::new(
+        crate::privilege_files::RootConfig {
+            path: args.trusted_config,
+            first_uid: policy.first_uid,
+        },
+        policy.clone(),
+    );
+    postern_privsep::serve(stream, policy, max, Arc::new(Helper(files)))
+        .context("privileged helper")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,14 +3,11 @@
 //! by digest in `plugin_directory/plugins.lock`, and the resolution of
 //! `{ plugin = "oci://..." }` chain entries at start and reload.
 //!
-//! An install pulls, checks every digest, the artifact layout, that the
-//! component links as a plugin of this server (the policy runtime loads
-//! it, as a reload would), and its signature against `[plugins]
-//! trusted_keys`; only then does it store the component, put it in
-//! service as `NAME.wasm` and lock it. Nothing runs it until `postern
-//! reload` (or a start); a failed install leaves the directory, the lock
-//! and the running server as they were. Start and reload read only the
-//! lock and the store: never the network.
+//! This file has the commands' words, the author's side (`publish`,
+//! `sign`, `keygen`), `verify`, the listing and the shared set-up;
+//! [`crate::registry_install`] has install, update and remove. Nothing
+//! installed runs until `postern reload` (or a start). Start and reload
+//! read only the lock and the store: never the network.
 
 #![allow(clippy::print_stdout, reason = "the commands answer on stdout")]
 
@@ -19,12 +16,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use postern_policy::PolicyConfig;
-use postern_registry::{
-    Fetched, Lock, Locked, PluginRef, Store, Trust, Version, artifact, signature,
-};
+use postern_registry::{Lock, PluginRef, Store, Trust, Version, artifact, signature};
 
 use crate::config::{Config, RestrictionItem};
+use crate::registry_install;
 
 /// The registry subcommands of `postern plugin`.
 #[derive(Debug, Subcommand)]
@@ -97,7 +92,7 @@ pub fn run(config: &Config, command: RegistryCommand) -> anyhow::Result<ExitCode
         } => publish(config, &file, &reference, version, key.as_deref(), no_check),
         RegistryCommand::Install { reference } => {
             let r = PluginRef::parse(&reference)?;
-            let locked = install(config, &r)?;
+            let locked = registry_install::install(config, &r)?;
             println!(
                 "installed {} as {} ({})",
                 locked.reference, locked.name, locked.digest
@@ -105,8 +100,10 @@ pub fn run(config: &Config, command: RegistryCommand) -> anyhow::Result<ExitCode
             println!("run `postern reload` to put it in service");
             Ok(ExitCode::SUCCESS)
         }
-        RegistryCommand::Update { reference } => update(config, reference.as_deref()),
-        RegistryCommand::Remove { reference } => remove(config, &reference),
+        RegistryCommand::Update { reference } => {
+            registry_install::update(config, reference.as_deref())
+        }
+        RegistryCommand::Remove { reference } => registry_install::remove(config, &reference),
         RegistryCommand::Verify => verify(config),
         RegistryCommand::Sign { reference, key } => {
             let secret = signature::read_secret_key(&key)?;
@@ -124,7 +121,7 @@ pub fn run(config: &Config, command: RegistryCommand) -> anyhow::Result<ExitCode
     }
 }
 
-fn block_on<T>(f: impl Future<Output = T>) -> anyhow::Result<T> {
+pub(crate) fn block_on<T>(f: impl Future<Output = T>) -> anyhow::Result<T> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -133,7 +130,7 @@ fn block_on<T>(f: impl Future<Output = T>) -> anyhow::Result<T> {
 }
 
 /// The plugin directory's store; installed plugins need one.
-fn store(config: &Config) -> anyhow::Result<Store> {
+pub(crate) fn store(config: &Config) -> anyhow::Result<Store> {
     match &config.main.plugin_directory {
         Some(dir) => Ok(Store::new(dir)),
         None => bail!("plugin_directory is not set: installed plugins live there"),
@@ -142,7 +139,7 @@ fn store(config: &Config) -> anyhow::Result<Store> {
 
 /// The plugin directory's lock, held for a whole read-modify-write of
 /// plugins.lock and the store (see [`Lock::hold`]).
-fn hold(store: &Store) -> anyhow::Result<postern_registry::lock::Held> {
+pub(crate) fn hold(store: &Store) -> anyhow::Result<postern_registry::lock::Held> {
     Ok(Lock::hold(store.dir(), |path| {
         eprintln!(
             "postern: waiting for another `postern plugin` command (it holds {})",
@@ -153,7 +150,7 @@ fn hold(store: &Store) -> anyhow::Result<postern_registry::lock::Held> {
 
 /// How registries are reached: `[plugins] max_plugin_size` and
 /// `[plugins.registries."HOST"]` (credentials, timeouts).
-fn access(config: &Config) -> &postern_registry::Access {
+pub(crate) fn access(config: &Config) -> &postern_registry::Access {
     &config.policy.registry_access
 }
 
@@ -207,41 +204,6 @@ pub fn resolve(config: &Config, item: &RestrictionItem) -> anyhow::Result<Restri
     })
 }
 
-/// Checks that `bytes` link as a plugin of this server: the policy runtime
-/// loads them alone from a scratch directory, as a reload would (through
-/// the server's compile cache, so the start that follows an install does
-/// not compile them again).
-fn check_links(
-    config: &Config,
-    store: &Store,
-    reference: &str,
-    name: &str,
-    bytes: &[u8],
-) -> anyhow::Result<()> {
-    let scratch = store
-        .dir()
-        .join(".store")
-        .join(format!("check-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).with_context(|| format!("{}", scratch.display()))?;
-    let result = std::fs::write(scratch.join(format!("{name}.wasm")), bytes)
-        .with_context(|| format!("{}", scratch.display()))
-        .and_then(|()| {
-            let policy = PolicyConfig {
-                plugin_dir: Some(scratch.clone()),
-                ..PolicyConfig::default()
-            };
-            let runtime = crate::daemon::runtime(config)?;
-            runtime.load(&policy).map(drop).map_err(|e| {
-                anyhow::anyhow!(
-                    "{reference}: not a plugin this server can run (world {}): {e}",
-                    artifact::WORLD
-                )
-            })
-        });
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
-}
-
 fn publish(
     config: &Config,
     file: &Path,
@@ -255,7 +217,13 @@ fn publish(
     if !no_check {
         artifact::check_component(&file.display().to_string(), &bytes)?;
         let scratch = std::env::temp_dir().join(format!("postern-publish-{}", std::process::id()));
-        let result = check_links(config, &Store::new(&scratch), reference, &r.name(), &bytes);
+        let result = registry_install::check_links(
+            config,
+            &Store::new(&scratch),
+            reference,
+            &r.name(),
+            &bytes,
+        );
         let _ = std::fs::remove_dir_all(&scratch);
         result?;
     }
@@ -283,131 +251,6 @@ fn publish(
         access(config),
     ))??;
     println!("published {r}: manifest {manifest}, component {component}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Pulls and checks `r`, then stores, activates and locks it.
-pub fn install(config: &Config, r: &PluginRef) -> anyhow::Result<Locked> {
-    let fetched = block_on(postern_registry::fetch(r, access(config)))??;
-    install_fetched(config, r, fetched)
-}
-
-/// Checks what was pulled for `r` (name, version constraint, signature,
-/// linking), then stores, activates and locks it.
-fn install_fetched(config: &Config, r: &PluginRef, fetched: Fetched) -> anyhow::Result<Locked> {
-    let store = store(config)?;
-    let trust = trust(config)?;
-    let reference = r.without_digest().to_string();
-    let name = r.name();
-    let _held = hold(&store)?;
-    let mut lock = Lock::load(store.dir())?;
-    if let Some(other) = lock
-        .plugin
-        .iter()
-        .find(|l| l.name == name && l.reference != reference)
-    {
-        bail!(
-            "{reference}: plugin name {name} is taken by {}; remove that first",
-            other.reference
-        );
-    }
-    let path = store.plugin_path(&name);
-    if path.exists() && !lock.plugin.iter().any(|l| l.name == name) {
-        bail!(
-            "{reference}: {} exists and was not installed from a registry; move it away first",
-            path.display()
-        );
-    }
-    if let Some(constraint) = r.constraint() {
-        let version = fetched.config.version.as_deref().unwrap_or("none");
-        let ok =
-            Version::parse(version.trim_start_matches('v')).is_ok_and(|v| constraint.matches(&v));
-        if !ok {
-            bail!("{reference}: the artifact's version {version} does not satisfy {constraint}");
-        }
-    }
-    trust.check(&reference, &fetched.digest, fetched.signature.as_ref())?;
-    check_links(config, &store, &reference, &name, &fetched.component)?;
-    let digest = store.put(&fetched.component)?;
-    store.activate(&name, &digest)?;
-    let locked = Locked {
-        reference,
-        name,
-        tag: fetched.tag.clone(),
-        digest,
-        manifest: fetched.manifest_digest.clone(),
-        world: fetched.config.component.target.clone(),
-        version: fetched.config.version.clone(),
-        key: fetched.signature.as_ref().map(|s| s.key.clone()),
-        signature: fetched.signature.as_ref().map(|s| s.value.clone()),
-    };
-    lock.put(locked.clone());
-    lock.save(store.dir())?;
-    store.collect_garbage(&lock)?;
-    Ok(locked)
-}
-
-fn update(config: &Config, only: Option<&str>) -> anyhow::Result<ExitCode> {
-    let store = store(config)?;
-    let lock = Lock::load(store.dir())?;
-    let wanted: Vec<Locked> = match only {
-        Some(r) => {
-            let key = PluginRef::parse(r)?.without_digest().to_string();
-            match lock.get(&key) {
-                Some(l) => vec![l.clone()],
-                None => bail!("{key} is not installed"),
-            }
-        }
-        None => lock.plugin.clone(),
-    };
-    let mut failed = false;
-    for old in wanted {
-        let r = PluginRef::parse(&old.reference)?;
-        let result = block_on(postern_registry::fetch(&r, access(config))).and_then(|f| {
-            let fetched = f?;
-            if fetched.digest == old.digest {
-                return Ok(old.clone());
-            }
-            install_fetched(config, &r, fetched)
-        });
-        match result {
-            Ok(new) if new.digest == old.digest => {
-                println!("{}: up to date ({})", new.reference, new.digest)
-            }
-            Ok(new) => println!(
-                "{}: updated {} -> {} ({})",
-                new.reference,
-                old.tag.as_deref().unwrap_or("-"),
-                new.tag.as_deref().unwrap_or("-"),
-                new.digest
-            ),
-            Err(e) => {
-                eprintln!("postern: {}: {e:#}", old.reference);
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn remove(config: &Config, reference: &str) -> anyhow::Result<ExitCode> {
-    let store = store(config)?;
-    let key = PluginRef::parse(reference)?.without_digest().to_string();
-    let _held = hold(&store)?;
-    let mut lock = Lock::load(store.dir())?;
-    let Some(gone) = lock.remove(&key) else {
-        bail!("{key} is not installed (see `postern plugin list`)");
-    };
-    lock.save(store.dir())?;
-    if !lock.plugin.iter().any(|l| l.name == gone.name) {
-        store.deactivate(&gone.name)?;
-    }
-    store.collect_garbage(&lock)?;
-    println!("removed {key} ({}); run `postern reload`", gone.name);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use postern_delivery::remote::Dns;
+use postern_delivery::remote::{Dns, ReuseLimits};
 use postern_delivery::{LocalDelivery, RemoteDelivery, RemoteSettings, Router};
 use postern_smtp::client::{ClientTls, TlsLevel};
 use postern_tables::Table;
@@ -52,7 +52,11 @@ pub fn router(
     settings.lmtp_concurrency = c.lmtp_concurrency;
     settings.destination_recipient_limit =
         usize::try_from(c.default_destination_recipient_limit).unwrap_or(usize::MAX);
-    settings.connection_cache_time_limit = c.smtp_connection_cache_time_limit;
+    settings.connection_cache = ReuseLimits {
+        idle: c.smtp_connection_cache_time_limit,
+        age: c.smtp_connection_reuse_time_limit,
+        count: u32::try_from(c.smtp_connection_reuse_count_limit).unwrap_or(u32::MAX),
+    };
     settings.own_addresses = own_addresses;
     // A dead destination is probed again after minimal_backoff_time, as
     // qmgr's throttled queue is.

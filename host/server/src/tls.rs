@@ -5,7 +5,9 @@
 //! them Postern makes a self-signed certificate for `$myhostname` at the
 //! first start and keeps it in `$data_directory/tls/`, so that it stays the
 //! same across restarts (clients that pin it keep working) and STARTTLS
-//! works out of the box. `postern reload` re-reads the files.
+//! works out of the box. `postern reload` re-reads the files, through
+//! the root helper when they are root's only and the daemon has dropped
+//! to `mail_owner` ([`crate::privilege_files`]).
 //!
 //! Services follow Postfix's master.cf conventions: `smtp` offers STARTTLS,
 //! and AUTH only with `smtpd_sasl_auth_enable`; `submission` and `smtps`
@@ -45,7 +47,11 @@ fn pem(m: &Main) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
             (c, k)
         }
     };
-    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    // A key only root may read is read by the root helper once the
+    // daemon runs as mail_owner (a reload; host/privsep/src/files.rs).
+    let read = |p: &Path| {
+        postern_privsep::read_file_or_ask(p).with_context(|| format!("cannot read {}", p.display()))
+    };
     Ok((read(&cert)?, read(&key)?))
 }
 

@@ -42,6 +42,8 @@
 //!   - [`codec::data`]: the DATA decoder: dot-unstuffing, bare CR/LF
 //!     ([`BareNewline`]), the size limit, and `<CRLF>.<CRLF>` as the only
 //!     end of data.
+//!   - [`codec::reply`]: replies written into the output buffer without
+//!     allocating.
 //! - [`session`]: [`serve`], [`SessionSettings`], [`Connection`]; one file
 //!   per command (`helo`, `mail`, `rcpt`, `data`, `bdat`, `vrfy`, `etrn`,
 //!   `starttls`, `auth`, `simple` for the rest), `check` for the policy,

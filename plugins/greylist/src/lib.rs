@@ -53,10 +53,8 @@
 mod net;
 mod triplet;
 
-use std::sync::OnceLock;
-
 use postern_plugin_sdk::state::{self, Kv};
-use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin};
+use postern_plugin_sdk::{Args, Entry, Guest, Request, Verdict, export_plugin};
 
 use net::ClientList;
 
@@ -181,25 +179,18 @@ fn words(list: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The entry of this instance, set by `init`.
-static CONFIG: OnceLock<Config> = OnceLock::new();
+static ENTRY: Entry<Config> = Entry::new();
 
 /// The plugin.
 struct Greylist;
 
 impl Guest for Greylist {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        let config = Config::from_args(args)?;
-        // The host gives an instance one entry's arguments: a second init
-        // keeps the first.
-        let _ = CONFIG.set(config);
-        Ok(())
+        ENTRY.init(Config::from_args(args))
     }
 
     fn check(req: Request) -> Verdict {
-        match CONFIG.get() {
-            Some(config) => triplet::decide(config, &Kv, &req),
-            None => Verdict::Dunno,
-        }
+        ENTRY.check(|config| triplet::decide(config, &Kv, &req))
     }
 }
 
@@ -210,12 +201,7 @@ export_plugin!(Greylist);
 mod tests {
     use super::*;
 
-    fn args(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use postern_plugin_sdk::args::pairs as args;
 
     #[test]
     fn postgreys_defaults() {

@@ -47,10 +47,8 @@
 
 mod limit;
 
-use std::sync::OnceLock;
-
 use postern_plugin_sdk::state::{self, Kv};
-use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin};
+use postern_plugin_sdk::{Args, Entry, Guest, Request, Verdict, export_plugin};
 
 /// What a limit counts per.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,25 +158,18 @@ impl Config {
 }
 
 /// The entry of this instance, set by `init`.
-static CONFIG: OnceLock<Config> = OnceLock::new();
+static ENTRY: Entry<Config> = Entry::new();
 
 /// The plugin.
 struct Ratelimit;
 
 impl Guest for Ratelimit {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        let config = Config::from_args(args)?;
-        // The host gives an instance one entry's arguments: a second init
-        // keeps the first.
-        let _ = CONFIG.set(config);
-        Ok(())
+        ENTRY.init(Config::from_args(args))
     }
 
     fn check(req: Request) -> Verdict {
-        match CONFIG.get() {
-            Some(config) => limit::decide(config, &Kv, &req),
-            None => Verdict::Dunno,
-        }
+        ENTRY.check(|config| limit::decide(config, &Kv, &req))
     }
 }
 
@@ -189,43 +180,18 @@ export_plugin!(Ratelimit);
 mod tests {
     use super::*;
 
-    fn args(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use postern_plugin_sdk::args::pairs as args;
 
     #[test]
     fn rates() {
-        assert_eq!(
-            Rate::parse("100/1h"),
-            Ok(Rate {
-                limit: 100,
-                window: 3600
-            })
-        );
-        assert_eq!(
-            Rate::parse("10 / 30s"),
-            Ok(Rate {
-                limit: 10,
-                window: 30
-            })
-        );
-        assert_eq!(
-            Rate::parse("5/m"),
-            Ok(Rate {
-                limit: 5,
-                window: 60
-            })
-        );
-        assert_eq!(
-            Rate::parse("0/1d"),
-            Ok(Rate {
-                limit: 0,
-                window: 86400
-            })
-        );
+        for (text, limit, window) in [
+            ("100/1h", 100, 3600),
+            ("10 / 30s", 10, 30),
+            ("5/m", 5, 60),
+            ("0/1d", 0, 86400),
+        ] {
+            assert_eq!(Rate::parse(text), Ok(Rate { limit, window }), "{text}");
+        }
         assert!(Rate::parse("100").is_err());
         assert!(Rate::parse("x/1h").is_err());
         assert!(Rate::parse("1/0s").is_err());

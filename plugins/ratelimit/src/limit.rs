@@ -87,13 +87,7 @@ mod tests {
     use postern_plugin_sdk::state::Memory;
 
     fn config(pairs: &[(&str, &str)]) -> Config {
-        Config::from_args(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
-        .unwrap()
+        Config::from_args(postern_plugin_sdk::args::pairs(pairs)).unwrap()
     }
 
     fn request(stage: Stage, instance: &str, recipient: &str) -> Request {

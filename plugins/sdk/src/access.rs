@@ -499,15 +499,8 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let a = |pairs: &[(&str, &str)]| {
-            AccessMap::from_args(
-                Kind::Sender,
-                pairs
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            )
-        };
+        let a =
+            |pairs: &[(&str, &str)]| AccessMap::from_args(Kind::Sender, crate::args::pairs(pairs));
         let m = a(&[("1", "hash:/etc/postfix/access")]).unwrap();
         assert_eq!(m.table(), "hash:/etc/postfix/access");
         assert!(!m.pattern && m.parent_matches_subdomains);

@@ -11,33 +11,17 @@ use crate::{DomainClass, Stage};
 
 fn request() -> Request {
     Request {
-        stage: Stage::Recipient,
-        protocol_name: "ESMTP".to_owned(),
         instance: "1".to_owned(),
-        queue_id: String::new(),
         client_address: "192.0.2.66".to_owned(),
         client_port: 4242,
-        client_name: "unknown".to_owned(),
         reverse_client_name: "mail.spam.example.org".to_owned(),
         helo_name: "badhelo.example.org".to_owned(),
         sender: "spammer@example.org".to_owned(),
         recipient: "User+Tag@example.com".to_owned(),
-        recipient_count: 0,
-        size: 0,
-        sasl_method: String::new(),
-        sasl_username: String::new(),
-        encryption_protocol: String::new(),
-        encryption_cipher: String::new(),
         server_address: "127.0.0.1".to_owned(),
         server_port: 25,
-        tls_sni: String::new(),
-        trusted: false,
         recipient_class: Some(DomainClass::Other),
-        pop_before_smtp: false,
-        illegal_pipelining: false,
-        sender_class: None,
-        sender_known: true,
-        recipient_known: true,
+        ..Request::empty(Stage::Recipient)
     }
 }
 
@@ -390,13 +374,7 @@ fn run(
     req: &Request,
     entries: &[(&str, &str)],
 ) -> (Verdict, Vec<String>) {
-    let map = AccessMap::from_args(
-        kind,
-        args.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    )
-    .unwrap();
+    let map = AccessMap::from_args(kind, crate::args::pairs(args)).unwrap();
     let t = table(entries);
     let mut asked = Vec::new();
     let out = map.check(req, &mut |key| {

@@ -75,17 +75,21 @@ impl Args {
     }
 }
 
+/// What `init` receives, from `(key, value)` literals: where plugins'
+/// unit tests of their arguments start.
+pub fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(pairs: &[(&str, &str)]) -> Args {
-        Args::new(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
+    fn args(list: &[(&str, &str)]) -> Args {
+        Args::new(pairs(list))
     }
 
     #[test]

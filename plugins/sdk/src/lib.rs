@@ -33,7 +33,8 @@
 //!   world, re-exported at the top ([`Request`], [`Verdict`], [`Reply`],
 //!   [`Stage`], [`DomainClass`], [`host`], [`dns`], [`tables`], [`kv`],
 //!   [`message`]).
-//! - [`args`]: [`Args`], the entry's arguments.
+//! - [`args`]: [`Args`], the entry's arguments; [`entry`]: [`Entry`],
+//!   them parsed and kept from `init` for every `check`.
 //! - [`reply`]: [`reply`], [`reject`], [`defer`] with Postfix's codes.
 //! - [`request`]: [`Request::empty`], where plugins' unit tests start.
 //! - [`address`]: [`address::domain`], [`address::local_part`] and the
@@ -65,6 +66,7 @@ pub mod access_action;
 pub mod address;
 pub mod args;
 pub mod checks;
+pub mod entry;
 pub mod hostname;
 pub mod lookup;
 pub mod rbl;
@@ -99,4 +101,5 @@ pub use args::Args;
 pub use bindings::postern::policy::types::{DomainClass, Reply, Stage};
 pub use bindings::postern::policy::{dns, host, kv, message, tables};
 pub use bindings::{Guest, Request, Verdict, export_plugin};
+pub use entry::Entry;
 pub use reply::{defer, reject, reply};

@@ -569,12 +569,7 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let args = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<Vec<_>>()
-        };
+        let args = crate::args::pairs;
         assert!(Check::from_args(Target::ClientAddress, false, args(&[("1", "rbl.test")])).is_ok());
         assert!(
             Check::from_args(

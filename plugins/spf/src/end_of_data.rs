@@ -19,8 +19,9 @@
 use postern_plugin_sdk::Verdict;
 use postern_plugin_sdk::resolver::Resolver;
 
+use crate::config::{Config, UNKNOWN_RECEIVER};
 use crate::header::authserv_id;
-use crate::policy::{Answer, Cache, Config, Session, UNKNOWN_RECEIVER, answer, evaluate};
+use crate::policy::{Answer, Cache, Session, answer, evaluate};
 
 /// The part of the `message` resource this needs: read the fields of a
 /// name, add one at the top. Unit tests use a list in memory.

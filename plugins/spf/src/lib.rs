@@ -67,8 +67,10 @@
 //! - this file: the plugin glue and the transaction's cache.
 //! - `record`: choosing and parsing a domain's record (§4.5, §4.6, §5, §6).
 //! - `macros`: macro strings and domain-specs (§7).
-//! - `eval`: `check_host()` over a [`Resolver`](postern_plugin_sdk::resolver::Resolver) (§4, §5, §6).
-//! - `policy`: the arguments and the verdict.
+//! - `eval`: `check_host()` over a [`Resolver`](postern_plugin_sdk::resolver::Resolver) (§4, §6);
+//!   `eval::mechanisms`: how each mechanism matches the client (§5).
+//! - `config`: the entry's arguments (policyd-spf's names).
+//! - `policy`: the checks a request calls for, their cache, and the verdict.
 //! - `header`: the Received-SPF (§9.1) and Authentication-Results (RFC
 //!   8601) fields.
 //! - `end_of_data`: the entry at the end of data: fields added through the
@@ -79,6 +81,7 @@
 //!   `suite_headers` (tests only): Authentication-Results, the end of
 //!   data.
 
+pub mod config;
 pub mod end_of_data;
 pub mod eval;
 pub mod header;
@@ -92,15 +95,16 @@ mod suite_headers;
 #[cfg(test)]
 mod suite_policy;
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use postern_plugin_sdk::resolver::HostDns;
-use postern_plugin_sdk::{Guest, Request, Stage, Verdict, export_plugin, host, message};
+use postern_plugin_sdk::{Entry, Guest, Request, Stage, Verdict, export_plugin, host, message};
 
-use policy::{Cache, Config};
+use config::Config;
+use policy::Cache;
 
 /// The entry of this instance, set by `init`.
-static CONFIG: OnceLock<Config> = OnceLock::new();
+static ENTRY: Entry<Config> = Entry::new();
 
 /// The transaction's results.
 static CACHE: Cache = Mutex::new(None);
@@ -110,27 +114,20 @@ struct Spf;
 
 impl Guest for Spf {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        let config = Config::from_args(args)?;
-        // The host gives an instance one entry's arguments: a second init
-        // keeps the first.
-        let _ = CONFIG.set(config);
-        Ok(())
+        ENTRY.init(Config::from_args(args))
     }
 
     fn check(req: Request) -> Verdict {
-        match CONFIG.get() {
-            Some(config) => {
-                let session = policy::Session::from(&req);
-                let now = host::now();
-                match message::current() {
-                    Some(m) if req.stage == Stage::EndOfData => {
-                        end_of_data::check(config, &HostDns, &session, &CACHE, now, &Message(m))
-                    }
-                    _ => policy::check(config, &HostDns, &session, &CACHE, now),
+        ENTRY.check(|config| {
+            let session = policy::Session::from(&req);
+            let now = host::now();
+            match message::current() {
+                Some(m) if req.stage == Stage::EndOfData => {
+                    end_of_data::check(config, &HostDns, &session, &CACHE, now, &Message(m))
                 }
+                _ => policy::check(config, &HostDns, &session, &CACHE, now),
             }
-            None => Verdict::Dunno,
-        }
+        })
     }
 }
 

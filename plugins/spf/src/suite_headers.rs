@@ -9,9 +9,10 @@ use std::cell::RefCell;
 
 use postern_plugin_sdk::{Stage, Verdict};
 
+use crate::config::Config;
 use crate::end_of_data::{self, Fields};
 use crate::header::authserv_id;
-use crate::policy::{Cache, Config, Session, check};
+use crate::policy::{Cache, Session, check};
 use crate::suite::Zone;
 
 fn zone() -> Zone {
@@ -24,13 +25,7 @@ fn zone() -> Zone {
 }
 
 fn config(pairs: &[(&str, &str)]) -> Config {
-    Config::from_args(
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    )
-    .unwrap()
+    Config::from_args(postern_plugin_sdk::args::pairs(pairs)).unwrap()
 }
 
 fn request<'a>(stage: Stage, helo: &'a str, sender: &'a str) -> Session<'a> {

@@ -21,13 +21,8 @@ fn request<'a>(client: &'a str, helo: &'a str, sender: &'a str) -> crate::policy
     }
 }
 
-fn config(pairs: &[(&str, &str)]) -> Result<crate::policy::Config, String> {
-    crate::policy::Config::from_args(
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    )
+fn config(pairs: &[(&str, &str)]) -> Result<crate::config::Config, String> {
+    crate::config::Config::from_args(postern_plugin_sdk::args::pairs(pairs))
 }
 
 #[test]

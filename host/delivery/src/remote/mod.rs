@@ -8,7 +8,10 @@
 //! A null MX (RFC 7505) or a domain that does not exist bounces at once;
 //! an MX that is this host bounces as "mail loops back to myself"; DNS
 //! trouble and unreachable servers defer. Idle connections are reused per
-//! destination (`cache`), and a batch larger than
+//! destination (`cache`, Postfix's connection cache with its
+//! `smtp_connection_cache_time_limit` and `smtp_connection_reuse_*`
+//! limits; a cached connection found closed falls back to a new one
+//! before any content is sent), and a batch larger than
 //! `default_destination_recipient_limit` is sent in several transactions.
 //! The SMTP conversation itself is [`postern_smtp::client`].
 //!
@@ -34,7 +37,7 @@
 //! # Layout
 //! - [`nexthop`]: [`NextHop`] and [`Transport`], the config spellings.
 //! - [`dns`]: [`Dns`], MX and address lookups.
-//! - `cache`: idle sessions per destination.
+//! - `cache`: idle sessions per destination, [`ReuseLimits`].
 //! - [`window`]: slow start and feedback arithmetic, [`Concurrency`].
 //! - `status`: windows and dead marks per destination, delivery slots.
 //! - `smtp`: one batch to one destination.
@@ -57,6 +60,7 @@ pub use dns::{Dns, Exchangers, LookupError};
 pub use nexthop::{LmtpTarget, NextHop, Transport};
 
 use cache::Idle;
+pub use cache::ReuseLimits;
 use status::Destinations;
 pub use window::{Concurrency, Feedback};
 
@@ -89,8 +93,10 @@ pub struct RemoteSettings {
     /// `default_destination_recipient_limit` (50): recipients per SMTP
     /// transaction.
     pub destination_recipient_limit: usize,
-    /// `smtp_connection_cache_time_limit` (2s).
-    pub connection_cache_time_limit: Duration,
+    /// `smtp_connection_cache_time_limit` (2s),
+    /// `smtp_connection_reuse_time_limit` (300s) and
+    /// `smtp_connection_reuse_count_limit` (0: none).
+    pub connection_cache: ReuseLimits,
     /// The addresses this server's SMTP listeners are bound to: a next
     /// hop that is one of them is this server (a mail loop).
     pub own_addresses: Vec<SocketAddr>,
@@ -115,7 +121,7 @@ impl RemoteSettings {
             smtp_concurrency: Concurrency::default(),
             lmtp_concurrency: Concurrency::default(),
             destination_recipient_limit: 50,
-            connection_cache_time_limit: Duration::from_secs(2),
+            connection_cache: ReuseLimits::default(),
             own_addresses: Vec::new(),
             dead_destination_time: Duration::from_secs(300),
         }
@@ -134,7 +140,7 @@ pub struct RemoteDelivery {
 impl RemoteDelivery {
     /// An agent with `settings`, resolving through `dns`.
     pub fn new(settings: RemoteSettings, dns: Dns) -> RemoteDelivery {
-        let idle = Arc::new(Idle::new(settings.connection_cache_time_limit));
+        let idle = Arc::new(Idle::new(settings.connection_cache));
         let destinations = Arc::new(Destinations::new(settings.dead_destination_time));
         RemoteDelivery {
             settings,

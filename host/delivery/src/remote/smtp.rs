@@ -49,8 +49,6 @@ impl RemoteDelivery {
         content: &[u8],
     ) -> Vec<Delivered> {
         let key = format!("smtp:{hop}");
-        let settings = self.client_settings(false);
-        let port = hop.port.unwrap_or(self.settings.smtp_tcp_port);
         let mut slot = match self
             .destinations
             .acquire(&key, &self.settings.smtp_concurrency)
@@ -66,10 +64,12 @@ impl RemoteDelivery {
             slot.succeeded();
             return done;
         }
+        let port = hop.port.unwrap_or(self.settings.smtp_tcp_port);
         let targets = match self.targets(hop, port).await {
             Ok(t) => t,
             Err(status) => return unresolved(&mut slot, "smtp", recipients, status),
         };
+        let settings = self.client_settings(false);
         self.try_targets(
             "smtp",
             &key,
@@ -149,10 +149,12 @@ impl RemoteDelivery {
         }
     }
 
-    /// Tries an idle session of `key`: `None` when there is none or it
-    /// does not answer RSET any more (the caller connects anew). Once the
-    /// RSET passed, the outcome stands, failure too: the message may have
-    /// reached the server, and a second connection could deliver it twice.
+    /// Sends the transaction on an idle session of `key` when there is
+    /// one that may still be used (`cache`). `None` when there is none, or
+    /// when it turned out closed (or closing) before the content went out:
+    /// the server cannot have taken the message, and the caller connects
+    /// anew. Any other failure stands: the message may have reached the
+    /// server, and a second connection could deliver it twice.
     async fn reuse(
         &self,
         key: &str,
@@ -162,12 +164,16 @@ impl RemoteDelivery {
         content: &[u8],
     ) -> Option<Vec<Delivered>> {
         let mut session = self.idle.take(key)?;
-        // A cached connection the server closed meanwhile is normal.
-        session.reset().await.ok()?;
-        Some(
-            self.transact(agent, key, session, envelope, recipients, content)
-                .await,
-        )
+        match session.send(envelope, recipients, content).await {
+            Ok(replies) => Some(self.sent(agent, key, session, recipients, replies)),
+            Err(e) if e.retry_fresh() => {
+                // A cached connection the server closed meanwhile is
+                // normal (its idle timeout, a restart).
+                tracing::debug!(target: "postern/smtp", "cached connection: {e}; connecting anew");
+                None
+            }
+            Err(e) => Some(failed(agent, &session.relay.clone(), recipients, &e)),
+        }
     }
 
     /// Connects to each target in turn until one takes the transaction.
@@ -249,14 +255,25 @@ impl RemoteDelivery {
         content: &[u8],
     ) -> Vec<Delivered> {
         match session.send(envelope, recipients, content).await {
-            Ok(replies) => {
-                let dsn = session.extensions.dsn;
-                let done = statuses(agent, &session.relay, recipients, replies, dsn);
-                self.idle.put(key, session);
-                done
-            }
+            Ok(replies) => self.sent(agent, key, session, recipients, replies),
             Err(e) => failed(agent, &session.relay.clone(), recipients, &e),
         }
+    }
+
+    /// Each recipient's status from the server's replies; the session is
+    /// cached for the next delivery to `key`.
+    fn sent(
+        &self,
+        agent: &'static str,
+        key: &str,
+        session: Session,
+        recipients: &[Recipient],
+        replies: Vec<Reply>,
+    ) -> Vec<Delivered> {
+        let dsn = session.extensions.dsn;
+        let done = statuses(agent, &session.relay, recipients, replies, dsn);
+        self.idle.put(key, session);
+        done
     }
 
     /// AUTH with the `smtp_sasl_password_maps` entry for this next hop,

@@ -34,6 +34,9 @@ where
         set.insert(f);
     }
     let mb = mailbox.clone();
+    // Returns once the message, its name and its UID are on disk (one
+    // journal commit): only then may the tagged OK and its APPENDUID go
+    // out (RFC 3501 §6.3.11, RFC 4315 §3).
     let saved = blocking(move || mb.append(&message, &set, date)).await;
     match saved {
         Ok((validity, uid)) => {

@@ -2,12 +2,15 @@
 //! AUTHENTICATE PLAIN with SASL-IR (RFC 4959). Passwords are taken only
 //! over TLS or on loopback, as Dovecot's `disable_plaintext_auth`.
 
+use std::path::PathBuf;
+
 use postern_auth::{Check, Credentials, Exchange, Mechanism, SaslError, Step};
 use postern_mailbox::Store;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Done;
 use crate::codec::Frame;
+use crate::session::handover::Handed;
 use crate::session::io::Stop;
 use crate::session::view::blocking;
 use crate::session::{Flow, Session};
@@ -131,8 +134,47 @@ where
         tracing::warn!(target: "postern/imap", "user=<{user}>: no mailbox for this user");
         return Ok(Done::no("[UNAVAILABLE] No mailbox for this user."));
     };
-    // From here on the store is touched as its owner.
     let owner = settings.mailboxes.owner(&user);
+    if let Some(ids) = owner
+        && settings.handover.as_ref().is_some_and(|h| h.wanted(owner))
+    {
+        s.slot = Some(slot);
+        s.handover = Some(Handed {
+            user,
+            maildir: root,
+            owner: ids,
+            conn: s.ctx.conn,
+            tls: s.ctx.tls,
+            mechanism: mechanism.to_string(),
+            timeout: settings.command_timeout,
+            max_line: settings.max_line,
+            max_literal: settings.max_literal,
+            tag: String::new(),
+        });
+        return Ok(Done::ok("").flow(Flow::Handover));
+    }
+    let done = open(s, user, root, owner, &mechanism.to_string()).await;
+    if s.user.is_some() {
+        s.slot = Some(slot);
+    }
+    Ok(done)
+}
+
+/// Opens the mailboxes of `user`, who has logged in, at `root`, as
+/// `owner`: the login's completion. Also where a session handed to the
+/// owner's process starts.
+pub(crate) async fn open<S>(
+    s: &mut Session<'_, S>,
+    user: String,
+    root: PathBuf,
+    owner: Option<(u32, u32)>,
+    mechanism: &str,
+) -> Done
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let settings = s.ctx.settings;
+    // From here on the store is touched as its owner.
     let _ = crate::session::view::OWNER.try_with(|o| o.set(owner));
     let store = blocking(move || {
         let store = Store::open(root)?;
@@ -145,15 +187,14 @@ where
         Ok(store) => store,
         Err(e) => {
             tracing::warn!(target: "postern/imap", "user=<{user}>: cannot open the Maildir: {e}");
-            return Ok(Done::no("[UNAVAILABLE] Couldn't open the mailbox."));
+            return Done::no("[UNAVAILABLE] Couldn't open the mailbox.");
         }
     };
     tracing::info!(target: "postern/imap", "Login: user=<{user}>, method={mechanism}, {}, mpid={}", s.ctx.log_fields(), std::process::id());
     s.user = Some((user, store));
-    s.slot = Some(slot);
     s.io.set_timeout(settings.command_timeout);
     let caps = super::any::capabilities(s);
-    Ok(Done::ok(format!("[CAPABILITY {caps}] Logged in")))
+    Done::ok(format!("[CAPABILITY {caps}] Logged in"))
 }
 
 async fn failed<S>(

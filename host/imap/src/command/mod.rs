@@ -92,6 +92,13 @@ where
     let Request { tag, command } = req;
     any::enabling(s, &command);
     let done = run(s, &tag, command).await?;
+    if matches!(done.flow, Flow::Handover) {
+        // The process the login goes to completes it.
+        if let Some(handed) = s.handover.as_mut() {
+            handed.tag = tag;
+        }
+        return Ok(Flow::Handover);
+    }
     if done.status == "BAD" {
         return s.bad(Some(&tag), &done.text);
     }

@@ -10,6 +10,7 @@
 //! `* BYE Server shutting down.` (RFC 3501 §7.1.5) and closed, as Dovecot
 //! does; a command already read is carried out and answered first.
 
+pub mod handover;
 pub(crate) mod io;
 pub mod limits;
 pub(crate) mod view;
@@ -82,6 +83,9 @@ pub struct Settings {
     /// The server's stop signal: `true` ends every session at its next
     /// wait for input. `None`: sessions end only by themselves.
     pub stop: Option<watch::Receiver<bool>>,
+    /// Where logins of mailboxes that other uids own go on (a process of
+    /// the owner's); `None`: here.
+    pub handover: Option<Arc<dyn handover::Handover>>,
 }
 
 impl Settings {
@@ -103,6 +107,7 @@ impl Settings {
             auth,
             mailboxes,
             stop: None,
+            handover: None,
         }
     }
 }
@@ -163,6 +168,9 @@ pub(crate) enum Flow {
     Logout,
     /// `OK Begin TLS negotiation now.` was queued: hand the socket over.
     StartTls,
+    /// A login to go on in another process ([`Session::handover`]): no
+    /// reply here, the process gives it.
+    Handover,
 }
 
 /// One session's state.
@@ -183,6 +191,9 @@ pub(crate) struct Session<'a, S> {
     pub(crate) condstore: bool,
     /// QRESYNC was enabled (RFC 7162 §3.2.3): VANISHED, not EXPUNGE.
     pub(crate) qresync: bool,
+    /// A login handed to a process of the mailbox's owner, its tag set
+    /// by dispatch.
+    pub(crate) handover: Option<handover::Handed>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<'_, S> {
@@ -264,27 +275,7 @@ async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let framer = Framer::new(settings.max_line, settings.max_literal);
-    let ctx = Context {
-        settings,
-        conn,
-        tls,
-    };
-    let mut s = Session {
-        io: Io::new(
-            stream,
-            framer,
-            settings.login_timeout.min(settings.command_timeout),
-        )
-        .with_stop(settings.stop.clone()),
-        ctx,
-        user: None,
-        selected: None,
-        slot: None,
-        bad: 0,
-        condstore: false,
-        qresync: false,
-    };
+    let mut s = Session::new(stream, conn, settings, tls);
     if greet {
         let caps = crate::command::any::capabilities(&s);
         s.io.send(&untagged(&format!(
@@ -292,6 +283,73 @@ where
             settings.greeting
         )));
     }
+    commands(s).await
+}
+
+/// Serves a login that another process checked (the server's session
+/// process of a mailbox's owner, `postern mail-session`): opens the
+/// mailboxes of `user` at `root`, completes the login's `tag` (OK with
+/// the CAPABILITY code, or NO and BYE), then serves the authenticated
+/// state over `stream`.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_handed<S>(
+    stream: S,
+    conn: Connection,
+    settings: Arc<Settings>,
+    tls: bool,
+    user: String,
+    root: PathBuf,
+    tag: &str,
+    mechanism: &str,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let session = async {
+        let mut s = Session::new(stream, conn, &settings, tls);
+        let done = crate::command::auth::open(&mut s, user, root, None, mechanism).await;
+        s.reply(tag, done.status, &done.text);
+        if s.user.is_none() {
+            s.io.send(&untagged("BYE Couldn't open the mailbox."));
+            s.io.shutdown().await;
+            return;
+        }
+        commands(s).await;
+    };
+    view::OWNER.scope(std::cell::Cell::new(None), session).await;
+}
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin + Send> Session<'a, S> {
+    /// A session not yet logged in on `stream`.
+    fn new(stream: S, conn: Connection, settings: &'a Settings, tls: bool) -> Session<'a, S> {
+        let framer = Framer::new(settings.max_line, settings.max_literal);
+        Session {
+            io: Io::new(
+                stream,
+                framer,
+                settings.login_timeout.min(settings.command_timeout),
+            )
+            .with_stop(settings.stop.clone()),
+            ctx: Context {
+                settings,
+                conn,
+                tls,
+            },
+            user: None,
+            selected: None,
+            slot: None,
+            bad: 0,
+            condstore: false,
+            qresync: false,
+            handover: None,
+        }
+    }
+}
+
+/// Commands until the session ends; the stream back at STARTTLS.
+async fn commands<S>(mut s: Session<'_, S>) -> Option<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     loop {
         let flow = match s.io.next().await {
             Ok(Frame::Command(bytes)) => match Request::parse(&bytes) {
@@ -337,6 +395,12 @@ where
                 return None;
             }
             Ok(Flow::StartTls) => return s.io.into_stream().await.ok(),
+            Ok(Flow::Handover) => {
+                if let Some(handed) = s.handover.take() {
+                    handover::run(&mut s, handed).await;
+                }
+                return None;
+            }
             Err(stop) => {
                 let why = match stop {
                     Stop::Timeout => {

@@ -1,7 +1,8 @@
 //! The `test_sandbox` guest's attacks: memory bomb, stack overflow, panic,
 //! log flood, huge verdict, files and sockets without a grant. Each is
-//! answered by the entry's `on_error` within the deadline plus a small
-//! margin, nothing outside is touched, and other calls keep working.
+//! answered by the entry's `on_error` within the deadline's wall-clock
+//! backstop plus a small margin, nothing outside is touched, and other
+//! calls keep working.
 
 use std::time::{Duration, Instant};
 
@@ -17,8 +18,9 @@ fn failed() -> Verdict {
     ))
 }
 
-/// The default deadline plus what a slow test machine needs.
-const MARGIN: Duration = Duration::from_millis(250 + 400);
+/// The default deadline's wall-clock backstop (4 × 250 ms of CPU time)
+/// plus what a slow test machine needs.
+const MARGIN: Duration = Duration::from_millis(4 * 250 + 400);
 
 /// Runs `check = what` once, with a marker id; returns the verdict and
 /// the log lines.

@@ -3,12 +3,15 @@
 
 use postern_auth::owner::as_owner;
 use postern_auth::{Check, Credentials, Exchange, Mechanism, SaslError, Step};
+use std::path::PathBuf;
+
 use postern_mailbox::Maildir;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Context;
+use super::handover::Handed;
 use super::io::{Input, Io, Stop};
-use super::lock::Guard;
+use super::lock::{Guard, lock_file};
 use crate::codec::{Command, response};
 
 /// Dovecot's reply when `disable_plaintext_auth` refuses a password.
@@ -28,6 +31,9 @@ pub(crate) enum Outcome {
     StartTls,
     /// A user logged in and holds the mailbox.
     Login(Login),
+    /// A user logged in whose mailbox another uid owns: the session goes
+    /// on in a process of theirs ([`super::handover`]).
+    Handover(Handed),
     /// QUIT.
     Quit,
 }
@@ -133,8 +139,8 @@ where
                     username,
                     password,
                 };
-                if let Some(login) = login(io, ctx, credentials, Mechanism::Plain).await? {
-                    return Ok(Outcome::Login(login));
+                if let Some(outcome) = login(io, ctx, credentials, Mechanism::Plain).await? {
+                    return Ok(outcome);
                 }
             }
             Command::AuthList => {
@@ -152,8 +158,8 @@ where
                 let Some(credentials) = sasl(io, mechanism, initial.as_deref()).await? else {
                     continue;
                 };
-                if let Some(login) = login(io, ctx, credentials, mechanism).await? {
-                    return Ok(Outcome::Login(login));
+                if let Some(outcome) = login(io, ctx, credentials, mechanism).await? {
+                    return Ok(outcome);
                 }
             }
             Command::Stat
@@ -213,14 +219,15 @@ fn sasl_error(e: &SaslError) -> &'static str {
     }
 }
 
-/// Checks `credentials` (off the async workers), then locks the mailbox.
-/// `None` when the login failed; its reply is queued.
+/// Checks `credentials` (off the async workers), then locks the mailbox,
+/// or hands the login over when another uid owns it. `None` when the
+/// login failed; its reply is queued.
 async fn login<S>(
     io: &mut Io<S>,
     ctx: Context<'_>,
     credentials: Credentials,
     mechanism: Mechanism,
-) -> Result<Option<Login>, Stop>
+) -> Result<Option<Outcome>, Stop>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -253,30 +260,80 @@ where
         io.send(&response::err("[SYS/PERM] No mailbox for this user."));
         return Ok(None);
     };
-    let Some(lock) = ctx.settings.locks.try_lock(&path) else {
+    let owner = ctx.settings.mailboxes.owner(&user);
+    if let Some(ids) = owner
+        && ctx
+            .settings
+            .handover
+            .as_ref()
+            .is_some_and(|h| h.wanted(owner))
+    {
+        return Ok(Some(Outcome::Handover(Handed {
+            user,
+            maildir: path,
+            owner: ids,
+            conn: ctx.conn,
+            tls: ctx.tls,
+            mechanism: mechanism.to_string(),
+            timeout: ctx.settings.command_timeout,
+            max_line: ctx.settings.max_line,
+        })));
+    }
+    let login = open(io, ctx, user, path, owner, &mechanism.to_string()).await;
+    Ok(login.map(Outcome::Login))
+}
+
+/// Locks and opens the Maildir of `user`, who has logged in: `None` when
+/// another session has it or it cannot be opened (the reply is queued).
+/// Also where a session handed to the owner's process starts.
+pub(crate) async fn open<S>(
+    io: &mut Io<S>,
+    ctx: Context<'_>,
+    user: String,
+    path: PathBuf,
+    owner: Option<(u32, u32)>,
+    mechanism: &str,
+) -> Option<Login>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let in_use = |io: &mut Io<S>, user: &str| {
         tracing::info!(target: "postern/pop3", "Login refused, mailbox in use: user=<{user}>, method={mechanism}, {}", ctx.log_fields());
         io.send(&response::err(IN_USE));
-        return Ok(None);
     };
-    let owner = ctx.settings.mailboxes.owner(&user);
-    let open = move || as_owner(owner, move || Maildir::create(path));
-    let maildir = match tokio::task::spawn_blocking(open).await {
+    let Some(mut lock) = ctx.settings.locks.try_lock(&path) else {
+        in_use(io, &user);
+        return None;
+    };
+    let open = move || {
+        as_owner(owner, move || {
+            let maildir = Maildir::create(path)?;
+            let file = lock_file(maildir.path())?;
+            Ok((maildir, file))
+        })
+    };
+    let (maildir, file) = match tokio::task::spawn_blocking(open).await {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => {
             tracing::warn!(target: "postern/pop3", "user=<{user}>: cannot open the Maildir: {e}");
             io.send(&response::err("[SYS/TEMP] Couldn't open INBOX."));
-            return Ok(None);
+            return None;
         }
         Err(_) => {
             io.send(&response::err("[SYS/TEMP] Couldn't open INBOX."));
-            return Ok(None);
+            return None;
         }
     };
+    let Some(file) = file else {
+        in_use(io, &user);
+        return None;
+    };
+    lock.hold(file);
     tracing::info!(target: "postern/pop3", "Login: user=<{user}>, method={mechanism}, rip={}, lip={}, mpid={}{}", ctx.conn.peer.ip(), ctx.conn.local.ip(), std::process::id(), ctx.security());
-    Ok(Some(Login {
+    Some(Login {
         user,
         maildir,
         lock: Some(lock),
         owner,
-    }))
+    })
 }

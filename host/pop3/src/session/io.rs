@@ -149,6 +149,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         Ok(self.stream)
     }
 
+    /// Flushes, then lends the stream with the input read but not yet
+    /// used (commands pipelined behind a login), which is taken: a
+    /// session handed to another process relays both
+    /// ([`super::handover`]).
+    pub(crate) async fn take_stream(&mut self) -> Result<(&mut S, Vec<u8>), Stop> {
+        self.flush().await?;
+        Ok((&mut self.stream, std::mem::take(&mut self.input)))
+    }
+
     /// Flushes, then closes the write side, both bounded by the timeout.
     pub(crate) async fn shutdown(&mut self) {
         if self.flush().await.is_ok() {

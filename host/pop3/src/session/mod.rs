@@ -11,6 +11,7 @@
 //! with DELE stay (RFC 1939 §6). A command in progress is answered first.
 
 mod authorization;
+pub mod handover;
 pub(crate) mod io;
 pub mod lock;
 mod transaction;
@@ -73,6 +74,9 @@ pub struct Settings {
     /// The server's stop signal: `true` ends every session between
     /// commands. `None`: sessions end only by themselves.
     pub stop: Option<watch::Receiver<bool>>,
+    /// Where logins of mailboxes that other uids own go on (a process of
+    /// the owner's); `None`: here.
+    pub handover: Option<Arc<dyn handover::Handover>>,
 }
 
 impl Settings {
@@ -90,6 +94,7 @@ impl Settings {
             mailboxes,
             locks: Arc::new(Locks::new()),
             stop: None,
+            handover: None,
         }
     }
 }
@@ -213,8 +218,40 @@ where
         Ok(authorization::Outcome::Login(login)) => {
             transaction::run(&mut io, ctx, login).await;
         }
+        Ok(authorization::Outcome::Handover(handed)) => {
+            handover::run(&mut io, ctx, handed).await;
+        }
         Ok(authorization::Outcome::Quit) => io.shutdown().await,
         Err(stop) => end_before_login(&mut io, ctx, stop).await,
+    }
+}
+
+/// Serves a login that another process checked (the server's session
+/// process of a mailbox's owner, `postern mail-session`): the TRANSACTION
+/// state of `user` on `maildir`, whose first reply ends the login: `+OK
+/// Logged in.` once the maildrop is locked and scanned, or `-ERR
+/// [IN-USE]` and the end of the session.
+pub async fn serve_handed<S>(
+    stream: S,
+    conn: Connection,
+    settings: Arc<Settings>,
+    tls: bool,
+    user: String,
+    maildir: PathBuf,
+    mechanism: &str,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut io = Io::new(stream, settings.max_line, settings.command_timeout)
+        .with_stop(settings.stop.clone());
+    let ctx = Context {
+        settings: &settings,
+        conn,
+        tls,
+    };
+    match authorization::open(&mut io, ctx, user, maildir, None, mechanism).await {
+        Some(login) => transaction::run(&mut io, ctx, login).await,
+        None => io.shutdown().await,
     }
 }
 
@@ -225,6 +262,7 @@ where
 {
     match authorization::run(io, ctx).await {
         Ok(authorization::Outcome::Login(login)) => transaction::run(io, ctx, login).await,
+        Ok(authorization::Outcome::Handover(handed)) => handover::run(io, ctx, handed).await,
         // STLS is refused once TLS is active, so a second upgrade
         // cannot be asked for.
         Ok(authorization::Outcome::StartTls | authorization::Outcome::Quit) => io.shutdown().await,

@@ -185,6 +185,8 @@ pub const PARAMS: &[Param] = &[
     p("relayhost", "", Kind::Text),
     p("smtp_connect_timeout", "30s", Kind::Time),
     p("smtp_connection_cache_time_limit", "2s", Kind::Time),
+    p("smtp_connection_reuse_count_limit", "0", Kind::Count),
+    p("smtp_connection_reuse_time_limit", "300s", Kind::Time),
     p("smtp_data_done_timeout", "600s", Kind::Time),
     p("smtp_data_init_timeout", "120s", Kind::Time),
     p("smtp_data_xfer_timeout", "180s", Kind::Time),

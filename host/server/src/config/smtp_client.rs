@@ -57,6 +57,10 @@ pub struct SmtpClient {
     pub default_destination_recipient_limit: u64,
     /// `smtp_connection_cache_time_limit` (2s).
     pub smtp_connection_cache_time_limit: Duration,
+    /// `smtp_connection_reuse_time_limit` (300s).
+    pub smtp_connection_reuse_time_limit: Duration,
+    /// `smtp_connection_reuse_count_limit` (0: no limit).
+    pub smtp_connection_reuse_count_limit: u64,
 }
 
 impl SmtpClient {
@@ -159,6 +163,12 @@ impl SmtpClient {
             smtp_connection_cache_time_limit: r
                 .get("smtp_connection_cache_time_limit", value::time)
                 .unwrap_or(Duration::from_secs(2)),
+            smtp_connection_reuse_time_limit: r
+                .get("smtp_connection_reuse_time_limit", value::time)
+                .unwrap_or(Duration::from_secs(300)),
+            smtp_connection_reuse_count_limit: r
+                .get("smtp_connection_reuse_count_limit", value::count)
+                .unwrap_or(0),
         }
     }
 }

@@ -169,6 +169,23 @@ impl ClientError {
         !matches!(self, ClientError::Refused { stage: "AUTH", .. })
     }
 
+    /// Whether a transaction that failed so on a reused (cached)
+    /// connection may be sent again on a new one: the connection turned
+    /// out closed, or closing (421, RFC 5321 §3.8), before the message
+    /// content went out, so the server cannot have taken the message.
+    /// Postfix's smtp(8) likewise falls back to a new connection when a
+    /// cached one is found dead.
+    pub fn retry_fresh(&self) -> bool {
+        match self {
+            ClientError::Lost { stage, .. } => *stage != "end of DATA",
+            ClientError::Refused { stage, reply, .. } => {
+                *stage == "RSET" || (reply.code == 421 && *stage != "end of DATA")
+            }
+            ClientError::Timeout { stage, .. } => *stage == "RSET",
+            _ => false,
+        }
+    }
+
     /// The server's reply, when the failure is one.
     pub fn reply(&self) -> Option<&Reply> {
         match self {

@@ -75,10 +75,19 @@ pub struct Session {
     pub relay: String,
     /// Whether the session runs over TLS.
     pub tls: bool,
-    /// Whether a transaction ran on it: the next one starts with RSET.
-    pub(crate) used: bool,
+    /// Whether the last transaction ended somewhere other than its
+    /// end-of-data reply (a refusal, an abort): the next one starts with
+    /// RSET. After the end-of-data reply the server has cleared its
+    /// buffers (RFC 5321 §4.1.1.4), so a reused connection goes straight
+    /// to MAIL: one round trip less per message.
+    pub(crate) needs_reset: bool,
     /// When it last did something, for the connection cache.
     pub(crate) idle_since: Instant,
+    /// When the connection was made: Postfix's
+    /// `smtp_connection_reuse_time_limit` counts from here.
+    pub(crate) connected_at: Instant,
+    /// Transactions sent on it (`smtp_connection_reuse_count_limit`).
+    pub(crate) transactions: u32,
     pub(crate) settings: ClientSettings,
 }
 
@@ -152,8 +161,10 @@ impl Session {
             extensions: Extensions::default(),
             relay,
             tls: false,
-            used: false,
+            needs_reset: false,
             idle_since: Instant::now(),
+            connected_at: Instant::now(),
+            transactions: 0,
             settings: settings.clone(),
         }
     }
@@ -297,9 +308,19 @@ impl Session {
         self.idle_since.elapsed()
     }
 
-    /// RSET before a transaction on a reused connection (RFC 5321
-    /// §4.1.1.5). After it the session counts as fresh: [`Session::send`]
-    /// sends no second RSET.
+    /// How long ago the connection was made.
+    pub fn age(&self) -> Duration {
+        self.connected_at.elapsed()
+    }
+
+    /// How many transactions were sent on it.
+    pub fn transactions(&self) -> u32 {
+        self.transactions
+    }
+
+    /// RSET (RFC 5321 §4.1.1.5): what [`Session::send`] starts with after
+    /// a transaction that did not end with its end-of-data reply. After it
+    /// the session counts as fresh: `send` sends no second RSET.
     pub async fn reset(&mut self) -> Result<(), ClientError> {
         let reply = self
             .command("RSET", self.settings.timeouts.rset, "RSET")
@@ -307,7 +328,7 @@ impl Session {
         if reply.code != 250 {
             return Err(self.refused("RSET", reply));
         }
-        self.used = false;
+        self.needs_reset = false;
         Ok(())
     }
 

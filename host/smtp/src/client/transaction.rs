@@ -22,10 +22,9 @@ impl Session {
         recipients: &[Recipient],
         content: &[u8],
     ) -> Result<Vec<Reply>, ClientError> {
-        if self.used {
+        if self.needs_reset {
             self.reset().await?;
         }
-        self.used = true;
         let size = content.len() as u64;
         if let Some(limit) = self.extensions.size.filter(|&l| l > 0 && size > l) {
             // RFC 1870 §6: the server would refuse it; say why here.
@@ -53,6 +52,10 @@ impl Session {
             );
             return Ok(vec![reply; recipients.len()]);
         }
+        // Until its end-of-data reply, a transaction leaves the server in
+        // a state the next one must RSET first.
+        self.needs_reset = true;
+        self.transactions = self.transactions.saturating_add(1);
         let mail = self.mail_command(envelope, size, utf8, content);
         let rcpts: Vec<String> = recipients.iter().map(|r| self.rcpt_command(r)).collect();
         let t = self.settings.timeouts;
@@ -83,6 +86,12 @@ impl Session {
             }
             (mail_reply, rcpt_replies, None)
         };
+        if mail_reply.code == 421 {
+            // RFC 5321 §3.8: the server is closing the connection (on a
+            // reused one: it timed out while idle). An error, so that the
+            // caller may try a new connection: nothing was sent yet.
+            return Err(self.refused("MAIL FROM", mail_reply));
+        }
         if mail_reply.code != 250 {
             if data_reply.as_ref().is_some_and(|r| r.code == 354) {
                 self.write(b".\r\n", t.data_done, "end of DATA").await?;
@@ -106,6 +115,7 @@ impl Session {
             // recipient gets an empty message, which it must discard.
             self.write(b".\r\n", t.data_done, "end of DATA").await?;
             self.read_reply(t.data_done, "end of DATA").await?;
+            self.needs_reset = false;
         }
         if accepted == 0 {
             return Ok(finals.into_iter().flatten().collect());
@@ -121,12 +131,16 @@ impl Session {
                 let reply = self.read_reply(t.data_done, "end of DATA").await?;
                 *slot = Some(in_reply_to(reply, "end of DATA"));
             }
+            self.needs_reset = false;
             return Ok(finals.into_iter().flatten().collect());
         }
         let reply = in_reply_to(
             self.read_reply(t.data_done, "end of DATA").await?,
             "end of DATA",
         );
+        // RFC 5321 §4.1.1.4: the end of data clears the server's buffers,
+        // whatever it answered.
+        self.needs_reset = false;
         Ok(fill(std::mem::take(&mut finals), |_| reply.clone()))
     }
 }
@@ -334,15 +348,17 @@ mod tests {
             "unknown user (in reply to RCPT TO command)"
         );
         assert_eq!(replies[0].text, "Ok: queued as X");
-        // A second transaction on the same session starts with RSET.
+        // A second transaction on the same session goes straight to
+        // MAIL: the first ended with its end-of-data reply.
         let replies = s.send(&sender(), &rcpts[..1], b"x").await.unwrap();
         assert_eq!(replies[0].code, 250);
+        assert_eq!(s.transactions(), 2);
         s.quit().await;
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen[0], "EHLO client.test");
         assert_eq!(seen[1], "MAIL FROM:<s@client.test> SIZE=13 BODY=8BITMIME");
         assert!(seen.contains(&"..dot".to_owned()), "{seen:?}");
-        assert!(seen.contains(&"RSET".to_owned()), "{seen:?}");
+        assert!(!seen.contains(&"RSET".to_owned()), "{seen:?}");
     }
 
     #[tokio::test]
@@ -382,11 +398,46 @@ mod tests {
             .unwrap();
         assert_eq!(replies[0].code, 550);
         assert_eq!(replies[0].enhanced, Some(EnhancedCode::new(5, 0, 0)));
+        // The transaction was left open (MAIL taken, no DATA): the next
+        // one starts with RSET.
+        let replies = s
+            .send(&sender(), &addresses(&["a@x.test"]), b"x")
+            .await
+            .unwrap();
+        assert_eq!(replies[0].code, 250);
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen[1], "HELO client.test");
         assert_eq!(seen[2], "MAIL FROM:<s@client.test>");
         // No recipient accepted: no DATA.
-        assert!(!seen.contains(&"DATA".to_owned()), "{seen:?}");
+        assert_eq!(seen[4], "RSET", "{seen:?}");
+        assert_eq!(seen[5], "MAIL FROM:<s@client.test>");
+    }
+
+    #[tokio::test]
+    async fn a_closing_server_is_an_error_worth_a_new_connection() {
+        fn closing(line: &str) -> String {
+            match line.split(' ').next().unwrap_or("") {
+                "EHLO" => "250-mx.test\r\n250 PIPELINING".to_owned(),
+                "MAIL" => "421 4.4.2 mx.test Error: timeout exceeded".to_owned(),
+                _ => "503 5.5.1 Error: need MAIL command".to_owned(),
+            }
+        }
+        let (addr, _) = server("220 mx.test", closing, "250 ok").await;
+        let mut s = Session::connect(addr, "mx.test", &settings(false))
+            .await
+            .unwrap();
+        let err = s
+            .send(&sender(), &addresses(&["a@x.test"]), b"x")
+            .await
+            .unwrap_err();
+        assert!(err.retry_fresh(), "{err}");
+        assert!(err.to_string().contains("421 4.4.2"), "{err}");
+        let lost = ClientError::Lost {
+            relay: "r".to_owned(),
+            stage: "end of DATA",
+            error: "closed".to_owned(),
+        };
+        assert!(!lost.retry_fresh(), "the content may have arrived");
     }
 
     #[tokio::test]

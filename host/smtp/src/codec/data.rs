@@ -27,6 +27,11 @@ pub enum BareNewline {
     Reject,
 }
 
+/// The content buffer's first allocation: a typical message and the
+/// headers the session prepends fit without a reallocation, and a message
+/// that does not fit grows it by doubling as usual.
+const INITIAL_CAPACITY: usize = 16 * 1024;
+
 /// Where the decoder is in the raw stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -113,7 +118,9 @@ impl DataDecoder {
             state: State::LineStart,
             mode,
             limit,
-            content: Vec::new(),
+            content: Vec::with_capacity(
+                INITIAL_CAPACITY.min(usize::try_from(limit).unwrap_or(usize::MAX)),
+            ),
             size: 0,
             too_big: false,
             bare: false,
@@ -137,16 +144,17 @@ impl DataDecoder {
     pub fn decode(&mut self, input: &[u8]) -> usize {
         let mut i = 0;
         while i < input.len() {
-            if self.state == State::Text {
-                // The common case: copy up to the next CR or LF at once.
-                let rest = &input[i..];
-                match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+            let plain_line = self.state == State::LineStart && !special(input[i]);
+            if self.state == State::Text || plain_line {
+                match plain_run(&input[i..]) {
                     None => {
-                        self.emit(rest);
+                        self.emit(&input[i..]);
+                        self.state = State::Text;
                         return input.len();
                     }
                     Some(p) => {
-                        self.emit(&rest[..p]);
+                        self.emit(&input[i..i + p]);
+                        self.state = State::Text;
                         i += p;
                     }
                 }
@@ -233,6 +241,30 @@ impl DataDecoder {
             return;
         }
         self.content.extend_from_slice(bytes);
+    }
+}
+
+/// A byte that means something at the start of a line: a dot (stuffing or
+/// the end marker) or a line end.
+fn special(b: u8) -> bool {
+    matches!(b, b'.' | b'\r' | b'\n')
+}
+
+/// The common case, taken in bulk: where the content from the start of
+/// `text` (inside a line, or at the start of a line that does not begin
+/// with a dot) stops being plain text and CRLF line ends each followed by
+/// a byte that is not [`special`]. `None`: all of it is. Only the state
+/// machine in [`DataDecoder::decode`] looks at what is at the returned
+/// offset: a CR or LF that may be bare, or a CRLF at the end of the input
+/// or before a dot or another line end.
+fn plain_run(text: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let p = at + memchr::memchr2(b'\r', b'\n', &text[at..])?;
+        match (text.get(p), text.get(p + 1), text.get(p + 2)) {
+            (Some(b'\r'), Some(b'\n'), Some(&next)) if !special(next) => at = p + 3,
+            _ => return Some(p),
+        }
     }
 }
 

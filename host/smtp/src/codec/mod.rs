@@ -4,18 +4,20 @@
 //! The session owns the input buffer and hands its unread part to
 //! [`LineReader`] in the command phase or to [`DataDecoder`] after `354`;
 //! both say how much they consumed. Replies go out through
-//! [`postern_mail::Reply::to_wire`].
+//! [`write_reply`], straight into the session's output buffer.
 
 pub mod command;
 pub mod data;
 pub mod line;
 pub mod path;
+pub mod reply;
 pub mod xtext;
 
 pub use command::{Command, ParseError, Verb};
 pub use data::{BareNewline, DataDecoder, DataError};
 pub use line::{LineEvent, LineReader};
 pub use path::{Body, ForwardPath, MailFrom, RcptTo};
+pub use reply::write_reply;
 
 /// `s` with every control character replaced by `?`, as Postfix's
 /// `printable()` does before client text reaches a reply, a log line or a

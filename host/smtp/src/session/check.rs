@@ -54,6 +54,11 @@ impl<S: Transport> Session<S> {
         // Postfix's `state->where`: the command being answered, which for
         // the lists smtpd_delay_reject moves to RCPT is RCPT.
         let command = stages.last().map_or("RCPT", |s| s.command());
+        // One request for every stage of the command, only its stage
+        // changed: what the lists see cannot change between them (actions
+        // apply once the command is accepted), and building it costs a
+        // dozen strings and two directory lookups.
+        let mut request: Option<PolicyRequest> = None;
         for &stage in stages {
             if self.discarding() || actions.iter().any(|a| matches!(a, Verdict::Discard(_))) {
                 // Postfix: once DISCARD marked the message, no more
@@ -61,9 +66,18 @@ impl<S: Transport> Session<S> {
                 // thrown away.
                 break;
             }
-            let mut request = self.policy_request(stage, recipient, size);
-            request.message = message.cloned();
-            let decision = policy.check_in(&mut self.policy_session, &request).await;
+            let request = match &mut request {
+                Some(request) => {
+                    request.stage = stage;
+                    request
+                }
+                None => {
+                    let mut first = self.policy_request(stage, recipient, size);
+                    first.message = message.cloned();
+                    request.insert(first)
+                }
+            };
+            let decision = policy.check_in(&mut self.policy_session, request).await;
             if self.txn.is_none() {
                 // Outside a transaction nothing is kept for later.
                 self.policy_session.release();
@@ -185,7 +199,11 @@ impl<S: Transport> Session<S> {
         let mut recipient = recipient.map(|(a, c)| (a.clone(), c));
         if let Some(txn) = &self.txn {
             r.instance.clone_from(&txn.instance);
-            r.queue_id = txn.id.as_ref().map(ToString::to_string).unwrap_or_default();
+            r.queue_id = txn
+                .id
+                .as_ref()
+                .map(|id| id.as_str().to_owned())
+                .unwrap_or_default();
             r.sender = txn.sender.to_string();
             if let ReversePath::Address(sender) = &txn.sender {
                 r.sender_class = Some(self.directory.domain_class(sender.domain()));

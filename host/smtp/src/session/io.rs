@@ -10,15 +10,24 @@
 //! Public because the LMTP server (`postern-lmtp`) speaks through the same
 //! buffers: one implementation of the pipelining rules for both.
 
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use postern_mail::Reply;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::codec::{DataDecoder, LineEvent, LineReader};
+use crate::codec::{DataDecoder, LineEvent, LineReader, write_reply};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 4096;
+
+/// Bytes asked of the socket per read while message content arrives: a
+/// message of a few KiB in one read, a large one in a few, without
+/// holding more than this beyond the message itself.
+const DATA_CHUNK: usize = 32 * 1024;
+
+/// The output buffer's first allocation.
+const OUTPUT_START: usize = 256;
 
 /// Replies queued beyond this are written even while commands remain
 /// buffered, so that a client pipelining thousands of commands cannot grow
@@ -77,13 +86,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             stream,
             input: Vec::with_capacity(READ_CHUNK),
             start: 0,
-            output: Vec::new(),
+            // An EHLO reply, so that a session's replies never regrow it.
+            output: Vec::with_capacity(OUTPUT_START),
         }
     }
 
     /// Queues a reply; it goes out at the next flush.
     pub fn reply(&mut self, reply: &Reply) {
-        self.output.extend_from_slice(reply.to_wire().as_bytes());
+        write_reply(&mut self.output, reply);
     }
 
     /// Writes every queued reply.
@@ -140,14 +150,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         decoder: &mut DataDecoder,
         timeout: Duration,
     ) -> Result<(), Stop> {
-        loop {
+        let result = loop {
             let used = decoder.decode(&self.input[self.start..]);
             self.consume(used);
             if decoder.is_done() {
-                return Ok(());
+                break Ok(());
             }
-            self.fill(timeout).await?;
-        }
+            if let Err(stop) = self.fill_up_to(timeout, DATA_CHUNK).await {
+                break Err(stop);
+            }
+        };
+        self.shrink_input();
+        result
     }
 
     /// Reads exactly `size` bytes of a BDAT chunk (RFC 3030 §2: raw bytes,
@@ -189,11 +203,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
     /// flushing replies: it looks for input the client sent ahead of
     /// them. A failure or the end of the stream is left for the next real
     /// read to find.
-    pub async fn read_ready(&mut self) {
+    ///
+    /// One poll of the read with a waker that does nothing. Not a zero
+    /// timeout: tokio rounds a timer up to the next millisecond tick, so
+    /// that each check (three per message: at connect, after EHLO, after
+    /// DATA) held the session a millisecond and cost a timer and a
+    /// wake-up. The noop waker loses nothing: readiness is kept by the
+    /// reactor, and the next real read registers the session's waker.
+    pub fn read_ready(&mut self) {
         self.input.reserve(READ_CHUNK);
-        // A zero timeout still polls the read once before it elapses.
-        let read = self.stream.read_buf(&mut self.input);
-        let _ = tokio::time::timeout(Duration::ZERO, read).await;
+        let read = std::pin::pin!(self.stream.read_buf(&mut self.input));
+        let _ = read.poll(&mut Context::from_waker(Waker::noop()));
     }
 
     /// Drops every received byte not yet consumed: after `220 Ready to
@@ -217,6 +237,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
         }
     }
 
+    /// Gives back the room message content took, keeping what is still
+    /// unread (commands pipelined behind the data): an idle session holds
+    /// [`READ_CHUNK`], not [`DATA_CHUNK`].
+    fn shrink_input(&mut self) {
+        if self.input.capacity() <= 2 * READ_CHUNK {
+            return;
+        }
+        let pending = &self.input[self.start..];
+        let mut small = Vec::with_capacity(READ_CHUNK.max(pending.len()));
+        small.extend_from_slice(pending);
+        self.input = small;
+        self.start = 0;
+    }
+
     fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start >= self.input.len() {
@@ -227,12 +261,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
 
     /// Sends pending replies, then reads at least one byte.
     async fn fill(&mut self, timeout: Duration) -> Result<(), Stop> {
+        self.fill_up_to(timeout, READ_CHUNK).await
+    }
+
+    /// [`Io::fill`], asking for up to `chunk` bytes.
+    async fn fill_up_to(&mut self, timeout: Duration, chunk: usize) -> Result<(), Stop> {
         self.flush(timeout).await?;
         if self.start > 0 {
             self.input.drain(..self.start);
             self.start = 0;
         }
-        self.input.reserve(READ_CHUNK);
+        self.input.reserve(chunk);
         match tokio::time::timeout(timeout, self.stream.read_buf(&mut self.input)).await {
             Err(_) => Err(Stop::Timeout),
             Ok(Err(e)) => Err(Stop::Io(e)),
@@ -297,13 +336,13 @@ mod tests {
     async fn input_sent_ahead_is_seen_without_waiting() {
         let (server, mut client) = tokio::io::duplex(1 << 16);
         let mut io = Io::new(server);
-        io.read_ready().await;
+        io.read_ready();
         assert!(io.pending().is_empty());
         client
             .write_all(b"EHLO x\r\nMAIL FROM:<>\r\n")
             .await
             .unwrap();
-        io.read_ready().await;
+        io.read_ready();
         assert_eq!(io.pending(), b"EHLO x\r\nMAIL FROM:<>\r\n");
         let mut lines = LineReader::new(100);
         assert_eq!(io.next_line(&mut lines, T).await.unwrap(), line("EHLO x"));
@@ -314,7 +353,7 @@ mod tests {
             io.next_line(&mut lines, T).await.unwrap(),
             line("MAIL FROM:<>")
         );
-        io.read_ready().await;
+        io.read_ready();
         assert!(matches!(io.next_line(&mut lines, T).await, Err(Stop::Eof)));
     }
 

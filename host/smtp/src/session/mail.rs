@@ -32,7 +32,7 @@ impl<S: Transport> Session<S> {
             return Reply::new(503, EnhancedCode::new(5, 5, 1), text);
         }
         // RFC 6531 §3.4: a UTF-8 address needs SMTPUTF8 with MAIL.
-        if !mail.smtputf8 && !mail.sender.to_string().is_ascii() {
+        if !mail.smtputf8 && !mail.sender.address().is_none_or(ascii) {
             return unicode_undeclared();
         }
         if let Some(reply) = self.mail_limit() {
@@ -104,6 +104,12 @@ impl<S: Transport> Session<S> {
         self.txn = Some(Transaction::new(instance, mail));
         Reply::new(250, EnhancedCode::new(2, 1, 0), "Ok")
     }
+}
+
+/// Whether `address` is all ASCII (as its `local@domain` form would be),
+/// without writing it out.
+pub(super) fn ascii(address: &postern_mail::Address) -> bool {
+    address.local().is_ascii() && address.domain().as_str().is_ascii()
 }
 
 /// RFC 6531 §3.5: a UTF-8 address in a transaction that did not say

@@ -39,7 +39,7 @@ impl<S: Transport> Session<S> {
         // Give the reactor a turn so that bytes that arrived with the
         // connection are seen.
         tokio::task::yield_now().await;
-        self.io.read_ready().await;
+        self.io.read_ready();
         self.note_pipelining("CONNECT");
     }
 
@@ -55,7 +55,7 @@ impl<S: Transport> Session<S> {
             return;
         }
         if self.io.pending().is_empty() {
-            self.io.read_ready().await;
+            self.io.read_ready();
         }
         self.note_pipelining(verb.keyword());
     }

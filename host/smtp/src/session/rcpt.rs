@@ -43,7 +43,7 @@ impl<S: Transport> Session<S> {
                 None => return ParseError::BadRecipient.reply(),
             },
         };
-        if !smtputf8 && !address.to_string().is_ascii() {
+        if !smtputf8 && !super::mail::ascii(&address) {
             return super::mail::unicode_undeclared();
         }
         let class = self.directory.domain_class(address.domain());

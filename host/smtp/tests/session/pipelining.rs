@@ -114,3 +114,76 @@ async fn a_command_behind_helo_is_illegal() {
         "improper command pipelining after HELO from unknown[127.0.0.1]: MAIL FROM:<a@origin.test>\\r\\n",
     );
 }
+
+/// Permits everything at once, for the timing test below.
+struct PermitAll;
+
+impl postern_mail::Policy for PermitAll {
+    fn check<'a>(&'a self, _: &'a PolicyRequest) -> postern_mail::BoxFuture<'a, Decision> {
+        Box::pin(std::future::ready(Decision::permit()))
+    }
+}
+
+/// One whole session over an in-memory pipe; how long it took.
+async fn one_session() -> std::time::Duration {
+    let (server, client) = tokio::io::duplex(1 << 16);
+    let conn = postern_smtp::Connection::new(
+        "127.0.0.1:40000".parse().unwrap(),
+        "127.0.0.1:25".parse().unwrap(),
+    );
+    let queue = std::sync::Arc::new(super::harness::TestQueue::default());
+    let start = std::time::Instant::now();
+    let session = tokio::spawn(postern_smtp::serve(
+        server,
+        conn,
+        std::sync::Arc::new(settings()),
+        std::sync::Arc::new(PermitAll),
+        std::sync::Arc::new(super::harness::TestDirectory),
+        std::sync::Arc::clone(&queue) as std::sync::Arc<dyn postern_mail::Enqueue>,
+    ));
+    let (r, mut w) = tokio::io::split(client);
+    let mut r = tokio::io::BufReader::new(r);
+    let mut replies = Vec::new();
+    for send in [
+        &b""[..],
+        b"EHLO client.test\r\n",
+        b"MAIL FROM:<a@origin.test>\r\n",
+        b"RCPT TO:<alice@local.test>\r\n",
+        b"DATA\r\n",
+        b"Subject: x\r\n\r\nhi\r\n.\r\n",
+        b"QUIT\r\n",
+    ] {
+        w.write_all(send).await.unwrap();
+        loop {
+            let mut line = String::new();
+            let read = tokio::io::AsyncBufReadExt::read_line(&mut r, &mut line);
+            tokio::time::timeout(WAIT, read).await.unwrap().unwrap();
+            if line.as_bytes().get(3) != Some(&b'-') {
+                replies.push(line[..3].to_owned());
+                break;
+            }
+        }
+    }
+    session.await.unwrap();
+    let took = start.elapsed();
+    assert_eq!(replies, ["220", "250", "250", "250", "354", "250", "221"]);
+    assert_eq!(queue.messages.lock().unwrap().len(), 1);
+    took
+}
+
+/// Regression (issue 8): the checks for input sent ahead (at connect,
+/// after EHLO, after DATA) read what has arrived without a timer. A zero
+/// timeout there held every session two to three milliseconds, as tokio
+/// rounds a timer up to its next millisecond tick. The fastest of 20
+/// in-memory sessions shows it whatever else the machine is doing.
+#[tokio::test]
+async fn checking_for_input_sent_ahead_waits_for_no_timer() {
+    let mut fastest = std::time::Duration::MAX;
+    for _ in 0..20 {
+        fastest = fastest.min(one_session().await);
+    }
+    assert!(
+        fastest < std::time::Duration::from_millis(1),
+        "fastest session {fastest:?}"
+    );
+}

@@ -1,0 +1,269 @@
+//! What the root helper reads for a daemon that has dropped to
+//! `mail_owner` ([`crate::privilege`]), and the policy it refreshes on a
+//! reload; the checks and the threat model are in
+//! [`postern_privsep::files`].
+//!
+//! - `postern reload` of files only root may read (a TLS key mode 0600,
+//!   the users file, an aliases file, a table): the daemon's loaders read
+//!   through [`postern_privsep::read_file_or_ask`], and the helper answers
+//!   for the files the config names ([`named_files`]), as the helper
+//!   reads that config itself ([`RootConfig`]) from the path it was
+//!   started with. Postfix's master stays root and its children read
+//!   their keys before they drop.
+//! - A `.forward` in a home `mail_owner` may not enter (mode 0700) is read
+//!   by the helper as its owner (Postfix's local(8) reads it as the
+//!   recipient), so forwarding does not silently stop.
+//! - After a reload the daemon asks the helper to refresh its policy
+//!   ([`refresh_helper`]): users-file uids and homes and the mail roots
+//!   of the new config, read by the helper from the root-owned file, so
+//!   that a user added with a uid gets mail.
+//!
+//! What this does not do: follow a config file that did not exist when
+//! the daemon started (a daemon on the embedded default keeps a helper
+//! that names no file), or read files for `postern check` (run as root,
+//! it reads them itself).
+
+use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock};
+
+use postern_auth::UserDb;
+use postern_privsep::files::Configuration;
+use postern_privsep::{Policy, Request, Response};
+
+use crate::config::Config;
+
+/// The helper's policy for `config` and its users file: mail roots
+/// (`virtual_mailbox_base`, `mail_spool_directory`), the uids below
+/// UID_MIN that receive mail (`default_privs` and users-file uids), and
+/// the users-file homes. `first_uid` stays the caller's.
+pub fn helper_policy(config: &Config, users: &UserDb) -> std::io::Result<Policy> {
+    let m = &config.main;
+    let mut policy = Policy::new();
+    for root in [&m.virtual_mailbox_base, &m.mail_spool_directory] {
+        policy.roots.push(std::path::absolute(root)?);
+    }
+    policy.uids.push(m.default_privs.0);
+    for user in users.iter() {
+        if let Some(uid) = user.uid {
+            let home = user.home_or(&m.virtual_mailbox_base);
+            policy.uids.push(uid);
+            policy.homes.push((uid, std::path::absolute(home)?));
+        }
+    }
+    Ok(policy)
+}
+
+/// Every file `config` names that a reload reads again, or that the
+/// daemon may read later: the TLS certificate and key, the users file,
+/// `alias_maps`, the `[tables]` (and tables named in restriction
+/// lists), `transport_maps`, `smtp_sasl_password_maps` and
+/// `smtp_tls_CAfile`; absolute, as the daemon asks for them.
+pub fn named_files(config: &Config) -> Vec<PathBuf> {
+    let m = &config.main;
+    let mut files: Vec<PathBuf> = Vec::new();
+    files.extend(m.smtpd_tls_cert_file.iter().cloned());
+    files.extend(m.smtpd_tls_key_file.iter().cloned());
+    files.extend(config.users_file.iter().cloned());
+    for item in &m.alias_maps {
+        files.push(item.clone());
+        files.push(postern_delivery::aliases::map_path(&item.to_string_lossy()));
+    }
+    files.extend(config.policy.tables.iter().map(|t| t.spec.path.clone()));
+    let smtp = &m.smtp;
+    for table in smtp
+        .transport_maps
+        .iter()
+        .chain(&smtp.smtp_sasl_password_maps)
+    {
+        files.push(table.path.clone());
+    }
+    files.extend(smtp.smtp_tls_ca_file.iter().cloned());
+    files
+        .into_iter()
+        .filter_map(|f| std::path::absolute(f).ok())
+        .collect()
+}
+
+/// The config file the helper was started with, loaded by the daemon's
+/// own loader: what [`postern_privsep::files`] trusts (root's, not
+/// writable by others) and answers from.
+#[derive(Debug, Clone)]
+pub struct RootConfig {
+    /// The config file; `None`: the embedded default.
+    pub path: Option<PathBuf>,
+    /// useradd's UID_MIN, as at the helper's start.
+    pub first_uid: u32,
+}
+
+impl Configuration for RootConfig {
+    fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn files(&self) -> Result<Vec<PathBuf>, String> {
+        Ok(named_files(&self.config()?))
+    }
+
+    fn policy(&self) -> Result<Policy, String> {
+        let config = self.config()?;
+        // Root reads it directly. Its errors may quote a line: the daemon
+        // reports them itself when it loads the file.
+        let users = match &config.users_file {
+            Some(path) => UserDb::load(path)
+                .map_err(|_| format!("the users file {} does not load", path.display()))?,
+            None => UserDb::new(),
+        };
+        let policy = helper_policy(&config, &users).map_err(|e| e.to_string())?;
+        Ok(Policy {
+            first_uid: self.first_uid,
+            ..policy
+        })
+    }
+}
+
+impl RootConfig {
+    /// The config, loaded now. Its errors are reported by the daemon,
+    /// which loads the same file (a line of it could be quoted).
+    fn config(&self) -> Result<Config, String> {
+        match &self.path {
+            Some(path) => Config::load(path),
+            None => Config::embedded(),
+        }
+        .map_err(|e| format!("the config file does not load ({} errors)", e.0.len()))
+    }
+}
+
+/// The helper's side of the file requests and of the refresh.
+#[derive(Debug)]
+pub struct HelperFiles {
+    config: RootConfig,
+    /// The policy in force, for a `.forward`'s home (the serve loop
+    /// checks requests against its own copy, refreshed together).
+    policy: RwLock<Policy>,
+}
+
+impl HelperFiles {
+    /// Answers from `config`, starting with `policy`.
+    pub fn new(config: RootConfig, policy: Policy) -> HelperFiles {
+        HelperFiles {
+            config,
+            policy: RwLock::new(policy),
+        }
+    }
+
+    /// Carries out a [`Request::ReadFile`] or [`Request::Forward`]
+    /// (already checked by the policy); anything else is refused.
+    pub fn read(&self, request: Request) -> Response {
+        match request {
+            Request::ReadFile { path } => postern_privsep::files::read_named(&self.config, &path),
+            Request::Forward { uid, name } => {
+                let found = self
+                    .policy
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .forward(uid, &name);
+                let (path, ids) = match found {
+                    Ok(found) => found,
+                    Err(why) => return Response::Refused(why),
+                };
+                // As the user: the kernel decides what they may read.
+                let read = postern_auth::owner::as_owner(Some((ids.uid, ids.gid)), move || {
+                    Ok(postern_privsep::files::read_forward(&path))
+                });
+                read.unwrap_or_else(|e| Response::Failed(e.to_string()))
+            }
+            _ => Response::Refused("not a file request".to_owned()),
+        }
+    }
+
+    /// The policy re-read from the trusted config ([`Request::Refresh`]).
+    pub fn refresh(&self) -> Result<Policy, String> {
+        let policy = postern_privsep::files::refresh(&self.config)?;
+        *self.policy.write().unwrap_or_else(PoisonError::into_inner) = policy.clone();
+        Ok(policy)
+    }
+}
+
+/// After a successful reload: the helper, if there is one, takes its
+/// policy from the reloaded config. A failure is logged; the daemon's
+/// new set stays in service, and deliveries the old policy refuses are
+/// deferred until a reload that refreshes it. Blocking.
+pub fn refresh_helper() {
+    let Some(client) = postern_privsep::installed() else {
+        return;
+    };
+    match client.call(&Request::Refresh) {
+        Ok(Response::Done) => {
+            tracing::info!(target: "postern/master", "reload: the privileged helper's policy is refreshed");
+        }
+        Ok(other) => {
+            tracing::warn!(target: "postern/master", "reload: the privileged helper kept its policy: {other:?}");
+        }
+        Err(e) => {
+            tracing::warn!(target: "postern/master", "reload: cannot refresh the privileged helper: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::{Machine, Source};
+
+    fn config(text: &str) -> Config {
+        Config::parse(Source::named("t.toml", text), Machine::detect(), false).unwrap()
+    }
+
+    #[test]
+    fn the_files_a_config_names_are_those_a_reload_reads() {
+        let c = config(
+            "smtpd_tls_cert_file = \"/etc/postern/cert.pem\"\n\
+             smtpd_tls_key_file = \"/etc/postern/key.pem\"\n\
+             alias_maps = \"hash:/etc/aliases\"\n\
+             smtp_sasl_password_maps = \"hash:/etc/postern/sasl\"\n\
+             [auth]\n\
+             users_file = \"/etc/postern/users\"\n\
+             [tables.known]\n\
+             type = \"hash\"\n\
+             path = \"/etc/postern/known\"\n",
+        );
+        let files = named_files(&c);
+        for f in [
+            "/etc/postern/cert.pem",
+            "/etc/postern/key.pem",
+            "/etc/aliases",
+            "/etc/postern/sasl",
+            "/etc/postern/users",
+            "/etc/postern/known",
+        ] {
+            assert!(files.contains(&PathBuf::from(f)), "{f}: {files:?}");
+        }
+        assert!(!files.contains(&PathBuf::from("/etc/shadow")));
+    }
+
+    #[test]
+    fn the_helpers_policy_follows_the_users_file_and_the_mail_roots() {
+        let c = config(
+            "virtual_mailbox_base = \"/srv/mail\"\n\
+             mail_spool_directory = \"/var/mail\"\n",
+        );
+        let users = UserDb::parse(
+            "dave@example.org:{PLAIN}x:777:777::\n\
+             erin@example.org:{PLAIN}x:778:778::/home/erin\n\
+             virtual@example.org:{PLAIN}x::::\n",
+            "users",
+        )
+        .unwrap();
+        let p = helper_policy(&c, &users).unwrap();
+        assert_eq!(p.roots, [Path::new("/srv/mail"), Path::new("/var/mail")]);
+        assert_eq!(p.uids, [65_534, 777, 778]);
+        assert_eq!(
+            p.homes,
+            [
+                (777, PathBuf::from("/srv/mail/example.org/dave")),
+                (778, PathBuf::from("/home/erin")),
+            ]
+        );
+    }
+}

@@ -1,0 +1,495 @@
+//! POP3 and IMAP as the mailbox's owner after the privilege drop
+//! (Dovecot's process per login): started as root with `mail_owner` a
+//! test user, the daemon checks a system account's password, then hands
+//! the login to a `postern mail-session` process the root helper starts
+//! as the account, and relays the bytes. Python's poplib and imaplib read,
+//! delete, flag, expunge and append as ever; the session process is a
+//! child of the helper running as the account's uid (no supplementary
+//! group, no root ids left) and is gone after QUIT or LOGOUT; a second
+//! POP3 login to the same mailbox gets `-ERR [IN-USE]` (the lock is an
+//! flock in the Maildir, seen across processes); every file in the
+//! Maildir stays the account's. pop3s and imaps keep their TLS in the
+//! daemon; a killed session process ends its client's connection with an
+//! error reply and releases the lock; `postern stop` says BYE through the
+//! session processes; with one session slot a second client waits, with
+//! no process, until the first session ends. Needs root (useradd, chown):
+//! skipped with a message otherwise. The helper's refusal of forged
+//! session requests (uid 0, a Maildir outside the home, no socket, not a
+//! socket) is unit-tested in host/privsep.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::{Command, Stdio};
+
+use crate::support::*;
+use crate::system_accounts::{Account, tree};
+
+fn skip_unless_root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return false;
+    }
+    eprintln!("skipped: only root may drop privileges and add system users");
+    true
+}
+
+/// Where `service` listens, from the server's `listening on` line.
+fn port(server: &Server, service: &str) -> String {
+    let needle = format!("listening on {service} ");
+    let log = server.wait_log(&needle);
+    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
+    let addr: SocketAddr = line.trim().parse().unwrap();
+    addr.port().to_string()
+}
+
+/// The whole conversation, with a look at the helper's children (pid,
+/// their `Uid:` and `Groups:` lines, whether they are session processes)
+/// while each session is open and after it ended.
+const CLIENTS: &str = r#"
+import imaplib, os, poplib, sys, time
+pop, imap, user, pw, helper = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+
+def children():
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != helper:
+                continue
+            status = open(f"/proc/{pid}/status").read().splitlines()
+            cmd = open(f"/proc/{pid}/cmdline").read()
+        except OSError:
+            continue
+        field = lambda k: " ".join([l for l in status if l.startswith(k)][0].split()[1:])
+        out.append(f"uid={field('Uid:')} gid={field('Gid:')} groups={field('Groups:')} session={'mail-session' in cmd}")
+    return out
+
+def gone():
+    for _ in range(100):
+        if not children():
+            return "gone"
+        time.sleep(0.05)
+    return f"still there: {children()}"
+
+p = poplib.POP3("127.0.0.1", pop, timeout=10)
+p.user(user)
+p.pass_(pw)
+print("pop-stat", p.stat()[0])
+print("pop-children", children())
+q = poplib.POP3("127.0.0.1", pop, timeout=10)
+q.user(user)
+try:
+    q.pass_(pw)
+    print("second login accepted")
+except poplib.error_proto as e:
+    print("second", e.args[0].decode())
+_, lines, _ = p.retr(1)
+print("pop-retr", [l.decode() for l in lines if l.startswith(b"Subject:")][0])
+p.dele(1)
+print("pop-quit", p.quit().decode())
+print("pop-after", gone())
+p = poplib.POP3("127.0.0.1", pop, timeout=10)
+p.user(user)
+p.pass_(pw)
+print("pop-stat-again", p.stat()[0])
+p.quit()
+
+m = imaplib.IMAP4("127.0.0.1", imap, timeout=10)
+typ, data = m.login(user, pw)
+print("imap-login", typ, b"CAPABILITY" in data[0] or "CAPABILITY" in m.capabilities)
+print("imap-children", children())
+_, data = m.select("INBOX")
+print("imap-exists", data[0].decode())
+_, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+print("imap-fetch", data[0][1].decode().strip())
+m.store("1", "+FLAGS", "\\Deleted")
+_, data = m.expunge()
+print("imap-expunge", data)
+typ, data = m.append("INBOX", None, None, b"Subject: appended\r\n\r\nby imap\r\n")
+print("imap-append", typ)
+_, data = m.select("INBOX")
+print("imap-exists-after", data[0].decode())
+print("imap-logout", m.logout()[0])
+print("imap-after", gone())
+"#;
+
+/// A root start with `mail_owner` a new account, pop3 and imap services,
+/// and a system account with a password and two messages in its Maildir.
+struct Setup {
+    server: Server,
+    user: Account,
+    pop: String,
+    imap: String,
+    helper: String,
+    maildir: std::path::PathBuf,
+    // Dropped last: the accounts, then their homes.
+    _owner: Account,
+    _tmp: tempfile::TempDir,
+}
+
+fn start() -> Setup {
+    start_with("")
+}
+
+/// [`start`] with `extra` main.cf lines.
+fn start_with(extra: &str) -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let owner = Account::create(&dir.join("owner"));
+    let user = Account::create(&dir.join("home"));
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(
+        chpasswd.stdin.take().unwrap(),
+        "{}:Session-Test-1",
+        user.name
+    )
+    .unwrap();
+    assert!(chpasswd.wait().unwrap().success());
+    std::fs::write(dir.join("users"), USERS).unwrap();
+    let main = format!(
+        "mail_owner = \"{}\"\n\
+         local_recipient_maps = \"unix:passwd.byname\"\n\
+         auth_failure_delay = \"0s\"\n{extra}",
+        owner.name
+    );
+    let config = config_text(dir, &main).replace("[auth]\n", "[auth]\nsystem_accounts = true\n")
+        + "[[service]]\nname = \"pop3\"\nlisten = \"127.0.0.1:0\"\n\
+           [[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:0\"\n\
+           [[service]]\nname = \"pop3s\"\nlisten = \"127.0.0.1:0\"\n\
+           [[service]]\nname = \"imaps\"\nlisten = \"127.0.0.1:0\"\n";
+    std::fs::write(dir.join("postern.toml"), config).unwrap();
+    let server = Server::start_in(dir);
+    let log = server.wait_log("running as mail_owner");
+    let helper = log
+        .split("privileged helper pid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (pop, imap) = (port(&server, "pop3"), port(&server, "imap"));
+    let mut c = Client::connect(server.smtp);
+    let rcpt = format!("{}@example.org", user.name);
+    for subject in ["first", "second"] {
+        let body = format!("Subject: {subject}\r\n\r\nhi\r\n");
+        let reply = send_message(&mut c, "sender@example.net", &[&rcpt], &body);
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    let maildir = dir.join("home/Maildir");
+    wait_messages(&maildir.join("new"), 2);
+    Setup {
+        server,
+        user,
+        pop,
+        imap,
+        helper,
+        maildir,
+        _owner: owner,
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn pop3_and_imap_run_as_the_mailbox_owner_after_the_drop() {
+    if skip_unless_root() {
+        return;
+    }
+    let Setup {
+        server,
+        user,
+        pop,
+        imap,
+        helper,
+        maildir,
+        _owner,
+        _tmp,
+    } = start();
+    let out = python(
+        CLIENTS,
+        &[&pop, &imap, &user.name, "Session-Test-1", &helper],
+    );
+    let log = server.log();
+    // Real, effective, saved and file system ids the account's; no
+    // supplementary group at all (std's Command drops them before setuid).
+    let session = format!(
+        "['uid={0} {0} {0} {0} gid={1} {1} {1} {1} groups= session=True']",
+        user.uid, user.gid
+    );
+    let is_session = |line: &str| line == session;
+    let field = |key: &str| -> String {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("no {key} in\n{out}\nlog:\n{log}"))
+            .to_owned()
+    };
+    assert_eq!(field("pop-stat"), "2", "{out}\n{log}");
+    assert!(is_session(&field("pop-children")), "{out}");
+    assert!(field("second").starts_with("-ERR [IN-USE]"), "{out}");
+    assert_eq!(field("pop-retr"), "Subject: first", "{out}");
+    assert!(field("pop-quit").starts_with("+OK"), "{out}");
+    assert_eq!(field("pop-after"), "gone", "{out}");
+    // The message is really gone.
+    assert_eq!(field("pop-stat-again"), "1", "{out}");
+    assert_eq!(field("imap-login"), "OK True", "{out}");
+    assert!(is_session(&field("imap-children")), "{out}");
+    assert_eq!(field("imap-exists"), "1", "{out}");
+    assert_eq!(field("imap-fetch"), "Subject: second", "{out}");
+    assert_eq!(field("imap-expunge"), "[b'1']", "{out}");
+    assert_eq!(field("imap-append"), "OK", "{out}");
+    assert_eq!(field("imap-exists-after"), "1", "{out}");
+    assert_eq!(field("imap-logout"), "BYE", "{out}");
+    assert_eq!(field("imap-after"), "gone", "{out}");
+
+    // The sessions' log lines name the session process, not the daemon.
+    let login = format!("Login: user=<{}>, method=PLAIN", user.name);
+    assert!(log.contains(&login), "{log}");
+    let mpids: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&login))
+        .filter_map(|l| l.split("mpid=").nth(1))
+        .map(|rest| rest.split(',').next().unwrap_or(rest).trim())
+        .collect();
+    assert_eq!(mpids.len(), 3, "{log}");
+    let daemon = server.pid().to_string();
+    assert!(
+        !mpids.contains(&daemon.as_str()),
+        "a session ran in the daemon:\n{log}"
+    );
+    assert!(!log.contains("refused a request"), "{log}");
+    // Everything the sessions made is the account's.
+    for path in tree(&maildir) {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid), "{path:?}");
+    }
+    drop(server);
+    drop(user);
+}
+
+/// Kills the session process of an open POP3 session, then of an open
+/// IMAP session: each client is told of an internal error (`-ERR`, `*
+/// BYE`) as its connection ends, and the next login works (the POP3 lock
+/// went with the dead process).
+const KILLED: &str = r#"
+import imaplib, os, poplib, signal, sys, time
+pop, imap, user, pw, helper = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+
+def session():
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = open(f"/proc/{pid}/stat").read()
+                cmd = open(f"/proc/{pid}/cmdline").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == helper and "mail-session" in cmd:
+                return int(pid)
+
+p = poplib.POP3("127.0.0.1", pop, timeout=10)
+p.user(user)
+p.pass_(pw)
+os.kill(session(), signal.SIGKILL)
+try:
+    p.stat()
+    print("pop-after-kill answered")
+except poplib.error_proto as e:
+    print("pop-after-kill", e.args[0].decode())
+p = poplib.POP3("127.0.0.1", pop, timeout=10)
+p.user(user)
+p.pass_(pw)
+print("pop-again", p.stat()[0])
+p.quit()
+
+m = imaplib.IMAP4("127.0.0.1", imap, timeout=10)
+m.login(user, pw)
+os.kill(session(), signal.SIGKILL)
+try:
+    m.noop()
+    print("imap-after-kill answered")
+except imaplib.IMAP4.abort as e:
+    print("imap-after-kill", "Internal error occurred" in str(e))
+m = imaplib.IMAP4("127.0.0.1", imap, timeout=10)
+m.login(user, pw)
+print("imap-again", m.select("INBOX")[1][0].decode())
+m.logout()
+"#;
+
+#[test]
+fn a_killed_session_process_ends_its_connection_and_the_next_login_works() {
+    if skip_unless_root() {
+        return;
+    }
+    let setup = start();
+    let out = python(
+        KILLED,
+        &[
+            &setup.pop,
+            &setup.imap,
+            &setup.user.name,
+            "Session-Test-1",
+            &setup.helper,
+        ],
+    );
+    let log = setup.server.log();
+    assert_eq!(
+        out,
+        "pop-after-kill -ERR [SYS/TEMP] Internal error occurred.\npop-again 2\n\
+         imap-after-kill True\nimap-again 2\n",
+        "{log}"
+    );
+}
+
+/// pop3s and imaps: the daemon keeps the TLS and relays the plaintext.
+const TLS: &str = r#"
+import imaplib, poplib, ssl, sys
+pop3s, imaps, user, pw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+p = poplib.POP3_SSL("127.0.0.1", pop3s, context=ctx, timeout=10)
+p.user(user)
+p.pass_(pw)
+print("pop3s", p.stat()[0], p.quit().decode())
+m = imaplib.IMAP4_SSL("127.0.0.1", imaps, ssl_context=ctx, timeout=10)
+m.login(user, pw)
+print("imaps", m.select("INBOX")[1][0].decode(), m.logout()[0])
+"#;
+
+#[test]
+fn pop3s_and_imaps_sessions_are_relayed_from_the_tls_daemon() {
+    if skip_unless_root() {
+        return;
+    }
+    let setup = start();
+    let (pop3s, imaps) = (port(&setup.server, "pop3s"), port(&setup.server, "imaps"));
+    let out = python(TLS, &[&pop3s, &imaps, &setup.user.name, "Session-Test-1"]);
+    let log = setup.server.log();
+    assert_eq!(out, "pop3s 2 +OK Logging out.\nimaps 2 BYE\n", "{log}");
+    // The session processes know the client's connection is TLS.
+    let login = format!("Login: user=<{}>, method=PLAIN", setup.user.name);
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(&login)).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(lines.iter().all(|l| l.contains(", TLS")), "{log}");
+}
+
+/// Open sessions when the server stops: told as in the daemon.
+const AT_STOP: &str = r#"
+import imaplib, poplib, sys
+imap_port, pop3_port, user, pw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+m = imaplib.IMAP4("127.0.0.1", imap_port, timeout=30)
+m.login(user, pw)
+print("select", m.select("INBOX")[0])
+p = poplib.POP3("127.0.0.1", pop3_port, timeout=30)
+p.user(user)
+p.pass_(pw)
+print("dele", p.dele(1).decode())
+print("ready", flush=True)
+print("imap", m.readline().decode().strip())
+print("imap-closed", m.readline() == b"")
+print("pop3", p.file.readline().decode().strip())
+print("pop3-closed", p.file.readline() == b"")
+"#;
+
+#[test]
+fn a_stop_says_bye_through_the_session_processes() {
+    use std::io::BufRead;
+    if skip_unless_root() {
+        return;
+    }
+    let setup = start();
+    let mut script = Command::new("python3")
+        .arg("-c")
+        .arg(AT_STOP)
+        .args([&setup.imap, &setup.pop, &setup.user.name, "Session-Test-1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(script.stdout.take().unwrap());
+    let mut said = String::new();
+    while !said.ends_with("ready\n") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "{said}");
+        said.push_str(&line);
+    }
+    assert_eq!(said, "select OK\ndele +OK Marked to be deleted.\nready\n");
+    let stop = Command::new(POSTERN)
+        .arg("stop")
+        .arg("--config")
+        .arg(setup.server.dir.join("postern.toml"))
+        .output()
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(script.wait().unwrap().success(), "{said}{rest}");
+    assert!(stop.status.success(), "{stop:?}");
+    assert_eq!(
+        rest,
+        "imap * BYE Server shutting down.\nimap-closed True\n\
+         pop3 -ERR [SYS/TEMP] Server shutting down.\npop3-closed True\n",
+        "{}",
+        setup.server.log()
+    );
+    // No QUIT, no UPDATE: the marked message stays (in cur/ since the
+    // SELECT).
+    let count = |sub: &str| std::fs::read_dir(setup.maildir.join(sub)).unwrap().count();
+    assert_eq!(count("new") + count("cur"), 2);
+}
+
+/// One pop3 session slot: a second client waits in the backlog, unserved
+/// and without a process, until the first session ends.
+const LIMIT: &str = r#"
+import os, poplib, socket, sys, time
+pop, user, pw, helper = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+
+def sessions():
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = open(f"/proc/{pid}/stat").read()
+            except OSError:
+                continue
+            n += int(stat.rsplit(")", 1)[1].split()[1]) == helper
+    return n
+
+p = poplib.POP3("127.0.0.1", pop, timeout=10)
+p.user(user)
+p.pass_(pw)
+waiting = socket.create_connection(("127.0.0.1", pop), timeout=1)
+try:
+    print("second greeted", waiting.recv(100))
+except socket.timeout:
+    print("second waits")
+print("processes", sessions())
+p.quit()
+waiting.settimeout(10)
+print("second then", waiting.recv(100).decode().strip())
+"#;
+
+#[test]
+fn session_processes_stay_within_the_service_session_limit() {
+    if skip_unless_root() {
+        return;
+    }
+    let setup = start_with("default_process_limit = 1\n");
+    let out = python(
+        LIMIT,
+        &[
+            &setup.pop,
+            &setup.user.name,
+            "Session-Test-1",
+            &setup.helper,
+        ],
+    );
+    assert_eq!(
+        out,
+        "second waits\nprocesses 1\nsecond then +OK Postern ready.\n",
+        "{}",
+        setup.server.log()
+    );
+}

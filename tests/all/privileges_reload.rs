@@ -1,0 +1,274 @@
+//! Reloads and `.forward` after the drop to `mail_owner`, end to end:
+//! started as root with `mail_owner` a user the test makes, and the
+//! config, TLS key, users file, aliases file and a table readable by root
+//! only (mode 0600), a `postern reload` after the key is replaced and a
+//! user and an alias added serves the new certificate (seen with Python's
+//! ssl), lets the new user log in and accepts the new alias, the files
+//! read by the root helper; a users-file user added with a uid the helper
+//! did not know gets mail once the reload has refreshed the helper's
+//! policy; a `.forward` in a home of mode 0700, which `mail_owner` may not
+//! enter, is followed (read by the helper as its owner), and one the
+//! helper will not read (a link) defers the mail. Needs root (useradd,
+//! chown): skipped with a message otherwise. The helper's refusal of
+//! files the config does not name (/etc/shadow) is unit-tested in
+//! host/privsep/src/files.rs.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+use crate::system_accounts::Account;
+
+fn skip_unless_root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return false;
+    }
+    eprintln!("skipped: only root may drop privileges and add system users");
+    true
+}
+
+/// Writes `text` to `path`, root's, with `mode`.
+fn write(path: &Path, text: &str, mode: u32) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A self-signed certificate for `name`, written as root's `cert.pem`
+/// (0644) and `key.pem` (0600) in `etc`; its DER bytes, in hex.
+fn certificate(etc: &Path, name: &str) -> String {
+    let made = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+    write(&etc.join("cert.pem"), &made.cert.pem(), 0o644);
+    write(
+        &etc.join("key.pem"),
+        &made.signing_key.serialize_pem(),
+        0o600,
+    );
+    made.cert.der().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// STARTTLS on submission, the certificate served (DER, hex), then AUTH.
+const TLS_LOGIN: &str = r#"
+import smtplib, ssl, sys
+port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test.example", timeout=10) as s:
+    s.starttls(context=ctx)
+    print(s.sock.getpeercert(binary_form=True).hex())
+    try:
+        print("login", s.login(user, pw)[0])
+    except smtplib.SMTPAuthenticationError as e:
+        print("refused", e.smtp_code)
+"#;
+
+/// A root start whose config, TLS key and users file are root's only:
+/// `etc` (root's) holds them, `data` is the data directory (handed to
+/// `mail_owner`), `extra` adds main.cf lines.
+struct Setup {
+    _tmp: tempfile::TempDir,
+    etc: PathBuf,
+    data: PathBuf,
+    owner: Account,
+}
+
+impl Setup {
+    fn new(extra: &str) -> (Setup, Server) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        // mail_owner and the users must reach their own files under it.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (etc, data) = (dir.join("etc"), dir.join("data"));
+        std::fs::create_dir(&etc).unwrap();
+        std::fs::create_dir(&data).unwrap();
+        let owner = Account::create(&dir.join("owner"));
+        write(&etc.join("users"), USERS, 0o600);
+        write(&etc.join("aliases"), "first: alice\n", 0o600);
+        write(&etc.join("known"), "alice@example.org OK\n", 0o600);
+        let extra = format!(
+            "mail_owner = \"{}\"\n\
+             smtpd_tls_cert_file = \"{1}/cert.pem\"\n\
+             smtpd_tls_key_file = \"{1}/key.pem\"\n\
+             alias_maps = \"{1}/aliases\"\n\
+             auth_failure_delay = \"0s\"\n\
+             {extra}",
+            owner.name,
+            etc.display(),
+        );
+        let config = config_text(&data, &extra).replace(
+            &format!("users_file = \"{}/users\"", data.display()),
+            &format!("users_file = \"{}/users\"", etc.display()),
+        ) + &format!(
+            "[[service]]\nname = \"submission\"\nlisten = \"127.0.0.1:0\"\n\
+             [tables.known]\ntype = \"hash\"\npath = \"{}/known\"\n",
+            etc.display()
+        );
+        write(&etc.join("postern.toml"), &config, 0o600);
+        certificate(&etc, "first.test.example");
+        let server = Server::start_in(&etc);
+        let log = server.wait_log("running as mail_owner");
+        assert!(!log.contains("without privilege separation"), "{log}");
+        let setup = Setup {
+            _tmp: tmp,
+            etc,
+            data,
+            owner,
+        };
+        (setup, server)
+    }
+
+    /// `postern reload`, which must succeed.
+    fn reload(&self, server: &Server) {
+        let out = Command::new(POSTERN)
+            .args(["reload", "--config"])
+            .arg(self.etc.join("postern.toml"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            server.log()
+        );
+    }
+}
+
+/// Where `service` listens, from the server's `listening on` line.
+fn port(server: &Server, service: &str) -> String {
+    let needle = format!("listening on {service} ");
+    let log = server.wait_log(&needle);
+    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
+    line.trim().rsplit(':').next().unwrap().to_owned()
+}
+
+#[test]
+fn a_reload_reads_root_only_key_and_users_through_the_helper() {
+    if skip_unless_root() {
+        return;
+    }
+    let (setup, server) = Setup::new("");
+    let submission = port(&server, "submission");
+    let first = python(TLS_LOGIN, &[&submission, "carol@example.org", "carol-pw"]);
+    let mut lines = first.lines();
+    let served = lines.next().unwrap().to_owned();
+    assert_eq!(lines.next(), Some("refused 535"), "{first}");
+
+    // A new key (root's, 0600) and a new user in the root-only users file.
+    let second = certificate(&setup.etc, "second.test.example");
+    assert_ne!(served, second);
+    let users = format!("{USERS}carol@example.org:{{PLAIN}}carol-pw::::\n");
+    write(&setup.etc.join("users"), &users, 0o600);
+    // And a root-only aliases file and table, changed too.
+    write(
+        &setup.etc.join("aliases"),
+        "first: alice\nsecond: bob\n",
+        0o600,
+    );
+    write(&setup.etc.join("known"), "bob@example.org OK\n", 0o600);
+    setup.reload(&server);
+    server.wait_log("reload: 3 users");
+    server.wait_log("reload: 2 aliases");
+    let mut c = Client::connect(server.smtp);
+    c.cmd("EHLO client.test.example");
+    c.cmd("MAIL FROM:<sender@example.net>");
+    let reply = c.cmd("RCPT TO:<second@example.org>");
+    assert!(reply.starts_with("250 "), "{reply}");
+    let after = python(TLS_LOGIN, &[&submission, "carol@example.org", "carol-pw"]);
+    assert_eq!(after, format!("{second}\nlogin 235\n"), "{}", server.log());
+    let log = server.log();
+    assert!(!log.contains("TLS reload failed"), "{log}");
+    assert!(log.contains("helper's policy is refreshed"), "{log}");
+    // The daemon itself still may not read them.
+    assert_eq!(
+        std::fs::metadata(setup.etc.join("key.pem")).unwrap().uid(),
+        0
+    );
+}
+
+#[test]
+fn a_new_uid_gets_mail_after_reload_and_a_closed_homes_forward_is_followed() {
+    if skip_unless_root() {
+        return;
+    }
+    let (setup, server) = Setup::new("local_recipient_maps = \"unix:passwd.byname\"\n");
+    // A users-file user with a uid below UID_MIN the helper was not
+    // told of at start: known after the reload, and written as that uid.
+    let users = format!("{USERS}dave@example.org:{{PLAIN}}x:777:777::::\n");
+    write(&setup.etc.join("users"), &users, 0o600);
+    setup.reload(&server);
+    server.wait_log("reload: 3 users");
+    server.wait_log("helper's policy is refreshed");
+    let mut c = Client::connect(server.smtp);
+    let reply = send_message(
+        &mut c,
+        "sender@example.net",
+        &["dave@example.org"],
+        "Subject: new uid\r\n\r\nhi\r\n",
+    );
+    assert!(reply.starts_with("250"), "{reply}");
+    let dave = setup.data.join("mail/example.org/dave/Maildir/new");
+    let got = wait_messages(&dave, 1);
+    assert!(String::from_utf8_lossy(&got[0]).contains("Subject: new uid"));
+    let file = std::fs::read_dir(&dave).unwrap().next().unwrap().unwrap();
+    assert_eq!(file.metadata().unwrap().uid(), 777);
+
+    // A system account whose home (0700) mail_owner may not enter,
+    // forwarding to bob.
+    let home = setup.etc.parent().unwrap().join("home");
+    let user = Account::create(&home);
+    std::fs::write(home.join(".forward"), "bob@example.org\n").unwrap();
+    std::os::unix::fs::chown(home.join(".forward"), Some(user.uid), Some(user.gid)).unwrap();
+    assert_eq!(
+        std::fs::metadata(&home).unwrap().mode() & 0o777,
+        0o700,
+        "the home must be closed to mail_owner"
+    );
+    let mut c = Client::connect(server.smtp);
+    let rcpt = format!("{}@example.org", user.name);
+    let reply = send_message(
+        &mut c,
+        "sender@example.net",
+        &[&rcpt],
+        "Subject: forwarded\r\n\r\nhi\r\n",
+    );
+    assert!(reply.starts_with("250"), "{reply}");
+    let bob = setup.data.join("mail/example.org/bob/Maildir/new");
+    let got = wait_messages(&bob, 1);
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(text.contains("Subject: forwarded"), "{text}");
+    assert!(text.contains(&format!("for <{rcpt}>")), "{text}");
+    // Forwarded, not kept.
+    assert!(!home.join("Maildir/new").exists() || messages(&home.join("Maildir/new")).is_empty());
+    assert!(
+        !server.log().contains("refused a request"),
+        "{}",
+        server.log()
+    );
+
+    // A `.forward` the helper will not read (a link) defers the mail,
+    // never drops the forwarding.
+    let home = setup.etc.parent().unwrap().join("home2");
+    let linked = Account::create(&home);
+    std::os::unix::fs::symlink("/etc/passwd", home.join(".forward")).unwrap();
+    let mut c = Client::connect(server.smtp);
+    let rcpt = format!("{}@example.org", linked.name);
+    let reply = send_message(
+        &mut c,
+        "sender@example.net",
+        &[&rcpt],
+        "Subject: linked\r\n\r\nhi\r\n",
+    );
+    assert!(reply.starts_with("250"), "{reply}");
+    let log = server.wait_log("cannot read forward file");
+    let line = log
+        .lines()
+        .find(|l| l.contains("cannot read forward file"))
+        .unwrap();
+    assert!(
+        line.contains("dsn=4.3.0") && line.contains("status=deferred"),
+        "{line}"
+    );
+    assert!(!home.join("Maildir/new").exists());
+    drop((user, linked, setup.owner));
+}
