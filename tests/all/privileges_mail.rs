@@ -42,86 +42,23 @@ fn port(server: &Server, service: &str) -> String {
     addr.port().to_string()
 }
 
-/// The whole conversation, with a look at the helper's children (pid,
-/// their `Uid:` and `Groups:` lines, whether they are session processes)
-/// while each session is open and after it ended.
-const CLIENTS: &str = r#"
-import imaplib, os, poplib, sys, time
-pop, imap, user, pw, helper = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+/// The Python clients, one function a test, with what they share (the
+/// logins, the helper's children from /proc).
+const CLIENTS: &str = include_str!("privileges_mail.py");
 
-def children():
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = open(f"/proc/{pid}/stat").read()
-            if int(stat.rsplit(")", 1)[1].split()[1]) != helper:
-                continue
-            status = open(f"/proc/{pid}/status").read().splitlines()
-            cmd = open(f"/proc/{pid}/cmdline").read()
-        except OSError:
-            continue
-        field = lambda k: " ".join([l for l in status if l.startswith(k)][0].split()[1:])
-        out.append(f"uid={field('Uid:')} gid={field('Gid:')} groups={field('Groups:')} session={'mail-session' in cmd}")
-    return out
+/// The account's password.
+const PASSWORD: &str = "Session-Test-1";
 
-def gone():
-    for _ in range(100):
-        if not children():
-            return "gone"
-        time.sleep(0.05)
-    return f"still there: {children()}"
-
-p = poplib.POP3("127.0.0.1", pop, timeout=10)
-p.user(user)
-p.pass_(pw)
-print("pop-stat", p.stat()[0])
-print("pop-children", children())
-q = poplib.POP3("127.0.0.1", pop, timeout=10)
-q.user(user)
-try:
-    q.pass_(pw)
-    print("second login accepted")
-except poplib.error_proto as e:
-    print("second", e.args[0].decode())
-_, lines, _ = p.retr(1)
-print("pop-retr", [l.decode() for l in lines if l.startswith(b"Subject:")][0])
-p.dele(1)
-print("pop-quit", p.quit().decode())
-print("pop-after", gone())
-p = poplib.POP3("127.0.0.1", pop, timeout=10)
-p.user(user)
-p.pass_(pw)
-print("pop-stat-again", p.stat()[0])
-p.quit()
-
-m = imaplib.IMAP4("127.0.0.1", imap, timeout=10)
-typ, data = m.login(user, pw)
-print("imap-login", typ, b"CAPABILITY" in data[0] or "CAPABILITY" in m.capabilities)
-print("imap-children", children())
-_, data = m.select("INBOX")
-print("imap-exists", data[0].decode())
-_, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-print("imap-fetch", data[0][1].decode().strip())
-m.store("1", "+FLAGS", "\\Deleted")
-_, data = m.expunge()
-print("imap-expunge", data)
-typ, data = m.append("INBOX", None, None, b"Subject: appended\r\n\r\nby imap\r\n")
-print("imap-append", typ)
-_, data = m.select("INBOX")
-print("imap-exists-after", data[0].decode())
-print("imap-logout", m.logout()[0])
-print("imap-after", gone())
-"#;
-
-/// A root start with `mail_owner` a new account, pop3 and imap services,
-/// and a system account with a password and two messages in its Maildir.
+/// A root start with `mail_owner` a new account, pop3, imap, pop3s and
+/// imaps services, and a system account with a password and two messages
+/// in its Maildir.
 struct Setup {
     server: Server,
     user: Account,
     pop: String,
     imap: String,
+    pop3s: String,
+    imaps: String,
     helper: String,
     maildir: std::path::PathBuf,
     // Dropped last: the accounts, then their homes.
@@ -144,12 +81,7 @@ fn start_with(extra: &str) -> Setup {
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
-    writeln!(
-        chpasswd.stdin.take().unwrap(),
-        "{}:Session-Test-1",
-        user.name
-    )
-    .unwrap();
+    writeln!(chpasswd.stdin.take().unwrap(), "{}:{PASSWORD}", user.name).unwrap();
     assert!(chpasswd.wait().unwrap().success());
     std::fs::write(dir.join("users"), USERS).unwrap();
     let main = format!(
@@ -173,6 +105,7 @@ fn start_with(extra: &str) -> Setup {
         .unwrap()
         .to_owned();
     let (pop, imap) = (port(&server, "pop3"), port(&server, "imap"));
+    let (pop3s, imaps) = (port(&server, "pop3s"), port(&server, "imaps"));
     let mut c = Client::connect(server.smtp);
     let rcpt = format!("{}@example.org", user.name);
     for subject in ["first", "second"] {
@@ -187,6 +120,8 @@ fn start_with(extra: &str) -> Setup {
         user,
         pop,
         imap,
+        pop3s,
+        imaps,
         helper,
         maildir,
         _owner: owner,
@@ -194,25 +129,41 @@ fn start_with(extra: &str) -> Setup {
     }
 }
 
+impl Setup {
+    /// The arguments of the Python client `scenario` (one of
+    /// privileges_mail.py's functions).
+    fn args<'a>(&'a self, scenario: &'a str) -> [&'a str; 8] {
+        [
+            scenario,
+            &self.pop,
+            &self.imap,
+            &self.pop3s,
+            &self.imaps,
+            &self.user.name,
+            PASSWORD,
+            &self.helper,
+        ]
+    }
+
+    /// Runs the Python client `scenario` to its end; what it printed.
+    fn run(&self, scenario: &str) -> String {
+        python(CLIENTS, &self.args(scenario))
+    }
+}
+
+/// The whole conversation (privileges_mail.py's `clients`), with a look at
+/// the helper's children (their `Uid:`, `Gid:` and `Groups:` lines, whether
+/// they are session processes) while each session is open and after it
+/// ended.
 #[test]
 fn pop3_and_imap_run_as_the_mailbox_owner_after_the_drop() {
     if skip_unless_root() {
         return;
     }
-    let Setup {
-        server,
-        user,
-        pop,
-        imap,
-        helper,
-        maildir,
-        _owner,
-        _tmp,
-    } = start();
-    let out = python(
-        CLIENTS,
-        &[&pop, &imap, &user.name, "Session-Test-1", &helper],
-    );
+    // Fields drop in their order: the server before the accounts.
+    let setup = start();
+    let (server, user) = (&setup.server, &setup.user);
+    let out = setup.run("clients");
     let log = server.log();
     // Real, effective, saved and file system ids the account's; no
     // supplementary group at all (std's Command drops them before setuid).
@@ -262,78 +213,23 @@ fn pop3_and_imap_run_as_the_mailbox_owner_after_the_drop() {
     );
     assert!(!log.contains("refused a request"), "{log}");
     // Everything the sessions made is the account's.
-    for path in tree(&maildir) {
+    for path in tree(&setup.maildir) {
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid), "{path:?}");
     }
-    drop(server);
-    drop(user);
 }
 
 /// Kills the session process of an open POP3 session, then of an open
 /// IMAP session: each client is told of an internal error (`-ERR`, `*
 /// BYE`) as its connection ends, and the next login works (the POP3 lock
 /// went with the dead process).
-const KILLED: &str = r#"
-import imaplib, os, poplib, signal, sys, time
-pop, imap, user, pw, helper = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
-
-def session():
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                stat = open(f"/proc/{pid}/stat").read()
-                cmd = open(f"/proc/{pid}/cmdline").read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == helper and "mail-session" in cmd:
-                return int(pid)
-
-p = poplib.POP3("127.0.0.1", pop, timeout=10)
-p.user(user)
-p.pass_(pw)
-os.kill(session(), signal.SIGKILL)
-try:
-    p.stat()
-    print("pop-after-kill answered")
-except poplib.error_proto as e:
-    print("pop-after-kill", e.args[0].decode())
-p = poplib.POP3("127.0.0.1", pop, timeout=10)
-p.user(user)
-p.pass_(pw)
-print("pop-again", p.stat()[0])
-p.quit()
-
-m = imaplib.IMAP4("127.0.0.1", imap, timeout=10)
-m.login(user, pw)
-os.kill(session(), signal.SIGKILL)
-try:
-    m.noop()
-    print("imap-after-kill answered")
-except imaplib.IMAP4.abort as e:
-    print("imap-after-kill", "Internal error occurred" in str(e))
-m = imaplib.IMAP4("127.0.0.1", imap, timeout=10)
-m.login(user, pw)
-print("imap-again", m.select("INBOX")[1][0].decode())
-m.logout()
-"#;
-
 #[test]
 fn a_killed_session_process_ends_its_connection_and_the_next_login_works() {
     if skip_unless_root() {
         return;
     }
     let setup = start();
-    let out = python(
-        KILLED,
-        &[
-            &setup.pop,
-            &setup.imap,
-            &setup.user.name,
-            "Session-Test-1",
-            &setup.helper,
-        ],
-    );
+    let out = setup.run("killed");
     let log = setup.server.log();
     assert_eq!(
         out,
@@ -344,29 +240,13 @@ fn a_killed_session_process_ends_its_connection_and_the_next_login_works() {
 }
 
 /// pop3s and imaps: the daemon keeps the TLS and relays the plaintext.
-const TLS: &str = r#"
-import imaplib, poplib, ssl, sys
-pop3s, imaps, user, pw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-p = poplib.POP3_SSL("127.0.0.1", pop3s, context=ctx, timeout=10)
-p.user(user)
-p.pass_(pw)
-print("pop3s", p.stat()[0], p.quit().decode())
-m = imaplib.IMAP4_SSL("127.0.0.1", imaps, ssl_context=ctx, timeout=10)
-m.login(user, pw)
-print("imaps", m.select("INBOX")[1][0].decode(), m.logout()[0])
-"#;
-
 #[test]
 fn pop3s_and_imaps_sessions_are_relayed_from_the_tls_daemon() {
     if skip_unless_root() {
         return;
     }
     let setup = start();
-    let (pop3s, imaps) = (port(&setup.server, "pop3s"), port(&setup.server, "imaps"));
-    let out = python(TLS, &[&pop3s, &imaps, &setup.user.name, "Session-Test-1"]);
+    let out = setup.run("tls");
     let log = setup.server.log();
     assert_eq!(out, "pop3s 2 +OK Logging out.\nimaps 2 BYE\n", "{log}");
     // The session processes know the client's connection is TLS.
@@ -377,23 +257,6 @@ fn pop3s_and_imaps_sessions_are_relayed_from_the_tls_daemon() {
 }
 
 /// Open sessions when the server stops: told as in the daemon.
-const AT_STOP: &str = r#"
-import imaplib, poplib, sys
-imap_port, pop3_port, user, pw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-m = imaplib.IMAP4("127.0.0.1", imap_port, timeout=30)
-m.login(user, pw)
-print("select", m.select("INBOX")[0])
-p = poplib.POP3("127.0.0.1", pop3_port, timeout=30)
-p.user(user)
-p.pass_(pw)
-print("dele", p.dele(1).decode())
-print("ready", flush=True)
-print("imap", m.readline().decode().strip())
-print("imap-closed", m.readline() == b"")
-print("pop3", p.file.readline().decode().strip())
-print("pop3-closed", p.file.readline() == b"")
-"#;
-
 #[test]
 fn a_stop_says_bye_through_the_session_processes() {
     use std::io::BufRead;
@@ -403,8 +266,8 @@ fn a_stop_says_bye_through_the_session_processes() {
     let setup = start();
     let mut script = Command::new("python3")
         .arg("-c")
-        .arg(AT_STOP)
-        .args([&setup.imap, &setup.pop, &setup.user.name, "Session-Test-1"])
+        .arg(CLIENTS)
+        .args(setup.args("at_stop"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -442,50 +305,13 @@ fn a_stop_says_bye_through_the_session_processes() {
 
 /// One pop3 session slot: a second client waits in the backlog, unserved
 /// and without a process, until the first session ends.
-const LIMIT: &str = r#"
-import os, poplib, socket, sys, time
-pop, user, pw, helper = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-
-def sessions():
-    n = 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                stat = open(f"/proc/{pid}/stat").read()
-            except OSError:
-                continue
-            n += int(stat.rsplit(")", 1)[1].split()[1]) == helper
-    return n
-
-p = poplib.POP3("127.0.0.1", pop, timeout=10)
-p.user(user)
-p.pass_(pw)
-waiting = socket.create_connection(("127.0.0.1", pop), timeout=1)
-try:
-    print("second greeted", waiting.recv(100))
-except socket.timeout:
-    print("second waits")
-print("processes", sessions())
-p.quit()
-waiting.settimeout(10)
-print("second then", waiting.recv(100).decode().strip())
-"#;
-
 #[test]
 fn session_processes_stay_within_the_service_session_limit() {
     if skip_unless_root() {
         return;
     }
     let setup = start_with("default_process_limit = 1\n");
-    let out = python(
-        LIMIT,
-        &[
-            &setup.pop,
-            &setup.user.name,
-            "Session-Test-1",
-            &setup.helper,
-        ],
-    );
+    let out = setup.run("limit");
     assert_eq!(
         out,
         "second waits\nprocesses 1\nsecond then +OK Postern ready.\n",

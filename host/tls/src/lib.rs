@@ -6,8 +6,14 @@
 //! It does not read files or make certificates (the server does), and it
 //! holds no session state: the protocol crates own their streams.
 //!
+//! Where a POP3 or IMAP login continues in a process of the mailbox's
+//! owner, the TLS stays in the daemon and [`relay`] carries the plaintext
+//! to that process and back (Dovecot's `login-common`).
+//!
 //! # Layout
-//! One concept, one file: [`TlsConfig`] and [`TlsError`].
+//! - this file: [`TlsConfig`] and [`TlsError`].
+//! - [`relay`]: the daemon's half of a session continued in another
+//!   process, shared by POP3 and IMAP.
 
 use std::sync::Arc;
 
@@ -16,6 +22,8 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
+
+pub mod relay;
 
 /// Why a certificate and key cannot serve TLS.
 #[derive(Debug, thiserror::Error)]

@@ -8,18 +8,16 @@
 //! ([`super::serve_handed`]), its tagged OK (with the CAPABILITY code) or
 //! NO ending the LOGIN or AUTHENTICATE.
 //!
-//! The relay is the POP3 crate's; a crate of its own for forty lines
-//! would cost more than the copy.
+//! The relay itself is [`postern_tls::relay`], shared with POP3; what a
+//! clean end of an IMAP session looks like (`clean_end`) is told here.
 
 use std::io;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::UnixStream;
-use tokio::sync::watch;
+use postern_tls::relay::{Ended, relay, start_child};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::io::stopping;
 use super::{Connection, Session};
@@ -59,22 +57,6 @@ pub struct Handed {
     pub tag: String,
 }
 
-/// Why the relay ended.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Ended {
-    /// The process closed its side after it had spoken: the end of what
-    /// it said (at most [`TAIL`] bytes), to tell a clean end from a death.
-    Closed(Vec<u8>),
-    /// The process closed (or died) without a byte: it never answered
-    /// the login.
-    Silent,
-    /// The server is stopping: the process was told the client left and
-    /// has finished.
-    Stopped,
-    /// The client left, or stopped reading.
-    ClientGone,
-}
-
 /// Hands the logged-in session over and relays until it ends.
 pub(crate) async fn run<S>(s: &mut Session<'_, S>, handed: Handed)
 where
@@ -85,16 +67,7 @@ where
         return;
     };
     let (user, tag) = (handed.user.clone(), handed.tag.clone());
-    let started = tokio::task::spawn_blocking(move || handover.start(&handed)).await;
-    let child = match started {
-        Ok(Ok((socket, pid))) => socket
-            .set_nonblocking(true)
-            .and_then(|()| UnixStream::from_std(socket))
-            .map(|s| (s, pid)),
-        Ok(Err(e)) => Err(e),
-        Err(e) => Err(io::Error::other(e)),
-    };
-    let (child, pid) = match child {
+    let (child, pid) = match start_child(move || handover.start(&handed)).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(target: "postern/imap", "imap({user}): cannot start the session process: {e}");
@@ -104,17 +77,16 @@ where
         }
     };
     tracing::debug!(target: "postern/imap", "imap({user}): session process {pid}");
-    let stop = settings.stop.clone();
+    let mut stop = settings.stop.clone();
     let Ok((stream, leftover)) = s.io.take_stream().await else {
         return;
     };
-    let ended = relay(stream, &leftover, child, settings.command_timeout, stop).await;
+    let timeout = settings.command_timeout;
+    let ended = relay(stream, &leftover, child, timeout, stopping(&mut stop)).await;
     match ended {
         Ended::ClientGone => {}
-        // RFC 3501 §3.4: the server says BYE before it closes; without
-        // one the process died.
         Ended::Closed(tail) => {
-            if !tail.windows(6).any(|w| w == b"* BYE ") {
+            if !clean_end(&tail) {
                 tracing::warn!(target: "postern/imap", "imap({user}): session process {pid} ended in the middle of the session");
                 s.io.send(&untagged("BYE Internal error occurred."));
             }
@@ -133,95 +105,19 @@ where
 /// before it answered.
 const UNAVAILABLE: &str = "[UNAVAILABLE] Couldn't open the mailbox.";
 
-/// How much of the end of a process's output is kept.
-const TAIL: usize = 256;
-
-/// Copies `client` to `child` (after `leftover`, what the client sent
-/// behind its login) and back, until the child closes. A client that
-/// leaves, or a server that stops, closes the child's input; the child
-/// ends by itself then, and is waited for at most `timeout`.
-pub(crate) async fn relay<S>(
-    client: &mut S,
-    leftover: &[u8],
-    child: UnixStream,
-    timeout: Duration,
-    mut stop: Option<watch::Receiver<bool>>,
-) -> Ended
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let (mut from_child, mut to_child) = child.into_split();
-    let (mut from_client, mut to_client) = tokio::io::split(client);
-    let stopped = AtomicBool::new(false);
-    let left = AtomicBool::new(false);
-    let up = async {
-        if to_child.write_all(leftover).await.is_ok() {
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                let read = tokio::select! {
-                    biased;
-                    r = from_client.read(&mut buf) => r,
-                    () = stopping(&mut stop) => {
-                        stopped.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                };
-                match read {
-                    Ok(0) | Err(_) => {
-                        left.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                    Ok(n) => {
-                        if to_child.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        let _ = to_child.shutdown().await;
-        tokio::time::sleep(timeout).await;
-    };
-    let down = async {
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut tail = Vec::new();
-        loop {
-            match from_child.read(&mut buf).await {
-                Ok(0) | Err(_) if tail.is_empty() => return Ended::Silent,
-                Ok(0) | Err(_) => return Ended::Closed(tail),
-                Ok(n) => {
-                    tail.extend_from_slice(&buf[..n]);
-                    tail.drain(..tail.len().saturating_sub(TAIL));
-                    // Flushed at once: a TLS stream may hold what it got.
-                    let write = async {
-                        to_client.write_all(&buf[..n]).await?;
-                        to_client.flush().await
-                    };
-                    if !matches!(tokio::time::timeout(timeout, write).await, Ok(Ok(()))) {
-                        return Ended::ClientGone;
-                    }
-                }
-            }
-        }
-    };
-    let ended = tokio::select! {
-        ended = down => ended,
-        // The child did not end within the timeout after its input
-        // closed: give up on it (its socket closes with this).
-        () = up => Ended::Closed(Vec::new()),
-    };
-    match ended {
-        Ended::ClientGone => Ended::ClientGone,
-        _ if left.load(Ordering::Relaxed) => Ended::ClientGone,
-        _ if stopped.load(Ordering::Relaxed) => Ended::Stopped,
-        ended => ended,
-    }
+/// Whether `tail`, the end of what a session process said, holds the
+/// `* BYE` a server sends before it closes (RFC 3501 §3.4, §7.1.5: at
+/// LOGOUT, an autologout, a shutdown); without one the process died.
+fn clean_end(tail: &[u8]) -> bool {
+    tail.windows(6).any(|w| w == b"* BYE ")
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
 
@@ -283,12 +179,17 @@ mod tests {
         assert!(out.ends_with("a3 OK Logout completed.\r\n"), "{out}");
     }
 
-    #[tokio::test]
-    async fn a_silent_death_is_told() {
-        let (_client, mut server) = tokio::io::duplex(1 << 16);
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        drop(theirs);
-        let ended = relay(&mut server, b"", ours, Duration::from_secs(5), None).await;
-        assert_eq!(ended, Ended::Silent);
+    /// The relay's own tests are with it, in `postern_tls::relay`.
+    #[test]
+    fn a_session_ends_cleanly_after_bye_only() {
+        assert!(clean_end(
+            b"* BYE Logging out\r\na3 OK Logout completed.\r\n"
+        ));
+        assert!(clean_end(b"* BYE Disconnected for inactivity.\r\n"));
+        assert!(!clean_end(
+            b"* 1 EXISTS\r\na2 OK [READ-WRITE] Select completed.\r\n"
+        ));
+        assert!(!clean_end(b"a1 NO BYE\r\n"));
+        assert!(!clean_end(b""));
     }
 }

@@ -6,16 +6,17 @@
 //! both ways until either side closes: TLS stays with this process, and
 //! the process behind the socket runs the TRANSACTION state
 //! ([`super::serve_handed`]), its first reply ending the login.
+//!
+//! The relay itself is [`postern_tls::relay`], shared with IMAP; what a
+//! clean end of a POP3 session looks like (`clean_end`) is told here.
 
 use std::io;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::UnixStream;
-use tokio::sync::watch;
+use postern_tls::relay::{Ended, relay, start_child};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::io::{Io, stopping};
 use super::{Connection, Context};
@@ -51,22 +52,6 @@ pub struct Handed {
     pub max_line: usize,
 }
 
-/// Why the relay ended.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Ended {
-    /// The process closed its side after it had spoken: the end of what
-    /// it said (at most [`TAIL`] bytes), to tell a clean end from a death.
-    Closed(Vec<u8>),
-    /// The process closed (or died) without a byte: it never answered
-    /// the login.
-    Silent,
-    /// The server is stopping: the process was told the client left and
-    /// has finished.
-    Stopped,
-    /// The client left, or stopped reading.
-    ClientGone,
-}
-
 /// Hands the logged-in session over and relays until it ends.
 pub(crate) async fn run<S>(io: &mut Io<S>, ctx: Context<'_>, handed: Handed)
 where
@@ -77,16 +62,7 @@ where
         return;
     };
     let user = handed.user.clone();
-    let started = tokio::task::spawn_blocking(move || handover.start(&handed)).await;
-    let child = match started {
-        Ok(Ok((socket, pid))) => socket
-            .set_nonblocking(true)
-            .and_then(|()| UnixStream::from_std(socket))
-            .map(|s| (s, pid)),
-        Ok(Err(e)) => Err(e),
-        Err(e) => Err(io::Error::other(e)),
-    };
-    let (child, pid) = match child {
+    let (child, pid) = match start_child(move || handover.start(&handed)).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(target: "postern/pop3", "pop3({user}): cannot start the session process: {e}");
@@ -96,19 +72,16 @@ where
         }
     };
     tracing::debug!(target: "postern/pop3", "pop3({user}): session process {pid}");
-    let stop = ctx.settings.stop.clone();
+    let mut stop = ctx.settings.stop.clone();
     let Ok((stream, leftover)) = io.take_stream().await else {
         return;
     };
-    let ended = relay(stream, &leftover, child, ctx.settings.command_timeout, stop).await;
+    let timeout = ctx.settings.command_timeout;
+    let ended = relay(stream, &leftover, child, timeout, stopping(&mut stop)).await;
     match ended {
         Ended::ClientGone => {}
-        // A session ends after `+OK Logging out.` or an `-ERR` (a
-        // timeout, IN-USE); anything else means the process died.
         Ended::Closed(tail) => {
-            let last = tail.strip_suffix(b"\r\n").unwrap_or(&tail);
-            let last = last.rsplit(|b| *b == b'\n').next().unwrap_or(last);
-            if !(last.starts_with(b"+OK Logging out") || last.starts_with(b"-ERR")) {
+            if !clean_end(&tail) {
                 tracing::warn!(target: "postern/pop3", "pop3({user}): session process {pid} ended in the middle of the session");
                 io.send(&response::err("[SYS/TEMP] Internal error occurred."));
             }
@@ -122,89 +95,14 @@ where
     io.shutdown().await;
 }
 
-/// How much of the end of a process's output is kept.
-const TAIL: usize = 256;
-
-/// Copies `client` to `child` (after `leftover`, what the client sent
-/// behind its login) and back, until the child closes. A client that
-/// leaves, or a server that stops, closes the child's input; the child
-/// ends by itself then, and is waited for at most `timeout`.
-pub(crate) async fn relay<S>(
-    client: &mut S,
-    leftover: &[u8],
-    child: UnixStream,
-    timeout: Duration,
-    mut stop: Option<watch::Receiver<bool>>,
-) -> Ended
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let (mut from_child, mut to_child) = child.into_split();
-    let (mut from_client, mut to_client) = tokio::io::split(client);
-    let stopped = AtomicBool::new(false);
-    let left = AtomicBool::new(false);
-    let up = async {
-        if to_child.write_all(leftover).await.is_ok() {
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                let read = tokio::select! {
-                    biased;
-                    r = from_client.read(&mut buf) => r,
-                    () = stopping(&mut stop) => {
-                        stopped.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                };
-                match read {
-                    Ok(0) | Err(_) => {
-                        left.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                    Ok(n) => {
-                        if to_child.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        let _ = to_child.shutdown().await;
-        tokio::time::sleep(timeout).await;
-    };
-    let down = async {
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut tail = Vec::new();
-        loop {
-            match from_child.read(&mut buf).await {
-                Ok(0) | Err(_) if tail.is_empty() => return Ended::Silent,
-                Ok(0) | Err(_) => return Ended::Closed(tail),
-                Ok(n) => {
-                    tail.extend_from_slice(&buf[..n]);
-                    tail.drain(..tail.len().saturating_sub(TAIL));
-                    // Flushed at once: a TLS stream may hold what it got.
-                    let write = async {
-                        to_client.write_all(&buf[..n]).await?;
-                        to_client.flush().await
-                    };
-                    if !matches!(tokio::time::timeout(timeout, write).await, Ok(Ok(()))) {
-                        return Ended::ClientGone;
-                    }
-                }
-            }
-        }
-    };
-    let ended = tokio::select! {
-        ended = down => ended,
-        // The child did not end within the timeout after its input
-        // closed: give up on it (its socket closes with this).
-        () = up => Ended::Closed(Vec::new()),
-    };
-    match ended {
-        Ended::ClientGone => Ended::ClientGone,
-        _ if left.load(Ordering::Relaxed) => Ended::ClientGone,
-        _ if stopped.load(Ordering::Relaxed) => Ended::Stopped,
-        ended => ended,
-    }
+/// Whether `tail`, the end of what a session process said, is a session's
+/// end: its last line `+OK Logging out.` (RFC 1939 §6, QUIT) or an `-ERR`
+/// (a timeout, `[IN-USE]`) after which the process closes by design;
+/// anything else means the process died.
+fn clean_end(tail: &[u8]) -> bool {
+    let last = tail.strip_suffix(b"\r\n").unwrap_or(tail);
+    let last = last.rsplit(|b| *b == b'\n').next().unwrap_or(last);
+    last.starts_with(b"+OK Logging out") || last.starts_with(b"-ERR")
 }
 
 #[cfg(test)]
@@ -212,29 +110,9 @@ where
 mod tests {
     use std::sync::Arc;
 
-    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[tokio::test]
-    async fn bytes_go_both_ways_and_the_childs_end_ends_it() {
-        let (mut client, mut server) = tokio::io::duplex(1 << 16);
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        let child = tokio::spawn(async move {
-            let mut got = [0u8; 10];
-            theirs.read_exact(&mut got).await.unwrap();
-            theirs.write_all(b"+OK done\r\n").await.unwrap();
-            got
-        });
-        client.write_all(b"LIST\r\n").await.unwrap();
-        let ended = relay(&mut server, b"STAT\r\n", ours, Duration::from_secs(5), None);
-        let ended = tokio::time::timeout(Duration::from_secs(5), ended)
-            .await
-            .unwrap();
-        assert_eq!(ended, Ended::Closed(b"+OK done\r\n".to_vec()));
-        assert_eq!(&child.await.unwrap(), b"STAT\r\nLIST");
-        let mut out = vec![0u8; 10];
-        client.read_exact(&mut out).await.unwrap();
-        assert_eq!(out, b"+OK done\r\n");
-    }
+    use super::*;
 
     #[derive(Debug)]
     struct NoMailboxes;
@@ -299,29 +177,15 @@ mod tests {
         assert_eq!(out, "+OK Logged in.\r\n+OK 1 20\r\n+OK Logging out.\r\n");
     }
 
-    #[tokio::test]
-    async fn a_silent_death_and_a_stop_are_told_apart() {
-        let (_client, mut server) = tokio::io::duplex(1 << 16);
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        drop(theirs);
-        let ended = relay(&mut server, b"", ours, Duration::from_secs(5), None).await;
-        assert_eq!(ended, Ended::Silent);
-        let (_client, mut server) = tokio::io::duplex(1 << 16);
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        let (tx, rx) = watch::channel(false);
-        let child = tokio::spawn(async move {
-            theirs.write_all(b"+OK\r\n").await.unwrap();
-            // The input closes at the stop; then the child leaves.
-            let mut rest = Vec::new();
-            theirs.read_to_end(&mut rest).await.unwrap();
-        });
-        let task = tokio::spawn(async move {
-            relay(&mut server, b"", ours, Duration::from_secs(5), Some(rx)).await
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        tx.send(true).unwrap();
-        let ended = tokio::time::timeout(Duration::from_secs(5), task).await;
-        assert_eq!(ended.unwrap().unwrap(), Ended::Stopped);
-        child.await.unwrap();
+    /// The relay's own tests are with it, in `postern_tls::relay`.
+    #[test]
+    fn a_session_ends_cleanly_after_quit_or_an_error_only() {
+        assert!(clean_end(b"+OK 1 20\r\n+OK Logging out.\r\n"));
+        assert!(clean_end(b"-ERR [IN-USE] Mailbox is locked.\r\n"));
+        assert!(clean_end(b"+OK\r\n-ERR Disconnected for inactivity.\r\n"));
+        assert!(!clean_end(b"+OK Logging out.\r\n+OK 1 20\r\n"));
+        assert!(!clean_end(b"+OK 1 20\r\n"));
+        assert!(!clean_end(b"1 20\r\n.\r\n"));
+        assert!(!clean_end(b""));
     }
 }
