@@ -20,20 +20,17 @@
 //! the daemon ([`set_mode`]), as Dovecot reads it once per process.
 //!
 //! Deliveries into one Maildir at the same time share the fsync of its
-//! `new/` (`dir_shared`): one delivery at a time fsyncs the directory for
+//! `new/` ([`dir_shared`]): one delivery at a time fsyncs the directory for
 //! every delivery that linked its file in before that fsync began, and the
 //! others wait for it (group commit, as the queue does for `active/`).
 //!
 //! Unlike the queue, which moves its file into `active/` first and then
 //! flushes file and directory together (one journal commit per batch,
 //! `host/queue/src/commit.rs`), a delivery keeps the Maildir order: the
-//! file is complete on disk before its name appears in `new/`. A Maildir
-//! is read by others (IMAP, POP3, Dovecot, mutt), and a power cut between
-//! the name and the data would show them a cut message; the queue can move
-//! such a file aside at start-up because nothing but Postern reads the
-//! queue. On a file system with an ordered journal that order costs no
-//! commit of its own: the file is written with `O_DIRECT` (`msgfile`), and
-//! the shared fsync of `new/` is the one commit per batch.
+//! file is fsynced before its name appears in `new/`. A Maildir is read by
+//! others (IMAP, POP3, Dovecot, mutt), and a power cut between the name
+//! and the data would show them a cut message; the queue can move such a
+//! file aside at start-up because nothing but Postern reads the queue.
 
 use std::collections::HashMap;
 use std::fs::File;

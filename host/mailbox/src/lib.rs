@@ -4,12 +4,9 @@
 //! so that Dovecot and mutt read what Postern delivers: `tmp/`, `new/` and
 //! `cur/`, Dovecot-style unique file names with the `,S=<size>` field that
 //! spares Dovecot a `stat`. Delivery follows the Maildir protocol: write
-//! `tmp/NAME`, make it complete on disk, rename it into `new/NAME`, fsync
-//! `new/`; a reader never sees a partial message. On a file system with
-//! an ordered journal the file is written with `O_DIRECT` rather than
-//! fsynced, so that the fsync of `new/` is a delivery's one journal commit
-//! (`msgfile`). The Dovecot counterpart is its mail storage
-//! (`lib-storage/index/maildir`) as used by `dovecot-lda`.
+//! `tmp/NAME`, fsync it, link it into `new/NAME`, fsync `new/`; a reader
+//! never sees a partial message. The Dovecot counterpart is its mail
+//! storage (`lib-storage/index/maildir`) as used by `dovecot-lda`.
 //!
 //! For IMAP it keeps what Dovecot keeps beside a Maildir, in Dovecot's
 //! formats, so either server can take over the other's mailboxes: UIDs
@@ -35,8 +32,6 @@
 //! - [`maildir`]: [`Maildir`], creating a Maildir and delivering into it.
 //! - [`store`]: [`Mailbox`], one folder with UIDs, flags, copy, expunge.
 //! - `save`: [`Mailbox::append`], one new file and one journal commit.
-//! - `msgfile`: a message's new file, written in `tmp/` (`O_DIRECT` on an
-//!   ordered journal) and moved into `new/` or `cur/` without replacing.
 //! - [`sync`]: bringing a [`Snapshot`] up to date; the conditional STORE.
 //! - [`folders`]: [`Store`], a user's Maildir++ folders and subscriptions.
 //! - [`uidlist`]: `dovecot-uidlist` and its dotlock.
@@ -54,7 +49,6 @@ pub mod fsync;
 pub mod listing;
 pub mod maildir;
 pub mod mbox;
-mod msgfile;
 pub mod reader;
 mod save;
 pub mod state;

@@ -1,15 +1,18 @@
 //! A Maildir and the delivery protocol into it.
 
-use std::fs::{self, DirBuilder};
-use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, IoSlice, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::msgfile::{self, Written};
+use rustix::fs::{CWD, RenameFlags};
+use rustix::io::Errno;
+
 use crate::unique::unique_name;
 
-/// Directories are the user's alone, as Dovecot creates them.
+/// Directories and files are the user's alone, as Dovecot creates them.
 const DIR_MODE: u32 = 0o700;
+const FILE_MODE: u32 = 0o600;
 
 /// A Maildir on disk: `tmp/`, `new/` and `cur/` under one directory.
 #[derive(Debug, Clone)]
@@ -87,44 +90,99 @@ impl Maildir {
 
     /// Like [`Maildir::deliver`], with the message given in pieces (added
     /// header lines, then the message as queued) so no copy is made.
-    ///
-    /// The file is written in `tmp/` and renamed into `new/` (module
-    /// `msgfile`): on a file system with an ordered journal with
-    /// `O_DIRECT`, so that the fsync of `new/` is the one journal commit
-    /// that makes the file and its name durable; elsewhere fsynced first.
     pub fn deliver_parts(&self, parts: &[&[u8]]) -> io::Result<PathBuf> {
-        self.deliver_written(parts).map(|(path, _)| path)
-    }
-
-    /// [`Maildir::deliver_parts`], saying how the file was written.
-    fn deliver_written(&self, parts: &[&[u8]]) -> io::Result<(PathBuf, Written)> {
         let size: usize = parts.iter().map(|p| p.len()).sum();
-        self.deliver_named(&unique_name(size as u64), parts)
-    }
-
-    /// Delivers `parts` as `new/NAME`, failing if that exists.
-    fn deliver_named(&self, name: &str, parts: &[&[u8]]) -> io::Result<(PathBuf, Written)> {
-        let tmp = self.path.join("tmp").join(name);
-        let new = self.path.join("new").join(name);
-        let how = match msgfile::write(&tmp, parts, None)
-            .and_then(|(_file, how)| msgfile::publish(&tmp, &new).map(|()| how))
-        {
-            Ok(how) => how,
+        let name = unique_name(size as u64);
+        let tmp = self.path.join("tmp").join(&name);
+        let new = self.path.join("new").join(&name);
+        match write_synced(&tmp, parts).and_then(|()| publish(&tmp, &new)) {
+            Ok(Published::Moved) => {}
+            Ok(Published::Linked) => {
+                // The message is in new/: tmp/ is only a cleanup now (tmp/
+                // is not fsynced: a file a crash brings back there is a
+                // leftover that Maildir readers delete after 36 hours, as
+                // Dovecot does).
+                let _ = fs::remove_file(&tmp);
+            }
             Err(e) => {
                 // Nothing half-written stays behind; the error that matters
                 // is the first one.
                 let _ = fs::remove_file(&tmp);
                 return Err(e);
             }
-        };
+        }
         // The fsync of new/ is shared with concurrent deliveries to this
-        // Maildir (one disk wait per batch): it is what lets the queue
-        // forget the message, and on an ordered journal the only commit.
+        // Maildir (one disk wait per batch): with the file's own fsync it
+        // is what lets the queue forget the message, so it stays.
         if let Err(e) = crate::fsync::dir_shared(&self.path.join("new")) {
             let _ = fs::remove_file(&new);
             return Err(e);
         }
-        Ok((new, how))
+        Ok(new)
+    }
+}
+
+/// Creates `path` (it must not exist), writes `parts` and fsyncs it.
+fn write_synced(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    write_parts(&mut file, parts)?;
+    crate::fsync::file(&file)
+}
+
+/// Writes `parts` one after another: in one `writev` (a regular file
+/// takes it whole), the rest one by one if it did not.
+fn write_parts(file: &mut File, parts: &[&[u8]]) -> io::Result<()> {
+    let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    let mut skip = match file.write_vectored(&slices) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+        Err(e) => return Err(e),
+    };
+    for part in parts {
+        let rest = part.get(skip.min(part.len())..).unwrap_or_default();
+        skip = skip.saturating_sub(part.len());
+        file.write_all(rest)?;
+    }
+    Ok(())
+}
+
+/// How [`publish`] moved the file.
+enum Published {
+    /// Renamed: `tmp` is gone.
+    Moved,
+    /// Linked: `tmp` is still there.
+    Linked,
+}
+
+/// Moves `tmp` to `new` without ever replacing an existing file: one
+/// `renameat2(RENAME_NOREPLACE)` where the filesystem has it (one system
+/// call for what the Maildir spec's link and unlink do), else a hard link
+/// as the spec says, or, where the filesystem has no hard links either, a
+/// rename after checking that `new` is free.
+fn publish(tmp: &Path, new: &Path) -> io::Result<Published> {
+    match rustix::fs::renameat_with(CWD, tmp, CWD, new, RenameFlags::NOREPLACE) {
+        Ok(()) => return Ok(Published::Moved),
+        // Not supported here (an old kernel, some filesystems): link.
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match fs::hard_link(tmp, new) {
+        Ok(()) => Ok(Published::Linked),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
+        Err(_) => {
+            if fs::symlink_metadata(new).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", new.display()),
+                ));
+            }
+            fs::rename(tmp, new).map(|()| Published::Moved)
+        }
     }
 }
 
@@ -245,131 +303,18 @@ mod tests {
         assert!(Maildir::deliver_creating(file.join("Maildir"), &[b"x"]).is_err());
     }
 
-    /// Trace headers and message, at sizes around the `O_DIRECT` block,
-    /// arrive byte for byte, written either way.
     #[test]
-    fn exact_bytes_around_the_block_size_on_both_paths() {
-        use crate::msgfile::test::FORCE_JOURNAL;
+    fn publish_never_replaces() {
         let root = tempfile::tempdir().unwrap();
-        let md = Maildir::create(root.path()).unwrap();
-        let trace = b"Return-Path: <a@b>\r\nDelivered-To: c@d\r\n";
-        for journal in [false, true] {
-            FORCE_JOURNAL.with(|f| f.set(Some(journal)));
-            for len in [1, 4095, 4096, 4097, 100_000] {
-                let body: Vec<u8> = (0..len).map(|n| (n % 251) as u8).collect();
-                let (path, how) = md.deliver_written(&[trace, &body]).unwrap();
-                if !journal {
-                    assert_eq!(how, Written::Synced);
-                }
-                let mut want = trace.to_vec();
-                want.extend_from_slice(&body);
-                assert_eq!(fs::read(&path).unwrap(), want, "{len} {how:?}");
-                let name = path.file_name().unwrap().to_str().unwrap();
-                assert_eq!(size_of_name(name), Some(want.len() as u64));
-                let mode = fs::metadata(&path).unwrap().permissions().mode();
-                assert_eq!(mode & 0o777, 0o600);
-                // One part and an empty one, as the privsep helper's.
-                let (path, _) = md.deliver_written(&[&body, b""]).unwrap();
-                assert_eq!(fs::read(&path).unwrap(), body);
-            }
-            assert!(entries(&md.path().join("tmp")).is_empty());
-        }
-        FORCE_JOURNAL.with(|f| f.set(None));
-    }
-
-    /// A name already in `new/` is never replaced, whichever way the file
-    /// is written, and the failed delivery leaves nothing in `tmp/`.
-    #[test]
-    fn a_message_in_new_is_never_replaced() {
-        use crate::msgfile::test::FORCE_JOURNAL;
-        let root = tempfile::tempdir().unwrap();
-        let md = Maildir::create(root.path()).unwrap();
-        for journal in [false, true] {
-            FORCE_JOURNAL.with(|f| f.set(Some(journal)));
-            let name = format!("1.M1P1Q1.host{journal},S=3");
-            fs::write(md.path().join("new").join(&name), b"old").unwrap();
-            let err = md.deliver_named(&name, &[b"new!"]).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{journal}");
-            assert_eq!(fs::read(md.path().join("new").join(&name)).unwrap(), b"old");
-            assert!(entries(&md.path().join("tmp")).is_empty());
-        }
-        FORCE_JOURNAL.with(|f| f.set(None));
-    }
-
-    /// tmpfs has no journal: the file is fsynced before its rename, as
-    /// the Maildir spec has it.
-    #[test]
-    fn no_journal_keeps_the_classic_order() {
-        let Ok(root) = tempfile::tempdir_in("/dev/shm") else {
-            return; // no tmpfs here
-        };
-        let md = Maildir::create(root.path()).unwrap();
-        let (path, how) = md.deliver_written(&[b"A: 1\r\n", b"body"]).unwrap();
-        assert_eq!(how, Written::Synced);
-        assert_eq!(fs::read(&path).unwrap(), b"A: 1\r\nbody");
-    }
-
-    /// The two paths side by side, 20 threads delivering 4 KiB messages
-    /// into one Maildir: messages per second, CPU per message, journal
-    /// commits per message. A measurement, not a check:
-    /// `TMPDIR=/mnt/ext4 cargo test --release -p postern-mailbox --
-    /// --ignored --nocapture measure_` with TMPDIR on a journaled ext4.
-    #[test]
-    #[ignore = "a measurement, for TMPDIR on a journaled ext4"]
-    fn measure_delivery_paths() {
-        use crate::msgfile::test::FORCE_JOURNAL;
-        use std::time::Instant;
-        let root = tempfile::tempdir().unwrap();
-        let md = Arc::new(Maildir::create(root.path()).unwrap());
-        let cpu = || -> f64 {
-            let stat = fs::read_to_string("/proc/self/stat").unwrap();
-            let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split(' ').collect();
-            let ticks: f64 =
-                fields[12].parse::<f64>().unwrap() + fields[13].parse::<f64>().unwrap();
-            ticks / 100.0
-        };
-        let commits = || -> Option<u64> {
-            let dev = fs::read_dir("/proc/fs/jbd2").ok()?.find_map(|e| {
-                let name = e.ok()?.file_name().into_string().ok()?;
-                name.starts_with("loop").then_some(name)
-            })?;
-            let info = fs::read_to_string(format!("/proc/fs/jbd2/{dev}/info")).ok()?;
-            info.split_whitespace().next()?.parse().ok()
-        };
-        let body = vec![b'x'; 4096];
-        for round in 0..3 {
-            for journal in [false, true] {
-                let (n, threads) = (5000, 20);
-                let (c0, j0, t0) = (cpu(), commits(), Instant::now());
-                let handles: Vec<_> = (0..threads)
-                    .map(|_| {
-                        let (md, body) = (Arc::clone(&md), body.clone());
-                        std::thread::spawn(move || {
-                            FORCE_JOURNAL.with(|f| f.set(Some(journal)));
-                            for _ in 0..n / threads {
-                                md.deliver_parts(&[b"Delivered-To: a@b\r\n", &body])
-                                    .unwrap();
-                            }
-                        })
-                    })
-                    .collect();
-                for h in handles {
-                    h.join().unwrap();
-                }
-                let secs = t0.elapsed().as_secs_f64();
-                let per = |x: f64| x / f64::from(n);
-                let commits = match (j0, commits()) {
-                    (Some(a), Some(b)) => format!("{:.3}", per((b - a) as f64)),
-                    _ => "?".to_owned(),
-                };
-                eprintln!(
-                    "round {round}: {:12} {:6.0} msg/s, {:.3} ms CPU/msg, {commits} commits/msg",
-                    if journal { "O_DIRECT" } else { "fsync file" },
-                    f64::from(n) / secs,
-                    1e3 * per(cpu() - c0),
-                );
-            }
-        }
+        let (tmp, new) = (root.path().join("a"), root.path().join("b"));
+        fs::write(&tmp, b"new").unwrap();
+        fs::write(&new, b"old").unwrap();
+        let err = publish(&tmp, &new).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&new).unwrap(), b"old");
+        fs::remove_file(&new).unwrap();
+        publish(&tmp, &new).unwrap();
+        assert_eq!(fs::read(&new).unwrap(), b"new");
     }
 
     #[test]

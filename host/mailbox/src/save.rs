@@ -2,21 +2,37 @@
 //! one journal commit, the commit of its UID, which makes the file, its
 //! name in `cur/` and the UID durable together.
 //!
-//! The file is written and moved into `cur/` by [`crate::msgfile`], which
-//! says why one commit is enough where the file system commits metadata
-//! through an ordered journal (ext4 with a journal, XFS): the file is
-//! written with `O_DIRECT` and never fsynced, and the UID list's fsync is
-//! the commit that covers the file, its name and its UID. Elsewhere the
-//! classic order is kept: the file is fsynced before the rename and `cur/`
-//! after the list; with `mail_fsync = never` nothing is fsynced.
+//! The Maildir rule is that a message is complete on disk before its name
+//! in `cur/` can be: a crash must never show half a message. The classic
+//! way is an fsync of the file in `tmp/` before the rename, then the
+//! rename, the list's fsync and an fsync of `cur/`. On ext4 with a
+//! journal every one of those fsyncs waits for a journal commit (an fsync
+//! of a directory commits whatever is pending, other sessions' changes
+//! too), so an APPEND waited for two or three commits in a row.
+//!
+//! Where the file system commits metadata through a journal, in order
+//! (ext4 with a journal, XFS: [`ordered_journal`]), the file is written
+//! with `O_DIRECT` instead: the write returns once the device has the
+//! data, with the blocks allocated (and ext4's unwritten extents
+//! converted) in the journal transaction open at that moment. The rename
+//! comes after it, so it lands in the same transaction or a later one;
+//! transactions commit in order, each after a flush of the device cache,
+//! so no commit can publish the name without the blocks and their data.
+//! The list's fsync is then the one commit that makes the file, its name
+//! in `cur/` and its UID durable together: nothing else is fsynced.
+//!
+//! Elsewhere (ext4 without a journal, tmpfs, btrfs, network file systems,
+//! or where `O_DIRECT` is refused) the classic order is kept; with
+//! `mail_fsync = never` nothing is fsynced.
 
-use std::fs;
-use std::io;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::flags::Flags;
 use crate::fsync;
-use crate::msgfile::{Written, publish, write};
 use crate::store::Mailbox;
 use crate::uidlist::Lock;
 use crate::unique::unique_name;
@@ -49,7 +65,7 @@ impl Mailbox {
         let tmp = self.path.join("tmp").join(&base);
         let target = self.path.join("cur").join(format!("{base}:{info}"));
         let written = (|| {
-            let (file, how) = write(&tmp, &[content], date.map(time_of))?;
+            let (file, how) = write(&tmp, content, date.map(time_of))?;
             let lock = Lock::acquire(&self.path)?;
             publish(&tmp, &target)?;
             Ok((file, how, lock))
@@ -126,6 +142,163 @@ fn time_of(secs: i64) -> SystemTime {
     }
 }
 
+/// The alignment `O_DIRECT` wants of buffer, length and offset: the page
+/// size, a multiple of every block size Linux file systems use.
+const ALIGN: usize = 4096;
+
+/// How the file was written, which decides what the commit must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// Around the page cache on a file system with an ordered journal:
+    /// the list's commit makes it and its name durable.
+    Direct,
+    /// Through the page cache and fsynced: its name in `cur/` needs an
+    /// fsync of `cur/` (nothing at all in `mail_fsync = never`).
+    Synced,
+}
+
+/// Writes `content` into the new file `path` (mode 0600, never replacing
+/// one), with `mtime` as its modification time (IMAP's internal date) if
+/// given. On error the caller removes `path`.
+pub(crate) fn write(
+    path: &Path,
+    content: &[u8],
+    mtime: Option<SystemTime>,
+) -> io::Result<(File, Written)> {
+    let dir = path.parent().unwrap_or(path);
+    if !fsync::messages() || !ordered_journal(dir) {
+        let file = buffered(path, content, mtime)?;
+        fsync::file(&file)?;
+        return Ok((file, Written::Synced));
+    }
+    match direct(path, content, mtime) {
+        Ok(file) => return Ok((file, Written::Direct)),
+        // Refused by the file system (`EINVAL`): the page cache instead.
+        // A file `direct` made is reused, emptied, so the name stays ours.
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {}
+        Err(e) => return Err(e),
+    }
+    let file = buffered(path, content, mtime)?;
+    fsync::file(&file)?;
+    Ok((file, Written::Synced))
+}
+
+/// Whether the file system holding `dir` commits metadata through a
+/// journal, in order, each commit after a flush of the device cache:
+/// XFS, and ext4 unless it was made without a journal (its
+/// `/sys/fs/ext4/DEV/journal_task` says `<none>`). Anything else, or what
+/// cannot be told, is not. Asked once per device.
+pub(crate) fn ordered_journal(dir: &Path) -> bool {
+    use std::collections::HashMap;
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    static KNOWN: OnceLock<Mutex<HashMap<u64, bool>>> = OnceLock::new();
+    let Ok(dev) = fs::metadata(dir).map(|m| m.dev()) else {
+        return false;
+    };
+    let known = KNOWN.get_or_init(Mutex::default);
+    if let Some(&ordered) = known
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&dev)
+    {
+        return ordered;
+    }
+    const XFS: u64 = 0x5846_5342;
+    const EXT4: u64 = 0xef53;
+    #[allow(clippy::cast_sign_loss, reason = "a magic number, not a quantity")]
+    let ordered = match rustix::fs::statfs(dir).map(|s| s.f_type as u64) {
+        Ok(XFS) => true,
+        Ok(EXT4) => {
+            let (major, minor) = (rustix::fs::major(dev), rustix::fs::minor(dev));
+            fs::read_link(format!("/sys/dev/block/{major}:{minor}"))
+                .ok()
+                .and_then(|link| Some(link.file_name()?.to_str()?.to_owned()))
+                .and_then(|name| {
+                    fs::read_to_string(format!("/sys/fs/ext4/{name}/journal_task")).ok()
+                })
+                .is_some_and(|task| !task.contains("none"))
+        }
+        _ => false,
+    };
+    known
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(dev, ordered);
+    ordered
+}
+
+/// The page-cache write: a new file, or the one a refused direct write
+/// left (emptied first).
+fn buffered(path: &Path, content: &[u8], mtime: Option<SystemTime>) -> io::Result<File> {
+    let mut file = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let file = OpenOptions::new().write(true).open(path)?;
+            file.set_len(0)?;
+            file
+        }
+        Err(e) => return Err(e),
+    };
+    file.write_all(content)?;
+    if let Some(t) = mtime {
+        file.set_modified(t)?;
+    }
+    Ok(file)
+}
+
+/// The `O_DIRECT` write: `content` padded with zeros to whole blocks in an
+/// aligned buffer, written at once, the file then cut to its length.
+fn direct(path: &Path, content: &[u8], mtime: Option<SystemTime>) -> io::Result<File> {
+    // The flag's bits fit an i32 (`O_DIRECT` is 0o40000 or so).
+    let flags = i32::try_from(rustix::fs::OFlags::DIRECT.bits()).unwrap_or(0);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(flags)
+        .open(path)?;
+    let padded = content.len().div_ceil(ALIGN) * ALIGN;
+    let mut buffer = vec![0u8; padded + ALIGN];
+    let start = buffer.as_ptr().align_offset(ALIGN);
+    let Some(block) = buffer.get_mut(start..start + padded) else {
+        return Err(io::Error::from_raw_os_error(
+            rustix::io::Errno::INVAL.raw_os_error(),
+        ));
+    };
+    block[..content.len()].copy_from_slice(content);
+    file.write_all(block)?;
+    if padded != content.len() {
+        file.set_len(content.len() as u64)?;
+    }
+    if let Some(t) = mtime {
+        file.set_modified(t)?;
+    }
+    Ok(file)
+}
+
+/// Moves the written file from `tmp` to its name in `cur/` without ever
+/// replacing a file there (`RENAME_NOREPLACE`; a hard link and an unlink
+/// where the file system lacks it): one directory entry made, none left
+/// behind in `tmp/`.
+pub(crate) fn publish(tmp: &Path, target: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, tmp, CWD, target, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            fs::hard_link(tmp, target)?;
+            let _ = fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Failures injected between the steps of an APPEND, for the tests: a
 /// crash (a panic: no cleanup runs, as when the process is killed; only
 /// the lock's own drop does) or an error.
@@ -161,9 +334,43 @@ pub(crate) mod fail_point {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
+
+    #[test]
+    fn writes_exact_bytes_and_date_at_every_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let date = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        for (i, len) in [1, 4095, 4096, 4097, 100_000].into_iter().enumerate() {
+            let content: Vec<u8> = (0..len).map(|n| b'a' + (n % 26) as u8).collect();
+            let path = dir.path().join(format!("m{i}"));
+            let (file, how) = write(&path, &content, Some(date)).unwrap();
+            drop(file);
+            assert_eq!(fs::read(&path).unwrap(), content, "{len}");
+            let meta = fs::metadata(&path).unwrap();
+            assert_eq!(meta.modified().unwrap(), date);
+            assert!(matches!(how, Written::Direct | Written::Synced));
+            // The O_DIRECT write itself, whatever this file system is.
+            let direct_path = dir.path().join(format!("d{i}"));
+            drop(direct(&direct_path, &content, Some(date)).unwrap());
+            assert_eq!(fs::read(&direct_path).unwrap(), content, "{len}");
+            let meta = fs::metadata(&direct_path).unwrap();
+            assert_eq!(meta.modified().unwrap(), date);
+        }
+    }
+
+    #[test]
+    fn publish_never_replaces_and_leaves_nothing_in_tmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "new").unwrap();
+        fs::write(&b, "old").unwrap();
+        assert!(publish(&a, &b).is_err());
+        assert_eq!(fs::read(&b).unwrap(), b"old");
+        fs::remove_file(&b).unwrap();
+        publish(&a, &b).unwrap();
+        assert!(!a.exists());
+        assert_eq!(fs::read(&b).unwrap(), b"new");
+    }
 
     fn files(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
@@ -180,26 +387,8 @@ mod tests {
     /// `tmp/`, a lock, or a UID given twice; UIDNEXT stays above them all.
     #[test]
     fn a_crash_or_failure_mid_append_leaves_no_partial_message_or_reused_uid() {
-        crash_or_failure_mid_append(false);
-    }
-
-    /// The same with the file written by `O_DIRECT`, as on an ordered
-    /// journal (which this test's file system need not be).
-    #[test]
-    fn a_crash_or_failure_mid_direct_append_leaves_no_partial_message() {
-        crash_or_failure_mid_append(true);
-    }
-
-    fn crash_or_failure_mid_append(journal: bool) {
         use fail_point::Fail;
-        crate::msgfile::test::FORCE_JOURNAL.with(|f| f.set(Some(journal)));
         let dir = tempfile::tempdir().unwrap();
-        let probe = dir.path().join("probe");
-        let (_, how) = write(&probe, &[b"x"], None).unwrap();
-        fs::remove_file(&probe).unwrap();
-        // Without a journal, never O_DIRECT; with one, where the file
-        // system takes it.
-        assert!(journal || how == Written::Synced);
         let mb = Mailbox::open(dir.path()).unwrap();
         let (validity, first) = mb.append(b"one\r\n", &Flags::new(), None).unwrap();
         assert_eq!(first, 1);
