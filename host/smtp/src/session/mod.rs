@@ -212,7 +212,7 @@ impl<S: Transport> Session<S> {
         if self.settings.implicit_tls {
             self.handshake().await?;
         }
-        let _counted = match self.admit() {
+        let mut counted = match self.admit() {
             Ok(guard) => guard,
             Err(reply) => {
                 self.io.reply(&reply);
@@ -277,6 +277,11 @@ impl<S: Transport> Session<S> {
                 self.handshake().await?;
             }
             if line == Line::Verb(Verb::Quit) {
+                // The client is leaving: its place in the per-client
+                // connection count is given back before it can read the
+                // 221, so a client that reconnects at once is not counted
+                // twice (smtpd_client_connection_count_limit).
+                drop(counted.take());
                 self.io.flush(self.settings.command_timeout).await?;
                 return Ok(());
             }
