@@ -13,17 +13,24 @@ core by default: a load average around 10 on 2 cores, plus the sessions
 themselves). Every plugin of the chain needs well under a millisecond of
 CPU per call; what is counted is how many calls were cut off anyway
 (`deadline: still running` in the log), how many messages were refused
-for it (sent - delivered), and the server's CPU per message.
+for it (sent - delivered), and the server's CPU per message. For the
+calls cut off, the plugins named and where their time went (the cause a
+cut-off call logs: CPU, time holding a thread, its own waits, DNS, time
+ready but waiting for a thread) are summed up; `--keep-logs DIR` keeps
+each run's server log there.
 
     python3 bench/deadline-load.py [--messages 2000] [--sessions 50]
-        [--hogs 8] [--runs 1] [--postern BIN]
+        [--hogs 8] [--runs 1] [--postern BIN] [--keep-logs DIR]
 
 Nothing outside a temporary directory is touched; the hogs are this
 script's children and are killed at the end of each run.
 """
 
 import argparse
+import collections
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -34,6 +41,28 @@ import servers  # noqa: E402
 from mta import USER, NxDns, Postern, chain8, cpu_seconds, in_tmp  # noqa: E402
 
 HOG = "while True:\n    pass\n"
+
+# Where a cut-off call's time went, as its cause says (host/policy
+# deadline.rs, `Account`).
+ACCOUNT = re.compile(
+    r"(\d+) ms: ([\d.]+) ms of CPU in (\d+) ms holding a thread, (\d+) ms waiting on its "
+    r"own host calls, (\d+) ms on DNS, (\d+) ms ready but waiting for a thread")
+ACCOUNT_FIELDS = ("elapsed", "cpu", "held", "own waits", "dns", "ready waiting")
+
+
+def where_time_went(cut):
+    """The plugins cut off, and the largest of each part of their time."""
+    plugins = collections.Counter()
+    most = dict.fromkeys(ACCOUNT_FIELDS, 0.0)
+    for line in cut:
+        m = re.search(r": plugin (\S+) failed at ", line)
+        if m:
+            plugins[m.group(1)] += 1
+        a = ACCOUNT.search(line)
+        if a:
+            for field, value in zip(ACCOUNT_FIELDS, a.groups()):
+                most[field] = max(most[field], float(value))
+    return plugins, most
 
 
 def send(port, messages, sessions):
@@ -58,7 +87,7 @@ def settle(server, limit=60):
     return last
 
 
-def run(messages, sessions, hogs):
+def run(messages, sessions, hogs, keep_logs=None):
     def body(tmp):
         dns = NxDns()
         d = os.path.join(tmp, "postern")
@@ -76,6 +105,10 @@ def run(messages, sessions, hogs):
             delivered = settle(server)
             with open(os.path.join(d, "log")) as f:
                 log = f.read()
+            if keep_logs:
+                os.makedirs(keep_logs, exist_ok=True)
+                shutil.copy(os.path.join(d, "log"), os.path.join(
+                    keep_logs, f"hogs{hogs}-{time.strftime('%H%M%S')}.log"))
         finally:
             for p in spinning:
                 p.kill()
@@ -84,7 +117,10 @@ def run(messages, sessions, hogs):
             dns.close()
         cut = [line for line in log.splitlines() if "deadline: still running" in line]
         failed = [line for line in log.splitlines() if " failed at " in line]
+        plugins, most = where_time_went(cut)
         return {
+            "cut_plugins": plugins,
+            "cut_most": most,
             "hogs": hogs,
             "sent": messages,
             "delivered": delivered,
@@ -107,6 +143,7 @@ def main():
     ap.add_argument("--hogs", type=int, default=4 * (os.cpu_count() or 1))
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--postern", default=servers.POSTERN)
+    ap.add_argument("--keep-logs", metavar="DIR", help="copy each run's server log into DIR")
     args = ap.parse_args()
     servers.POSTERN = args.postern
     if not os.path.exists(args.postern):
@@ -116,13 +153,18 @@ def main():
     print("hogs  sent  delivered  refused  deadline cuts  plugin failures  s     CPU ms/msg  load")
     for _ in range(args.runs):
         for hogs in (0, args.hogs):
-            r = run(args.messages, args.sessions, hogs)
+            r = run(args.messages, args.sessions, hogs, args.keep_logs)
             print(f"{r['hogs']:<5} {r['sent']:<5} {r['delivered']:<10} {r['refused']:<8} "
                   f"{r['deadline_cuts']:<14} {r['plugin_failures']:<16} {r['seconds']:<5.1f} "
                   f"{r['cpu_ms_per_msg']:<11.2f} {r['load'][0]:.1f} -> {r['load'][1]:.1f}",
                   flush=True)
             if r["example"]:
                 print(f"      e.g. {r['example']}")
+            if r["cut_plugins"]:
+                print("      cut off: " + ", ".join(
+                    f"{name} {n}" for name, n in r["cut_plugins"].most_common()))
+                print("      their largest (ms): " + ", ".join(
+                    f"{field} {value:.0f}" for field, value in r["cut_most"].items()))
 
 
 if __name__ == "__main__":

@@ -40,13 +40,8 @@ fn start_with_table(
     let tmp = tempfile::tempdir().unwrap();
     let table = tmp.path().join("table");
     std::fs::write(&table, entries).unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
     let lists = lists(&format!("hash:{}", table.display()));
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &lists),
-    )
-    .unwrap();
+    test_config(tmp.path(), &lists);
     (Server::start_in(tmp.path()), tmp)
 }
 

@@ -4,8 +4,7 @@
 //! `[tables.NAME]`, Postfix's replies, and the `NOQUEUE: reject:` line
 //! naming the plugin.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
 
 use crate::support::*;
 
@@ -30,20 +29,15 @@ fn start(lists: &str) -> (Server, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let access = tmp.path().join("access");
     std::fs::write(&access, ACCESS).unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
     let lists = lists.replace("@ACCESS@", &format!("hash:{}", access.display()));
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &lists),
-    )
-    .unwrap();
+    test_config(tmp.path(), &lists);
     let server = Server::start_in(tmp.path());
     (server, tmp)
 }
 
 /// EHLO, MAIL, RCPT from `source`: the reply to RCPT (or the first
 /// refusal before it).
-fn rcpt(server: &Server, source: &str, helo: &str, from: &str, to: &str) -> String {
+fn rcpt(server: &Server, [source, helo, from, to]: [&str; 4]) -> String {
     let mut c = Client::connect_from(server.smtp, source);
     let r = c.cmd(&format!("EHLO {helo}"));
     assert!(r.starts_with("250"), "{r}");
@@ -54,16 +48,31 @@ fn rcpt(server: &Server, source: &str, helo: &str, from: &str, to: &str) -> Stri
     c.cmd(&format!("RCPT TO:<{to}>"))
 }
 
+/// MAIL FROM `from` to alice@example.org, from 127.0.0.2 (outside
+/// mynetworks) with HELO c.example.net: the reply to RCPT.
+fn from_outside(server: &Server, from: &str) -> String {
+    rcpt(
+        server,
+        ["127.0.0.2", "c.example.net", from, "alice@example.org"],
+    )
+}
+
+/// The refusal of joe@spammer.example.net by the sender access table.
+const SPAMMER_REFUSED: &str =
+    "554 5.7.1 <joe@spammer.example.net>: Sender address rejected: Access denied\r\n";
+
 #[test]
 fn client_access_rejects_by_address_and_names_the_plugin() {
     let (server, _tmp) =
         start("smtpd_client_restrictions = \"permit_mynetworks, check_client_access @ACCESS@\"");
     let r = rcpt(
         &server,
-        "127.0.0.3",
-        "client.example.net",
-        "a@example.net",
-        "alice@example.org",
+        [
+            "127.0.0.3",
+            "client.example.net",
+            "a@example.net",
+            "alice@example.org",
+        ],
     );
     assert_eq!(
         r,
@@ -81,10 +90,12 @@ fn client_access_rejects_by_address_and_names_the_plugin() {
     // A numeric reply with its own enhanced code.
     let r = rcpt(
         &server,
-        "127.0.0.4",
-        "client.example.net",
-        "a@example.net",
-        "alice@example.org",
+        [
+            "127.0.0.4",
+            "client.example.net",
+            "a@example.net",
+            "alice@example.org",
+        ],
     );
     assert_eq!(
         r,
@@ -93,10 +104,12 @@ fn client_access_rejects_by_address_and_names_the_plugin() {
     // Not in the table: the list ends, permit.
     let r = rcpt(
         &server,
-        "127.0.0.2",
-        "client.example.net",
-        "a@example.net",
-        "alice@example.org",
+        [
+            "127.0.0.2",
+            "client.example.net",
+            "a@example.net",
+            "alice@example.org",
+        ],
     );
     assert!(r.starts_with("250"), "{r}");
 }
@@ -109,10 +122,12 @@ fn reverse_client_and_helo_access() {
     );
     let r = rcpt(
         &server,
-        "127.0.0.2",
-        "badhelo.example.net",
-        "a@example.net",
-        "alice@example.org",
+        [
+            "127.0.0.2",
+            "badhelo.example.net",
+            "a@example.net",
+            "alice@example.org",
+        ],
     );
     assert_eq!(
         r,
@@ -122,10 +137,12 @@ fn reverse_client_and_helo_access() {
     // Parent domains match subdomains (Postfix's default).
     let r = rcpt(
         &server,
-        "127.0.0.2",
-        "mx.spammer.example.net",
-        "a@example.net",
-        "alice@example.org",
+        [
+            "127.0.0.2",
+            "mx.spammer.example.net",
+            "a@example.net",
+            "alice@example.org",
+        ],
     );
     assert_eq!(
         r,
@@ -134,10 +151,12 @@ fn reverse_client_and_helo_access() {
     // The unverified client name: the address key decides.
     let r = rcpt(
         &server,
-        "127.0.0.4",
-        "ok.example.net",
-        "a@example.net",
-        "alice@example.org",
+        [
+            "127.0.0.4",
+            "ok.example.net",
+            "a@example.net",
+            "alice@example.org",
+        ],
     );
     assert!(
         r.starts_with("550 5.7.1 <")
@@ -149,24 +168,9 @@ fn reverse_client_and_helo_access() {
 #[test]
 fn sender_access_with_the_null_sender_and_hold() {
     let (server, _tmp) = start("smtpd_sender_restrictions = \"check_sender_access @ACCESS@\"");
-    let r = rcpt(
-        &server,
-        "127.0.0.2",
-        "c.example.net",
-        "joe@spammer.example.net",
-        "alice@example.org",
-    );
-    assert_eq!(
-        r,
-        "554 5.7.1 <joe@spammer.example.net>: Sender address rejected: Access denied\r\n"
-    );
-    let r = rcpt(
-        &server,
-        "127.0.0.2",
-        "c.example.net",
-        "",
-        "alice@example.org",
-    );
+    let r = from_outside(&server, "joe@spammer.example.net");
+    assert_eq!(r, SPAMMER_REFUSED);
+    let r = from_outside(&server, "");
     assert_eq!(
         r,
         "550 5.7.1 <>: Sender address rejected: No bounces here\r\n"
@@ -175,24 +179,17 @@ fn sender_access_with_the_null_sender_and_hold() {
     assert!(log.contains("plugin=check_sender_access"), "{log}");
     // `.dot.example.net` does not match while parent domains match
     // subdomains.
-    let r = rcpt(
-        &server,
-        "127.0.0.2",
-        "c.example.net",
-        "x@a.dot.example.net",
-        "alice@example.org",
-    );
+    let r = from_outside(&server, "x@a.dot.example.net");
     assert!(r.starts_with("250"), "{r}");
     // HOLD: accepted and logged as Postfix logs it.
     let mut c = Client::connect_from(server.smtp, "127.0.0.2");
     c.cmd("EHLO c.example.net");
-    let r = send_message(
+    send_accepted(
         &mut c,
         "q@quarantine.example.net",
         &["alice@example.org"],
         "Subject: held\r\n\r\nhi\r\n",
     );
-    assert!(r.starts_with("250"), "{r}");
     let log = server.wait_log(": hold: RCPT from ");
     assert!(
         log.contains("<q@quarantine.example.net>: Sender address triggers HOLD action"),
@@ -209,10 +206,12 @@ fn recipient_access_strips_the_extension() {
     );
     let r = rcpt(
         &server,
-        "127.0.0.2",
-        "c.example.net",
-        "a@example.net",
-        "blocked+tag@example.org",
+        [
+            "127.0.0.2",
+            "c.example.net",
+            "a@example.net",
+            "blocked+tag@example.org",
+        ],
     );
     assert_eq!(
         r,
@@ -221,18 +220,22 @@ fn recipient_access_strips_the_extension() {
     // user@ OK permits even what reject_unauth_destination would refuse.
     let r = rcpt(
         &server,
-        "127.0.0.2",
-        "c.example.net",
-        "a@example.net",
-        "postmaster@elsewhere.example",
+        [
+            "127.0.0.2",
+            "c.example.net",
+            "a@example.net",
+            "postmaster@elsewhere.example",
+        ],
     );
     assert!(r.starts_with("250"), "{r}");
     let r = rcpt(
         &server,
-        "127.0.0.2",
-        "c.example.net",
-        "a@example.net",
-        "bob@elsewhere.example",
+        [
+            "127.0.0.2",
+            "c.example.net",
+            "a@example.net",
+            "bob@elsewhere.example",
+        ],
     );
     assert_eq!(
         r,
@@ -240,32 +243,32 @@ fn recipient_access_strips_the_extension() {
     );
 }
 
-#[test]
-fn an_unreadable_table_names_the_config_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let config = tmp.path().join("postern.toml");
-    let text = config_text(
-        tmp.path(),
-        "smtpd_sender_restrictions = \"\"\"\n    permit_mynetworks\n    check_sender_access hash:/nonexistent/access\n\"\"\"",
-    );
-    std::fs::write(&config, &text).unwrap();
+/// `postern check` on the test config with `lists`, written to `dir`: it
+/// must fail. Its stderr, the config's path and the line of the config
+/// that names `check_sender_access`.
+fn refused_at_load(dir: &Path, lists: &str) -> (String, PathBuf, usize) {
+    let config = test_config(dir, lists);
+    let text = std::fs::read_to_string(&config).unwrap();
     let line = text
         .lines()
         .position(|l| l.contains("check_sender_access"))
         .unwrap()
         + 1;
-    let out = Command::new(POSTERN)
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let (ok, err) = postern_check(&config);
+    assert!(!ok, "{err}");
+    (err, config, line)
+}
+
+#[test]
+fn an_unreadable_table_names_the_config_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (err, config, line) = refused_at_load(
+        tmp.path(),
+        "smtpd_sender_restrictions = \"\"\"\n    permit_mynetworks\n    check_sender_access hash:/nonexistent/access\n\"\"\"",
+    );
     let want = format!(
         "{}:{line}: table hash:/nonexistent/access: ",
-        Path::new(&config).display()
+        config.display()
     );
     assert!(err.contains(&want), "want {want:?} in:\n{err}");
     assert!(err.contains("/nonexistent/access"), "{err}");
@@ -274,35 +277,19 @@ fn an_unreadable_table_names_the_config_line() {
 #[test]
 fn an_answer_no_plugin_can_evaluate_is_refused_at_load() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
     let access = tmp.path().join("access");
     std::fs::write(
         &access,
         "example.net   permit_mynetworks, reject_rbl_client zen.spamhaus.org\n",
     )
     .unwrap();
-    let config = tmp.path().join("postern.toml");
-    let text = config_text(
+    let (err, _, line) = refused_at_load(
         tmp.path(),
         &format!(
             "smtpd_sender_restrictions = \"check_sender_access hash:{}\"",
             access.display()
         ),
     );
-    std::fs::write(&config, &text).unwrap();
-    let line = text
-        .lines()
-        .position(|l| l.contains("check_sender_access"))
-        .unwrap()
-        + 1;
-    let out = Command::new(POSTERN)
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
     assert!(
         err.contains(&format!(
             "postern.toml:{line}: smtpd.restrictions.sender: entry check_sender_access hash:{}: table hash:{}: key \"example.net\": ",
@@ -316,48 +303,24 @@ fn an_answer_no_plugin_can_evaluate_is_refused_at_load() {
 #[test]
 fn reload_rereads_a_table_named_in_a_list() {
     let (server, tmp) = start("smtpd_sender_restrictions = \"check_sender_access @ACCESS@\"");
-    let r = rcpt(
-        &server,
-        "127.0.0.2",
-        "c.example.net",
-        "joe@changed.example.net",
-        "alice@example.org",
-    );
+    let r = from_outside(&server, "joe@changed.example.net");
     assert!(r.starts_with("250"), "{r}");
     std::fs::write(
         tmp.path().join("access"),
         "changed.example.net   REJECT Changed our minds\n",
     )
     .unwrap();
-    let out = Command::new(POSTERN)
-        .arg("--config")
-        .arg(tmp.path().join("postern.toml"))
-        .arg("reload")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    let config = tmp.path().join("postern.toml");
+    reload(&config);
     server.wait_log("reload -- version");
-    let r = rcpt(
-        &server,
-        "127.0.0.2",
-        "c.example.net",
-        "joe@changed.example.net",
-        "alice@example.org",
-    );
+    let r = from_outside(&server, "joe@changed.example.net");
     assert_eq!(
         r,
         "554 5.7.1 <joe@changed.example.net>: Sender address rejected: Changed our minds\r\n"
     );
     // A table that no longer parses keeps the running policy.
     std::fs::write(tmp.path().join("access"), "lonely\n").unwrap();
-    let out = Command::new(POSTERN)
-        .arg("--config")
-        .arg(tmp.path().join("postern.toml"))
-        .arg("reload")
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = reload_refused(&config);
     assert!(
         err.contains("table hash:") && err.contains("access:1: expected"),
         "{err}"
@@ -367,17 +330,8 @@ fn reload_rereads_a_table_named_in_a_list() {
 #[test]
 fn a_table_alone_in_a_list_is_the_lists_access_check() {
     let (server, _tmp) = start("smtpd_sender_restrictions = \"permit_mynetworks, @ACCESS@\"");
-    let r = rcpt(
-        &server,
-        "127.0.0.2",
-        "c.example.net",
-        "joe@spammer.example.net",
-        "alice@example.org",
-    );
-    assert_eq!(
-        r,
-        "554 5.7.1 <joe@spammer.example.net>: Sender address rejected: Access denied\r\n"
-    );
+    let r = from_outside(&server, "joe@spammer.example.net");
+    assert_eq!(r, SPAMMER_REFUSED);
     server.wait_log("plugin=check_sender_access");
 }
 
@@ -390,10 +344,12 @@ fn main_cf_settings_reach_the_plugins() {
     );
     let r = rcpt(
         &server,
-        "127.0.0.2",
-        "c.example.net",
-        "a@example.net",
-        "blocked+x@example.org",
+        [
+            "127.0.0.2",
+            "c.example.net",
+            "a@example.net",
+            "blocked+x@example.org",
+        ],
     );
     assert_eq!(
         r,

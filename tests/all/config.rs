@@ -127,13 +127,8 @@ fn invalid_plugin_stops_startup() {
         b"this is not webassembly",
     )
     .unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
     let extra = format!("plugin_directory = \"{}\"", plugins.display());
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &extra),
-    )
-    .unwrap();
+    test_config(tmp.path(), &extra);
     let f = tmp.path().join("postern.toml").display().to_string();
     for cmd in [
         &["check", "--config", &f][..],

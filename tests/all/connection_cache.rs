@@ -10,9 +10,10 @@
 //! counts connections and logs each event (`connect N`, `message N`,
 //! `rset N`, `quit N`, `timeout N`, `drop N`: N the connection).
 
-use std::process::{Child, Command, Stdio};
+use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
+use crate::sink::PythonSmtp;
 use crate::support::*;
 
 /// The counting next hop. argv: MODE LOGFILE [IDLE]. MODE `ok` keeps
@@ -86,7 +87,7 @@ asyncio.run(main())
 
 /// The next hop, killed when dropped.
 struct NextHop {
-    child: Child,
+    _process: PythonSmtp,
     port: u16,
     log: tempfile::NamedTempFile,
 }
@@ -94,28 +95,15 @@ struct NextHop {
 impl NextHop {
     fn start(mode: &str, idle: Option<&str>) -> NextHop {
         let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new("python3")
-            .arg("-c")
-            .arg(NEXT_HOP)
-            .arg(mode)
-            .arg(log.path())
-            .args(idle)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut line = String::new();
-            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(WAIT).expect("the next hop did not start");
+        let mut args = vec![OsStr::new(mode), log.path().as_os_str()];
+        args.extend(idle.map(OsStr::new));
+        let (process, line) = PythonSmtp::start_plain("the next hop", NEXT_HOP, args);
         let port = line.trim().parse().unwrap();
-        NextHop { child, port, log }
+        NextHop {
+            _process: process,
+            port,
+            log,
+        }
     }
 
     fn events(&self) -> String {
@@ -140,13 +128,6 @@ impl NextHop {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for NextHop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -279,8 +260,6 @@ fn the_reuse_count_limit_caps_transactions_per_connection() {
 #[test]
 fn bad_reuse_limits_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), "").unwrap();
-    let config = tmp.path().join("postern.toml");
     for (line, key) in [
         (
             "smtp_connection_reuse_time_limit = \"soon\"",
@@ -291,8 +270,6 @@ fn bad_reuse_limits_are_clear_errors() {
             "smtp_connection_reuse_count_limit",
         ),
     ] {
-        std::fs::write(&config, config_text(tmp.path(), line)).unwrap();
-        let (ok, err) = postern_check(&config);
-        assert!(!ok && err.contains(key), "{line}: {err}");
+        check_refuses(tmp.path(), line, key);
     }
 }

@@ -10,11 +10,12 @@
 //! that names the key.
 
 use std::ffi::OsStr;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::sendmail_modes::sendmail;
 use crate::sink::{PythonSmtp, received};
 use crate::support::*;
 
@@ -81,16 +82,6 @@ const SLOW_RETRY: &str = "minimal_backoff_time = \"1000s\"\n\
     maximal_backoff_time = \"4000s\"\n\
     queue_run_delay = \"1000s\"\n\
     default_destination_concurrency_failed_cohort_limit = 0\n";
-
-/// A free loopback port, for a filter that starts after the server that
-/// names it.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The filter process; killed when dropped.
 struct Filter {
@@ -168,19 +159,6 @@ fn send(server: &Server, from: &str, rcpts: &[&str], subject: &str) -> String {
     id
 }
 
-fn flush(dir: &Path) {
-    let out = Command::new(POSTERN)
-        .args(["flush", "--config"])
-        .arg(dir.join("postern.toml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Waits until `queue/deferred` holds `n` files; answers their text.
 fn wait_deferred(dir: &Path, n: usize) -> Vec<String> {
     let deferred = dir.join("queue/deferred");
@@ -251,23 +229,8 @@ fn content_filter_passes_each_message_through_the_filter_once() {
     );
 
     // `postern sendmail` mail follows main.cf's content_filter too.
-    let mut child = Command::new(POSTERN)
-        .arg("--config")
-        .arg(tmp.path().join("postern.toml"))
-        .args(["sendmail", "alice"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"Subject: from cron\n\nline\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let config = tmp.path().join("postern.toml");
+    let out = sendmail(&config, &["alice"], "Subject: from cron\n\nline\n", false);
     assert!(out.status.success(), "{out:?}");
     let got = wait_messages(&server.new_dir("alice"), 2);
     assert!(got.iter().all(|m| filtered(m)));

@@ -12,10 +12,8 @@
 //! disk, not all of the data): the test cuts it, as such a cut would, and
 //! recovery must then not deliver it.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -73,45 +71,13 @@ fn shim(dir: &Path) -> PathBuf {
     so
 }
 
-/// Starts the server on `dir/postern.toml` with `preload` preloaded; its
-/// SMTP address once it listens.
-fn start_preloaded(dir: &Path, preload: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(POSTERN)
-        .args(["start", "--foreground", "--config"])
-        .arg(dir.join("postern.toml"))
-        .env("LD_PRELOAD", preload)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(addr) = line.split("listening on smtp ").nth(1)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(addr.trim().to_owned());
-            }
-        }
-    });
-    let Ok(addr) = rx.recv_timeout(WAIT) else {
-        let _ = child.kill();
-        panic!("the preloaded server did not start");
-    };
-    (child, addr.parse().unwrap())
-}
-
 /// Sends one message to a server that dies at its flush: no 250 may come.
 /// Returns the one file left in `queue/active/`.
 fn crash_at_flush(tmp: &Path) -> PathBuf {
-    std::fs::write(tmp.join("users"), USERS).unwrap();
-    std::fs::write(tmp.join("postern.toml"), config_text(tmp, "")).unwrap();
-    let (mut child, addr) = start_preloaded(tmp, &shim(tmp));
-    let mut c = Client::connect(addr);
+    let mut command = foreground(&test_config(tmp, ""));
+    command.env("LD_PRELOAD", shim(tmp));
+    let mut server = Server::spawn(tmp, command);
+    let mut c = Client::connect(server.smtp);
     let body = "Subject: unflushed\r\nMessage-ID: <unflushed@client.test.example>\r\n\r\n\
                 the body of a message that never got its 250\r\n";
     let r = send_message(
@@ -121,7 +87,7 @@ fn crash_at_flush(tmp: &Path) -> PathBuf {
         body,
     );
     assert_eq!(r, "", "an answer to DATA before the flush: {r}");
-    let status = child.wait().unwrap();
+    let status = server.wait();
     assert!(!status.success(), "the server should have been killed");
     let active: Vec<PathBuf> = std::fs::read_dir(tmp.join("queue/active"))
         .unwrap()

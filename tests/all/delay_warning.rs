@@ -49,8 +49,7 @@ fn a_deferred_message_warns_its_sender_once_across_a_restart() {
         &["friend@elsewhere.example"],
         "Subject: slow letter\r\nFrom: alice@example.org\r\n\r\nthe body\r\n",
     );
-    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
-    let id = r.trim().rsplit(' ').next().unwrap().to_owned();
+    let id = queued_id(&r);
     server.wait_log(&format!("{id}: sender delay notification: "));
     wait_messages(&server.new_dir("alice"), 1);
     // The warning is recorded in the queue file: after a crash and more
@@ -101,8 +100,7 @@ fn notify_decides_who_is_in_the_warning() {
     assert!(c.cmd("DATA").starts_with("354"));
     c.send(b"Subject: five\r\n\r\nthe body\r\n.\r\n");
     let r = c.reply();
-    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
-    let first = r.trim().rsplit(' ').next().unwrap().to_owned();
+    let first = queued_id(&r);
     // A message whose only recipient declines DELAY gets none.
     assert_eq!(c.cmd("MAIL FROM:<alice@example.org>"), "250 2.1.0 Ok\r\n");
     assert_eq!(
@@ -112,8 +110,7 @@ fn notify_decides_who_is_in_the_warning() {
     assert!(c.cmd("DATA").starts_with("354"));
     c.send(b"Subject: quiet\r\n\r\nthe body\r\n.\r\n");
     let r = c.reply();
-    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
-    let quiet = r.trim().rsplit(' ').next().unwrap().to_owned();
+    let quiet = queued_id(&r);
     server.wait_log(&format!("{first}: sender delay notification: "));
     server.wait_log_count(&format!("{quiet}: to=<f@elsewhere.example>"), 3);
     let log = server.log();

@@ -59,11 +59,7 @@ fn start() -> (Server, tempfile::TempDir) {
 /// reply (the client, HELO and sender lists run at RCPT:
 /// smtpd_delay_reject).
 fn rcpt(server: &Server, client: &str, helo: &str, from: &str, to: &str) -> String {
-    let mut c = Client::connect_from(server.smtp, client);
-    assert!(c.cmd(&format!("EHLO {helo}")).starts_with("250"));
-    let r = c.cmd(&format!("MAIL FROM:<{from}>"));
-    assert!(r.starts_with("250"), "{r}");
-    c.cmd(&format!("RCPT TO:<{to}>"))
+    rcpt_from(server.smtp, client, helo, from, to).0
 }
 
 /// Asserts the RCPT reply and the NOQUEUE line of that refusal.

@@ -10,12 +10,12 @@
 //! As an ordinary user everything runs as that user.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::WAIT;
+use crate::support::{WAIT, free_port};
 
 const DOVECOT: &str = "/usr/sbin/dovecot";
 const LDA: &str = "/usr/lib/dovecot/dovecot-lda";
@@ -53,16 +53,6 @@ fn passwd_entry(pred: impl Fn(&str, u32) -> bool) -> Option<(String, u32, u32)> 
         let gid = f.get(3)?.parse().ok()?;
         pred(f[0], uid).then(|| (f[0].to_owned(), uid, gid))
     })
-}
-
-/// A free loopback port (a small race with other tests, retried by
-/// [`Dovecot::start`]).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Dovecot {

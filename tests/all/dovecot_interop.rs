@@ -10,18 +10,10 @@
 use std::net::SocketAddr;
 
 use crate::dovecot::{self, Dovecot};
-use crate::support::{Client, Server, python, send_message, wait_messages};
+use crate::support::{Client, Server, python, send_accepted, wait_messages};
 
 const SERVICES: &str = "[[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:0\"\n\
     [[service]]\nname = \"pop3\"\nlisten = \"127.0.0.1:0\"\n";
-
-/// Where `service` listens, from the server's `listening on` line.
-fn port(server: &Server, service: &str) -> SocketAddr {
-    let needle = format!("listening on {service} ");
-    let log = server.wait_log(&needle);
-    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
-    line.trim().parse().unwrap()
-}
 
 /// What one IMAP server shows of alice's mailboxes, read-only (EXAMINE,
 /// BODY.PEEK): per mailbox UIDVALIDITY and UIDNEXT, per message UID,
@@ -119,13 +111,12 @@ fn dovecot_reads_what_postern_delivered_and_flagged() {
             "From: bob@example.org\r\nTo: alice@example.org\r\nSubject: m{i}\r\n\r\n{}.dot line\r\n",
             "line of text\r\n".repeat(i * 40)
         );
-        let r = send_message(&mut c, "bob@example.org", &["alice@example.org"], &body);
-        assert!(r.starts_with("250"), "{r}");
+        send_accepted(&mut c, "bob@example.org", &["alice@example.org"], &body);
         c.cmd("RSET");
     }
     wait_messages(&server.new_dir("alice"), 4);
-    let imap = port(&server, "imap");
-    let pop = port(&server, "pop3");
+    let imap = server.listening("imap");
+    let pop = server.listening("pop3");
     python(FLAG_IN_POSTERN, &[&imap.port().to_string()]);
     let boxes = ["INBOX", "Work"];
     let ours = snapshot(imap, Some(pop), &boxes);
@@ -215,8 +206,8 @@ fn postern_reads_what_dovecot_appended_flagged_and_delivered() {
     assert!(!log.contains("Error:") && !log.contains("Panic:"), "{log}");
     drop(dovecot);
 
-    let imap = port(&server, "imap");
-    let pop = port(&server, "pop3");
+    let imap = server.listening("imap");
+    let pop = server.listening("pop3");
     let ours = snapshot(imap, Some(pop), &boxes);
     assert_eq!(
         store_lines(&ours),

@@ -67,8 +67,7 @@ fn notify_success_and_never_with_ret_full_envid_and_orcpt() {
     assert!(c.cmd("DATA").starts_with("354"));
     c.send(b"Subject: with dsn\r\nFrom: alice@example.org\r\n\r\nthe body\r\n.\r\n");
     let r = c.reply();
-    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
-    let id = r.trim().rsplit(' ').next().unwrap().to_owned();
+    let id = queued_id(&r);
 
     // Bob has the message; Alice the success notice about it.
     wait_messages(&server.new_dir("bob"), 1);
@@ -200,12 +199,7 @@ fn a_remote_refusal_names_the_remote_mta_and_its_reply() {
     sender.wait_log(&format!("{id}: sender non-delivery notification: "));
     let new = sender.dir.join("mail/sender.test/postmaster/Maildir/new");
     wait_messages(&new, 1);
-    let path = std::fs::read_dir(&new)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let path = message_files(&new).remove(0);
     let out = python(READ_REMOTE, &[path.to_str().unwrap()]);
     for line in [
         "final-recipient rfc822; nobody@far.test",

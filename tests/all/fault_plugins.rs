@@ -12,7 +12,8 @@
 //! On a machine this load saturates (a debug build, tests in parallel on
 //! two cores), a well-behaved plugin in the same list (here
 //! `permit_mynetworks`) may miss its deadline (250 ms of its own CPU
-//! time, with a wall-clock backstop of four times that) and fail too: its
+//! time; four times that of CPU and its own waits; a wall-clock ceiling of
+//! 40 times that, host/policy/src/deadline.rs) and fail too: its
 //! transaction still gets a 451 within the bound, which a client retries,
 //! as the trusted client here does. Such collateral failures are
 //! counted and printed with their cause, not hidden.
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::fault_remote::{copies, numbered};
-use crate::policy_tables::guest_dir;
+use crate::policy_tables::guest_config;
 use crate::support::*;
 
 /// Concurrent hostile sessions.
@@ -31,10 +32,12 @@ const SESSIONS: usize = 20;
 const ROUNDS: usize = 2;
 /// Messages the trusted client sends meanwhile.
 const TRUSTED: usize = 5;
-/// The most a hostile transaction may wait for its answer: the 250 ms
-/// deadline, plus a wide margin for a debug build on a loaded 2-core
-/// machine (speed targets live in benchmarks).
-const BOUND: Duration = Duration::from_secs(10);
+/// The most a hostile transaction may wait for its answer: the policy's
+/// wall-clock ceiling (40 times the 250 ms deadline, 10 s: a looping guest
+/// on a saturated machine may wait that long for its CPU time), plus a
+/// margin for a debug build on a loaded 2-core machine (speed targets
+/// live in benchmarks).
+const BOUND: Duration = Duration::from_secs(15);
 /// `[plugins] memory_limit` here: one instance's linear memory.
 const MEMORY_LIMIT_MIB: u64 = 16;
 
@@ -69,19 +72,14 @@ fn hostile_session(smtp: std::net::SocketAddr) -> Vec<(String, Duration)> {
 /// Runs the load against test guest `guest` doing `what` in `check`.
 fn under_load(guest: &str, what: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let plugins = guest_dir(tmp.path(), guest);
     // max_failures = 0: the entry is never taken out, so every
     // transaction meets the hostile plugin.
     let extra = format!(
-        "plugin_directory = \"{}\"\n\
-         smtpd_client_restrictions = [\"permit_mynetworks\", \
+        "smtpd_client_restrictions = [\"permit_mynetworks\", \
          {{ plugin = \"{guest}\", check = \"{what}\" }}]\n\
-         [plugins]\nmax_failures = 0\nmemory_limit = \"{MEMORY_LIMIT_MIB}M\"\n",
-        plugins.display()
+         [plugins]\nmax_failures = 0\nmemory_limit = \"{MEMORY_LIMIT_MIB}M\"\n"
     );
-    let config = tmp.path().join("postern.toml");
-    std::fs::write(&config, config_text(tmp.path(), &extra)).unwrap();
+    let config = guest_config(tmp.path(), guest, &extra);
     let server = Server::start_in(tmp.path());
     let pid = server.pid();
     let rss_before = proc_kib(pid, "VmRSS");

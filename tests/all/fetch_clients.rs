@@ -8,59 +8,59 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::mail_clients::{
-    CERT_NAME, cert, deliver, inbox_count, installed, port, server_with_mail,
-};
-use crate::support::{Server, wait_messages};
+use crate::mail_clients::{CERT_NAME, cert, deliver, inbox_count, installed, server_with_mail};
+use crate::support::{Server, message_files, output_text, wait_messages};
 
-/// Runs fetchmail once on `rc` (written mode 0600, as fetchmail demands)
-/// with its pid and id files under `dir`; returns its exit code and output.
-fn fetchmail(dir: &Path, rc: &str) -> (i32, String) {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join("fetchmailrc");
-    std::fs::write(&path, rc).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new("fetchmail")
-        .arg("--fetchmailrc")
-        .arg(&path)
-        .arg("--pidfile")
-        .arg(dir.join("fetchmail.pid"))
-        .arg("--idfile")
-        .arg(dir.join("fetchids"))
-        .args(["--nosyslog", "--nodetach", "-v"])
-        .env("HOME", dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+/// fetchmail polling alice's mailbox on a server, its files (rc, pid, id
+/// file) in `dir`, each message handed to an MDA that appends it to the
+/// mbox file `mbox`.
+struct Fetchmail<'a> {
+    server: &'a Server,
+    dir: &'a Path,
+    mbox: PathBuf,
 }
 
-/// A fetchmail poll of alice's mailbox at `port` with `protocol`, TLS as
-/// `tls` says (`ssl` for implicit TLS, `sslproto 'tls1.2+'` for
-/// STLS/STARTTLS), the certificate checked, each message handed to an MDA
-/// that appends it to the mbox file `mbox`.
-fn fetchmail_rc(
-    server: &Server,
-    port: SocketAddr,
-    protocol: &str,
-    tls: &str,
-    then: &str,
-    mbox: &Path,
-) -> String {
-    format!(
-        "poll 127.0.0.1 service {port} protocol {protocol} timeout 20\n  \
-         user \"alice@example.org\" password \"secret\"\n  \
-         {tls} sslcertck sslcertfile \"{cert}\" sslcommonname \"{CERT_NAME}\"\n  \
-         {then}\n  \
-         mda \"python3 -c 'import mailbox, sys; mailbox.mbox(sys.argv[1]).add(sys.stdin.buffer.read())' {mbox}\"\n",
-        port = port.port(),
-        cert = cert(server).display(),
-        mbox = mbox.display(),
-    )
+impl<'a> Fetchmail<'a> {
+    fn new(server: &'a Server, dir: &'a Path) -> Fetchmail<'a> {
+        let mbox = dir.join("fetched.mbox");
+        Fetchmail { server, dir, mbox }
+    }
+
+    /// Runs fetchmail once, polling `port` with `protocol`, TLS as `tls`
+    /// says (`ssl` for implicit TLS, `sslproto 'tls1.2+'` for
+    /// STLS/STARTTLS), the certificate checked, then `then` (keep,
+    /// fetchall, ...); its exit code and output.
+    fn poll(&self, port: SocketAddr, protocol: &str, tls: &str, then: &str) -> (i32, String) {
+        use std::os::unix::fs::PermissionsExt;
+        let rc = format!(
+            "poll 127.0.0.1 service {port} protocol {protocol} timeout 20\n  \
+             user \"alice@example.org\" password \"secret\"\n  \
+             {tls} sslcertck sslcertfile \"{cert}\" sslcommonname \"{CERT_NAME}\"\n  \
+             {then}\n  \
+             mda \"python3 -c 'import mailbox, sys; mailbox.mbox(sys.argv[1]).add(sys.stdin.buffer.read())' {mbox}\"\n",
+            port = port.port(),
+            cert = cert(self.server).display(),
+            mbox = self.mbox.display(),
+        );
+        // Mode 0600, as fetchmail demands.
+        let dir = self.dir;
+        let path = dir.join("fetchmailrc");
+        std::fs::write(&path, rc).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = Command::new("fetchmail")
+            .arg("--fetchmailrc")
+            .arg(&path)
+            .arg("--pidfile")
+            .arg(dir.join("fetchmail.pid"))
+            .arg("--idfile")
+            .arg(dir.join("fetchids"))
+            .args(["--nosyslog", "--nodetach", "-v"])
+            .env("HOME", dir)
+            .output()
+            .unwrap();
+        let text = output_text(&out);
+        (out.status.code().unwrap_or(-1), text)
+    }
 }
 
 fn mbox_subjects(mbox: &Path) -> Vec<String> {
@@ -77,47 +77,37 @@ fn fetchmail_pop3_keeps_then_deletes_over_tls() {
         return;
     }
     let (server, tmp) = server_with_mail(2);
-    let mbox = tmp.path().join("fetched.mbox");
+    let f = Fetchmail::new(&server, tmp.path());
+    let mbox = &f.mbox;
     // pop3s, keep: both fetched, both left on the server, their UIDLs
     // remembered in fetchmail's id file.
-    let rc = fetchmail_rc(
-        &server,
-        port(&server, "pop3s"),
-        "POP3",
-        "ssl",
-        "keep",
-        &mbox,
-    );
-    let (code, text) = fetchmail(tmp.path(), &rc);
+    let (code, text) = f.poll(server.listening("pop3s"), "POP3", "ssl", "keep");
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("2 messages for alice@example.org"), "{text}");
-    assert_eq!(mbox_subjects(&mbox), ["client test 0", "client test 1"]);
+    assert_eq!(mbox_subjects(mbox), ["client test 0", "client test 1"]);
     assert_eq!(inbox_count(&server), 2);
     // pop3 with STLS, keep: UIDL says both were seen; nothing fetched
     // (fetchmail's "no mail" exit code).
-    let pop3 = port(&server, "pop3");
+    let pop3 = server.listening("pop3");
     let stls = "sslproto 'tls1.2+'";
-    let rc = fetchmail_rc(&server, pop3, "POP3", stls, "keep", &mbox);
-    let (code, text) = fetchmail(tmp.path(), &rc);
+    let (code, text) = f.poll(pop3, "POP3", stls, "keep");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("POP3> STLS"), "{text}");
     assert!(text.contains("2 messages (2 seen)"), "{text}");
     // A third arrives; no keep: only the new one is fetched, and deleted.
     deliver(&server, 2..3);
     wait_messages(&server.new_dir("alice"), 1);
-    let rc = fetchmail_rc(&server, pop3, "POP3", stls, "nokeep", &mbox);
-    let (code, text) = fetchmail(tmp.path(), &rc);
+    let (code, text) = f.poll(pop3, "POP3", stls, "nokeep");
     assert_eq!(code, 0, "{text}");
-    assert_eq!(mbox_subjects(&mbox).last().unwrap(), "client test 2");
+    assert_eq!(mbox_subjects(mbox).last().unwrap(), "client test 2");
     assert_eq!(inbox_count(&server), 2, "{text}");
     // fetchall, no keep: the two old ones too; the mailbox is empty.
-    let rc = fetchmail_rc(&server, pop3, "POP3", stls, "fetchall nokeep", &mbox);
-    let (code, text) = fetchmail(tmp.path(), &rc);
+    let (code, text) = f.poll(pop3, "POP3", stls, "fetchall nokeep");
     assert_eq!(code, 0, "{text}");
-    assert_eq!(mbox_subjects(&mbox).len(), 5, "{text}");
+    assert_eq!(mbox_subjects(mbox).len(), 5, "{text}");
     assert_eq!(inbox_count(&server), 0, "{text}");
     // The dot-stuffed line arrived unstuffed in every copy.
-    let text = std::fs::read_to_string(&mbox).unwrap();
+    let text = std::fs::read_to_string(mbox).unwrap();
     assert_eq!(text.matches("\n.leading dot\n").count(), 5, "{text}");
 }
 
@@ -127,41 +117,25 @@ fn fetchmail_imap_fetches_unseen_then_deletes_over_tls() {
         return;
     }
     let (server, tmp) = server_with_mail(2);
-    let mbox = tmp.path().join("fetched.mbox");
+    let f = Fetchmail::new(&server, tmp.path());
+    let mbox = &f.mbox;
     // imaps, keep: both fetched and marked seen.
-    let rc = fetchmail_rc(
-        &server,
-        port(&server, "imaps"),
-        "IMAP",
-        "ssl",
-        "keep",
-        &mbox,
-    );
-    let (code, text) = fetchmail(tmp.path(), &rc);
+    let (code, text) = f.poll(server.listening("imaps"), "IMAP", "ssl", "keep");
     assert_eq!(code, 0, "{text}");
-    assert_eq!(mbox_subjects(&mbox), ["client test 0", "client test 1"]);
+    assert_eq!(mbox_subjects(mbox), ["client test 0", "client test 1"]);
     assert_eq!(inbox_count(&server), 2);
     // imap with STARTTLS, keep: nothing unseen, nothing fetched.
-    let imap = port(&server, "imap");
-    let rc = fetchmail_rc(&server, imap, "IMAP", "sslproto 'tls1.2+'", "keep", &mbox);
-    let (code, text) = fetchmail(tmp.path(), &rc);
+    let imap = server.listening("imap");
+    let (code, text) = f.poll(imap, "IMAP", "sslproto 'tls1.2+'", "keep");
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("STARTTLS"), "{text}");
     // A third message arrives; fetchall, no keep: all three fetched,
     // flagged \Deleted and expunged.
     deliver(&server, 2..3);
     wait_messages(&server.new_dir("alice"), 1);
-    let rc = fetchmail_rc(
-        &server,
-        imap,
-        "IMAP",
-        "sslproto 'tls1.2+'",
-        "fetchall nokeep",
-        &mbox,
-    );
-    let (code, text) = fetchmail(tmp.path(), &rc);
+    let (code, text) = f.poll(imap, "IMAP", "sslproto 'tls1.2+'", "fetchall nokeep");
     assert_eq!(code, 0, "{text}");
-    assert_eq!(mbox_subjects(&mbox).len(), 5, "{text}");
+    assert_eq!(mbox_subjects(mbox).len(), 5, "{text}");
     assert_eq!(inbox_count(&server), 0, "{text}");
 }
 
@@ -178,11 +152,7 @@ fn getmail(dir: &Path, rc: &str) -> String {
         .env("HOME", dir)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert!(out.status.success(), "getmail failed:\n{text}");
     text
 }
@@ -213,6 +183,12 @@ fn getmail_rc(
         },
     )
 }
+
+/// getmail options: fetch what is new and keep it on the server.
+const KEEP: &str = "read_all = false\ndelete = false";
+
+/// getmail options: fetch everything and delete it from the server.
+const DELETE: &str = "read_all = true\ndelete = true";
 
 /// getmail's summary line: "N messages (B bytes) retrieved, S skipped".
 fn retrieved(text: &str) -> usize {
@@ -260,14 +236,9 @@ fn getmail_pop3_remembers_uidls_then_deletes() {
     }
     let (server, tmp) = server_with_mail(2);
     let local = local_maildir(tmp.path());
-    let pop3s = port(&server, "pop3s");
-    let keep = getmail_rc(
-        &server,
-        "SimplePOP3SSLRetriever",
-        pop3s,
-        &local,
-        "read_all = false\ndelete = false",
-    );
+    let pop3s = server.listening("pop3s");
+    let rc = |options| getmail_rc(&server, "SimplePOP3SSLRetriever", pop3s, &local, options);
+    let keep = rc(KEEP);
     assert_eq!(retrieved(&getmail(tmp.path(), &keep)), 2);
     // Known UIDLs are not fetched again; a new message is.
     assert_eq!(retrieved(&getmail(tmp.path(), &keep)), 0);
@@ -276,13 +247,7 @@ fn getmail_pop3_remembers_uidls_then_deletes() {
     assert_eq!(retrieved(&getmail(tmp.path(), &keep)), 1);
     assert_eq!(maildir_count(&local), 3);
     assert_eq!(inbox_count(&server), 3);
-    let delete = getmail_rc(
-        &server,
-        "SimplePOP3SSLRetriever",
-        pop3s,
-        &local,
-        "read_all = true\ndelete = true",
-    );
+    let delete = rc(DELETE);
     assert_eq!(retrieved(&getmail(tmp.path(), &delete)), 3);
     assert_eq!(inbox_count(&server), 0);
     assert_eq!(maildir_count(&local), 6);
@@ -295,34 +260,18 @@ fn getmail_imap_into_maildir_then_deletes() {
     }
     let (server, tmp) = server_with_mail(2);
     let local = local_maildir(tmp.path());
-    let imaps = port(&server, "imaps");
-    let keep = getmail_rc(
-        &server,
-        "SimpleIMAPSSLRetriever",
-        imaps,
-        &local,
-        "read_all = false\ndelete = false",
-    );
+    let imaps = server.listening("imaps");
+    let rc = |options| getmail_rc(&server, "SimpleIMAPSSLRetriever", imaps, &local, options);
+    let keep = rc(KEEP);
     assert_eq!(retrieved(&getmail(tmp.path(), &keep)), 2);
     assert_eq!(retrieved(&getmail(tmp.path(), &keep)), 0);
     assert_eq!(inbox_count(&server), 2);
-    let delete = getmail_rc(
-        &server,
-        "SimpleIMAPSSLRetriever",
-        imaps,
-        &local,
-        "read_all = true\ndelete = true",
-    );
+    let delete = rc(DELETE);
     assert_eq!(retrieved(&getmail(tmp.path(), &delete)), 2);
     assert_eq!(inbox_count(&server), 0);
     // What getmail wrote is the message, with its own headers on top.
     let new = local.join("new");
-    let first = std::fs::read_dir(&new)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let first = message_files(&new).remove(0);
     let text = std::fs::read_to_string(first).unwrap();
     assert!(
         text.contains("X-getmail-retrieved-from-mailbox: INBOX"),

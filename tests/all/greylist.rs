@@ -3,7 +3,6 @@
 //! delivered with an X-Greylist header; a client whose mail passed is
 //! auto-whitelisted; bad arguments stop the load with a clear error.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -20,12 +19,7 @@ fn start(args: &str) -> (Server, tempfile::TempDir) {
 /// MAIL FROM `from` and RCPT TO `to` from 127.0.0.2 (not in mynetworks):
 /// the RCPT reply, and the session for DATA.
 fn rcpt(server: &Server, from: &str, to: &str) -> (String, Client) {
-    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
-    assert!(c.cmd("EHLO mx.sender.example").starts_with("250"));
-    let r = c.cmd(&format!("MAIL FROM:<{from}>"));
-    assert!(r.starts_with("250"), "{r}");
-    let r = c.cmd(&format!("RCPT TO:<{to}>"));
-    (r, c)
+    rcpt_from(server.smtp, "127.0.0.2", "mx.sender.example", from, to)
 }
 
 /// The message of a session whose RCPT was accepted; the final reply.
@@ -103,25 +97,11 @@ fn a_client_whose_mail_passed_is_auto_whitelisted() {
 #[test]
 fn bad_arguments_stop_the_load_and_name_the_argument() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let config = tmp.path().join("postern.toml");
-    std::fs::write(
-        &config,
-        config_text(
-            tmp.path(),
-            "smtpd_recipient_restrictions = [{ plugin = \"greylist\", delay = \"0s\" }, \
-             \"reject_unauth_destination\"]\n",
-        ),
-    )
-    .unwrap();
-    let out = Command::new(POSTERN)
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("greylist"), "{stderr}");
+    let stderr = check_refuses(
+        tmp.path(),
+        "smtpd_recipient_restrictions = [{ plugin = \"greylist\", delay = \"0s\" }, \
+         \"reject_unauth_destination\"]\n",
+        "greylist",
+    );
     assert!(stderr.contains("delay: \"0s\": a time of zero"), "{stderr}");
 }

@@ -14,7 +14,6 @@ use crate::support::*;
 fn start() -> (Server, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().display().to_string();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
     std::fs::write(tmp.path().join("known"), "alice@example.org  ok\n").unwrap();
     let extra = format!(
         "smtpd_recipient_restrictions = [\"reject_multi_recipient_bounce\", \
@@ -22,11 +21,7 @@ fn start() -> (Server, tempfile::TempDir) {
          \"permit_auth_destination\", \"reject\"]\n\
          [tables.known]\ntype = \"hash\"\npath = \"{d}/known\"\n"
     );
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &extra),
-    )
-    .unwrap();
+    test_config(tmp.path(), &extra);
     (Server::start_in(tmp.path()), tmp)
 }
 

@@ -2,9 +2,7 @@
 //! Python's imaplib over imap (plain on loopback, and STARTTLS) and
 //! imaps; two sessions and a delivery at once; malformed input.
 
-use std::net::SocketAddr;
-
-use crate::support::{Client, Server, python, send_message, wait_messages};
+use crate::support::{Client, Server, python, send_accepted, wait_messages};
 
 const SERVICES: &str = "auth_failure_delay = \"1s\"\n\
     [[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:0\"\n\
@@ -13,19 +11,10 @@ const SERVICES: &str = "auth_failure_delay = \"1s\"\n\
 
 const BODY: &str = "From: Bob <bob@example.org>\r\nTo: alice@example.org\r\nSubject: imap test\r\n\r\nfirst line\r\nsecond line\r\n";
 
-/// Where `service` listens, from the server's `listening on` line.
-fn port(server: &Server, service: &str) -> SocketAddr {
-    let needle = format!("listening on {service} ");
-    let log = server.wait_log(&needle);
-    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
-    line.trim().parse().unwrap()
-}
-
 fn server_with_mail() -> (Server, tempfile::TempDir, Vec<u8>) {
     let (server, tmp) = Server::start(SERVICES);
     let mut c = Client::connect(server.smtp);
-    let r = send_message(&mut c, "bob@example.org", &["alice@example.org"], BODY);
-    assert!(r.starts_with("250"), "{r}");
+    send_accepted(&mut c, "bob@example.org", &["alice@example.org"], BODY);
     let m = wait_messages(&server.new_dir("alice"), 1);
     (server, tmp, m[0].clone())
 }
@@ -73,7 +62,7 @@ print("logout", m.logout()[0])
 "#;
 
 fn session(server: &Server, service: &str, mode: &str) -> (String, Vec<u8>) {
-    let addr = port(server, service);
+    let addr = server.listening(service);
     let out = server.dir.join(format!("fetch-{mode}"));
     let text = python(
         SESSION,
@@ -179,7 +168,7 @@ fn starttls_and_imaps() {
     let log = server.wait_log(", TLS, mpid=");
     assert!(log.contains("Login: user=<alice@example.org>"), "{log}");
     // The first session moved the message to Junk; imaps sees an empty INBOX.
-    let addr = port(&server, "imaps");
+    let addr = server.listening("imaps");
     let text = python(
         r#"
 import imaplib, ssl, sys
@@ -226,7 +215,7 @@ a.logout(); b.logout()
 #[test]
 fn idle_sees_delivery_and_two_sessions_agree() {
     let (server, _tmp, _) = server_with_mail();
-    let addr = port(&server, "imap");
+    let addr = server.listening("imap");
     let text = python(
         TWO_SESSIONS,
         &[&addr.port().to_string(), &server.smtp.port().to_string()],
@@ -270,7 +259,7 @@ print("closed", f.readline() == b"" or f.readline() == b"")
 #[test]
 fn malformed_commands_and_huge_literals_get_tagged_answers() {
     let (server, _tmp, _) = server_with_mail();
-    let addr = port(&server, "imap");
+    let addr = server.listening("imap");
     let text = python(MALFORMED, &[&addr.port().to_string()]);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
@@ -319,10 +308,9 @@ fn mbsync_round_trip() {
     }
     let (server, tmp, _) = server_with_mail();
     let mut c = Client::connect(server.smtp);
-    let r = send_message(&mut c, "bob@example.org", &["alice@example.org"], BODY);
-    assert!(r.starts_with("250"), "{r}");
+    send_accepted(&mut c, "bob@example.org", &["alice@example.org"], BODY);
     wait_messages(&server.new_dir("alice"), 2);
-    let addr = port(&server, "imap");
+    let addr = server.listening("imap");
     let local = tmp.path().join("local");
     std::fs::create_dir(&local).unwrap();
     let rc = tmp.path().join("mbsyncrc");
@@ -339,17 +327,22 @@ fn mbsync_round_trip() {
         ),
     )
     .unwrap();
+    // `-Dn` prints the IMAP dialogue, shown with the server's log if a
+    // run fails (how the UIDVALIDITY flake below was found).
     let sync = || {
         let out = std::process::Command::new("mbsync")
             .arg("-c")
             .arg(&rc)
+            .arg("-Dn")
             .arg("-a")
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            "{}\n{}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            server.log()
         );
     };
     sync();
@@ -380,6 +373,49 @@ fn mbsync_round_trip() {
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     assert!(inbox[0].to_str().unwrap().ends_with(":2,FS"), "{inbox:?}");
     assert_eq!(files(&root.join(".Sent")).len(), 1);
+}
+
+/// Selects, examines and appends to folders that are still empty.
+const EMPTY_FOLDERS: &str = r#"
+import imaplib, re, sys, time
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]), timeout=20)
+m.login("alice@example.org", "secret")
+def validity(box):
+    st = m.status(box, "(UIDVALIDITY)")[1][0].decode()
+    return re.search(r"UIDVALIDITY (\d+)", st).group(1)
+print("status", validity("Drafts"))
+m.select("Sent")
+print("select", m.response("UIDVALIDITY")[1][0].decode())
+time.sleep(1.1)
+print("status", validity("Drafts"))
+typ, data = m.append("Sent", None, None, b"Subject: sent\r\n\r\nhi\r\n")
+print("append", typ, data[0].decode())
+print("noop", m.noop()[0])
+"#;
+
+/// The `mbsync_round_trip` flake (it failed under load with `BYE Mailbox
+/// state changed under the session`): a folder without a UID list (an
+/// empty one) drew a new UIDVALIDITY from the clock at every sync, so an
+/// APPEND in a later second than the SELECT changed it under the session,
+/// and mbsync saw every empty folder's UIDVALIDITY change between runs.
+/// It must stay put (RFC 3501 §2.3.1.1).
+#[test]
+fn an_empty_folder_keeps_its_uidvalidity() {
+    let (server, _tmp) = Server::start(SERVICES);
+    let addr = server.listening("imap");
+    let text = python(EMPTY_FOLDERS, &[&addr.port().to_string()]);
+    let lines: Vec<&str> = text.lines().collect();
+    let [status, select, status_again, append, noop] = lines[..] else {
+        panic!("{text}\nserver log:\n{}", server.log());
+    };
+    assert_eq!(status, status_again, "{text}");
+    let validity = select.strip_prefix("select ").unwrap();
+    assert_eq!(
+        append,
+        format!("append OK [APPENDUID {validity} 1] Append completed."),
+        "{text}"
+    );
+    assert_eq!(noop, "noop OK", "{text}");
 }
 
 /// Deliveries over SMTP, two IMAP sessions flagging and a POP3 session
@@ -441,8 +477,8 @@ for m in done:
 #[test]
 fn deliveries_imap_and_pop3_at_once_lose_and_duplicate_nothing() {
     let (server, _tmp, _) = server_with_mail();
-    let imap = port(&server, "imap");
-    let pop = port(&server, "pop3");
+    let imap = server.listening("imap");
+    let pop = server.listening("pop3");
     let text = python(
         CONCURRENT,
         &[
@@ -477,10 +513,9 @@ fn recent_goes_to_one_session_and_search_decodes() {
         To: alice@example.org\r\nSubject: =?UTF-8?B?UsOpdW5pb24gZGUgZMOpY2VtYnJl?=\r\n\
         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
         Content-Transfer-Encoding: base64\r\n\r\nTCfDqXTDqSBlc3QgZmluaS4K\r\n";
-    let r = send_message(&mut c, "bob@example.org", &["alice@example.org"], body);
-    assert!(r.starts_with("250"), "{r}");
+    send_accepted(&mut c, "bob@example.org", &["alice@example.org"], body);
     wait_messages(&server.new_dir("alice"), 1);
-    let addr = port(&server, "imap");
+    let addr = server.listening("imap");
     let text = python(
         r#"
 import imaplib, sys

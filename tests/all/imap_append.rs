@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -65,18 +64,6 @@ typ, data = m.append("INBOX", None, None, message(mine))
 print("after", data[0].decode())
 "#;
 
-/// Where the imap service listens: the last `listening on imap` line.
-fn imap_port(server: &Server) -> SocketAddr {
-    let needle = "listening on imap ";
-    let log = server.wait_log(needle);
-    let line = log
-        .lines()
-        .rev()
-        .find_map(|l| l.split(needle).nth(1))
-        .unwrap();
-    line.trim().parse().unwrap()
-}
-
 /// The indices the checker appends with, above the appender's.
 const CHECKER_INDEX: u32 = 1_000_000;
 
@@ -109,7 +96,7 @@ fn a_killed_server_leaves_no_partial_message_and_no_reused_uid() {
     let mut validity = None;
     let mut next_index = 0;
     for round in 0..3 {
-        let addr = imap_port(&server);
+        let addr = server.listening("imap");
         let script = format!("{MESSAGE}{APPENDER}");
         let mut child = Command::new("python3")
             .args(["-c", &script])
@@ -156,7 +143,7 @@ fn a_killed_server_leaves_no_partial_message_and_no_reused_uid() {
         child.wait().unwrap();
 
         server = Server::start_in(tmp.path());
-        let addr = imap_port(&server);
+        let addr = server.listening("imap");
         let began = Instant::now();
         let mine = CHECKER_INDEX + round;
         let out = python(

@@ -6,26 +6,16 @@
 //! malformed CONDSTORE arguments answered with a tagged BAD while the
 //! server keeps serving.
 
-use std::net::SocketAddr;
-
-use crate::support::{Client, Server, python, send_message, wait_messages};
+use crate::support::{Client, Server, python, send_accepted, wait_messages};
 
 const SERVICES: &str = "[[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:0\"\n";
-
-fn port(server: &Server) -> SocketAddr {
-    let needle = "listening on imap ";
-    let log = server.wait_log(needle);
-    let line = log.lines().find_map(|l| l.split(needle).nth(1)).unwrap();
-    line.trim().parse().unwrap()
-}
 
 fn deliver(server: &Server, subject: &str, n: usize) {
     let mut c = Client::connect(server.smtp);
     let body = format!(
         "From: bob@example.org\r\nTo: alice@example.org\r\nSubject: {subject}\r\n\r\nhi\r\n"
     );
-    let r = send_message(&mut c, "bob@example.org", &["alice@example.org"], &body);
-    assert!(r.starts_with("250"), "{r}");
+    send_accepted(&mut c, "bob@example.org", &["alice@example.org"], &body);
     wait_messages(&server.new_dir("alice"), n);
 }
 
@@ -82,7 +72,7 @@ fn one_sessions_store_reaches_the_other_with_its_modseq() {
     let (server, _tmp) = Server::start(SERVICES);
     deliver(&server, "one", 1);
     deliver(&server, "two", 2);
-    let addr = port(&server);
+    let addr = server.listening("imap");
     let text = python(
         TWO_SESSIONS,
         &[&addr.port().to_string(), &server.smtp.port().to_string()],
@@ -139,10 +129,16 @@ print(m.fetch("1", "(MODSEQ)")[1][0].decode())
 print(m.status("INBOX", "(HIGHESTMODSEQ)")[1][0].decode())
 m.logout()
 "#;
-    let first = python(script, &[&port(&server).port().to_string(), "store"]);
+    let first = python(
+        script,
+        &[&server.listening("imap").port().to_string(), "store"],
+    );
     server.kill();
     let server = Server::start_in(tmp.path());
-    let second = python(script, &[&port(&server).port().to_string(), "look"]);
+    let second = python(
+        script,
+        &[&server.listening("imap").port().to_string(), "look"],
+    );
     assert_eq!(first, second);
     assert!(first.contains("MODSEQ ("), "{first}");
 }
@@ -181,7 +177,7 @@ typ, data = c._simple_command("SELECT", "INBOX", "(QRESYNC (%s %s))" % (v.decode
 print("select", typ, c.untagged_responses.get("VANISHED"), c.untagged_responses.get("FETCH"))
 c.logout()
 "#;
-    let text = python(script, &[&port(&server).port().to_string()]);
+    let text = python(script, &[&server.listening("imap").port().to_string()]);
     assert!(text.contains("expunge ('OK', [None]) [b'1']"), "{text}");
     assert!(text.contains("enable OK [b'QRESYNC']"), "{text}");
     assert!(
@@ -222,7 +218,7 @@ print(cmd(b"m LOGOUT\r\n", "m"))
 fn malformed_condstore_arguments_get_tagged_bad() {
     let (server, _tmp) = Server::start(SERVICES);
     deliver(&server, "one", 1);
-    let addr = port(&server);
+    let addr = server.listening("imap");
     let text = python(MALFORMED, &[&addr.port().to_string()]);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 12, "{text}");

@@ -63,17 +63,8 @@ pub(crate) fn runnable(config: &str, dir: &Path) -> String {
 pub(crate) fn check(config: &str, dir: &Path) {
     let path = dir.join("postern.toml");
     std::fs::write(&path, runnable(config, dir)).unwrap();
-    let out = Command::new(POSTERN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        std::fs::read_to_string(&path).unwrap()
-    );
+    let (ok, err) = postern_check(&path);
+    assert!(ok, "{err}\n{}", std::fs::read_to_string(&path).unwrap());
 }
 
 #[test]
@@ -159,10 +150,8 @@ fn the_full_server_imports_with_dovecot_and_answers_as_postfix_does() {
 
     // smtpd_helo_restrictions' access map, from an untrusted client,
     // decided at RCPT (smtpd_delay_reject), Postfix's words.
-    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
-    assert!(c.cmd("EHLO badhelo.example.org").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<someone@example.net>").starts_with("250"));
-    let r = c.cmd("RCPT TO:<alice@example.com>");
+    let (from, to) = ("someone@example.net", "alice@example.com");
+    let (r, mut c) = rcpt_from(server.smtp, "127.0.0.2", "badhelo.example.org", from, to);
     assert!(
         r.starts_with("450 4.7.1 <badhelo.example.org>: Helo command rejected: Try again later"),
         "{r}"
@@ -170,23 +159,13 @@ fn the_full_server_imports_with_dovecot_and_answers_as_postfix_does() {
     c.cmd("QUIT");
 
     // A trusted client relays (permit_mynetworks).
-    let mut c = Client::connect(server.smtp);
-    assert!(c.cmd("EHLO client.example.com").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<alice@example.com>").starts_with("250"));
-    let r = c.cmd("RCPT TO:<someone@example.net>");
+    let (from, to) = ("alice@example.com", "someone@example.net");
+    let (r, mut c) = rcpt_from(server.smtp, "127.0.0.1", "client.example.com", from, to);
     assert!(r.starts_with("250"), "{r}");
     c.cmd("QUIT");
 
     // The submission service's master.cf overrides: TLS first.
-    let log = server.wait_log("listening on submission ");
-    let submission: std::net::SocketAddr = log
-        .split("listening on submission ")
-        .nth(1)
-        .and_then(|s| s.lines().next())
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let submission = server.listening("submission");
     let mut c = Client::connect_from(submission, "127.0.0.2");
     assert!(c.cmd("EHLO client.example.net").starts_with("250"));
     let r = c.cmd("MAIL FROM:<someone@example.net>");

@@ -4,7 +4,6 @@
 //! dot-stuffing and a bare-LF smuggling attempt, and a second Postern
 //! delivering into this one with `transport_maps = lmtp:[127.0.0.1]:PORT`.
 
-use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -37,14 +36,6 @@ for r in accepted[1:]:
 print("quit", c.quit()[0])
 "#;
 
-/// Where the lmtp service listens over TCP, from the `listening on` line.
-fn lmtp_port(server: &Server) -> SocketAddr {
-    let needle = "listening on lmtp ";
-    let log = server.wait_log(needle);
-    let line = log.lines().find_map(|l| l.split(needle).nth(1)).unwrap();
-    line.trim().parse().unwrap()
-}
-
 fn run_session(target: &str, port: &str, rcpts: &[&str]) -> String {
     let mut args = vec![target, port];
     args.extend_from_slice(rcpts);
@@ -76,7 +67,7 @@ fn lmtp_over_tcp_one_reply_per_recipient() {
     let (server, _tmp) = Server::start(
         "recipient_delimiter = \"+\"\n[[service]]\nname = \"lmtp\"\nlisten = \"127.0.0.1:0\"\n",
     );
-    let addr = lmtp_port(&server);
+    let addr = server.listening("lmtp");
     let out = run_session(
         "127.0.0.1",
         &addr.port().to_string(),
@@ -204,7 +195,7 @@ fn lmtp_over_a_unix_socket_with_a_broken_maildir() {
 #[test]
 fn lmtp_smuggling_is_content() {
     let (server, _tmp) = Server::start("[[service]]\nname = \"lmtp\"\nlisten = \"127.0.0.1:0\"\n");
-    let mut c = Client::connect(lmtp_port(&server));
+    let mut c = Client::connect(server.listening("lmtp"));
     assert!(c.cmd("EHLO x").starts_with("500 5.5.1 "));
     assert!(c.cmd("LHLO x").starts_with("250-"));
     assert!(
@@ -240,7 +231,7 @@ fn lmtp_smuggling_is_content() {
 fn postern_delivers_into_postern_over_lmtp() {
     let (receiver, _rtmp) =
         Server::start("[[service]]\nname = \"lmtp\"\nlisten = \"127.0.0.1:0\"\n");
-    let port = lmtp_port(&receiver).port();
+    let port = receiver.listening("lmtp").port();
     let tables = tempfile::tempdir().unwrap();
     let map = table(
         tables.path(),
@@ -297,7 +288,7 @@ fn postern_delivers_into_postern_over_lmtp() {
 #[test]
 fn lmtp_limits() {
     let (server, _tmp) = Server::start("[[service]]\nname = \"lmtp\"\nlisten = \"127.0.0.1:0\"\n");
-    let mut c = Client::connect(lmtp_port(&server));
+    let mut c = Client::connect(server.listening("lmtp"));
     assert!(c.cmd("LHLO x").contains("250-SIZE 100000\r\n"));
     let long = "NOOP ".to_owned() + &"x".repeat(100_000);
     assert_eq!(c.cmd(&long), "500 5.5.2 Error: line too long\r\n");

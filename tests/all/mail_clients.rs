@@ -5,11 +5,10 @@
 //! on the helpers here. A test whose client is not installed says so and
 //! passes (as `imap::mbsync_round_trip` does).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{Client, Server, python, send_message, wait_messages};
+use crate::support::{Client, Server, python, send_accepted, wait_messages};
 
 const SERVICES: &str = "[[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:0\"\n\
     [[service]]\nname = \"imaps\"\nlisten = \"127.0.0.1:0\"\n\
@@ -19,14 +18,6 @@ const SERVICES: &str = "[[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:0\"\n
 /// The name in the server's self-signed certificate (`myhostname` of the
 /// test config): clients check the certificate against it.
 pub(crate) const CERT_NAME: &str = "mx.test.example";
-
-/// Where `service` listens, from the server's `listening on` line.
-pub(crate) fn port(server: &Server, service: &str) -> SocketAddr {
-    let needle = format!("listening on {service} ");
-    let log = server.wait_log(&needle);
-    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
-    line.trim().parse().unwrap()
-}
 
 /// Starts a server and delivers `n` messages to alice over SMTP.
 pub(crate) fn server_with_mail(n: usize) -> (Server, tempfile::TempDir) {
@@ -42,8 +33,7 @@ pub(crate) fn deliver(server: &Server, range: std::ops::Range<usize>) {
         let body = format!(
             "From: bob@example.org\r\nTo: alice@example.org\r\nSubject: client test {i}\r\n\r\nmessage {i}\r\n.leading dot\r\n"
         );
-        let r = send_message(&mut c, "bob@example.org", &["alice@example.org"], &body);
-        assert!(r.starts_with("250"), "{r}");
+        send_accepted(&mut c, "bob@example.org", &["alice@example.org"], &body);
         c.cmd("RSET");
     }
 }
@@ -135,7 +125,7 @@ fn imapclient_over_imaps_flags_moves_expunges_and_appends() {
         return;
     }
     let (server, _tmp) = server_with_mail(3);
-    let addr = port(&server, "imaps");
+    let addr = server.listening("imaps");
     let text = python(
         IMAPCLIENT,
         &[&addr.port().to_string(), cert(&server).to_str().unwrap()],
@@ -201,7 +191,7 @@ fn imapclient_idle_sees_delivery_over_smtp() {
         return;
     }
     let (server, _tmp) = server_with_mail(1);
-    let addr = port(&server, "imap");
+    let addr = server.listening("imap");
     let text = python(
         IMAPCLIENT_IDLE,
         &[&addr.port().to_string(), &server.smtp.port().to_string()],

@@ -65,6 +65,7 @@ mod postfix_side_by_side;
 mod private_postfix;
 mod privileges;
 mod privileges_mail;
+mod privileges_mail_log;
 mod privileges_ops;
 mod privileges_reload;
 mod queue_bounce;

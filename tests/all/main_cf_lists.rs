@@ -101,11 +101,8 @@ fn missing(config: &std::path::Path) -> Vec<(&'static str, &'static str)> {
 
 fn write_config(dir: &std::path::Path, lists: &str) -> std::path::PathBuf {
     std::fs::write(dir.join("access"), ACCESS).unwrap();
-    std::fs::write(dir.join("users"), USERS).unwrap();
     let lists = lists.replace("@ACCESS@", &dir.join("access").display().to_string());
-    let config = dir.join("postern.toml");
-    std::fs::write(&config, config_text(dir, &lists)).unwrap();
-    config
+    test_config(dir, &lists)
 }
 
 #[test]

@@ -10,11 +10,10 @@
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
+use crate::syslog::syslogging;
 
 /// `GET path` on `addr`: the status line and the body.
 pub(crate) fn scrape(addr: SocketAddr, path: &str) -> (String, String) {
@@ -32,49 +31,6 @@ pub(crate) fn sample(scrape: &str, name: &str) -> Option<f64> {
     scrape
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// A port free on 127.0.0.1 a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A server started on `dir/postern.toml`, killed when dropped (its log
-/// goes to syslog: nothing to read on stderr).
-struct Process(Child);
-
-impl Process {
-    fn start(dir: &Path) -> Process {
-        let child = Command::new(POSTERN)
-            .args(["start", "--foreground", "--config"])
-            .arg(dir.join("postern.toml"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Process(child)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits until something answers on `addr`.
-fn wait_listening(addr: SocketAddr) {
-    let start = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(start.elapsed() < WAIT, "nothing listens on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The sum of the counts in `postern/postlogd` warnings among `lines`.
@@ -96,21 +52,8 @@ fn syslog_drops_are_a_metric_that_matches_the_log() {
     // Bound and never read (until the end): its queue fills, sends wait
     // and lines are dropped.
     let log = UnixDatagram::bind(dir.join("log")).unwrap();
-    let (smtp, metrics) = (free_port(), free_port());
-    std::fs::write(dir.join("users"), USERS).unwrap();
-    let extra = format!(
-        "log_output = \"syslog\"\nsyslog_socket = \"{}/log\"\n\
-         [metrics]\nlisten = \"127.0.0.1:{metrics}\"\n",
-        dir.display()
-    );
-    let config = config_text(dir, &extra).replace("127.0.0.1:0", &format!("127.0.0.1:{smtp}"));
-    std::fs::write(dir.join("postern.toml"), config).unwrap();
-    let _server = Process::start(dir);
-    let (smtp, metrics): (SocketAddr, SocketAddr) = (
-        ([127, 0, 0, 1], smtp).into(),
-        ([127, 0, 0, 1], metrics).into(),
-    );
-    wait_listening(smtp);
+    let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let (_server, smtp) = syslogging(dir, &format!("[metrics]\nlisten = \"{metrics}\"\n"));
     wait_listening(metrics);
     let (status, body) = scrape(metrics, "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -175,13 +118,7 @@ fn a_metrics_port_in_use_stops_start_up_naming_the_setting() {
     let dir = tmp.path();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    std::fs::write(dir.join("users"), USERS).unwrap();
-    let config = dir.join("postern.toml");
-    std::fs::write(
-        &config,
-        config_text(dir, &format!("[metrics]\nlisten = \"{addr}\"\n")),
-    )
-    .unwrap();
+    let config = test_config(dir, &format!("[metrics]\nlisten = \"{addr}\"\n"));
     let mut server = Process::start(dir);
     let start = Instant::now();
     let status = loop {
@@ -191,14 +128,7 @@ fn a_metrics_port_in_use_stops_start_up_naming_the_setting() {
         assert!(start.elapsed() < WAIT, "the server did not stop");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut err = String::new();
-    server
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = server.stderr();
     assert!(!status.success(), "{err}");
     assert!(
         err.contains(&format!(

@@ -5,9 +5,9 @@
 //! pflogsumm is not installed (`apt-get install pflogsumm`; CI installs
 //! it).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use crate::sendmail_modes::sendmail;
 use crate::support::*;
 
 /// The number before `label` in pflogsumm's "Grand Totals".
@@ -35,11 +35,9 @@ fn pflogsumm_counts_what_happened() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("users"), USERS).unwrap();
     std::fs::write(dir.join("aliases"), "broken: \"|exit 69\"\n").unwrap();
     let extra = format!("alias_maps = \"{}/aliases\"\n", dir.display());
-    let config = dir.join("postern.toml");
-    std::fs::write(&config, config_text(dir, &extra)).unwrap();
+    let config = test_config(dir, &extra);
     let server = Server::start_in(dir);
 
     let mut c = Client::connect(server.smtp);
@@ -48,12 +46,10 @@ fn pflogsumm_counts_what_happened() {
         &["alice@example.org"][..],
         &["alice@example.org", "bob@example.org"],
     ] {
-        let r = send_message(&mut c, "carol@client.test.example", rcpts, body);
-        assert!(r.starts_with("250 "), "{r}");
+        send_accepted(&mut c, "carol@client.test.example", rcpts, body);
     }
     // A bounce, whose notice goes back to alice.
-    let r = send_message(&mut c, "alice@example.org", &["broken@example.org"], body);
-    assert!(r.starts_with("250 "), "{r}");
+    send_accepted(&mut c, "alice@example.org", &["broken@example.org"], body);
     // Rejects: an unknown user, and relaying for an untrusted client.
     assert!(
         c.cmd("MAIL FROM:<carol@client.test.example>")
@@ -73,20 +69,8 @@ fn pflogsumm_counts_what_happened() {
     assert!(r.starts_with("554"), "{r}");
     drop(outside);
     // And one through sendmail.
-    let mut child = Command::new(POSTERN)
-        .arg("--config")
-        .arg(&config)
-        .args(["sendmail", "bob"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"Subject: cron\n\nx\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = sendmail(&config, &["bob"], "Subject: cron\n\nx\n", false);
+    assert!(out.status.success(), "{out:?}");
 
     // 3 + 1 delivered to Maildirs, the notice to alice too.
     server.wait_log_count("status=sent", 5);

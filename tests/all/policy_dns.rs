@@ -5,7 +5,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::dns;
-use crate::policy_tables::guest_dir;
+use crate::policy_tables::guest_config;
 use crate::support::*;
 
 /// A name server for zone `test.`: `mail.test` has an A, an MX and a TXT
@@ -25,19 +25,11 @@ fn start_dns() -> SocketAddr {
 fn plugins_resolve_through_the_configured_name_server() {
     let dns = start_dns();
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let plugins = guest_dir(tmp.path(), "test_lookup");
     let extra = format!(
-        "plugin_directory = \"{}\"\n\
-         smtpd_helo_restrictions = [{{ plugin = \"test_lookup\", check = \"dns\" }}]\n\
-         [dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n",
-        plugins.display()
+        "smtpd_helo_restrictions = [{{ plugin = \"test_lookup\", check = \"dns\" }}]\n\
+         [dns]\nnameservers = [\"{dns}\"]\ntimeout = \"2s\"\n"
     );
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &extra),
-    )
-    .unwrap();
+    guest_config(tmp.path(), "test_lookup", &extra);
     let server = Server::start_in(tmp.path());
 
     // The helo list runs at RCPT (smtpd_delay_reject); the guest's

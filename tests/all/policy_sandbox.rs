@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::policy_tables::guest_dir;
+use crate::policy_tables::guest_config;
 use crate::support::*;
 
 /// A server whose recipient list starts with `test_sandbox` doing `what`.
@@ -21,20 +21,12 @@ fn hostile_guest_server(
     plugins_extra: &str,
 ) -> (Server, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let plugins = guest_dir(tmp.path(), guest);
     let extra = format!(
-        "plugin_directory = \"{}\"\n\
-         smtpd_recipient_restrictions = [{{ plugin = \"{guest}\", check = \"{what}\" }}, \
+        "smtpd_recipient_restrictions = [{{ plugin = \"{guest}\", check = \"{what}\" }}, \
          \"permit_mynetworks\", \"reject_unauth_destination\"]\n\
-         [plugins]\n{plugins_extra}\n",
-        plugins.display()
+         [plugins]\n{plugins_extra}\n"
     );
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &extra),
-    )
-    .unwrap();
+    guest_config(tmp.path(), guest, &extra);
     (Server::start_in(tmp.path()), tmp)
 }
 
@@ -146,32 +138,21 @@ fn an_entry_that_keeps_failing_is_skipped_until_reload() {
 #[test]
 fn a_missing_data_dir_is_a_config_error_naming_the_line() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let plugins = guest_dir(tmp.path(), "test_sandbox");
     let missing = tmp.path().join("no-such-dir");
     let extra = format!(
-        "plugin_directory = \"{}\"\n\
-         smtpd_recipient_restrictions = [{{ plugin = \"test_sandbox\", data_dir = \"{}\" }}, \
+        "smtpd_recipient_restrictions = [{{ plugin = \"test_sandbox\", data_dir = \"{}\" }}, \
          \"permit_mynetworks\", \"reject_unauth_destination\"]\n",
-        plugins.display(),
         missing.display()
     );
-    let config = tmp.path().join("postern.toml");
-    let text = config_text(tmp.path(), &extra);
-    let line = text
+    let config = guest_config(tmp.path(), "test_sandbox", &extra);
+    let line = std::fs::read_to_string(&config)
+        .unwrap()
         .lines()
         .position(|l| l.starts_with("smtpd_recipient_restrictions"))
         .unwrap()
         + 1;
-    std::fs::write(&config, text).unwrap();
-    let out = std::process::Command::new(POSTERN)
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (ok, stderr) = postern_check(&config);
+    assert!(!ok);
     assert!(
         stderr.contains(&format!(
             "{}:{line}: smtpd.restrictions.recipient: entry",
@@ -188,24 +169,16 @@ fn a_missing_data_dir_is_a_config_error_naming_the_line() {
 #[test]
 fn a_granted_data_dir_is_read_in_a_real_server() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let plugins = guest_dir(tmp.path(), "test_sandbox");
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::write(data.join("hello"), "hello from the operator\n").unwrap();
     let extra = format!(
-        "plugin_directory = \"{}\"\n\
-         smtpd_recipient_restrictions = [{{ plugin = \"test_sandbox\", check = \"data\", \
+        "smtpd_recipient_restrictions = [{{ plugin = \"test_sandbox\", check = \"data\", \
          path = \"/data/hello\", data_dir = \"{}\" }}]\n\
          smtpd_relay_restrictions = [\"permit_mynetworks\", \"reject_unauth_destination\"]\n",
-        plugins.display(),
         data.display()
     );
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        config_text(tmp.path(), &extra),
-    )
-    .unwrap();
+    guest_config(tmp.path(), "test_sandbox", &extra);
     let server = Server::start_in(tmp.path());
     let (r, _) = rcpt(&server);
     assert_eq!(r.trim_end(), "554 5.7.1 read hello from the operator");

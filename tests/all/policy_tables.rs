@@ -2,8 +2,7 @@
 //! the table file's line, and a plugin looking a table up through the
 //! `tables` import in a real server, with the table re-read on reload.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
 
 use crate::support::*;
 
@@ -15,7 +14,7 @@ pub const GUESTS: &str = concat!(
 );
 
 /// A plugin directory under `dir` holding the test guest `name`.
-pub fn guest_dir(dir: &Path, name: &str) -> std::path::PathBuf {
+pub fn guest_dir(dir: &Path, name: &str) -> PathBuf {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::copy(
@@ -26,13 +25,13 @@ pub fn guest_dir(dir: &Path, name: &str) -> std::path::PathBuf {
     plugins
 }
 
-fn postern(config: &Path, args: &[&str]) -> Output {
-    Command::new(POSTERN)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap()
+/// Writes the test config to `dir` ([`test_config`]) with a plugin
+/// directory holding the test guest `guest`, and `extra` (naming it);
+/// the config's path.
+pub fn guest_config(dir: &Path, guest: &str, extra: &str) -> PathBuf {
+    let plugins = guest_dir(dir, guest);
+    let plugins = plugins.display();
+    test_config(dir, &format!("plugin_directory = \"{plugins}\"\n{extra}"))
 }
 
 fn tables_config(dir: &Path) -> String {
@@ -64,7 +63,7 @@ fn table_query_prints_the_value_or_exits_1() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("postern.toml");
     std::fs::write(&config, config_text(tmp.path(), &tables_config(tmp.path()))).unwrap();
-    let q = |name: &str, key: &str| postern(&config, &["table", "query", name, key]);
+    let q = |name: &str, key: &str| postern_run(&config, &["table", "query", name, key]);
 
     let out = q("access", "SPAMMER@example.com");
     assert!(out.status.success(), "{out:?}");
@@ -104,20 +103,20 @@ fn a_broken_table_is_named_with_its_line_by_check_and_query() {
         "{}:3: \"10.1.2.3/8\": non-null host address bits; the network is 10.0.0.0/8",
         nets.display()
     );
-    let out = postern(&config, &["check"]);
+    let out = postern_run(&config, &["check"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("tables.nets: ") && err.contains(&expected),
         "{err}"
     );
-    let out = postern(&config, &["table", "query", "nets", "10.0.0.1"]);
+    let out = postern_run(&config, &["table", "query", "nets", "10.0.0.1"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains(&expected));
 
     // Config mistakes name the config line.
     let extra = "[tables.x]\ntype = \"btree\"\npath = \"/x\"\n[dns]\nnameservers = [\"nowhere\"]\n";
     std::fs::write(&config, config_text(tmp.path(), extra)).unwrap();
-    let out = postern(&config, &["check"]);
+    let out = postern_run(&config, &["check"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("missing type"), "{err}");
     assert!(
@@ -135,23 +134,19 @@ fn a_broken_table_is_named_with_its_line_by_check_and_query() {
 #[test]
 fn a_plugin_looks_tables_up_and_reload_rereads_them() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let plugins = guest_dir(tmp.path(), "test_lookup");
     let extra = format!(
-        "plugin_directory = \"{}\"\n\
-         smtpd_sender_restrictions = [{{ plugin = \"test_lookup\", check = \"table\", table = \"access\" }}]\n\
+        "smtpd_sender_restrictions = [{{ plugin = \"test_lookup\", check = \"table\", table = \"access\" }}]\n\
          {}",
-        plugins.display(),
         tables_config(tmp.path())
     );
-    let config = tmp.path().join("postern.toml");
-    std::fs::write(&config, config_text(tmp.path(), &extra)).unwrap();
+    let config = guest_config(tmp.path(), "test_lookup", &extra);
     let server = Server::start_in(tmp.path());
 
-    let mut c = Client::connect(server.smtp);
-    assert!(c.cmd("EHLO client.test.example").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<spammer@example.com>").starts_with("250"));
-    let r = c.cmd("RCPT TO:<alice@example.org>");
+    let spammer = || {
+        let (from, to) = ("spammer@example.com", "alice@example.org");
+        rcpt_from(server.smtp, "127.0.0.1", "client.test.example", from, to)
+    };
+    let (r, _) = spammer();
     assert!(r.starts_with("554 5.7.1 REJECT No thanks"), "{r}");
 
     // The table changes; SIGHUP re-reads it.
@@ -160,23 +155,15 @@ fn a_plugin_looks_tables_up_and_reload_rereads_them() {
         "spammer@example.com   Changed our minds\n",
     )
     .unwrap();
-    let out = postern(&config, &["reload"]);
-    assert!(out.status.success(), "{out:?}");
+    reload(&config);
     server.wait_log("reload -- version");
-    let mut c = Client::connect(server.smtp);
-    assert!(c.cmd("EHLO client.test.example").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<spammer@example.com>").starts_with("250"));
-    let r = c.cmd("RCPT TO:<alice@example.org>");
+    let (r, mut c) = spammer();
     assert!(r.starts_with("554 5.7.1 Changed our minds"), "{r}");
 
     // A broken table refuses the reload; the running tables stay.
     std::fs::write(tmp.path().join("access"), "lonely\n").unwrap();
-    let out = postern(&config, &["reload"]);
-    assert!(!out.status.success(), "{out:?}");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("access:1: expected"),
-        "{out:?}"
-    );
+    let stderr = reload_refused(&config);
+    assert!(stderr.contains("access:1: expected"), "{stderr}");
     let log = server.wait_log("reload failed, keeping the running policy");
     assert!(
         log.contains("access:1: expected \"key value\", found only \"lonely\""),

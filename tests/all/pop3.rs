@@ -1,10 +1,9 @@
 //! POP3 end to end: mail delivered over SMTP, read with Python's poplib
 //! over pop3 (plain on loopback, and STLS) and pop3s.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::support::{Client, Server, python, send_message, wait_messages};
+use crate::support::{Client, Server, python, send_accepted, wait_messages};
 
 const SERVICES: &str = "auth_failure_delay = \"1s\"\n\
     [[service]]\nname = \"pop3\"\nlisten = \"127.0.0.1:0\"\n\
@@ -13,20 +12,11 @@ const SERVICES: &str = "auth_failure_delay = \"1s\"\n\
 /// A body with a line that must be dot-stuffed on the way out.
 const BODY: &str = "From: bob@example.org\r\nTo: alice@example.org\r\nSubject: pop\r\n\r\nfirst line\r\n.leading dot\r\n..two dots\r\nlast line\r\n";
 
-/// Where `service` listens, from the server's `listening on` line.
-fn port(server: &Server, service: &str) -> SocketAddr {
-    let needle = format!("listening on {service} ");
-    let log = server.wait_log(&needle);
-    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
-    line.trim().parse().unwrap()
-}
-
 /// Starts a server with pop3 and pop3s and delivers BODY to alice.
 fn server_with_mail() -> (Server, tempfile::TempDir, Vec<u8>) {
     let (server, tmp) = Server::start(SERVICES);
     let mut c = Client::connect(server.smtp);
-    let r = send_message(&mut c, "bob@example.org", &["alice@example.org"], BODY);
-    assert!(r.starts_with("250"), "{r}");
+    send_accepted(&mut c, "bob@example.org", &["alice@example.org"], BODY);
     let m = wait_messages(&server.new_dir("alice"), 1);
     (server, tmp, m[0].clone())
 }
@@ -79,7 +69,7 @@ print(p.quit().decode())
 "#;
 
 fn session(server: &Server, service: &str, mode: &str, then: &str) -> (String, Vec<u8>) {
-    let addr = port(server, service);
+    let addr = server.listening(service);
     let out = server.dir.join(format!("retr-{mode}-{then}"));
     let text = python(
         SESSION,
@@ -190,7 +180,7 @@ fn stls_and_pop3s() {
 #[test]
 fn second_session_is_in_use_and_wrong_password_fails() {
     let (server, _tmp, _) = server_with_mail();
-    let addr = port(&server, "pop3");
+    let addr = server.listening("pop3");
     let script = r#"
 import poplib, sys, base64
 port = int(sys.argv[1])
@@ -255,12 +245,11 @@ fn retr_sets_seen_at_quit_and_imap_sees_it() {
     ));
     for n in 1..=3 {
         let mut c = Client::connect(server.smtp);
-        let r = send_message(&mut c, "bob@example.org", &["alice@example.org"], BODY);
-        assert!(r.starts_with("250"), "{r}");
+        send_accepted(&mut c, "bob@example.org", &["alice@example.org"], BODY);
         wait_messages(&server.new_dir("alice"), n);
     }
-    let pop = port(&server, "pop3").port().to_string();
-    let imap = port(&server, "imap").port().to_string();
+    let pop = server.listening("pop3").port().to_string();
+    let imap = server.listening("imap").port().to_string();
     let text = python(
         r#"
 import imaplib, poplib, sys, time

@@ -1,28 +1,18 @@
 //! POP-before-SMTP: a POP3 login from an address lets it relay through
 //! `permit_pop_before_smtp` for `pop_before_smtp_timeout`, and no longer.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::support::{Client, Server, python, send_message, wait_messages};
+use crate::support::{Client, Server, python, rcpt_from, send_accepted, wait_messages};
 
 const CONFIG: &str = "pop_before_smtp_timeout = \"2s\"\n\
     smtpd_recipient_restrictions = [\"permit_mynetworks\", \"permit_pop_before_smtp\", \"reject_unauth_destination\"]\n\
     [[service]]\nname = \"pop3\"\nlisten = \"127.0.0.1:0\"\n";
 
-fn port(server: &Server, service: &str) -> SocketAddr {
-    let needle = format!("listening on {service} ");
-    let log = server.wait_log(&needle);
-    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
-    line.trim().parse().unwrap()
-}
-
 /// RCPT to a remote address from 127.0.0.2 (not in mynetworks).
 fn relay_reply(server: &Server) -> String {
-    let mut c = Client::connect_from(server.smtp, "127.0.0.2");
-    assert!(c.cmd("EHLO roaming.example").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<alice@example.org>").starts_with("250"));
-    let r = c.cmd("RCPT TO:<friend@elsewhere.example>");
+    let (from, to) = ("alice@example.org", "friend@elsewhere.example");
+    let (r, mut c) = rcpt_from(server.smtp, "127.0.0.2", "roaming.example", from, to);
     assert!(c.cmd("QUIT").starts_with("221"));
     r
 }
@@ -48,15 +38,14 @@ fn a_pop3_login_opens_relaying_for_a_while() {
     let (server, _tmp) = Server::start(CONFIG);
     // A mailbox to log in to.
     let mut c = Client::connect(server.smtp);
-    let r = send_message(
+    send_accepted(
         &mut c,
         "bob@example.org",
         &["alice@example.org"],
         "Subject: x\r\n\r\nx\r\n",
     );
-    assert!(r.starts_with("250"), "{r}");
     wait_messages(&server.new_dir("alice"), 1);
-    let pop3 = port(&server, "pop3").port().to_string();
+    let pop3 = server.listening("pop3").port().to_string();
     let denied = "554 5.7.1 <friend@elsewhere.example>: Relay access denied\r\n";
     assert_eq!(relay_reply(&server), denied);
     // A failed login opens nothing.

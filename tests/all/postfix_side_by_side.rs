@@ -53,11 +53,7 @@ fn side_by_side(
     let postern = Server::start_in(tmp.path());
     let (port, guard) = (0..3)
         .find_map(|round| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = free_port();
             let dir = tmp.path().join(format!("postfix{round}"));
             start_postfix(fixture, &dir, port, set).map(|p| (port, p))
         })
@@ -102,6 +98,20 @@ impl SideBySide {
         if expected.len() != got.len() {
             differences.push(format!("{label}: Postfix {expected:?}\nPostern {got:?}"));
         }
+        differences
+    }
+
+    /// From inside mynetworks (127.0.0.1) and from outside (127.0.0.2):
+    /// HELO `helo`, MAIL FROM `from` and RCPT TO each of `rcpts`; then a
+    /// message relayed to x@elsewhere.example. Where the two differ.
+    fn compare_relaying(&self, helo: &str, from: &str, rcpts: &[&str]) -> Vec<String> {
+        let mut differences = Vec::new();
+        for source in ["127.0.0.1", "127.0.0.2"] {
+            differences.extend(self.compare(&format!("from {source}"), &|addr| {
+                converse(addr, source, helo, from, rcpts)
+            }));
+        }
+        differences.extend(self.compare("relayed", &|addr| relay(addr, "x@elsewhere.example")));
         differences
     }
 }
@@ -257,19 +267,7 @@ fn postfix_and_postern_relay_alike_for_the_relay_server() {
         "nosuch@relay.example.com",
         "postmaster",
     ];
-    let mut differences = Vec::new();
-    for source in ["127.0.0.1", "127.0.0.2"] {
-        differences.extend(both.compare(&format!("from {source}"), &|addr| {
-            converse(
-                addr,
-                source,
-                "client.example.com",
-                "someone@example.com",
-                rcpts,
-            )
-        }));
-    }
-    differences.extend(both.compare("relayed", &|addr| relay(addr, "x@elsewhere.example")));
+    let differences = both.compare_relaying("client.example.com", "someone@example.com", rcpts);
     assert!(differences.is_empty(), "{}", differences.join("\n"));
     for sink in [&postfix_sink, &postern_sink] {
         let got = sink.wait(1);
@@ -306,19 +304,8 @@ fn postfix_and_postern_limit_and_relay_alike_for_the_small_office() {
         "nobody@office.example.com",
         "nosuch@office.example.com",
     ];
-    let mut differences = Vec::new();
-    for source in ["127.0.0.1", "127.0.0.2"] {
-        differences.extend(both.compare(&format!("from {source}"), &|addr| {
-            converse(
-                addr,
-                source,
-                "pc.office.example.com",
-                "someone@office.example.com",
-                rcpts,
-            )
-        }));
-    }
-    differences.extend(both.compare("relayed", &|addr| relay(addr, "x@elsewhere.example")));
+    let mut differences =
+        both.compare_relaying("pc.office.example.com", "someone@office.example.com", rcpts);
     // smtpd_client_connection_count_limit = 3: the fourth at once is
     // turned away at the greeting.
     differences.extend(both.compare("four connections", &|addr| {

@@ -12,13 +12,14 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
 use crate::system_accounts::{Account, tree};
 
-fn skip_unless_root() -> bool {
+pub(crate) fn skip_unless_root() -> bool {
     if rustix::process::geteuid().is_root() {
         return false;
     }
@@ -46,13 +47,59 @@ fn thread_ids(pid: u32) -> Vec<(String, String)> {
     all
 }
 
-/// Where `service` listens, from the server's `listening on` line.
-fn port(server: &Server, service: &str) -> String {
-    let needle = format!("listening on {service} ");
-    let log = server.wait_log(&needle);
-    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
-    let addr: SocketAddr = line.trim().parse().unwrap();
-    addr.port().to_string()
+/// Sets `dir` up for a root start: open to `mail_owner` and the users
+/// (0755: they must reach their own files under it), the `mail_owner`
+/// account (home `dir/owner`), a system account (home `dir/home`) with
+/// `password`, and the test users file; the two accounts, the owner
+/// first.
+pub(crate) fn accounts(dir: &Path, password: &str) -> (Account, Account) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let owner = Account::create(&dir.join("owner"));
+    let user = Account::create(&dir.join("home"));
+    set_password(&user, password);
+    std::fs::write(dir.join("users"), USERS).unwrap();
+    (owner, user)
+}
+
+/// Gives the system account `user` the password `password` (chpasswd).
+pub(crate) fn set_password(user: &Account, password: &str) {
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(chpasswd.stdin.take().unwrap(), "{}:{password}", user.name).unwrap();
+    assert!(chpasswd.wait().unwrap().success());
+}
+
+/// Writes `dir/postern.toml`: the test config with `extra` main.cf lines
+/// and system accounts on, and each of `services` listening on loopback
+/// beside smtp.
+pub(crate) fn system_config(dir: &Path, extra: &str, services: &[&str]) {
+    let mut config =
+        config_text(dir, extra).replace("[auth]\n", "[auth]\nsystem_accounts = true\n");
+    for name in services {
+        config += &format!("[[service]]\nname = \"{name}\"\nlisten = \"127.0.0.1:0\"\n");
+    }
+    std::fs::write(dir.join("postern.toml"), config).unwrap();
+}
+
+/// Sends a message with `subject` to the system account `user` over SMTP
+/// at `smtp`, which must accept it; the recipient address.
+pub(crate) fn mail_to(smtp: SocketAddr, user: &Account, subject: &str) -> String {
+    let mut c = Client::connect(smtp);
+    let rcpt = format!("{}@example.org", user.name);
+    let body = format!("Subject: {subject}\r\n\r\nhi\r\n");
+    send_accepted(&mut c, "sender@example.net", &[&rcpt], &body);
+    rcpt
+}
+
+/// The pid of the root helper, from the daemon's log.
+pub(crate) fn helper_pid(log: &str) -> String {
+    log.split("privileged helper pid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned()
 }
 
 /// AUTH on submission with a wrong password, then the right one.
@@ -76,16 +123,7 @@ fn a_root_start_runs_as_mail_owner_and_still_delivers_as_each_user() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    // mail_owner and the users must reach their own files under it.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let owner = Account::create(&dir.join("owner"));
-    let user = Account::create(&dir.join("home"));
-    let mut chpasswd = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(chpasswd.stdin.take().unwrap(), "{}:Drop-Test-1", user.name).unwrap();
-    assert!(chpasswd.wait().unwrap().success());
+    let (owner, user) = accounts(dir, "Drop-Test-1");
     // An alias file owned by the user: its command runs as the user.
     let out = dir.join("out");
     std::fs::create_dir(&out).unwrap();
@@ -100,7 +138,6 @@ fn a_root_start_runs_as_mail_owner_and_still_delivers_as_each_user() {
     )
     .unwrap();
     std::os::unix::fs::chown(&aliases, Some(user.uid), Some(user.gid)).unwrap();
-    std::fs::write(dir.join("users"), USERS).unwrap();
     let extra = format!(
         "mail_owner = \"{}\"\n\
          alias_maps = \"{}\"\n\
@@ -109,9 +146,7 @@ fn a_root_start_runs_as_mail_owner_and_still_delivers_as_each_user() {
         owner.name,
         aliases.display()
     );
-    let config = config_text(dir, &extra).replace("[auth]\n", "[auth]\nsystem_accounts = true\n")
-        + "[[service]]\nname = \"submission\"\nlisten = \"127.0.0.1:0\"\n";
-    std::fs::write(dir.join("postern.toml"), config).unwrap();
+    system_config(dir, &extra, &["submission"]);
     let server = Server::start_in(dir);
     let log = server.wait_log("running as mail_owner");
     assert!(!log.contains("without privilege separation"), "{log}");
@@ -137,13 +172,7 @@ fn a_root_start_runs_as_mail_owner_and_still_delivers_as_each_user() {
         );
     }
     // The helper is a separate process that stays root.
-    let helper: u32 = log
-        .split("privileged helper pid ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let helper: u32 = helper_pid(&log).parse().unwrap();
     assert_eq!(thread_ids(helper)[0].0, "0 0 0 0");
     let cmdline = std::fs::read(format!("/proc/{helper}/cmdline")).unwrap();
     assert!(String::from_utf8_lossy(&cmdline).contains("privsep-helper"));
@@ -151,13 +180,12 @@ fn a_root_start_runs_as_mail_owner_and_still_delivers_as_each_user() {
     // Mail for the system account: its Maildir, every file its own.
     let mut c = Client::connect(server.smtp);
     let rcpt = format!("{}@example.org", user.name);
-    let reply = send_message(
+    send_accepted(
         &mut c,
         "sender@example.net",
         &[&rcpt, "runner@example.org"],
         "Subject: dropped\r\n\r\nhi\r\n",
     );
-    assert!(reply.starts_with("250"), "{reply}");
     let maildir = dir.join("home/Maildir");
     let got = wait_messages(&maildir.join("new"), 1);
     assert!(String::from_utf8_lossy(&got[0]).contains("Subject: dropped"));
@@ -185,7 +213,11 @@ fn a_root_start_runs_as_mail_owner_and_still_delivers_as_each_user() {
     // A system account logs in though the daemon cannot read /etc/shadow.
     let said = python(
         LOGIN,
-        &[&port(&server, "submission"), &user.name, "Drop-Test-1"],
+        &[
+            &server.listening("submission").port().to_string(),
+            &user.name,
+            "Drop-Test-1",
+        ],
     );
     assert_eq!(said, "refused 535\nlogin 235\n", "{}", server.log());
     assert!(
@@ -212,34 +244,17 @@ fn a_missing_mail_owner_stops_start_up_naming_both_fixes() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let file = tmp.path().join("postern.toml");
-    std::fs::write(
-        &file,
-        config_text(tmp.path(), "mail_owner = \"no-such-pstrn\"\n"),
-    )
-    .unwrap();
-    let mut child = Command::new(POSTERN)
-        .args(["start", "--foreground", "--config"])
-        .arg(&file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    test_config(tmp.path(), "mail_owner = \"no-such-pstrn\"\n");
+    let mut process = Process::start(tmp.path());
     let start = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = process.0.try_wait().unwrap() {
             break status;
         }
-        if start.elapsed() > WAIT {
-            let _ = child.kill();
-            panic!("the server did not stop");
-        }
+        assert!(start.elapsed() < WAIT, "the server did not stop");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let err = process.stderr();
     assert!(!status.success());
     assert!(err.contains("no user \"no-such-pstrn\""), "{err}");
     assert!(err.contains("useradd --system --user-group"), "{err}");

@@ -174,4 +174,18 @@ def limit():
     print("second then", waiting.recv(100).decode().strip())
 
 
-{"clients": clients, "killed": killed, "tls": tls, "at_stop": at_stop, "limit": limit}[name]()
+def logins():
+    """A POP3 session, then an IMAP session: each one's process pid,
+    printed while it is open."""
+    p = pop_login()
+    print("pop-pid", session())
+    p.quit()
+    print("pop-after", gone())
+    m = imap_login()
+    print("imap-pid", session())
+    m.logout()
+    print("imap-after", gone())
+
+
+{"clients": clients, "killed": killed, "tls": tls, "at_stop": at_stop, "limit": limit,
+ "logins": logins}[name]()

@@ -17,28 +17,22 @@
 //! session requests (uid 0, a Maildir outside the home, no socket, not a
 //! socket) is unit-tested in host/privsep.
 
-use std::io::Write;
-use std::net::SocketAddr;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
+pub(crate) use crate::privileges::skip_unless_root;
+use crate::privileges::{accounts, helper_pid, mail_to, system_config};
 use crate::support::*;
 use crate::system_accounts::{Account, tree};
 
-fn skip_unless_root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return false;
-    }
-    eprintln!("skipped: only root may drop privileges and add system users");
-    true
-}
-
-/// Where `service` listens, from the server's `listening on` line.
-fn port(server: &Server, service: &str) -> String {
-    let needle = format!("listening on {service} ");
-    let log = server.wait_log(&needle);
-    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
-    let addr: SocketAddr = line.trim().parse().unwrap();
+/// Where `service` listens, from its `listening on` line wherever the
+/// log goes: the port.
+fn port(server: &Running, service: &str) -> String {
+    let log = server.wait_log(&format!("listening on {service} "));
+    let addr = listening_in(&log, service).unwrap();
     addr.port().to_string()
 }
 
@@ -49,69 +43,108 @@ const CLIENTS: &str = include_str!("privileges_mail.py");
 /// The account's password.
 const PASSWORD: &str = "Session-Test-1";
 
+/// The server, and where the test reads its log.
+pub(crate) enum Running {
+    /// Its stderr (the default `log_output`).
+    Stderr(Server),
+    /// The file `maillog_file` names.
+    File(Process, PathBuf),
+    /// A test-owned syslog socket (`log_output = "syslog"`), and what it
+    /// received so far.
+    Syslog(Process, UnixDatagram, Mutex<String>),
+}
+
+impl Running {
+    /// Everything logged where the test reads the log.
+    pub(crate) fn log(&self) -> String {
+        match self {
+            Running::Stderr(server) => server.log(),
+            Running::File(_, path) => std::fs::read_to_string(path).unwrap_or_default(),
+            Running::Syslog(_, socket, got) => {
+                let mut got = got.lock().unwrap();
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = socket.recv(&mut buf) {
+                    got.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    got.push('\n');
+                }
+                got.clone()
+            }
+        }
+    }
+
+    /// Waits until the log contains `needle`; the log then.
+    pub(crate) fn wait_log(&self, needle: &str) -> String {
+        if let Running::Stderr(server) = self {
+            return server.wait_log(needle);
+        }
+        let start = std::time::Instant::now();
+        while start.elapsed() < WAIT {
+            match self.log() {
+                log if log.contains(needle) => return log,
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        panic!("log never showed {needle:?}:\n{}", self.log())
+    }
+
+    /// The server's pid.
+    pub(crate) fn pid(&self) -> u32 {
+        match self {
+            Running::Stderr(s) => s.pid(),
+            Running::File(p, _) | Running::Syslog(p, _, _) => p.0.id(),
+        }
+    }
+}
+
 /// A root start with `mail_owner` a new account, pop3, imap, pop3s and
 /// imaps services, and a system account with a password and two messages
 /// in its Maildir.
-struct Setup {
-    server: Server,
-    user: Account,
+pub(crate) struct Setup {
+    pub(crate) server: Running,
+    pub(crate) user: Account,
     pop: String,
     imap: String,
     pop3s: String,
     imaps: String,
     helper: String,
-    maildir: std::path::PathBuf,
+    pub(crate) maildir: PathBuf,
     // Dropped last: the accounts, then their homes.
     _owner: Account,
-    _tmp: tempfile::TempDir,
+    pub(crate) tmp: tempfile::TempDir,
 }
 
 fn start() -> Setup {
     start_with("")
 }
 
-/// [`start`] with `extra` main.cf lines.
+/// [`start`] with `extra` main.cf lines, logging to stderr.
 fn start_with(extra: &str) -> Setup {
+    start_logging(extra, |dir| Running::Stderr(Server::start_in(dir)))
+}
+
+/// [`start`] with `extra` main.cf lines (which may send the log
+/// elsewhere; `{dir}` in them is the test's directory), the server
+/// started by `run` in that directory.
+pub(crate) fn start_logging(extra: &str, run: impl FnOnce(&Path) -> Running) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let owner = Account::create(&dir.join("owner"));
-    let user = Account::create(&dir.join("home"));
-    let mut chpasswd = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(chpasswd.stdin.take().unwrap(), "{}:{PASSWORD}", user.name).unwrap();
-    assert!(chpasswd.wait().unwrap().success());
-    std::fs::write(dir.join("users"), USERS).unwrap();
+    let extra = extra.replace("{dir}", &dir.display().to_string());
+    let (owner, user) = accounts(dir, PASSWORD);
     let main = format!(
         "mail_owner = \"{}\"\n\
          local_recipient_maps = \"unix:passwd.byname\"\n\
          auth_failure_delay = \"0s\"\n{extra}",
         owner.name
     );
-    let config = config_text(dir, &main).replace("[auth]\n", "[auth]\nsystem_accounts = true\n")
-        + "[[service]]\nname = \"pop3\"\nlisten = \"127.0.0.1:0\"\n\
-           [[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:0\"\n\
-           [[service]]\nname = \"pop3s\"\nlisten = \"127.0.0.1:0\"\n\
-           [[service]]\nname = \"imaps\"\nlisten = \"127.0.0.1:0\"\n";
-    std::fs::write(dir.join("postern.toml"), config).unwrap();
-    let server = Server::start_in(dir);
+    system_config(dir, &main, &["pop3", "imap", "pop3s", "imaps"]);
+    let server = run(dir);
     let log = server.wait_log("running as mail_owner");
-    let helper = log
-        .split("privileged helper pid ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let helper = helper_pid(&log);
     let (pop, imap) = (port(&server, "pop3"), port(&server, "imap"));
     let (pop3s, imaps) = (port(&server, "pop3s"), port(&server, "imaps"));
-    let mut c = Client::connect(server.smtp);
-    let rcpt = format!("{}@example.org", user.name);
+    let smtp: u16 = port(&server, "smtp").parse().unwrap();
     for subject in ["first", "second"] {
-        let body = format!("Subject: {subject}\r\n\r\nhi\r\n");
-        let reply = send_message(&mut c, "sender@example.net", &[&rcpt], &body);
-        assert!(reply.starts_with("250"), "{reply}");
+        mail_to(([127, 0, 0, 1], smtp).into(), &user, subject);
     }
     let maildir = dir.join("home/Maildir");
     wait_messages(&maildir.join("new"), 2);
@@ -125,7 +158,7 @@ fn start_with(extra: &str) -> Setup {
         helper,
         maildir,
         _owner: owner,
-        _tmp: tmp,
+        tmp,
     }
 }
 
@@ -146,9 +179,18 @@ impl Setup {
     }
 
     /// Runs the Python client `scenario` to its end; what it printed.
-    fn run(&self, scenario: &str) -> String {
+    pub(crate) fn run(&self, scenario: &str) -> String {
         python(CLIENTS, &self.args(scenario))
     }
+}
+
+/// The value of `key` in `out`, the `key value` lines a client printed
+/// (`log` for the message when there is none).
+pub(crate) fn field(out: &str, key: &str, log: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+        .unwrap_or_else(|| panic!("no {key} in\n{out}\nlog:\n{log}"))
+        .to_owned()
 }
 
 /// The whole conversation (privileges_mail.py's `clients`), with a look at
@@ -172,12 +214,7 @@ fn pop3_and_imap_run_as_the_mailbox_owner_after_the_drop() {
         user.uid, user.gid
     );
     let is_session = |line: &str| line == session;
-    let field = |key: &str| -> String {
-        out.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key} ")))
-            .unwrap_or_else(|| panic!("no {key} in\n{out}\nlog:\n{log}"))
-            .to_owned()
-    };
+    let field = |key: &str| field(&out, key, &log);
     assert_eq!(field("pop-stat"), "2", "{out}\n{log}");
     assert!(is_session(&field("pop-children")), "{out}");
     assert!(field("second").starts_with("-ERR [IN-USE]"), "{out}");
@@ -280,12 +317,7 @@ fn a_stop_says_bye_through_the_session_processes() {
         said.push_str(&line);
     }
     assert_eq!(said, "select OK\ndele +OK Marked to be deleted.\nready\n");
-    let stop = Command::new(POSTERN)
-        .arg("stop")
-        .arg("--config")
-        .arg(setup.server.dir.join("postern.toml"))
-        .output()
-        .unwrap();
+    let stop = postern_run(&setup.tmp.path().join("postern.toml"), &["stop"]);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert!(script.wait().unwrap().success(), "{said}{rest}");

@@ -8,25 +8,20 @@
 //! did not know gets mail once the reload has refreshed the helper's
 //! policy; a `.forward` in a home of mode 0700, which `mail_owner` may not
 //! enter, is followed (read by the helper as its owner), and one the
-//! helper will not read (a link) defers the mail. Needs root (useradd,
+//! helper will not read (a link) defers the mail; so is a `.forward` it
+//! may see but not read (0600 or, as local(8) allows, 0620, in a home of
+//! mode 0755), and one the user may not read either (root's 0600)
+//! defers. Needs root (useradd,
 //! chown): skipped with a message otherwise. The helper's refusal of
 //! files the config does not name (/etc/shadow) is unit-tested in
 //! host/privsep/src/files.rs.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use crate::privileges::{helper_pid, mail_to, set_password, skip_unless_root};
 use crate::support::*;
 use crate::system_accounts::Account;
-
-fn skip_unless_root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return false;
-    }
-    eprintln!("skipped: only root may drop privileges and add system users");
-    true
-}
 
 /// Writes `text` to `path`, root's, with `mode`.
 fn write(path: &Path, text: &str, mode: u32) {
@@ -75,6 +70,12 @@ struct Setup {
 
 impl Setup {
     fn new(extra: &str) -> (Setup, Server) {
+        Setup::start(extra, "", "")
+    }
+
+    /// [`Setup::new`] with `auth` lines in `[auth]` and `services` after
+    /// the config's own.
+    fn start(extra: &str, auth: &str, services: &str) -> (Setup, Server) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
         // mail_owner and the users must reach their own files under it.
@@ -96,14 +97,18 @@ impl Setup {
             owner.name,
             etc.display(),
         );
-        let config = config_text(&data, &extra).replace(
-            &format!("users_file = \"{}/users\"", data.display()),
-            &format!("users_file = \"{}/users\"", etc.display()),
-        ) + &format!(
-            "[[service]]\nname = \"submission\"\nlisten = \"127.0.0.1:0\"\n\
-             [tables.known]\ntype = \"hash\"\npath = \"{}/known\"\n",
-            etc.display()
-        );
+        let config = config_text(&data, &extra)
+            .replace(
+                &format!("users_file = \"{}/users\"", data.display()),
+                &format!("users_file = \"{}/users\"", etc.display()),
+            )
+            .replace("[auth]\n", &format!("[auth]\n{auth}"))
+            + &format!(
+                "[[service]]\nname = \"submission\"\nlisten = \"127.0.0.1:0\"\n\
+                 {services}\
+                 [tables.known]\ntype = \"hash\"\npath = \"{}/known\"\n",
+                etc.display()
+            );
         write(&etc.join("postern.toml"), &config, 0o600);
         certificate(&etc, "first.test.example");
         let server = Server::start_in(&etc);
@@ -120,11 +125,7 @@ impl Setup {
 
     /// `postern reload`, which must succeed.
     fn reload(&self, server: &Server) {
-        let out = Command::new(POSTERN)
-            .args(["reload", "--config"])
-            .arg(self.etc.join("postern.toml"))
-            .output()
-            .unwrap();
+        let out = postern_run(&self.etc.join("postern.toml"), &["reload"]);
         assert!(
             out.status.success(),
             "{}\nlog:\n{}",
@@ -134,21 +135,13 @@ impl Setup {
     }
 }
 
-/// Where `service` listens, from the server's `listening on` line.
-fn port(server: &Server, service: &str) -> String {
-    let needle = format!("listening on {service} ");
-    let log = server.wait_log(&needle);
-    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
-    line.trim().rsplit(':').next().unwrap().to_owned()
-}
-
 #[test]
 fn a_reload_reads_root_only_key_and_users_through_the_helper() {
     if skip_unless_root() {
         return;
     }
     let (setup, server) = Setup::new("");
-    let submission = port(&server, "submission");
+    let submission = server.listening("submission").port().to_string();
     let first = python(TLS_LOGIN, &[&submission, "carol@example.org", "carol-pw"]);
     let mut lines = first.lines();
     let served = lines.next().unwrap().to_owned();
@@ -200,13 +193,12 @@ fn a_new_uid_gets_mail_after_reload_and_a_closed_homes_forward_is_followed() {
     server.wait_log("reload: 3 users");
     server.wait_log("helper's policy is refreshed");
     let mut c = Client::connect(server.smtp);
-    let reply = send_message(
+    send_accepted(
         &mut c,
         "sender@example.net",
         &["dave@example.org"],
         "Subject: new uid\r\n\r\nhi\r\n",
     );
-    assert!(reply.starts_with("250"), "{reply}");
     let dave = setup.data.join("mail/example.org/dave/Maildir/new");
     let got = wait_messages(&dave, 1);
     assert!(String::from_utf8_lossy(&got[0]).contains("Subject: new uid"));
@@ -224,15 +216,7 @@ fn a_new_uid_gets_mail_after_reload_and_a_closed_homes_forward_is_followed() {
         0o700,
         "the home must be closed to mail_owner"
     );
-    let mut c = Client::connect(server.smtp);
-    let rcpt = format!("{}@example.org", user.name);
-    let reply = send_message(
-        &mut c,
-        "sender@example.net",
-        &[&rcpt],
-        "Subject: forwarded\r\n\r\nhi\r\n",
-    );
-    assert!(reply.starts_with("250"), "{reply}");
+    let rcpt = mail_to(server.smtp, &user, "forwarded");
     let bob = setup.data.join("mail/example.org/bob/Maildir/new");
     let got = wait_messages(&bob, 1);
     let text = String::from_utf8_lossy(&got[0]);
@@ -251,15 +235,7 @@ fn a_new_uid_gets_mail_after_reload_and_a_closed_homes_forward_is_followed() {
     let home = setup.etc.parent().unwrap().join("home2");
     let linked = Account::create(&home);
     std::os::unix::fs::symlink("/etc/passwd", home.join(".forward")).unwrap();
-    let mut c = Client::connect(server.smtp);
-    let rcpt = format!("{}@example.org", linked.name);
-    let reply = send_message(
-        &mut c,
-        "sender@example.net",
-        &[&rcpt],
-        "Subject: linked\r\n\r\nhi\r\n",
-    );
-    assert!(reply.starts_with("250"), "{reply}");
+    mail_to(server.smtp, &linked, "linked");
     let log = server.wait_log("cannot read forward file");
     let line = log
         .lines()
@@ -271,4 +247,144 @@ fn a_new_uid_gets_mail_after_reload_and_a_closed_homes_forward_is_followed() {
     );
     assert!(!home.join("Maildir/new").exists());
     drop((user, linked, setup.owner));
+}
+
+#[test]
+fn a_forward_mail_owner_sees_but_may_not_read_is_read_through_the_helper() {
+    if skip_unless_root() {
+        return;
+    }
+    let (setup, server) = Setup::new("local_recipient_maps = \"unix:passwd.byname\"\n");
+    let base = setup.etc.parent().unwrap().to_owned();
+    // Homes open to mail_owner (0755), each with a `.forward` it may see
+    // but not read: the user's own 0600; the user's 0620 (group write,
+    // which Postfix's local(8) allows); root's 0600, which the user, as
+    // whom the helper reads it, may not read either.
+    let account = |name: &str, text: &str, owner: Option<u32>, mode: u32| {
+        let home = base.join(name);
+        let user = Account::create(&home);
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write(&home.join(".forward"), text, mode);
+        let uid = owner.unwrap_or(user.uid);
+        std::os::unix::fs::chown(home.join(".forward"), Some(uid), Some(user.gid)).unwrap();
+        (user, home)
+    };
+    let (own, own_home) = account("own", "bob@example.org\n", None, 0o600);
+    let (group, group_home) = account("group", "alice@example.org\n", None, 0o620);
+    let (rooted, rooted_home) = account("rooted", "bob@example.org\n", Some(0), 0o600);
+    let send = |user: &Account, subject: &str| mail_to(server.smtp, user, subject);
+    let rcpt = send(&own, "own");
+    let got = wait_messages(&setup.data.join("mail/example.org/bob/Maildir/new"), 1);
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(text.contains("Subject: own"), "{text}");
+    assert!(text.contains(&format!("for <{rcpt}>")), "{text}");
+    send(&group, "group");
+    let got = wait_messages(&setup.data.join("mail/example.org/alice/Maildir/new"), 1);
+    assert!(String::from_utf8_lossy(&got[0]).contains("Subject: group"));
+    // Forwarded, not kept.
+    for home in [&own_home, &group_home] {
+        assert!(
+            !home.join("Maildir/new").exists() || messages(&home.join("Maildir/new")).is_empty()
+        );
+    }
+
+    // The helper cannot read root's file as the user: deferred (4.3.0),
+    // neither delivered to the mailbox nor bounced.
+    let rcpt = send(&rooted, "rooted");
+    let needle = format!("to=<{rcpt}>");
+    let log = server.wait_log(&needle);
+    let line = log.lines().find(|l| l.contains(&needle)).unwrap();
+    assert!(
+        line.contains("dsn=4.3.0")
+            && line.contains("status=deferred")
+            && line.contains("cannot read forward file"),
+        "{line}"
+    );
+    assert!(!rooted_home.join("Maildir/new").exists());
+    assert_eq!(
+        messages(&setup.data.join("mail/example.org/bob/Maildir/new")).len(),
+        1
+    );
+    drop((own, group, rooted, setup.owner));
+}
+
+/// Two IMAP logins of the account at once, then, once the first has
+/// logged out, a third: what each got.
+const TWO_LOGINS: &str = r#"
+import imaplib, sys, time
+port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def login(quiet=False):
+    c = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    try:
+        c.login(user, pw)
+        return c
+    except imaplib.IMAP4.error as e:
+        if not quiet:
+            print("refused", e)
+        return None
+def eventually():
+    # A session process is reaped a moment after its LOGOUT.
+    for _ in range(100):
+        c = login(quiet=True)
+        if c:
+            return c
+        time.sleep(0.1)
+    return login()
+first = eventually()
+print("first", first.select("INBOX")[0])
+second = login()
+if second:
+    print("second", second.select("INBOX")[0])
+    second.logout()
+first.logout()
+third = eventually()
+print("third", third.select("INBOX")[0])
+third.logout()
+"#;
+
+#[test]
+fn the_helpers_session_cap_follows_the_configured_slots_and_reloads() {
+    if skip_unless_root() {
+        return;
+    }
+    let imap = "[[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:0\"\n";
+    let (setup, server) = Setup::start(
+        "local_recipient_maps = \"unix:passwd.byname\"\ndefault_process_limit = 3\n",
+        "system_accounts = true\n",
+        imap,
+    );
+    // The helper's cap at start: the POP3 and IMAP slots, 3 on the one
+    // imap address.
+    let log = server.log();
+    let helper = helper_pid(&log);
+    let cmdline = std::fs::read(format!("/proc/{helper}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("--max-sessions 3 "), "{cmdline}");
+    // A system account whose Maildir is its own: IMAP logins run as it,
+    // each a session process the helper starts.
+    let home = setup.etc.parent().unwrap().join("home");
+    let user = Account::create(&home);
+    set_password(&user, "Cap-Test-1");
+    mail_to(server.smtp, &user, "x");
+    wait_messages(&home.join("Maildir/new"), 1);
+    let port = server.listening("imap").port().to_string();
+    let said = python(TWO_LOGINS, &[&port, &user.name, "Cap-Test-1"]);
+    assert_eq!(said, "first OK\nsecond OK\nthird OK\n", "{}", server.log());
+
+    // One slot in the config, reloaded: the helper's cap follows at the
+    // refresh, though the daemon keeps its 3 slots until a restart.
+    let path = setup.etc.join("postern.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace("default_process_limit = 3", "default_process_limit = 1");
+    write(&path, &text, 0o600);
+    setup.reload(&server);
+    server.wait_log_count("helper's policy is refreshed", 1);
+    let said = python(TWO_LOGINS, &[&port, &user.name, "Cap-Test-1"]);
+    assert!(
+        said.starts_with("first OK\nrefused ") && said.ends_with("third OK\n"),
+        "{said}\n{}",
+        server.log()
+    );
+    server.wait_log("too many session processes (at most 1,");
+    drop((user, setup.owner));
 }

@@ -5,7 +5,6 @@
 //! commands are root's.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -19,19 +18,7 @@ fn postern(dir: &Path, args: &[&str]) -> (bool, String, String) {
 /// `postern ARGS --config DIR/postern.toml`, as `nobody` when `nobody`;
 /// (exit code, stdout, stderr).
 fn postern_as(nobody: bool, dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = if nobody {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            POSTERN,
-        ]);
-        c
-    } else {
-        Command::new(POSTERN)
-    };
-    let out = cmd
+    let out = crate::sendmail_modes::postern_as(nobody)
         .args(args)
         .arg("--config")
         .arg(dir.join("postern.toml"))
@@ -53,8 +40,7 @@ fn send_to_bob(server: &Server, subject: &str) -> String {
         &["bob@example.org"],
         &format!("Subject: {subject}\r\n\r\nhello bob\r\n"),
     );
-    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
-    r.trim().rsplit(' ').next().unwrap().to_owned()
+    queued_id(&r)
 }
 
 /// Waits until `postern queue list` output satisfies `ok`.

@@ -8,7 +8,6 @@
 //! The sink server here (Python's standard library only) also serves
 //! `queue_memory`.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -155,15 +154,6 @@ fn stats(dir: &Path) -> (u32, u32, u32) {
         [open, max, saved] => (open, max, saved),
         _ => (0, 0, 0),
     }
-}
-
-/// A loopback port nobody listens on (connections to it are refused).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Queues `n` messages for `rcpt` through one SMTP session.

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::queue_fairness::{Sink, free_port, queue_many};
+use crate::queue_fairness::{Sink, queue_many};
 use crate::remote_smtp::{sender, table};
 use crate::support::*;
 
@@ -47,12 +47,7 @@ fn the_active_limit_bounds_the_messages_in_memory() {
     // More new mail is accepted while the memory is full.
     queue_many(&server, "late@down.test", 20);
     let sink = Sink::start(0.0, port);
-    let flush = std::process::Command::new(POSTERN)
-        .args(["flush", "--config"])
-        .arg(tmp.path().join("postern.toml"))
-        .output()
-        .unwrap();
-    assert!(flush.status.success(), "{flush:?}");
+    flush(tmp.path());
     sink.wait_saved(320, Duration::from_secs(90));
     // No second copies afterwards.
     std::thread::sleep(Duration::from_secs(2));
@@ -76,23 +71,13 @@ fn the_active_limit_bounds_the_messages_in_memory() {
 
 #[test]
 fn bad_memory_limits_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
     for line in [
         "qmgr_message_active_limit = \"many\"",
         "qmgr_message_recipient_limit = -1",
     ] {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("postern.toml");
-        std::fs::write(&path, config_text(tmp.path(), line)).unwrap();
-        std::fs::write(tmp.path().join("users"), USERS).unwrap();
-        let out = std::process::Command::new(POSTERN)
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{line}: {err}");
         let name = line.split(' ').next().unwrap();
-        assert!(err.contains(name), "{line}: {err}");
+        check_refuses(tmp.path(), line, name);
     }
     let out = std::process::Command::new(POSTERN)
         .args([

@@ -217,13 +217,8 @@ fn rejecting(reference: &str) -> String {
 }
 
 fn rcpt(server: &Server) -> String {
-    let mut c = Client::connect(server.smtp);
-    assert!(c.cmd("EHLO client.test.example").starts_with("250"));
-    assert!(
-        c.cmd("MAIL FROM:<s@client.test.example>")
-            .starts_with("250")
-    );
-    c.cmd("RCPT TO:<alice@example.org>")
+    let (from, to) = ("s@client.test.example", "alice@example.org");
+    rcpt_from(server.smtp, "127.0.0.1", "client.test.example", from, to).0
 }
 
 pub(crate) fn lock(dir: &Path) -> String {

@@ -10,6 +10,7 @@ use std::path::Path;
 use base64::Engine as _;
 
 use crate::registry::{Registry, answer, fails, lock, postern_with, setup, write_config};
+use crate::support::output_text;
 
 const USER: &str = "publisher";
 const PASSWORD: &str = "c0rrect-h0rse-battery";
@@ -43,11 +44,7 @@ fn credentials(dir: &Path, registry: &Registry, password: &str) -> String {
 /// Runs `postern ARGS`; returns (success, stdout and stderr).
 fn run(config: &Path, args: &[&str], auth_file: Option<&Path>) -> (bool, String) {
     let out = postern_with(config, args, auth_file);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     assert!(
         !text.contains(PASSWORD),
         "the password was printed:\n{text}"

@@ -3,16 +3,8 @@
 
 use std::process::Command;
 
+use crate::service_overrides::{PLAIN_SMTP, rcpt_at, service_config, smtp_addresses, start};
 use crate::support::*;
-
-fn reload(config: &std::path::Path) -> std::process::Output {
-    Command::new(POSTERN)
-        .arg("reload")
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn reload_swaps_the_policy_and_keeps_connections() {
@@ -27,12 +19,7 @@ fn reload_swaps_the_policy_and_keeps_connections() {
         config_text(tmp.path(), "smtpd_recipient_restrictions = [\"reject\"]"),
     )
     .unwrap();
-    let out = reload(&config);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reload(&config);
     server.wait_log("reload -- version");
     let mut c = Client::connect(server.smtp);
     assert!(c.cmd("EHLO after.test.example").starts_with("250"));
@@ -51,10 +38,8 @@ fn reload_swaps_the_policy_and_keeps_connections() {
     std::fs::write(plugins.join("permit_mynetworks.wasm"), b"\0asm garbage").unwrap();
     let extra = format!("plugin_directory = \"{}\"", plugins.display());
     std::fs::write(&config, config_text(tmp.path(), &extra)).unwrap();
-    let out = reload(&config);
     // `postern reload` says why and fails; the daemon logs it too.
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = reload_refused(&config);
     assert!(
         stderr.contains("reload failed, the running configuration is kept"),
         "{stderr}"
@@ -69,12 +54,8 @@ fn reload_swaps_the_policy_and_keeps_connections() {
 #[test]
 fn reload_without_a_server_says_so_and_fails() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let config = tmp.path().join("postern.toml");
-    std::fs::write(&config, config_text(tmp.path(), "")).unwrap();
-    let out = reload(&config);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let config = test_config(tmp.path(), "");
+    let stderr = reload_refused(&config);
     assert!(
         stderr.contains("the mail system is not running"),
         "{stderr}"
@@ -162,8 +143,7 @@ fn reload_rereads_the_users_file_for_logins() {
         "alice@example.org:{PLAIN}secret::::\nbob@example.org:{PLAIN}changed::::\n",
     )
     .unwrap();
-    let out = reload(&tmp.path().join("postern.toml"));
-    assert!(out.status.success(), "{out:?}");
+    reload(&tmp.path().join("postern.toml"));
     assert!(login(new).starts_with("235"));
     assert!(login(old).starts_with("535"));
     // A broken users file refuses the whole reload, naming the line.
@@ -172,9 +152,7 @@ fn reload_rereads_the_users_file_for_logins() {
         "bob@example.org:{PLAIN}x:abc::::\n",
     )
     .unwrap();
-    let out = reload(&tmp.path().join("postern.toml"));
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = reload_refused(&tmp.path().join("postern.toml"));
     assert!(stderr.contains("users:1: bad uid"), "{stderr}");
     assert!(login(new).starts_with("235"));
 }
@@ -185,38 +163,19 @@ fn two_services(
     extra: &str,
     service_keys: &str,
 ) -> (Server, tempfile::TempDir, Vec<std::net::SocketAddr>) {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    std::fs::write(
-        tmp.path().join("postern.toml"),
-        two_services_text(tmp.path(), extra, service_keys),
-    )
-    .unwrap();
-    let server = Server::start_in(tmp.path());
-    let log = server.wait_log_count("listening on smtp ", 2);
-    let addrs = log
-        .lines()
-        .filter_map(|l| l.split("listening on smtp ").nth(1))
-        .map(|a| a.trim().parse().unwrap())
-        .collect();
+    let (server, tmp) = start(&format!("{extra}\n{PLAIN_SMTP}"), service_keys);
+    let addrs = smtp_addresses(&server);
     (server, tmp, addrs)
 }
 
 fn two_services_text(dir: &std::path::Path, extra: &str, service_keys: &str) -> String {
-    let first = "[[service]]\nname = \"smtp\"\nlisten = \"127.0.0.1:0\"\n";
-    format!(
-        "{}{service_keys}\n",
-        config_text(dir, &format!("{extra}\n{first}"))
-    )
+    service_config(dir, &format!("{extra}\n{PLAIN_SMTP}"), service_keys)
 }
 
-/// The RCPT reply for alice@example.org on the service at `addr`.
-fn rcpt_at(addr: std::net::SocketAddr) -> String {
-    let mut c = Client::connect_raw(addr, "127.0.0.1");
-    assert!(c.reply().starts_with("220"));
-    assert!(c.cmd("EHLO client.example").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<bob@example.org>").starts_with("250"));
-    c.cmd("RCPT TO:<alice@example.org>")
+/// Writes [`two_services_text`] over the config in `dir`.
+fn rewrite_two_services(dir: &std::path::Path, extra: &str, service_keys: &str) {
+    let text = two_services_text(dir, extra, service_keys);
+    std::fs::write(dir.join("postern.toml"), text).unwrap();
 }
 
 const STRICT: &str = "[service.restrictions]\nrecipient = [\"reject\"]";
@@ -232,12 +191,7 @@ fn a_service_gains_and_loses_its_own_lists_at_reload() {
     let third = "[[service]]\nname = \"submission\"\nlisten = \"127.0.0.1:0\"\n";
     let text = two_services_text(tmp.path(), "", STRICT);
     std::fs::write(&config, format!("{text}{third}")).unwrap();
-    let out = reload(&config);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reload(&config);
     let log = server.wait_log("reload: service smtp restriction lists");
     assert!(
         log.contains("reload: service submission at ") && log.contains("take a restart"),
@@ -248,21 +202,12 @@ fn a_service_gains_and_loses_its_own_lists_at_reload() {
     assert!(rcpt_at(plain).starts_with("250"));
 
     // And loses them: it follows the main lists again, reloaded too.
-    std::fs::write(
-        &config,
-        two_services_text(
-            tmp.path(),
-            "smtpd_recipient_restrictions = [\"permit_mynetworks\", \"reject\"]",
-            "",
-        ),
-    )
-    .unwrap();
-    let out = reload(&config);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    rewrite_two_services(
+        tmp.path(),
+        "smtpd_recipient_restrictions = [\"permit_mynetworks\", \"reject\"]",
+        "",
     );
+    reload(&config);
     server.wait_log("reload: service smtp has no restriction lists of its own now");
     assert!(rcpt_at(other).starts_with("250"));
     assert!(rcpt_at(plain).starts_with("250"));
@@ -277,18 +222,12 @@ fn a_broken_service_list_refuses_the_whole_reload() {
     // The main lists would now reject everything, and the service's own
     // names a plugin that does not exist: neither is taken.
     let broken = "[service.restrictions]\nrecipient = [\"reject_unauth_destination\", { plugin = \"no_such_plugin\" }]";
-    std::fs::write(
-        &config,
-        two_services_text(
-            tmp.path(),
-            "smtpd_recipient_restrictions = [\"reject\"]",
-            broken,
-        ),
-    )
-    .unwrap();
-    let out = reload(&config);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    rewrite_two_services(
+        tmp.path(),
+        "smtpd_recipient_restrictions = [\"reject\"]",
+        broken,
+    );
+    let stderr = reload_refused(&config);
     assert!(
         stderr.contains("reload failed, the running configuration is kept"),
         "{stderr}"
@@ -299,21 +238,12 @@ fn a_broken_service_list_refuses_the_whole_reload() {
     assert!(rcpt_at(plain).starts_with("250"));
     assert!(rcpt_at(strict).starts_with("554"));
     // Fixed, it goes through, for both.
-    std::fs::write(
-        &config,
-        two_services_text(
-            tmp.path(),
-            "smtpd_recipient_restrictions = [\"reject\"]",
-            "",
-        ),
-    )
-    .unwrap();
-    let out = reload(&config);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    rewrite_two_services(
+        tmp.path(),
+        "smtpd_recipient_restrictions = [\"reject\"]",
+        "",
     );
+    reload(&config);
     server.wait_log("reload -- version");
     assert!(rcpt_at(plain).starts_with("554"));
     assert!(rcpt_at(strict).starts_with("554"));
@@ -326,12 +256,7 @@ fn a_service_gone_from_the_config_keeps_listening_with_its_lists() {
     let config = tmp.path().join("postern.toml");
     // Only one smtp service left in the file: the first one.
     std::fs::write(&config, config_text(tmp.path(), "")).unwrap();
-    let out = reload(&config);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reload(&config);
     let log = server.wait_log("is gone from the config");
     assert!(log.contains("until a restart"), "{log}");
     assert!(rcpt_at(plain).starts_with("250"));

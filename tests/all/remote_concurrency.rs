@@ -21,8 +21,7 @@ fn queue_many(server: &Server, n: usize) -> Vec<String> {
                 &["far@far.test"],
                 &format!("Subject: load {i}\r\n\r\nbody {i}\r\n"),
             );
-            assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
-            r.trim().rsplit(' ').next().unwrap().to_owned()
+            queued_id(&r)
         })
         .collect();
     c.cmd("QUIT");
@@ -55,16 +54,7 @@ fn flushed_to(sink: &Aiosmtpd, extra: &str, n: usize) -> (Server, tempfile::Temp
     );
     std::fs::write(&config, text).unwrap();
     let server = Server::start_in(tmp.path());
-    let out = std::process::Command::new(POSTERN)
-        .args(["flush", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    flush(tmp.path());
     (server, tmp)
 }
 
@@ -125,6 +115,7 @@ fn initial_concurrency_and_the_smtp_limit_are_honoured() {
 
 #[test]
 fn bad_concurrency_settings_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
     for (line, word) in [
         (
             "default_destination_concurrency_positive_feedback = \"2\"",
@@ -143,18 +134,7 @@ fn bad_concurrency_settings_are_clear_errors() {
             "smtp_destination_concurrency_negative_feedback",
         ),
     ] {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("postern.toml");
-        std::fs::write(&path, config_text(tmp.path(), line)).unwrap();
-        std::fs::write(tmp.path().join("users"), USERS).unwrap();
-        let out = std::process::Command::new(POSTERN)
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{line}: {err}");
-        assert!(err.contains(word), "{line}: {err}");
+        check_refuses(tmp.path(), line, word);
     }
 }
 

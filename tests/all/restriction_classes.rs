@@ -8,11 +8,8 @@
 //! definition, a loop, an access map answering an unknown name.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::support::*;
-
-const POSTERN: &str = env!("CARGO_BIN_EXE_postern");
 
 /// Writes `name` into `dir` with `text`; returns its path as text.
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -55,19 +52,14 @@ fn lists(dir: &Path, toml_table: bool) -> String {
 
 fn start(toml_table: bool) -> (Server, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
     // The table comes last in `lists`, before config_text's `[auth]`.
-    let text = config_text(tmp.path(), &lists(tmp.path(), toml_table));
-    std::fs::write(tmp.path().join("postern.toml"), text).unwrap();
+    test_config(tmp.path(), &lists(tmp.path(), toml_table));
     (Server::start_in(tmp.path()), tmp)
 }
 
 /// One transaction from `source`: the RCPT reply.
 fn rcpt(server: &Server, source: &str, from: &str, to: &str) -> String {
-    let mut c = Client::connect_from(server.smtp, source);
-    assert!(c.cmd("EHLO client.example").starts_with("250"));
-    assert!(c.cmd(&format!("MAIL FROM:<{from}>")).starts_with("250"));
-    c.cmd(&format!("RCPT TO:<{to}>"))
+    rcpt_from(server.smtp, source, "client.example", from, to).0
 }
 
 fn classes_decide_in_place(server: &Server) {
@@ -138,19 +130,7 @@ fn classes_in_a_toml_table() {
 /// `postern check` on `extra` (with the test config around it): its
 /// stderr, and whether it succeeded.
 fn check(dir: &Path, extra: &str) -> (bool, String) {
-    std::fs::write(dir.join("users"), USERS).unwrap();
-    let config = dir.join("postern.toml");
-    std::fs::write(&config, config_text(dir, extra)).unwrap();
-    let out = Command::new(POSTERN)
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    postern_check(&test_config(dir, extra))
 }
 
 /// The 1-based line of the config in `dir` that starts with `key`.

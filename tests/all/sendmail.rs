@@ -5,25 +5,16 @@
 //! and drops `Bcc:`; mail dropped while the daemon is down is picked up
 //! at start; bad use gets sysexits codes.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use crate::support::*;
 
 /// Runs `program args` with `input` on stdin and POSTERN_CONFIG set.
 fn pipe(program: &Path, config: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(program)
-        .args(args)
-        .env("POSTERN_CONFIG", config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A refused command line exits before reading: a broken pipe is fine.
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    child.wait_with_output().unwrap()
+    let mut command = Command::new(program);
+    command.args(args).env("POSTERN_CONFIG", config);
+    run_with_input(&mut command, input.as_bytes())
 }
 
 fn postern_sendmail(config: &Path, args: &[&str], input: &str) -> Output {
@@ -104,9 +95,7 @@ fn piped_messages_reach_the_maildir() {
 fn mail_waits_in_the_maildrop_until_the_daemon_starts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("users"), USERS).unwrap();
-    let config = dir.join("postern.toml");
-    std::fs::write(&config, config_text(dir, "")).unwrap();
+    let config = test_config(dir, "");
     let out = postern_sendmail(&config, &["bob@example.org"], "Subject: early\n\nx\n");
     assert!(out.status.success(), "{out:?}");
     let dropped: Vec<_> = std::fs::read_dir(dir.join("queue/maildrop"))
@@ -128,9 +117,7 @@ fn mail_waits_in_the_maildrop_until_the_daemon_starts() {
 fn bad_use_gets_sysexits_codes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("users"), USERS).unwrap();
-    let config = dir.join("postern.toml");
-    std::fs::write(&config, config_text(dir, "")).unwrap();
+    let config = test_config(dir, "");
     let code = |args: &[&str], input: &str| {
         let out = postern_sendmail(&config, args, input);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

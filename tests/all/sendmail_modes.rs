@@ -8,10 +8,9 @@
 //! compatibility flags do what scripts expect; unknown options get a
 //! usage error and exit 64.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use crate::support::*;
 
@@ -20,7 +19,17 @@ pub(crate) const NOBODY: u32 = 65_534;
 /// Runs `postern --config CONFIG sendmail ARGS` with `input` on stdin, as
 /// `nobody` (through setpriv) when `as_nobody`.
 pub(crate) fn sendmail(config: &Path, args: &[&str], input: &str, as_nobody: bool) -> Output {
-    let mut cmd = if as_nobody {
+    let mut cmd = postern_as(as_nobody);
+    cmd.args(["--config", config.to_str().unwrap(), "sendmail"])
+        .args(args)
+        .env("HOME", "/");
+    run_with_input(&mut cmd, input.as_bytes())
+}
+
+/// The command `postern`, run as `nobody` (through setpriv) when
+/// `as_nobody`.
+pub(crate) fn postern_as(as_nobody: bool) -> Command {
+    if as_nobody {
         let mut c = Command::new("setpriv");
         c.args([
             "--reuid=nobody",
@@ -31,18 +40,7 @@ pub(crate) fn sendmail(config: &Path, args: &[&str], input: &str, as_nobody: boo
         c
     } else {
         Command::new(POSTERN)
-    };
-    let mut child = cmd
-        .args(["--config", config.to_str().unwrap(), "sendmail"])
-        .args(args)
-        .env("HOME", "/")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    child.wait_with_output().unwrap()
+    }
 }
 
 /// Lets `nobody` read the config under `dir` (a tempdir is 0700).

@@ -4,23 +4,51 @@
 //! `smtpd_tls_security_level = "encrypt"` refuses MAIL until STARTTLS.
 
 use std::net::SocketAddr;
-use std::process::Command;
+use std::path::Path;
 
-use crate::support::{Client, POSTERN, Server, config_text, python, wait_messages};
+use crate::support::{
+    Client, Server, USERS, config_text, postern_check, python, rcpt_from, reload, wait_messages,
+};
 
-/// Starts a server whose last `[[service]]` (the test smtp service) gets
+/// The test config whose last `[[service]]` (the test smtp service) gets
 /// `service_keys` appended, after `extra` main.cf lines and services.
-fn start(extra: &str, service_keys: &str) -> (Server, tempfile::TempDir) {
+pub(crate) fn service_config(dir: &Path, extra: &str, service_keys: &str) -> String {
+    format!("{}{service_keys}\n", config_text(dir, extra))
+}
+
+/// Starts a server on [`service_config`].
+pub(crate) fn start(extra: &str, service_keys: &str) -> (Server, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), crate::support::USERS).unwrap();
-    let text = format!("{}{service_keys}\n", config_text(tmp.path(), extra));
+    std::fs::write(tmp.path().join("users"), USERS).unwrap();
+    let text = service_config(tmp.path(), extra, service_keys);
     std::fs::write(tmp.path().join("postern.toml"), text).unwrap();
     let server = Server::start_in(tmp.path());
     (server, tmp)
 }
 
+/// Python's smtplib against `addr`: EHLO, STARTTLS (any certificate) and
+/// EHLO again, then `then` (Python lines with the session in `s`), then
+/// QUIT; what it printed.
+pub(crate) fn after_starttls(addr: SocketAddr, then: &str) -> String {
+    let script = format!(
+        r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.ehlo("client.example")
+s.starttls(context=ctx)
+s.ehlo("client.example")
+{then}
+s.quit()
+"#
+    );
+    python(&script, &[&addr.port().to_string()])
+}
+
 /// Every address `listening on smtp`, in the order of the log.
-fn smtp_addresses(server: &Server) -> Vec<SocketAddr> {
+pub(crate) fn smtp_addresses(server: &Server) -> Vec<SocketAddr> {
     let log = server.wait_log_count("listening on smtp ", 2);
     log.lines()
         .filter_map(|l| l.split("listening on smtp ").nth(1))
@@ -29,7 +57,14 @@ fn smtp_addresses(server: &Server) -> Vec<SocketAddr> {
 }
 
 /// A second smtp service, with no overrides, listed before the test one.
-const PLAIN_SMTP: &str = "[[service]]\nname = \"smtp\"\nlisten = \"127.0.0.1:0\"\n";
+pub(crate) const PLAIN_SMTP: &str = "[[service]]\nname = \"smtp\"\nlisten = \"127.0.0.1:0\"\n";
+
+/// The RCPT reply for alice@example.org from bob@example.org on the
+/// service at `addr`.
+pub(crate) fn rcpt_at(addr: SocketAddr) -> String {
+    let (from, to) = ("bob@example.org", "alice@example.org");
+    rcpt_from(addr, "127.0.0.1", "client.example", from, to).0
+}
 
 #[test]
 fn a_service_overrides_parameters_for_itself_only() {
@@ -71,17 +106,9 @@ fn a_service_has_its_own_restriction_lists() {
     );
     let addrs = smtp_addresses(&server);
     let (plain, strict) = (addrs[0], addrs[1]);
-    let mut c = Client::connect_raw(strict, "127.0.0.1");
-    assert!(c.reply().starts_with("220"));
-    assert!(c.cmd("EHLO client.example").starts_with("250"));
-    assert!(c.cmd("MAIL FROM:<bob@example.org>").starts_with("250"));
-    let r = c.cmd("RCPT TO:<alice@example.org>");
+    let r = rcpt_at(strict);
     assert!(r.starts_with("5"), "{r}");
-    let mut d = Client::connect_raw(plain, "127.0.0.1");
-    assert!(d.reply().starts_with("220"));
-    assert!(d.cmd("EHLO client.example").starts_with("250"));
-    assert!(d.cmd("MAIL FROM:<bob@example.org>").starts_with("250"));
-    assert!(d.cmd("RCPT TO:<alice@example.org>").starts_with("250"));
+    assert!(rcpt_at(plain).starts_with("250"));
 }
 
 #[test]
@@ -94,19 +121,10 @@ fn encrypt_refuses_mail_until_starttls() {
         c.cmd("MAIL FROM:<bob@example.org>"),
         "530 5.7.0 Must issue a STARTTLS command first\r\n"
     );
-    let script = r#"
-import smtplib, ssl, sys
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
-s.ehlo("client.example")
-s.starttls(context=ctx)
-s.ehlo("client.example")
-print(s.sendmail("bob@example.org", ["alice@example.org"], b"Subject: tls\r\n\r\nover tls\r\n"))
-s.quit()
-"#;
-    let out = python(script, &[&server.smtp.port().to_string()]);
+    let out = after_starttls(
+        server.smtp,
+        r#"print(s.sendmail("bob@example.org", ["alice@example.org"], b"Subject: tls\r\n\r\nover tls\r\n"))"#,
+    );
     assert_eq!(out.trim(), "{}");
     let m = wait_messages(&server.new_dir("alice"), 1);
     assert!(String::from_utf8_lossy(&m[0]).contains("over tls"));
@@ -121,17 +139,15 @@ fn none_offers_no_starttls() {
     assert!(c.cmd("STARTTLS").starts_with("502"));
 }
 
+/// `postern check` on `text` as the whole config: it must fail; its
+/// stderr.
 fn check(text: &str) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("postern.toml");
     std::fs::write(&file, text).unwrap();
-    let out = Command::new(POSTERN)
-        .args(["check", "--config"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let (ok, err) = postern_check(&file);
+    assert!(!ok, "{err}");
+    err
 }
 
 #[test]
@@ -177,13 +193,7 @@ fn a_service_lists_follow_reload() {
     let strict = "[service.restrictions]\nrecipient = [\"reject_unauth_destination\", \"reject\"]";
     let (server, tmp) = start(PLAIN_SMTP, strict);
     let addr = smtp_addresses(&server)[1];
-    let rcpt = || {
-        let mut c = Client::connect_raw(addr, "127.0.0.1");
-        assert!(c.reply().starts_with("220"));
-        assert!(c.cmd("EHLO client.example").starts_with("250"));
-        assert!(c.cmd("MAIL FROM:<bob@example.org>").starts_with("250"));
-        c.cmd("RCPT TO:<alice@example.org>")
-    };
+    let rcpt = || rcpt_at(addr);
     assert!(rcpt().starts_with("5"));
     let file = tmp.path().join("postern.toml");
     let text = std::fs::read_to_string(&file).unwrap().replace(
@@ -191,16 +201,7 @@ fn a_service_lists_follow_reload() {
         "recipient = [\"permit_mynetworks\", \"reject_unauth_destination\"]",
     );
     std::fs::write(&file, text).unwrap();
-    let out = Command::new(POSTERN)
-        .args(["reload", "--config"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    reload(&file);
     server.wait_log("reload: service smtp restriction lists");
     assert!(rcpt().starts_with("250"));
 }

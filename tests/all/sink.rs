@@ -1,6 +1,7 @@
 //! The Python SMTP processes the end-to-end tests talk to: the aiosmtpd
-//! sinks of `remote_smtp` (and the modules that use them) and the content
-//! filter of `content_filter`. Each is started under a Python that has
+//! sinks of `remote_smtp` (and the modules that use them), the content
+//! filter of `content_filter` and the counting next hop of
+//! `connection_cache`. Each is started under a Python that has
 //! aiosmtpd, is ready once it prints its port, is killed when dropped, and
 //! leaves what it received as `msgN.txt` files in its directory.
 
@@ -41,7 +42,26 @@ impl PythonSmtp {
         script: &str,
         args: impl IntoIterator<Item = S>,
     ) -> (PythonSmtp, String) {
-        let mut child = Command::new(python_with_aiosmtpd())
+        PythonSmtp::start_under(python_with_aiosmtpd(), what, script, args)
+    }
+
+    /// As [`PythonSmtp::start`], for a script that needs only Python's
+    /// standard library (asyncio), so no aiosmtpd either.
+    pub fn start_plain<S: AsRef<OsStr>>(
+        what: &str,
+        script: &str,
+        args: impl IntoIterator<Item = S>,
+    ) -> (PythonSmtp, String) {
+        PythonSmtp::start_under("python3", what, script, args)
+    }
+
+    fn start_under<S: AsRef<OsStr>>(
+        python: &str,
+        what: &str,
+        script: &str,
+        args: impl IntoIterator<Item = S>,
+    ) -> (PythonSmtp, String) {
+        let mut child = Command::new(python)
             .arg("-c")
             .arg(script)
             .args(args)

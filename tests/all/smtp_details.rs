@@ -9,20 +9,8 @@
 
 use std::process::Command;
 
-use crate::support::{
-    Client, POSTERN, Server, USERS, config_text, python, send_message, wait_messages,
-};
-
-/// A server whose test smtp service gets `service_keys`, after `extra`
-/// main.cf lines.
-fn start(extra: &str, service_keys: &str) -> (Server, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let text = format!("{}{service_keys}\n", config_text(tmp.path(), extra));
-    std::fs::write(tmp.path().join("postern.toml"), text).unwrap();
-    let server = Server::start_in(tmp.path());
-    (server, tmp)
-}
+use crate::service_overrides::{after_starttls, start};
+use crate::support::{Client, POSTERN, Server, config_text, python, send_message, wait_messages};
 
 const MUST_STARTTLS: &str = "530 5.7.0 Must issue a STARTTLS command first\r\n";
 
@@ -76,21 +64,12 @@ fn encrypt_refuses_every_command_but_five_until_starttls() {
         "{log}"
     );
     // After STARTTLS everything works, and AUTH is offered.
-    let script = r#"
-import smtplib, ssl, sys
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
-s.ehlo("client.example")
-s.starttls(context=ctx)
-s.ehlo("client.example")
-print(s.has_extn("auth"), s.rset()[0], s.noop()[0])
+    let out = after_starttls(
+        server.smtp,
+        r#"print(s.has_extn("auth"), s.rset()[0], s.noop()[0])
 s.login("alice@example.org", "secret")
-print(s.sendmail("alice@example.org", ["bob@example.org"], b"Subject: tls\r\n\r\nok\r\n"))
-s.quit()
-"#;
-    let out = python(script, &[&server.smtp.port().to_string()]);
+print(s.sendmail("alice@example.org", ["bob@example.org"], b"Subject: tls\r\n\r\nok\r\n"))"#,
+    );
     assert_eq!(out.trim(), "True 250 250\n{}");
     assert_eq!(wait_messages(&server.new_dir("bob"), 1).len(), 1);
 }

@@ -10,7 +10,6 @@
 //! field bearing our authserv-id is logged (`warn:`).
 
 use std::net::Ipv4Addr;
-use std::process::Command;
 
 use crate::dns;
 use crate::support::*;
@@ -78,12 +77,7 @@ fn rcpt(server: &Server, client: &str, from: &str) -> (String, Client) {
 
 /// The same with EHLO `helo`.
 fn rcpt_helo(server: &Server, client: &str, helo: &str, from: &str) -> (String, Client) {
-    let mut c = Client::connect_from(server.smtp, client);
-    assert!(c.cmd(&format!("EHLO {helo}")).starts_with("250"));
-    let r = c.cmd(&format!("MAIL FROM:<{from}>"));
-    assert!(r.starts_with("250"), "{r}");
-    let r = c.cmd("RCPT TO:<alice@example.org>");
-    (r, c)
+    rcpt_from(server.smtp, client, helo, from, "alice@example.org")
 }
 
 /// Asserts the refusal on the wire and in the log.
@@ -194,26 +188,12 @@ fn spf_results_refuse_or_mark_the_message() {
 #[test]
 fn bad_arguments_stop_the_load() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let config = tmp.path().join("postern.toml");
-    std::fs::write(
-        &config,
-        config_text(
-            tmp.path(),
-            "smtpd_recipient_restrictions = [\"reject_unauth_destination\", \
-             { plugin = \"spf\", Mail_From_reject = \"sometimes\" }]\n",
-        ),
-    )
-    .unwrap();
-    let out = Command::new(POSTERN)
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("spf"), "{stderr}");
+    let stderr = check_refuses(
+        tmp.path(),
+        "smtpd_recipient_restrictions = [\"reject_unauth_destination\", \
+         { plugin = \"spf\", Mail_From_reject = \"sometimes\" }]\n",
+        "spf",
+    );
     assert!(
         stderr.contains("Mail_From_reject: \"sometimes\": expected SPF_Not_Pass"),
         "{stderr}"

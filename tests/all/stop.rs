@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{Client, POSTERN, Server, messages, send_message, wait_messages};
+use crate::support::{Client, POSTERN, Server, messages, send_accepted, wait_messages};
 
 /// Runs `postern CMD --config` for the server's config in a thread.
 fn command(server: &Server, cmd: &str) -> std::thread::JoinHandle<std::process::Output> {
@@ -141,8 +141,7 @@ fn stop_says_bye_to_imap_and_pop3_sessions_and_keeps_deletions_undone() {
     let mut c = Client::connect(server.smtp);
     for user in ["alice", "bob"] {
         let to = format!("{user}@example.org");
-        let r = send_message(&mut c, "s@example.org", &[&to], "Subject: s\r\n\r\nx\r\n");
-        assert!(r.starts_with("250"), "{r}");
+        send_accepted(&mut c, "s@example.org", &[&to], "Subject: s\r\n\r\nx\r\n");
         wait_messages(&server.new_dir(user), 1);
     }
     let port = |service: &str| {

@@ -1,12 +1,26 @@
-//! The harness: a `postern` server in a temporary directory, a line-level
-//! SMTP client, and bounded waits.
+//! The harness: a `postern` server in a temporary directory with the
+//! test config, bounded waits, and (re-exported from its two parts) an
+//! SMTP client and the commands tests run.
+//!
+//! # Layout
+//! - this file: the test config, [`Server`] and [`Process`], waits for
+//!   delivered messages and files;
+//! - `client`: [`Client`], the transactions tests repeat, loopback ports;
+//! - `commands`: `postern check`/`reload`/`flush`/any command on a config,
+//!   Python scripts, programs fed on stdin.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod client;
+mod commands;
+
+pub use client::*;
+pub use commands::*;
 
 /// The binary under test.
 pub const POSTERN: &str = env!("CARGO_BIN_EXE_postern");
@@ -61,6 +75,29 @@ pub fn config_text(dir: &Path, extra: &str) -> String {
     )
 }
 
+/// Writes the test config with `extra` ([`config_text`]) to
+/// `dir/postern.toml`, and the test users beside it; the config's path.
+pub fn test_config(dir: &Path, extra: &str) -> PathBuf {
+    std::fs::write(dir.join("users"), USERS).unwrap();
+    let config = dir.join("postern.toml");
+    std::fs::write(&config, config_text(dir, extra)).unwrap();
+    config
+}
+
+/// The command that runs the server on `config` in the foreground, its
+/// log on a piped stderr; callers add to it (an environment, another
+/// stderr) before they spawn it.
+pub fn foreground(config: &Path) -> Command {
+    let mut command = Command::new(POSTERN);
+    command
+        .args(["start", "--foreground", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
 /// A running server; killed (SIGKILL) when dropped.
 pub struct Server {
     pub dir: PathBuf,
@@ -74,12 +111,7 @@ impl Server {
     /// plus `extra` main.cf lines.
     pub fn start(extra: &str) -> (Server, tempfile::TempDir) {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("users"), USERS).unwrap();
-        std::fs::write(
-            tmp.path().join("postern.toml"),
-            config_text(tmp.path(), extra),
-        )
-        .unwrap();
+        test_config(tmp.path(), extra);
         let server = Server::start_in(tmp.path());
         (server, tmp)
     }
@@ -94,14 +126,14 @@ impl Server {
         {
             std::fs::write(&file, format!("mail_owner = \"root\"\n{text}")).unwrap();
         }
-        let mut child = Command::new(POSTERN)
-            .args(["start", "--foreground", "--config"])
-            .arg(dir.join("postern.toml"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn postern");
+        Server::spawn(dir, foreground(&file))
+    }
+
+    /// Runs `command` (a [`foreground`] one, with whatever a test added
+    /// to it, e.g. an environment) as the server of `dir`, and waits
+    /// until it listens on smtp.
+    pub fn spawn(dir: &Path, mut command: Command) -> Server {
+        let mut child = command.spawn().expect("spawn postern");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -133,6 +165,18 @@ impl Server {
             child,
             log,
         }
+    }
+
+    /// Where `service` listens, from its `listening on` line.
+    pub fn listening(&self, service: &str) -> SocketAddr {
+        let log = self.wait_log(&format!("listening on {service} "));
+        listening_in(&log, service).unwrap()
+    }
+
+    /// Waits until the server exits (as a test that kills it from inside
+    /// expects); how it ended.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
     }
 
     /// The server's process id (for /proc/PID/status).
@@ -199,14 +243,59 @@ impl Drop for Server {
     }
 }
 
+/// Where `service` listens, from the first `listening on` line in `log`
+/// (a server's stderr, a log file, syslog).
+pub fn listening_in(log: &str, service: &str) -> Option<SocketAddr> {
+    let needle = format!("listening on {service} ");
+    let line = log.lines().find_map(|l| l.split(&needle).nth(1))?;
+    line.trim().parse().ok()
+}
+
+/// A `postern` process where [`Server`] does not fit: its log goes to
+/// syslog or a file rather than stderr, or it is meant to stop at
+/// start-up. Killed (SIGKILL) when dropped.
+pub struct Process(pub Child);
+
+impl Process {
+    /// Starts the server on `dir/postern.toml` ([`foreground`]).
+    pub fn start(dir: &Path) -> Process {
+        Process(foreground(&dir.join("postern.toml")).spawn().unwrap())
+    }
+
+    /// Kills the server (if it still runs) and returns what it wrote on
+    /// stderr.
+    pub fn stderr(mut self) -> String {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let mut text = String::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = e.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The messages in a Maildir `new/`, sorted by name.
 pub fn messages(new: &Path) -> Vec<Vec<u8>> {
+    let paths = message_files(new);
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+/// The files in a Maildir `new/` (or `cur/`), sorted by name.
+pub fn message_files(new: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(new) else {
         return Vec::new();
     };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     paths.sort();
-    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    paths
 }
 
 /// Waits until `new` holds `n` messages, then a moment more to see that
@@ -233,174 +322,19 @@ pub fn wait_messages(new: &Path, n: usize) -> Vec<Vec<u8>> {
     m
 }
 
-/// A line-level SMTP client over a plain socket, for byte-exact tests.
-pub struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    /// Connects from 127.0.0.1 (trusted in the test config).
-    pub fn connect(server: SocketAddr) -> Client {
-        Client::connect_from(server, "127.0.0.1")
-    }
-
-    /// Connects from a chosen loopback source address (127.0.0.2 is
-    /// outside the test mynetworks).
-    pub fn connect_from(server: SocketAddr, source: &str) -> Client {
-        let stream = bind_connect(server, source);
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let mut c = Client {
-            stream,
-            buf: Vec::new(),
-        };
-        let greeting = c.reply();
-        assert!(greeting.starts_with("220 "), "greeting: {greeting}");
-        c
-    }
-
-    /// Connects from `source` without reading the greeting (which may be
-    /// a refusal, or may not come at all).
-    pub fn connect_raw(server: SocketAddr, source: &str) -> Client {
-        let stream = bind_connect(server, source);
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        Client {
-            stream,
-            buf: Vec::new(),
+/// Waits until a delivery wrote the file at `path` (a command's output,
+/// a file alias) up to a final newline, then a moment more for a second
+/// write; its text.
+pub fn wait_file(path: &Path) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            std::thread::sleep(Duration::from_millis(100));
+            return std::fs::read_to_string(path).unwrap();
         }
+        assert!(start.elapsed() < WAIT, "{} never written", path.display());
+        std::thread::sleep(Duration::from_millis(20));
     }
-
-    /// Sets how long a read may wait (reads give an empty reply after).
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.stream.set_read_timeout(Some(timeout)).unwrap();
-    }
-
-    /// Sends raw bytes.
-    pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
-    }
-
-    /// Sends a command line and returns the whole reply.
-    pub fn cmd(&mut self, line: &str) -> String {
-        self.send(format!("{line}\r\n").as_bytes());
-        self.reply()
-    }
-
-    /// Reads one complete (possibly multi-line) reply; empty on EOF.
-    pub fn reply(&mut self) -> String {
-        let mut out = String::new();
-        loop {
-            let line = self.line();
-            if line.is_empty() {
-                return out;
-            }
-            out.push_str(&line);
-            if line.len() < 4 || line.as_bytes()[3] != b'-' {
-                return out;
-            }
-        }
-    }
-
-    fn line(&mut self) -> String {
-        loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return String::from_utf8_lossy(&line).into_owned();
-            }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) | Err(_) => {
-                    return String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
-                }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-
-    /// Reads everything until the server closes the connection.
-    pub fn rest(&mut self) -> String {
-        let mut out = String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
-        let mut all = Vec::new();
-        let _ = self.stream.read_to_end(&mut all);
-        out.push_str(&String::from_utf8_lossy(&all));
-        out
-    }
-}
-
-fn bind_connect(server: SocketAddr, source: &str) -> TcpStream {
-    // std has no bind-before-connect; a tokio TcpSocket does it, driven by
-    // a throwaway current-thread runtime.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let source: std::net::IpAddr = source.parse().unwrap();
-    let stream = rt.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::new(source, 0)).unwrap();
-        let stream = tokio::time::timeout(WAIT, socket.connect(server))
-            .await
-            .unwrap()
-            .unwrap();
-        stream.into_std().unwrap()
-    });
-    stream.set_nonblocking(false).unwrap();
-    stream
-}
-
-/// Runs a Python 3 script with `args`; returns stdout, panics with stderr
-/// on failure.
-pub fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 must be installed");
-    assert!(
-        out.status.success(),
-        "python failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs `postern check` on the config file `config`: whether it passed,
-/// and its stderr.
-pub fn postern_check(config: &Path) -> (bool, String) {
-    let out = Command::new(POSTERN)
-        .args(["check", "--config"])
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// A transaction from `from` to `rcpts` with `body` (already CRLF, not
-/// dot-stuffed: this stuffs it), returning the final reply.
-pub fn send_message(c: &mut Client, from: &str, rcpts: &[&str], body: &str) -> String {
-    let r = c.cmd("EHLO client.test.example");
-    assert!(r.starts_with("250"), "{r}");
-    let r = c.cmd(&format!("MAIL FROM:<{from}>"));
-    assert!(r.starts_with("250"), "{r}");
-    for rcpt in rcpts {
-        let r = c.cmd(&format!("RCPT TO:<{rcpt}>"));
-        assert!(r.starts_with("250"), "{r}");
-    }
-    let r = c.cmd("DATA");
-    assert!(r.starts_with("354"), "{r}");
-    let mut stuffed = String::new();
-    for line in body.split_inclusive("\r\n") {
-        if line.starts_with('.') {
-            stuffed.push('.');
-        }
-        stuffed.push_str(line);
-    }
-    c.send(stuffed.as_bytes());
-    c.send(b".\r\n");
-    c.reply()
 }

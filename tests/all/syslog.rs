@@ -5,59 +5,36 @@
 //! `postern/smtpd[PID]: ` tags as on stderr; a syslog daemon that is
 //! missing, restarting or stuck never holds the server up.
 
-use std::io::Read as _;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
 
 /// A server logging to syslog at `dir/log`, listening on `port` (0: any;
 /// then its address is read from the syslog socket by the caller).
-struct SyslogServer {
-    child: Child,
+pub(crate) fn start_syslogging(dir: &Path, port: u16, extra: &str) -> Process {
+    let d = dir.display();
+    let config = config_text(
+        dir,
+        &format!("log_output = \"syslog\"\nsyslog_socket = \"{d}/log\"\n{extra}"),
+    )
+    .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(dir.join("users"), USERS).unwrap();
+    std::fs::write(dir.join("postern.toml"), config).unwrap();
+    Process::start(dir)
 }
 
-impl SyslogServer {
-    fn start(dir: &Path, port: u16, extra: &str) -> SyslogServer {
-        let d = dir.display();
-        std::fs::write(dir.join("users"), USERS).unwrap();
-        let config = config_text(
-            dir,
-            &format!("log_output = \"syslog\"\nsyslog_socket = \"{d}/log\"\n{extra}"),
-        )
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-        std::fs::write(dir.join("postern.toml"), config).unwrap();
-        let child = Command::new(POSTERN)
-            .args(["start", "--foreground", "--config"])
-            .arg(dir.join("postern.toml"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        SyslogServer { child }
-    }
-
-    /// Stops the server and returns what it wrote on stderr.
-    fn stderr(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut text = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut text);
-        }
-        text
-    }
-}
-
-impl Drop for SyslogServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// As [`start_syslogging`] on a free port; the server once its SMTP
+/// service listens, and that service's address.
+pub(crate) fn syslogging(dir: &Path, extra: &str) -> (Process, SocketAddr) {
+    let port = free_port();
+    let server = start_syslogging(dir, port, extra);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    wait_listening(addr);
+    (server, addr)
 }
 
 /// A test-owned syslog socket at `path`.
@@ -105,24 +82,16 @@ fn split(message: &str) -> (u32, &str) {
     (pri.parse().unwrap(), &rest[16..])
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn lines_reach_syslog_with_facility_severity_and_the_stderr_tags() {
     let tmp = tempfile::tempdir().unwrap();
     let log = syslogd(&tmp.path().join("log"));
-    let server = SyslogServer::start(
+    let server = start_syslogging(
         tmp.path(),
         0,
         "syslog_facility = \"local3\"\nsmtpd_sasl_auth_enable = true\n",
     );
-    let pid = server.child.id();
+    let pid = server.0.id();
     let got = until(&log, "listening on smtp ");
     let last = got.last().unwrap();
     let (pri, rest) = split(last);
@@ -187,15 +156,8 @@ fn syslog_name_tags_the_stderr_lines_too() {
 fn a_missing_or_restarted_syslog_gets_lines_again_and_hears_what_was_lost() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("log");
-    let port = free_port();
     // No syslog yet: the server starts and serves all the same.
-    let server = SyslogServer::start(tmp.path(), port, "");
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(start.elapsed() < WAIT, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (server, addr) = syslogging(tmp.path(), "");
     let mut c = Client::connect(addr);
     c.cmd("QUIT");
 
@@ -238,14 +200,7 @@ fn a_stuck_syslog_does_not_hold_the_server_up() {
     let tmp = tempfile::tempdir().unwrap();
     // Bound and never read: its queue fills and every send waits.
     let log = syslogd(&tmp.path().join("log"));
-    let port = free_port();
-    let _server = SyslogServer::start(tmp.path(), port, "");
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(start.elapsed() < WAIT, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (_server, addr) = syslogging(tmp.path(), "");
     // Well past the socket's queue (net.unix.max_dgram_qlen, 512): two
     // lines a session.
     let start = Instant::now();
@@ -272,19 +227,7 @@ fn bad_syslog_settings_are_named() {
             "syslog_facility: expected one of",
         ),
     ] {
-        std::fs::write(
-            tmp.path().join("postern.toml"),
-            config_text(tmp.path(), extra),
-        )
-        .unwrap();
-        let out = Command::new(POSTERN)
-            .args(["check", "--config"])
-            .arg(tmp.path().join("postern.toml"))
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
-        assert!(stderr.contains(expected), "{stderr}");
+        check_refuses(tmp.path(), extra, expected);
     }
 }
 
@@ -325,15 +268,8 @@ fn rsyslogd_files_the_lines_under_mail() {
         assert!(start.elapsed() < WAIT, "rsyslogd did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let port = free_port();
-    let server = SyslogServer::start(tmp.path(), port, "");
-    let pid = server.child.id();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(start.elapsed() < WAIT, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (server, addr) = syslogging(tmp.path(), "");
+    let pid = server.0.id();
     let mut c = Client::connect_from(addr, "127.0.0.2");
     c.cmd("EHLO client.example.net");
     c.cmd("MAIL FROM:<a@example.net>");

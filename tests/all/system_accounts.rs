@@ -128,24 +128,12 @@ fn without_the_setting_system_users_are_unknown() {
 #[test]
 fn a_bad_map_is_a_config_error() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("users"), USERS).unwrap();
-    let config = tmp.path().join("postern.toml");
     for (value, says) in [
         ("unix:group.byname", "unix:group.byname"),
         ("ldap:/etc/ldap.cf", "expected unix:passwd.byname"),
     ] {
-        std::fs::write(
-            &config,
-            config_text(tmp.path(), &format!("local_recipient_maps = \"{value}\"")),
-        )
-        .unwrap();
-        let out = Command::new(POSTERN)
-            .args(["--config", config.to_str().unwrap(), "check"])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{stderr}");
-        assert!(stderr.contains("local_recipient_maps"), "{stderr}");
+        let extra = format!("local_recipient_maps = \"{value}\"");
+        let stderr = check_refuses(tmp.path(), &extra, "local_recipient_maps");
         assert!(stderr.contains(says), "{stderr}");
     }
 }

@@ -10,10 +10,9 @@
 //! uid. Config mistakes name the key. Needs root (useradd, chown): skipped
 //! with a message otherwise.
 
-use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::support::*;
 use crate::system_accounts::{Account, tree};
@@ -27,30 +26,12 @@ const SERVICES: &str = "local_recipient_maps = \"unix:passwd.byname, $alias_maps
 
 /// Where `service` listens, from the server's `listening on` line.
 fn port(server: &Server, service: &str) -> String {
-    let needle = format!("listening on {service} ");
-    let log = server.wait_log(&needle);
-    let line = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
-    let addr: SocketAddr = line.trim().parse().unwrap();
-    addr.port().to_string()
+    server.listening(service).port().to_string()
 }
 
 /// Runs `args` with `stdin`, and says how it went.
 fn run(args: &[&str], stdin: &str) {
-    use std::io::Write;
-    let mut child = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(Command::new(args[0]).args(&args[1..]), stdin.as_bytes());
     assert!(out.status.success(), "{args:?}: {out:?}");
 }
 
@@ -318,12 +299,8 @@ fn config_mistakes_name_the_key() {
     ] {
         let text = config_text(tmp.path(), extra).replace("[auth]\n", &format!("[auth]\n{auth}\n"));
         std::fs::write(&config, text).unwrap();
-        let out = Command::new(POSTERN)
-            .args(["--config", config.to_str().unwrap(), "check"])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{stderr}");
+        let (ok, stderr) = postern_check(&config);
+        assert!(!ok, "{stderr}");
         assert!(stderr.contains("auth.system_accounts"), "{stderr}");
         assert!(stderr.contains(says), "{stderr}");
     }
@@ -331,13 +308,6 @@ fn config_mistakes_name_the_key() {
     let text = config_text(tmp.path(), "local_recipient_maps = \"unix:passwd.byname\"")
         .replace("[auth]\n", "[auth]\nsystem_accounts = true\n");
     std::fs::write(&config, text).unwrap();
-    let out = Command::new(POSTERN)
-        .args(["--config", config.to_str().unwrap(), "check"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, stderr) = postern_check(&config);
+    assert!(ok, "{stderr}");
 }

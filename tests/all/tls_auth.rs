@@ -7,11 +7,12 @@
 //! (`smtpd_tls_auth_only` exempts it); the refusal off loopback is tested
 //! at the session level in host/smtp.
 
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Client, POSTERN, Server, config_text, python, wait_messages};
+use crate::support::{
+    Client, POSTERN, Server, config_text, output_text, python, run_with_input, wait_messages,
+};
 
 /// The extra services every test here runs, and AUTH on smtp too.
 const SERVICES: &str = "smtpd_sasl_auth_enable = true\n\
@@ -20,68 +21,37 @@ const SERVICES: &str = "smtpd_sasl_auth_enable = true\n\
     [[service]]\nname = \"submission\"\nlisten = \"127.0.0.1:0\"\n\
     [[service]]\nname = \"smtps\"\nlisten = \"127.0.0.1:0\"\n";
 
-/// Where `service` listens, from the server's `listening on` line.
-fn port(server: &Server, service: &str) -> SocketAddr {
-    let log = server.wait_log(&format!("listening on {service} "));
-    let line = log
-        .lines()
-        .find_map(|l| l.split(&format!("listening on {service} ")).nth(1))
-        .unwrap();
-    line.trim().parse().unwrap()
-}
-
-fn swaks(args: &[&str]) -> (bool, String) {
+fn swaks(args: &str) -> (bool, String) {
     let out = Command::new("swaks")
         .args(["--timeout", "20", "--helo", "client.test.example"])
-        .args(args)
+        .args(args.split_whitespace())
         .output()
         .expect("swaks must be installed");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = output_text(&out);
     (out.status.success(), text)
 }
+
+/// swaks's arguments to log in as alice.
+const ALICE: &str = "--auth-user alice@example.org --auth-password secret";
 
 #[test]
 fn swaks_starttls_and_auth_plain_relay_from_an_untrusted_client() {
     let (server, _tmp) = Server::start(SERVICES);
     let smtp = server.smtp.to_string();
     // 127.0.0.2 is outside mynetworks: without AUTH, no relay.
-    let (ok, out) = swaks(&[
-        "--server",
-        &smtp,
-        "--local-interface",
-        "127.0.0.2",
-        "--tls",
-        "--from",
-        "alice@example.org",
-        "--to",
-        "someone@remote.example",
-    ]);
+    let (ok, out) = swaks(&format!(
+        "--server {smtp} --local-interface 127.0.0.2 --tls \
+         --from alice@example.org --to someone@remote.example"
+    ));
     assert!(
         !ok && out.contains("554 5.7.1 <someone@remote.example>: Relay access denied"),
         "{out}"
     );
     // With AUTH, permit_sasl_authenticated lets it through.
-    let (ok, out) = swaks(&[
-        "--server",
-        &smtp,
-        "--local-interface",
-        "127.0.0.2",
-        "--tls",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        "alice@example.org",
-        "--auth-password",
-        "secret",
-        "--from",
-        "alice@example.org",
-        "--to",
-        "someone@remote.example",
-    ]);
+    let (ok, out) = swaks(&format!(
+        "--server {smtp} --local-interface 127.0.0.2 --tls --auth PLAIN {ALICE} \
+         --from alice@example.org --to someone@remote.example"
+    ));
     assert!(ok, "{out}");
     assert!(out.contains("235 2.7.0 Authentication successful"), "{out}");
     assert!(out.contains("250 2.0.0 Ok: queued as"), "{out}");
@@ -103,43 +73,21 @@ fn swaks_starttls_and_auth_plain_relay_from_an_untrusted_client() {
 #[test]
 fn swaks_tlsc_on_smtps_with_auth_login_delivers_with_esmtpsa() {
     let (server, _tmp) = Server::start(SERVICES);
-    let smtps = port(&server, "smtps").to_string();
-    let (ok, out) = swaks(&[
-        "--server",
-        &smtps,
-        "--tlsc",
-        "--auth",
-        "LOGIN",
-        "--auth-user",
-        "alice@example.org",
-        "--auth-password",
-        "secret",
-        "--from",
-        "alice@example.org",
-        "--to",
-        "bob@example.org",
-    ]);
+    let smtps = server.listening("smtps").to_string();
+    let (ok, out) = swaks(&format!(
+        "--server {smtps} --tlsc --auth LOGIN {ALICE} \
+         --from alice@example.org --to bob@example.org"
+    ));
     assert!(ok, "{out}");
     let m = wait_messages(&server.new_dir("bob"), 1);
     let text = String::from_utf8_lossy(&m[0]);
     assert!(text.contains("\t(using TLSv1.3 with cipher TLS_"), "{text}");
     assert!(text.contains("with ESMTPSA id"), "{text}");
     // smtps is submission: another user's address is refused.
-    let (ok, out) = swaks(&[
-        "--server",
-        &smtps,
-        "--tlsc",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        "alice@example.org",
-        "--auth-password",
-        "secret",
-        "--from",
-        "bob@example.org",
-        "--to",
-        "bob@example.org",
-    ]);
+    let (ok, out) = swaks(&format!(
+        "--server {smtps} --tlsc --auth PLAIN {ALICE} \
+         --from bob@example.org --to bob@example.org"
+    ));
     assert!(!ok, "{out}");
     assert!(out.contains("553 5.7.1 <bob@example.org>: Sender address rejected: not owned by user alice@example.org"), "{out}");
 }
@@ -147,7 +95,7 @@ fn swaks_tlsc_on_smtps_with_auth_login_delivers_with_esmtpsa() {
 #[test]
 fn python_smtplib_starttls_login_on_submission() {
     let (server, _tmp) = Server::start(SERVICES);
-    let sub = port(&server, "submission");
+    let sub = server.listening("submission");
     let script = r#"
 import smtplib, ssl, sys
 host, port = sys.argv[1], int(sys.argv[2])
@@ -278,7 +226,7 @@ fn auth_on_loopback_without_tls_and_failures_delayed_then_disconnected() {
 #[test]
 fn submission_refuses_mail_without_auth() {
     let (server, _tmp) = Server::start(SERVICES);
-    let mut c = Client::connect(port(&server, "submission"));
+    let mut c = Client::connect(server.listening("submission"));
     c.cmd("EHLO client.test.example");
     assert_eq!(
         c.cmd("MAIL FROM:<alice@example.org>"),
@@ -294,29 +242,10 @@ fn user_cli_adds_changes_and_removes_users() {
     std::fs::write(dir.join("postern.toml"), config_text(dir, SERVICES)).unwrap();
     let config = dir.join("postern.toml");
     let user = |args: &[&str], stdin: &str| {
-        let mut child = Command::new(POSTERN)
-            .arg("--config")
-            .arg(&config)
-            .arg("user")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
+        let mut command = Command::new(POSTERN);
+        command.arg("--config").arg(&config).arg("user").args(args);
+        let out = run_with_input(&mut command, stdin.as_bytes());
+        (out.status.success(), output_text(&out))
     };
     assert!(user(&["add", "carol@example.org", "--password-stdin"], "first\n").0);
     assert!(
@@ -340,22 +269,10 @@ fn user_cli_adds_changes_and_removes_users() {
     );
     assert!(!text.contains("second"));
     let server = Server::start_in(dir);
-    let (ok, out) = swaks(&[
-        "--server",
-        &server.smtp.to_string(),
-        "--tls",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        "carol@example.org",
-        "--auth-password",
-        "second",
-        "--from",
-        "carol@example.org",
-        "--to",
-        "postmaster@example.org",
-        "--quit-after",
-        "AUTH",
-    ]);
+    let (ok, out) = swaks(&format!(
+        "--server {} --tls --auth PLAIN --auth-user carol@example.org --auth-password second \
+         --from carol@example.org --to postmaster@example.org --quit-after AUTH",
+        server.smtp
+    ));
     assert!(ok && out.contains("235 2.7.0"), "{out}");
 }

@@ -4,10 +4,11 @@
 //! scheme we cannot check.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
-use crate::support::{Client, POSTERN, Server, WAIT, config_text, python};
+use crate::support::{
+    Client, Server, WAIT, check_refuses, postern_run, python, reload, test_config,
+};
 
 /// The DER of the certificate the server at `port` presents after
 /// STARTTLS, as hex.
@@ -45,19 +46,12 @@ fn configured_certificate_is_served_and_reloaded() {
     let d = dir.display();
     let extra =
         format!("smtpd_tls_cert_file = \"{d}/cert.pem\"\nsmtpd_tls_key_file = \"{d}/key.pem\"\n");
-    std::fs::write(dir.join("users"), crate::support::USERS).unwrap();
-    std::fs::write(dir.join("postern.toml"), config_text(dir, &extra)).unwrap();
+    let config = test_config(dir, &extra);
     let server = Server::start_in(dir);
     assert_eq!(served_certificate(server.smtp.port()), first);
 
     let second = write_pair(dir, "b.test.example");
-    let out = Command::new(POSTERN)
-        .arg("reload")
-        .arg("--config")
-        .arg(dir.join("postern.toml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    reload(&config);
     let start = Instant::now();
     while served_certificate(server.smtp.port()) != second {
         assert!(
@@ -68,12 +62,7 @@ fn configured_certificate_is_served_and_reloaded() {
     }
     // A broken pair on reload keeps the running certificate.
     std::fs::write(dir.join("key.pem"), "not a key").unwrap();
-    Command::new(POSTERN)
-        .arg("reload")
-        .arg("--config")
-        .arg(dir.join("postern.toml"))
-        .output()
-        .unwrap();
+    postern_run(&config, &["reload"]);
     server.wait_log("TLS reload failed, keeping the running certificate");
     assert_eq!(served_certificate(server.smtp.port()), second);
 }
@@ -121,15 +110,5 @@ fn check_reports_an_unreadable_certificate() {
     let d = dir.display();
     let extra =
         format!("smtpd_tls_cert_file = \"{d}/none.pem\"\nsmtpd_tls_key_file = \"{d}/none.key\"\n");
-    std::fs::write(dir.join("users"), crate::support::USERS).unwrap();
-    std::fs::write(dir.join("postern.toml"), config_text(dir, &extra)).unwrap();
-    let out = Command::new(POSTERN)
-        .arg("check")
-        .arg("--config")
-        .arg(dir.join("postern.toml"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains(&format!("cannot read {d}/none.pem")), "{err}");
+    check_refuses(dir, &extra, &format!("cannot read {d}/none.pem"));
 }

@@ -20,18 +20,26 @@
 //!
 //! Files and commands in a `.forward` run as the file's owner (or
 //! `default_privs` when root owns it), gated by the `forward` class of
-//! `allow_mail_to_files` / `allow_mail_to_commands`. A symbolic link or
-//! a file others may write is refused, as Postfix refuses it.
+//! `allow_mail_to_files` / `allow_mail_to_commands`. As Postfix's local(8)
+//! (local/dotforward.c), a symbolic link or anything but a regular file,
+//! a file owned by neither the user nor root, a file others may write and
+//! one the daemon cannot open are ignored, with its warning (`file F is
+//! world writable`...) logged: the mail goes to the mailbox, not to the
+//! next `forward_path` file (the first that exists is the one). Group
+//! write is allowed. At most 1 MiB is read
+//! ([`postern_privsep::files::MAX_FORWARD`]); a file that is not text in
+//! the `.forward` syntax bounces the mail.
 //!
 //! A daemon started as root runs as `mail_owner`, which may not enter a
-//! home of mode 0700: a `.forward` there (`$home/.forward...`, one name)
-//! is read by the root helper as the user (host/privsep `Forward`), as
+//! home of mode 0700, nor read a `.forward` of mode 0600 in an open home:
+//! such a file (`$home/.forward...`, one name) is read by the root helper
+//! as the user (host/privsep `Forward`), with the same rules, as
 //! Postfix's local(8) reads it as the recipient. Any answer of the helper
 //! other than the file or "there is none" defers the mail (4.3.0): the
-//! forwarding is never dropped because the daemon could not look.
+//! forwarding is never dropped because the daemon could not look
+//! ([`read`]).
 
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,10 +48,13 @@ use postern_mail::{
     Address, DeliveryStatus, EnhancedCode, Enqueue, Envelope, Recipient, ReversePath,
 };
 
-use crate::aliases::{Origin, Target, parse_values};
 use crate::expand::{Destination, ExpandError};
 use crate::local::LocalDelivery;
 use crate::settings::Class;
+
+mod read;
+
+use read::{Forward, ask_helper, read_forward};
 
 /// A recipient's attributes for `forward_path`.
 #[derive(Debug, Clone)]
@@ -109,111 +120,6 @@ pub(crate) fn extension(address: &Address, delimiter: Option<char>) -> Option<&s
         .strip_prefix(base)
         .and_then(|rest| rest.get(1..))
         .filter(|e| !e.is_empty())
-}
-
-/// Reads a `.forward` file: its targets and its origin (owner). Refuses a
-/// symbolic link and a file that others than its owner may write.
-pub(crate) fn read(path: &Path) -> Result<(Vec<Target>, Origin), String> {
-    let shown = path.display();
-    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{shown}: {e}"))?;
-    if meta.file_type().is_symlink() || !meta.is_file() {
-        return Err(format!("{shown}: not a regular file"));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(format!("{shown}: writable by group or others"));
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
-    parse(path, bytes, meta.uid(), meta.gid())
-}
-
-/// The targets of a `.forward`'s `bytes`, from `path` owned by `uid`:`gid`.
-fn parse(path: &Path, bytes: Vec<u8>, uid: u32, gid: u32) -> Result<(Vec<Target>, Origin), String> {
-    let shown = path.display();
-    let text = String::from_utf8(bytes).map_err(|_| format!("{shown}: not UTF-8 text"))?;
-    let mut targets = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        // `\user` is sendmail's "my own mailbox, no further forwarding";
-        // here the user's own name means that already.
-        let unescaped: Vec<&str> = line
-            .split(',')
-            .map(|item| item.trim().strip_prefix('\\').unwrap_or(item.trim()))
-            .collect();
-        let values = parse_values(&unescaped.join(","))
-            .map_err(|what| format!("{shown}:{}: {what}", n + 1))?;
-        targets.extend(values);
-    }
-    Ok((
-        targets,
-        Origin {
-            file: path.to_owned(),
-            line: 0,
-            uid,
-            gid,
-        },
-    ))
-}
-
-/// What reading a `.forward` gave.
-enum Forward {
-    /// Its targets and origin.
-    Read(Vec<Target>, Origin),
-    /// There is none (any more).
-    Missing,
-    /// It may not be used: why (bounced).
-    Refused(String),
-    /// It could not be read now: why (deferred).
-    Deferred(String),
-}
-
-/// Asks the root helper for the `.forward` at `path` of the user `uid`,
-/// read as that user: `None` when there is no helper (the daemon was not
-/// started as root), no uid, or `path` is not one name in a home.
-/// Blocking, briefly: the helper reads one small file.
-fn ask_helper(uid: Option<u32>, path: &Path) -> Option<io::Result<postern_privsep::Response>> {
-    let client = postern_privsep::installed()?;
-    let name = path.file_name()?.to_str()?.to_owned();
-    let request = postern_privsep::Request::Forward { uid: uid?, name };
-    Some(client.call(&request))
-}
-
-/// Reads the `.forward` at `path` of the user `uid`: directly, or, where
-/// the daemon may not enter the home, through the root helper.
-fn read_forward(path: &Path, uid: Option<u32>) -> Forward {
-    // Only a home the daemon may not enter goes to the helper: there the
-    // path is `$home/NAME` (forward_file checked), the file the helper
-    // finds for the uid. A file the daemon sees but may not read is
-    // refused as before, with the kernel's reason.
-    let denied = match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Forward::Missing,
-        _ => {
-            return match read(path) {
-                Ok((targets, origin)) => Forward::Read(targets, origin),
-                Err(why) => Forward::Refused(why),
-            };
-        }
-    };
-    let shown = path.display();
-    use postern_privsep::Response;
-    match ask_helper(uid, path) {
-        None => Forward::Refused(format!("{shown}: {denied}")),
-        Some(Ok(Response::File { uid, gid, contents })) => match parse(path, contents, uid, gid) {
-            Ok((targets, origin)) => Forward::Read(targets, origin),
-            Err(why) => Forward::Refused(why),
-        },
-        Some(Ok(Response::Missing)) => Forward::Missing,
-        Some(Ok(Response::Refused(why) | Response::Failed(why))) => {
-            Forward::Deferred(format!("{shown}: the privileged helper: {why}"))
-        }
-        Some(Ok(other)) => Forward::Deferred(format!(
-            "{shown}: an unexpected answer from the privileged helper: {other:?}"
-        )),
-        Some(Err(e)) => Forward::Deferred(format!("{shown}: {e}")),
-    }
 }
 
 /// The queue, as the place forwarded mail is handed back to.
@@ -311,7 +217,7 @@ impl LocalDelivery {
     /// Where the `.forward` at `path` sends mail for `address`: its
     /// targets expanded as an alias's are (aliases of local names apply),
     /// with the user's own name meaning their mailbox. With the user's
-    /// `owner` uid known, a file someone else owns is refused.
+    /// `owner` uid known, a file someone else owns is ignored (logged).
     pub(crate) fn expand_forward(
         &self,
         path: &Path,
@@ -319,16 +225,25 @@ impl LocalDelivery {
         owner: Option<u32>,
     ) -> Result<Vec<Destination>, ExpandError> {
         let read = match read_forward(path, owner) {
-            Forward::Read(targets, origin) => match owner {
-                // The user's own file, or root's: not someone else's.
-                Some(uid) if origin.uid != uid && origin.uid != 0 => Err(format!(
-                    "{}: owned by uid {}, not by the user ({uid}) or root",
+            // The user's own file, or root's: not someone else's.
+            Forward::Read(_, origin)
+                if owner.is_some_and(|uid| origin.uid != uid && origin.uid != 0) =>
+            {
+                Forward::Ignored(format!(
+                    "file {} has bad owner uid {}",
                     path.display(),
                     origin.uid
-                )),
-                _ => Ok((targets, origin)),
-            },
-            Forward::Refused(why) => Err(why),
+                ))
+            }
+            other => other,
+        };
+        let (targets, origin) = match read {
+            Forward::Read(targets, origin) => (targets, origin),
+            // As local(8): a warning, and the user's own mailbox.
+            Forward::Ignored(warning) => {
+                tracing::warn!(target: "postern/local", "{warning}");
+                return Ok(Vec::new());
+            }
             // Gone since it was found: the user's own mailbox.
             Forward::Missing => return Ok(Vec::new()),
             Forward::Deferred(why) => {
@@ -336,10 +251,7 @@ impl LocalDelivery {
                     reason: format!("cannot read forward file: {why}"),
                 }]);
             }
-        };
-        let (targets, origin) = match read {
-            Ok(t) => t,
-            Err(reason) => {
+            Forward::Refused(reason) => {
                 return Ok(vec![Destination::Refused {
                     reason: format!("cannot use forward file: {reason}"),
                 }]);
@@ -400,33 +312,5 @@ mod tests {
                 .unwrap(),
             Path::new("/home/alice/.forward")
         );
-    }
-
-    #[test]
-    fn reads_targets_and_refuses_unsafe_files() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".forward");
-        std::fs::write(
-            &path,
-            "# keep a copy\n\\alice, bob@example.net\n\"|/usr/bin/procmail -f-\"\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let (targets, origin) = read(&path).unwrap();
-        assert_eq!(
-            targets,
-            [
-                Target::Local("alice".to_owned()),
-                Target::Address(Address::parse("bob@example.net").unwrap()),
-                Target::Command("/usr/bin/procmail -f-".to_owned()),
-            ]
-        );
-        assert_eq!(origin.file, path);
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
-        assert!(read(&path).unwrap_err().contains("writable"));
-        std::fs::write(dir.path().join("bad"), "a b c\n").unwrap();
-        let err = read(&dir.path().join("bad")).unwrap_err();
-        assert!(err.contains("bad:1: "), "{err}");
     }
 }

@@ -24,6 +24,14 @@
 //! every delivery that linked its file in before that fsync began, and the
 //! others wait for it (group commit, as the queue does for `active/`).
 //!
+//! Their files' own syncs are shared too ([`file_shared`]): each delivery
+//! starts its file's writeback, one delivery at a time fsyncs `tmp/` for
+//! all that did (on a journaling file system that commits the running
+//! transaction, which holds every such file's blocks), and each then
+//! `fdatasync`s its own file, which finds nothing left to commit there and
+//! is what makes it durable on any file system. Dovecot's maildir-save
+//! also makes a message durable with `fdatasync`.
+//!
 //! Unlike the queue, which moves its file into `active/` first and then
 //! flushes file and directory together (one journal commit per batch,
 //! `host/queue/src/commit.rs`), a delivery keeps the Maildir order: the
@@ -126,13 +134,45 @@ pub(crate) fn dir_shared(dir: &Path) -> io::Result<()> {
     if !messages() {
         return Ok(());
     }
+    with_group(dir, |group| group.run(|_| File::open(dir)?.sync_all()))
+}
+
+/// Makes `file`, written in full in the directory `dir`, durable (its
+/// data and size) unless the mode is `never`, sharing the journal commit
+/// with concurrent callers for the same directory: starts the file's
+/// writeback, joins a shared fsync of `dir` begun after that, then
+/// `fdatasync`s the file. The directory fsync is only the vehicle of the
+/// shared commit (its entries need not be durable); the `fdatasync` is
+/// what the durability rests on, on any file system. A caller alone
+/// (nothing in flight for `dir`) only `fdatasync`s. Blocking.
+pub(crate) fn file_shared(file: &File, dir: &Path) -> io::Result<()> {
+    if !messages() {
+        return Ok(());
+    }
+    with_group(dir, |group| {
+        if group.is_idle() {
+            return file.sync_data();
+        }
+        // `POSIX_FADV_DONTNEED` starts writing the dirty pages back at once
+        // (their blocks are allocated in the running transaction, which the
+        // directory fsync then commits); only a hint, its error changes
+        // nothing: the fdatasync below writes whatever it did not.
+        let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+        group.run(|_| File::open(dir)?.sync_all())?;
+        file.sync_data()
+    })
+}
+
+/// Runs `f` with the [`GroupCommit`] of `dir`, shared by every caller for
+/// `dir` at the same time.
+fn with_group(dir: &Path, f: impl FnOnce(&GroupCommit) -> io::Result<()>) -> io::Result<()> {
     static SHARED: OnceLock<Mutex<HashMap<PathBuf, Arc<GroupCommit>>>> = OnceLock::new();
     let map = SHARED.get_or_init(Mutex::default);
     let shared = Arc::clone(lock(map).entry(dir.to_owned()).or_default());
-    let result = shared.run(|_| File::open(dir)?.sync_all());
+    let result = f(&shared);
     let mut map = lock(map);
-    // Forgotten when nobody else uses it: one entry per Maildir being
-    // delivered to right now, not per Maildir ever delivered to.
+    // Forgotten when nobody else uses it: one entry per directory being
+    // delivered to right now, not per directory ever delivered to.
     if Arc::strong_count(&shared) == 2 {
         map.remove(dir);
     }
@@ -212,6 +252,38 @@ mod tests {
         let dir = std::env::temp_dir();
         dir_shared(&dir).unwrap();
         assert!(dir_shared(&dir.join("postern-no-such-dir")).is_err());
+    }
+
+    #[test]
+    fn concurrent_file_syncs_of_real_files() {
+        use std::io::Write;
+        let root = tempfile::tempdir().unwrap();
+        let dir = Arc::new(root.path().to_path_buf());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let dir = Arc::clone(&dir);
+                std::thread::spawn(move || {
+                    for i in 0..20 {
+                        let path = dir.join(format!("{t}.{i}"));
+                        let mut file = File::create_new(&path).unwrap();
+                        file.write_all(format!("{t}/{i}").as_bytes()).unwrap();
+                        file_shared(&file, &dir).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        for t in 0..8 {
+            for i in 0..20 {
+                let body = std::fs::read_to_string(dir.join(format!("{t}.{i}"))).unwrap();
+                assert_eq!(body, format!("{t}/{i}"));
+            }
+        }
+        // Alone afterwards: a plain fdatasync.
+        let idle = File::create_new(dir.join("alone")).unwrap();
+        file_shared(&idle, &dir).unwrap();
     }
 
     #[test]

@@ -32,6 +32,7 @@
 //! - [`maildir`]: [`Maildir`], creating a Maildir and delivering into it.
 //! - [`store`]: [`Mailbox`], one folder with UIDs, flags, copy, expunge.
 //! - `save`: [`Mailbox::append`], one new file and one journal commit.
+//! - `dio`: whether statx vouches for `O_DIRECT` writes in a directory.
 //! - [`sync`]: bringing a [`Snapshot`] up to date; the conditional STORE.
 //! - [`folders`]: [`Store`], a user's Maildir++ folders and subscriptions.
 //! - [`uidlist`]: `dovecot-uidlist` and its dotlock.
@@ -43,6 +44,7 @@
 //! - [`reader`]: listing `new/` and `cur/`, unique ids, sizes, deleting.
 //! - [`unique`]: the unique file names (`<secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>`).
 
+mod dio;
 pub mod flags;
 pub mod folders;
 pub mod fsync;

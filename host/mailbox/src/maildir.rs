@@ -122,7 +122,9 @@ impl Maildir {
     }
 }
 
-/// Creates `path` (it must not exist), writes `parts` and fsyncs it.
+/// Creates `path` (it must not exist), writes `parts` and makes them
+/// durable, sharing the journal commit with concurrent deliveries into the
+/// same `tmp/` ([`crate::fsync::file_shared`]).
 fn write_synced(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
@@ -130,7 +132,10 @@ fn write_synced(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
         .mode(FILE_MODE)
         .open(path)?;
     write_parts(&mut file, parts)?;
-    crate::fsync::file(&file)
+    match path.parent() {
+        Some(tmp) => crate::fsync::file_shared(&file, tmp),
+        None => crate::fsync::file(&file),
+    }
 }
 
 /// Writes `parts` one after another: in one `writev` (a regular file

@@ -21,9 +21,16 @@
 //! The list's fsync is then the one commit that makes the file, its name
 //! in `cur/` and its UID durable together: nothing else is fsynced.
 //!
+//! That holds only if the write really went around the page cache: a file
+//! system may accept `O_DIRECT` and buffer the write (ext4 does, for data
+//! journaling, encryption, verity). `statx`'s `STATX_DIOALIGN` (Linux
+//! 6.1+) says whether it will and with what alignment, asked once per
+//! directory ([`crate::dio`]); without that answer the classic order is
+//! kept.
+//!
 //! Elsewhere (ext4 without a journal, tmpfs, btrfs, network file systems,
-//! or where `O_DIRECT` is refused) the classic order is kept; with
-//! `mail_fsync = never` nothing is fsynced.
+//! where `O_DIRECT` is refused or statx does not vouch for it) the classic
+//! order is kept; with `mail_fsync = never` nothing is fsynced.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -31,6 +38,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::dio;
 use crate::flags::Flags;
 use crate::fsync;
 use crate::store::Mailbox;
@@ -142,15 +150,12 @@ fn time_of(secs: i64) -> SystemTime {
     }
 }
 
-/// The alignment `O_DIRECT` wants of buffer, length and offset: the page
-/// size, a multiple of every block size Linux file systems use.
-const ALIGN: usize = 4096;
-
 /// How the file was written, which decides what the commit must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Written {
-    /// Around the page cache on a file system with an ordered journal:
-    /// the list's commit makes it and its name durable.
+    /// Around the page cache (statx vouching for it) on a file system
+    /// with an ordered journal: the list's commit makes it and its name
+    /// durable.
     Direct,
     /// Through the page cache and fsynced: its name in `cur/` needs an
     /// fsync of `cur/` (nothing at all in `mail_fsync = never`).
@@ -166,17 +171,25 @@ pub(crate) fn write(
     mtime: Option<SystemTime>,
 ) -> io::Result<(File, Written)> {
     let dir = path.parent().unwrap_or(path);
-    if !fsync::messages() || !ordered_journal(dir) {
-        let file = buffered(path, content, mtime)?;
-        fsync::file(&file)?;
-        return Ok((file, Written::Synced));
-    }
-    match direct(path, content, mtime) {
-        Ok(file) => return Ok((file, Written::Direct)),
-        // Refused by the file system (`EINVAL`): the page cache instead.
-        // A file `direct` made is reused, emptied, so the name stays ours.
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {}
-        Err(e) => return Err(e),
+    let direct_dir = if fsync::messages() && ordered_journal(dir) {
+        dio::Dir::of(dir).ok()
+    } else {
+        None
+    };
+    // A directory statx said no for is not tried again (`dio`).
+    if let Some(d) = direct_dir
+        && dio::known(d) != Some(None)
+    {
+        match direct(path, content, mtime, |file| dio::for_file(d, file)) {
+            Ok(Some(file)) => return Ok((file, Written::Direct)),
+            // statx did not vouch for a direct write (the file system
+            // would buffer it, or its alignment is not met), or the file
+            // system refused it (`EINVAL`): the page cache instead. A
+            // file `direct` made is reused, emptied, so the name stays ours.
+            Ok(None) => {}
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {}
+            Err(e) => return Err(e),
+        }
     }
     let file = buffered(path, content, mtime)?;
     fsync::file(&file)?;
@@ -252,9 +265,16 @@ fn buffered(path: &Path, content: &[u8], mtime: Option<SystemTime>) -> io::Resul
     Ok(file)
 }
 
-/// The `O_DIRECT` write: `content` padded with zeros to whole blocks in an
-/// aligned buffer, written at once, the file then cut to its length.
-fn direct(path: &Path, content: &[u8], mtime: Option<SystemTime>) -> io::Result<File> {
+/// The `O_DIRECT` write: `content` padded with zeros to whole blocks of
+/// the alignment `align` tells for the new file (`None`: no direct write,
+/// the empty file is left to [`buffered`]) in a buffer aligned the same,
+/// written at once, the file then cut to its length.
+fn direct(
+    path: &Path,
+    content: &[u8],
+    mtime: Option<SystemTime>,
+    align: impl FnOnce(&File) -> Option<usize>,
+) -> io::Result<Option<File>> {
     // The flag's bits fit an i32 (`O_DIRECT` is 0o40000 or so).
     let flags = i32::try_from(rustix::fs::OFlags::DIRECT.bits()).unwrap_or(0);
     let mut file = OpenOptions::new()
@@ -263,9 +283,12 @@ fn direct(path: &Path, content: &[u8], mtime: Option<SystemTime>) -> io::Result<
         .mode(0o600)
         .custom_flags(flags)
         .open(path)?;
-    let padded = content.len().div_ceil(ALIGN) * ALIGN;
-    let mut buffer = vec![0u8; padded + ALIGN];
-    let start = buffer.as_ptr().align_offset(ALIGN);
+    let Some(align) = align(&file) else {
+        return Ok(None);
+    };
+    let padded = content.len().div_ceil(align) * align;
+    let mut buffer = vec![0u8; padded + align];
+    let start = buffer.as_ptr().align_offset(align);
     let Some(block) = buffer.get_mut(start..start + padded) else {
         return Err(io::Error::from_raw_os_error(
             rustix::io::Errno::INVAL.raw_os_error(),
@@ -279,7 +302,7 @@ fn direct(path: &Path, content: &[u8], mtime: Option<SystemTime>) -> io::Result<
     if let Some(t) = mtime {
         file.set_modified(t)?;
     }
-    Ok(file)
+    Ok(Some(file))
 }
 
 /// Moves the written file from `tmp` to its name in `cur/` without ever
@@ -335,6 +358,7 @@ pub(crate) mod fail_point {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::dio::ALIGN;
 
     #[test]
     fn writes_exact_bytes_and_date_at_every_length() {
@@ -349,13 +373,50 @@ mod tests {
             let meta = fs::metadata(&path).unwrap();
             assert_eq!(meta.modified().unwrap(), date);
             assert!(matches!(how, Written::Direct | Written::Synced));
-            // The O_DIRECT write itself, whatever this file system is.
-            let direct_path = dir.path().join(format!("d{i}"));
-            drop(direct(&direct_path, &content, Some(date)).unwrap());
-            assert_eq!(fs::read(&direct_path).unwrap(), content, "{len}");
-            let meta = fs::metadata(&direct_path).unwrap();
-            assert_eq!(meta.modified().unwrap(), date);
+            // The O_DIRECT write itself, whatever this file system is, at
+            // the page size and at a larger alignment.
+            for align in [ALIGN, 4 * ALIGN] {
+                let direct_path = dir.path().join(format!("d{i}-{align}"));
+                let file = direct(&direct_path, &content, Some(date), |_| Some(align));
+                drop(file.unwrap().unwrap());
+                assert_eq!(fs::read(&direct_path).unwrap(), content, "{len}");
+                let meta = fs::metadata(&direct_path).unwrap();
+                assert_eq!(meta.modified().unwrap(), date);
+            }
         }
+    }
+
+    /// Where statx does not vouch for a direct write, the file `direct`
+    /// made is left empty and the save goes through the page cache with
+    /// an fsync, into that same file.
+    #[test]
+    fn a_file_statx_does_not_vouch_for_is_written_through_the_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m");
+        let refused = direct(&path, b"hello\r\n", None, |_| None).unwrap();
+        assert!(refused.is_none());
+        assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+        drop(buffered(&path, b"hello\r\n", None).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"hello\r\n");
+    }
+
+    /// On this machine, `write` takes the direct path exactly when the
+    /// file system has an ordered journal and statx vouches for it.
+    #[test]
+    fn write_is_direct_only_where_statx_vouches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m");
+        let (file, how) = write(&path, b"x\r\n", None).unwrap();
+        let reported = dio::probe(&file);
+        let vouched = dio::alignment(reported).is_some();
+        // Shown for runs with TMPDIR on other file systems.
+        eprintln!("statx: {reported:?}, written: {how:?}");
+        let expected = if fsync::messages() && ordered_journal(dir.path()) && vouched {
+            Written::Direct
+        } else {
+            Written::Synced
+        };
+        assert_eq!(how, expected);
     }
 
     #[test]
@@ -379,6 +440,26 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    /// The `imap::mbsync_round_trip` flake: an empty folder without a UID
+    /// list drew a new UIDVALIDITY (the clock's seconds) at every sync, so
+    /// an APPEND a second after the SELECT changed it under the session.
+    /// The first sync writes the list; the folder keeps its UIDVALIDITY.
+    #[test]
+    fn an_empty_folder_keeps_its_uidvalidity_from_select_to_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let mb = Mailbox::open(dir.path()).unwrap();
+        let selected = mb.sync().unwrap();
+        assert!(selected.messages.is_empty());
+        assert!(dir.path().join(crate::uidlist::FILE).exists());
+        // Past the clock's next second, where a fresh list would differ.
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(mb.peek().unwrap().validity, selected.validity);
+        assert_eq!(mb.sync().unwrap().validity, selected.validity);
+        let (validity, uid) = mb.append(b"hi\r\n", &Flags::new(), None).unwrap();
+        assert_eq!((validity, uid), (selected.validity, 1));
+        assert_eq!(mb.sync().unwrap().validity, selected.validity);
     }
 
     /// Errors and crashes between the steps of an APPEND: a client told

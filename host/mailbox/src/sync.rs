@@ -66,7 +66,8 @@ impl Mailbox {
         let mut held = Held::acquire(&self.path)?;
         let (mut list, mut state, files, fresh) = self.read_locked(&from_new, &mut held)?;
         let mut settled = settle(&mut list, &mut state, &files, claim);
-        settled.state_changed |= fresh;
+        settled.state_changed |= fresh.state;
+        settled.list_changed |= fresh.list;
         persist(lock, held, &list, &state, &settled)?;
         Ok(self.snapshot(&list, &state, &files, &settled.recent))
     }
@@ -126,13 +127,13 @@ impl Mailbox {
     }
 
     /// The list, the state and the files, read under the locks; a list or
-    /// state that is missing or damaged is started afresh (and `true`
+    /// state that is missing or damaged is started afresh (and [`Fresh`]
     /// says so).
     fn read_locked(
         &self,
         from_new: &HashSet<String>,
         held: &mut Held,
-    ) -> io::Result<(UidList, State, Arc<Files>, bool)> {
+    ) -> io::Result<(UidList, State, Arc<Files>, Fresh)> {
         let existing = uidlist::read(&self.path)?;
         let had_list = existing.is_some();
         let list = existing.unwrap_or_else(UidList::fresh);
@@ -172,6 +173,10 @@ impl Mailbox {
                 };
                 State::fresh(list.validity, first)
             }
+        };
+        let fresh = Fresh {
+            list: !had_list,
+            state: fresh,
         };
         Ok((list, state, files, fresh))
     }
@@ -259,7 +264,8 @@ impl Mailbox {
         let (mut list, mut state, mut files, fresh) =
             self.read_locked(&HashSet::new(), &mut held)?;
         let mut settled = settle(&mut list, &mut state, &files, false);
-        settled.state_changed |= fresh;
+        settled.state_changed |= fresh.state;
+        settled.list_changed |= fresh.list;
         let mut keywords = self.keywords();
         let mut modified = Vec::new();
         for msg in messages {
@@ -305,6 +311,19 @@ impl Mailbox {
     pub fn register_keywords(&self, flags: &Flags) -> io::Result<()> {
         self.info_for(flags).map(drop)
     }
+}
+
+/// What [`Mailbox::read_locked`] started afresh, and so must be written.
+struct Fresh {
+    /// The list was missing or damaged: it is written even when no UID
+    /// was given (an empty folder), since its UIDVALIDITY, taken from the
+    /// clock, has now been handed out and must not change at the next
+    /// sync (RFC 3501 §2.3.1.1). Left unwritten, every sync of an empty
+    /// folder drew a new one, and a client that selected it, then
+    /// appended a second later, was told the mailbox changed under it.
+    list: bool,
+    /// The state was missing, damaged or from an earlier boot.
+    state: bool,
 }
 
 /// What [`settle`] did.

@@ -5,7 +5,7 @@
 //! deadline is CPU time (the `deadline` module), and waiting on DNS uses
 //! none, so a plugin that asks a slow RBL is not cut off for it, and one
 //! that spins is still cut off after its own deadline of CPU time; the
-//! call's wall-clock backstop is pushed back by the time each lookup took.
+//! call's backstop and wall-clock ceiling do not count DNS waits either.
 //! What the host waits on DNS in one call is bounded by
 //! [`DnsConfig::budget`]: once it is spent, lookups fail with `timeout` at
 //! once, so a plugin cannot hold a session by looking names up forever.

@@ -6,8 +6,8 @@
 //! far less than counting fuel, and the ticker makes it advance every
 //! [`EPOCH_TICK`]. Each tick lets a running guest yield to the executor (so
 //! that a busy plugin does not hold a tokio worker for its whole second)
-//! and checks the call's deadline, which is CPU time with a wall-clock
-//! backstop (`crate::deadline`); see [`crate::plugin`].
+//! and checks the call's deadline, which is CPU time with a backstop and a
+//! wall-clock ceiling (`crate::deadline`); see [`crate::plugin`].
 
 use std::path::Path;
 use std::thread;

@@ -14,7 +14,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::postern::policy::dns::{self, DnsError, Exchanger};
 use crate::bindings::postern::policy::host::{Host, LogLevel};
 use crate::bindings::postern::policy::{kv, tables, types};
-use crate::deadline::{Deadline, Over};
+use crate::deadline::{Deadline, HostWait, Over};
 use crate::dns::Dns;
 use crate::kv::Kv;
 use crate::limits::{Limiter, Limits};
@@ -203,15 +203,15 @@ impl State {
         name: &str,
         kind: RecordType,
     ) -> Result<Vec<hickory_resolver::proto::rr::RData>, DnsError> {
-        // Waiting costs the call no CPU time; its wall-clock backstop is
-        // pushed back by the most the lookup may take, then brought
-        // forward by what it did not use.
+        // The wait is the host's, bounded by the DNS timeout and budget:
+        // it counts for neither the call's backstop nor its ceiling
+        // (`crate::deadline`).
         let limit = self.dns_left.min(self.services.dns.config.timeout);
-        self.deadline.extend(limit);
+        let deadline = self.deadline.clone();
+        let waiting = deadline.host_wait(HostWait::Dns);
         let (result, took) = self.services.dns.lookup(name, kind, limit).await;
-        let took = took.min(limit);
-        self.deadline.retract(limit - took);
-        self.dns_left = self.dns_left.saturating_sub(took);
+        drop(waiting);
+        self.dns_left = self.dns_left.saturating_sub(took.min(limit));
         if let Err(e) = &result {
             let name = one_line(name, 256);
             tracing::debug!(target: "postern/policy", plugin = &*self.plugin, "dns {kind} {name}: {e:?}");

@@ -8,7 +8,8 @@
 //! verdict is an access(5) action. Unlike a Postfix policy server, a plugin
 //! runs in-process, in a sandbox: no files, sockets, environment or stdio
 //! (WASI is linked deny-all), limited memory, and a deadline of CPU time
-//! (with a wall-clock backstop) enforced by epoch interruption. A plugin that traps, hangs or answers
+//! (with a backstop for a guest that waits, and a wall-clock ceiling)
+//! enforced by epoch interruption. A plugin that traps, hangs or answers
 //! nonsense costs one request its entry's `on_error` (by default `451
 //! 4.3.0`), is logged, and the server keeps serving. This is the only
 //! crate that uses wasmtime; the server sees the [`postern_mail::Policy`]
@@ -83,8 +84,10 @@
 //! - `component`: plugin sources (embedded, directory), the in-memory
 //!   compile cache, and the on-demand copy compiled on first need.
 //! - `host`: the store's data, the host imports and the deny-all WASI.
-//! - `deadline`: a call's deadline of CPU time, metered per poll, and its
-//!   wall-clock backstop.
+//! - `deadline`: a call's deadline of CPU time; its backstop on what the
+//!   plugin can be blamed for (CPU time and its own waits); the
+//!   wall-clock ceiling of an overloaded machine. `deadline::meter`
+//!   meters each poll and tells the waits between polls apart.
 //! - [`dns`]: [`DnsConfig`] and the resolver behind the `dns` import.
 //! - `kv`: the store behind the `kv` import.
 //! - `convert`: requests out, verdicts in (checked).

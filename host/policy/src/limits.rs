@@ -33,9 +33,11 @@ pub struct Limits {
     /// core on a loaded machine, for the executor, for DNS, which has its
     /// own bounds in [`crate::DnsConfig`]) does not count, so a busy
     /// machine does not cut off plugins that did nothing wrong. Four times
-    /// as much wall-clock time (plus the DNS waits) ends a call whatever
-    /// it does: a guest blocked in a host call, or starved of CPU, ends
-    /// too. A turn ([`Limits::concurrent_calls`]) is waited for within the
+    /// as much of its CPU time and its own waits (a WASI sleep or poll;
+    /// not DNS, not waiting for a thread) ends a guest blocked in a host
+    /// call, and forty times as much wall-clock time (DNS waits excepted)
+    /// ends any call, however loaded the machine (`crate::deadline`).
+    /// A turn ([`Limits::concurrent_calls`]) is waited for within the
     /// deadline in wall-clock time. 250 ms: Postfix gives a policy server
     /// 100 s (`smtpd_policy_service_timeout`), but a plugin runs in-process
     /// and its network waits are the host's, so a quarter second of its

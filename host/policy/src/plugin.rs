@@ -30,7 +30,7 @@ use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 
 use crate::bindings::{Plugin, PluginPre, postern::policy::types};
 use crate::component::Pres;
-use crate::deadline::{Deadline, Over, WALL_FACTOR};
+use crate::deadline::{Deadline, HostWait, OVERLOAD_FACTOR, Over, WALL_FACTOR};
 use crate::engine::EPOCH_TICK;
 use crate::host::{Services, State, one_line};
 use crate::limits::Limits;
@@ -187,16 +187,17 @@ impl LoadedPlugin {
         };
         // The epoch only interrupts wasm code. A guest blocked in a host
         // call (a WASI sleep or poll) is cut off by this watchdog at the
-        // wall-clock backstop instead; it fires a little after the epoch
-        // would, so that a busy guest is reported as the trap it is.
+        // backstop (or the ceiling) instead; it fires a little after the
+        // epoch would, so that a busy guest is reported as the trap it is.
         let outcome = tokio::select! {
-            result = deadline.metered(calling) => Some(result),
-            () = watchdog(&deadline) => None,
+            result = deadline.metered(calling) => Ok(result),
+            over = watchdog(&deadline) => Err(over),
         };
         let Some(mut live) = slot else {
             return Err(CallError::Failed(match outcome {
-                Some(Err(error)) => one_line(&format!("{error:#}"), MAX_CAUSE),
-                _ => deadline_cause(self.limits.deadline, Over::Wall),
+                Ok(Err(error)) => one_line(&format!("{error:#}"), MAX_CAUSE),
+                Err(over) => deadline_cause(self.limits.deadline, over, &deadline),
+                Ok(Ok(_)) => "no instance".to_owned(),
             }));
         };
         let state = live.store.data_mut();
@@ -211,17 +212,18 @@ impl LoadedPlugin {
             );
         }
         match outcome {
-            Some(Ok(Ok(verdict))) => {
+            Ok(Ok(Ok(verdict))) => {
                 let added = std::mem::take(&mut state.added);
                 let answer = verdict.map(|verdict| Answer { verdict, added });
                 *held = Some(live);
                 Ok(answer)
             }
-            Some(Ok(Err(()))) => Err(CallError::Refused(state.refusal.take().unwrap_or_default())),
-            Some(Err(error)) => Err(CallError::Failed(self.cause(state, &error))),
-            None => Err(CallError::Failed(deadline_cause(
+            Ok(Ok(Err(()))) => Err(CallError::Refused(state.refusal.take().unwrap_or_default())),
+            Ok(Err(error)) => Err(CallError::Failed(self.cause(state, &error))),
+            Err(over) => Err(CallError::Failed(deadline_cause(
                 self.limits.deadline,
-                Over::Wall,
+                over,
+                &deadline,
             ))),
         }
     }
@@ -296,6 +298,8 @@ impl LoadedPlugin {
         // without it a busy guest would starve them for dozens of ticks.
         // The callback runs inside a poll of the metered call, on the
         // thread that runs the guest, which is where its CPU clock is read.
+        // The wait after the yield is the executor's, not the plugin's
+        // ([`HostWait::Yield`]).
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
@@ -303,9 +307,13 @@ impl LoadedPlugin {
                 state.timed_out = Some(over);
                 Ok(UpdateDeadline::Interrupt)
             } else {
+                let deadline = state.deadline.clone();
                 Ok(UpdateDeadline::YieldCustom(
                     1,
-                    Box::pin(tokio::task::yield_now()),
+                    Box::pin(async move {
+                        let _yielding = deadline.host_wait(HostWait::Yield);
+                        tokio::task::yield_now().await;
+                    }),
                 ))
             }
         });
@@ -322,7 +330,7 @@ impl LoadedPlugin {
     /// that was hit, else the trap, else what wasmtime said.
     fn cause(&self, state: &State, error: &wasmtime::Error) -> String {
         if let Some(over) = state.timed_out {
-            return deadline_cause(self.limits.deadline, over);
+            return deadline_cause(self.limits.deadline, over, &state.deadline);
         }
         if let Some(hit) = &state.limiter.hit {
             return hit.clone();
@@ -349,28 +357,36 @@ async fn init(
     Ok(())
 }
 
-/// Ends when the call's wall-clock backstop (which DNS lookups push back)
-/// is past by a few ticks.
-async fn watchdog(deadline: &Deadline) {
+/// Ends with the limit the call is past, a few ticks after it: the
+/// epoch interrupts a busy guest at the limit itself, so that it is
+/// reported as the trap it is; this ends a guest blocked in a host call.
+async fn watchdog(deadline: &Deadline) -> Over {
     loop {
-        let at = deadline.wall() + 5 * EPOCH_TICK;
-        if Instant::now() >= at {
-            return;
+        match deadline.check(5 * EPOCH_TICK) {
+            Err(over) => return over,
+            Ok(left) => tokio::time::sleep(left).await,
         }
-        tokio::time::sleep_until(at.into()).await;
     }
 }
 
 /// The cause logged for a call cut off by `over`: its deadline of CPU
-/// time, or the wall-clock backstop (a guest blocked in a host call, or a
-/// machine too loaded to give it its CPU time).
-fn deadline_cause(deadline: Duration, over: Over) -> String {
+/// time; the backstop (a guest blocked in a host call), with where the
+/// time went; or the wall-clock ceiling (a machine too loaded to run the
+/// call), with where the time went.
+fn deadline_cause(deadline: Duration, over: Over, spent: &Deadline) -> String {
     match over {
         Over::Cpu => format!("deadline: still running after {deadline:?}"),
         Over::Wall => format!(
-            "deadline: still running after {deadline:?} (cut off at {:?} of \
-             wall-clock time, {WALL_FACTOR} times the deadline)",
-            deadline.saturating_mul(WALL_FACTOR)
+            "deadline: still running after {deadline:?} (cut off after {:?} of its CPU time \
+             and its own waits, {WALL_FACTOR} times the deadline; {})",
+            deadline.saturating_mul(WALL_FACTOR),
+            spent.account()
+        ),
+        Over::Overload => format!(
+            "deadline: still running after {deadline:?} (cut off at {:?} of wall-clock time, \
+             {OVERLOAD_FACTOR} times the deadline: the machine is overloaded; {})",
+            deadline.saturating_mul(OVERLOAD_FACTOR),
+            spent.account()
         ),
     }
 }

@@ -2,7 +2,8 @@
 //! names ([`Request::ReadFile`]: a TLS key, the users file, an aliases
 //! file, a table), read again at `postern reload` after the daemon has
 //! dropped to `mail_owner`, and a user's `.forward` in a home
-//! `mail_owner` may not enter ([`Request::Forward`]), read as that user.
+//! `mail_owner` may not enter, or one it may not read
+//! ([`Request::Forward`]), read as that user.
 //! Postfix's master stays root and its children read keys before they
 //! drop; its local(8) reads `.forward` as the recipient.
 //!
@@ -122,15 +123,21 @@ pub fn refresh(config: &dyn Configuration) -> Result<Policy, String> {
     config.policy()
 }
 
-/// The config file may be trusted: root's, not writable by group or
-/// others, in directories only root may change (see
-/// [`crate::secure::read_secure`]).
-/// Else the daemon (`mail_owner`) could write or swap it and so name
-/// any file, `/etc/shadow` included.
+/// The config's file, if it has one, may be trusted ([`trusted_file`]).
 fn trusted(config: &dyn Configuration) -> Result<(), String> {
-    let Some(path) = config.path() else {
-        return Ok(());
-    };
+    match config.path() {
+        Some(path) => trusted_file(path),
+        None => Ok(()),
+    }
+}
+
+/// The config file at `path` may be trusted: root's, not writable by
+/// group or others, in directories only root may change (see
+/// [`crate::secure::read_secure`]). Else the daemon (`mail_owner`) could
+/// write or swap it and so name any file, `/etc/shadow` included. Public
+/// for a [`Configuration`] that checks again as it loads (one whose file
+/// may appear between the check and the load).
+pub fn trusted_file(path: &Path) -> Result<(), String> {
     let (_, meta) = resolve(path).map_err(|e| match e {
         Unsafe::Missing => format!("config file {}: no such file", path.display()),
         Unsafe::Refused(why) | Unsafe::Failed(why) => format!("config file {why}"),
@@ -144,25 +151,25 @@ fn trusted(config: &dyn Configuration) -> Result<(), String> {
     Ok(())
 }
 
-/// The helper's answer to [`Request::Forward`], run as the user (the
-/// caller switches): the file at `path`, read without following a link
-/// and without blocking on a FIFO, at most [`MAX_FORWARD`] bytes. A
-/// link, something other than a file, or a file others may write is
-/// refused, as the daemon's own read refuses it (forward.rs).
+/// The helper's answer to [`Request::Forward`], run as the user `owner`
+/// (the caller switches): the file at `path`, read without following a
+/// link and without blocking on a FIFO, at most [`MAX_FORWARD`] bytes.
+/// Refused as Postfix's local(8) ignores it (local/dotforward.c): a link
+/// or anything but a regular file, a file owned by neither `owner` nor
+/// root, a file others may write. Group write is allowed, as there: a
+/// user's private group is the common case. The daemon's own read
+/// (host/delivery forward.rs) applies the same rules.
 ///
 /// [`Request::Forward`]: crate::Request::Forward
-pub fn read_forward(path: &Path) -> Response {
+pub fn read_forward(path: &Path, owner: u32) -> Response {
     let shown = path.display();
     let seen = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Response::Missing,
         Err(e) => return Response::Failed(format!("{shown}: {e}")),
     };
-    if seen.file_type().is_symlink() || !seen.is_file() {
-        return Response::Refused(format!("{shown}: not a regular file"));
-    }
-    if seen.mode() & 0o022 != 0 {
-        return Response::Refused(format!("{shown}: writable by group or others"));
+    if let Err(why) = forward_allowed(path, &seen, owner) {
+        return Response::Refused(why);
     }
     let opened = std::fs::OpenOptions::new()
         .read(true)
@@ -183,6 +190,26 @@ pub fn read_forward(path: &Path) -> Response {
         Err(Unsafe::Refused(why)) => Response::Refused(why),
         Err(Unsafe::Failed(why)) => Response::Failed(why),
     }
+}
+
+/// Postfix's local(8) rules for a `.forward` seen (`lstat`) at `path`
+/// for the user `owner`: a regular file, owned by `owner` or root, not
+/// writable by others (`S_IWOTH`; group write is allowed).
+pub fn forward_allowed(path: &Path, seen: &std::fs::Metadata, owner: u32) -> Result<(), String> {
+    let shown = path.display();
+    if seen.file_type().is_symlink() || !seen.is_file() {
+        return Err(format!("{shown}: not a regular file"));
+    }
+    if seen.uid() != owner && seen.uid() != 0 {
+        return Err(format!(
+            "{shown}: owned by uid {}, not by the user ({owner}) or root",
+            seen.uid()
+        ));
+    }
+    if seen.mode() & 0o002 != 0 {
+        return Err(format!("{shown}: writable by others"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -340,17 +367,34 @@ mod tests {
     }
 
     #[test]
-    fn forward_reads_refuse_links_fifos_and_shared_files() {
+    fn forward_reads_follow_local8s_rules() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
+        let me = rustix::process::geteuid().as_raw();
+        let read = |name: &str| read_forward(&dir.join(name), me);
         write(&dir.join(".forward"), "bob@example.net\n", 0o644);
         assert!(matches!(
-            read_forward(&dir.join(".forward")),
+            read(".forward"),
             Response::File { contents, .. } if contents == b"bob@example.net\n"
         ));
-        assert_eq!(read_forward(&dir.join(".forward+x")), Response::Missing);
+        assert_eq!(read(".forward+x"), Response::Missing);
+        // Group write is allowed, as local(8) allows it.
+        write(&dir.join("group"), "bob@example.net\n", 0o664);
+        assert!(matches!(read("group"), Response::File { .. }));
+        // Someone else's file (neither the user's nor root's).
+        let asker = if me == 0 {
+            std::os::unix::fs::chown(dir.join("group"), Some(4242), None).unwrap();
+            4243
+        } else {
+            me + 1
+        };
+        assert!(matches!(
+            read_forward(&dir.join("group"), asker),
+            Response::Refused(w) if w.contains("not by the user")
+        ));
         std::os::unix::fs::symlink("/etc/shadow", dir.join("link")).unwrap();
-        write(&dir.join("shared"), "x", 0o666);
+        write(&dir.join("shared"), "x", 0o646);
+        write(&dir.join("big"), &"x".repeat(MAX_FORWARD + 1), 0o644);
         rustix::fs::mknodat(
             rustix::fs::CWD,
             dir.join("fifo").as_path(),
@@ -362,10 +406,11 @@ mod tests {
         for (name, why) in [
             ("link", "not a regular file"),
             ("fifo", "not a regular file"),
-            ("shared", "writable"),
+            ("shared", "writable by others"),
+            ("big", "larger than"),
         ] {
             assert!(
-                matches!(read_forward(&dir.join(name)), Response::Refused(w) if w.contains(why)),
+                matches!(read(name), Response::Refused(w) if w.contains(why)),
                 "{name}"
             );
         }

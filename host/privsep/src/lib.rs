@@ -24,9 +24,10 @@
 //! - [`Request::ReadFile`]: read a root-only file the configuration names
 //!   (a TLS key, the users file, an aliases file, a table), for a reload;
 //! - [`Request::Forward`]: read a user's `.forward` as that user, in a
-//!   home `mail_owner` may not enter;
+//!   home `mail_owner` may not enter or from a file it may not read;
 //! - [`Request::Refresh`]: re-read the configuration and take the policy
-//!   (mail roots, users-file uids and homes) from it, after a reload.
+//!   (mail roots, users-file uids and homes, the session cap) from it,
+//!   after a reload.
 //!
 //! # Threat model
 //! The daemon (SMTP, IMAP, POP3 parsers, plugins' host side) is what
@@ -55,14 +56,18 @@
 //!   owner (setgroups, setgid, setuid before exec: it cannot get root
 //!   back), on a Maildir under that uid's home or a mail root, with the
 //!   one passed socket (checked to be a socket) as its standard input
-//!   and output and no other descriptor of the helper. At most
-//!   [`MAX_SESSIONS`] run at once; they are reaped by threads of their
-//!   own and do not count against [`MAX_IN_FLIGHT`].
+//!   and output, the daemon's log channel (a datagram socket the daemon
+//!   only reads, and whose lines it checks) as its standard error, and no
+//!   other descriptor of the helper. At most
+//!   [`Policy::max_sessions`] run at once (the POP3 and IMAP session
+//!   slots the config gives the daemon); they are reaped by threads of
+//!   their own and do not count against [`MAX_IN_FLIGHT`].
 //! - A `ReadFile` is answered only for the config file the helper was
-//!   started with and the files that config names, as the helper reads
-//!   it itself with the daemon's loader (never what the daemon says it
-//!   names), and only while that file is root's, not writable by group
-//!   or others, in directories only root may change. The file read is
+//!   started with (for a daemon started without one, the default file
+//!   its reload reads, once it exists) and the files that config names,
+//!   as the helper reads it itself with the daemon's loader (never what
+//!   the daemon says it names), and only while that file is root's, not
+//!   writable by group or others, in directories only root may change. The file read is
 //!   reached through root's directories and links only (followed by
 //!   hand, each checked) and has one link, so a daemon that owns a
 //!   directory on the way cannot swap it for a link to `/etc/shadow`;
@@ -73,8 +78,9 @@
 //!   name, no `/`) in the home the helper finds for that uid (passwd, or
 //!   a users-file home), as that uid and its group (never 0), without
 //!   following a link or blocking on a FIFO, at most
-//!   [`files::MAX_FORWARD`] bytes: what the user may read anyway, and
-//!   what local(8) running as the user reads.
+//!   [`files::MAX_FORWARD`] bytes, owned by that uid or root and not
+//!   writable by others: what the user may read anyway, and what local(8)
+//!   running as the user reads.
 //! - A `Refresh` takes the policy only from the trusted config file (as
 //!   for `ReadFile`), so a daemon cannot widen what the helper allows by
 //!   asking; an untrusted or broken file keeps the running policy.
@@ -95,7 +101,7 @@
 //! - [`files`]: [`read_file_or_ask`], the daemon's reads at reload, and
 //!   the helper's checked reads of named files and `.forward`;
 //!   [`secure`]: reading a file only root could have put there.
-//! - [`serve`]: the helper's loop over one socket.
+//! - [`serve`](mod@serve): the helper's loop over one socket.
 
 pub mod client;
 pub mod fdpass;
@@ -117,7 +123,7 @@ pub use wire::{Ids, Request, Response};
 /// (deferred by the caller) rather than queued without bound.
 pub const MAX_IN_FLIGHT: usize = 64;
 
-/// How many session processes the helper keeps at once: the daemon's
-/// session limits bound them first (one per POP3 or IMAP session slot);
-/// this bounds what a forged stream of requests could start.
+/// How many session processes the helper keeps at once when it is told
+/// no other number ([`Policy::max_sessions`]: the daemon's POP3 and IMAP
+/// session slots, from the configuration at start and at each refresh).
 pub const MAX_SESSIONS: usize = 4096;

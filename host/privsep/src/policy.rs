@@ -37,11 +37,17 @@ pub struct Policy {
     pub first_uid: u32,
     /// passwd(5), for a uid's home.
     pub passwd: PathBuf,
+    /// How many session processes ([`Request::Session`]) may run at once:
+    /// the POP3 and IMAP session slots the configuration gives the
+    /// daemon (`default_process_limit` per listener), so that a forged
+    /// stream of requests starts no more than real logins could.
+    pub max_sessions: usize,
 }
 
 impl Policy {
     /// A policy with no roots, homes or extra uids, reading /etc/passwd,
-    /// ordinary accounts from uid 1000 (Debian's UID_MIN).
+    /// ordinary accounts from uid 1000 (Debian's UID_MIN), at most
+    /// [`crate::MAX_SESSIONS`] session processes.
     pub fn new() -> Policy {
         Policy {
             roots: Vec::new(),
@@ -49,6 +55,7 @@ impl Policy {
             uids: Vec::new(),
             first_uid: 1000,
             passwd: PathBuf::from("/etc/passwd"),
+            max_sessions: crate::MAX_SESSIONS,
         }
     }
 
@@ -277,6 +284,7 @@ mod tests {
             uids: vec![65534, 5000],
             first_uid: 1000,
             passwd,
+            max_sessions: 10,
         }
     }
 

@@ -44,8 +44,9 @@ pub fn read_secure(path: &Path, max: usize) -> Result<(Metadata, Vec<u8>), Unsaf
 }
 
 /// Reads the opened `file`, which must be the `seen` one (a swap between
-/// the check and the open is refused), at most `max` bytes.
-pub(crate) fn read_bounded(
+/// the check and the open is refused), at most `max` bytes. Also the
+/// daemon's own read of a `.forward` (host/delivery forward.rs).
+pub fn read_bounded(
     file: File,
     seen: &Metadata,
     path: &Path,

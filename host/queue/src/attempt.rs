@@ -226,25 +226,28 @@ async fn finish(
     let spool = queue.spool.clone();
     let file_id = id.clone();
     if message.is_done() {
-        let removed = blocking(move || {
-            // Closed before the unlink, and here rather than on an async
-            // thread: the unlink of a closed file frees its inode at once,
-            // where the last close of an unlinked one does it, after an
-            // orphan-list round trip in the journal (ext4).
-            drop(file);
-            match spool.remove_finished(QueueName::Active, &file_id) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound && !unrecorded.is_empty() => {
-                    // Still there: the statuses must be on record for the
-                    // retry, or it would deliver these recipients again.
+        // Closed before the unlink: the unlink of a closed file frees its
+        // inode at once, where the last close of an unlinked one does it,
+        // after an orphan-list round trip in the journal (ext4). Both here
+        // on the async thread, as `reopen` opens: metadata updates of a
+        // name this daemon owns, with no disk wait (the unlink is not
+        // synced), cheaper than a trip to a blocking thread and back.
+        drop(file);
+        let removed = match spool.remove_finished(QueueName::Active, &file_id) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound && !unrecorded.is_empty() => {
+                // Still there: the statuses must be on record for the
+                // retry, or it would deliver these recipients again.
+                blocking(move || {
                     let mut file = spool.open_for_update(QueueName::Active, &file_id)?;
                     file.write_all(&unrecorded)?;
                     file.sync_data()?;
                     Err(e)
-                }
-                other => other,
+                })
+                .await
             }
-        });
-        match removed.await {
+            other => other,
+        };
+        match removed {
             Ok(()) => tracing::info!(target: "postern/qmgr", "{id}: removed"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Outcome::Dropped),
             Err(e) => return Err(e),
@@ -410,6 +413,13 @@ pub(crate) fn read_in(
     let Some((_, message, len)) = load_sized(spool, id)? else {
         return Ok(None);
     };
+    Ok(Some((entries(agent, &message), Loaded { message, len })))
+}
+
+/// `message`'s pending recipients (by index) sorted by destination, the
+/// agent's [`Deliver::destination`] or else the recipient's domain. No
+/// I/O: the agent's routing tables are in memory.
+pub(crate) fn entries(agent: &dyn Deliver, message: &QueuedMessage) -> Entries {
     let mut entries = Entries::new();
     for (i, recipient) in message.pending() {
         let key = crate::filter::destination(agent, &message.envelope, recipient)
@@ -419,7 +429,7 @@ pub(crate) fn read_in(
             None => entries.push((key, vec![i])),
         }
     }
-    Ok(Some((entries, Loaded { message, len })))
+    entries
 }
 
 /// Appends one record and makes it durable before the next recipient.

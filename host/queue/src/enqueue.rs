@@ -2,6 +2,8 @@
 
 use postern_mail::{BoxFuture, Enqueue, EnqueueError, Envelope, QueueId};
 
+use crate::attempt::Loaded;
+use crate::format::QueuedMessage;
 use crate::id::next_id;
 use crate::queue::{Queue, blocking};
 use crate::spool::QueueName;
@@ -26,7 +28,9 @@ impl Enqueue for Queue {
 
     /// Writes `incoming/ID`, fsyncs it, links it into `active/` (or
     /// `hold/` when the envelope says so), fsyncs that directory, and only
-    /// then resolves `Ok`. The file work runs on a blocking thread.
+    /// then resolves `Ok`. The file work runs on a blocking thread. The
+    /// delivery loop gets the message as written with its queue id, so it
+    /// need not read back the file it was just told about.
     fn enqueue<'a>(
         &'a self,
         id: QueueId,
@@ -46,13 +50,18 @@ impl Enqueue for Queue {
             let size = content.len();
             let spool = self.spool.clone();
             let file_id = id.clone();
-            blocking(move || spool.write_new(&file_id, &envelope, &content, target)).await?;
+            let loaded = blocking(move || {
+                let len = spool.write_new(&file_id, &envelope, &content, target)?;
+                let message = QueuedMessage::fresh(file_id, envelope, content);
+                Ok(Loaded { message, len })
+            })
+            .await?;
             tracing::info!(
                 target: "postern/qmgr",
                 "{id}: from=<{sender}>, size={size}, nrcpt={nrcpt} (queue {target})"
             );
             if target == QueueName::Active {
-                self.schedule().admit(id);
+                self.schedule().admit_handed(id, loaded);
                 self.wake.notify_one();
             }
             Ok(())

@@ -93,6 +93,25 @@ pub struct QueuedMessage {
 }
 
 impl QueuedMessage {
+    /// The message as its file reads back right after it was written:
+    /// every recipient pending, no record yet. [`parse`] builds on it, so
+    /// a message handed from the enqueue to the scheduler in memory is the
+    /// one the scheduler would have read.
+    pub(crate) fn fresh(id: QueueId, envelope: Envelope, content: Vec<u8>) -> QueuedMessage {
+        let count = envelope.recipients.len();
+        QueuedMessage {
+            id,
+            envelope,
+            content,
+            statuses: vec![RecipientStatus::Pending; count],
+            deferrals: 0,
+            next_attempt: None,
+            notified: vec![false; count],
+            remote: vec![None; count],
+            warned: false,
+        }
+    }
+
     /// Whether every recipient has a final state: the file can go.
     pub fn is_done(&self) -> bool {
         self.statuses.iter().all(RecipientStatus::is_final)
@@ -356,10 +375,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
     if !rest.starts_with(END_MARKER) {
         return Err(ParseError::EndMarker(end));
     }
-    let recipients_count = h.recipients.len();
-    let mut message = QueuedMessage {
-        id: h.id.ok_or(ParseError::Missing("id"))?,
-        envelope: Envelope {
+    let mut message = QueuedMessage::fresh(
+        h.id.ok_or(ParseError::Missing("id"))?,
+        Envelope {
             sender: h.sender.ok_or(ParseError::Missing("sender"))?,
             recipients: h.recipients,
             client: h.client,
@@ -374,14 +392,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
             eight_bit_mime: h.eight_bit_mime.unwrap_or(false),
             content_filter: h.content_filter,
         },
-        content: content[start..].to_vec(),
-        statuses: vec![RecipientStatus::Pending; recipients_count],
-        deferrals: 0,
-        next_attempt: None,
-        notified: vec![false; recipients_count],
-        remote: vec![None; recipients_count],
-        warned: false,
-    };
+        content[start..].to_vec(),
+    );
     let mut valid_len = end + END_MARKER.len();
     lines.pos = valid_len;
     while lines.pos < bytes.len() {
@@ -670,6 +682,18 @@ mod tests {
         assert_eq!(parsed.message.content, content);
         assert_eq!(parsed.message.statuses, vec![RecipientStatus::Pending; 2]);
         assert_eq!(parsed.valid_len, file(&id(), &env, &content).len());
+    }
+
+    #[test]
+    fn a_fresh_message_is_what_its_file_reads_back_as() {
+        let mut env = envelope(&["bob@example.net", "carol@example.net"]);
+        env.envid = Some("a b".to_owned());
+        env.arrival = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let content = sample_content();
+        let bytes = file(&id(), &env, &content);
+        let parsed = parse(&bytes).unwrap();
+        assert_eq!(parsed.message, QueuedMessage::fresh(id(), env, content));
+        assert_eq!(parsed.valid_len, bytes.len());
     }
 
     #[test]

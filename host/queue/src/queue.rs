@@ -1,7 +1,7 @@
 //! The queue itself: opening the directory, and the scheduler's memory of
 //! which message is due when.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use postern_mail::QueueId;
 use tokio::sync::Notify;
 
+use crate::attempt::Loaded;
 use crate::error::QueueError;
 use crate::recovery::recover;
 use crate::settings::QueueSettings;
@@ -99,7 +100,19 @@ pub(crate) struct Schedule {
     known: HashSet<QueueId>,
     /// Deferred messages by next attempt time.
     waiting: BTreeSet<(SystemTime, QueueId)>,
+    /// New mail in `incoming` as its session wrote it, so that reading it
+    /// in costs no read and no parse of the file just written; at most
+    /// [`HANDED_BUDGET`] bytes of it ([`Loaded::weight`]), the rest is read
+    /// from disk as before.
+    handed: HashMap<QueueId, Loaded>,
+    /// The weight of `handed`.
+    handed_weight: usize,
 }
+
+/// The most message bytes the schedule keeps for new mail waiting to be
+/// read in. Past it, waiting mail costs its queue id only, however far
+/// delivery falls behind.
+pub(crate) const HANDED_BUDGET: usize = 16 << 20;
 
 impl Schedule {
     /// Takes charge of a message found in `active/`; false if already known.
@@ -110,6 +123,25 @@ impl Schedule {
         } else {
             false
         }
+    }
+
+    /// [`Schedule::admit`] of a message just written to `active/`, with
+    /// the file as written, kept for its reading in while the budget
+    /// allows.
+    pub fn admit_handed(&mut self, id: QueueId, loaded: Loaded) {
+        let weight = loaded.weight();
+        let keep = self.handed_weight + weight <= HANDED_BUDGET;
+        if self.admit(id.clone()) && keep {
+            self.handed_weight += weight;
+            self.handed.insert(id, loaded);
+        }
+    }
+
+    /// The file of `id` as its session wrote it, if kept; taken once.
+    pub fn take_handed(&mut self, id: &QueueId) -> Option<Loaded> {
+        let loaded = self.handed.remove(id)?;
+        self.handed_weight -= loaded.weight();
+        Some(loaded)
     }
 
     /// Takes charge of a message found in `deferred/`, due at `at`.
@@ -132,6 +164,7 @@ impl Schedule {
     /// Drops a message that left the queue.
     pub fn forget(&mut self, id: &QueueId) {
         self.known.remove(id);
+        self.take_handed(id);
     }
 
     /// The next message to read in: new and deferred mail in turn while
@@ -248,6 +281,35 @@ mod tests {
         assert_eq!(s.take_due(SystemTime::now()), vec![id.clone()]);
         s.forget(&id);
         assert!(s.admit(id));
+    }
+
+    #[test]
+    fn handed_mail_is_kept_within_its_budget_and_taken_once() {
+        use crate::format::QueuedMessage;
+        use crate::testing::envelope;
+        let mut s = Schedule::default();
+        let loaded = |id: &QueueId, size: usize| Loaded {
+            message: QueuedMessage::fresh(id.clone(), envelope(&["a@b.example"]), vec![b'x'; size]),
+            len: size as u64,
+        };
+        let big = HANDED_BUDGET / 2;
+        let ids: Vec<QueueId> = (0..3)
+            .map(|n| QueueId::parse(&format!("ABCDEF{n:06}")).unwrap())
+            .collect();
+        for id in &ids {
+            s.admit_handed(id.clone(), loaded(id, big));
+        }
+        // All three are in line; only what fits the budget is kept.
+        assert_eq!(s.on_disk(), 3);
+        assert!(s.take_handed(&ids[0]).is_some());
+        assert!(s.take_handed(&ids[0]).is_none(), "taken once");
+        assert!(s.take_handed(&ids[2]).is_none(), "over the budget");
+        // A message that leaves gives its room back.
+        s.forget(&ids[1]);
+        assert_eq!(s.handed_weight, 0);
+        // Known already (a scan was first): nothing kept.
+        s.admit_handed(ids[2].clone(), loaded(&ids[2], 1));
+        assert!(s.take_handed(&ids[2]).is_none());
     }
 
     #[test]

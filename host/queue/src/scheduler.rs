@@ -15,7 +15,7 @@ use tokio::task::{self, JoinError, JoinSet};
 use tokio::time::Instant;
 
 use crate::active::{Active, Job, Limits};
-use crate::attempt::{Outcome, attempt, read_in};
+use crate::attempt::{Outcome, attempt, entries, read_in};
 use crate::queue::{Queue, blocking};
 use crate::spool::{QueueName, Spool};
 
@@ -122,36 +122,55 @@ impl Queue {
             *was_full = false;
         }
         let room = active.room().min(READ_IN_BATCH);
-        let ids: Vec<QueueId> = {
+        let (ids, handed) = {
             let mut schedule = self.schedule();
-            std::iter::from_fn(|| schedule.pop_ready())
-                .take(room)
-                .collect()
+            let mut ids = Vec::new();
+            let mut handed = Vec::new();
+            while ids.len() + handed.len() < room {
+                let Some(id) = schedule.pop_ready() else {
+                    break;
+                };
+                match schedule.take_handed(&id) {
+                    Some(loaded) => handed.push((id, loaded)),
+                    None => ids.push(id),
+                }
+            }
+            (ids, handed)
         };
-        if ids.is_empty() {
+        if ids.is_empty() && handed.is_empty() {
             return false;
+        }
+        let count = ids.len() + handed.len();
+        for (id, loaded) in handed {
+            // Written by this daemon a moment ago: the first delivery's
+            // reopen still checks that the file is there and unchanged.
+            let entries = entries(agent.as_ref(), &loaded.message);
+            active.admit(id, entries, Some(loaded));
         }
         let spool = self.spool.clone();
         let reader = Arc::clone(agent);
         let taken = ids.clone();
-        let read = blocking(move || {
-            Ok(ids
-                .into_iter()
-                .map(|id| {
-                    let entries = read_in(&spool, reader.as_ref(), &id);
-                    (id, entries)
-                })
-                .collect::<Vec<_>>())
-        })
-        .await
-        .unwrap_or_else(|e| {
-            // The reading thread failed: try these again later.
-            taken
-                .into_iter()
-                .map(|id| (id, Err(io::Error::other(e.to_string()))))
-                .collect()
-        });
-        let count = read.len();
+        let read = if taken.is_empty() {
+            Vec::new()
+        } else {
+            blocking(move || {
+                Ok(ids
+                    .into_iter()
+                    .map(|id| {
+                        let entries = read_in(&spool, reader.as_ref(), &id);
+                        (id, entries)
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await
+            .unwrap_or_else(|e| {
+                // The reading thread failed: try these again later.
+                taken
+                    .into_iter()
+                    .map(|id| (id, Err(io::Error::other(e.to_string()))))
+                    .collect()
+            })
+        };
         for (id, entries) in read {
             match entries {
                 Ok(Some((entries, loaded))) => active.admit(id, entries, Some(loaded)),

@@ -135,21 +135,20 @@ impl Spool {
     /// `target/` flushed (one flush shared with the concurrent callers,
     /// `commit`, which says why that is enough). Only when
     /// this returns `Ok` may the message be acknowledged; on error nothing
-    /// of it is left.
+    /// of it is left. The file's length on success.
     pub fn write_new(
         &self,
         id: &QueueId,
         envelope: &Envelope,
         content: &[u8],
         target: QueueName,
-    ) -> io::Result<()> {
+    ) -> io::Result<u64> {
         let incoming = self.path(QueueName::Incoming, id);
         let dest = self.path(target, id);
-        let written = write_file(
-            &incoming,
-            &[&header(id, envelope, content.len()), content, END_MARKER],
-        )
-        .and_then(|file| move_new(&incoming, &dest).map(|()| file));
+        let header = header(id, envelope, content.len());
+        let len = (header.len() + content.len() + END_MARKER.len()) as u64;
+        let written = write_file(&incoming, &[&header, content, END_MARKER])
+            .and_then(|file| move_new(&incoming, &dest).map(|()| file));
         if written.is_err() {
             // incoming/ is only scratch from here on; a leftover is
             // removed at the next start-up anyway.
@@ -170,7 +169,7 @@ impl Spool {
         // brings back there is scratch, deleted at start-up, and the
         // fsync would cost every message a disk wait before its 250
         // (bench/README.md counts them).
-        Ok(())
+        Ok(len)
     }
 
     /// The bytes free for unprivileged use on the queue's file system

@@ -16,7 +16,13 @@
 //! ([`syslog`]: `syslog_facility`, `syslog_socket`). Postfix logs to
 //! syslog unless told otherwise; Postern's default is stderr because a
 //! service manager keeps it, and syslog is one explicit key away.
+//!
+//! The POP3 and IMAP session processes of other uids' mailboxes
+//! ([`init_session`]) send their lines to the daemon over a channel
+//! ([`channel`]), and the daemon logs them wherever its own lines go,
+//! tagged with the child's program and pid.
 
+pub mod channel;
 pub mod syslog;
 
 use std::fmt;
@@ -94,11 +100,25 @@ impl Maillog {
 
 struct Message<'a> {
     out: &'a mut String,
+    /// A relayed line's own program and pid ([`channel`]): the session
+    /// process's, not this process's.
+    program: Option<String>,
+    pid: Option<u64>,
 }
 
 impl Visit for Message<'_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "relayed_pid" {
+            self.pid = Some(value);
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
+        if field.name() == "relayed_program" {
+            self.program = Some(value.to_owned());
+        } else if field.name() == "message" {
             self.out.insert_str(0, value);
         } else {
             self.out.push_str(&format!(", {}={}", field.name(), value));
@@ -131,15 +151,24 @@ where
             write!(w, " {host} ")?;
         }
         let meta = event.metadata();
-        let program = self.program(meta.target());
         let level = match *meta.level() {
             Level::ERROR => "fatal: ",
             Level::WARN => "warning: ",
             _ => "",
         };
         let mut text = String::new();
-        event.record(&mut Message { out: &mut text });
-        writeln!(w, "{program}[{}]: {level}{text}", self.pid)
+        let mut message = Message {
+            out: &mut text,
+            program: None,
+            pid: None,
+        };
+        event.record(&mut message);
+        let program = match message.program.take() {
+            Some(relayed) => format!("{}/{relayed}", self.name),
+            None => self.program(meta.target()),
+        };
+        let pid = message.pid.unwrap_or(u64::from(self.pid));
+        writeln!(w, "{program}[{pid}]: {level}{text}")
     }
 }
 
@@ -151,6 +180,26 @@ pub fn init() {
         .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .event_format(Maillog::new())
+        .try_init();
+}
+
+/// A session process's log (host/server/src/mail_session.rs): into the
+/// daemon's log channel when its standard error is one ([`channel`]),
+/// the lines bare (the daemon adds time and host, and its own
+/// `syslog_name`); else on stderr as [`init`] does.
+pub fn init_session() {
+    use std::os::fd::AsFd as _;
+    let stderr = std::io::stderr();
+    let channel = Some(stderr.as_fd())
+        .filter(|fd| channel::is_channel(*fd))
+        .and_then(|fd| fd.try_clone_to_owned().ok());
+    let Some(channel) = channel else {
+        return init();
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_writer(channel::SessionWriter::new(channel))
+        .event_format(Maillog::new().bare())
         .try_init();
 }
 

@@ -12,6 +12,11 @@
 //! mailboxes under `virtual_mailbox_base`) are served in the daemon as
 //! before.
 //!
+//! A session process logs through the daemon: its standard error is the
+//! daemon's log channel (host/server/src/log/channel.rs), so its `Login:`
+//! and `Disconnected:` lines, tagged with its own pid, go wherever the
+//! daemon's lines go (stderr, `maillog_file`, syslog).
+//!
 //! The number of session processes follows the service's session limit:
 //! each one is relayed by a session of the daemon, which holds a slot of
 //! that service for as long.
@@ -27,6 +32,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use postern_privsep::{Ids, MailSession, Request, Response};
+use postern_tls::relay::{Handed, Protocol};
 
 /// Hands logins of other uids' mailboxes to the root helper, which
 /// starts their session processes.
@@ -70,54 +76,32 @@ fn clamp(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-impl postern_pop3::Handover for SessionHandover {
+impl postern_tls::relay::Handover for SessionHandover {
     fn wanted(&self, owner: Option<(u32, u32)>) -> bool {
         SessionHandover::hands_over(owner)
     }
 
-    fn start(&self, h: &postern_pop3::Handed) -> io::Result<(UnixStream, u32)> {
+    fn start(&self, h: &Handed) -> io::Result<(UnixStream, u32)> {
+        let (tag, max_literal) = match &h.protocol {
+            Protocol::Pop3 => (String::new(), 0),
+            Protocol::Imap { tag, max_literal } => (tag.clone(), clamp(*max_literal)),
+        };
         SessionHandover::start_process(MailSession {
             ids: Ids {
                 uid: h.owner.0,
                 gid: h.owner.1,
             },
-            protocol: "pop3".to_owned(),
+            protocol: h.protocol.name().to_owned(),
             login: h.user.clone(),
             maildir: h.maildir.clone(),
-            peer: h.conn.peer.to_string(),
-            local: h.conn.local.to_string(),
+            peer: h.peer.to_string(),
+            local: h.local.to_string(),
             tls: h.tls,
-            tag: String::new(),
+            tag,
             mechanism: h.mechanism.clone(),
             timeout: secs(h.timeout),
             max_line: clamp(h.max_line),
-            max_literal: 0,
-        })
-    }
-}
-
-impl postern_imap::Handover for SessionHandover {
-    fn wanted(&self, owner: Option<(u32, u32)>) -> bool {
-        SessionHandover::hands_over(owner)
-    }
-
-    fn start(&self, h: &postern_imap::Handed) -> io::Result<(UnixStream, u32)> {
-        SessionHandover::start_process(MailSession {
-            ids: Ids {
-                uid: h.owner.0,
-                gid: h.owner.1,
-            },
-            protocol: "imap".to_owned(),
-            login: h.user.clone(),
-            maildir: h.maildir.clone(),
-            peer: h.conn.peer.to_string(),
-            local: h.conn.local.to_string(),
-            tls: h.tls,
-            tag: h.tag.clone(),
-            mechanism: h.mechanism.clone(),
-            timeout: secs(h.timeout),
-            max_line: clamp(h.max_line),
-            max_literal: clamp(h.max_literal),
+            max_literal,
         })
     }
 }
@@ -168,7 +152,8 @@ pub fn run(args: SessionArgs) -> anyhow::Result<ExitCode> {
     if rustix::process::geteuid().is_root() || rustix::process::getuid().is_root() {
         bail!("a mail session process never runs as root");
     }
-    crate::log::init();
+    // To the daemon's log, over the channel the helper made our stderr.
+    crate::log::init_session();
     let fd: OwnedFd = io::stdin()
         .as_fd()
         .try_clone_to_owned()

@@ -270,6 +270,8 @@ fn spawn_helper(config: &Config, parts: &Parts) -> anyhow::Result<(UnixStream, u
     for (uid, home) in &policy.homes {
         cmd.arg("--home").arg(format!("{uid}:{}", home.display()));
     }
+    cmd.arg("--max-sessions")
+        .arg(policy.max_sessions.to_string());
     // The file the helper re-reads itself for a reload's root-only files
     // and its refreshed policy (host/server/src/privilege_files.rs).
     if !config.embedded {
@@ -287,9 +289,12 @@ fn spawn_helper(config: &Config, parts: &Parts) -> anyhow::Result<(UnixStream, u
     // drains its deliveries through the helper before it exits (the
     // helper exits when the daemon's end of the socket closes).
     use std::os::unix::process::CommandExt;
+    // Its standard output is no output: the session processes' log
+    // channel, which it hands to each as standard error (log/channel.rs).
+    let log = crate::log::channel::open().context("cannot make the session log channel")?;
     let mut child = cmd
         .stdin(Stdio::from(OwnedFd::from(theirs)))
-        .stdout(Stdio::null())
+        .stdout(Stdio::from(log))
         .process_group(0)
         .spawn()
         .context("cannot start the privileged helper")?;

@@ -10,17 +10,22 @@
 //!   reads that config itself ([`RootConfig`]) from the path it was
 //!   started with. Postfix's master stays root and its children read
 //!   their keys before they drop.
-//! - A `.forward` in a home `mail_owner` may not enter (mode 0700) is read
+//! - A `.forward` in a home `mail_owner` may not enter (mode 0700), or one
+//!   it may see but not read (mode 0600 in a home of mode 0755), is read
 //!   by the helper as its owner (Postfix's local(8) reads it as the
 //!   recipient), so forwarding does not silently stop.
 //! - After a reload the daemon asks the helper to refresh its policy
-//!   ([`refresh_helper`]): users-file uids and homes and the mail roots
-//!   of the new config, read by the helper from the root-owned file, so
-//!   that a user added with a uid gets mail.
+//!   ([`refresh_helper`]): users-file uids and homes, the mail roots and
+//!   the session cap ([`session_slots`]) of the new config, read by the
+//!   helper from the root-owned file, so that a user added with a uid
+//!   gets mail.
+//! - A daemon started on the embedded default (no `--config`, no
+//!   /etc/postern/postern.toml) reloads from
+//!   [`crate::config::DEFAULT_PATH`] once the operator writes it; its
+//!   helper follows the same file ([`RootConfig::default`]), under the
+//!   same trust rules as a file named at start.
 //!
-//! What this does not do: follow a config file that did not exist when
-//! the daemon started (a daemon on the embedded default keeps a helper
-//! that names no file), or read files for `postern check` (run as root,
+//! What this does not do: read files for `postern check` (run as root,
 //! it reads them itself).
 
 use std::path::{Path, PathBuf};
@@ -34,11 +39,14 @@ use crate::config::Config;
 
 /// The helper's policy for `config` and its users file: mail roots
 /// (`virtual_mailbox_base`, `mail_spool_directory`), the uids below
-/// UID_MIN that receive mail (`default_privs` and users-file uids), and
-/// the users-file homes. `first_uid` stays the caller's.
+/// UID_MIN that receive mail (`default_privs` and users-file uids), the
+/// users-file homes and the session cap. `first_uid` stays the caller's.
 pub fn helper_policy(config: &Config, users: &UserDb) -> std::io::Result<Policy> {
     let m = &config.main;
-    let mut policy = Policy::new();
+    let mut policy = Policy {
+        max_sessions: session_slots(config),
+        ..Policy::new()
+    };
     for root in [&m.virtual_mailbox_base, &m.mail_spool_directory] {
         policy.roots.push(std::path::absolute(root)?);
     }
@@ -51,6 +59,26 @@ pub fn helper_policy(config: &Config, users: &UserDb) -> std::io::Result<Policy>
         }
     }
     Ok(policy)
+}
+
+/// The POP3 and IMAP session slots the daemon opens for `config`, the
+/// most session processes its logins can need at once: each address of a
+/// `pop3`, `pop3s`, `imap` or `imaps` service has `default_process_limit`
+/// slots (Postfix's maxproc, Dovecot's `process_limit`; daemon.rs). The
+/// larger of the service's own value and main.cf's, so that the helper
+/// never refuses a session the daemon let in.
+pub fn session_slots(config: &Config) -> usize {
+    let slots = |limit: u64| usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+    config
+        .services
+        .iter()
+        .filter(|s| matches!(s.name.as_str(), "pop3" | "pop3s" | "imap" | "imaps"))
+        .map(|s| {
+            let each =
+                slots(s.main.default_process_limit).max(slots(config.main.default_process_limit));
+            each.saturating_mul(s.listen.len())
+        })
+        .fold(0, usize::saturating_add)
 }
 
 /// Every file `config` names that a reload reads again, or that the
@@ -89,15 +117,25 @@ pub fn named_files(config: &Config) -> Vec<PathBuf> {
 /// writable by others) and answers from.
 #[derive(Debug, Clone)]
 pub struct RootConfig {
-    /// The config file; `None`: the embedded default.
+    /// The config file; `None`: the embedded default, or [`Self::default`]
+    /// once it exists.
     pub path: Option<PathBuf>,
+    /// For a daemon started without a config file: the file its reload
+    /// reads once it exists ([`crate::config::DEFAULT_PATH`], as
+    /// control.rs's reload looks for it), else the embedded default.
+    pub default: Option<PathBuf>,
     /// useradd's UID_MIN, as at the helper's start.
     pub first_uid: u32,
 }
 
 impl Configuration for RootConfig {
     fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        match (&self.path, &self.default) {
+            (Some(path), _) => Some(path),
+            // The daemon's own test (`Path::exists`), at each request.
+            (None, Some(default)) if default.exists() => Some(default),
+            _ => None,
+        }
     }
 
     fn files(&self) -> Result<Vec<PathBuf>, String> {
@@ -125,8 +163,13 @@ impl RootConfig {
     /// The config, loaded now. Its errors are reported by the daemon,
     /// which loads the same file (a line of it could be quoted).
     fn config(&self) -> Result<Config, String> {
-        match &self.path {
-            Some(path) => Config::load(path),
+        match self.path() {
+            Some(path) => {
+                // Checked again here: a default file may have appeared
+                // since the caller's check found none.
+                postern_privsep::files::trusted_file(path)?;
+                Config::load(path)
+            }
             None => Config::embedded(),
         }
         .map_err(|e| format!("the config file does not load ({} errors)", e.0.len()))
@@ -168,12 +211,21 @@ impl HelperFiles {
                 };
                 // As the user: the kernel decides what they may read.
                 let read = postern_auth::owner::as_owner(Some((ids.uid, ids.gid)), move || {
-                    Ok(postern_privsep::files::read_forward(&path))
+                    Ok(postern_privsep::files::read_forward(&path, ids.uid))
                 });
                 read.unwrap_or_else(|e| Response::Failed(e.to_string()))
             }
             _ => Response::Refused("not a file request".to_owned()),
         }
+    }
+
+    /// How many session processes may run now: the policy's cap, refreshed
+    /// with it.
+    pub fn max_sessions(&self) -> usize {
+        self.policy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .max_sessions
     }
 
     /// The policy re-read from the trusted config ([`Request::Refresh`]).
@@ -265,5 +317,104 @@ mod tests {
                 (778, PathBuf::from("/home/erin")),
             ]
         );
+    }
+    #[test]
+    fn the_session_cap_is_the_pop3_and_imap_slots() {
+        let c = config(
+            "inet_interfaces = \"127.0.0.1, 127.0.0.2\"\n\
+             default_process_limit = 7\n\
+             [[service]]\nname = \"smtp\"\nlisten = \"127.0.0.1:2525\"\n\
+             [[service]]\nname = \"imap\"\nlisten = \"1143\"\n\
+             default_process_limit = 20\n\
+             [[service]]\nname = \"pop3\"\nlisten = \"127.0.0.1:1110\"\n\
+             [[service]]\nname = \"pop3\"\nlisten = \"127.0.0.1:1111\"\n\
+             default_process_limit = 2\n",
+        );
+        let imap = c.services.iter().find(|s| s.name == "imap").unwrap();
+        assert_eq!(imap.listen.len(), 2);
+        // imap: 20 on each of 2 addresses; pop3: 7, and 7 again (a
+        // service's lower value never goes below main.cf's); smtp: none.
+        assert_eq!(session_slots(&c), 40 + 7 + 7);
+        let users = UserDb::new();
+        assert_eq!(helper_policy(&c, &users).unwrap().max_sessions, 54);
+        // No POP3 or IMAP service: no session to start.
+        assert_eq!(session_slots(&config("")), 0);
+    }
+
+    #[test]
+    fn a_helper_without_a_config_follows_the_default_file_once_written() {
+        use std::os::unix::fs::PermissionsExt;
+        if !rustix::process::geteuid().is_root() {
+            // Nothing is trusted but root's files: the test needs root.
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let write = |name: &str, text: &str, mode: u32| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            path
+        };
+        let key = write("key.pem", "KEY", 0o600);
+        let default = dir.join("postern.toml");
+        let root = RootConfig {
+            path: None,
+            default: Some(default.clone()),
+            first_uid: 1000,
+        };
+        let start = root.policy().unwrap();
+        let files = HelperFiles::new(root, start.clone());
+        let read = |path: &Path| {
+            files.read(Request::ReadFile {
+                path: path.to_owned(),
+            })
+        };
+        // The embedded default: the key is no file it names.
+        assert!(
+            matches!(read(&key), Response::Refused(w) if w.contains("not a file the configuration names"))
+        );
+        assert_eq!(files.refresh().unwrap(), start);
+        // The operator writes the default file, root's: the helper
+        // follows it as the daemon's reload does.
+        let text = format!(
+            "smtpd_tls_key_file = \"{}\"\n\
+             virtual_mailbox_base = \"/srv/postern-test-mail\"\n\
+             default_process_limit = 3\n\
+             [[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:1143\"\n",
+            key.display()
+        );
+        write("postern.toml", &text, 0o600);
+        let file = |contents: &str| Response::File {
+            uid: 0,
+            gid: 0,
+            contents: contents.as_bytes().to_vec(),
+        };
+        assert_eq!(read(&key), file("KEY"));
+        assert_eq!(read(&default), file(&text));
+        let fresh = files.refresh().unwrap();
+        assert!(
+            fresh
+                .roots
+                .contains(&PathBuf::from("/srv/postern-test-mail"))
+        );
+        assert_eq!(fresh.max_sessions, 3);
+        assert_eq!(files.max_sessions(), 3);
+        // Under the same trust rules: others may not write it.
+        std::fs::set_permissions(&default, std::fs::Permissions::from_mode(0o664)).unwrap();
+        assert!(matches!(read(&key), Response::Refused(w) if w.contains("writable")));
+        assert!(files.refresh().unwrap_err().contains("writable"));
+        assert_eq!(
+            files.max_sessions(),
+            3,
+            "an untrusted file keeps the policy"
+        );
+        // Nor own it.
+        std::fs::set_permissions(&default, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&default, Some(4242), None).unwrap();
+        assert!(matches!(read(&key), Response::Refused(w) if w.contains("not by root")));
+        // Gone again: the embedded default once more.
+        std::fs::remove_file(&default).unwrap();
+        assert!(matches!(read(&key), Response::Refused(w) if w.contains("not a file")));
     }
 }

@@ -35,6 +35,10 @@ pub struct HelperArgs {
     /// The longest request frame.
     #[arg(long, default_value_t = 1 << 30)]
     max_frame: u64,
+    /// The most session processes at once: the daemon's POP3 and IMAP
+    /// session slots (refreshed from the config at each reload).
+    #[arg(long, default_value_t = postern_privsep::MAX_SESSIONS)]
+    max_sessions: usize,
     /// The root-owned config file, re-read for file requests and refreshes
     /// (none: the embedded default). Not `--config`, the global option.
     #[arg(long)]
@@ -59,14 +63,11 @@ impl postern_privsep::serve::Handler for Helper {
     }
 
     fn refused(&self, why: &str) {
-        eprintln!(
-            "postern/privsep[{}]: warning: refused a request: {why}",
-            std::process::id()
-        );
+        crate::log::channel::helper_warning(&format!("refused a request: {why}"));
     }
 
     fn session(&self, session: MailSession, socket: OwnedFd) -> Response {
-        start_session(&session, socket)
+        start_session(&session, socket, self.0.max_sessions())
     }
 
     fn refresh(&self) -> Result<Policy, String> {
@@ -74,7 +75,7 @@ impl postern_privsep::serve::Handler for Helper {
     }
 }
 
-/// Session processes running now, at most [`postern_privsep::MAX_SESSIONS`].
+/// Session processes running now, at most the policy's `max_sessions`.
 static SESSIONS: AtomicUsize = AtomicUsize::new(0);
 
 /// Starts `postern mail-session` as the session's owner over `socket`
@@ -84,10 +85,12 @@ static SESSIONS: AtomicUsize = AtomicUsize::new(0);
 /// and `/` as its directory; std's `uid` drops the supplementary groups,
 /// then sets gid and uid (real, effective and saved) before `exec`, so
 /// the child cannot get root back.
-fn start_session(session: &MailSession, socket: OwnedFd) -> Response {
-    if SESSIONS.fetch_add(1, Ordering::AcqRel) >= postern_privsep::MAX_SESSIONS {
+fn start_session(session: &MailSession, socket: OwnedFd, max: usize) -> Response {
+    if SESSIONS.fetch_add(1, Ordering::AcqRel) >= max {
         SESSIONS.fetch_sub(1, Ordering::AcqRel);
-        return Response::Failed("too many session processes".to_owned());
+        return Response::Failed(format!(
+            "too many session processes (at most {max}, the POP3 and IMAP session slots)"
+        ));
     }
     let started = spawn_session(session, socket);
     match started {
@@ -101,10 +104,9 @@ fn start_session(session: &MailSession, socket: OwnedFd) -> Response {
                 });
             if reaper.is_err() {
                 // Left to be reaped when the helper exits; still counted.
-                eprintln!(
-                    "postern/privsep[{}]: warning: no thread to reap session process {pid}",
-                    std::process::id()
-                );
+                crate::log::channel::helper_warning(&format!(
+                    "no thread to reap session process {pid}"
+                ));
             }
             Response::Started(pid)
         }
@@ -144,10 +146,24 @@ fn spawn_session(s: &MailSession, socket: OwnedFd) -> std::io::Result<std::proce
         .current_dir("/")
         .stdin(Stdio::from(socket))
         .stdout(Stdio::from(output))
-        .stderr(Stdio::inherit())
+        .stderr(session_log())
         .gid(s.ids.gid)
         .uid(s.ids.uid)
         .spawn()
+}
+
+/// A session process's standard error: the daemon's log channel, which
+/// is the helper's standard output (host/server/src/log/channel.rs), so
+/// that its lines reach the daemon's log destination; the helper's own
+/// standard error where there is no channel.
+fn session_log() -> Stdio {
+    let out = std::io::stdout();
+    if !crate::log::channel::is_channel(out.as_fd()) {
+        return Stdio::inherit();
+    }
+    out.as_fd()
+        .try_clone_to_owned()
+        .map_or_else(|_| Stdio::inherit(), Stdio::from)
 }
 
 /// Runs the helper until the daemon goes away.
@@ -170,6 +186,7 @@ pub fn run(args: HelperArgs) -> anyhow::Result<ExitCode> {
         homes,
         uids: args.uids,
         first_uid: first_uid(),
+        max_sessions: args.max_sessions,
         ..Policy::new()
     };
     let stream = UnixStream::from(
@@ -181,6 +198,12 @@ pub fn run(args: HelperArgs) -> anyhow::Result<ExitCode> {
     let max = usize::try_from(args.max_frame).unwrap_or(usize::MAX);
     let files = crate::privilege_files::HelperFiles::new(
         crate::privilege_files::RootConfig {
+            // Without a config file, the daemon's reload looks for the
+            // default one (control.rs): so does the helper.
+            default: args
+                .trusted_config
+                .is_none()
+                .then(|| PathBuf::from(crate::config::DEFAULT_PATH)),
             path: args.trusted_config,
             first_uid: policy.first_uid,
         },

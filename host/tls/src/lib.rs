@@ -13,7 +13,9 @@
 //! # Layout
 //! - this file: [`TlsConfig`] and [`TlsError`].
 //! - [`relay`]: the daemon's half of a session continued in another
-//!   process, shared by POP3 and IMAP.
+//!   process, shared by POP3 and IMAP: the bytes relayed, and (in
+//!   `relay/handover.rs`) the [`relay::Handover`] trait, the
+//!   [`relay::Handed`] login and [`relay::hand_over`].
 
 use std::sync::Arc;
 

@@ -14,9 +14,12 @@
 //! protocol crates do not know privsep at all (their `Handover` trait
 //! hides it).
 //!
-//! Each protocol keeps what is its own: the reply to a process that could
-//! not start, and how a clean end reads in [`Ended::Closed`]'s tail
-//! (POP3's `+OK Logging out.`, IMAP's `* BYE`).
+//! What both protocols share lives here: the [`Handover`] trait the server
+//! implements, the [`Handed`] login (with the [`Protocol`]'s own extras),
+//! and [`hand_over`], which starts the process and relays until the end.
+//! Each protocol keeps what is its own: its last words to the client for
+//! each [`End`], its log lines, and how a clean end reads in the tail of
+//! what the process said (POP3's `+OK Logging out.`, IMAP's `* BYE`).
 
 use std::io;
 use std::os::unix::net::UnixStream as StdUnixStream;
@@ -26,6 +29,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
+
+mod handover;
+
+pub use handover::{End, Handed, Handover, Protocol, hand_over};
 
 /// How much of the end of a process's output is kept: enough for its
 /// last reply line.

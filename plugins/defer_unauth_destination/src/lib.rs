@@ -12,54 +12,23 @@
 //! No opinion when no recipient is known yet, as Postfix skips the check
 //! then; a recipient without a domain class is treated as `other`. It
 //! takes no arguments, and counts as a relay guard in the server's
-//! open-relay check at config load.
+//! open-relay check at config load. The test is the SDK's
+//! [`postern_plugin_sdk::destination`], shared with
+//! `reject_unauth_destination` and `permit_auth_destination`.
 
-/// The generated bindings of the `postern:policy` `plugin` world, and the
-/// exports that hand calls to [`DeferUnauthDestination`].
-#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
-#[allow(
-    missing_docs,
-    reason = "generated from wit/policy.wit, documented there"
-)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
-
-    use super::DeferUnauthDestination;
-    export!(DeferUnauthDestination);
-}
-
-use bindings::postern::policy::types::{DomainClass, Reply};
-use bindings::{Guest, Request, Verdict};
-
-/// Postfix's `relay_domains_reject_code` (554) as a deferral: Postfix
-/// makes a 5xx code 4xx this way for its `defer_*` forms.
-const RELAY_DOMAINS_DEFER_CODE: u16 = 454;
+use postern_plugin_sdk::{Args, Guest, Request, Verdict, destination, export_plugin};
 
 /// The plugin; stateless.
 struct DeferUnauthDestination;
 
 impl Guest for DeferUnauthDestination {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        match args.first() {
-            None => Ok(()),
-            Some((key, _)) => Err(format!("unexpected argument {key:?}: takes none")),
-        }
+        Args::new(args).none()
     }
 
     fn check(req: Request) -> Verdict {
-        if req.recipient.is_empty() {
-            return Verdict::Dunno;
-        }
-        match req.recipient_class {
-            Some(DomainClass::Local | DomainClass::Virtual | DomainClass::Relay) => Verdict::Dunno,
-            Some(DomainClass::Other) | None => Verdict::Defer(Reply {
-                code: RELAY_DOMAINS_DEFER_CODE,
-                enhanced: "4.7.1".to_owned(),
-                text: format!("<{}>: Relay access denied", req.recipient),
-            }),
-        }
+        destination::defer_unauth_destination(&req)
     }
 }
+
+export_plugin!(DeferUnauthDestination);

@@ -6,9 +6,10 @@
 //! `relay_domains` (the `recipient-class` the server computes). Otherwise,
 //! and when no recipient is known yet (a client, HELO or sender list
 //! evaluated before RCPT TO), it has no opinion (dunno). The mirror of
-//! `reject_unauth_destination`. It takes no arguments.
+//! `reject_unauth_destination`, with the same test, the SDK's
+//! [`postern_plugin_sdk::destination`]. It takes no arguments.
 
-use postern_plugin_sdk::{Args, DomainClass, Guest, Request, Verdict, export_plugin};
+use postern_plugin_sdk::{Args, Guest, Request, Verdict, destination, export_plugin};
 
 /// The plugin; stateless.
 struct PermitAuthDestination;
@@ -19,13 +20,7 @@ impl Guest for PermitAuthDestination {
     }
 
     fn check(req: Request) -> Verdict {
-        if req.recipient.is_empty() {
-            return Verdict::Dunno;
-        }
-        match req.recipient_class {
-            Some(DomainClass::Local | DomainClass::Virtual | DomainClass::Relay) => Verdict::Permit,
-            Some(DomainClass::Other) | None => Verdict::Dunno,
-        }
+        destination::permit_auth_destination(&req)
     }
 }
 

@@ -9,34 +9,14 @@
 //! `reject_unauth_destination`, it lets roaming users relay without SMTP
 //! AUTH. It takes no arguments.
 
-/// The generated bindings of the `postern:policy` `plugin` world, and the
-/// exports that hand calls to [`PermitPopBeforeSmtp`].
-#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
-#[allow(
-    missing_docs,
-    reason = "generated from wit/policy.wit, documented there"
-)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
-
-    use super::PermitPopBeforeSmtp;
-    export!(PermitPopBeforeSmtp);
-}
-
-use bindings::{Guest, Request, Verdict};
+use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin};
 
 /// The plugin; stateless.
 struct PermitPopBeforeSmtp;
 
 impl Guest for PermitPopBeforeSmtp {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        match args.first() {
-            None => Ok(()),
-            Some((key, _)) => Err(format!("unexpected argument {key:?}: takes none")),
-        }
+        Args::new(args).none()
     }
 
     fn check(req: Request) -> Verdict {
@@ -47,3 +27,5 @@ impl Guest for PermitPopBeforeSmtp {
         }
     }
 }
+
+export_plugin!(PermitPopBeforeSmtp);

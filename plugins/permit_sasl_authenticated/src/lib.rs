@@ -7,34 +7,14 @@
 //! before `reject_unauth_destination`, it lets authenticated users relay,
 //! as submission needs. It takes no arguments.
 
-/// The generated bindings of the `postern:policy` `plugin` world, and the
-/// exports that hand calls to [`PermitSaslAuthenticated`].
-#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
-#[allow(
-    missing_docs,
-    reason = "generated from wit/policy.wit, documented there"
-)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
-
-    use super::PermitSaslAuthenticated;
-    export!(PermitSaslAuthenticated);
-}
-
-use bindings::{Guest, Request, Verdict};
+use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin};
 
 /// The plugin; stateless.
 struct PermitSaslAuthenticated;
 
 impl Guest for PermitSaslAuthenticated {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        match args.first() {
-            None => Ok(()),
-            Some((key, _)) => Err(format!("unexpected argument {key:?}: takes none")),
-        }
+        Args::new(args).none()
     }
 
     fn check(req: Request) -> Verdict {
@@ -45,3 +25,5 @@ impl Guest for PermitSaslAuthenticated {
         }
     }
 }
+
+export_plugin!(PermitSaslAuthenticated);

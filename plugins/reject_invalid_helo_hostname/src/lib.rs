@@ -10,29 +10,22 @@
 //! Its one optional argument is `code` (Postfix's `invalid_hostname_reject_code`); the
 //! rule itself is in `postern_plugin_sdk::checks`.
 
-use postern_plugin_sdk::resolver::Setting;
+use postern_plugin_sdk::code::Code;
 use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin};
 
-/// The reply code, from `init`.
-static CODE: Setting<u16> = Setting::new();
+/// The reply code: Postfix's default, or the entry's `code`.
+static CODE: Code = Code::new(checks::INVALID_HOSTNAME_REJECT_CODE);
 
 /// The plugin.
 struct RejectInvalidHeloHostname;
 
 impl Guest for RejectInvalidHeloHostname {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        CODE.set(checks::code_arg(
-            args,
-            checks::INVALID_HOSTNAME_REJECT_CODE,
-        )?);
-        Ok(())
+        CODE.init(args)
     }
 
     fn check(req: Request) -> Verdict {
-        let code = CODE
-            .with(|c| *c)
-            .unwrap_or(checks::INVALID_HOSTNAME_REJECT_CODE);
-        checks::invalid_helo_hostname(&req, code)
+        checks::invalid_helo_hostname(&req, CODE.get())
     }
 }
 

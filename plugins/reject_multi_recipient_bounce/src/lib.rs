@@ -10,22 +10,21 @@
 //! `550 5.5.3 <>: Sender address rejected: Multi-recipient bounce`, the
 //! code `multi_recipient_bounce_reject_code` (`code = "..."`).
 
-use postern_plugin_sdk::resolver::Setting;
-use postern_plugin_sdk::{Guest, Request, Stage, Verdict, checks, export_plugin, reject};
+use postern_plugin_sdk::code::Code;
+use postern_plugin_sdk::{Guest, Request, Stage, Verdict, export_plugin, reject};
 
 /// Postfix's `multi_recipient_bounce_reject_code`.
 const MULTI_RECIPIENT_BOUNCE_REJECT_CODE: u16 = 550;
 
-/// The reply code, from `init`.
-static CODE: Setting<u16> = Setting::new();
+/// The reply code: Postfix's default, or the entry's `code`.
+static CODE: Code = Code::new(MULTI_RECIPIENT_BOUNCE_REJECT_CODE);
 
 /// The plugin.
 struct RejectMultiRecipientBounce;
 
 impl Guest for RejectMultiRecipientBounce {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        CODE.set(checks::code_arg(args, MULTI_RECIPIENT_BOUNCE_REJECT_CODE)?);
-        Ok(())
+        CODE.init(args)
     }
 
     fn check(req: Request) -> Verdict {
@@ -39,9 +38,7 @@ impl Guest for RejectMultiRecipientBounce {
         if !req.sender.is_empty() || req.recipient_count <= limit {
             return Verdict::Dunno;
         }
-        let code = CODE
-            .with(|c| *c)
-            .unwrap_or(MULTI_RECIPIENT_BOUNCE_REJECT_CODE);
+        let code = CODE.get();
         let enhanced = if code >= 500 { "5.5.3" } else { "4.5.3" };
         reject(
             code,

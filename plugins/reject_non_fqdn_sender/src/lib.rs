@@ -8,24 +8,22 @@
 //! Its one optional argument is `code` (Postfix's `non_fqdn_reject_code`); the
 //! rule itself is in `postern_plugin_sdk::checks`.
 
-use postern_plugin_sdk::resolver::Setting;
+use postern_plugin_sdk::code::Code;
 use postern_plugin_sdk::{Guest, Request, Verdict, checks, checks::Party, export_plugin};
 
-/// The reply code, from `init`.
-static CODE: Setting<u16> = Setting::new();
+/// The reply code: Postfix's default, or the entry's `code`.
+static CODE: Code = Code::new(checks::NON_FQDN_REJECT_CODE);
 
 /// The plugin.
 struct RejectNonFqdnSender;
 
 impl Guest for RejectNonFqdnSender {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        CODE.set(checks::code_arg(args, checks::NON_FQDN_REJECT_CODE)?);
-        Ok(())
+        CODE.init(args)
     }
 
     fn check(req: Request) -> Verdict {
-        let code = CODE.with(|c| *c).unwrap_or(checks::NON_FQDN_REJECT_CODE);
-        checks::non_fqdn_address(&req, Party::Sender, code)
+        checks::non_fqdn_address(&req, Party::Sender, CODE.get())
     }
 }
 

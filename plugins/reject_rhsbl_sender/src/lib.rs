@@ -18,25 +18,22 @@
 //! parsing, lookups and replies are in `postern_plugin_sdk::rbl`.
 
 use postern_plugin_sdk::rbl::{Check, Target};
-use postern_plugin_sdk::resolver::{HostDns, Setting};
-use postern_plugin_sdk::{Guest, Request, Verdict, export_plugin};
+use postern_plugin_sdk::resolver::HostDns;
+use postern_plugin_sdk::{Entry, Guest, Request, Verdict, export_plugin};
 
 /// The list this instance asks, from `init`.
-static CHECK: Setting<Check> = Setting::new();
+static CHECK: Entry<Check> = Entry::new();
 
 /// The plugin.
 struct RejectRhsblSender;
 
 impl Guest for RejectRhsblSender {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        CHECK.set(Check::from_args(Target::Sender, false, args)?);
-        Ok(())
+        CHECK.init(Check::from_args(Target::Sender, false, args))
     }
 
     fn check(req: Request) -> Verdict {
-        CHECK
-            .with(|c| c.check(&req, &HostDns))
-            .unwrap_or(Verdict::Dunno)
+        CHECK.check(|c| c.check(&req, &HostDns))
     }
 }
 

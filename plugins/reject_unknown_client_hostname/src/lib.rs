@@ -12,28 +12,24 @@
 //! Its one optional argument is `code` (Postfix's `unknown_client_reject_code`); the
 //! rule itself is in `postern_plugin_sdk::checks`.
 
+use postern_plugin_sdk::code::Code;
 use postern_plugin_sdk::lookup::NameStatus;
 use postern_plugin_sdk::resolver::HostDns;
-use postern_plugin_sdk::resolver::Setting;
 use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin, host};
 
-/// The reply code, from `init`.
-static CODE: Setting<u16> = Setting::new();
+/// The reply code: Postfix's default, or the entry's `code`.
+static CODE: Code = Code::new(checks::UNKNOWN_CLIENT_REJECT_CODE);
 
 /// The plugin.
 struct RejectUnknownClientHostname;
 
 impl Guest for RejectUnknownClientHostname {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        CODE.set(checks::code_arg(args, checks::UNKNOWN_CLIENT_REJECT_CODE)?);
-        Ok(())
+        CODE.init(args)
     }
 
     fn check(req: Request) -> Verdict {
-        let code = CODE
-            .with(|c| *c)
-            .unwrap_or(checks::UNKNOWN_CLIENT_REJECT_CODE);
-        let (verdict, status) = checks::unknown_client_hostname(&HostDns, &req, code);
+        let (verdict, status) = checks::unknown_client_hostname(&HostDns, &req, CODE.get());
         if let NameStatus::Forged(why) = status {
             host::log(host::LogLevel::Warn, &why);
         }

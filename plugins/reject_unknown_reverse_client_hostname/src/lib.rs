@@ -11,27 +11,23 @@
 //! Its one optional argument is `code` (Postfix's `unknown_client_reject_code`); the
 //! rule itself is in `postern_plugin_sdk::checks`.
 
+use postern_plugin_sdk::code::Code;
 use postern_plugin_sdk::resolver::HostDns;
-use postern_plugin_sdk::resolver::Setting;
 use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin};
 
-/// The reply code, from `init`.
-static CODE: Setting<u16> = Setting::new();
+/// The reply code: Postfix's default, or the entry's `code`.
+static CODE: Code = Code::new(checks::UNKNOWN_CLIENT_REJECT_CODE);
 
 /// The plugin.
 struct RejectUnknownReverseClientHostname;
 
 impl Guest for RejectUnknownReverseClientHostname {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        CODE.set(checks::code_arg(args, checks::UNKNOWN_CLIENT_REJECT_CODE)?);
-        Ok(())
+        CODE.init(args)
     }
 
     fn check(req: Request) -> Verdict {
-        let code = CODE
-            .with(|c| *c)
-            .unwrap_or(checks::UNKNOWN_CLIENT_REJECT_CODE);
-        checks::unknown_reverse_client_hostname(&HostDns, &req, code)
+        checks::unknown_reverse_client_hostname(&HostDns, &req, CODE.get())
     }
 }
 

@@ -55,6 +55,17 @@ impl Args {
         }
     }
 
+    /// Takes `code`, a reply code that Postfix lets the operator set
+    /// (`unknown_client_reject_code`, `maps_rbl_reject_code`, ...): 4xx
+    /// or 5xx, `default` if not given.
+    pub fn code(&mut self, default: u16) -> Result<u16, String> {
+        let code = self.parse("code", |c| match c.parse::<u16>() {
+            Ok(n @ 400..=599) => Ok(n),
+            _ => Err("expected a 4xx or 5xx code".to_owned()),
+        })?;
+        Ok(code.unwrap_or(default))
+    }
+
     /// Refuses any argument not taken.
     pub fn done(self) -> Result<(), String> {
         match self.pairs.first() {
@@ -105,6 +116,17 @@ mod tests {
             args(&[("1", "x")]).done(),
             Err("unexpected argument \"x\"".to_owned())
         );
+    }
+
+    #[test]
+    fn codes_are_4xx_or_5xx() {
+        assert_eq!(args(&[]).code(450), Ok(450));
+        assert_eq!(args(&[("code", "550")]).code(450), Ok(550));
+        assert_eq!(
+            args(&[("code", "250")]).code(450),
+            Err("code: \"250\": expected a 4xx or 5xx code".to_owned())
+        );
+        assert!(args(&[("code", "x")]).code(450).is_err());
     }
 
     #[test]

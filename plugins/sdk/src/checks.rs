@@ -3,7 +3,7 @@
 //! that each plugin crate is its `init` and a call, and the rules are unit
 //! tested here. Codes, enhanced codes and texts are Postfix's; the
 //! adjustable code of each is its Postfix parameter, taken from the
-//! entry's `code` argument ([`code_arg`]).
+//! entry's `code` argument ([`Code`](crate::code::Code)).
 
 use crate::address::domain;
 use crate::hostname::{
@@ -12,7 +12,7 @@ use crate::hostname::{
 use crate::lookup::{NameStatus, Resolves, host_name, mail_domain, reverse_name, verified_name};
 use crate::resolver::Resolver;
 use crate::template::fixed;
-use crate::{Args, DomainClass, Request, Verdict};
+use crate::{DomainClass, Request, Verdict};
 
 /// Postfix's `unknown_client_reject_code`.
 pub const UNKNOWN_CLIENT_REJECT_CODE: u16 = 450;
@@ -24,18 +24,6 @@ pub const NON_FQDN_REJECT_CODE: u16 = 504;
 pub const UNKNOWN_HOSTNAME_REJECT_CODE: u16 = 450;
 /// Postfix's `unknown_address_reject_code`.
 pub const UNKNOWN_ADDRESS_REJECT_CODE: u16 = 450;
-
-/// The arguments of a check whose only setting is its reply code: none,
-/// or `code = "NNN"` (4xx or 5xx), `default` if not given.
-pub fn code_arg(args: Vec<(String, String)>, default: u16) -> Result<u16, String> {
-    let mut args = Args::new(args);
-    let code = args.parse("code", |c| match c.parse::<u16>() {
-        Ok(n @ 400..=599) => Ok(n),
-        _ => Err("expected a 4xx or 5xx code".to_owned()),
-    })?;
-    args.done()?;
-    Ok(code.unwrap_or(default))
-}
 
 fn reject(code: u16, dsn: &str, text: String) -> Verdict {
     Verdict::Reject(fixed(code, dsn, &text))
@@ -405,14 +393,5 @@ mod tests {
             f("postmaster", Party::Recipient),
             "reject 504 5.5.2 <postmaster>: Recipient address rejected: need fully-qualified address"
         );
-    }
-
-    #[test]
-    fn code_arguments() {
-        let a = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
-        assert_eq!(code_arg(vec![], 450), Ok(450));
-        assert_eq!(code_arg(a("code", "550"), 450), Ok(550));
-        assert!(code_arg(a("code", "250"), 450).is_err());
-        assert!(code_arg(a("1", "x"), 450).is_err());
     }
 }

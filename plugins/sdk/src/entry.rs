@@ -1,8 +1,8 @@
 //! [`Entry`]: the arguments `init` parsed, kept for every `check` of the
 //! instance. What a plugin with arguments and no other per-instance state
-//! (greylist, ratelimit, spf) would otherwise spell out itself: a
-//! `static OnceLock`, the first `init` kept, and `dunno` for a `check`
-//! that comes before any `init`.
+//! (greylist, ratelimit, spf, the DNS list plugins, `reject_unlisted_*`)
+//! would otherwise spell out itself: a `static OnceLock`, the first
+//! `init` kept, and `dunno` for a `check` that comes before any `init`.
 
 use std::sync::OnceLock;
 

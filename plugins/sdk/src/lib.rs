@@ -2,7 +2,7 @@
 //! plugin crate holds its policy and nothing else: the bindings of the
 //! `postern:policy` package (`wit/policy.wit`), the [`export_plugin!`]
 //! macro, [`Args`] for `init`'s arguments with errors that name the
-//! argument, Postfix-shaped [`reply`]s, and the address helpers Postfix's
+//! argument, Postfix-shaped [`reply`](fn@reply)s, and the address helpers Postfix's
 //! restrictions use.
 //!
 //! A plugin is then:
@@ -35,7 +35,8 @@
 //!   [`message`]).
 //! - [`args`]: [`Args`], the entry's arguments; [`entry`]: [`Entry`],
 //!   them parsed and kept from `init` for every `check`.
-//! - [`reply`]: [`reply`], [`reject`], [`defer`] with Postfix's codes.
+//! - [`reply`](mod@reply): [`reply`](fn@reply), [`reject`], [`defer`] with
+//!   Postfix's codes.
 //! - [`request`]: [`Request::empty`], where plugins' unit tests start.
 //! - [`address`]: [`address::domain`], [`address::local_part`] and the
 //!   other pieces of an address Postfix's restrictions look at.
@@ -47,13 +48,17 @@
 //!   domain.
 //! - [`hostname`]: host name and address syntax as Postfix judges it.
 //! - [`resolver`]: the `dns` import behind a [`resolver::Resolver`] trait
-//!   (unit tests answer with made-up records), and [`resolver::Setting`]
-//!   for what `init` parsed.
+//!   (unit tests answer with made-up records).
 //! - [`lookup`]: the DNS questions of the `reject_unknown_*` checks
 //!   (forward-confirmed client names, host names, mail domains).
 //! - [`checks`]: Postfix's host-name and address restrictions
 //!   (`reject_unknown_*`, `reject_invalid_helo_hostname`,
-//!   `reject_non_fqdn_*`) as functions.
+//!   `reject_non_fqdn_*`) as functions; [`code`]: [`code::Code`], the
+//!   reply code that is their one argument.
+//! - [`destination`]: the relay test of `permit_auth_destination`,
+//!   `reject_unauth_destination` and `defer_unauth_destination`.
+//! - [`unlisted`]: `reject_unlisted_recipient` and
+//!   `reject_unlisted_sender`, addresses without a mailbox.
 //! - [`rbl`]: DNS block and allow lists with reply filters and templated
 //!   replies ([`template`]).
 //! - [`state`]: the `kv` import and the clock behind a [`state::State`]
@@ -66,6 +71,8 @@ pub mod access_action;
 pub mod address;
 pub mod args;
 pub mod checks;
+pub mod code;
+pub mod destination;
 pub mod entry;
 pub mod hostname;
 pub mod lookup;
@@ -77,6 +84,7 @@ pub mod restriction;
 pub mod server_access;
 pub mod state;
 pub mod template;
+pub mod unlisted;
 
 /// The generated bindings of the `postern:policy` `plugin` world.
 #[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]

@@ -364,12 +364,7 @@ impl Check {
         let list = DnsList::parse(&spec)?;
         let reply = args.parse("reply", |t| Template::parse(t, &known))?;
         let reply_maps = args.take("reply_maps");
-        let code = args
-            .parse("code", |c| match c.parse::<u16>() {
-                Ok(n @ 400..=599) => Ok(n),
-                _ => Err("expected a 4xx or 5xx code".to_owned()),
-            })?
-            .unwrap_or(MAPS_RBL_REJECT_CODE);
+        let code = args.code(MAPS_RBL_REJECT_CODE)?;
         args.done()?;
         Ok(Check {
             target,

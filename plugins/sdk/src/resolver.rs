@@ -1,10 +1,6 @@
 //! The `dns` import behind a trait, so that the DNS checks built on it
 //! ([`crate::rbl`], [`crate::lookup`]) run against the host in a plugin and
 //! against a table of made-up answers in a unit test on the build machine.
-//! It also keeps a per-setting state ([`Setting`]): what `init` parsed,
-//! for `check` to use.
-
-use std::sync::Mutex;
 
 use crate::dns::{self, DnsError, Exchanger};
 
@@ -57,39 +53,6 @@ impl Resolver for HostDns {
 /// `DNS_NOTFOUND`.
 pub fn is_temporary(error: &DnsError) -> bool {
     matches!(error, DnsError::Servfail | DnsError::Timeout)
-}
-
-/// What `init` made of the entry's arguments, kept for `check`. An
-/// instance runs `init` before its first `check` (wit/policy.wit), so
-/// `check` finds it set; a plugin answers dunno if it is not.
-#[derive(Debug)]
-pub struct Setting<T>(Mutex<Option<T>>);
-
-impl<T> Setting<T> {
-    /// Nothing set yet.
-    pub const fn new() -> Setting<T> {
-        Setting(Mutex::new(None))
-    }
-
-    /// Keeps `value`, replacing what was kept.
-    pub fn set(&self, value: T) {
-        // A poisoned lock only means an earlier call panicked (and the
-        // instance trapped); the value itself is whole.
-        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *guard = Some(value);
-    }
-
-    /// `f` of the kept value; `None` if nothing was set.
-    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
-        let guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref().map(f)
-    }
-}
-
-impl<T> Default for Setting<T> {
-    fn default() -> Setting<T> {
-        Setting::new()
-    }
 }
 
 /// Made-up DNS answers for unit tests.

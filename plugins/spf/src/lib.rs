@@ -66,7 +66,8 @@
 //! # Layout
 //! - this file: the plugin glue and the transaction's cache.
 //! - `record`: choosing and parsing a domain's record (§4.5, §4.6, §5, §6).
-//! - `macros`: macro strings and domain-specs (§7).
+//! - `macros`: macro strings and domain-specs (§7.1); `macros::expand`:
+//!   their expansion for one check (§7.2, §7.3).
 //! - `eval`: `check_host()` over a [`Resolver`](postern_plugin_sdk::resolver::Resolver) (§4, §6);
 //!   `eval::mechanisms`: how each mechanism matches the client (§5).
 //! - `config`: the entry's arguments (policyd-spf's names).

@@ -10,28 +10,10 @@
 //! `{trusted}`, `{class}`, `{args}` and `{now}` are replaced from the
 //! request, the arguments and `host.now`.
 
-/// The generated bindings of the `postern:policy` `plugin` world, and the
-/// exports that hand calls to [`Answer`].
-#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
-#[allow(
-    missing_docs,
-    reason = "generated from wit/policy.wit, documented there"
-)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
-
-    use super::Answer;
-    export!(Answer);
-}
-
 use std::sync::Mutex;
 
-use bindings::postern::policy::host::{self, LogLevel};
-use bindings::postern::policy::types::Reply;
-use bindings::{Guest, Request, Verdict};
+use postern_plugin_sdk::host::{self, LogLevel};
+use postern_plugin_sdk::{Guest, Reply, Request, Verdict, export_plugin};
 
 /// The arguments saved by `init`.
 static ARGS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
@@ -121,3 +103,5 @@ impl Guest for Answer {
         }
     }
 }
+
+export_plugin!(Answer);

@@ -7,27 +7,9 @@
 //! `bad_redirect` | `bad_header` | `defer_5xx` misbehaves in `check` (without one, `check`
 //! answers dunno).
 
-/// The generated bindings of the `postern:policy` `plugin` world, and the
-/// exports that hand calls to [`Hostile`].
-#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
-#[allow(
-    missing_docs,
-    reason = "generated from wit/policy.wit, documented there"
-)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
-
-    use super::Hostile;
-    export!(Hostile);
-}
-
 use std::sync::Mutex;
 
-use bindings::postern::policy::types::Reply;
-use bindings::{Guest, Request, Verdict};
+use postern_plugin_sdk::{Guest, Reply, Request, Verdict, export_plugin};
 
 /// The `check` argument saved by `init`.
 static CHECK: Mutex<String> = Mutex::new(String::new());
@@ -89,3 +71,5 @@ impl Guest for Hostile {
         }
     }
 }
+
+export_plugin!(Hostile);

@@ -14,31 +14,12 @@
 //!   past `limit` (default 2) it answers `defer`, else `warn` with
 //!   `count=N last=SENDER`.
 
-/// The generated bindings of the `postern:policy` `plugin` world, and the
-/// exports that hand calls to [`Lookup`].
-#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
-#[allow(
-    missing_docs,
-    reason = "generated from wit/policy.wit, documented there"
-)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
-
-    use super::Lookup;
-    export!(Lookup);
-}
-
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Mutex;
 
-use bindings::postern::policy::dns::{self, DnsError};
-use bindings::postern::policy::types::Reply;
-use bindings::postern::policy::{kv, tables};
-use bindings::{Guest, Request, Verdict};
+use postern_plugin_sdk::dns::{self, DnsError};
+use postern_plugin_sdk::{Guest, Reply, Request, Verdict, export_plugin, kv, tables};
 
 /// The arguments saved by `init`.
 static ARGS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
@@ -118,3 +99,5 @@ impl Guest for Lookup {
         }
     }
 }
+
+export_plugin!(Lookup);

@@ -14,28 +14,10 @@
 //! lists what happened: `read TEXT` (or `read failed`), then whatever
 //! else worked.
 
-/// The generated bindings of the `postern:policy` `plugin` world, and the
-/// exports that hand calls to [`Sandbox`].
-#[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
-#[allow(
-    missing_docs,
-    reason = "generated from wit/policy.wit, documented there"
-)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "plugin",
-        path: "../../wit",
-    });
-
-    use super::Sandbox;
-    export!(Sandbox);
-}
-
 use std::sync::Mutex;
 
-use bindings::postern::policy::host::{LogLevel, log};
-use bindings::postern::policy::types::Reply;
-use bindings::{Guest, Request, Verdict};
+use postern_plugin_sdk::host::{LogLevel, log};
+use postern_plugin_sdk::{Guest, Reply, Request, Verdict, export_plugin};
 
 /// The arguments saved by `init`: (check, path, addr).
 static ARGS: Mutex<(String, String, String)> =
@@ -190,3 +172,5 @@ impl Guest for Sandbox {
         }
     }
 }
+
+export_plugin!(Sandbox);

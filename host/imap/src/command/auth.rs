@@ -14,6 +14,7 @@ use crate::session::handover::Handed;
 use crate::session::io::Stop;
 use crate::session::view::blocking;
 use crate::session::{Flow, Session};
+use postern_tls::relay::Protocol;
 
 const AUTH_FAILED: &str = "[AUTHENTICATIONFAILED] Authentication failed.";
 const PLAINTEXT: &str =
@@ -143,13 +144,17 @@ where
             user,
             maildir: root,
             owner: ids,
-            conn: s.ctx.conn,
+            peer: s.ctx.conn.peer,
+            local: s.ctx.conn.local,
             tls: s.ctx.tls,
             mechanism: mechanism.to_string(),
             timeout: settings.command_timeout,
             max_line: settings.max_line,
-            max_literal: settings.max_literal,
-            tag: String::new(),
+            // The tag is the command's, set as it completes (dispatch).
+            protocol: Protocol::Imap {
+                tag: String::new(),
+                max_literal: settings.max_literal,
+            },
         });
         return Ok(Done::ok("").flow(Flow::Handover));
     }

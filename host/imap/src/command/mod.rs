@@ -18,6 +18,7 @@ pub(crate) mod search;
 pub(crate) mod select;
 pub(crate) mod store;
 
+use postern_tls::relay::{Handed, Protocol};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codec::{Command, Request};
@@ -94,8 +95,12 @@ where
     let done = run(s, &tag, command).await?;
     if matches!(done.flow, Flow::Handover) {
         // The process the login goes to completes it.
-        if let Some(handed) = s.handover.as_mut() {
-            handed.tag = tag;
+        if let Some(Handed {
+            protocol: Protocol::Imap { tag: t, .. },
+            ..
+        }) = s.handover.as_mut()
+        {
+            *t = tag;
         }
         return Ok(Flow::Handover);
     }

@@ -8,54 +8,19 @@
 //! ([`super::serve_handed`]), its tagged OK (with the CAPABILITY code) or
 //! NO ending the LOGIN or AUTHENTICATE.
 //!
-//! The relay itself is [`postern_tls::relay`], shared with POP3; what a
-//! clean end of an IMAP session looks like (`clean_end`) is told here.
+//! The trait, the login and the relay are [`postern_tls::relay`]'s,
+//! shared with POP3; what is IMAP's own is told here: the replies to a
+//! process that could not start or died, and what a clean end looks like
+//! (`clean_end`).
 
-use std::io;
-use std::os::unix::net::UnixStream as StdUnixStream;
-use std::path::PathBuf;
-use std::time::Duration;
-
-use postern_tls::relay::{Ended, relay, start_child};
+use postern_tls::relay::{End, Protocol, hand_over};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::Session;
 use super::io::stopping;
-use super::{Connection, Session};
 use crate::codec::response::untagged;
 
-/// Starts session processes for logins whose mailbox another uid owns.
-pub trait Handover: Send + Sync + std::fmt::Debug {
-    /// Whether a login whose mail `owner` owns is handed over.
-    fn wanted(&self, owner: Option<(u32, u32)>) -> bool;
-
-    /// Starts the process for `login`; its socket and pid. Blocking.
-    fn start(&self, login: &Handed) -> io::Result<(StdUnixStream, u32)>;
-}
-
-/// A login to continue elsewhere.
-#[derive(Debug, Clone)]
-pub struct Handed {
-    /// The canonical login name.
-    pub user: String,
-    /// The Maildir.
-    pub maildir: PathBuf,
-    /// Its owner, whom the process runs as.
-    pub owner: (u32, u32),
-    /// The client's connection.
-    pub conn: Connection,
-    /// Whether it is TLS.
-    pub tls: bool,
-    /// The login's mechanism, as logged.
-    pub mechanism: String,
-    /// The service's command timeout.
-    pub timeout: Duration,
-    /// The service's longest command line.
-    pub max_line: usize,
-    /// The service's largest literal.
-    pub max_literal: usize,
-    /// The tag of the LOGIN or AUTHENTICATE the process completes.
-    pub tag: String,
-}
+pub use postern_tls::relay::{Handed, Handover};
 
 /// Hands the logged-in session over and relays until it ends.
 pub(crate) async fn run<S>(s: &mut Session<'_, S>, handed: Handed)
@@ -66,37 +31,27 @@ where
     let Some(handover) = settings.handover.clone() else {
         return;
     };
-    let (user, tag) = (handed.user.clone(), handed.tag.clone());
-    let (child, pid) = match start_child(move || handover.start(&handed)).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(target: "postern/imap", "imap({user}): cannot start the session process: {e}");
-            s.reply(&tag, "NO", UNAVAILABLE);
-            s.io.shutdown().await;
-            return;
-        }
+    let user = handed.user.clone();
+    let tag = match &handed.protocol {
+        Protocol::Imap { tag, .. } => tag.clone(),
+        Protocol::Pop3 => String::new(),
     };
-    tracing::debug!(target: "postern/imap", "imap({user}): session process {pid}");
     let mut stop = settings.stop.clone();
-    let Ok((stream, leftover)) = s.io.take_stream().await else {
-        return;
-    };
-    let timeout = settings.command_timeout;
-    let ended = relay(stream, &leftover, child, timeout, stopping(&mut stop)).await;
-    match ended {
-        Ended::ClientGone => {}
-        Ended::Closed(tail) => {
-            if !clean_end(&tail) {
-                tracing::warn!(target: "postern/imap", "imap({user}): session process {pid} ended in the middle of the session");
-                s.io.send(&untagged("BYE Internal error occurred."));
-            }
-        }
-        Ended::Silent => {
-            tracing::warn!(target: "postern/imap", "imap({user}): session process {pid} ended without answering");
+    let io = &mut s.io;
+    let take = async { io.take_stream().await.ok() };
+    let end = hand_over(handover, handed, take, stopping(&mut stop), clean_end).await;
+    if let Some(warning) = end.warning() {
+        tracing::warn!(target: "postern/imap", "imap({user}): {warning}");
+    }
+    match end {
+        End::NotStarted(_) => s.reply(&tag, "NO", UNAVAILABLE),
+        End::Died(_) => s.io.send(&untagged("BYE Internal error occurred.")),
+        End::Silent(_) => {
             s.reply(&tag, "NO", UNAVAILABLE);
             s.io.send(&untagged("BYE Internal error occurred."));
         }
-        Ended::Stopped => s.io.send(&untagged("BYE Server shutting down.")),
+        End::Stopped => s.io.send(&untagged("BYE Server shutting down.")),
+        End::Clean | End::ClientGone => {}
     }
     s.io.shutdown().await;
 }
@@ -115,64 +70,37 @@ fn clean_end(tail: &[u8]) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::sync::Arc;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     use super::*;
-
-    #[derive(Debug)]
-    struct NoMailboxes;
-
-    impl crate::Mailboxes for NoMailboxes {
-        fn maildir(&self, _login: &str) -> Option<PathBuf> {
-            None
-        }
-    }
+    use crate::session::{Connection, serve_handed};
 
     /// The session process's side: the login's tag completed with the
     /// capabilities of the authenticated state, then commands as usual.
     #[tokio::test]
     async fn a_handed_login_completes_its_tag() {
-        use postern_auth::{Authenticator, FailurePolicy, UserDb};
         let dir = tempfile::tempdir().unwrap();
         let md = postern_mailbox::Maildir::create(dir.path().join("Maildir")).unwrap();
         md.deliver(b"Subject: x\r\n\r\nbody\r\n").unwrap();
-        let auth = Arc::new(Authenticator::new(
-            Arc::new(UserDb::new()),
-            FailurePolicy {
-                delay: Duration::from_millis(1),
-                limit: 5,
-            },
-        ));
-        let settings = Arc::new(crate::Settings::new(auth, Arc::new(NoMailboxes)));
+        // The Maildir comes with the session, not from the settings.
+        let settings = crate::session::tests::settings(dir.path());
         let conn = Connection {
             peer: "127.0.0.1:40000".parse().unwrap(),
             local: "127.0.0.1:143".parse().unwrap(),
         };
-        let (mut client, server) = tokio::io::duplex(1 << 16);
-        let session = super::super::serve_handed(
-            server,
-            conn,
-            settings,
-            false,
-            "alice".into(),
-            md.path().to_owned(),
-            "a1",
-            "PLAIN",
-        );
-        let task = tokio::spawn(session);
-        client
-            .write_all(b"a2 SELECT INBOX\r\na3 LOGOUT\r\n")
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out))
-            .await
-            .unwrap()
-            .unwrap();
-        task.await.unwrap();
-        let out = String::from_utf8(out).unwrap();
+        let root = md.path().to_owned();
+        let go = |io| {
+            serve_handed(
+                io,
+                conn,
+                settings,
+                false,
+                "alice".into(),
+                root,
+                "a1",
+                "PLAIN",
+            )
+        };
+        let input = b"a2 SELECT INBOX\r\na3 LOGOUT\r\n";
+        let out = crate::session::tests::exchange(go, input).await;
         assert!(out.starts_with("a1 OK [CAPABILITY IMAP4rev1 "), "{out}");
         assert!(out.contains("* 1 EXISTS\r\n"), "{out}");
         assert!(out.contains("a2 OK [READ-WRITE]"), "{out}");

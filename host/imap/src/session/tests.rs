@@ -11,7 +11,8 @@ impl Mailboxes for Fixed {
     }
 }
 
-fn settings(dir: &std::path::Path) -> Arc<Settings> {
+/// Also the settings of the handed-over session's tests (handover.rs).
+pub(super) fn settings(dir: &std::path::Path) -> Arc<Settings> {
     let users = UserDb::parse("alice@example.org:{PLAIN}secret::::\n", "users").unwrap();
     let auth = Arc::new(Authenticator::new(
         Arc::new(users),
@@ -33,12 +34,22 @@ async fn talk(peer: &str, dir: &std::path::Path, input: &[u8]) -> String {
 }
 
 async fn talk_with(peer: &str, settings: Arc<Settings>, input: &[u8]) -> String {
-    let (server, mut client): (DuplexStream, DuplexStream) = tokio::io::duplex(1 << 20);
     let conn = Connection {
         peer: peer.parse().unwrap(),
         local: "192.0.2.1:143".parse().unwrap(),
     };
-    let task = tokio::spawn(serve(server, conn, settings));
+    exchange(|server| serve(server, conn, settings), input).await
+}
+
+/// Runs the session `start` makes of one end of a pipe, sends `input` to
+/// it, returns all it answered; also for the handed-over session
+/// (handover.rs).
+pub(super) async fn exchange<F>(start: impl FnOnce(DuplexStream) -> F, input: &[u8]) -> String
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (server, mut client) = tokio::io::duplex(1 << 20);
+    let task = tokio::spawn(start(server));
     client.write_all(input).await.unwrap();
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut out))

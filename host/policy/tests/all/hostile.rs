@@ -28,10 +28,12 @@ async fn an_endless_loop_is_cut_off_by_the_deadline() {
     let took = started.elapsed();
     assert_eq!(d.verdict, failed());
     assert_eq!(d.decided_by.as_deref(), Some("test_hostile"));
-    // 250 ms of CPU time; on a machine too loaded to give it that, the
-    // wall-clock backstop (1 s) ends it.
+    // 250 ms of CPU time: a fraction of a second on a quiet machine. A
+    // machine too loaded to give it that may take longer, up to the
+    // wall-clock ceiling (40 × 250 ms); waiting for a core is not held
+    // against it (host/policy/src/deadline.rs).
     assert!(took >= Duration::from_millis(240), "{took:?}");
-    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert!(took < Duration::from_millis(10_500), "{took:?}");
     let text = logs.text();
     assert!(
         text.contains("LOOP1: plugin test_hostile failed at recipient")
@@ -55,8 +57,8 @@ async fn a_plugin_blocked_in_a_host_call_is_cut_off_too() {
     let started = Instant::now();
     let req = rcpt_id("SLEEP1", false, None);
     assert_eq!(s.check(&req).await.verdict, failed());
-    // Asleep it uses no CPU time: the wall-clock backstop, 4 × 250 ms,
-    // ends it.
+    // Asleep it uses no CPU time; the backstop, 4 × 250 ms of its CPU
+    // time and its own waits, ends it.
     assert!(
         started.elapsed() >= Duration::from_millis(950)
             && started.elapsed() < Duration::from_secs(2),
@@ -65,8 +67,8 @@ async fn a_plugin_blocked_in_a_host_call_is_cut_off_too() {
     );
     assert!(
         logs.text().contains(
-            "deadline: still running after 250ms (cut off at 1s of wall-clock time, \
-             4 times the deadline)"
+            "deadline: still running after 250ms (cut off after 1s of its CPU time and \
+             its own waits, 4 times the deadline; "
         ),
         "{}",
         logs.text()
@@ -190,9 +192,10 @@ async fn a_shorter_deadline_per_plugin() {
     let s = RUNTIME.load(&config).unwrap();
     let started = Instant::now();
     assert_eq!(s.check(&rcpt(false, None)).await.verdict, failed());
-    // 200 ms of CPU time, or at most the 800 ms backstop.
+    // 200 ms of CPU time, or at most the 8 s wall-clock ceiling on a
+    // machine too loaded to give it that.
     assert!(
-        started.elapsed() < Duration::from_millis(1200),
+        started.elapsed() < Duration::from_millis(8_500),
         "{:?}",
         started.elapsed()
     );
@@ -225,10 +228,10 @@ async fn time_spent_waiting_for_the_thread_is_not_held_against_a_plugin() {
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(busy.await.unwrap().verdict, failed());
     let took = started.elapsed();
-    // 600 ms held + 500 ms of CPU; the backstop (2 s) if this machine is
-    // too loaded to give the loop its CPU time sooner.
+    // 600 ms held + 500 ms of CPU; the wall-clock ceiling (20 s) if this
+    // machine is too loaded to give the loop its CPU time sooner.
     assert!(took >= Duration::from_millis(1050), "{took:?}");
-    assert!(took < Duration::from_millis(2500), "{took:?}");
+    assert!(took < Duration::from_millis(20_500), "{took:?}");
     assert!(
         logs.text().contains("deadline: still running after 500ms"),
         "{}",
@@ -358,7 +361,8 @@ async fn an_entry_may_set_its_own_deadline() {
     let started = Instant::now();
     assert_eq!(s.check(&rcpt(false, None)).await.verdict, failed());
     let took = started.elapsed();
-    // 100 ms of CPU time, or at most the 400 ms backstop.
+    // 100 ms of CPU time, or at most the 4 s wall-clock ceiling on a
+    // machine too loaded to give it that.
     assert!(took >= Duration::from_millis(95), "{took:?}");
-    assert!(took < Duration::from_millis(600), "{took:?}");
+    assert!(took < Duration::from_millis(4_500), "{took:?}");
 }

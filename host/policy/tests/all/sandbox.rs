@@ -1,8 +1,8 @@
 //! The `test_sandbox` guest's attacks: memory bomb, stack overflow, panic,
 //! log flood, huge verdict, files and sockets without a grant. Each is
-//! answered by the entry's `on_error` within the deadline's wall-clock
-//! backstop plus a small margin, nothing outside is touched, and other
-//! calls keep working.
+//! answered by the entry's `on_error` within a second or so (each hits a
+//! limit or traps long before its 250 ms of CPU time), nothing outside is
+//! touched, and other calls keep working.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ fn failed() -> Verdict {
     ))
 }
 
-/// The default deadline's wall-clock backstop (4 × 250 ms of CPU time)
+/// The default deadline's backstop for a guest that waits (4 × 250 ms)
 /// plus what a slow test machine needs.
 const MARGIN: Duration = Duration::from_millis(4 * 250 + 400);
 

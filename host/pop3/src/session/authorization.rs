@@ -13,6 +13,7 @@ use super::handover::Handed;
 use super::io::{Input, Io, Stop};
 use super::lock::{Guard, lock_file};
 use crate::codec::{Command, response};
+use postern_tls::relay::Protocol;
 
 /// Dovecot's reply when `disable_plaintext_auth` refuses a password.
 pub(crate) const PLAINTEXT_DISALLOWED: &str =
@@ -272,11 +273,13 @@ where
             user,
             maildir: path,
             owner: ids,
-            conn: ctx.conn,
+            peer: ctx.conn.peer,
+            local: ctx.conn.local,
             tls: ctx.tls,
             mechanism: mechanism.to_string(),
             timeout: ctx.settings.command_timeout,
             max_line: ctx.settings.max_line,
+            protocol: Protocol::Pop3,
         })));
     }
     let login = open(io, ctx, user, path, owner, &mechanism.to_string()).await;

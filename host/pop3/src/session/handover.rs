@@ -7,50 +7,19 @@
 //! the process behind the socket runs the TRANSACTION state
 //! ([`super::serve_handed`]), its first reply ending the login.
 //!
-//! The relay itself is [`postern_tls::relay`], shared with IMAP; what a
-//! clean end of a POP3 session looks like (`clean_end`) is told here.
+//! The trait, the login and the relay are [`postern_tls::relay`]'s,
+//! shared with IMAP; what is POP3's own is told here: the replies to a
+//! process that could not start or died, and what a clean end looks like
+//! (`clean_end`).
 
-use std::io;
-use std::os::unix::net::UnixStream as StdUnixStream;
-use std::path::PathBuf;
-use std::time::Duration;
-
-use postern_tls::relay::{Ended, relay, start_child};
+use postern_tls::relay::{End, hand_over};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::Context;
 use super::io::{Io, stopping};
-use super::{Connection, Context};
 use crate::codec::response;
 
-/// Starts session processes for logins whose mailbox another uid owns.
-pub trait Handover: Send + Sync + std::fmt::Debug {
-    /// Whether a login whose mail `owner` owns is handed over.
-    fn wanted(&self, owner: Option<(u32, u32)>) -> bool;
-
-    /// Starts the process for `login`; its socket and pid. Blocking.
-    fn start(&self, login: &Handed) -> io::Result<(StdUnixStream, u32)>;
-}
-
-/// A login to continue elsewhere.
-#[derive(Debug, Clone)]
-pub struct Handed {
-    /// The canonical login name.
-    pub user: String,
-    /// The Maildir.
-    pub maildir: PathBuf,
-    /// Its owner, whom the process runs as.
-    pub owner: (u32, u32),
-    /// The client's connection.
-    pub conn: Connection,
-    /// Whether it is TLS.
-    pub tls: bool,
-    /// The login's mechanism, as logged.
-    pub mechanism: String,
-    /// The service's command timeout.
-    pub timeout: Duration,
-    /// The service's longest command line.
-    pub max_line: usize,
-}
+pub use postern_tls::relay::{Handed, Handover};
 
 /// Hands the logged-in session over and relays until it ends.
 pub(crate) async fn run<S>(io: &mut Io<S>, ctx: Context<'_>, handed: Handed)
@@ -62,35 +31,17 @@ where
         return;
     };
     let user = handed.user.clone();
-    let (child, pid) = match start_child(move || handover.start(&handed)).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(target: "postern/pop3", "pop3({user}): cannot start the session process: {e}");
-            io.send(&response::err(UNAVAILABLE));
-            io.shutdown().await;
-            return;
-        }
-    };
-    tracing::debug!(target: "postern/pop3", "pop3({user}): session process {pid}");
     let mut stop = ctx.settings.stop.clone();
-    let Ok((stream, leftover)) = io.take_stream().await else {
-        return;
-    };
-    let timeout = ctx.settings.command_timeout;
-    let ended = relay(stream, &leftover, child, timeout, stopping(&mut stop)).await;
-    match ended {
-        Ended::ClientGone => {}
-        Ended::Closed(tail) => {
-            if !clean_end(&tail) {
-                tracing::warn!(target: "postern/pop3", "pop3({user}): session process {pid} ended in the middle of the session");
-                io.send(&response::err("[SYS/TEMP] Internal error occurred."));
-            }
-        }
-        Ended::Silent => {
-            tracing::warn!(target: "postern/pop3", "pop3({user}): session process {pid} ended without answering");
-            io.send(&response::err(UNAVAILABLE));
-        }
-        Ended::Stopped => io.send(&response::err(super::SHUTTING_DOWN)),
+    let take = async { io.take_stream().await.ok() };
+    let end = hand_over(handover, handed, take, stopping(&mut stop), clean_end).await;
+    if let Some(warning) = end.warning() {
+        tracing::warn!(target: "postern/pop3", "pop3({user}): {warning}");
+    }
+    match end {
+        End::NotStarted(_) | End::Silent(_) => io.send(&response::err(UNAVAILABLE)),
+        End::Died(_) => io.send(&response::err("[SYS/TEMP] Internal error occurred.")),
+        End::Stopped => io.send(&response::err(super::SHUTTING_DOWN)),
+        End::Clean | End::ClientGone => {}
     }
     io.shutdown().await;
 }
@@ -108,54 +59,21 @@ fn clean_end(tail: &[u8]) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::sync::Arc;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use std::time::Duration;
 
     use super::*;
-
-    #[derive(Debug)]
-    struct NoMailboxes;
-
-    impl crate::Mailboxes for NoMailboxes {
-        fn maildir(&self, _login: &str) -> Option<PathBuf> {
-            None
-        }
-    }
+    use crate::session::{Connection, serve_handed};
 
     async fn handed(maildir: &std::path::Path, input: &[u8]) -> String {
-        use postern_auth::{Authenticator, FailurePolicy, UserDb};
-        let auth = Arc::new(Authenticator::new(
-            Arc::new(UserDb::new()),
-            FailurePolicy {
-                delay: Duration::from_millis(1),
-                limit: 5,
-            },
-        ));
-        let settings = Arc::new(crate::Settings::new(auth, Arc::new(NoMailboxes)));
+        // The Maildir comes with the session, not from the settings.
+        let settings = crate::session::tests::settings(maildir, Duration::from_secs(5));
         let conn = Connection {
             peer: "127.0.0.1:40000".parse().unwrap(),
             local: "127.0.0.1:110".parse().unwrap(),
         };
-        let (mut client, server) = tokio::io::duplex(1 << 16);
-        let session = super::super::serve_handed(
-            server,
-            conn,
-            settings,
-            false,
-            "alice".into(),
-            maildir.to_owned(),
-            "PLAIN",
-        );
-        let task = tokio::spawn(session);
-        client.write_all(input).await.unwrap();
-        let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out))
-            .await
-            .unwrap()
-            .unwrap();
-        task.await.unwrap();
-        String::from_utf8(out).unwrap()
+        let maildir = maildir.to_owned();
+        let go = |io| serve_handed(io, conn, settings, false, "alice".into(), maildir, "PLAIN");
+        crate::session::tests::exchange(go, input).await
     }
 
     /// The session process's side: its first reply ends the login, and a

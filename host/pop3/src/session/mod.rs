@@ -316,7 +316,8 @@ mod tests {
         }
     }
 
-    fn settings(dir: &std::path::Path, timeout: Duration) -> Arc<Settings> {
+    /// Also the settings of the handed-over session's tests (handover.rs).
+    pub(super) fn settings(dir: &std::path::Path, timeout: Duration) -> Arc<Settings> {
         let users = UserDb::parse("alice@example.org:{PLAIN}secret::::\n", "users").unwrap();
         let auth = Arc::new(Authenticator::new(
             Arc::new(users),
@@ -342,12 +343,23 @@ mod tests {
         input: &[u8],
         timeout: Duration,
     ) -> String {
-        let (server, mut client): (DuplexStream, DuplexStream) = tokio::io::duplex(1 << 16);
         let conn = Connection {
             peer: peer.parse().unwrap(),
             local: "192.0.2.1:110".parse().unwrap(),
         };
-        let task = tokio::spawn(serve(server, conn, settings(dir, timeout)));
+        let settings = settings(dir, timeout);
+        exchange(|server| serve(server, conn, settings), input).await
+    }
+
+    /// Runs the session `start` makes of one end of a pipe, sends `input`
+    /// to it, returns all it answered; also for the handed-over session
+    /// (handover.rs).
+    pub(super) async fn exchange<F>(start: impl FnOnce(DuplexStream) -> F, input: &[u8]) -> String
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (server, mut client) = tokio::io::duplex(1 << 16);
+        let task = tokio::spawn(start(server));
         client.write_all(input).await.unwrap();
         let mut out = Vec::new();
         tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out))

@@ -70,6 +70,12 @@ pub fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// Counts a line dropped elsewhere (the session processes' channel,
+/// [`super::channel`]) with those syslog dropped: one metric for lost lines.
+pub(crate) fn count_dropped() {
+    DROPPED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Counts a dropped line, process-wide and for one writer.
 fn drop_line(count: &AtomicU64) {
     count.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,173 @@
+//! One line from a session process, as the daemon takes it: parsed from
+//! the child's formatted line, but with the kernel's pid, a program from
+//! the session programs' list and only printable text; logged through the
+//! daemon's own subscriber.
+
+use super::PROGRAMS;
+
+/// One line from a session process, checked, to log as the daemon logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relayed {
+    /// The program, one a session process logs as (else `mail-session`).
+    pub program: &'static str,
+    /// The sender's pid, as the kernel told it.
+    pub pid: u32,
+    /// `warning: ` and `fatal: ` lines keep their level.
+    pub level: tracing::Level,
+    /// The text after the tag and level, printable.
+    pub text: String,
+}
+
+impl Relayed {
+    /// Parses a line in the shape the child's formatter writes
+    /// (`postern/pop3[123]: warning: text`); anything else (a panic's
+    /// message) is a `mail-session` warning. `root`: the sender is the
+    /// helper, which may also log as `privsep`.
+    pub(super) fn parse(line: &[u8], pid: u32, root: bool) -> Relayed {
+        let line = printable(line);
+        let tagged = line.split_once(": ").and_then(|(tag, rest)| {
+            let (name, _claimed) = tag.strip_suffix(']')?.split_once('[')?;
+            let program = name.split_once('/').map_or(name, |(_, p)| p);
+            let program = PROGRAMS
+                .iter()
+                .chain(root.then_some(&"privsep"))
+                .find(|p| **p == program)
+                .unwrap_or(&"mail-session");
+            Some((*program, rest))
+        });
+        let Some((program, rest)) = tagged else {
+            return Relayed {
+                program: "mail-session",
+                pid,
+                level: tracing::Level::WARN,
+                text: line,
+            };
+        };
+        let (level, text) = if let Some(t) = rest.strip_prefix("warning: ") {
+            (tracing::Level::WARN, t)
+        } else if let Some(t) = rest.strip_prefix("fatal: ") {
+            (tracing::Level::ERROR, t)
+        } else {
+            (tracing::Level::INFO, rest)
+        };
+        Relayed {
+            program,
+            pid,
+            level,
+            text: text.to_owned(),
+        }
+    }
+
+    /// Logs the line through the daemon's subscriber, with the child's
+    /// program and pid in its tag ([`super::Maillog`] reads the fields).
+    pub(super) fn emit(&self) {
+        let (program, pid, text) = (self.program, self.pid, &self.text);
+        match self.level {
+            tracing::Level::ERROR => {
+                tracing::error!(target: "postern/session", relayed_program = program, relayed_pid = pid, "{text}");
+            }
+            tracing::Level::WARN => {
+                tracing::warn!(target: "postern/session", relayed_program = program, relayed_pid = pid, "{text}");
+            }
+            _ => {
+                tracing::info!(target: "postern/session", relayed_program = program, relayed_pid = pid, "{text}");
+            }
+        }
+    }
+}
+
+/// `line` as text on one line: invalid UTF-8 replaced, control
+/// characters (a forged line break among them) escaped.
+fn printable(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn lines_are_parsed_and_never_trusted() {
+        let parse = |line: &str| Relayed::parse(line.as_bytes(), 77, false);
+        assert_eq!(
+            parse("postern/pop3[12]: Login: user=<a>, method=PLAIN"),
+            Relayed {
+                program: "pop3",
+                pid: 77,
+                level: tracing::Level::INFO,
+                text: "Login: user=<a>, method=PLAIN".into(),
+            }
+        );
+        let w = parse("postern/imap[77]: warning: imap(a): gone");
+        assert_eq!((w.program, w.level), ("imap", tracing::Level::WARN));
+        assert_eq!(w.text, "imap(a): gone");
+        assert_eq!(
+            parse("postern/mailbox[1]: fatal: x").level,
+            tracing::Level::ERROR
+        );
+        // Not a session program: shown as the session process; only the
+        // helper (root) logs as privsep.
+        let forged = parse("postern/smtpd[1]: 3F2A1B: client=x");
+        assert_eq!(forged.program, "mail-session");
+        assert_eq!(forged.pid, 77);
+        assert_eq!(
+            parse("postern/privsep[1]: warning: x").program,
+            "mail-session"
+        );
+        let helper = Relayed::parse(b"postern/privsep[1]: warning: refused", 5, true);
+        assert_eq!((helper.program, helper.pid), ("privsep", 5));
+        // Not a line of the formatter at all (a panic).
+        let raw = parse("thread 'main' panicked at x.rs:1:2:\u{1b}[31m");
+        assert_eq!(
+            (raw.program, raw.level),
+            ("mail-session", tracing::Level::WARN)
+        );
+        assert_eq!(raw.text, "thread 'main' panicked at x.rs:1:2:\\u{1b}[31m");
+    }
+
+    /// A relayed line is formatted as the daemon's own, with the child's
+    /// program and pid in the tag and the daemon's `syslog_name`.
+    #[test]
+    fn a_relayed_line_carries_the_childs_tag() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf(Arc::new(Mutex::new(Vec::new())));
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .event_format(crate::log::Maillog::new().named("mx").bare())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            Relayed::parse(b"postern/pop3[1]: warning: pop3(a): x", 4242, false).emit();
+            tracing::info!(target: "postern/smtpd", "own");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let me = std::process::id();
+        assert_eq!(
+            text,
+            format!("mx/pop3[4242]: warning: pop3(a): x\nmx/smtpd[{me}]: own\n")
+        );
+    }
+}
