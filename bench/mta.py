@@ -213,7 +213,7 @@ VARIANTS = {
 
 def main():
     """A few variants alone, for a closer look than run-all.py's:
-    python3 bench/mta.py [--fs journaled] [--messages 5000] [--runs 3]
+    python3 bench/mta.py [--fs journaled] [--messages 5000] [--runs 3] [--against BINARY]
     VARIANT... (postfix, default, files, cheap, proposed, ...: VARIANTS)."""
     import argparse
     import statistics
@@ -222,21 +222,33 @@ def main():
     ap.add_argument("--messages", type=int, default=5000)
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--against", metavar="BINARY",
+                    help="also run every Postern variant with this other postern binary, "
+                         "interleaved, as VARIANT@against (an A/B of two builds in one run)")
     ap.add_argument("variants", nargs="+", choices=sorted(VARIANTS))
     args = ap.parse_args()
-    rates = {v: [] for v in args.variants}
-    cpus = {v: [] for v in args.variants}
+    import servers
+    ours = servers.POSTERN
+    labels = []
+    for v in args.variants:
+        labels.append(v)
+        if args.against and "postfix" not in v:
+            labels.append(f"{v}@against")
+    rates = {v: [] for v in labels}
+    cpus = {v: [] for v in labels}
     with scratch(args.fs) as work:
         print(f"files on {filesystem(work)}", flush=True)
         for r in range(args.runs):
-            for v in args.variants:
-                rate, cpu = VARIANTS[v](args.messages, args.sessions)
+            for v in labels:
+                # Postern's class starts servers.POSTERN: swapped per run.
+                servers.POSTERN = args.against if v.endswith("@against") else ours
+                rate, cpu = VARIANTS[v.removesuffix("@against")](args.messages, args.sessions)
                 rates[v].append(rate)
                 cpus[v].append(cpu)
                 print(f"run {r + 1}: {v:14} {rate:6.0f} msg/s, {cpu:5.2f} ms CPU/msg "
                       f"(load {os.getloadavg()[0]:.1f})", flush=True)
     print("| variant | msg/s, median | runs | CPU ms/msg, median |\n|---|---|---|---|")
-    for v in args.variants:
+    for v in labels:
         print(f"| {v} | {statistics.median(rates[v]):.0f} | "
               + " ".join(f"{x:.0f}" for x in rates[v])
               + f" | {statistics.median(cpus[v]):.2f} |")
