@@ -3,7 +3,9 @@
 //! `Disconnected:` lines where the daemon's own lines go, through the
 //! daemon's log channel (host/server/src/log/channel.rs), tagged with the
 //! session process's program and pid: into `maillog_file`, or to syslog
-//! with `log_output = "syslog"`, and no longer on the helper's stderr.
+//! with `log_output = "syslog"`, and no longer on the helper's stderr;
+//! at the daemon's level (`POSTERN_LOG`), though their environment is
+//! cleared.
 //! Root only, as privileges_mail.rs (whose set-up and clients these are).
 //! The channel's caps (line length, lines a second, a flood that cannot
 //! block the daemon) are unit-tested with it.
@@ -66,6 +68,8 @@ fn session_lines_reach_maillog_file_with_the_childs_pid() {
         assert!(logged_in[0].starts_with("20"), "{log}");
         assert!(lines.iter().any(|l| l.contains("Disconnected")), "{log}");
     }
+    // At the default level, a session process's debug line is not logged.
+    assert!(!log.contains("session process of uid"), "{log}");
     let Running::File(process, _) = setup.server else {
         unreachable!()
     };
@@ -106,4 +110,29 @@ fn session_lines_reach_syslog_with_the_childs_pid() {
     };
     let stderr = process.stderr();
     assert!(!stderr.contains("Login:"), "{stderr}");
+}
+
+/// A daemon started with a debug filter (`POSTERN_LOG`) gets its session
+/// processes' debug lines: the filter reaches them with the session
+/// request, their environment being cleared.
+#[test]
+fn session_processes_log_at_the_daemons_level() {
+    if skip_unless_root() {
+        return;
+    }
+    let setup = start_logging("", |dir| {
+        let mut command = foreground(&dir.join("postern.toml"));
+        command.env("POSTERN_LOG", "info,postern/mail-session=debug");
+        Running::Stderr(Server::spawn(dir, command))
+    });
+    let (pop, imap) = logins(&setup);
+    let log = setup.server.log();
+    for (protocol, pid) in [("pop3", &pop), ("imap", &imap)] {
+        let debug = format!(
+            "{protocol}({}): session process of uid {}",
+            setup.user.name, setup.user.uid
+        );
+        let lines = lines_of(&log, "mail-session", pid);
+        assert!(lines.iter().any(|l| l.contains(&debug)), "{log}");
+    }
 }

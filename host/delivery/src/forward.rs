@@ -34,10 +34,13 @@
 //! home of mode 0700, nor read a `.forward` of mode 0600 in an open home:
 //! such a file (`$home/.forward...`, one name) is read by the root helper
 //! as the user (host/privsep `Forward`), with the same rules, as
-//! Postfix's local(8) reads it as the recipient. Any answer of the helper
-//! other than the file or "there is none" defers the mail (4.3.0): the
-//! forwarding is never dropped because the daemon could not look
-//! ([`read`]).
+//! Postfix's local(8) reads it as the recipient. A file the helper finds
+//! local(8) would ignore (the rules above, or one the user may not open:
+//! `cannot open file F: Permission denied`) is ignored the same way, with
+//! the warning, and the mail goes to the mailbox. Any other answer of the
+//! helper (a refused request, a failed read, none) defers the mail
+//! (4.3.0): the forwarding is never dropped because the daemon could not
+//! look ([`read`]).
 
 use std::io;
 use std::path::{Path, PathBuf};

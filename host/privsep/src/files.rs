@@ -154,22 +154,32 @@ pub fn trusted_file(path: &Path) -> Result<(), String> {
 /// The helper's answer to [`Request::Forward`], run as the user `owner`
 /// (the caller switches): the file at `path`, read without following a
 /// link and without blocking on a FIFO, at most [`MAX_FORWARD`] bytes.
-/// Refused as Postfix's local(8) ignores it (local/dotforward.c): a link
-/// or anything but a regular file, a file owned by neither `owner` nor
-/// root, a file others may write. Group write is allowed, as there: a
-/// user's private group is the common case. The daemon's own read
-/// (host/delivery forward.rs) applies the same rules.
+/// A file Postfix's local(8) ignores (local/dotforward.c) is answered
+/// [`Response::Ignored`] with its warning, so that the daemon delivers to
+/// the mailbox as when it finds this itself: a link or anything but a
+/// regular file, a file owned by neither `owner` nor root, a file others
+/// may write ([`forward_allowed`]), one the user may not open (root's
+/// 0600: `cannot open file F: Permission denied`), one too large. Group
+/// write is allowed, as there: a user's private group is the common
+/// case. Any other failure is [`Response::Failed`] (the mail is
+/// deferred). The daemon's own read (host/delivery forward/read.rs)
+/// applies the same rules.
 ///
 /// [`Request::Forward`]: crate::Request::Forward
 pub fn read_forward(path: &Path, owner: u32) -> Response {
     let shown = path.display();
+    let failed = |e: io::Error| match e.kind() {
+        io::ErrorKind::NotFound => Response::Missing,
+        // As the user, as local(8) opens it: the user may not.
+        io::ErrorKind::PermissionDenied => Response::Ignored(cannot_open(path, &e)),
+        _ => Response::Failed(format!("{shown}: {e}")),
+    };
     let seen = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Response::Missing,
-        Err(e) => return Response::Failed(format!("{shown}: {e}")),
+        Err(e) => return failed(e),
     };
-    if let Err(why) = forward_allowed(path, &seen, owner) {
-        return Response::Refused(why);
+    if let Err(warning) = forward_allowed(path, &seen, owner) {
+        return Response::Ignored(warning);
     }
     let opened = std::fs::OpenOptions::new()
         .read(true)
@@ -177,8 +187,7 @@ pub fn read_forward(path: &Path, owner: u32) -> Response {
         .open(path);
     let file = match opened {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Response::Missing,
-        Err(e) => return Response::Failed(format!("{shown}: {e}")),
+        Err(e) => return failed(e),
     };
     match read_bounded(file, &seen, path, MAX_FORWARD) {
         Ok(contents) => Response::File {
@@ -187,29 +196,39 @@ pub fn read_forward(path: &Path, owner: u32) -> Response {
             contents,
         },
         Err(Unsafe::Missing) => Response::Missing,
-        Err(Unsafe::Refused(why)) => Response::Refused(why),
+        Err(Unsafe::Refused(why)) => Response::Ignored(format!("file {why}")),
         Err(Unsafe::Failed(why)) => Response::Failed(why),
     }
 }
 
 /// Postfix's local(8) rules for a `.forward` seen (`lstat`) at `path`
 /// for the user `owner`: a regular file, owned by `owner` or root, not
-/// writable by others (`S_IWOTH`; group write is allowed).
+/// writable by others (`S_IWOTH`; group write is allowed). Else its
+/// warning, in its words and order (local/dotforward.c).
 pub fn forward_allowed(path: &Path, seen: &std::fs::Metadata, owner: u32) -> Result<(), String> {
     let shown = path.display();
     if seen.file_type().is_symlink() || !seen.is_file() {
-        return Err(format!("{shown}: not a regular file"));
+        return Err(format!("file {shown} is not a regular file"));
     }
     if seen.uid() != owner && seen.uid() != 0 {
-        return Err(format!(
-            "{shown}: owned by uid {}, not by the user ({owner}) or root",
-            seen.uid()
-        ));
+        return Err(format!("file {shown} has bad owner uid {}", seen.uid()));
     }
     if seen.mode() & 0o002 != 0 {
-        return Err(format!("{shown}: writable by others"));
+        return Err(format!("file {shown} is world writable"));
     }
     Ok(())
+}
+
+/// local(8)'s warning for a `.forward` it cannot open:
+/// `cannot open file F: Permission denied` (the C library's text, without
+/// Rust's ` (os error 13)`).
+pub fn cannot_open(path: &Path, e: &io::Error) -> String {
+    let text = e.to_string();
+    let reason = match text.rfind(" (os error ") {
+        Some(at) if e.raw_os_error().is_some() => &text[..at],
+        _ => &text,
+    };
+    format!("cannot open file {}: {reason}", path.display())
 }
 
 #[cfg(test)]
@@ -388,10 +407,14 @@ mod tests {
         } else {
             me + 1
         };
-        assert!(matches!(
+        assert_eq!(
             read_forward(&dir.join("group"), asker),
-            Response::Refused(w) if w.contains("not by the user")
-        ));
+            Response::Ignored(format!(
+                "file {} has bad owner uid {}",
+                dir.join("group").display(),
+                std::fs::metadata(dir.join("group")).unwrap().uid()
+            ))
+        );
         std::os::unix::fs::symlink("/etc/shadow", dir.join("link")).unwrap();
         write(&dir.join("shared"), "x", 0o646);
         write(&dir.join("big"), &"x".repeat(MAX_FORWARD + 1), 0o644);
@@ -403,17 +426,66 @@ mod tests {
             0,
         )
         .unwrap();
+        // Ignored with local(8)'s warning: the mail goes to the mailbox.
         for (name, why) in [
-            ("link", "not a regular file"),
-            ("fifo", "not a regular file"),
-            ("shared", "writable by others"),
-            ("big", "larger than"),
+            ("link", " is not a regular file"),
+            ("fifo", " is not a regular file"),
+            ("shared", " is world writable"),
+            ("big", ": larger than"),
         ] {
+            let warning = format!("file {}{why}", dir.join(name).display());
             assert!(
-                matches!(read(name), Response::Refused(w) if w.contains(why)),
+                matches!(read(name), Response::Ignored(w) if w.starts_with(&warning)),
                 "{name}"
             );
         }
+        let denied = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(
+            cannot_open(Path::new("/h/.forward"), &denied),
+            "cannot open file /h/.forward: Permission denied"
+        );
+    }
+
+    #[test]
+    fn a_forward_the_user_may_not_open_is_ignored_other_failures_are_not() {
+        if !root() {
+            // Reading as another user needs root.
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write(&dir.join(".forward"), "bob@example.net\n", 0o600);
+        // Read as the user, as the helper does (set in this thread only).
+        let read = std::thread::spawn(move || {
+            let uid = rustix::process::Uid::from_raw(4242);
+            let gid = rustix::process::Gid::from_raw(4242);
+            rustix::thread::set_thread_groups(&[gid]).unwrap();
+            rustix::thread::set_thread_res_gid(gid, gid, gid).unwrap();
+            rustix::thread::set_thread_res_uid(uid, uid, uid).unwrap();
+            (
+                read_forward(&dir.join(".forward"), 4242),
+                // Another I/O error (a path through a file): a failure,
+                // which the daemon defers.
+                read_forward(&dir.join(".forward/x"), 4242),
+            )
+        })
+        .join()
+        .unwrap();
+        // Root's 0600 file: local(8)'s warning, and the mailbox.
+        let path = tmp.path().join(".forward");
+        assert_eq!(
+            read.0,
+            Response::Ignored(format!(
+                "cannot open file {}: Permission denied",
+                path.display()
+            ))
+        );
+        assert!(
+            matches!(&read.1, Response::Failed(w) if w.contains("Not a directory")),
+            "{:?}",
+            read.1
+        );
     }
 
     #[test]

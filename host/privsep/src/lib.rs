@@ -58,7 +58,9 @@
 //!   one passed socket (checked to be a socket) as its standard input
 //!   and output, the daemon's log channel (a datagram socket the daemon
 //!   only reads, and whose lines it checks) as its standard error, and no
-//!   other descriptor of the helper. At most
+//!   other descriptor of the helper. Its log filter (the daemon's, its
+//!   environment being cleared) is levels and targets only, short
+//!   ([`session::log_filter_ok`]). At most
 //!   [`Policy::max_sessions`] run at once (the POP3 and IMAP session
 //!   slots the config gives the daemon); they are reaped by threads of
 //!   their own and do not count against [`MAX_IN_FLIGHT`].
@@ -80,7 +82,10 @@
 //!   following a link or blocking on a FIFO, at most
 //!   [`files::MAX_FORWARD`] bytes, owned by that uid or root and not
 //!   writable by others: what the user may read anyway, and what local(8)
-//!   running as the user reads.
+//!   running as the user reads. A file local(8) would ignore (those rules,
+//!   or one the user may not open) is answered [`Response::Ignored`] with
+//!   local(8)'s warning, and the daemon delivers to the mailbox; a
+//!   refused request or a failed read defers the mail.
 //! - A `Refresh` takes the policy only from the trusted config file (as
 //!   for `ReadFile`), so a daemon cannot widen what the helper allows by
 //!   asking; an untrusted or broken file keeps the running policy.

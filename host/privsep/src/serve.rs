@@ -196,6 +196,7 @@ mod tests {
                 timeout: 60,
                 max_line: 1024,
                 max_literal: 1024,
+                log_filter: String::new(),
             })
         };
         let good = request(1000, "/srv/mail/a/Maildir");

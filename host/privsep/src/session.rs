@@ -24,6 +24,13 @@ const MAX_LOGIN: usize = 256;
 const MAX_TAG: usize = 128;
 /// A day: Dovecot's and RFC 3501 §5.4's timeouts are minutes.
 const MAX_TIMEOUT: u32 = 24 * 3600;
+/// The longest log filter: the daemon's `POSTERN_LOG` is a few
+/// directives, and the filter ends up on the child's command line.
+pub const MAX_LOG_FILTER: usize = 256;
+/// The most directives in one log filter.
+pub const MAX_DIRECTIVES: usize = 16;
+/// The level names a log filter's directives may set.
+const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
 
 /// The protocols a session process serves.
 pub const PROTOCOLS: &[&str] = &["pop3", "imap"];
@@ -55,6 +62,10 @@ pub struct MailSession {
     pub max_line: u32,
     /// IMAP: the largest literal (an APPEND).
     pub max_literal: u32,
+    /// The daemon's log filter (its `POSTERN_LOG`), for the child whose
+    /// environment is cleared: empty for the default level
+    /// ([`log_filter_ok`] says which are taken).
+    pub log_filter: String,
 }
 
 impl MailSession {
@@ -70,7 +81,8 @@ impl MailSession {
             .bytes(self.mechanism.as_bytes())
             .u32(self.timeout)
             .u32(self.max_line)
-            .u32(self.max_literal);
+            .u32(self.max_literal)
+            .bytes(self.log_filter.as_bytes());
     }
 
     pub(crate) fn decode(r: &mut Fields<'_>) -> Result<MailSession, String> {
@@ -91,6 +103,7 @@ impl MailSession {
             timeout: r.u32()?,
             max_line: r.u32()?,
             max_literal: r.u32()?,
+            log_filter: r.string()?,
         })
     }
 
@@ -125,8 +138,35 @@ impl MailSession {
         if self.max_line < 64 {
             return Err(format!("a line limit of {}", self.max_line));
         }
+        if !log_filter_ok(&self.log_filter) {
+            return Err("not a log filter".to_owned());
+        }
         policy.mailbox(self.ids, &self.maildir)
     }
+}
+
+/// Whether a session process may be given `filter` as its log filter:
+/// empty (the default level), or at most 16 ([`MAX_DIRECTIVES`]) directives
+/// `LEVEL` or `TARGET=LEVEL` apart by commas, targets of ASCII letters,
+/// digits and `_:/-` (`postern/pop3`, `postern_mailbox`), at most
+/// [`MAX_LOG_FILTER`] bytes. No span or field filters: their values are
+/// regular expressions, which a child need not compile for a log line.
+pub fn log_filter_ok(filter: &str) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let level = |l: &str| LEVELS.iter().any(|n| n.eq_ignore_ascii_case(l));
+    let target = |t: &str| {
+        t.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_:/-".contains(c))
+    };
+    filter.len() <= MAX_LOG_FILTER
+        && filter.split(',').count() <= MAX_DIRECTIVES
+        && filter.split(',').all(|d| match d.split_once('=') {
+            Some((t, l)) => target(t) && level(l),
+            None => level(d),
+        })
 }
 
 #[cfg(test)]
@@ -149,6 +189,7 @@ mod tests {
             timeout: 600,
             max_line: 4096,
             max_literal: 1 << 20,
+            log_filter: String::new(),
         }
     }
 
@@ -172,6 +213,7 @@ mod tests {
         let mut s = session(1000, "/home/alice/Maildir/");
         s.tls = true;
         s.tag = "a1".into();
+        s.log_filter = "info,postern/pop3=debug".into();
         let r = Request::Session(s);
         assert_eq!(Request::decode(&r.encode(3)), (Some(3), Ok(r.clone())));
         let good = r.encode(3);
@@ -241,11 +283,49 @@ mod tests {
                 timeout: 0,
                 ..session(1000, "/home/alice/Maildir/")
             },
+            MailSession {
+                log_filter: "debug --config=/x".into(),
+                ..session(1000, "/home/alice/Maildir/")
+            },
         ];
         for s in forged {
             assert!(check(s.clone()).is_err(), "{s:?}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The daemon's filter reaches the child only in the plain shape
+    /// `POSTERN_LOG` takes: levels and targets, short, on one line.
+    #[test]
+    fn a_log_filter_is_levels_and_targets_only() {
+        for good in [
+            "",
+            "debug",
+            "info,cranelift=warn,wasmtime=warn",
+            "info,postern/mail-session=DEBUG",
+            "postern_mailbox=trace",
+        ] {
+            assert!(log_filter_ok(good), "{good:?}");
+        }
+        let long = "info,".repeat(MAX_DIRECTIVES) + "info";
+        let huge = format!("a{}=info", "b".repeat(MAX_LOG_FILTER));
+        for bad in [
+            "loud",
+            "debug,",
+            ",debug",
+            "=debug",
+            "-x=debug",
+            "x=",
+            "x=debug=y",
+            "x[span{f=.*}]=debug",
+            "debug\n",
+            "info debug",
+            "x\u{e9}=info",
+            long.as_str(),
+            huge.as_str(),
+        ] {
+            assert!(!log_filter_ok(bad), "{bad:?}");
+        }
     }
 
     fn tempfile_dir(name: &str) -> PathBuf {

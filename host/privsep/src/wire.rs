@@ -125,6 +125,13 @@ pub enum Response {
     },
     /// There is no such file.
     Missing,
+    /// A `.forward` exists but Postfix's local(8) would not use it (not a
+    /// regular file, a bad owner, world writable, or the user may not
+    /// open it): local(8)'s warning. The mail goes to the mailbox, as
+    /// when the daemon finds this itself; unlike [`Response::Refused`]
+    /// (the request itself refused), which defers it. A daemon older
+    /// than this kind reads it as an unknown answer and defers: safe.
+    Ignored(String),
 }
 
 const MAILDIR: u8 = 1;
@@ -146,6 +153,7 @@ const CHECKED: u8 = 6;
 const STARTED: u8 = 16;
 const FILE: u8 = 32;
 const MISSING: u8 = 33;
+const IGNORED: u8 = 34;
 
 impl Request {
     /// The body of a frame carrying this request as `id`.
@@ -302,6 +310,7 @@ impl Response {
                 out.u8(FILE).u32(*uid).u32(*gid).bytes(contents)
             }
             Response::Missing => out.u8(MISSING),
+            Response::Ignored(warning) => out.u8(IGNORED).bytes(warning.as_bytes()),
         };
         out.0
     }
@@ -324,6 +333,7 @@ impl Response {
                 contents: r.bytes()?.to_vec(),
             },
             MISSING => Response::Missing,
+            IGNORED => Response::Ignored(r.string()?),
             other => return Err(format!("unknown answer kind {other}")),
         };
         r.end()?;
@@ -563,8 +573,21 @@ mod tests {
                 contents: b"key".to_vec(),
             },
             Response::Missing,
+            Response::Ignored("file /h/.forward is world writable".into()),
         ] {
-            assert_eq!(Response::decode(&a.encode(4)).unwrap(), (4, a));
+            let body = a.encode(4);
+            for n in 0..body.len() {
+                assert!(Response::decode(&body[..n]).is_err(), "{n}");
+            }
+            assert_eq!(Response::decode(&body).unwrap(), (4, a));
         }
+        // An answer kind this side does not know (a newer helper's) is an
+        // error, never taken for another.
+        let mut unknown = Response::Missing.encode(4);
+        unknown[8] = 99;
+        assert_eq!(
+            Response::decode(&unknown).unwrap_err(),
+            "unknown answer kind 99"
+        );
     }
 }

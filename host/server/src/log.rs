@@ -186,18 +186,26 @@ pub fn init() {
 /// A session process's log (host/server/src/mail_session.rs): into the
 /// daemon's log channel when its standard error is one ([`channel`]),
 /// the lines bare (the daemon adds time and host, and its own
-/// `syslog_name`); else on stderr as [`init`] does.
-pub fn init_session() {
+/// `syslog_name`); else on stderr as [`init`] does. `log_filter` is the
+/// daemon's ([`session_filter`]; its environment does not reach here),
+/// the default when empty or not one.
+pub fn init_session(log_filter: &str) {
     use std::os::fd::AsFd as _;
+    let filter = session_env_filter(log_filter);
     let stderr = std::io::stderr();
     let channel = Some(stderr.as_fd())
         .filter(|fd| channel::is_channel(*fd))
         .and_then(|fd| fd.try_clone_to_owned().ok());
     let Some(channel) = channel else {
-        return init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .event_format(Maillog::new())
+            .try_init();
+        return;
     };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter())
+        .with_env_filter(filter)
         .with_writer(channel::SessionWriter::new(channel))
         .event_format(Maillog::new().bare())
         .try_init();
@@ -262,8 +270,63 @@ pub fn init_configured(config: &crate::config::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `POSTERN_LOG`, else `info` without the compiler's chatter.
+/// The filter without `POSTERN_LOG`: `info` without the compiler's chatter.
+const DEFAULT_FILTER: &str = "info,cranelift=warn,wasmtime=warn";
+
+/// `POSTERN_LOG`, else [`DEFAULT_FILTER`].
 fn filter() -> tracing_subscriber::EnvFilter {
     tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER))
+}
+
+/// The daemon's log filter as a session process is given it
+/// ([`postern_privsep::MailSession::log_filter`]): `POSTERN_LOG` when it is
+/// one the helper takes ([`postern_privsep::session::log_filter_ok`]:
+/// levels and targets, short) and the daemon itself uses (it parses), else
+/// empty: the default, as the daemon's own when the variable is unset or
+/// bad. Read once: the daemon's filter is fixed at start.
+pub fn session_filter() -> &'static str {
+    static FILTER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FILTER.get_or_init(|| {
+        let value = std::env::var("POSTERN_LOG").unwrap_or_default();
+        let value = value.trim();
+        let usable = postern_privsep::session::log_filter_ok(value)
+            && tracing_subscriber::EnvFilter::try_new(value).is_ok();
+        if usable {
+            value.to_owned()
+        } else {
+            String::new()
+        }
+    })
+}
+
+/// A session process's filter from its `--log-filter` (checked by the
+/// helper; parsed again here, the default if it does not parse).
+fn session_env_filter(log_filter: &str) -> tracing_subscriber::EnvFilter {
+    let wanted = Some(log_filter.trim())
+        .filter(|f| !f.is_empty())
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok());
+    wanted.unwrap_or_else(|| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use tracing_subscriber::filter::LevelFilter;
+
+    use super::*;
+
+    /// A session process logs at the level the daemon passed it, and at
+    /// the default one when it passed none or a filter that is not one.
+    #[test]
+    fn a_session_process_takes_the_daemons_filter() {
+        let hint = |f: &str| session_env_filter(f).max_level_hint();
+        assert_eq!(hint("debug"), Some(LevelFilter::DEBUG));
+        assert_eq!(
+            hint("info,postern/mail-session=trace"),
+            Some(LevelFilter::TRACE)
+        );
+        assert_eq!(hint(""), Some(LevelFilter::INFO));
+        assert_eq!(hint("x[{"), Some(LevelFilter::INFO));
+    }
 }

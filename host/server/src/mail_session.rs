@@ -15,7 +15,10 @@
 //! A session process logs through the daemon: its standard error is the
 //! daemon's log channel (host/server/src/log/channel.rs), so its `Login:`
 //! and `Disconnected:` lines, tagged with its own pid, go wherever the
-//! daemon's lines go (stderr, `maillog_file`, syslog).
+//! daemon's lines go (stderr, `maillog_file`, syslog). Its environment is
+//! cleared, so the daemon's log filter (`POSTERN_LOG`) comes with the
+//! request and reaches it as `--log-filter`: a daemon logging at debug
+//! gets its sessions' debug lines too.
 //!
 //! The number of session processes follows the service's session limit:
 //! each one is relayed by a session of the daemon, which holds a slot of
@@ -102,6 +105,7 @@ impl postern_tls::relay::Handover for SessionHandover {
             timeout: secs(h.timeout),
             max_line: clamp(h.max_line),
             max_literal,
+            log_filter: crate::log::session_filter().to_owned(),
         })
     }
 }
@@ -143,6 +147,9 @@ pub struct SessionArgs {
     /// IMAP: the largest literal.
     #[arg(long, default_value_t = 0)]
     max_literal: usize,
+    /// The daemon's log filter (its `POSTERN_LOG`); empty for `info`.
+    #[arg(long, default_value = "")]
+    log_filter: String,
 }
 
 /// Runs one session on standard input and output (one end of a socket
@@ -153,7 +160,15 @@ pub fn run(args: SessionArgs) -> anyhow::Result<ExitCode> {
         bail!("a mail session process never runs as root");
     }
     // To the daemon's log, over the channel the helper made our stderr.
-    crate::log::init_session();
+    crate::log::init_session(&args.log_filter);
+    tracing::debug!(
+        target: "postern/mail-session",
+        "{}({}): session process of uid {} on {}",
+        args.protocol,
+        args.login,
+        rustix::process::getuid().as_raw(),
+        args.maildir.display()
+    );
     let fd: OwnedFd = io::stdin()
         .as_fd()
         .try_clone_to_owned()

@@ -142,6 +142,9 @@ fn spawn_session(s: &MailSession, socket: OwnedFd) -> std::io::Result<std::proce
     if s.tls {
         cmd.arg("--tls");
     }
+    if !s.log_filter.is_empty() {
+        cmd.arg(format!("--log-filter={}", s.log_filter));
+    }
     cmd.env_clear()
         .current_dir("/")
         .stdin(Stdio::from(socket))

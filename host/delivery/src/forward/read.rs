@@ -5,12 +5,17 @@
 //! kernel says "permission denied": a home `mail_owner` may not enter, or
 //! a file of mode 0600 in an open one. A file the rules refuse, or the
 //! daemon cannot open, is ignored with local(8)'s warning (the mail goes
-//! to the mailbox); what the helper cannot read defers the mail; the
-//! parent module decides what the targets mean.
+//! to the mailbox); so is one the helper answers the same of
+//! ([`Response::Ignored`]: the rules, or the user may not open it). Any
+//! other answer of the helper, or none, defers the mail ([`from_helper`]);
+//! the parent module decides what the targets mean.
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use postern_privsep::Response;
+use postern_privsep::files::cannot_open;
 
 use crate::aliases::{Origin, Target, parse_values};
 
@@ -36,19 +41,18 @@ enum Direct {
 /// [`postern_privsep::files::MAX_FORWARD`] bytes.
 fn read_direct(path: &Path, owner: Option<u32>) -> Direct {
     use postern_privsep::secure::Unsafe;
-    let shown = path.display();
     let denied = |e: io::Error, seen: Option<std::fs::Metadata>| match e.kind() {
         io::ErrorKind::NotFound => Direct::Missing,
         io::ErrorKind::PermissionDenied => Direct::Denied(e, seen),
-        _ => Direct::Ignored(format!("cannot open file {shown}: {e}")),
+        _ => Direct::Ignored(cannot_open(path, &e)),
     };
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) => return denied(e, None),
     };
     let owner = owner.unwrap_or(meta.uid());
-    if let Err(why) = postern_privsep::files::forward_allowed(path, &meta, owner) {
-        return Direct::Ignored(warning(path, &meta, owner).unwrap_or(why));
+    if let Err(warning) = postern_privsep::files::forward_allowed(path, &meta, owner) {
+        return Direct::Ignored(warning);
     }
     use rustix::fs::{Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
@@ -64,22 +68,6 @@ fn read_direct(path: &Path, owner: Option<u32>) -> Direct {
         // Changed while it was read, or a read error: looked at again.
         Err(Unsafe::Failed(why)) => Direct::Failed(why),
     }
-}
-
-/// Postfix's warning (local/dotforward.c) for a `.forward` seen as `meta`
-/// that [`postern_privsep::files::forward_allowed`] refused for the user
-/// `owner`, in its order: `None` if none of its three rules says why.
-fn warning(path: &Path, meta: &std::fs::Metadata, owner: u32) -> Option<String> {
-    let shown = path.display();
-    Some(if !meta.file_type().is_file() {
-        format!("file {shown} is not a regular file")
-    } else if meta.uid() != 0 && meta.uid() != owner {
-        format!("file {shown} has bad owner uid {}", meta.uid())
-    } else if meta.mode() & 0o002 != 0 {
-        format!("file {shown} is world writable")
-    } else {
-        return None;
-    })
 }
 
 /// The targets of a `.forward`'s `bytes`, from `path` owned by `uid`:`gid`.
@@ -132,10 +120,7 @@ pub(super) enum Forward {
 /// read as that user: `None` when there is no helper (the daemon was not
 /// started as root), no uid, or `path` is not one name in a home.
 /// Blocking, briefly: the helper reads one small file.
-pub(super) fn ask_helper(
-    uid: Option<u32>,
-    path: &Path,
-) -> Option<io::Result<postern_privsep::Response>> {
+pub(super) fn ask_helper(uid: Option<u32>, path: &Path) -> Option<io::Result<Response>> {
     let client = postern_privsep::installed()?;
     let name = path.file_name()?.to_str()?.to_owned();
     let request = postern_privsep::Request::Forward { uid: uid?, name };
@@ -158,7 +143,6 @@ pub(super) fn read_forward(path: &Path, uid: Option<u32>) -> Forward {
         Direct::Failed(why) => return Forward::Deferred(why),
         Direct::Denied(e, seen) => (e, seen),
     };
-    let shown = path.display();
     // The helper reads `$home/NAME` of the uid, NAME a `.forward` name:
     // where the home is closed, forward_file checked that `path` is that
     // file; a `forward_path` file of another name is ignored, as one the
@@ -168,35 +152,50 @@ pub(super) fn read_forward(path: &Path, uid: Option<u32>) -> Forward {
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.starts_with(".forward"));
     if !named {
-        return Forward::Ignored(format!("cannot open file {shown}: {denied}"));
+        return Forward::Ignored(cannot_open(path, &denied));
     }
-    use postern_privsep::Response;
     match ask_helper(uid, path) {
-        None => Forward::Ignored(format!("cannot open file {shown}: {denied}")),
+        None => Forward::Ignored(cannot_open(path, &denied)),
+        Some(answer) => from_helper(path, seen.as_ref(), answer),
+    }
+}
+
+/// What the helper's `answer` for the `.forward` at `path` (seen by the
+/// daemon as `seen`, if it could look) means: the file, none, local(8)'s
+/// warning (the mailbox), or, for anything else (a refused request, a
+/// failed read, no answer), a deferral: forwarding is never dropped
+/// because the daemon could not look.
+fn from_helper(
+    path: &Path,
+    seen: Option<&std::fs::Metadata>,
+    answer: io::Result<Response>,
+) -> Forward {
+    let shown = path.display();
+    match answer {
         // A file the daemon saw but may not read: the helper's must be
         // the same owner's (else it read `$home/NAME` for a `forward_path`
         // file elsewhere), or it changed meanwhile: looked at again later.
-        Some(Ok(Response::File { uid, gid, .. }))
-            if seen
-                .as_ref()
-                .is_some_and(|m| (m.uid(), m.gid()) != (uid, gid)) =>
+        Ok(Response::File { uid, gid, .. })
+            if seen.is_some_and(|m| (m.uid(), m.gid()) != (uid, gid)) =>
         {
             Forward::Deferred(format!(
                 "{shown}: the privileged helper read a file of {uid}:{gid}, not the one seen"
             ))
         }
-        Some(Ok(Response::File { uid, gid, contents })) => match parse(path, contents, uid, gid) {
+        Ok(Response::File { uid, gid, contents }) => match parse(path, contents, uid, gid) {
             Ok((targets, origin)) => Forward::Read(targets, origin),
             Err(why) => Forward::Refused(why),
         },
-        Some(Ok(Response::Missing)) => Forward::Missing,
-        Some(Ok(Response::Refused(why) | Response::Failed(why))) => {
+        Ok(Response::Missing) => Forward::Missing,
+        // local(8)'s own refusal, found by the helper as the user.
+        Ok(Response::Ignored(warning)) => Forward::Ignored(warning),
+        Ok(Response::Refused(why) | Response::Failed(why)) => {
             Forward::Deferred(format!("{shown}: the privileged helper: {why}"))
         }
-        Some(Ok(other)) => Forward::Deferred(format!(
+        Ok(other) => Forward::Deferred(format!(
             "{shown}: an unexpected answer from the privileged helper: {other:?}"
         )),
-        Some(Err(e)) => Forward::Deferred(format!("{shown}: {e}")),
+        Err(e) => Forward::Deferred(format!("{shown}: {e}")),
     }
 }
 
@@ -255,11 +254,52 @@ mod tests {
         }
         let meta = std::fs::symlink_metadata(&path).unwrap();
         let bad = format!("file {} has bad owner uid {}", path.display(), meta.uid());
-        assert_eq!(warning(&path, &meta, 4242), Some(bad.clone()));
         assert!(matches!(read_direct(&path, Some(4242)), Direct::Ignored(w) if w == bad));
-        assert_eq!(warning(&path, &meta, meta.uid()), None);
+        assert!(matches!(
+            read_direct(&path, Some(meta.uid())),
+            Direct::Read(..)
+        ));
         std::fs::write(dir.path().join("bad"), "a b c\n").unwrap();
         let err = read(&dir.path().join("bad")).unwrap_err();
         assert!(err.contains("bad:1: "), "{err}");
+    }
+
+    #[test]
+    fn the_helpers_answers_ignore_defer_or_read_as_local8_would() {
+        let path = Path::new("/home/alice/.forward");
+        let ignored = "cannot open file /home/alice/.forward: Permission denied";
+        // local(8)'s refusal through the helper: the mailbox, with its
+        // warning, as when the daemon finds it itself.
+        assert!(matches!(
+            from_helper(path, None, Ok(Response::Ignored(ignored.to_owned()))),
+            Forward::Ignored(w) if w == ignored
+        ));
+        assert!(matches!(
+            from_helper(path, None, Ok(Response::Missing)),
+            Forward::Missing
+        ));
+        let file = Response::File {
+            uid: 1000,
+            gid: 1000,
+            contents: b"bob@example.net\n".to_vec(),
+        };
+        assert!(matches!(
+            from_helper(path, None, Ok(file)),
+            Forward::Read(targets, origin) if targets.len() == 1 && origin.uid == 1000
+        ));
+        // Every other failure defers (4.3.0): a refused request (the
+        // uid or home), a failed read, an unreachable helper, an answer
+        // of another kind.
+        for answer in [
+            Ok(Response::Refused("uid 0: root".to_owned())),
+            Ok(Response::Failed("I/O error".to_owned())),
+            Ok(Response::Done),
+            Err(io::Error::other("the privileged helper is gone")),
+        ] {
+            assert!(
+                matches!(from_helper(path, None, answer), Forward::Deferred(_)),
+                "not deferred"
+            );
+        }
     }
 }

@@ -23,6 +23,10 @@
 //! a warning says how many once the second is over. Memory stays one
 //! buffer; a child that floods fills its own socket buffer and loses its
 //! lines (it never waits: [`SessionWriter`] sends with MSG_DONTWAIT).
+//! It tells how many once a line goes through again, with a drop notice
+//! ([`DROP_NOTICE`]) that the daemon counts in the same metric (at most
+//! [`MAX_NOTICE`] a notice, a notice a line against the caps) and logs
+//! as its own warning.
 //!
 //! Here: the channel and the daemon's reader with its caps; in `line`,
 //! [`Relayed`], a line as the daemon takes and logs it; in `writer`,
@@ -57,6 +61,19 @@ pub const PER_PROCESS: u32 = 50;
 /// Lines all session processes together may log in a second, so that
 /// thousands of them cannot flood the daemon's log either.
 pub const ALL: u32 = 2000;
+
+/// A session process's drop notice ([`SessionWriter`]): this, then how
+/// many lines it dropped because the channel was full, in decimal, alone
+/// in a datagram. No formatted line begins with a NUL; a datagram that
+/// begins so but is not exactly a notice is taken as a line (its NUL
+/// escaped).
+pub const DROP_NOTICE: &[u8] = b"\0dropped ";
+
+/// The most lines one drop notice is believed for: a process that
+/// claims more is counted this many (a child's drops between two lines
+/// that go through are a flood's, thousands; the metric should not be
+/// a number any child may write).
+pub const MAX_NOTICE: u64 = 100_000;
 
 /// The programs a session process logs as (its tracing targets and
 /// crates); any other tag is shown as `mail-session`, so that a process
@@ -99,6 +116,18 @@ fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
     )?;
     sockopt::set_socket_passcred(&ours, true)?;
     Ok((ours, theirs))
+}
+
+/// The count of a drop notice ([`DROP_NOTICE`]), at most [`MAX_NOTICE`];
+/// None for anything that is not exactly a notice of at least one line.
+fn notice(datagram: &[u8]) -> Option<u64> {
+    let digits = datagram.strip_prefix(DROP_NOTICE)?;
+    // u64::MAX has 20 digits; a sign or a space is not a count.
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let lost: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    (lost > 0).then_some(lost.min(MAX_NOTICE))
 }
 
 /// Whether `fd` is a channel's writing end (a datagram socket), as the
@@ -183,14 +212,38 @@ impl Reader {
                     self.dropped = 0;
                 }
             }
-            let line = buf.get(..n.min(MAX_LINE)).unwrap_or_default();
-            for line in line.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                if self.admit(pid) {
-                    emit(Relayed::parse(line, pid, root));
-                } else {
-                    self.dropped += 1;
-                    super::syslog::count_dropped();
-                }
+            let datagram = buf.get(..n.min(MAX_LINE)).unwrap_or_default();
+            self.take(datagram, pid, root, &mut emit);
+        }
+    }
+
+    /// One datagram of `pid`: a drop notice, or lines.
+    fn take(&mut self, datagram: &[u8], pid: u32, root: bool, emit: &mut impl FnMut(Relayed)) {
+        if let Some(lost) = notice(datagram) {
+            // A notice is a line against the caps: a child cannot flood
+            // the log, or the metric, with notices either.
+            if self.admit(pid) {
+                super::syslog::count_dropped(lost);
+                emit(Relayed {
+                    program: "postlogd",
+                    pid: std::process::id(),
+                    level: tracing::Level::WARN,
+                    text: format!(
+                        "{lost} log lines of session process {pid} dropped: its log channel was full"
+                    ),
+                });
+            } else {
+                self.dropped += 1;
+                super::syslog::count_dropped(1);
+            }
+            return;
+        }
+        for line in datagram.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            if self.admit(pid) {
+                emit(Relayed::parse(line, pid, root));
+            } else {
+                self.dropped += 1;
+                super::syslog::count_dropped(1);
             }
         }
     }
@@ -302,6 +355,66 @@ mod tests {
         assert_eq!(tail, ["second", "a"]);
         drop(rx);
         drop(reader);
+    }
+
+    /// A child's drop notice is counted in the daemon's metric and logged
+    /// as the daemon's warning naming the child; a claim beyond the cap
+    /// counts the cap; anything not exactly a notice is a line; notices
+    /// count against the per-process cap as lines do.
+    #[test]
+    fn drop_notices_are_counted_capped_and_strict() {
+        let (ours, _theirs) = pair().unwrap();
+        let limits = Limits {
+            per_process: 2,
+            all: 1000,
+            window: Duration::from_secs(3600),
+        };
+        let mut reader = Reader::new(ours, limits);
+        let mut got = Vec::new();
+        let before = crate::log::syslog::dropped();
+        let huge = format!("\0dropped {}", u64::MAX);
+        for datagram in [b"\0dropped 7".as_slice(), huge.as_bytes()] {
+            reader.take(datagram, 41, false, &mut |l| got.push(l));
+        }
+        let me = std::process::id();
+        let texts: Vec<&str> = got.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "7 log lines of session process 41 dropped: its log channel was full",
+                "100000 log lines of session process 41 dropped: its log channel was full",
+            ]
+        );
+        assert!(
+            got.iter()
+                .all(|l| (l.program, l.pid, l.level) == ("postlogd", me, tracing::Level::WARN))
+        );
+        // Other tests count too: at least these.
+        assert!(crate::log::syslog::dropped() - before >= 7 + MAX_NOTICE);
+        got.clear();
+        for bad in [
+            "\0dropped ",
+            "\0dropped 0",
+            "\0dropped +3",
+            "\0dropped 3\n",
+            "\0dropped 99999999999999999999999",
+            "\0dropped 1 2",
+        ] {
+            assert_eq!(notice(bad.as_bytes()), None, "{bad:?}");
+        }
+        // Taken as a line, its NUL escaped.
+        reader.take(b"\0dropped x", 42, false, &mut |l| got.push(l));
+        assert_eq!(got[0].program, "mail-session");
+        assert_eq!(got[0].text, "\\u{0}dropped x");
+        // 41 used its 2 lines on notices: two more are a dropped line
+        // each (reported with the window), whatever they claim.
+        for _ in 0..2 {
+            reader.take(b"\0dropped 5", 41, false, &mut |l| got.push(l));
+        }
+        reader.take(b"\0dropped 5", 43, false, &mut |l| got.push(l));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(reader.dropped, 2);
+        assert!(got[1].text.starts_with("5 log lines of session process 43"));
     }
 
     #[test]

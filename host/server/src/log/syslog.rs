@@ -70,10 +70,10 @@ pub fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
-/// Counts a line dropped elsewhere (the session processes' channel,
+/// Counts `n` lines dropped elsewhere (the session processes' channel,
 /// [`super::channel`]) with those syslog dropped: one metric for lost lines.
-pub(crate) fn count_dropped() {
-    DROPPED.fetch_add(1, Ordering::Relaxed);
+pub(crate) fn count_dropped(n: u64) {
+    DROPPED.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Counts a dropped line, process-wide and for one writer.

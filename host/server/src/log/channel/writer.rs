@@ -13,7 +13,8 @@ use super::MAX_LINE;
 /// The session process's log writer: each line one datagram on the
 /// channel (its standard error), sent without waiting; a full channel
 /// drops the line, and the next line that goes through is preceded by a
-/// warning that says how many were lost.
+/// drop notice ([`super::DROP_NOTICE`]) that says how many were lost: the
+/// daemon counts them and logs the warning.
 #[derive(Debug)]
 pub struct SessionWriter {
     channel: OwnedFd,
@@ -73,12 +74,9 @@ impl Drop for Datagram<'_> {
         let dropped = self.to.dropped.load(Ordering::Relaxed);
         let reported = self.to.reported.load(Ordering::Relaxed);
         if dropped > reported {
-            let warning = format!(
-                "postern/mail-session[{}]: warning: {} log lines dropped: the log channel was full\n",
-                std::process::id(),
-                dropped - reported
-            );
-            if send_line(fd, warning.as_bytes()) {
+            let mut notice = super::DROP_NOTICE.to_vec();
+            notice.extend_from_slice((dropped - reported).to_string().as_bytes());
+            if send_line(fd, &notice) {
                 self.to.reported.store(dropped, Ordering::Relaxed);
             }
         }
@@ -111,8 +109,8 @@ mod tests {
     use super::*;
 
     /// A session process never waits for its log: with nobody reading,
-    /// its lines are dropped and counted, and the count is told once
-    /// lines go through again.
+    /// its lines are dropped and counted, and the count is told (a drop
+    /// notice) once lines go through again.
     #[test]
     fn a_session_process_drops_rather_than_waits() {
         use std::io::Write;
@@ -142,13 +140,13 @@ mod tests {
         let n = rustix::net::recv(&ours, &mut buf, RecvFlags::empty())
             .unwrap()
             .0;
-        let warning = String::from_utf8_lossy(&buf[..n]).into_owned();
-        assert!(
-            warning.ends_with(&format!(
-                "warning: {dropped} log lines dropped: the log channel was full\n"
-            )),
-            "{warning}"
+        assert_eq!(
+            &buf[..n],
+            format!("\0dropped {dropped}").as_bytes(),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
         );
+        assert_eq!(super::super::notice(&buf[..n]), Some(dropped));
         let n = rustix::net::recv(&ours, &mut buf, RecvFlags::empty())
             .unwrap()
             .0;
