@@ -15,8 +15,8 @@ by side (`python3 bench/mta.py --help`). The servers are in servers.py.
   counted.
 - "no fsync": accept -> Maildir with Debian's libeatmydata preloaded
   into the server's processes, a diagnostic of the time spent waiting
-  for the disk; "files", "cheap", "proposed": with syncshim.c preloaded
-  instead, so that only some syncs reach the disk (see servers.py's
+  for the disk; "files": with syncshim.c preloaded instead, so that only
+  the files' syncs reach the disk, not the directories' (see servers.py's
   preload_env), a diagnostic of what Postern's other syncs cost.
 
 Both servers see the client (127.0.0.1) outside `mynetworks` for accept
@@ -204,8 +204,6 @@ VARIANTS = {
     "chain8": lambda n, s: accept_postern("chain8", n, s),
     "nosync": lambda n, s: accept_postern(DEFAULT, n, s, nosync=True),
     "files": lambda n, s: accept_postern(DEFAULT, n, s, nosync="files"),
-    "cheap": lambda n, s: accept_postern(DEFAULT, n, s, nosync="cheap"),
-    "proposed": lambda n, s: accept_postern(DEFAULT, n, s, nosync="proposed"),
     "relay-postfix": lambda n, s: relay("postfix", n, s),
     "relay-postern": lambda n, s: relay("postern", n, s),
 }
@@ -214,7 +212,7 @@ VARIANTS = {
 def main():
     """A few variants alone, for a closer look than run-all.py's:
     python3 bench/mta.py [--fs journaled] [--messages 5000] [--runs 3] [--against BINARY]
-    VARIANT... (postfix, default, files, cheap, proposed, ...: VARIANTS)."""
+    VARIANT... (postfix, default, files, ...: VARIANTS)."""
     import argparse
     import statistics
     ap = argparse.ArgumentParser(description=main.__doc__)

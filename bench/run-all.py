@@ -150,9 +150,7 @@ def bars_for(fig_axes, res, mix, label):
             ("no fsync\nPostern", res["accept_default_nosync"], "#9d9"),
         ] if "accept_postfix_nosync" in res else []) + ([
             ("file fsyncs\nonly Postern", res["accept_default_filesync"], "#6b6"),
-        ] if "accept_default_filesync" in res else []) + ([
-            ("5 syncs\nPostern", res["accept_default_cheapsync"], "#4a4"),
-        ] if "accept_default_cheapsync" in res else [])),
+        ] if "accept_default_filesync" in res else [])),
         (f"Postern chains, msg/s, files on {label}", [
             ("smallest", res["accept_empty"], "#8c8"),
             ("default (3)", res["accept_default"], "#2a6"),
@@ -241,9 +239,7 @@ def smtp_section(res, fs):
                        ("accept_postfix_nosync", "accept → Maildir, Postfix, no fsync"),
                        ("accept_default_nosync", "accept → Maildir, Postern, no fsync"),
                        ("accept_default_filesync",
-                        "accept → Maildir, Postern, file fsyncs only"),
-                       ("accept_default_cheapsync",
-                        "accept → Maildir, Postern, no fsync(`incoming/`), no fdatasync")):
+                        "accept → Maildir, Postern, file syncs only")):
         if key in res:
             cpu = res[key + "_cpu"]
             out.append(f"| {label} | {med(res[key]):.0f} | {runs(res[key])} | "
@@ -324,13 +320,11 @@ def report(args, m, results, idle, mix, load, started, chart_made):
         "\"127.0.0.0/8\" }`. \"No fsync\": accept → Maildir with Debian's libeatmydata "
         "preloaded into every process of the server (fsync and fdatasync do nothing): a "
         "diagnostic of how much time goes to waiting for the disk, not a configuration to "
-        "run. \"File fsyncs only\": Postern with `bench/syncshim.c` preloaded, which lets "
-        "fsyncs of regular files through but makes directory fsyncs and fdatasync return at "
-        "once: Postern then syncs per message what Postfix does (the queue file, the "
-        "delivered file), so the gap to the plain run is what Postern's other syncs cost. "
-        "\"No fsync(`incoming/`), no fdatasync\": the same shim with `SYNCSHIM_DIRS=incoming`, "
-        "5 syncs per message instead of 7, what the two cheapest changes in the notes below "
-        "would save.",
+        "run. \"File syncs only\": Postern with `bench/syncshim.c` preloaded, which lets "
+        "the fsyncs and fdatasyncs of regular files through but makes those of directories "
+        "return at once: Postern then syncs per message what Postfix does (the queue file, "
+        "the delivered file), so the gap to the plain run is what its directory fsyncs (the "
+        "files' names, shared by concurrent messages) cost.",
         "",
         "Server CPU per message: user + system time from /proc, Postern's process; "
         "Postfix's master and every process under it, reaped ones included.",
@@ -392,8 +386,6 @@ def smtp_benchmarks(args):
     if "filesync" not in args.skip:
         steps["accept_default_filesync"] = lambda: mta.accept_postern(mta.DEFAULT, n, s,
                                                                       nosync="files")
-        steps["accept_default_cheapsync"] = lambda: mta.accept_postern(mta.DEFAULT, n, s,
-                                                                       nosync="cheap")
     res = {k: [] for k in steps}
     res.update({k + "_cpu": [] for k in steps})
     for r in range(args.runs):
@@ -433,7 +425,7 @@ def main():
               file=sys.stderr)
         skip.add("nosync")
     if not shutil.which("cc") and "filesync" not in skip:
-        print("no C compiler for syncshim.c: no 'file fsyncs only' variant", file=sys.stderr)
+        print("no C compiler for syncshim.c: no 'file syncs only' variant", file=sys.stderr)
         skip.add("filesync")
     args.skip = ",".join(sorted(skip))
     ensure_tools(not args.no_build)

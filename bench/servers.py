@@ -45,24 +45,15 @@ SHIM = os.path.join(ROOT, "target", "bench-syncshim.so")
 def preload_env(nosync):
     """The environment of a server process for `nosync`: True
     (libeatmydata: no sync reaches the disk), "files" (syncshim.c: only
-    fsyncs of regular files do, Postfix's syncs), "cheap" (syncshim.c
-    without the fsync of `incoming/` and the fdatasync: what changes 1 and
-    3a of docs/BENCHMARKS.md would save), "proposed" (nor the fsyncs of
-    `active/`: on a journaled ext4 about what changes 1 to 3 would give),
-    or None."""
+    the syncs of regular files do, Postfix's syncs), or None."""
     if not nosync:
         return None
-    env = dict(os.environ, LD_PRELOAD=preload(nosync))
-    if nosync == "cheap":
-        env["SYNCSHIM_DIRS"] = "incoming"
-    elif nosync == "proposed":
-        env["SYNCSHIM_DIRS"] = "incoming:active"
-    return env
+    return dict(os.environ, LD_PRELOAD=preload(nosync))
 
 
 def preload(nosync):
     """The library for `nosync` (see preload_env)."""
-    if nosync in ("files", "cheap", "proposed"):
+    if nosync == "files":
         if not os.path.exists(SHIM) or os.path.getmtime(SHIM) < os.path.getmtime(SHIM_SOURCE):
             subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", SHIM, SHIM_SOURCE, "-ldl"],
                            check=True)

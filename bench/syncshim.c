@@ -3,17 +3,14 @@
  * it makes some of a server's syncs return at once, so that a benchmark
  * can measure what the others cost without changing the server.
  *
- * - fdatasync() always returns at once (Postern uses it only for the
- *   "delivered" record appended to a queue file before it is removed).
  * - fsync() of a directory returns at once; with SYNCSHIM_DIRS set to a
- *   colon-separated list of directory names (e.g. "incoming"), only of
+ *   colon-separated list of directory names (e.g. "active"), only of
  *   directories with one of those names.
- * - fsync() of anything else reaches the disk.
+ * - fsync() and fdatasync() of anything else (the files) reach the disk.
  *
- * Unset SYNCSHIM_DIRS leaves Postern with the two syncs Postfix makes per
- * message (the queue file, the delivered file); SYNCSHIM_DIRS=incoming
- * takes away the two syncs that are cheapest to drop (see
- * docs/BENCHMARKS.md).
+ * Unset SYNCSHIM_DIRS leaves Postern with the syncs Postfix makes per
+ * message, one of each file (the queue file, the delivered file), and
+ * none of the directory fsyncs it adds for the files' names.
  *
  *     cc -shared -fPIC -O2 -o syncshim.so bench/syncshim.c -ldl
  */
@@ -26,6 +23,7 @@
 #include <unistd.h>
 
 static int (*real_fsync)(int);
+static int (*real_fdatasync)(int);
 
 /* Whether directory `fd` is one whose fsync is skipped. */
 static int skipped_dir(int fd)
@@ -66,6 +64,10 @@ int fsync(int fd)
 
 int fdatasync(int fd)
 {
-    (void)fd;
-    return 0;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && skipped_dir(fd))
+        return 0;
+    if (!real_fdatasync)
+        real_fdatasync = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    return real_fdatasync(fd);
 }

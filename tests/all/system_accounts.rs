@@ -25,6 +25,8 @@ static ACCOUNTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize
 
 impl Account {
     pub(crate) fn create(home: &Path) -> Account {
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(remove_orphans);
         let n = ACCOUNTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("pt{}x{n}", std::process::id());
         let out = Command::new("useradd")
@@ -49,6 +51,28 @@ impl Account {
 impl Drop for Account {
     fn drop(&mut self) {
         let _ = Command::new("userdel").arg(&self.name).output();
+    }
+}
+
+/// Removes the accounts that test runs killed before their clean-up left
+/// behind (`pt<pid>x<n>` whose process is gone), so that they do not pile
+/// up in /etc/passwd run after run. Accounts of test processes still
+/// running, this one included, are left alone.
+fn remove_orphans() {
+    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
+        return;
+    };
+    for name in passwd.lines().filter_map(|line| line.split(':').next()) {
+        let pid = name
+            .strip_prefix("pt")
+            .and_then(|rest| rest.split_once('x'))
+            .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = Command::new("userdel").arg(name).output();
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 //! tagged with the child's program and pid.
 
 pub mod channel;
+pub mod panic;
 pub mod syslog;
 
 use std::fmt;
@@ -104,6 +105,8 @@ struct Message<'a> {
     /// process's, not this process's.
     program: Option<String>,
     pid: Option<u64>,
+    /// A severity the level does not name: `panic` ([`panic`]).
+    severity: Option<String>,
 }
 
 impl Visit for Message<'_> {
@@ -118,6 +121,8 @@ impl Visit for Message<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "relayed_program" {
             self.program = Some(value.to_owned());
+        } else if field.name() == "severity" {
+            self.severity = Some(value.to_owned());
         } else if field.name() == "message" {
             self.out.insert_str(0, value);
         } else {
@@ -151,18 +156,20 @@ where
             write!(w, " {host} ")?;
         }
         let meta = event.metadata();
-        let level = match *meta.level() {
-            Level::ERROR => "fatal: ",
-            Level::WARN => "warning: ",
-            _ => "",
-        };
         let mut text = String::new();
         let mut message = Message {
             out: &mut text,
             program: None,
             pid: None,
+            severity: None,
         };
         event.record(&mut message);
+        let level = match (message.severity.as_deref(), *meta.level()) {
+            (Some("panic"), _) => "panic: ",
+            (_, Level::ERROR) => "fatal: ",
+            (_, Level::WARN) => "warning: ",
+            _ => "",
+        };
         let program = match message.program.take() {
             Some(relayed) => format!("{}/{relayed}", self.name),
             None => self.program(meta.target()),
@@ -307,6 +314,37 @@ fn session_env_filter(log_filter: &str) -> tracing_subscriber::EnvFilter {
         .filter(|f| !f.is_empty())
         .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok());
     wanted.unwrap_or_else(|| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER))
+}
+
+/// A subscriber that formats as syslog receives lines (tags named
+/// `name/`), into memory: the lines and the subscriber, for tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn captured(
+    name: &str,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    impl Subscriber + Send + Sync,
+) {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let out = Buf(Arc::clone(&lines));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || out.clone())
+        .event_format(Maillog::new().named(name).bare())
+        .finish();
+    (lines, subscriber)
 }
 
 #[cfg(test)]

@@ -161,6 +161,7 @@ pub fn run(args: SessionArgs) -> anyhow::Result<ExitCode> {
     }
     // To the daemon's log, over the channel the helper made our stderr.
     crate::log::init_session(&args.log_filter);
+    crate::log::panic::install();
     tracing::debug!(
         target: "postern/mail-session",
         "{}({}): session process of uid {} on {}",

@@ -259,6 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return daemon::detach(&config, config_path);
             }
             log::init_configured(&config)?;
+            log::panic::install();
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(daemon::run(config, config_path.map(Path::to_path_buf)))?;

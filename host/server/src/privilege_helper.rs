@@ -174,6 +174,7 @@ pub fn run(args: HelperArgs) -> anyhow::Result<ExitCode> {
     if !rustix::process::geteuid().is_root() {
         bail!("the privileged helper runs only as root, started by the daemon");
     }
+    crate::log::panic::install_for_helper();
     let mut homes = Vec::new();
     for h in &args.homes {
         let Some((uid, home)) = h.split_once(':') else {

@@ -86,8 +86,17 @@ const PROGRAMS: &[&str] = &["pop3", "imap", "mailbox", "auth", "mail-session"];
 /// that it reaches the daemon's log destination; on the helper's stderr
 /// where there is no channel, or it is full.
 pub fn helper_warning(text: &str) {
+    helper_line("warning", text);
+}
+
+/// A line of the root helper at `severity` (`warning`, `panic`):
+/// `postern/privsep[PID]: SEVERITY: TEXT`, as [`helper_warning`] sends it.
+pub fn helper_line(severity: &str, text: &str) {
     use std::os::fd::AsFd as _;
-    let line = format!("postern/privsep[{}]: warning: {text}\n", std::process::id());
+    let line = format!(
+        "postern/privsep[{}]: {severity}: {text}\n",
+        std::process::id()
+    );
     let out = io::stdout();
     if !(is_channel(out.as_fd()) && writer::send_line(out.as_fd(), line.as_bytes())) {
         eprint!("{line}");
@@ -204,6 +213,7 @@ impl Reader {
                         program: "postlogd",
                         pid: std::process::id(),
                         level: tracing::Level::WARN,
+                        panic: false,
                         text: format!(
                             "{} log lines of session processes dropped: more than {} a second from one, or {} from all",
                             self.dropped, self.limits.per_process, self.limits.all
@@ -228,6 +238,7 @@ impl Reader {
                     program: "postlogd",
                     pid: std::process::id(),
                     level: tracing::Level::WARN,
+                    panic: false,
                     text: format!(
                         "{lost} log lines of session process {pid} dropped: its log channel was full"
                     ),

@@ -12,8 +12,11 @@ pub struct Relayed {
     pub program: &'static str,
     /// The sender's pid, as the kernel told it.
     pub pid: u32,
-    /// `warning: ` and `fatal: ` lines keep their level.
+    /// `warning: `, `fatal: ` and `panic: ` lines keep their level
+    /// (a panic's is `ERROR`).
     pub level: tracing::Level,
+    /// A `panic: ` line ([`crate::log::panic`]), logged as one.
+    pub panic: bool,
     /// The text after the tag and level, printable.
     pub text: String,
 }
@@ -40,12 +43,16 @@ impl Relayed {
                 program: "mail-session",
                 pid,
                 level: tracing::Level::WARN,
+                panic: false,
                 text: line,
             };
         };
+        let panic = rest.starts_with("panic: ");
         let (level, text) = if let Some(t) = rest.strip_prefix("warning: ") {
             (tracing::Level::WARN, t)
         } else if let Some(t) = rest.strip_prefix("fatal: ") {
+            (tracing::Level::ERROR, t)
+        } else if let Some(t) = rest.strip_prefix("panic: ") {
             (tracing::Level::ERROR, t)
         } else {
             (tracing::Level::INFO, rest)
@@ -54,6 +61,7 @@ impl Relayed {
             program,
             pid,
             level,
+            panic,
             text: text.to_owned(),
         }
     }
@@ -63,6 +71,9 @@ impl Relayed {
     pub(super) fn emit(&self) {
         let (program, pid, text) = (self.program, self.pid, &self.text);
         match self.level {
+            tracing::Level::ERROR if self.panic => {
+                tracing::error!(target: "postern/session", relayed_program = program, relayed_pid = pid, severity = "panic", "{text}");
+            }
             tracing::Level::ERROR => {
                 tracing::error!(target: "postern/session", relayed_program = program, relayed_pid = pid, "{text}");
             }
@@ -94,8 +105,6 @@ fn printable(line: &[u8]) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::io;
-
     use super::*;
 
     #[test]
@@ -107,6 +116,7 @@ mod tests {
                 program: "pop3",
                 pid: 77,
                 level: tracing::Level::INFO,
+                panic: false,
                 text: "Login: user=<a>, method=PLAIN".into(),
             }
         );
@@ -128,6 +138,21 @@ mod tests {
         );
         let helper = Relayed::parse(b"postern/privsep[1]: warning: refused", 5, true);
         assert_eq!((helper.program, helper.pid), ("privsep", 5));
+        // A panic line (log/panic.rs) stays a panic, of the helper or a
+        // session process; only `panic: ` says so, not the text.
+        let panic = Relayed::parse(
+            b"postern/privsep[1]: panic: thread 'main' panicked",
+            5,
+            true,
+        );
+        assert_eq!(
+            (panic.program, panic.level, panic.panic),
+            ("privsep", tracing::Level::ERROR, true)
+        );
+        assert_eq!(panic.text, "thread 'main' panicked");
+        let child = parse("postern/master[1]: panic: x");
+        assert_eq!((child.program, child.panic), ("mail-session", true));
+        assert!(!parse("postern/imap[1]: warning: panic: x").panic);
         // Not a line of the formatter at all (a panic).
         let raw = parse("thread 'main' panicked at x.rs:1:2:\u{1b}[31m");
         assert_eq!(
@@ -141,33 +166,20 @@ mod tests {
     /// program and pid in the tag and the daemon's `syslog_name`.
     #[test]
     fn a_relayed_line_carries_the_childs_tag() {
-        use std::sync::{Arc, Mutex};
-        #[derive(Clone)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Buf(Arc::new(Mutex::new(Vec::new())));
-        let out = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || out.clone())
-            .event_format(crate::log::Maillog::new().named("mx").bare())
-            .finish();
+        let (buf, subscriber) = crate::log::captured("mx");
         tracing::subscriber::with_default(subscriber, || {
             Relayed::parse(b"postern/pop3[1]: warning: pop3(a): x", 4242, false).emit();
             tracing::info!(target: "postern/smtpd", "own");
+            Relayed::parse(b"postern/privsep[1]: panic: thread 'x' panicked", 7, true).emit();
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
         let me = std::process::id();
         assert_eq!(
             text,
-            format!("mx/pop3[4242]: warning: pop3(a): x\nmx/smtpd[{me}]: own\n")
+            format!(
+                "mx/pop3[4242]: warning: pop3(a): x\nmx/smtpd[{me}]: own\n\
+                 mx/privsep[7]: panic: thread 'x' panicked\n"
+            )
         );
     }
 }
