@@ -52,22 +52,24 @@ static int skipped_dir(int fd)
     return 0;
 }
 
-int fsync(int fd)
+/* `real` of `fd` (looked up by `name` the first time), unless `fd` is a
+ * directory whose sync is skipped. */
+static int sync_unless_skipped(int fd, int (**real)(int), const char *name)
 {
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && skipped_dir(fd))
         return 0;
-    if (!real_fsync)
-        real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    return real_fsync(fd);
+    if (!*real)
+        *real = (int (*)(int))dlsym(RTLD_NEXT, name);
+    return (*real)(fd);
+}
+
+int fsync(int fd)
+{
+    return sync_unless_skipped(fd, &real_fsync, "fsync");
 }
 
 int fdatasync(int fd)
 {
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && skipped_dir(fd))
-        return 0;
-    if (!real_fdatasync)
-        real_fdatasync = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    return real_fdatasync(fd);
+    return sync_unless_skipped(fd, &real_fdatasync, "fdatasync");
 }

@@ -48,11 +48,15 @@
 //! fsynced before the rename whenever MODSEQs changed, and carries no `B`.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::io;
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+mod format;
+mod held;
+
+pub(crate) use held::Held;
 
 /// The file's name.
 pub const FILE: &str = "postern-state";
@@ -116,83 +120,6 @@ impl State {
         self.boot = None;
     }
 
-    /// Parses the file; `None` if it is not one (then it is rebuilt).
-    pub fn parse(text: &str) -> Option<State> {
-        State::parse_checked(text).map(|(state, _)| state)
-    }
-
-    /// [`State::parse`], and whether the file carried its checksum (then
-    /// it may be rewritten in place: a torn read of it is detected).
-    fn parse_checked(text: &str) -> Option<(State, bool)> {
-        let (first, body) = text.split_once('\n').unwrap_or((text, ""));
-        let (first, checked) = match first.rsplit_once(" C") {
-            Some((rest, sum)) => {
-                // Covers the header without the field, and every line.
-                let want = u64::from_str_radix(sum, 16).ok()?;
-                if checksum(rest, body) != want {
-                    return None;
-                }
-                (rest, true)
-            }
-            None => (first, false),
-        };
-        let lines = body.lines();
-        let mut header = first.split(' ');
-        if header.next()? != "postern-state" || header.next()? != "1" {
-            return None;
-        }
-        let (mut validity, mut highest, mut first_recent) = (None, None, None);
-        let mut boot = None;
-        for field in header {
-            if let Some(v) = field.strip_prefix('V') {
-                validity = v.parse().ok();
-            } else if let Some(h) = field.strip_prefix('H') {
-                highest = h.parse().ok();
-            } else if let Some(r) = field.strip_prefix('R') {
-                first_recent = r.parse().ok();
-            } else if let Some(b) = field.strip_prefix('B') {
-                boot = Some(b.to_owned());
-            }
-        }
-        let mut state = State {
-            validity: validity?,
-            highest: highest?,
-            first_recent: first_recent?,
-            records: BTreeMap::new(),
-            boot,
-        };
-        for line in lines.filter(|l| !l.is_empty()) {
-            let (uid, rest) = line.split_once(' ')?;
-            let (modseq, letters) = rest.split_once(" :")?;
-            let modseq: u64 = modseq.parse().ok()?;
-            if modseq > state.highest {
-                return None;
-            }
-            state
-                .records
-                .insert(uid.parse().ok()?, (modseq, letters.to_owned()));
-        }
-        Some((state, checked))
-    }
-
-    /// The text of the file.
-    pub fn render(&self) -> String {
-        use std::fmt::Write as _;
-        let mut header = format!(
-            "postern-state 1 V{} H{} R{}",
-            self.validity, self.highest, self.first_recent
-        );
-        if let Some(boot) = &self.boot {
-            header.push_str(&format!(" B{boot}"));
-        }
-        let mut body = String::with_capacity(self.records.len() * 28);
-        for (uid, (modseq, letters)) in &self.records {
-            let _ = writeln!(body, "{uid} {modseq} :{letters}");
-        }
-        let sum = checksum(&header, &body);
-        format!("{header} C{sum:016x}\n{body}")
-    }
-
     /// Brings the records up to the messages present now, `(UID, flag
     /// letters)`: a new message or a changed name gets the next MODSEQ;
     /// expunged ones are forgotten and raise HIGHESTMODSEQ (as Dovecot
@@ -239,205 +166,10 @@ pub fn read(dir: &Path) -> io::Result<Option<State>> {
     }
 }
 
-/// FNV-1a 64 of the header (without its `C` field), a newline and the
-/// lines: not a defence against anyone, a test for a read that caught a
-/// rewrite half done (or a crash that left one).
-fn checksum(header: &str, body: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in header.bytes().chain([b'\n']).chain(body.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// The state file opened and locked (flock(2), exclusive): the one lock
-/// every writer of the state holds, taken after the uidlist dotlock by
-/// those that hold it too (never the other way round), released on drop.
-#[derive(Debug)]
-pub(crate) struct Held {
-    file: File,
-    dir: PathBuf,
-    /// What is in the file may be rewritten in place: it is empty or
-    /// carries its checksum. An older file is replaced by rename.
-    in_place: bool,
-}
-
-impl Held {
-    /// Opens (creating it empty if missing) and locks the state in `dir`.
-    /// A file replaced by rename while this waited is opened again: the
-    /// lock must be on the file that is there.
-    pub(crate) fn acquire(dir: &Path) -> io::Result<Held> {
-        let path = dir.join(FILE);
-        for _ in 0..100 {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&path)?;
-            file.lock()?;
-            let held = file.metadata()?;
-            match fs::metadata(&path) {
-                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
-                    return Ok(Held {
-                        file,
-                        dir: dir.to_owned(),
-                        in_place: true,
-                    });
-                }
-                // Replaced or removed meanwhile: lock the one there now.
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(io::Error::other(format!(
-            "{} keeps being replaced",
-            path.display()
-        )))
-    }
-
-    /// The state in the file: `None` if it is empty or damaged.
-    pub(crate) fn read(&mut self) -> io::Result<Option<State>> {
-        let mut text = String::new();
-        let mut file = &self.file;
-        if let Err(e) = file.read_to_string(&mut text) {
-            if e.kind() == io::ErrorKind::InvalidData {
-                self.in_place = false;
-                return Ok(None);
-            }
-            return Err(e);
-        }
-        Ok(match State::parse_checked(&text) {
-            Some((state, checked)) => {
-                self.in_place = checked;
-                Some(state)
-            }
-            None => {
-                // Empty (new) is rewritten in place; damaged is replaced.
-                self.in_place = text.is_empty();
-                None
-            }
-        })
-    }
-
-    /// Writes `state`. `changed`: MODSEQs changed (not only the \Recent
-    /// claim), which `mail_fsync = always` fsyncs. Written without an
-    /// fsync, the state names this boot, so that a later boot knows it
-    /// may have been reverted.
-    pub(crate) fn write(&mut self, state: &State, changed: bool) -> io::Result<()> {
-        let (text, durable) = file_text(state, changed);
-        if !self.in_place {
-            crate::store::replace_file(&self.dir, FILE, text.as_bytes(), durable)?;
-            // This lock is on the replaced file now: nothing more through it.
-            return Ok(());
-        }
-        self.file.write_all_at(text.as_bytes(), 0)?;
-        self.file.set_len(text.len() as u64)?;
-        if durable {
-            self.file.sync_data()?;
-        }
-        Ok(())
-    }
-}
-
-/// The file's text as [`Held::write`] puts it, and whether it is fsynced.
-fn file_text(state: &State, changed: bool) -> (String, bool) {
-    let durable = changed && crate::fsync::state();
-    let state = State {
-        boot: match durable {
-            true => None,
-            false => crate::fsync::boot_id().map(str::to_owned),
-        },
-        ..state.clone()
-    };
-    (state.render(), durable)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn round_trip_and_damage() {
-        let mut s = State::fresh(7, 1);
-        assert!(s.highest > 1_600_000_000_000_000, "from the clock");
-        assert!(s.update(&[(1, "S"), (2, "")]));
-        assert!(!s.update(&[(1, "S"), (2, "")]), "nothing changed");
-        let again = State::parse(&s.render()).unwrap();
-        assert_eq!(again, s);
-        for bad in [
-            "",
-            "postern-state 2 V1 H1 R1\n",
-            "postern-state 1 V1 R1\n",
-            "postern-state 1 V1 H5 R1\n1 9 :S\n",
-            "postern-state 1 V1 H5 R1\nx 1 :S\n",
-            "postern-state 1 V1 H5 R1\n1 1 S\n",
-        ] {
-            assert!(State::parse(bad).is_none(), "{bad:?}");
-        }
-    }
-
-    /// A reader without the lock may catch an in-place rewrite half
-    /// done: the checksum makes that a damaged file, never a wrong state.
-    #[test]
-    fn a_torn_or_changed_file_fails_its_checksum() {
-        let mut s = State::fresh(7, 3);
-        s.update(&[(1, "S"), (2, ""), (3, "F")]);
-        let text = s.render();
-        assert!(text.lines().next().unwrap().contains(" C"), "{text}");
-        assert_eq!(State::parse_checked(&text), Some((s.clone(), true)));
-        // Cut at a line end, a line changed, an old tail left behind.
-        let cut = &text[..text.rfind("3 ").unwrap()];
-        assert!(State::parse(cut).is_none(), "{cut}");
-        assert!(State::parse(&text.replace(":S", ":T")).is_none());
-        assert!(State::parse(&format!("{text}4 1 :S\n")).is_none());
-        // An older Postern's file, without the field, is read as it is.
-        let legacy = "postern-state 1 V7 H9 R3\n1 8 :S\n";
-        assert_eq!(State::parse_checked(legacy).map(|(_, c)| c), Some(false));
-    }
-
-    /// Flag changes rewrite the state in place under its flock: no lock
-    /// file, no new inode per change; an older file is replaced once.
-    #[test]
-    fn state_is_rewritten_in_place() {
-        use crate::{Flags, Mailbox, Maildir};
-        let dir = tempfile::tempdir().unwrap();
-        let md = Maildir::create(dir.path()).unwrap();
-        md.deliver(b"one\r\n").unwrap();
-        let mb = Mailbox::open(dir.path()).unwrap();
-        let s = mb.sync().unwrap();
-        // As an older Postern left it: without a checksum.
-        let old = read(dir.path()).unwrap().unwrap().render();
-        let (header, body) = old.split_once('\n').unwrap();
-        let header = header.rsplit_once(" C").unwrap().0;
-        fs::write(dir.path().join(FILE), format!("{header}\n{body}")).unwrap();
-        let ino = || {
-            use std::os::unix::fs::MetadataExt;
-            fs::metadata(dir.path().join(FILE)).unwrap().ino()
-        };
-        let legacy = ino();
-        let mut f = Flags::new();
-        f.insert("\\Seen");
-        mb.set_flags(&s.messages[0], &f).unwrap();
-        let t = mb.sync().unwrap();
-        assert!(t.messages[0].modseq > s.messages[0].modseq);
-        let first = ino();
-        assert_ne!(first, legacy, "the older file is replaced whole");
-        for flag in ["\\Flagged", "\\Answered", "$Work"] {
-            f.insert(flag);
-            mb.set_flags(&t.messages[0], &f).unwrap();
-            let u = mb.sync().unwrap();
-            assert_eq!(u.messages[0].flags, f);
-            assert_eq!(ino(), first, "rewritten in place");
-            assert!(!dir.path().join(crate::uidlist::LOCK).exists());
-        }
-        let text = fs::read_to_string(dir.path().join(FILE)).unwrap();
-        assert!(State::parse_checked(&text).unwrap().1, "{text}");
-    }
 
     #[test]
     fn changes_and_expunges_raise_modseqs() {
