@@ -6,6 +6,11 @@
 //! component (`{ plugin = "greylist", delay = "5m", on_error = "dunno" }`).
 //! Parsing checks the shape only; whether the plugin exists is known when
 //! a snapshot is loaded ([`crate::Runtime::load`]).
+//!
+//! The Postfix spelling of a whole list (splitting a
+//! `smtpd_*_restrictions` value into entries, the renamed restrictions)
+//! is in the `list` submodule, its items re-exported here; the tests are
+//! in `tests`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +20,14 @@ use std::time::Duration;
 
 use crate::error::EntryError;
 use crate::limits::{Limits, parse_duration, parse_size};
+
+mod list;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+
+use list::WARN_IF_REJECT;
+pub use list::{OLD_NAMES, TAKES_ARGUMENT, current_name, split_list};
 
 /// The verdicts that need no plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,128 +100,6 @@ pub enum Mode {
     /// but never acted on: how new policy is rolled out (Postfix's
     /// `warn_if_reject`, or `mode = "shadow"`).
     Shadow,
-}
-
-/// The prefix word that puts the following entry in [`Mode::Shadow`].
-const WARN_IF_REJECT: &str = "warn_if_reject";
-
-/// Restrictions whose next word is their argument in a Postfix list
-/// (smtpd_check.c): `check_sender_access hash:/etc/x`,
-/// `reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]`.
-pub const TAKES_ARGUMENT: &[&str] = &[
-    "check_ccert_access",
-    "check_client_a_access",
-    "check_client_access",
-    "check_client_mx_access",
-    "check_client_ns_access",
-    "check_etrn_access",
-    "check_helo_a_access",
-    "check_helo_access",
-    "check_helo_mx_access",
-    "check_helo_ns_access",
-    "check_policy_service",
-    "check_recipient_a_access",
-    "check_recipient_access",
-    "check_recipient_mx_access",
-    "check_recipient_ns_access",
-    "check_reverse_client_hostname_a_access",
-    "check_reverse_client_hostname_access",
-    "check_reverse_client_hostname_mx_access",
-    "check_reverse_client_hostname_ns_access",
-    "check_sasl_access",
-    "check_sender_a_access",
-    "check_sender_access",
-    "check_sender_mx_access",
-    "check_sender_ns_access",
-    "permit_dnswl_client",
-    "permit_rhswl_client",
-    "reject_rbl_client",
-    "reject_rhsbl_client",
-    "reject_rhsbl_helo",
-    "reject_rhsbl_recipient",
-    "reject_rhsbl_reverse_client",
-    "reject_rhsbl_sender",
-];
-
-/// Names Postfix renamed (2.3) and still accepts, with the name each
-/// stands for: an old main.cf runs the renamed plugin.
-pub const OLD_NAMES: &[(&str, &str)] = &[
-    ("reject_invalid_hostname", "reject_invalid_helo_hostname"),
-    ("reject_non_fqdn_hostname", "reject_non_fqdn_helo_hostname"),
-    ("reject_unknown_client", "reject_unknown_client_hostname"),
-    ("reject_unknown_hostname", "reject_unknown_helo_hostname"),
-];
-
-/// The current name of restriction `name` (see [`OLD_NAMES`]).
-pub fn current_name(name: &str) -> &str {
-    OLD_NAMES
-        .iter()
-        .find(|(old, _)| *old == name)
-        .map_or(name, |(_, new)| new)
-}
-
-/// Splits a restriction list written as one string, as Postfix reads a
-/// `smtpd_*_restrictions` value: entries separated by commas, spaces or
-/// newlines alike; a word of [`TAKES_ARGUMENT`] keeps the word after it,
-/// `warn_if_reject` the entry after it; `{ ... }` stays one word (Postfix
-/// 3.0's grouping, as in `check_policy_service { inet:host:port, ... }`).
-/// Each entry is a line for [`Entry::from_line`].
-///
-/// ```
-/// let l = postern_policy::entry::split_list(
-///     "permit_mynetworks,\n  check_sender_access hash:/etc/x reject_unauth_destination",
-/// );
-/// assert_eq!(l, ["permit_mynetworks", "check_sender_access hash:/etc/x", "reject_unauth_destination"]);
-/// ```
-pub fn split_list(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut depth = 0usize;
-    // A main.cf list pasted whole keeps its comment lines (main.cf drops
-    // lines that start with `#`, as a commented-out restriction).
-    let text: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    for c in text.chars() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        if depth == 0 && (c == ',' || c.is_whitespace()) && c != '}' {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-        } else {
-            word.push(c);
-        }
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    let mut entries = Vec::new();
-    let mut words = words.into_iter().peekable();
-    while let Some(first) = words.next() {
-        let mut entry = first;
-        let mut name = entry.clone();
-        if name == WARN_IF_REJECT
-            && let Some(next) = words.next()
-        {
-            entry.push(' ');
-            entry.push_str(&next);
-            name = next;
-        }
-        if TAKES_ARGUMENT.contains(&name.as_str())
-            && let Some(arg) = words.next()
-        {
-            entry.push(' ');
-            entry.push_str(&arg);
-        }
-        entries.push(entry);
-    }
-    entries
 }
 
 /// One entry of a restriction list: a built-in verdict or a plugin with
@@ -482,230 +373,5 @@ impl fmt::Display for Entry {
             write!(f, ", data_dir = {:?}", d.display().to_string())?;
         }
         f.write_str(" }")
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn table(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn line_with_positional_arguments() {
-        let e = Entry::from_line("  check_sender_access   hash:/etc/x  extra ").unwrap();
-        assert_eq!(e.name(), "check_sender_access");
-        assert_eq!(
-            e.args(),
-            [
-                ("1".to_owned(), "hash:/etc/x".to_owned()),
-                ("2".to_owned(), "extra".to_owned())
-            ]
-        );
-        assert_eq!(e.on_error(), OnError::Defer);
-        assert_eq!(e.mode(), Mode::Enforce);
-        assert_eq!(e.to_string(), "check_sender_access hash:/etc/x extra");
-    }
-
-    #[test]
-    fn warn_if_reject_is_shadow_mode() {
-        let e = Entry::from_line("warn_if_reject reject_unauth_destination").unwrap();
-        assert_eq!(e.name(), "reject_unauth_destination");
-        assert_eq!(e.mode(), Mode::Shadow);
-        assert_eq!(e.to_string(), "warn_if_reject reject_unauth_destination");
-        assert_eq!(
-            Entry::from_line("warn_if_reject"),
-            Err(EntryError::DanglingWarnIfReject)
-        );
-    }
-
-    #[test]
-    fn builtins_take_no_arguments() {
-        assert_eq!(
-            Entry::from_line("permit").unwrap().builtin(),
-            Some(Builtin::Permit)
-        );
-        let err = Entry::from_line("reject now").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "entry reject: the built-in reject takes no arguments (got 1=\"now\")"
-        );
-    }
-
-    #[test]
-    fn table_with_reserved_keys() {
-        let e = Entry::from_table(table(&[
-            ("plugin", "greylist"),
-            ("delay", "5m"),
-            ("on_error", "dunno"),
-            ("mode", "shadow"),
-        ]))
-        .unwrap();
-        assert_eq!(e.name(), "greylist");
-        assert_eq!(e.args(), [("delay".to_owned(), "5m".to_owned())]);
-        assert_eq!(e.on_error(), OnError::Dunno);
-        assert_eq!(e.mode(), Mode::Shadow);
-        assert_eq!(
-            e.to_string(),
-            r#"{ plugin = "greylist", delay = "5m", on_error = "dunno", mode = "shadow" }"#
-        );
-    }
-
-    #[test]
-    fn table_errors_name_the_entry() {
-        let err = Entry::from_table(table(&[("delay", "5m")])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "restriction table { delay } has no `plugin` key"
-        );
-        let err = Entry::from_table(table(&[("plugin", "greylist"), ("on_error", "ignore")]))
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "entry greylist: on_error = \"ignore\": expected \"defer\", \"dunno\" or \"reject\""
-        );
-        let err =
-            Entry::from_table(table(&[("plugin", "greylist"), ("mode", "warn")])).unwrap_err();
-        assert!(err.to_string().contains("mode = \"warn\""), "{err}");
-    }
-
-    #[test]
-    fn table_entries_may_have_their_own_limits() {
-        let e = Entry::from_table(table(&[
-            ("plugin", "rbl"),
-            ("deadline", "100ms"),
-            ("memory_limit", "8M"),
-        ]))
-        .unwrap();
-        assert!(e.args().is_empty());
-        let l = e.limits(Limits::default());
-        assert_eq!(l.deadline, Duration::from_millis(100));
-        assert_eq!(l.memory_bytes, 8 << 20);
-        assert_eq!(
-            e.to_string(),
-            r#"{ plugin = "rbl", deadline = "100ms", memory_limit = "8388608" }"#
-        );
-        let err = Entry::from_table(table(&[("plugin", "rbl"), ("deadline", "soon")])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "entry rbl: deadline = \"soon\": expected a time such as 250ms or 5s, found \"soon\""
-        );
-    }
-
-    #[test]
-    fn data_dir_is_reserved_and_shown() {
-        let e = Entry::from_table(table(&[
-            ("plugin", "bayes"),
-            ("data_dir", "/var/lib/postern/bayes"),
-            ("level", "3"),
-        ]))
-        .unwrap();
-        assert_eq!(e.data_dir(), Some(Path::new("/var/lib/postern/bayes")));
-        assert_eq!(e.args(), [("level".to_owned(), "3".to_owned())]);
-        assert_eq!(
-            e.to_string(),
-            r#"{ plugin = "bayes", level = "3", data_dir = "/var/lib/postern/bayes" }"#
-        );
-        assert_eq!(
-            Entry::from_table(table(&[("plugin", "bayes"), ("data_dir", " ")])),
-            Err(EntryError::BadDataDir {
-                entry: "bayes".to_owned(),
-                value: " ".to_owned()
-            })
-        );
-        assert!(matches!(
-            Entry::from_table(table(&[("plugin", "permit"), ("data_dir", "/x")])),
-            Err(EntryError::BuiltinArguments { .. })
-        ));
-        assert_eq!(Entry::from_line("bayes /x").unwrap().data_dir(), None);
-    }
-
-    #[test]
-    fn postfix_lists_split_on_commas_spaces_and_newlines() {
-        let fixture = "permit_mynetworks\n    permit_sasl_authenticated\n    \
-             check_recipient_access hash:/etc/postfix/access\n    reject_non_fqdn_recipient\n    \
-             reject_unauth_destination\n    permit_auth_destination\n    reject";
-        assert_eq!(
-            split_list(fixture),
-            [
-                "permit_mynetworks",
-                "permit_sasl_authenticated",
-                "check_recipient_access hash:/etc/postfix/access",
-                "reject_non_fqdn_recipient",
-                "reject_unauth_destination",
-                "permit_auth_destination",
-                "reject"
-            ]
-        );
-        assert_eq!(
-            split_list(
-                " permit_mynetworks,check_client_access  hash:/x,,reject_rbl_client\tzen.spamhaus.org=127.0.0.[2..11], permit "
-            ),
-            [
-                "permit_mynetworks",
-                "check_client_access hash:/x",
-                "reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]",
-                "permit"
-            ]
-        );
-        assert_eq!(
-            split_list("warn_if_reject check_helo_access hash:/h, warn_if_reject reject"),
-            [
-                "warn_if_reject check_helo_access hash:/h",
-                "warn_if_reject reject"
-            ]
-        );
-        assert_eq!(
-            split_list("check_policy_service { inet:127.0.0.1:9998, timeout=10s }, permit"),
-            [
-                "check_policy_service { inet:127.0.0.1:9998, timeout=10s }",
-                "permit"
-            ]
-        );
-        // A word that needs an argument at the end keeps none: the plugin
-        // says what is missing.
-        assert_eq!(split_list("check_sender_access"), ["check_sender_access"]);
-        assert!(split_list(" ,\n ").is_empty());
-        assert_eq!(
-            split_list("permit_mynetworks,\n#   reject_rbl_client zen.spamhaus.org,\n  permit"),
-            ["permit_mynetworks", "permit"]
-        );
-    }
-
-    #[test]
-    fn old_names_map_to_the_new_plugins() {
-        for (old, new) in [
-            ("reject_invalid_hostname", "reject_invalid_helo_hostname"),
-            ("reject_unknown_hostname", "reject_unknown_helo_hostname"),
-            ("reject_non_fqdn_hostname", "reject_non_fqdn_helo_hostname"),
-            ("reject_unknown_client", "reject_unknown_client_hostname"),
-        ] {
-            assert_eq!(Entry::from_line(old).unwrap().name(), new);
-            let t = Entry::from_table(table(&[("plugin", old)])).unwrap();
-            assert_eq!(t.name(), new);
-        }
-        assert_eq!(
-            Entry::from_line("warn_if_reject reject_unknown_client")
-                .unwrap()
-                .name(),
-            "reject_unknown_client_hostname"
-        );
-    }
-
-    #[test]
-    fn empty_and_bad_names() {
-        assert_eq!(Entry::from_line("   "), Err(EntryError::Empty));
-        assert_eq!(
-            Entry::from_line("permit_mynetworks,"),
-            Err(EntryError::BadName {
-                entry: "permit_mynetworks,".to_owned()
-            })
-        );
     }
 }

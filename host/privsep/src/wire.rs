@@ -5,13 +5,23 @@
 //! fields in order: numbers big-endian, byte strings as a 4-byte length
 //! and the bytes. Nothing is optional but a home (a flag byte first);
 //! anything left over after the last field is an error.
+//!
+//! This file holds the messages and each kind's layout; the frames and
+//! the field writer and reader under them are in `format`, the tests in
+//! `tests`.
 
-use std::ffi::OsString;
-use std::io::{self, Read, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::session::MailSession;
+
+mod format;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
+
+use format::len32;
+pub(crate) use format::{Body, Fields};
+pub use format::{read_frame, write_frame};
 
 /// A uid and gid to act as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,256 +348,5 @@ impl Response {
         };
         r.end()?;
         Ok((id, response))
-    }
-}
-
-/// Writes one frame.
-pub fn write_frame(w: &mut impl Write, body: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(body.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too long"))?;
-    let mut frame = Vec::with_capacity(body.len() + 4);
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(body);
-    w.write_all(&frame)
-}
-
-/// Reads one frame of at most `max` bytes; `None` at a clean end of the
-/// stream. A longer frame is an error (the stream cannot be resynced).
-pub fn read_frame(r: &mut impl Read, max: usize) -> io::Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let len = usize::try_from(u32::from_be_bytes(len)).unwrap_or(usize::MAX);
-    if len > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("a frame of {len} bytes, over the {max}-byte cap"),
-        ));
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
-    Ok(Some(body))
-}
-
-/// A length as the 4 bytes the format has; longer is cut by the frame
-/// cap long before this matters.
-fn len32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-/// A body being written.
-pub(crate) struct Body(Vec<u8>);
-
-impl Body {
-    pub(crate) fn new(id: u64) -> Body {
-        Body(id.to_be_bytes().to_vec())
-    }
-    pub(crate) fn u8(&mut self, b: u8) -> &mut Body {
-        self.0.push(b);
-        self
-    }
-    pub(crate) fn u32(&mut self, n: u32) -> &mut Body {
-        self.0.extend_from_slice(&n.to_be_bytes());
-        self
-    }
-    pub(crate) fn ids(&mut self, ids: Ids) -> &mut Body {
-        self.u32(ids.uid).u32(ids.gid)
-    }
-    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Body {
-        self.u32(len32(b.len()));
-        self.0.extend_from_slice(b);
-        self
-    }
-    pub(crate) fn path(&mut self, p: &Path) -> &mut Body {
-        self.bytes(p.as_os_str().as_bytes())
-    }
-}
-
-/// A body being read.
-pub(crate) struct Fields<'a>(&'a [u8]);
-
-impl<'a> Fields<'a> {
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("truncated request".to_owned());
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    pub(crate) fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    pub(crate) fn u32(&mut self) -> Result<u32, String> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    pub(crate) fn u64(&mut self) -> Result<u64, String> {
-        let hi = u64::from(self.u32()?);
-        Ok(hi << 32 | u64::from(self.u32()?))
-    }
-    pub(crate) fn ids(&mut self) -> Result<Ids, String> {
-        Ok(Ids {
-            uid: self.u32()?,
-            gid: self.u32()?,
-        })
-    }
-    /// A count of items, each at least 4 bytes long: bounded by what is
-    /// left, so that a forged count cannot make us loop or allocate.
-    pub(crate) fn count(&mut self) -> Result<usize, String> {
-        let n = usize::try_from(self.u32()?).unwrap_or(usize::MAX);
-        if n > self.0.len() / 4 {
-            return Err("truncated request".to_owned());
-        }
-        Ok(n)
-    }
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], String> {
-        let n = usize::try_from(self.u32()?).unwrap_or(usize::MAX);
-        self.take(n)
-    }
-    pub(crate) fn string(&mut self) -> Result<String, String> {
-        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| "a field not in UTF-8".to_owned())
-    }
-    pub(crate) fn path(&mut self) -> Result<PathBuf, String> {
-        Ok(PathBuf::from(OsString::from_vec(self.bytes()?.to_vec())))
-    }
-    pub(crate) fn end(&self) -> Result<(), String> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err("trailing bytes after the request".to_owned())
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn command() -> Request {
-        Request::Command {
-            ids: Ids {
-                uid: 1000,
-                gid: 1000,
-            },
-            args: vec!["/bin/sh".into(), "-c".into(), "id -u".into()],
-            env: vec![("HOME".into(), "/home/a".into())],
-            dir: "/".into(),
-            time_limit: 10,
-            input: b"hi\n".to_vec(),
-        }
-    }
-
-    #[test]
-    fn round_trips() {
-        let requests = [
-            Request::Maildir {
-                ids: Ids { uid: 5, gid: 6 },
-                home: Some("/h".into()),
-                path: "/h/Maildir/".into(),
-                message: b"x".to_vec(),
-            },
-            Request::Mbox {
-                ids: Ids { uid: 5, gid: 6 },
-                path: "/var/mail/a".into(),
-                sender: "a@b".into(),
-                message: vec![],
-            },
-            command(),
-            Request::Password {
-                login: "a".into(),
-                password: "p".into(),
-            },
-        ];
-        for r in requests {
-            assert_eq!(Request::decode(&r.encode(7)), (Some(7), Ok(r)));
-        }
-        for a in [
-            Response::Done,
-            Response::Exit(-1, "out".into()),
-            Response::Password(3, "x".into()),
-        ] {
-            assert_eq!(Response::decode(&a.encode(9)).unwrap(), (9, a));
-        }
-    }
-
-    #[test]
-    fn forged_bytes_are_refused_not_trusted() {
-        let good = command().encode(1);
-        // Every truncation, and a byte too many, is an error.
-        for n in 0..good.len() {
-            assert!(Request::decode(&good[..n]).1.is_err(), "{n}");
-        }
-        let mut long = good.clone();
-        long.push(0);
-        assert!(Request::decode(&long).1.is_err());
-        // A kind that does not exist.
-        let mut kind = good.clone();
-        kind[8] = 99;
-        assert_eq!(
-            Request::decode(&kind).1.unwrap_err(),
-            "unknown request kind 99"
-        );
-        // A count of arguments far beyond the frame allocates nothing.
-        let mut count = good.clone();
-        count[17..21].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(Request::decode(&count).1.is_err());
-        // A frame over the cap is refused before it is read.
-        let mut stream = Vec::new();
-        write_frame(&mut stream, &good).unwrap();
-        let err = read_frame(&mut stream.as_slice(), 8).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert_eq!(
-            read_frame(&mut stream.as_slice(), 1 << 20).unwrap(),
-            Some(good)
-        );
-        assert_eq!(read_frame(&mut &b""[..], 8).unwrap(), None);
-    }
-
-    #[test]
-    fn file_requests_and_answers_round_trip() {
-        for r in [
-            Request::ReadFile {
-                path: "/etc/postern/key.pem".into(),
-            },
-            Request::Forward {
-                uid: 1000,
-                name: ".forward".into(),
-            },
-            Request::Refresh,
-        ] {
-            let body = r.encode(3);
-            for n in 0..body.len() {
-                assert!(Request::decode(&body[..n]).1.is_err(), "{n}");
-            }
-            assert_eq!(Request::decode(&body), (Some(3), Ok(r)));
-        }
-        for a in [
-            Response::File {
-                uid: 0,
-                gid: 5,
-                contents: b"key".to_vec(),
-            },
-            Response::Missing,
-            Response::Ignored("file /h/.forward is world writable".into()),
-        ] {
-            let body = a.encode(4);
-            for n in 0..body.len() {
-                assert!(Response::decode(&body[..n]).is_err(), "{n}");
-            }
-            assert_eq!(Response::decode(&body).unwrap(), (4, a));
-        }
-        // An answer kind this side does not know (a newer helper's) is an
-        // error, never taken for another.
-        let mut unknown = Response::Missing.encode(4);
-        unknown[8] = 99;
-        assert_eq!(
-            Response::decode(&unknown).unwrap_err(),
-            "unknown answer kind 99"
-        );
     }
 }

@@ -1,25 +1,26 @@
 //! One batch of recipients to one destination: find the servers, try them
 //! in turn, one transaction, a status per recipient.
+//!
+//! Finding the servers is in `targets`, the status each recipient gets
+//! in `delivered`; this file connects, logs in and sends.
 
-use std::net::SocketAddr;
-
-use postern_mail::{
-    Delivered, DeliveryStatus, EnhancedCode, Envelope, Recipient, RemoteReply, Reply,
-};
+use postern_mail::{Delivered, DeliveryStatus, EnhancedCode, Envelope, Recipient, Reply};
 use postern_smtp::client::{ClientError, ClientSettings, Session, TlsLevel};
 
 use super::RemoteDelivery;
-use super::dns::{Exchangers, LookupError};
 use super::nexthop::{LmtpTarget, NextHop};
 use super::status::Slot;
+
+mod delivered;
+mod targets;
+
+use delivered::{all, failed, session_failure, statuses, unresolved};
+use targets::Target;
 
 /// The most server addresses tried for one batch (Postfix's
 /// `smtp_mx_address_limit` is 5; more only makes a dead destination
 /// slower to defer).
 const ADDRESS_LIMIT: usize = 10;
-
-/// A server to try: the name it was found under and an address.
-type Target = (String, SocketAddr);
 
 impl RemoteDelivery {
     /// Delivers to `recipients` through SMTP to `hop`, at most
@@ -330,258 +331,5 @@ impl RemoteDelivery {
                 .iter()
                 .find_map(|t| t.lookup(k))
         })
-    }
-
-    /// The servers of `hop`, in the order to try them; a status for every
-    /// recipient when there is none to try.
-    async fn targets(&self, hop: &NextHop, port: u16) -> Result<Vec<Target>, DeliveryStatus> {
-        let hosts: Vec<String> = if hop.mx {
-            match self.dns.exchangers(&hop.host).await {
-                Err(e) => return Err(lookup_failure(&e)),
-                Ok(Exchangers::Null) => {
-                    return Err(DeliveryStatus::Bounced {
-                        dsn: EnhancedCode::new(5, 1, 10),
-                        detail: format!("Domain {} does not accept mail (nullMX)", hop.host),
-                    });
-                }
-                Ok(Exchangers::Implicit) => vec![hop.host.clone()],
-                Ok(Exchangers::Hosts(hosts)) => {
-                    // RFC 5321 §5.1: when this host is an MX, only the
-                    // better ones are tried; if it is the best, mail for
-                    // the domain has come back to where it started.
-                    let mine = hosts
-                        .iter()
-                        .position(|(_, h)| *h == self.settings.myhostname);
-                    let better: Vec<String> = hosts
-                        .into_iter()
-                        .take(mine.unwrap_or(usize::MAX))
-                        .map(|(_, h)| h)
-                        .collect();
-                    if better.is_empty() {
-                        return Err(self.loops(hop));
-                    }
-                    better
-                }
-            }
-        } else {
-            vec![hop.host.clone()]
-        };
-        let mut targets = Vec::new();
-        let mut failure = None;
-        for host in hosts {
-            match self.dns.addresses(&host).await {
-                Ok(ips) => targets.extend(
-                    ips.into_iter()
-                        .map(|ip| (host.clone(), SocketAddr::new(ip, port))),
-                ),
-                Err(e) => failure = Some(e),
-            }
-        }
-        let before = targets.len();
-        targets.retain(|(_, addr)| !self.settings.own_addresses.contains(addr));
-        if targets.is_empty() {
-            return Err(match failure {
-                _ if before > 0 => self.loops(hop),
-                Some(e) => lookup_failure(&e),
-                None => DeliveryStatus::Deferred {
-                    dsn: EnhancedCode::new(4, 4, 3),
-                    detail: format!("no address for {}", hop.host),
-                },
-            });
-        }
-        Ok(targets)
-    }
-
-    fn loops(&self, hop: &NextHop) -> DeliveryStatus {
-        DeliveryStatus::Bounced {
-            dsn: EnhancedCode::new(5, 4, 6),
-            detail: format!("mail for {} loops back to myself", hop.host),
-        }
-    }
-}
-
-/// The same status for every recipient.
-fn all(
-    agent: &'static str,
-    relay: &str,
-    recipients: &[Recipient],
-    status: DeliveryStatus,
-    remote: Option<RemoteReply>,
-) -> Vec<Delivered> {
-    recipients
-        .iter()
-        .map(|_| Delivered {
-            agent,
-            relay: relay.to_owned(),
-            status: status.clone(),
-            remote: remote.clone(),
-            next_hop_notifies: false,
-        })
-        .collect()
-}
-
-/// Every recipient of a next hop whose servers could not be found; a
-/// temporary DNS failure is negative feedback (Postfix suspends a
-/// destination whose name does not resolve for now, too).
-fn unresolved(
-    slot: &mut Slot,
-    agent: &'static str,
-    recipients: &[Recipient],
-    status: DeliveryStatus,
-) -> Vec<Delivered> {
-    if matches!(status, DeliveryStatus::Deferred { .. }) {
-        slot.failed(&status);
-    }
-    all(agent, "none", recipients, status, None)
-}
-
-/// Every recipient deferred by a session that failed as a whole; with
-/// the server's reply when it refused a step (its greeting, say).
-fn failed(
-    agent: &'static str,
-    relay: &str,
-    recipients: &[Recipient],
-    e: &ClientError,
-) -> Vec<Delivered> {
-    let remote = match e {
-        ClientError::Refused { relay, reply, .. } => Some(remote_reply(relay, reply)),
-        _ => None,
-    };
-    all(agent, relay, recipients, session_failure(e), remote)
-}
-
-/// The server's name and its reply as a bounce notice shows them:
-/// `mx.example.net` out of `mx.example.net[192.0.2.1]:25`, and the reply
-/// without the `(in reply to RCPT TO command)` the log line carries
-/// (Postfix's `Diagnostic-Code: smtp; 550 5.1.1 ...`).
-fn remote_reply(relay: &str, reply: &Reply) -> RemoteReply {
-    let mta = relay.split_once('[').map_or(relay, |(host, _)| host);
-    let text = reply.to_string();
-    let text = match text.rfind(" (in reply to ") {
-        Some(at) if text.ends_with(" command)") => text[..at].to_owned(),
-        _ => text,
-    };
-    RemoteReply {
-        mta: mta.to_owned(),
-        reply: text,
-    }
-}
-
-/// Each recipient's status from its final reply; `dsn`: the server
-/// announced DSN and so was given the DSN parameters.
-fn statuses(
-    agent: &'static str,
-    relay: &str,
-    recipients: &[Recipient],
-    replies: Vec<Reply>,
-    dsn: bool,
-) -> Vec<Delivered> {
-    let mut replies = replies.into_iter();
-    recipients
-        .iter()
-        .map(|_| {
-            let (status, remote) = match replies.next() {
-                Some(reply) => {
-                    let remote = remote_reply(relay, &reply);
-                    (reply_status(relay, reply), Some(remote))
-                }
-                None => (
-                    DeliveryStatus::Deferred {
-                        dsn: EnhancedCode::new(4, 4, 2),
-                        detail: format!("no reply from {relay} for this recipient"),
-                    },
-                    None,
-                ),
-            };
-            Delivered {
-                agent,
-                relay: relay.to_owned(),
-                status,
-                remote,
-                next_hop_notifies: dsn,
-            }
-        })
-        .collect()
-}
-
-/// 2xx sent, 4xx deferred, 5xx bounced, with the server's words.
-fn reply_status(relay: &str, reply: Reply) -> DeliveryStatus {
-    let host = relay.rsplit_once(':').map_or(relay, |(h, _)| h);
-    let dsn = reply.enhanced.unwrap_or(EnhancedCode::new(
-        u8::try_from(reply.code / 100).unwrap_or(4),
-        0,
-        0,
-    ));
-    if reply.code < 400 {
-        DeliveryStatus::Sent {
-            dsn,
-            detail: reply.to_string(),
-        }
-    } else if reply.code < 500 {
-        DeliveryStatus::Deferred {
-            dsn,
-            detail: format!("host {host} said: {reply}"),
-        }
-    } else {
-        DeliveryStatus::Bounced {
-            dsn,
-            detail: format!("host {host} said: {reply}"),
-        }
-    }
-}
-
-/// A session that failed as a whole defers its recipients (RFC 5321
-/// §4.5.4.1: try again later), with a code for the kind of failure.
-fn session_failure(e: &ClientError) -> DeliveryStatus {
-    let dsn = match e {
-        ClientError::Connect { .. } => EnhancedCode::new(4, 4, 1),
-        ClientError::TlsRequired { .. } => EnhancedCode::new(4, 7, 4),
-        ClientError::Tls { .. } => EnhancedCode::new(4, 7, 5),
-        ClientError::Refused { reply, .. } => match reply.enhanced {
-            Some(e) if e.class == 4 => e,
-            _ => EnhancedCode::new(4, 4, 2),
-        },
-        _ => EnhancedCode::new(4, 4, 2),
-    };
-    DeliveryStatus::Deferred {
-        dsn,
-        detail: e.to_string(),
-    }
-}
-
-/// A failed DNS lookup: NXDOMAIN bounces (5.4.4), the rest defer (4.4.3).
-fn lookup_failure(e: &LookupError) -> DeliveryStatus {
-    if e.is_temporary() {
-        DeliveryStatus::Deferred {
-            dsn: EnhancedCode::new(4, 4, 3),
-            detail: e.to_string(),
-        }
-    } else {
-        DeliveryStatus::Bounced {
-            dsn: EnhancedCode::new(5, 4, 4),
-            detail: e.to_string(),
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remote_reply_names_the_host_and_drops_the_command() {
-        let reply = Reply::new(
-            550,
-            EnhancedCode::new(5, 1, 1),
-            "<bob@example.net>: unknown (in reply to RCPT TO command)",
-        );
-        let r = remote_reply("mx.example.net[192.0.2.1]:25", &reply);
-        assert_eq!(r.mta, "mx.example.net");
-        assert_eq!(r.reply, "550 5.1.1 <bob@example.net>: unknown");
-        let ok = Reply::new(250, EnhancedCode::new(2, 0, 0), "Ok: queued as X");
-        let r = remote_reply("/run/lmtp.sock", &ok);
-        assert_eq!(r.mta, "/run/lmtp.sock");
-        assert_eq!(r.reply, "250 2.0.0 Ok: queued as X");
     }
 }
