@@ -47,6 +47,7 @@ mod line;
 mod writer;
 
 pub use line::Relayed;
+pub(crate) use line::printable;
 pub use writer::SessionWriter;
 
 /// The longest line taken from a session process (as sent: tag and

@@ -28,14 +28,7 @@ fn text(info: &PanicHookInfo<'_>) -> String {
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("Box<dyn Any>");
     // One log line, whatever the message holds.
-    let message: String = message
-        .chars()
-        .flat_map(|c| match c {
-            '\t' => vec![c],
-            c if c.is_control() => c.escape_default().collect(),
-            c => vec![c],
-        })
-        .collect();
+    let message = super::channel::printable(message.as_bytes());
     match info.location() {
         Some(at) => format!("thread '{name}' panicked at {at}: {message}"),
         None => format!("thread '{name}' panicked: {message}"),

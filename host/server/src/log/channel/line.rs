@@ -47,15 +47,14 @@ impl Relayed {
                 text: line,
             };
         };
-        let panic = rest.starts_with("panic: ");
-        let (level, text) = if let Some(t) = rest.strip_prefix("warning: ") {
-            (tracing::Level::WARN, t)
+        let (level, panic, text) = if let Some(t) = rest.strip_prefix("warning: ") {
+            (tracing::Level::WARN, false, t)
         } else if let Some(t) = rest.strip_prefix("fatal: ") {
-            (tracing::Level::ERROR, t)
+            (tracing::Level::ERROR, false, t)
         } else if let Some(t) = rest.strip_prefix("panic: ") {
-            (tracing::Level::ERROR, t)
+            (tracing::Level::ERROR, true, t)
         } else {
-            (tracing::Level::INFO, rest)
+            (tracing::Level::INFO, false, rest)
         };
         Relayed {
             program,
@@ -89,7 +88,7 @@ impl Relayed {
 
 /// `line` as text on one line: invalid UTF-8 replaced, control
 /// characters (a forged line break among them) escaped.
-fn printable(line: &[u8]) -> String {
+pub(crate) fn printable(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(line);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
