@@ -17,7 +17,13 @@ by side (`python3 bench/mta.py --help`). The servers are in servers.py.
   into the server's processes, a diagnostic of the time spent waiting
   for the disk; "files": with syncshim.c preloaded instead, so that only
   the files' syncs reach the disk, not the directories' (see servers.py's
-  preload_env), a diagnostic of what Postern's other syncs cost.
+  preload_env), a diagnostic of what Postern's other syncs cost;
+  "queue-nosync" and "mailbox-nosync" (and Postfix's "postfix-..."): the
+  same shim skipping every sync under the queue directory, or under the
+  mailboxes, and keeping the other stage's: what each stage's syncs cost;
+  "lmtp": the same messages over Postern's LMTP service into the same
+  Maildir (one file per message, no queue file, no policy chain), a
+  diagnostic of what the queue file costs.
 
 Both servers see the client (127.0.0.1) outside `mynetworks` for accept
 -> Maildir (as mail from the internet), inside it for relay. Temporary
@@ -34,16 +40,17 @@ import time
 
 from servers import (  # noqa: F401 (re-exported for run-all.py)
     EATMYDATA, HELO, POSTERN, POSTFIX_MASTER, REMOTE, ROOT, RUN_LIMIT, USER, NxDns, Postern,
-    Postfix, Sink, cpu_seconds, filesystem, scratch,
+    Postfix, Sink, cpu_seconds, filesystem, free_port, scratch,
 )
 
 
 # --- measurements ------------------------------------------------------------
 
-def smtp_source(port, messages, sessions, to, check=True):
-    """Runs smtp-source to the end; its exit code and stderr."""
+def smtp_source(port, messages, sessions, to, check=True, lmtp=False):
+    """Runs smtp-source to the end (speaking LMTP with `lmtp`); its exit
+    code and stderr."""
     r = subprocess.run(
-        ["smtp-source", "-A", "-s", str(sessions), "-l", "4096", "-m", str(messages),
+        ["smtp-source"] + (["-L"] if lmtp else []) + ["-A", "-s", str(sessions), "-l", "4096", "-m", str(messages),
          "-M", HELO, "-f", "sender@client.test", "-t", to, f"127.0.0.1:{port}"],
         capture_output=True, text=True, timeout=RUN_LIMIT)
     if check and (r.returncode != 0 or r.stderr.strip()):
@@ -51,12 +58,13 @@ def smtp_source(port, messages, sessions, to, check=True):
     return r.returncode, r.stderr
 
 
-def timed_send(server, arrived, messages, sessions, to):
+def timed_send(server, arrived, messages, sessions, to, lmtp_port=None):
     """Messages per second from the first connection until `arrived()`
-    reaches `messages`, and the server's CPU milliseconds per message."""
+    reaches `messages`, and the server's CPU milliseconds per message.
+    With `lmtp_port`, the messages go over LMTP to that port."""
     cpu = cpu_seconds(server.pid)
     start = time.monotonic()
-    smtp_source(server.port, messages, sessions, to)
+    smtp_source(lmtp_port or server.port, messages, sessions, to, lmtp=lmtp_port is not None)
     deadline = start + RUN_LIMIT
     while arrived() < messages:
         if time.monotonic() > deadline:
@@ -81,6 +89,11 @@ DEFAULT = '["permit_mynetworks", "permit_sasl_authenticated", "reject_unauth_des
 EMPTY = '["reject_unauth_destination"]'
 
 
+# Local mail stored in the mailbox before the 250, with no queue file
+# (host/queue/src/at_once.rs): off by default.
+IMMEDIATE = "immediate_local_delivery = true\n"
+
+
 def chain8(d):
     """Eight entries that all run, and all pass, for bench mail from
     127.0.0.1 (outside mynetworks) with HELO mx.client.test: two access
@@ -98,17 +111,34 @@ def chain8(d):
     ]) + "]")
 
 
-def accept_postern(chain, messages, sessions, nosync=False):
+def accept_postern(chain, messages, sessions, nosync=False, extra=""):
     def run(tmp):
         dns = NxDns()
         d = os.path.join(tmp, "postern")
         server = Postern(tmp, chain8(d) if chain == "chain8" else chain, "192.0.2.0/24",
-                         dns=dns.addr, nosync=nosync)
+                         dns=dns.addr, nosync=nosync, extra=extra)
         try:
             return timed_send(server, server.delivered, messages, sessions, USER)
         finally:
             server.stop()
             dns.close()
+    return in_tmp(run)
+
+
+def lmtp_postern(messages, sessions):
+    """The same messages to the same Maildir over Postern's LMTP service,
+    which stores each in the mailbox before its reply, as Dovecot's LMTP
+    does: one file per message where accept -> Maildir writes two (the
+    queue file, then the mailbox's), and no policy chain. A diagnostic
+    of what the queue file costs, not a like-for-like rival of Postfix."""
+    def run(tmp):
+        port = free_port()
+        server = Postern(tmp, DEFAULT, "192.0.2.0/24",
+                         services=f'[[service]]\nname = "lmtp"\nlisten = "127.0.0.1:{port}"\n')
+        try:
+            return timed_send(server, server.delivered, messages, sessions, USER, lmtp_port=port)
+        finally:
+            server.stop()
     return in_tmp(run)
 
 
@@ -201,9 +231,15 @@ VARIANTS = {
     "postfix-nosync": lambda n, s: accept_postfix(n, s, nosync=True),
     "empty": lambda n, s: accept_postern(EMPTY, n, s),
     "default": lambda n, s: accept_postern(DEFAULT, n, s),
+    "immediate": lambda n, s: accept_postern(DEFAULT, n, s, extra=IMMEDIATE),
     "chain8": lambda n, s: accept_postern("chain8", n, s),
     "nosync": lambda n, s: accept_postern(DEFAULT, n, s, nosync=True),
     "files": lambda n, s: accept_postern(DEFAULT, n, s, nosync="files"),
+    "queue-nosync": lambda n, s: accept_postern(DEFAULT, n, s, nosync="queue"),
+    "mailbox-nosync": lambda n, s: accept_postern(DEFAULT, n, s, nosync="mailbox"),
+    "postfix-queue-nosync": lambda n, s: accept_postfix(n, s, nosync="queue"),
+    "postfix-mailbox-nosync": lambda n, s: accept_postfix(n, s, nosync="mailbox"),
+    "lmtp": lmtp_postern,
     "relay-postfix": lambda n, s: relay("postfix", n, s),
     "relay-postern": lambda n, s: relay("postern", n, s),
 }

@@ -143,6 +143,7 @@ def bars_for(fig_axes, res, mix, label):
         (f"SMTP msg/s (accept = accept → Maildir), files on {label}", [
             ("accept\nPostfix", res["accept_postfix"], "#888"),
             ("accept\nPostern", res["accept_default"], "#2a6"),
+            ("accept\nPostern\nimmediate", res["accept_immediate"], "#1a5"),
             ("relay\nPostfix", res["relay_postfix"], "#888"),
             ("relay\nPostern", res["relay_postern"], "#2a6"),
         ] + ([
@@ -210,6 +211,7 @@ def smtp_section(res, fs):
     ap, ad = med(res["accept_postfix"]), med(res["accept_default"])
     rp, rn = med(res["relay_postfix"]), med(res["relay_postern"])
     e, c8 = med(res["accept_empty"]), med(res["accept_chain8"])
+    ai = med(res["accept_immediate"])
     rl = res["reload"]
     out = [
         f"## SMTP, files on {fs}",
@@ -218,6 +220,8 @@ def smtp_section(res, fs):
         "|---|---|---|---|---|---|",
         f"| accept → Maildir, msg/s | {ad:.0f} | Postfix {ap:.0f} | {ad / ap:.2f}× | ≥ 3× | "
         f"{ok(ad / ap >= 3)} |",
+        f"| accept → Maildir, `immediate_local_delivery = true`, msg/s | {ai:.0f} | "
+        f"Postfix {ap:.0f} | {ai / ap:.2f}× | ≥ 3× | {ok(ai / ap >= 3)} |",
         f"| relay to smtp-sink, msg/s | {rn:.0f} | Postfix {rp:.0f} | {rn / rp:.2f}× | ≥ 3× | "
         f"{ok(rn / rp >= 3)} |",
         f"| chain cost: default chain / smallest, msg/s | {ad:.0f} | {e:.0f} | "
@@ -232,6 +236,8 @@ def smtp_section(res, fs):
     ]
     for key, label in (("accept_postfix", "accept → Maildir, Postfix"),
                        ("accept_default", "accept → Maildir, Postern, default chain"),
+                       ("accept_immediate",
+                        "accept → Maildir, Postern, default chain, immediate_local_delivery"),
                        ("accept_empty", "accept → Maildir, Postern, smallest chain"),
                        ("accept_chain8", "accept → Maildir, Postern, 8 plugins"),
                        ("relay_postfix", "relay, Postfix"),
@@ -375,6 +381,7 @@ def smtp_benchmarks(args):
         "accept_postfix": lambda: mta.accept_postfix(n, s),
         "accept_empty": lambda: mta.accept_postern(mta.EMPTY, n, s),
         "accept_default": lambda: mta.accept_postern(mta.DEFAULT, n, s),
+        "accept_immediate": lambda: mta.accept_postern(mta.DEFAULT, n, s, extra=mta.IMMEDIATE),
         "accept_chain8": lambda: mta.accept_postern("chain8", n, s),
         "relay_postfix": lambda: mta.relay("postfix", n, s),
         "relay_postern": lambda: mta.relay("postern", n, s),

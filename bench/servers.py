@@ -42,18 +42,27 @@ SHIM_SOURCE = os.path.join(ROOT, "bench", "syncshim.c")
 SHIM = os.path.join(ROOT, "target", "bench-syncshim.so")
 
 
-def preload_env(nosync):
+def preload_env(nosync, stages=None):
     """The environment of a server process for `nosync`: True
     (libeatmydata: no sync reaches the disk), "files" (syncshim.c: only
-    the syncs of regular files do, Postfix's syncs), or None."""
+    the syncs of regular files do, Postfix's syncs), "queue" or "mailbox"
+    (syncshim.c: every sync under the directory `stages[nosync]` returns
+    at once, the other stage's syncs reach the disk), or None."""
     if not nosync:
         return None
-    return dict(os.environ, LD_PRELOAD=preload(nosync))
+    env = dict(os.environ, LD_PRELOAD=preload(nosync))
+    if nosync in STAGES:
+        env["SYNCSHIM_PATHS"] = stages[nosync]
+    return env
+
+
+# The values of `nosync` that skip one stage's syncs (preload_env).
+STAGES = ("queue", "mailbox")
 
 
 def preload(nosync):
     """The library for `nosync` (see preload_env)."""
-    if nosync == "files":
+    if nosync == "files" or nosync in STAGES:
         if not os.path.exists(SHIM) or os.path.getmtime(SHIM) < os.path.getmtime(SHIM_SOURCE):
             subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", SHIM, SHIM_SOURCE, "-ldl"],
                            check=True)
@@ -205,7 +214,9 @@ class Postern:
     """The release `postern` in its own temporary directory."""
 
     def __init__(self, tmp, recipient, mynetworks, relayhost="", dns=None, extra="",
-                 nosync=False):
+                 nosync=False, services=""):
+        """`extra` goes into the main section, `services` (more
+        `[[service]]` tables) after the smtp service."""
         self.dir = os.path.join(tmp, "postern")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
@@ -235,10 +246,11 @@ class Postern:
             f'[auth]\nusers_file = "{self.dir}/users"\n'
             + (f'[dns]\nnameservers = ["{dns}"]\n' if dns else "")
             + f'[[service]]\nname = "smtp"\nlisten = "127.0.0.1:{self.port}"\n'
+            + services
         )
         self.write(recipient)
         self.log = open(os.path.join(self.dir, "log"), "w+")
-        env = preload_env(nosync)
+        env = preload_env(nosync, {"queue": f"{self.dir}/queue", "mailbox": self.mail})
         self.proc = subprocess.Popen(
             [POSTERN, "start", "--foreground", "--config", self.config],
             stdout=self.log, stderr=self.log, env=env)
@@ -272,11 +284,14 @@ class Postfix:
     def __init__(self, tmp, mode, relayhost="", nosync=False):
         d = os.path.join(tmp, "postfix")
         # The master passes its children only the variables named here.
-        extra = (f"import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C "
-                 f"POSTLOG_SERVICE POSTLOG_HOSTNAME LD_PRELOAD={preload(nosync)}\n"
-                 if nosync else "")
         etc, spool, data = (os.path.join(d, x) for x in ("etc", "spool", "data"))
         self.mail = os.path.join(d, "vmail")
+        stages = {"queue": spool, "mailbox": self.mail}
+        env = preload_env(nosync, stages)
+        extra = (f"import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C "
+                 f"POSTLOG_SERVICE POSTLOG_HOSTNAME LD_PRELOAD={env['LD_PRELOAD']}"
+                 + (f" SYNCSHIM_PATHS={env['SYNCSHIM_PATHS']}" if nosync in STAGES else "")
+                 + "\n" if nosync else "")
         for x in [etc, data, self.mail] + [os.path.join(spool, q) for q in POSTFIX_QUEUE_DIRS]:
             os.makedirs(x)
         pf = pwd.getpwnam("postfix")
@@ -345,7 +360,6 @@ class Postfix:
                 "scache unix - - n - 1 scache\n"
             )
         self.log = open(os.path.join(d, "master.log"), "w")
-        env = preload_env(nosync)
         self.proc = subprocess.Popen([POSTFIX_MASTER, "-c", etc, "-d"], stdout=self.log,
                                      stderr=self.log, start_new_session=True, env=env)
         self.pid = self.proc.pid

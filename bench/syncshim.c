@@ -12,6 +12,12 @@
  * message, one of each file (the queue file, the delivered file), and
  * none of the directory fsyncs it adds for the files' names.
  *
+ * With SYNCSHIM_PATHS set instead (a colon-separated list of absolute
+ * directory paths, e.g. the queue directory), every sync of a file or
+ * directory under one of them returns at once, and every other sync
+ * reaches the disk: what one stage's syncs (the queue's, the mailbox's)
+ * cost, the other's kept.
+ *
  *     cc -shared -fPIC -O2 -o syncshim.so bench/syncshim.c -ldl
  */
 #define _GNU_SOURCE
@@ -25,25 +31,28 @@
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 
-/* Whether directory `fd` is one whose fsync is skipped. */
-static int skipped_dir(int fd)
+/* Whether `fd`'s path is in the colon-separated `list`: with `base`, its
+ * last component equals an item; without, the path is an item or lies
+ * under one (an item is a directory's absolute path). */
+static int listed(int fd, const char *list, int base)
 {
-    const char *names = getenv("SYNCSHIM_DIRS");
-    if (!names || !*names)
-        return 1;
     char link[64], path[4096];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, path, sizeof path - 1);
     if (n <= 0)
         return 0;
     path[n] = '\0';
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t len = strlen(base);
-    for (const char *p = names; *p;) {
+    const char *name = path;
+    if (base) {
+        const char *slash = strrchr(path, '/');
+        name = slash ? slash + 1 : path;
+    }
+    size_t len = strlen(name);
+    for (const char *p = list; *p;) {
         const char *end = strchr(p, ':');
         size_t l = end ? (size_t)(end - p) : strlen(p);
-        if (l == len && strncmp(p, base, l) == 0)
+        int same = l <= len && strncmp(p, name, l) == 0;
+        if (same && (base ? l == len : name[l] == '\0' || name[l] == '/'))
             return 1;
         if (!end)
             break;
@@ -52,13 +61,25 @@ static int skipped_dir(int fd)
     return 0;
 }
 
+/* Whether directory `fd` is one whose fsync is skipped. */
+static int skipped_dir(int fd)
+{
+    const char *names = getenv("SYNCSHIM_DIRS");
+    return !names || !*names || listed(fd, names, 1);
+}
+
 /* `real` of `fd` (looked up by `name` the first time), unless `fd` is a
  * directory whose sync is skipped. */
 static int sync_unless_skipped(int fd, int (**real)(int), const char *name)
 {
+    const char *paths = getenv("SYNCSHIM_PATHS");
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && skipped_dir(fd))
+    if (paths && *paths) {
+        if (listed(fd, paths, 0))
+            return 0;
+    } else if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && skipped_dir(fd)) {
         return 0;
+    }
     if (!*real)
         *real = (int (*)(int))dlsym(RTLD_NEXT, name);
     return (*real)(fd);

@@ -170,6 +170,20 @@ fn tally(place: &str, dir: &std::path::Path, acked: &[usize], unanswered: &[usiz
 
 #[test]
 fn sigkill_at_random_moments_loses_nothing_acknowledged() {
+    soak("");
+}
+
+/// The same with the local copy stored before each 250
+/// (host/queue/src/at_once.rs) and only the remote one queued: a kill
+/// between the two, or in the middle of either, loses nothing either.
+#[test]
+fn sigkill_with_immediate_local_delivery_loses_nothing_acknowledged() {
+    soak("immediate_local_delivery = true\n");
+}
+
+/// Sends the thousand messages through `KILLS` kills with `extra` in the
+/// config, and checks that every acknowledged one arrived at both places.
+fn soak(extra: &str) {
     let seed = std::env::var("POSTERN_SOAK_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -187,7 +201,8 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         "relayhost = \"[127.0.0.1]:{}\"\n\
          minimal_backoff_time = \"1s\"\n\
          maximal_backoff_time = \"1s\"\n\
-         queue_run_delay = \"1s\"\n",
+         queue_run_delay = \"1s\"\n\
+         {extra}",
         relay.port
     ));
     let sent = Arc::new(Mutex::new(Sent::default()));

@@ -41,6 +41,7 @@ mod identity_checks;
 mod imap;
 mod imap_append;
 mod imap_condstore;
+mod immediate_delivery;
 mod import_postfix;
 mod limits;
 mod lmtp;

@@ -81,7 +81,7 @@ impl LocalDelivery {
     }
 
     /// The alias entry `address` is subject to, with its name.
-    fn alias_of<'m>(
+    pub(crate) fn alias_of<'m>(
         &self,
         aliases: &'m AliasMap,
         address: &Address,

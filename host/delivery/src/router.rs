@@ -143,6 +143,35 @@ impl Deliver for Router {
         }
     }
 
+    /// Only a recipient routed to the local agent (no `transport_maps`
+    /// entry sending it elsewhere, no content filter), and only what
+    /// [`LocalDelivery::deliver_at_once`] takes.
+    fn deliver_at_once<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+        recipient: &'a Recipient,
+        content: &'a [u8],
+    ) -> BoxFuture<'a, Option<Delivered>> {
+        Box::pin(async move {
+            if envelope.content_filter.is_some()
+                || !matches!(self.route(&recipient.address), Ok(Transport::Local))
+            {
+                return None;
+            }
+            let status = self
+                .local
+                .deliver_at_once(envelope, recipient, content)
+                .await?;
+            Some(Delivered {
+                agent: self.local.agent(),
+                relay: self.local.agent().to_owned(),
+                status,
+                remote: None,
+                next_hop_notifies: false,
+            })
+        })
+    }
+
     fn deliver_batch<'a>(
         &'a self,
         id: &'a QueueId,

@@ -127,6 +127,21 @@ pub trait Deliver: Send + Sync {
         None
     }
 
+    /// Delivers `content` to `recipient` now, before the message is
+    /// queued (`immediate_local_delivery`), when that delivery is a plain
+    /// store into a mailbox here: no alias, no `.forward`, no command, no
+    /// other transport. `None` for anything else, and the queue takes the
+    /// recipient as usual. The default delivers nothing at once.
+    fn deliver_at_once<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+        recipient: &'a Recipient,
+        content: &'a [u8],
+    ) -> BoxFuture<'a, Option<Delivered>> {
+        let _ = (envelope, recipient, content);
+        Box::pin(std::future::ready(None))
+    }
+
     /// Delivers `content` to several recipients of one destination and
     /// answers one [`Delivered`] per recipient, in order. The default
     /// hands each to [`Deliver::deliver`] in turn.

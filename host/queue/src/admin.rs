@@ -33,6 +33,7 @@ impl Queue {
             wake: Notify::new(),
             flush_requested: AtomicBool::new(false),
             schedule: Mutex::new(Schedule::default()),
+            at_once: crate::at_once::AtOnce::default(),
         })
     }
 

@@ -31,10 +31,14 @@ impl Enqueue for Queue {
     /// then resolves `Ok`. The file work runs on a blocking thread. The
     /// delivery loop gets the message as written with its queue id, so it
     /// need not read back the file it was just told about.
+    ///
+    /// With `immediate_local_delivery`, the recipients the agent delivers
+    /// at once are stored first and left out of the file, which is not
+    /// written at all when none is left (`at_once`).
     fn enqueue<'a>(
         &'a self,
         id: QueueId,
-        envelope: Envelope,
+        mut envelope: Envelope,
         content: Vec<u8>,
     ) -> BoxFuture<'a, Result<(), EnqueueError>> {
         Box::pin(async move {
@@ -48,6 +52,21 @@ impl Enqueue for Queue {
             let sender = envelope.sender.to_string();
             let nrcpt = envelope.recipients.len();
             let size = content.len();
+            let at_once = self.at_once_agent(&envelope);
+            if let Some(agent) = &at_once {
+                tracing::info!(
+                    target: "postern/qmgr",
+                    "{id}: from=<{sender}>, size={size}, nrcpt={nrcpt} (immediate delivery)"
+                );
+                envelope.recipients = self
+                    .deliver_at_once(agent.as_ref(), &id, &envelope, &content)
+                    .await;
+                if envelope.recipients.is_empty() {
+                    tracing::info!(target: "postern/qmgr", "{id}: removed");
+                    return Ok(());
+                }
+            }
+            let left = envelope.recipients.len();
             let spool = self.spool.clone();
             let file_id = id.clone();
             let loaded = blocking(move || {
@@ -56,10 +75,17 @@ impl Enqueue for Queue {
                 Ok(Loaded { message, len })
             })
             .await?;
-            tracing::info!(
-                target: "postern/qmgr",
-                "{id}: from=<{sender}>, size={size}, nrcpt={nrcpt} (queue {target})"
-            );
+            if at_once.is_some() {
+                tracing::info!(
+                    target: "postern/qmgr",
+                    "{id}: {left} of {nrcpt} recipients queued (queue {target})"
+                );
+            } else {
+                tracing::info!(
+                    target: "postern/qmgr",
+                    "{id}: from=<{sender}>, size={size}, nrcpt={nrcpt} (queue {target})"
+                );
+            }
             if target == QueueName::Active {
                 self.schedule().admit_handed(id, loaded);
                 self.wake.notify_one();

@@ -43,6 +43,9 @@
 //! - `enqueue`: the [`postern_mail::Enqueue`] implementation (cleanup).
 //! - [`filter`]: content filters, [`ContentFilter`] (a service's
 //!   `content_filter`) and the one delivery of a filtered message.
+//! - `at_once`: immediate local delivery (`immediate_local_delivery`), a
+//!   message stored in its local mailboxes before the 250, with no queue
+//!   file when nothing is left.
 //! - `commit`: group commit, one fsync of `active/` shared by the
 //!   sessions that queued a message meanwhile.
 //! - `scheduler`: [`Queue::run`], the delivery loop (qmgr).
@@ -74,6 +77,7 @@
 
 mod active;
 mod admin;
+mod at_once;
 mod attempt;
 mod bounce;
 mod commit;

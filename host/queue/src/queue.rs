@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use postern_mail::QueueId;
 use tokio::sync::Notify;
 
+use crate::at_once::AtOnce;
 use crate::attempt::Loaded;
 use crate::error::QueueError;
 use crate::recovery::recover;
@@ -34,6 +35,8 @@ pub struct Queue {
     /// Set by [`Queue::flush`]: rescan and try everything now.
     pub(crate) flush_requested: AtomicBool,
     pub(crate) schedule: Mutex<Schedule>,
+    /// The agent of `immediate_local_delivery`, once the loop runs.
+    pub(crate) at_once: AtOnce,
 }
 
 impl Queue {
@@ -59,6 +62,7 @@ impl Queue {
             wake: Notify::new(),
             flush_requested: AtomicBool::new(false),
             schedule: Mutex::new(Schedule::default()),
+            at_once: AtOnce::default(),
         })
     }
 

@@ -37,6 +37,9 @@ impl Queue {
         agent: Arc<dyn Deliver>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        if self.settings.immediate_local_delivery {
+            self.at_once.set(Arc::clone(&agent));
+        }
         let mut tasks: JoinSet<Outcome> = JoinSet::new();
         let mut running: HashMap<task::Id, Job> = HashMap::new();
         let mut active = Active::new(self.limits());

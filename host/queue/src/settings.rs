@@ -60,6 +60,10 @@ pub struct QueueSettings {
     /// follows main.cf ([`crate::filter`]). SMTP services take theirs
     /// through [`crate::ContentFilter`].
     pub content_filter: Option<String>,
+    /// `immediate_local_delivery` (no): store a message in the local
+    /// mailboxes it is for before the SMTP server answers its DATA, and
+    /// queue only what is left (`at_once`).
+    pub immediate_local_delivery: bool,
 }
 
 impl Default for QueueSettings {
@@ -78,6 +82,7 @@ impl Default for QueueSettings {
             message_active_limit: 20_000,
             message_recipient_limit: 20_000,
             queue_minfree: 0,
+            immediate_local_delivery: false,
             content_filter: None,
         }
     }

@@ -178,6 +178,7 @@ pub fn queue_settings(m: &crate::config::Main) -> postern_queue::QueueSettings {
         queue_run_delay: m.queue_run_delay,
         myhostname: m.myhostname.clone(),
         queue_minfree: m.queue_minfree,
+        immediate_local_delivery: m.immediate_local_delivery,
         process_limit: count(m.default_process_limit),
         destination_concurrency_limit: count(m.default_destination_concurrency_limit),
         transport_concurrency_limits: vec![

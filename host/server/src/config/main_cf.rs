@@ -154,6 +154,9 @@ pub struct Main {
     /// Free bytes the queue file system must keep: below this (or below
     /// 1.5 times the announced size) MAIL FROM gets 452 4.3.1.
     pub queue_minfree: u64,
+    /// Store mail for plain local mailboxes before answering its DATA,
+    /// with no queue file for it (off by default).
+    pub immediate_local_delivery: bool,
     /// `local_recipient_maps` names `unix:passwd.byname`: system accounts
     /// are local recipients beside the users file and the aliases.
     pub system_accounts: bool,
@@ -422,6 +425,9 @@ impl Main {
                 .map(|v| value::list(&v).map(str::to_owned).collect())
                 .unwrap_or_default(),
             queue_minfree: r.get("queue_minfree", value::count).unwrap_or_default(),
+            immediate_local_delivery: r
+                .get("immediate_local_delivery", value::boolean)
+                .unwrap_or_default(),
             system_accounts: r
                 .get("local_recipient_maps", local_recipient_maps)
                 .unwrap_or_default(),

@@ -95,6 +95,9 @@ pub const PARAMS: &[Param] = &[
     ),
     p("header_size_limit", "102400", Kind::Size),
     p("home_mailbox", "Maildir/", Kind::Text),
+    // Postern's own: local mail stored in its mailboxes before the 250,
+    // without a queue file (host/queue/src/at_once.rs).
+    p("immediate_local_delivery", "no", Kind::Bool),
     p("inet_interfaces", "loopback-only", Kind::Interfaces),
     p("initial_destination_concurrency", "5", Kind::Count),
     p("line_length_limit", "2048", Kind::Count),

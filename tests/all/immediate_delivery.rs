@@ -1,0 +1,180 @@
+//! `immediate_local_delivery = true` (host/queue/src/at_once.rs): mail for
+//! plain local mailboxes is in them when the 250 comes, with no queue
+//! file; what is not (an alias, a failed store) goes through the queue as
+//! before, and the log keeps its shape.
+
+use std::path::Path;
+
+use crate::support::*;
+
+const BODY: &str = "Subject: at once\r\nMessage-ID: <at.once@client.test.example>\r\n\r\nhello\r\n";
+
+/// A server with immediate local delivery, `team` aliased to bob, and
+/// remote mail relayed to a port where nothing listens.
+fn immediate_server() -> (Server, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("aliases"), "team: bob\n").unwrap();
+    test_config(
+        dir,
+        &format!(
+            "immediate_local_delivery = true\nalias_maps = \"hash:{}/aliases\"\n\
+             relayhost = \"[127.0.0.1]:{}\"\n",
+            dir.display(),
+            free_port()
+        ),
+    );
+    (Server::start_in(dir), tmp)
+}
+
+/// The files under `queue/active` and `queue/deferred`.
+fn queued_files(dir: &Path) -> Vec<String> {
+    ["active", "deferred"]
+        .iter()
+        .flat_map(|q| std::fs::read_dir(dir.join("queue").join(q)).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn local_mail_is_in_the_mailbox_when_the_250_comes() {
+    let (server, tmp) = immediate_server();
+    let mut c = Client::connect(server.smtp);
+    let reply = send_accepted(
+        &mut c,
+        "sender@client.test.example",
+        &["alice@example.org"],
+        BODY,
+    );
+    let id = queued_id(&reply);
+    // No waiting: the copy was on disk before the reply.
+    let files = message_files(&server.new_dir("alice"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        text.starts_with("Return-Path: <sender@client.test.example>\r\nDelivered-To: alice@example.org\r\nReceived: "),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\n\r\nhello\r\n"), "{text}");
+    assert!(queued_files(tmp.path()).is_empty());
+    // The maillog shape, in Postfix's order.
+    let log = server.wait_log(&format!("{id}: removed"));
+    let at = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("log lacks {needle:?}:\n{log}"))
+    };
+    let from = at(&format!(
+        "postern/qmgr[{}]: {id}: from=<sender@client.test.example>, size=",
+        server.pid()
+    ));
+    let to = at(&format!(
+        "postern/local[{}]: {id}: to=<alice@example.org>, relay=local, delay=",
+        server.pid()
+    ));
+    let removed = at(&format!("{id}: removed"));
+    assert!(from < to && to < removed, "{log}");
+    assert!(log.contains(", nrcpt=1 (immediate delivery)"), "{log}");
+    assert!(
+        log.contains("dsn=2.0.0, status=sent (delivered to maildir)"),
+        "{log}"
+    );
+    assert!(!log.contains("(queue active)"), "{log}");
+}
+
+#[test]
+fn an_alias_goes_through_the_queue_beside_a_mailbox_delivered_at_once() {
+    let (server, tmp) = immediate_server();
+    let mut c = Client::connect(server.smtp);
+    let reply = send_accepted(
+        &mut c,
+        "sender@client.test.example",
+        &["alice@example.org", "team@example.org"],
+        BODY,
+    );
+    let id = queued_id(&reply);
+    assert_eq!(message_files(&server.new_dir("alice")).len(), 1);
+    // The alias is expanded by the delivery loop, from a queue file that
+    // holds it alone.
+    let bob = wait_messages(&server.new_dir("bob"), 1);
+    let bob = String::from_utf8_lossy(&bob[0]);
+    assert!(bob.contains("Delivered-To: bob@"), "{bob}");
+    let log = server.wait_log(&format!("{id}: removed"));
+    assert!(log.contains(", nrcpt=2 (immediate delivery)"), "{log}");
+    assert!(
+        log.contains(&format!("{id}: 1 of 2 recipients queued (queue active)")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("{id}: to=<alice@example.org>, relay=local")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "{id}: to=<bob@example.org>, orig_to=<team@example.org>, relay=local"
+        )) || log.contains(&format!("{id}: to=<team@example.org>, relay=local")),
+        "{log}"
+    );
+    // One line per recipient: alice is not delivered a second time.
+    assert_eq!(log.matches("to=<alice@example.org>").count(), 1, "{log}");
+    assert_eq!(message_files(&server.new_dir("alice")).len(), 1);
+    assert!(queued_files(tmp.path()).is_empty());
+}
+
+#[test]
+fn a_store_that_fails_at_once_is_queued_and_deferred_once() {
+    let (server, tmp) = immediate_server();
+    // A file where alice's mail directory should be: every store fails.
+    let home = tmp.path().join("mail/example.org");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("alice"), "not a directory").unwrap();
+    let mut c = Client::connect(server.smtp);
+    let reply = send_accepted(
+        &mut c,
+        "sender@client.test.example",
+        &["alice@example.org"],
+        BODY,
+    );
+    let id = queued_id(&reply);
+    // Acknowledged because the queue has it.
+    let log = server.wait_log(&format!("{id}: to=<alice@example.org>"));
+    assert!(
+        log.contains(&format!("{id}: 1 of 1 recipients queued (queue active)")),
+        "{log}"
+    );
+    assert!(log.contains("status=deferred"), "{log}");
+    // The attempt at once is not logged as a delivery of its own.
+    assert_eq!(
+        log.matches(&format!("{id}: to=<alice@example.org>"))
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(queued_files(tmp.path()), [id]);
+}
+
+#[test]
+fn remote_recipients_are_queued() {
+    let (server, tmp) = immediate_server();
+    let mut c = Client::connect(server.smtp);
+    let reply = send_accepted(
+        &mut c,
+        "sender@client.test.example",
+        &["alice@example.org", "carol@elsewhere.example"],
+        BODY,
+    );
+    let id = queued_id(&reply);
+    assert_eq!(message_files(&server.new_dir("alice")).len(), 1);
+    let log = server.wait_log(&format!("{id}: to=<carol@elsewhere.example>"));
+    assert!(
+        log.contains(&format!("{id}: 1 of 2 recipients queued (queue active)")),
+        "{log}"
+    );
+    assert!(log.contains("status=deferred"), "{log}");
+    assert_eq!(queued_files(tmp.path()), std::slice::from_ref(&id));
+    let out = postern_run(&tmp.path().join("postern.toml"), &["queue", "show", &id]);
+    let text = output_text(&out);
+    assert!(
+        text.contains("carol@elsewhere.example") && !text.contains("alice@example.org"),
+        "{text}"
+    );
+}
