@@ -27,6 +27,17 @@ fn immediate_server() -> (Server, tempfile::TempDir) {
     (Server::start_in(dir), tmp)
 }
 
+/// Sends [`BODY`] to `rcpts` and returns the queue id of the 250.
+fn send(server: &Server, rcpts: &[&str]) -> String {
+    let mut c = Client::connect(server.smtp);
+    queued_id(&send_accepted(
+        &mut c,
+        "sender@client.test.example",
+        rcpts,
+        BODY,
+    ))
+}
+
 /// The files under `queue/active` and `queue/deferred`.
 fn queued_files(dir: &Path) -> Vec<String> {
     ["active", "deferred"]
@@ -39,14 +50,7 @@ fn queued_files(dir: &Path) -> Vec<String> {
 #[test]
 fn local_mail_is_in_the_mailbox_when_the_250_comes() {
     let (server, tmp) = immediate_server();
-    let mut c = Client::connect(server.smtp);
-    let reply = send_accepted(
-        &mut c,
-        "sender@client.test.example",
-        &["alice@example.org"],
-        BODY,
-    );
-    let id = queued_id(&reply);
+    let id = send(&server, &["alice@example.org"]);
     // No waiting: the copy was on disk before the reply.
     let files = message_files(&server.new_dir("alice"));
     assert_eq!(files.len(), 1, "{files:?}");
@@ -84,14 +88,7 @@ fn local_mail_is_in_the_mailbox_when_the_250_comes() {
 #[test]
 fn an_alias_goes_through_the_queue_beside_a_mailbox_delivered_at_once() {
     let (server, tmp) = immediate_server();
-    let mut c = Client::connect(server.smtp);
-    let reply = send_accepted(
-        &mut c,
-        "sender@client.test.example",
-        &["alice@example.org", "team@example.org"],
-        BODY,
-    );
-    let id = queued_id(&reply);
+    let id = send(&server, &["alice@example.org", "team@example.org"]);
     assert_eq!(message_files(&server.new_dir("alice")).len(), 1);
     // The alias is expanded by the delivery loop, from a queue file that
     // holds it alone.
@@ -127,14 +124,7 @@ fn a_store_that_fails_at_once_is_queued_and_deferred_once() {
     let home = tmp.path().join("mail/example.org");
     std::fs::create_dir_all(&home).unwrap();
     std::fs::write(home.join("alice"), "not a directory").unwrap();
-    let mut c = Client::connect(server.smtp);
-    let reply = send_accepted(
-        &mut c,
-        "sender@client.test.example",
-        &["alice@example.org"],
-        BODY,
-    );
-    let id = queued_id(&reply);
+    let id = send(&server, &["alice@example.org"]);
     // Acknowledged because the queue has it.
     let log = server.wait_log(&format!("{id}: to=<alice@example.org>"));
     assert!(
@@ -155,14 +145,7 @@ fn a_store_that_fails_at_once_is_queued_and_deferred_once() {
 #[test]
 fn remote_recipients_are_queued() {
     let (server, tmp) = immediate_server();
-    let mut c = Client::connect(server.smtp);
-    let reply = send_accepted(
-        &mut c,
-        "sender@client.test.example",
-        &["alice@example.org", "carol@elsewhere.example"],
-        BODY,
-    );
-    let id = queued_id(&reply);
+    let id = send(&server, &["alice@example.org", "carol@elsewhere.example"]);
     assert_eq!(message_files(&server.new_dir("alice")).len(), 1);
     let log = server.wait_log(&format!("{id}: to=<carol@elsewhere.example>"));
     assert!(

@@ -31,7 +31,7 @@ use std::time::SystemTime;
 
 use postern_mail::{Deliver, Envelope, QueueId, Recipient};
 
-use crate::maillog::{Delays, log_delivery, recipient_line};
+use crate::maillog::{Delays, report};
 use crate::queue::Queue;
 use crate::status::RecipientStatus;
 
@@ -105,16 +105,7 @@ impl Queue {
                 start,
                 end: SystemTime::now(),
             };
-            metrics::counter!(
-                "postern_deliveries_total",
-                "transport" => answer.agent,
-                "status" => status.word(),
-            )
-            .increment(1);
-            log_delivery(
-                answer.agent,
-                &recipient_line(id, recipient, &answer.relay, &delays, &status),
-            );
+            report(answer.agent, id, recipient, &answer.relay, &delays, &status);
         }
         left
     }

@@ -18,7 +18,7 @@ use crate::active::Entries;
 use crate::format::{
     QueuedMessage, deferral_record, notice_record, parse_named, remote_status_record,
 };
-use crate::maillog::{Delays, log_delivery, recipient_line};
+use crate::maillog::{Delays, report};
 use crate::queue::{Queue, blocking};
 use crate::spool::{QueueName, Spool};
 use crate::status::RecipientStatus;
@@ -117,15 +117,13 @@ pub(crate) async fn attempt(
         let mut handed_over = Vec::new();
         for ((&i, recipient), answer) in group.iter().zip(&recipients).zip(answers) {
             let status = RecipientStatus::from(answer.status);
-            metrics::counter!(
-                "postern_deliveries_total",
-                "transport" => answer.agent,
-                "status" => status.word(),
-            )
-            .increment(1);
-            log_delivery(
+            report(
                 answer.agent,
-                &recipient_line(&id, recipient, &answer.relay, &delays, &status),
+                &id,
+                recipient,
+                &answer.relay,
+                &delays,
+                &status,
             );
             records.extend(remote_status_record(i, &status, answer.remote.as_ref()));
             // RFC 3461 §5.2.3: a next hop that took NOTIFY=SUCCESS with

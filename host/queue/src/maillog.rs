@@ -105,10 +105,30 @@ fn push_one_line(out: &mut String, text: &str) {
     out.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
 }
 
+/// One recipient's outcome as the queue reports it, from the delivery
+/// loop or at once: counted in `postern_deliveries_total` by agent and
+/// status, and logged under the agent ([`recipient_line`]).
+pub(crate) fn report(
+    agent: &'static str,
+    id: &QueueId,
+    recipient: &Recipient,
+    relay: &str,
+    delays: &Delays,
+    status: &RecipientStatus,
+) {
+    metrics::counter!(
+        "postern_deliveries_total",
+        "transport" => agent,
+        "status" => status.word(),
+    )
+    .increment(1);
+    log_delivery(agent, &recipient_line(id, recipient, relay, delays, status));
+}
+
 /// Logs `line` under `postern/<agent>`. `tracing` targets are static, so
 /// the agent names Postfix logs under are spelled out; another agent logs
 /// as `postern/delivery`.
-pub(crate) fn log_delivery(agent: &str, line: &str) {
+fn log_delivery(agent: &str, line: &str) {
     match agent {
         "local" => tracing::info!(target: "postern/local", "{line}"),
         "virtual" => tracing::info!(target: "postern/virtual", "{line}"),
