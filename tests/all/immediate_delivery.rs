@@ -161,3 +161,45 @@ fn remote_recipients_are_queued() {
         "{text}"
     );
 }
+
+/// After the drop to `mail_owner`, a system account's copy is stored at
+/// once through the root helper, as the account, as a queued one is.
+#[test]
+fn at_once_after_the_privilege_drop_the_files_are_the_accounts() {
+    use std::os::unix::fs::MetadataExt;
+
+    use crate::privileges::{accounts, skip_unless_root, system_config};
+    use crate::system_accounts::tree;
+
+    if skip_unless_root() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (owner, user) = accounts(dir, "At-Once-1");
+    let extra = format!(
+        "mail_owner = \"{}\"\nimmediate_local_delivery = true\n\
+         local_recipient_maps = \"unix:passwd.byname\"\n",
+        owner.name
+    );
+    system_config(dir, &extra, &[]);
+    let server = Server::start_in(dir);
+    server.wait_log("running as mail_owner");
+    let id = send(&server, &[&format!("{}@example.org", user.name)]);
+    let maildir = dir.join("home/Maildir");
+    assert_eq!(
+        message_files(&maildir.join("new")).len(),
+        1,
+        "{}",
+        server.log()
+    );
+    for path in tree(&maildir) {
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid), "{path:?}");
+    }
+    let log = server.wait_log(&format!("{id}: removed"));
+    assert!(log.contains(", nrcpt=1 (immediate delivery)"), "{log}");
+    assert!(queued_files(dir).is_empty());
+    drop(server);
+    drop((user, owner));
+}
