@@ -3,28 +3,42 @@
 //! file; what is not (an alias, a failed store) goes through the queue as
 //! before, and the log keeps its shape.
 
+use std::net::SocketAddr;
 use std::path::Path;
+
+use crate::metrics_ops::{sample, scrape};
 
 use crate::support::*;
 
 const BODY: &str = "Subject: at once\r\nMessage-ID: <at.once@client.test.example>\r\n\r\nhello\r\n";
 
-/// A server with immediate local delivery, `team` aliased to bob, and
-/// remote mail relayed to a port where nothing listens.
+/// A server with immediate local delivery, `team` aliased to bob,
+/// remote mail relayed to a port where nothing listens, and metrics on a
+/// free port ([`metrics_addr`]).
 fn immediate_server() -> (Server, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::write(dir.join("aliases"), "team: bob\n").unwrap();
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    std::fs::write(dir.join("metrics"), metrics.to_string()).unwrap();
     test_config(
         dir,
         &format!(
             "immediate_local_delivery = true\nalias_maps = \"hash:{}/aliases\"\n\
-             relayhost = \"[127.0.0.1]:{}\"\n",
+             relayhost = \"[127.0.0.1]:{}\"\n[metrics]\nlisten = \"{metrics}\"\n",
             dir.display(),
             free_port()
         ),
     );
     (Server::start_in(dir), tmp)
+}
+
+/// Where the server of `dir` serves its metrics.
+fn metrics_addr(dir: &Path) -> SocketAddr {
+    std::fs::read_to_string(dir.join("metrics"))
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// Sends [`BODY`] to `rcpts` and returns the queue id of the 250.
@@ -115,6 +129,16 @@ fn an_alias_goes_through_the_queue_beside_a_mailbox_delivered_at_once() {
     assert_eq!(log.matches("to=<alice@example.org>").count(), 1, "{log}");
     assert_eq!(message_files(&server.new_dir("alice")).len(), 1);
     assert!(queued_files(tmp.path()).is_empty());
+    let (_, body) = scrape(metrics_addr(tmp.path()), "/metrics");
+    for (outcome, n) in [("delivered", 1.0), ("queued", 1.0)] {
+        let name = format!("postern_queue_immediate_total{{outcome=\"{outcome}\"}}");
+        assert_eq!(sample(&body, &name), Some(n), "{body}");
+    }
+    assert_eq!(
+        sample(&body, "postern_queue_immediate_total{outcome=\"failed\"}"),
+        None,
+        "{body}"
+    );
 }
 
 #[test]
@@ -140,6 +164,9 @@ fn a_store_that_fails_at_once_is_queued_and_deferred_once() {
         "{log}"
     );
     assert_eq!(queued_files(tmp.path()), [id]);
+    let (_, body) = scrape(metrics_addr(tmp.path()), "/metrics");
+    let failed = "postern_queue_immediate_total{outcome=\"failed\"}";
+    assert_eq!(sample(&body, failed), Some(1.0), "{body}");
 }
 
 #[test]

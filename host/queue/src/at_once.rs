@@ -21,6 +21,11 @@
 //! store fails, for now or for good, is queued too: the delivery loop
 //! tries it again at once and defers or bounces it with the usual notice.
 //!
+//! The client waits for the stores before its reply: milliseconds for a
+//! Maildir, and up to the 20 s lock wait of an mbox another process holds
+//! locked (then that recipient is queued), well inside the 10 minutes RFC
+//! 5321 §4.5.3.2.6 gives a client to wait after the final dot.
+//!
 //! The log keeps Postfix's shape and order: the `from=` line first (its
 //! note says `(immediate delivery)` instead of `(queue active)`), then a
 //! `to=` line per recipient delivered, then `removed`, or the count queued.
@@ -79,15 +84,22 @@ impl Queue {
         let mut left = Vec::new();
         for recipient in &envelope.recipients {
             if recipient.notify_success() {
+                outcome("queued");
                 left.push(recipient.clone());
                 continue;
             }
             let start = SystemTime::now();
             let Some(answer) = agent.deliver_at_once(envelope, recipient, content).await else {
+                outcome("queued");
                 left.push(recipient.clone());
                 continue;
             };
             let status = RecipientStatus::from(answer.status);
+            outcome(if matches!(status, RecipientStatus::Sent { .. }) {
+                "delivered"
+            } else {
+                "failed"
+            });
             if !matches!(status, RecipientStatus::Sent { .. }) {
                 // Logged once, by the delivery loop's attempt of it.
                 tracing::debug!(
@@ -109,4 +121,11 @@ impl Queue {
         }
         left
     }
+}
+
+/// Counts one recipient of immediate delivery by what became of it:
+/// `delivered` at once, `failed` at once (then queued), or `queued`
+/// without a try.
+fn outcome(what: &'static str) {
+    metrics::counter!("postern_queue_immediate_total", "outcome" => what).increment(1);
 }
