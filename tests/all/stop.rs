@@ -144,12 +144,7 @@ fn stop_says_bye_to_imap_and_pop3_sessions_and_keeps_deletions_undone() {
         send_accepted(&mut c, "s@example.org", &[&to], "Subject: s\r\n\r\nx\r\n");
         wait_messages(&server.new_dir(user), 1);
     }
-    let port = |service: &str| {
-        let needle = format!("listening on {service} ");
-        let log = server.wait_log(&needle);
-        let addr = log.lines().find_map(|l| l.split(&needle).nth(1)).unwrap();
-        addr.trim().rsplit_once(':').unwrap().1.to_owned()
-    };
+    let port = |service: &str| server.listening(service).port().to_string();
     let mut script = Command::new("python3")
         .arg("-c")
         .arg(MAILBOX_SESSIONS)
