@@ -230,3 +230,61 @@ fn at_once_after_the_privilege_drop_the_files_are_the_accounts() {
     drop(server);
     drop((user, owner));
 }
+
+/// A full mailbox file system: the store at once fails and leaves
+/// nothing behind, the message is queued (250), and the queue delivers
+/// it once there is room again.
+#[test]
+fn a_full_mailbox_disk_queues_the_message_and_leaves_no_partial_file() {
+    use crate::full_disk::{Tmpfs, leave_free};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mail = dir.join("mail");
+    let Some(_fs) = Tmpfs::mount(&mail, "2m") else {
+        return;
+    };
+    let filler = mail.join("filler");
+    std::fs::write(dir.join("users"), USERS).unwrap();
+    std::fs::write(
+        dir.join("postern.toml"),
+        config_text(
+            dir,
+            "immediate_local_delivery = true\nminimal_backoff_time = \"1s\"\n",
+        ),
+    )
+    .unwrap();
+    let server = Server::start_in(dir);
+    // Alice's Maildir exists (her first message), then the disk fills.
+    let first = send(&server, &["alice@example.org"]);
+    server.wait_log(&format!("{first}: removed"));
+    let maildir = server.new_dir("alice").parent().unwrap().to_owned();
+    leave_free(&mail, &filler, 16 * 1024);
+    let big = format!(
+        "Subject: big\r\n\r\n{}",
+        "0123456789abcdef0123456789abcdef012345678\r\n".repeat(2000)
+    );
+    let mut c = Client::connect(server.smtp);
+    let id = queued_id(&send_accepted(
+        &mut c,
+        "sender@client.test.example",
+        &["alice@example.org"],
+        &big,
+    ));
+    server.wait_log(&format!("{id}: 1 of 1 recipients queued (queue active)"));
+    // The queue's own first try finds the disk still full.
+    let log = server.wait_log(&format!("{id}: to=<alice@example.org>"));
+    assert!(log.contains("status=deferred"), "{log}");
+    // Nothing half-written in the mailbox: one message, an empty tmp/.
+    assert_eq!(message_files(&maildir.join("new")).len(), 1);
+    assert_eq!(std::fs::read_dir(maildir.join("tmp")).unwrap().count(), 0);
+    // Room again: the queue's next try delivers it, whole.
+    std::fs::remove_file(&filler).unwrap();
+    flush(dir);
+    let got = wait_messages(&maildir.join("new"), 2);
+    assert!(
+        got.iter()
+            .any(|m| m.ends_with(big.split_once("\r\n\r\n").unwrap().1.as_bytes()))
+    );
+    server.wait_log(&format!("{id}: removed"));
+}
