@@ -95,12 +95,8 @@ impl Queue {
                 continue;
             };
             let status = RecipientStatus::from(answer.status);
-            outcome(if matches!(status, RecipientStatus::Sent { .. }) {
-                "delivered"
-            } else {
-                "failed"
-            });
             if !matches!(status, RecipientStatus::Sent { .. }) {
+                outcome("failed");
                 // Logged once, by the delivery loop's attempt of it.
                 tracing::debug!(
                     target: "postern/qmgr",
@@ -111,6 +107,7 @@ impl Queue {
                 left.push(recipient.clone());
                 continue;
             }
+            outcome("delivered");
             let delays = Delays {
                 arrival: envelope.arrival,
                 active,
