@@ -288,3 +288,61 @@ fn a_full_mailbox_disk_queues_the_message_and_leaves_no_partial_file() {
     );
     server.wait_log(&format!("{id}: removed"));
 }
+
+/// An mbox someone else keeps locked (a mail reader's dot lock): the
+/// store at once gives up after a moment rather than hold the client's
+/// reply for the queue's 20 s, the message is queued (250), and the
+/// queue's own try, which waits for the lock, delivers it once the lock
+/// is gone.
+#[test]
+fn a_locked_mbox_is_left_to_the_queue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let spool = dir.join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    test_config(
+        dir,
+        &format!(
+            "immediate_local_delivery = true\nhome_mailbox = \"\"\n\
+             mail_spool_directory = \"{}\"\n",
+            spool.display()
+        ),
+    );
+    let server = Server::start_in(dir);
+    let first = send(&server, &["alice@example.org"]);
+    let log = server.wait_log(&format!("{first}: removed"));
+    assert!(log.contains(", nrcpt=1 (immediate delivery)"), "{log}");
+    let mbox = spool.join("alice");
+    assert_eq!(mbox_messages(&mbox), 1);
+    let lock = spool.join("alice.lock");
+    std::fs::write(&lock, "").unwrap();
+    let mut c = Client::connect(server.smtp);
+    // The reply does not wait out the queue's 20 s for the lock (it comes
+    // after about a second; the rest is room for a loaded machine).
+    c.set_timeout(std::time::Duration::from_secs(12));
+    let id = queued_id(&send_accepted(
+        &mut c,
+        "sender@client.test.example",
+        &["alice@example.org"],
+        BODY,
+    ));
+    server.wait_log(&format!("{id}: 1 of 1 recipients queued (queue active)"));
+    assert_eq!(mbox_messages(&mbox), 1);
+    // The mail reader lets go while the queue's try waits.
+    std::fs::remove_file(&lock).unwrap();
+    let log = server.wait_log(&format!("{id}: removed"));
+    let delivered = format!("{id}: to=<alice@example.org>");
+    let line = log.lines().find(|l| l.contains(&delivered)).unwrap();
+    assert!(line.contains("status=sent (delivered to mailbox)"), "{log}");
+    assert_eq!(log.matches(&delivered).count(), 1, "{log}");
+    assert_eq!(mbox_messages(&mbox), 2);
+}
+
+/// The messages in the mbox at `path` (its `From ` lines).
+fn mbox_messages(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .split('\n')
+        .filter(|l| l.starts_with("From "))
+        .count()
+}

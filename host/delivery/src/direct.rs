@@ -10,6 +10,7 @@ use postern_mail::{DeliveryStatus, EnhancedCode, Envelope, Recipient};
 
 use crate::local::{LocalDelivery, delivered_to};
 use crate::resolve::Owner;
+use crate::store::LockWait;
 
 impl LocalDelivery {
     /// Stores `content` in the mailbox of `recipient.address` as
@@ -35,8 +36,15 @@ impl LocalDelivery {
                 detail: format!("unknown user: \"{}\"", address.local().to_lowercase()),
             };
         };
-        self.store(envelope, address, &owner, recipient, content)
-            .await
+        self.store(
+            envelope,
+            address,
+            &owner,
+            recipient,
+            content,
+            LockWait::Queue,
+        )
+        .await
     }
 
     /// Stores `content` in the mailbox of `recipient` now, when that is
@@ -47,7 +55,10 @@ impl LocalDelivery {
     /// an alias names it, its owner has a `.forward`, `mailbox_command` is
     /// set (a command may run for minutes), it has no mailbox here (the
     /// queue bounces it with the usual notice), or it is a forwarding
-    /// loop (the same).
+    /// loop (the same). The client waits for its reply meanwhile, so an
+    /// mbox's locks are waited for a second at most ([`LockWait::AtOnce`]):
+    /// a mailbox locked longer fails this store, and the queue, which
+    /// waits Postfix's 20 s, takes the recipient.
     pub async fn deliver_at_once(
         &self,
         envelope: &Envelope,
@@ -68,8 +79,15 @@ impl LocalDelivery {
             return None;
         }
         Some(
-            self.store(envelope, address, &owner, recipient, content)
-                .await,
+            self.store(
+                envelope,
+                address,
+                &owner,
+                recipient,
+                content,
+                LockWait::AtOnce,
+            )
+            .await,
         )
     }
 }

@@ -51,12 +51,14 @@ pub(crate) fn maildir(
     Some(client.call(&request).and_then(done))
 }
 
-/// Appends `parts` to the mbox `path` as `owner` through the helper;
-/// `None` when there is no helper or no owner. Blocking.
+/// Appends `parts` to the mbox `path` as `owner` through the helper,
+/// waiting at most `lock_wait` for its locks; `None` when there is no
+/// helper or no owner. Blocking.
 pub(crate) fn mbox(
     owner: Option<(u32, u32)>,
     path: &Path,
     sender: &str,
+    lock_wait: Duration,
     parts: &[&[u8]],
 ) -> Option<Result<(), String>> {
     let (uid, gid) = owner?;
@@ -65,6 +67,7 @@ pub(crate) fn mbox(
         ids: Ids { uid, gid },
         path: path.to_owned(),
         sender: sender.to_owned(),
+        lock_wait_ms: u32::try_from(lock_wait.as_millis()).unwrap_or(u32::MAX),
         message: parts.concat(),
     };
     Some(
@@ -151,6 +154,7 @@ pub fn execute(request: Request) -> Response {
             ids,
             path,
             sender,
+            lock_wait_ms,
             message,
         } => {
             // `mail_spool_directory/DOMAIN/USER`: the domain's directory
@@ -161,6 +165,7 @@ pub fn execute(request: Request) -> Response {
             let date = postern_mail::date::asctime(SystemTime::now());
             Mbox::new(&path)
                 .with_owner(Some((ids.uid, ids.gid)))
+                .with_lock_wait(Duration::from_millis(u64::from(lock_wait_ms)))
                 .deliver(&sender, &date, &[&message])
                 .map_or_else(|e| failed(e.to_string()), |_| Response::Done)
         }
@@ -363,6 +368,7 @@ mod tests {
             },
             path: path.clone(),
             sender: "s@example.org".to_owned(),
+            lock_wait_ms: 1000,
             message: b"Subject: x\r\n\r\nhi\r\n".to_vec(),
         });
         assert!(matches!(response, Response::Done), "{response:?}");

@@ -5,7 +5,7 @@
 //! empty. The message gets `Return-Path:` and `Delivered-To:` first.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use postern_mail::{Address, DeliveryStatus, EnhancedCode, Envelope, Recipient};
 use postern_mailbox::{Maildir, Mbox};
@@ -15,6 +15,28 @@ use crate::local::{LocalDelivery, blocking};
 use crate::local_owner::{as_owner, make_home_for};
 use crate::pipe;
 use crate::resolve::Owner;
+
+/// How long a store waits for an mbox's locks (a Maildir takes none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockWait {
+    /// For the queue: as long as Postfix's local(8) (20 tries a second
+    /// apart), after which the recipient is deferred.
+    Queue,
+    /// For a client waiting on its reply (immediate delivery): a moment,
+    /// enough for another writer's append; a mailbox locked longer (a
+    /// mail reader's, a stale lock) is left to the queue, which waits the
+    /// full time without keeping anyone waiting.
+    AtOnce,
+}
+
+impl LockWait {
+    fn duration(self) -> Duration {
+        match self {
+            LockWait::Queue => postern_mailbox::mbox::LOCK_WAIT,
+            LockWait::AtOnce => Duration::from_secs(1),
+        }
+    }
+}
 
 impl LocalDelivery {
     /// Stores one message for `owner` as Postfix's local(8) would:
@@ -30,6 +52,7 @@ impl LocalDelivery {
         owner: &Owner,
         recipient: &Recipient,
         content: &[u8],
+        lock_wait: LockWait,
     ) -> DeliveryStatus {
         let settings = self.settings();
         let user = owner.user();
@@ -105,8 +128,9 @@ impl LocalDelivery {
         let target = path.clone();
         let written = tokio::task::spawn_blocking(move || {
             // Dropped to mail_owner: the root helper writes as the owner.
+            let parts = [trace.as_bytes(), &content];
             if let Some(done) =
-                crate::local_privsep::mbox(ids, &target, &sender, &[trace.as_bytes(), &content])
+                crate::local_privsep::mbox(ids, &target, &sender, lock_wait.duration(), &parts)
             {
                 return done.map(|()| 0);
             }
@@ -117,7 +141,8 @@ impl LocalDelivery {
             let date = postern_mail::date::asctime(SystemTime::now());
             Mbox::new(&target)
                 .with_owner(ids)
-                .deliver(&sender, &date, &[trace.as_bytes(), &content])
+                .with_lock_wait(lock_wait.duration())
+                .deliver(&sender, &date, &parts)
                 .map_err(|e| e.to_string())
         })
         .await

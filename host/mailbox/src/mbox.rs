@@ -32,7 +32,7 @@ const STALE_LOCK: Duration = Duration::from_secs(500);
 
 /// How long to wait for the locks by default: Postfix's
 /// `deliver_lock_attempts` (20) times `deliver_lock_delay` (1s).
-const LOCK_WAIT: Duration = Duration::from_secs(20);
+pub const LOCK_WAIT: Duration = Duration::from_secs(20);
 
 /// How often a held lock is tried again.
 const LOCK_RETRY: Duration = Duration::from_millis(100);

@@ -19,6 +19,9 @@ const MAX_LOGIN: usize = 32;
 const MAX_PASSWORD: usize = 1024;
 /// A file name (NAME_MAX).
 const MAX_NAME: usize = 255;
+/// The longest wait for an mbox's locks: the queue's own (Postfix's 20
+/// attempts a second apart); a forged request cannot hold a thread longer.
+const MAX_LOCK_WAIT_MS: u32 = 20_000;
 
 /// What the helper allows, fixed when it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,11 +85,18 @@ impl Policy {
                 self.mailbox(*ids, path)
             }
             Request::Mbox {
-                ids, path, sender, ..
+                ids,
+                path,
+                sender,
+                lock_wait_ms,
+                ..
             } => {
                 self.ids(*ids)?;
                 if sender.contains(['\0', '\r', '\n']) {
                     return Err("a sender with control characters".to_owned());
+                }
+                if *lock_wait_ms > MAX_LOCK_WAIT_MS {
+                    return Err(format!("a lock wait of {lock_wait_ms} ms"));
                 }
                 self.mailbox(*ids, path)
             }
@@ -353,9 +363,24 @@ mod tests {
                 ids: Ids { uid: 1000, gid: 0 },
                 path: "/var/mail/alice".into(),
                 sender: String::new(),
+                lock_wait_ms: 0,
                 message: vec![],
             })
             .contains("root")
+        );
+        // A thread of the helper held longer than the queue would wait.
+        assert!(
+            refused(Request::Mbox {
+                ids: Ids {
+                    uid: 1000,
+                    gid: 1000
+                },
+                path: "/var/mail/alice".into(),
+                sender: String::new(),
+                lock_wait_ms: 60_000,
+                message: vec![],
+            })
+            .contains("lock wait")
         );
         assert!(refused(command(1, "/bin/sh")).contains("below"));
         // Someone else's home, a way out with `..`, a relative path, a

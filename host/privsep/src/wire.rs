@@ -56,6 +56,9 @@ pub enum Request {
         path: PathBuf,
         /// The envelope sender for the `From ` line (empty: MAILER-DAEMON).
         sender: String,
+        /// How long to wait for the mailbox's locks, in milliseconds: 20 s
+        /// for the queue, less for a client waiting on its reply.
+        lock_wait_ms: u32,
         /// The message, trace headers included.
         message: Vec<u8>,
     },
@@ -187,10 +190,11 @@ impl Request {
                 ids,
                 path,
                 sender,
+                lock_wait_ms,
                 message,
             } => {
                 out.u8(MBOX).ids(*ids).path(path).bytes(sender.as_bytes());
-                out.bytes(message);
+                out.u32(*lock_wait_ms).bytes(message);
             }
             Request::Command {
                 ids,
@@ -262,6 +266,7 @@ impl Request {
                 ids: r.ids()?,
                 path: r.path()?,
                 sender: r.string()?,
+                lock_wait_ms: r.u32()?,
                 message: r.bytes()?.to_vec(),
             },
             COMMAND => {

@@ -22,9 +22,10 @@
 //! tries it again at once and defers or bounces it with the usual notice.
 //!
 //! The client waits for the stores before its reply: milliseconds for a
-//! Maildir, and up to the 20 s lock wait of an mbox another process holds
-//! locked (then that recipient is queued), well inside the 10 minutes RFC
-//! 5321 §4.5.3.2.6 gives a client to wait after the final dot.
+//! Maildir, and at most a second for the locks of an mbox another process
+//! holds (then that recipient is queued, and the queue waits Postfix's
+//! 20 s for them), well inside the 10 minutes RFC 5321 §4.5.3.2.6 gives a
+//! client to wait after the final dot.
 //!
 //! The log keeps Postfix's shape and order: the `from=` line first (its
 //! note says `(immediate delivery)` instead of `(queue active)`), then a

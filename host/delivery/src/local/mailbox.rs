@@ -12,6 +12,7 @@ use postern_mail::{Address, DeliveryStatus, EnhancedCode, Envelope, Recipient};
 use super::{LocalDelivery, combine, delivered_to};
 use crate::expand::Destination;
 use crate::resolve::Owner;
+use crate::store::LockWait;
 
 impl LocalDelivery {
     /// Delivers to the mailbox of `address` (see [`LocalDelivery::store`]),
@@ -63,8 +64,15 @@ impl LocalDelivery {
             };
             let Some((user, file)) = forward else {
                 statuses.push(
-                    self.store(envelope, &address, &owner, recipient, content)
-                        .await,
+                    self.store(
+                        envelope,
+                        &address,
+                        &owner,
+                        recipient,
+                        content,
+                        LockWait::Queue,
+                    )
+                    .await,
                 );
                 continue;
             };
@@ -104,8 +112,15 @@ impl LocalDelivery {
             }
             if own {
                 statuses.push(
-                    self.store(envelope, &address, &owner, recipient, content)
-                        .await,
+                    self.store(
+                        envelope,
+                        &address,
+                        &owner,
+                        recipient,
+                        content,
+                        LockWait::Queue,
+                    )
+                    .await,
                 );
             }
         }

@@ -33,6 +33,7 @@ fn round_trips() {
             ids: Ids { uid: 5, gid: 6 },
             path: "/var/mail/a".into(),
             sender: "a@b".into(),
+            lock_wait_ms: 1000,
             message: vec![],
         },
         command(),
