@@ -56,7 +56,7 @@ impl LocalDelivery {
     /// set (a command may run for minutes), it has no mailbox here (the
     /// queue bounces it with the usual notice), or it is a forwarding
     /// loop (the same). The client waits for its reply meanwhile, so an
-    /// mbox's locks are waited for a second at most ([`LockWait::AtOnce`]):
+    /// mbox's locks are waited for a second at most (`LockWait::AtOnce`):
     /// a mailbox locked longer fails this store, and the queue, which
     /// waits Postfix's 20 s, takes the recipient.
     pub async fn deliver_at_once(

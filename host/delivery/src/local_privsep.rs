@@ -7,13 +7,11 @@
 //! code here ([`execute`]) as the owner.
 //!
 //! Directories the helper makes (a users-file home, the parents of a
-//! home or of an mbox) never stay root's by accident: see [`make_dirs`].
+//! home or of an mbox) never stay root's by accident: see `make_dirs`.
 //!
 //! Without a helper (a daemon that never was root, or runs as root with
-//! `mail_owner = "root"`) nothing goes through here: [`local_owner`]
+//! `mail_owner = "root"`) nothing goes through here: `local_owner`
 //! switches per thread as before, or the daemon writes as itself.
-//!
-//! [`local_owner`]: crate::local_owner
 
 use std::ffi::OsStr;
 use std::io;

@@ -10,7 +10,7 @@
 //! Finally `postmaster` at a local domain always exists (RFC 5321 §4.5.1):
 //! without a users-file entry it gets a mailbox of its own.
 //!
-//! The users file is the one in force ([`Users`]): `postern reload`
+//! The users file is the one in force (`Users`): `postern reload`
 //! swaps it whole, and each lookup reads one version of it.
 
 use std::collections::BTreeSet;

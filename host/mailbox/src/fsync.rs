@@ -20,11 +20,11 @@
 //! the daemon ([`set_mode`]), as Dovecot reads it once per process.
 //!
 //! Deliveries into one Maildir at the same time share the fsync of its
-//! `new/` ([`dir_shared`]): one delivery at a time fsyncs the directory for
+//! `new/` (`dir_shared`): one delivery at a time fsyncs the directory for
 //! every delivery that linked its file in before that fsync began, and the
 //! others wait for it (group commit, as the queue does for `active/`).
 //!
-//! Their files' own syncs are shared too ([`file_shared`]): each delivery
+//! Their files' own syncs are shared too (`file_shared`): each delivery
 //! starts its file's writeback, one delivery at a time fsyncs `tmp/` for
 //! all that did (on a journaling file system that commits the running
 //! transaction, which holds every such file's blocks), and each then

@@ -21,7 +21,7 @@
 //!
 //! The file is rewritten in place (no file created per change: creating and
 //! deleting inodes is most of what a busy mailbox costs the kernel) under
-//! an flock(2) of the file itself ([`Held`]), which every writer takes,
+//! an flock(2) of the file itself (`Held`), which every writer takes,
 //! after the `dovecot-uidlist` dotlock when it holds that too. Readers
 //! without the lock may catch a rewrite half done, so the header carries a
 //! checksum of the file (`C`, FNV-1a 64 of the text without the field): a

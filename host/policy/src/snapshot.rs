@@ -9,7 +9,7 @@
 //! An SMTP session asks through [`Policy::check_in`] with its
 //! [`PolicySession`]: the first check of a transaction pins the snapshot
 //! then current, and every plugin instance the transaction makes is kept
-//! there ([`Held`]) for its later checks, until the session releases it.
+//! there (`Held`) for its later checks, until the session releases it.
 //! A transaction is thus evaluated against one snapshot from its first
 //! check to its last, and a reload reaches the next transaction.
 //!

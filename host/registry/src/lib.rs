@@ -23,7 +23,7 @@
 //! `oci://` entries from local files only ([`Store::resolve`]).
 //!
 //! # Layout
-//! - [`reference`]: [`PluginRef`], `oci://` and `file://` references, tags,
+//! - [`reference`](mod@reference): [`PluginRef`], `oci://` and `file://` references, tags,
 //!   version constraints, digests; which hosts get plain HTTP.
 //! - [`artifact`]: the CNCF Wasm layout, media types, the config blob,
 //!   annotations, digests, component-not-module.

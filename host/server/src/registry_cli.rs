@@ -22,6 +22,9 @@ use crate::config::{Config, RestrictionItem};
 use crate::registry_install;
 
 /// The registry subcommands of `postern plugin`.
+// clap prints these comments as `--help`, where `[plugins]` is the
+// config table and `REF[@sha256:DIGEST]` a usage pattern, not links.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
     /// Push a component to a registry as REF (oci://HOST/NS/NAME:TAG, or

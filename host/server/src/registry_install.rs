@@ -2,7 +2,7 @@
 //! registry commands ([`crate::registry_cli`] has the rest). An install
 //! pulls, checks every digest, the version constraint, the signature
 //! against `[plugins] trusted_keys` and that the component links as a
-//! plugin of this server ([`check_links`], which `publish` shares); only
+//! plugin of this server (`check_links`, which `publish` shares); only
 //! then does it store the component, put it in service as `NAME.wasm` and
 //! lock it, all under the plugin directory's lock. A failed install,
 //! update or removal leaves the directory, plugins.lock and the running

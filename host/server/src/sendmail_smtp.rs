@@ -6,7 +6,7 @@
 //! run in the caller's process, as the caller, without the network: the
 //! transport is the pair stdin/stdout, and each accepted message is
 //! handed to the running daemon (or the maildrop) exactly as `sendmail`
-//! hands one over ([`crate::sendmail::hand_over`]), so `250` comes only
+//! hands one over (`crate::sendmail::hand_over`), so `250` comes only
 //! once the message is on disk, and the daemon records the caller's uid
 //! from the kernel. As in Postfix, relaying and the other access
 //! controls do not apply to the local user: the restriction lists are

@@ -12,7 +12,7 @@
 //! re-read config ([`SmtpPolicies::prepare`]) and swaps them in one store
 //! ([`SmtpPolicies::swap`]), or, if any fails, none. A service may gain or
 //! lose lists of its own at a reload: it is found again in the new config
-//! by its name, addresses and rank ([`Key`]). Services added to or removed
+//! by its name, addresses and rank (`Key`). Services added to or removed
 //! from the config take a restart (their sockets are bound at start); the
 //! reload says so in the log. Their other overrides (banner, limits) are
 //! read at start only.

@@ -46,7 +46,7 @@
 //!
 //! # Layout
 //! - this file: the arguments ([`Config`]) and the plugin glue.
-//! - `triplet`: the decision ([`triplet::decide`]) over a
+//! - `triplet`: the decision (`triplet::decide`) over a
 //!   [`postern_plugin_sdk::state::State`], unit tested with a clock.
 //! - `net`: client networks and the client whitelist.
 

@@ -42,7 +42,7 @@
 //!
 //! # Layout
 //! - this file: the arguments ([`Config`]) and the plugin glue.
-//! - `limit`: the decision ([`limit::decide`]) over a
+//! - `limit`: the decision (`limit::decide`) over a
 //!   [`postern_plugin_sdk::state::State`], unit tested with a clock.
 
 mod limit;

@@ -1,4 +1,4 @@
-//! FETCH data items (RFC 3501 §6.4.5), with BODY[section]<partial>.
+//! FETCH data items (RFC 3501 §6.4.5), with `BODY[section]<partial>`.
 
 use super::parse::{Parser, Result, bad};
 
@@ -63,7 +63,7 @@ pub enum FetchItem {
     Uid,
     /// MODSEQ (RFC 7162 §3.1.4.1)
     Modseq,
-    /// BODY[section]<partial>, BODY.PEEK[...], and the RFC822 forms.
+    /// `BODY[section]<partial>`, `BODY.PEEK[...]`, and the RFC822 forms.
     Section {
         /// The name the response uses (`BODY`, `RFC822.HEADER`, ...).
         name: &'static str,

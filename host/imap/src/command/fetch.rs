@@ -1,5 +1,5 @@
 //! FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8): flags, dates, sizes,
-//! ENVELOPE, BODY/BODYSTRUCTURE and BODY[section]<partial>, setting
+//! ENVELOPE, BODY/BODYSTRUCTURE and `BODY[section]<partial>`, setting
 //! \Seen unless the item peeks or the mailbox is read-only; MODSEQ and
 //! the CHANGEDSINCE modifier of CONDSTORE (RFC 7162 §3.1.4).
 

@@ -2,7 +2,7 @@
 //! its name), and the dispatch that checks the state a command needs
 //! (RFC 3501 §6: any state, not authenticated, authenticated, selected).
 //!
-//! A command returns a [`Done`]: the tagged completion. Dispatch then
+//! A command returns a `Done`: the tagged completion. Dispatch then
 //! brings the selected mailbox up to date (untagged EXISTS, EXPUNGE,
 //! FETCH FLAGS) before the completion goes out, as RFC 3501 §5.2 asks.
 

@@ -2,7 +2,7 @@
 //! multi-line responses as bytes. No sockets, no mailbox: unit tests and a
 //! fuzzer can feed it anything.
 //!
-//! - [`line`]: splitting input into command lines, with a length cap.
+//! - [`line`](mod@line): splitting input into command lines, with a length cap.
 //! - [`command`]: parsing a line into a [`Command`] (RFC 1939 §§4–7,
 //!   RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH).
 //! - [`response`]: `+OK`/`-ERR` lines and dot-stuffed multi-line bodies.

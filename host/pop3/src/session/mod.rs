@@ -1,5 +1,5 @@
 //! A POP3 session over a socket (RFC 1939 §3): the AUTHORIZATION state
-//! ([`authorization`]), then TRANSACTION and UPDATE ([`transaction`]).
+//! (`authorization`), then TRANSACTION and UPDATE (`transaction`).
 //!
 //! STLS (RFC 2595 §4) is taken only in AUTHORIZATION; the TLS session then
 //! starts over in AUTHORIZATION with nothing kept from before (the `USER`

@@ -16,7 +16,7 @@ pub enum ExpandError {
     Recursive(String),
     /// `${name` without its closing brace, or `$` at the end.
     Syntax(String),
-    /// The value grew past [`MAX_EXPANDED`]: names that each repeat the
+    /// The value grew past `MAX_EXPANDED`: names that each repeat the
     /// next (`a = $b$b$b`, `b = $c$c$c`, ...) multiply a small file into
     /// gigabytes (found writing the config fuzz target; fuzz/corpus/config/).
     TooLong(String),
