@@ -6,6 +6,11 @@
 //! valgrind --tool=callgrind target/release/examples/calls 2000
 //! perf record -g target/release/examples/calls 200000
 //! ```
+//!
+//! With `PLUGIN_DIR=DIR`, `permit_mynetworks` is loaded from
+//! `DIR/permit_mynetworks.wasm` instead of the embedded build: an A/B of
+//! two builds of one plugin (bench/README.md, "Standard plugins without
+//! WASI").
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -22,10 +27,11 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
     let runtime = Runtime::new().unwrap();
-    let config = PolicyConfig::default().with(
+    let mut config = PolicyConfig::default().with(
         Stage::Recipient,
         vec![Entry::from_line("permit_mynetworks").unwrap()],
     );
+    config.plugin_dir = std::env::var_os("PLUGIN_DIR").map(Into::into);
     let snapshot = runtime.load(&config).unwrap();
     let mut request = PolicyRequest::new(Stage::Recipient);
     request.protocol_name = "ESMTP".to_owned();
