@@ -10,7 +10,10 @@
 //! the restart, a duplicate at worst, as the client saw no 250 and sends
 //! again. A power cut may leave it short (the directory entry reached the
 //! disk, not all of the data): the test cuts it, as such a cut would, and
-//! recovery must then not deliver it.
+//! recovery must then not deliver it. The same crash when the new message
+//! is written over a spare (the file of a delivered message, kept to be
+//! reused: host/queue/src/spare.rs) must find the file holding the new
+//! message alone, synced before it took the queue id.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,35 +21,71 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// Kills the process that asks for an fsync of a `queue/active`
-/// directory, before the fsync happens (std's `File::sync_all` and
-/// `sync_data` go through libc's `fsync` and `fdatasync`).
+/// Kills the process that asks for the Nth fsync of a `queue/active`
+/// directory (N from `KILL_AT_FLUSH`, 1 when unset), before the fsync
+/// happens (std's `File::sync_all` and `sync_data` go through libc's
+/// `fsync` and `fdatasync`). With `FLUSH_LOG` set, it also appends to
+/// that file every such fsync and every fdatasync of a queue file, with
+/// the path it was made on.
 const SHIM: &str = r#"
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int is_active(int fd)
+static int flushes;
+
+/* The path of `fd` into `path`; its length, 0 if unknown. */
+static size_t path_of(int fd, char *path, size_t size)
 {
-    char link[64], path[4096];
+    char link[64];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
+    ssize_t n = readlink(link, path, size - 1);
     if (n <= 0)
         return 0;
     path[n] = '\0';
-    const char *suffix = "/queue/active";
-    size_t l = strlen(suffix);
-    return (size_t)n >= l && strcmp(path + n - l, suffix) == 0;
+    return (size_t)n;
+}
+
+/* Appends "CALL PATH" to the file FLUSH_LOG names, if set. */
+static void record(const char *call, const char *path)
+{
+    const char *log = getenv("FLUSH_LOG");
+    if (!log)
+        return;
+    int fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    if (fd < 0)
+        return;
+    dprintf(fd, "%s %s\n", call, path);
+    close(fd);
 }
 
 int fsync(int fd)
 {
-    if (is_active(fd))
-        kill(getpid(), SIGKILL);
+    char path[4096];
+    size_t n = path_of(fd, path, sizeof path);
+    const char *suffix = "/queue/active";
+    size_t l = strlen(suffix);
+    if (n >= l && strcmp(path + n - l, suffix) == 0) {
+        record("fsync", path);
+        const char *at = getenv("KILL_AT_FLUSH");
+        if (++flushes >= (at ? atoi(at) : 1))
+            kill(getpid(), SIGKILL);
+    }
     int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    return real(fd);
+}
+
+int fdatasync(int fd)
+{
+    char path[4096];
+    if (path_of(fd, path, sizeof path) && strstr(path, "/queue/"))
+        record("fdatasync", path);
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
     return real(fd);
 }
 "#;
@@ -95,6 +134,84 @@ fn crash_at_flush(tmp: &Path) -> PathBuf {
         .collect();
     assert_eq!(active.len(), 1, "{active:?}");
     active.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_crash_before_the_flush_of_a_spare_leaves_the_new_message_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut command = foreground(&test_config(tmp.path(), ""));
+    let flush_log = tmp.path().join("flushes.log");
+    command
+        .env("LD_PRELOAD", shim(tmp.path()))
+        .env("KILL_AT_FLUSH", "2")
+        .env("FLUSH_LOG", &flush_log);
+    let mut server = Server::spawn(tmp.path(), command);
+    // The first message is delivered, and its queue file kept as a spare.
+    let mut c = Client::connect(server.smtp);
+    let old = "Subject: old\r\n\r\nthe first message, delivered, then a spare\r\n".repeat(20);
+    let r = send_message(
+        &mut c,
+        "s@client.test.example",
+        &["alice@example.org"],
+        &old,
+    );
+    assert!(r.starts_with("250"), "{r}");
+    wait_messages(&server.new_dir("alice"), 1);
+    let spares = tmp.path().join("queue/spare");
+    let start = Instant::now();
+    while std::fs::read_dir(&spares).unwrap().count() == 0 {
+        assert!(
+            start.elapsed() < WAIT,
+            "no spare kept; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The second, shorter, is written over it; the server dies at the
+    // flush that would acknowledge it.
+    let mut c = Client::connect(server.smtp);
+    let new = "Subject: new\r\n\r\nthe second message, never acknowledged\r\n";
+    let r = send_message(&mut c, "s@client.test.example", &["alice@example.org"], new);
+    assert_eq!(r, "", "an answer to DATA before the flush: {r}");
+    assert!(
+        !server.wait().success(),
+        "the server should have been killed"
+    );
+    let active: Vec<PathBuf> = std::fs::read_dir(tmp.path().join("queue/active"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(active.len(), 1, "{active:?}");
+    // Nothing of the first message is left in it.
+    let file = String::from_utf8(std::fs::read(&active[0]).unwrap()).unwrap();
+    assert!(file.contains("never acknowledged"), "{file}");
+    assert!(!file.contains("then a spare"), "{file}");
+    assert!(file.ends_with("POSTERN-END\n"), "{file}");
+    // And it was synced under the spare's name, before it took the queue
+    // id: a power cut cannot leave the old message under the new id.
+    let flushes = std::fs::read_to_string(&flush_log).unwrap();
+    let last: Vec<&str> = flushes.lines().rev().take(2).collect();
+    assert!(
+        last[0].starts_with("fsync ") && last[0].ends_with("/queue/active"),
+        "{flushes}"
+    );
+    assert!(
+        last[1].starts_with("fdatasync ") && last[1].contains("/queue/spare/"),
+        "the spare was not synced before its move:\n{flushes}"
+    );
+    // After the restart: the second message once, the first not again,
+    // and no word of a lost message.
+    let server = Server::start_in(tmp.path());
+    let msgs = wait_messages(&server.new_dir("alice"), 2);
+    assert!(String::from_utf8_lossy(&msgs.concat()).contains("never acknowledged"));
+    wait_queue_empty(tmp.path());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(messages(&server.new_dir("alice")).len(), 2);
+    assert!(
+        !server.log().contains("removed from incoming"),
+        "{}",
+        server.log()
+    );
 }
 
 /// Waits until the queue has nothing left in `active/`.

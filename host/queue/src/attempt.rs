@@ -230,8 +230,16 @@ async fn finish(
         // on the async thread, as `reopen` opens: metadata updates of a
         // name this daemon owns, with no disk wait (the unlink is not
         // synced), cheaper than a trip to a blocking thread and back.
-        drop(file);
-        let removed = match spool.remove_finished(QueueName::Active, &file_id) {
+        // Kept as a spare (written over by a new message) only if this was
+        // the last handle to it: no write may land in it later.
+        let spare = match Arc::try_unwrap(file) {
+            Ok(file) => {
+                drop(file);
+                Some(message.content.len() as u64)
+            }
+            Err(_) => None,
+        };
+        let removed = match spool.remove_finished(QueueName::Active, &file_id, spare) {
             Err(e) if e.kind() != io::ErrorKind::NotFound && !unrecorded.is_empty() => {
                 // Still there: the statuses must be on record for the
                 // retry, or it would deliver these recipients again.

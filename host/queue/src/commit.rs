@@ -104,6 +104,14 @@ impl GroupSync {
         self.commit_with(file, |dir| File::open(dir)?.sync_all())
     }
 
+    /// Makes durable the entry of a file whose data is already on disk (a
+    /// spare, synced before its move: spare.rs): the shared fsync of the
+    /// directory alone.
+    pub(crate) fn commit_entry(&self) -> io::Result<()> {
+        self.group
+            .run(|members| counted(members, File::open(&self.dir)?.sync_all()))
+    }
+
     /// [`GroupSync::commit`] with the directory fsync given (tests watch
     /// and fail it).
     fn commit_with(
@@ -111,12 +119,7 @@ impl GroupSync {
         file: &File,
         fsync_dir: impl FnOnce(&Path) -> io::Result<()>,
     ) -> io::Result<()> {
-        let fsync_dir = |members: usize| {
-            let result = fsync_dir(&self.dir);
-            metrics::counter!("postern_queue_group_syncs_total").increment(1);
-            metrics::counter!("postern_queue_group_sync_members_total").increment(members as u64);
-            result
-        };
+        let fsync_dir = |members: usize| counted(members, fsync_dir(&self.dir));
         if self.group.is_idle() {
             // Alone: the file's fdatasync commits the move along with the
             // data, and the directory fsync then finds the journal clean
@@ -129,6 +132,13 @@ impl GroupSync {
         self.group.run(fsync_dir)?;
         file.sync_data()
     }
+}
+
+/// Counts one shared flush of `members` callers, whatever its `result`.
+fn counted(members: usize, result: io::Result<()>) -> io::Result<()> {
+    metrics::counter!("postern_queue_group_syncs_total").increment(1);
+    metrics::counter!("postern_queue_group_sync_members_total").increment(members as u64);
+    result
 }
 
 /// Starts the writeback of `file`'s dirty pages without waiting for it:

@@ -13,7 +13,8 @@
 //! retry deferred mail with exponential backoff; give up after
 //! `maximal_queue_lifetime`). Its queues are Postfix's directories:
 //! `incoming active deferred hold corrupt` under the queue directory, one
-//! file per message. At start-up it recovers whatever a crash left: see
+//! file per message (and `spare/`, files of delivered messages kept to be
+//! written over by new ones: `spare`). At start-up it recovers whatever a crash left: see
 //! [`Queue::open_with`].
 //!
 //! It also does bounce(8)'s work: recipients that bounce or expire
@@ -69,6 +70,7 @@
 //! - [`format`](mod@format): the queue file format, [`QueuedMessage`].
 //! - [`status`]: [`RecipientStatus`] and record escaping.
 //! - `spool`: the directories and durable file moves, [`QueueName`].
+//! - `spare`: finished files kept to be written over by new messages.
 //! - `inspect`: [`Queue::list`] and [`Queue::read`], [`QueueEntry`].
 //! - `maillog`: the per-recipient log line.
 //! - [`id`]: queue ids.
@@ -101,6 +103,7 @@ pub mod queue;
 mod recovery;
 mod scheduler;
 pub mod settings;
+mod spare;
 mod spool;
 pub mod status;
 #[cfg(test)]

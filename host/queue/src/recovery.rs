@@ -17,6 +17,7 @@ use crate::spool::{QueueName, Spool, sync_dir};
 /// be read is logged and left for the next start.
 pub(crate) fn recover(spool: &Spool) -> Result<(), QueueError> {
     clear_incoming(spool)?;
+    clear_spares(spool);
     for q in [QueueName::Active, QueueName::Deferred, QueueName::Hold] {
         let entries = spool
             .entries(q)
@@ -62,6 +63,22 @@ fn clear_incoming(spool: &Spool) -> Result<(), QueueError> {
         sync_dir(&dir).map_err(|e| QueueError::io(&dir, e))?;
     }
     Ok(())
+}
+
+/// Deletes the spares (spare.rs): files of delivered messages, kept by
+/// the last run to be written over. Without a word, as they are no loss,
+/// and without a sync, as one that comes back is deleted the next time.
+/// A spare that cannot be removed is only disk space: never an error.
+fn clear_spares(spool: &Spool) {
+    let dir = spool.spare_dir();
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Checks one queue file: quarantines it if it does not parse, cuts a torn
@@ -249,12 +266,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn incoming_leftovers_are_removed() {
+    async fn incoming_leftovers_and_spares_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let (id, bytes) = queued(dir.path(), &["bob@example.net"]).await;
         fs::write(dir.path().join("incoming/ABCDEF123456"), &bytes[..10]).unwrap();
         fs::write(dir.path().join("incoming").join(id.as_str()), &bytes).unwrap();
+        // A spare (spare.rs), holding a delivered message.
+        fs::write(dir.path().join("spare/ABCDEF654321"), &bytes).unwrap();
         Queue::open(dir.path()).unwrap();
+        assert!(names(&dir.path().join("spare")).is_empty());
         assert!(names(&dir.path().join("incoming")).is_empty());
         // The acknowledged copy in active/ stays.
         assert_eq!(names(&dir.path().join("active")), [id.to_string()]);

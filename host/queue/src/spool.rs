@@ -14,6 +14,7 @@ use postern_mail::{Envelope, QueueId};
 use crate::commit::GroupSync;
 use crate::error::QueueError;
 use crate::format::{END_MARKER, header};
+use crate::spare::{SPARE_DIR, Spares};
 
 /// The queue directory is the daemon's alone (Postfix: 0700 postfix).
 const DIR_MODE: u32 = 0o700;
@@ -74,6 +75,8 @@ pub(crate) struct Spool {
     commits: Arc<[GroupSync; 2]>,
     /// The last free-space figure, shared by every clone.
     free: Arc<FreeSpace>,
+    /// Finished files kept in `spare/` to be written over (spare.rs).
+    spares: Arc<Spares>,
 }
 
 impl Spool {
@@ -81,8 +84,9 @@ impl Spool {
     pub fn create(root: &Path) -> Result<Spool, QueueError> {
         let mut builder = DirBuilder::new();
         builder.recursive(true).mode(DIR_MODE);
-        for q in QueueName::ALL {
-            let dir = root.join(q.as_str());
+        let dirs = QueueName::ALL.map(QueueName::as_str);
+        for name in dirs.into_iter().chain([SPARE_DIR]) {
+            let dir = root.join(name);
             builder.create(&dir).map_err(|e| QueueError::io(&dir, e))?;
         }
         sync_dir(root).map_err(|e| QueueError::io(root, e))?;
@@ -96,6 +100,7 @@ impl Spool {
             root: Arc::from(root),
             commits: Arc::new(commits),
             free: Arc::default(),
+            spares: Arc::default(),
         }
     }
 
@@ -118,6 +123,11 @@ impl Spool {
         self.root.join(q.as_str())
     }
 
+    /// The directory of the spares (spare.rs).
+    pub fn spare_dir(&self) -> PathBuf {
+        self.root.join(SPARE_DIR)
+    }
+
     /// The file of message `id` in queue `q`.
     pub fn path(&self, q: QueueName, id: &QueueId) -> PathBuf {
         // One allocation of the final size, not one per component.
@@ -133,9 +143,10 @@ impl Spool {
     /// way Postfix's cleanup does: the whole file into `incoming/`, moved
     /// into `target/` (which never replaces a file), then the file and
     /// `target/` flushed (one flush shared with the concurrent callers,
-    /// `commit`, which says why that is enough). Only when
-    /// this returns `Ok` may the message be acknowledged; on error nothing
-    /// of it is left. The file's length on success.
+    /// `commit`, which says why that is enough). The file is a spare
+    /// written over when there is one (spare.rs), else a new one. Only
+    /// when this returns `Ok` may the message be acknowledged; on error
+    /// nothing of it is left. The file's length on success.
     pub fn write_new(
         &self,
         id: &QueueId,
@@ -143,11 +154,43 @@ impl Spool {
         content: &[u8],
         target: QueueName,
     ) -> io::Result<u64> {
-        let incoming = self.path(QueueName::Incoming, id);
         let dest = self.path(target, id);
         let header = header(id, envelope, content.len());
-        let len = (header.len() + content.len() + END_MARKER.len()) as u64;
-        let written = write_file(&incoming, &[&header, content, END_MARKER])
+        let parts: [&[u8]; 3] = [&header, content, END_MARKER];
+        let len = parts.iter().map(|p| p.len() as u64).sum();
+        let commit = match target {
+            QueueName::Hold => Some(&self.commits[1]),
+            QueueName::Active => Some(&self.commits[0]),
+            _ => None,
+        };
+        if let Some(spare) = self.spares.take() {
+            let spare = self.spare_dir().join(spare);
+            match write_spare(&spare, &parts, len) {
+                Ok(()) => {
+                    move_new(&spare, &dest).inspect_err(|_| {
+                        let _ = fs::remove_file(&spare);
+                    })?;
+                    // Its data is on disk already: only its entry is left.
+                    let synced = match commit {
+                        Some(commit) => commit.commit_entry(),
+                        None => sync_dir(&self.dir(target)),
+                    };
+                    if let Err(e) = synced {
+                        let _ = fs::remove_file(&dest);
+                        return Err(e);
+                    }
+                    return Ok(len);
+                }
+                // A spare that cannot be written over is dropped, and the
+                // message goes into a new file, which reports whatever is
+                // wrong with the disk.
+                Err(_) => {
+                    let _ = fs::remove_file(&spare);
+                }
+            }
+        }
+        let incoming = self.path(QueueName::Incoming, id);
+        let written = write_file(&incoming, &parts)
             .and_then(|file| move_new(&incoming, &dest).map(|()| file));
         if written.is_err() {
             // incoming/ is only scratch from here on; a leftover is
@@ -156,10 +199,9 @@ impl Spool {
         }
         let file = written?;
         // The file and its entry are made durable together (`commit`).
-        let synced = match target {
-            QueueName::Hold => self.commits[1].commit(&file),
-            QueueName::Active => self.commits[0].commit(&file),
-            other => file.sync_all().and_then(|()| sync_dir(&self.dir(other))),
+        let synced = match commit {
+            Some(commit) => commit.commit(&file),
+            None => file.sync_all().and_then(|()| sync_dir(&self.dir(target))),
         };
         if let Err(e) = synced {
             let _ = fs::remove_file(&dest);
@@ -206,8 +248,25 @@ impl Spool {
     /// it again, or, if the last status record was not on disk either,
     /// delivers those recipients a second time. A duplicate at worst,
     /// never a loss, and one disk wait less per message.
-    pub fn remove_finished(&self, q: QueueName, id: &QueueId) -> io::Result<()> {
-        fs::remove_file(self.path(q, id))
+    /// A file of about `spare` bytes, closed for good (nothing can write
+    /// to it any more), is kept as a spare when there is room (spare.rs):
+    /// renamed into `spare/` instead, as unsynced.
+    pub fn remove_finished(
+        &self,
+        q: QueueName,
+        id: &QueueId,
+        spare: Option<u64>,
+    ) -> io::Result<()> {
+        let path = self.path(q, id);
+        if !spare.is_some_and(|len| self.spares.room_for(len)) {
+            return fs::remove_file(path);
+        }
+        let spare = self.spare_dir().join(id.as_str());
+        fs::rename(&path, &spare)?;
+        if self.spares.put(id.to_string()).is_err() {
+            let _ = fs::remove_file(&spare);
+        }
+        Ok(())
     }
 
     /// Moves the file at `path` into `corrupt/`, under its own name or,
@@ -261,15 +320,36 @@ impl Spool {
 }
 
 /// Creates `path` (it must not exist) and writes `parts`; not synced
-/// (`commit` does it once the file is in place). The
-/// parts go in one writev(2) (header, content and end record are one
-/// system call, not three), repeated only for what a short write left.
+/// (`commit` does it once the file is in place).
 fn write_file(path: &Path, parts: &[&[u8]]) -> io::Result<File> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(FILE_MODE)
         .open(path)?;
+    write_parts(&mut file, parts)?;
+    Ok(file)
+}
+
+/// Writes `parts`, `len` bytes in all, over the spare at `path` from its
+/// start, cuts what is left of its last message off, and syncs it: from
+/// here on it holds the new message alone, and may take a queue id
+/// (spare.rs says why the sync comes before the move). The length is
+/// only set when it changes, so that a message of the spare's size
+/// changes no metadata the sync would have to commit.
+fn write_spare(path: &Path, parts: &[&[u8]], len: u64) -> io::Result<()> {
+    let mut file = OpenOptions::new().write(true).open(path)?;
+    write_parts(&mut file, parts)?;
+    if file.metadata()?.len() != len {
+        file.set_len(len)?;
+    }
+    file.sync_data()
+}
+
+/// Writes `parts` at the file's position: in one writev(2) (header,
+/// content and end record are one system call, not three), repeated
+/// only for what a short write left.
+fn write_parts(file: &mut File, parts: &[&[u8]]) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
     let mut rest = &mut slices[..];
     IoSlice::advance_slices(&mut rest, 0);
@@ -281,7 +361,7 @@ fn write_file(path: &Path, parts: &[&[u8]]) -> io::Result<File> {
             Err(e) => return Err(e),
         }
     }
-    Ok(file)
+    Ok(())
 }
 
 /// Moves the new file `from` (in `incoming/`) to `to`, never replacing a
@@ -358,6 +438,71 @@ mod tests {
         *free.last.lock().unwrap() = Some((Instant::now() - 2 * FREE_SPACE_REUSE, fake));
         assert_ne!(free.get(dir.path(), 0), Some(fake));
         assert_eq!(free.get(&dir.path().join("missing"), u64::MAX), None);
+    }
+
+    /// A finished file is written over by the next message (same inode),
+    /// cut to its length, and parses as that message alone; a spare that
+    /// vanished, or a file kept open elsewhere, leaves a new file.
+    #[test]
+    fn a_finished_file_is_written_over_by_the_next_message() {
+        use std::os::unix::fs::MetadataExt;
+
+        use crate::format::parse;
+        use crate::testing::{envelope, names};
+
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::create(dir.path()).unwrap();
+        let write = |rcpts: &[&str], content: &[u8]| {
+            let id = crate::id::next_id();
+            let len = spool
+                .write_new(&id, &envelope(rcpts), content, QueueName::Active)
+                .unwrap();
+            let path = spool.path(QueueName::Active, &id);
+            let meta = fs::metadata(&path).unwrap();
+            assert_eq!(meta.len(), len);
+            let parsed = parse(&fs::read(&path).unwrap()).unwrap();
+            assert_eq!(parsed.message.id, id);
+            assert_eq!(parsed.message.envelope.recipients.len(), rcpts.len());
+            assert_eq!(parsed.message.content, content);
+            (id, meta.ino())
+        };
+        let long = vec![b'x'; 9000];
+        let (a, a_ino) = write(&["a@example.net", "b@example.net"], &long);
+        spool
+            .remove_finished(QueueName::Active, &a, Some(9000))
+            .unwrap();
+        assert_eq!(names(&spool.dir(QueueName::Active)), Vec::<String>::new());
+        assert_eq!(names(&spool.spare_dir()), [a.to_string()]);
+        assert!(names(&spool.dir(QueueName::Incoming)).is_empty());
+        // Shorter than the spare: the old message's tail is cut off.
+        let (b, b_ino) = write(&["c@example.net"], b"Subject: short\r\n\r\nhi\r\n");
+        assert_eq!(b_ino, a_ino);
+        assert!(names(&spool.spare_dir()).is_empty());
+        spool
+            .remove_finished(QueueName::Active, &b, Some(30))
+            .unwrap();
+        // Longer than the spare: it grows.
+        let (c, c_ino) = write(&["d@example.net"], &long);
+        assert_eq!(c_ino, a_ino);
+        // Kept open elsewhere (`None`): unlinked, never a spare.
+        spool.remove_finished(QueueName::Active, &c, None).unwrap();
+        assert!(names(&spool.spare_dir()).is_empty());
+        // (A new file may get the freed inode's number: not compared.)
+        let (d, _) = write(&["e@example.net"], b"x");
+        // A spare gone from spare/ (an operator cleaning up): the
+        // message goes into a new file.
+        spool
+            .remove_finished(QueueName::Active, &d, Some(1))
+            .unwrap();
+        fs::remove_file(spool.spare_dir().join(d.as_str())).unwrap();
+        write(&["f@example.net"], b"y");
+        // Too large to keep.
+        let (f, _) = write(&["g@example.net"], b"z");
+        let big = crate::spare::MAX_SPARE_LEN + 1;
+        spool
+            .remove_finished(QueueName::Active, &f, Some(big))
+            .unwrap();
+        assert!(names(&spool.spare_dir()).is_empty());
     }
 
     #[test]

@@ -1,0 +1,112 @@
+//! Spare queue files: the file of a finished message kept in `spare/`
+//! under the queue directory and written over by the next new message,
+//! instead of one file unlinked and another created.
+//!
+//! Why: on ext4 (and the other file systems that allocate at writeback)
+//! most of what a queue file costs the kernel is its life cycle, not its
+//! bytes: an inode allocated and freed, blocks allocated at writeback and
+//! freed at the unlink, each a change to the journal. A file that is
+//! written over in place keeps its inode and its blocks, so a new message
+//! of the same size changes nothing in the file system's metadata but the
+//! two names (bench/README.md, "Spare queue files", has the figures).
+//! Postfix has no such thing; databases do the same with their log files
+//! (PostgreSQL's recycled WAL segments).
+//!
+//! # Why a spare is safe
+//!
+//! A spare holds a message that was delivered. It lives in its own
+//! directory, `spare/`, which no queue scan reads and start-up recovery
+//! empties: it is never delivered again from there, and `incoming/` keeps
+//! meaning "being written" for whoever counts its files (a monitoring
+//! script, a test). [`crate::spool::Spool`] writes
+//! a new message into it in full, cuts it to the new length, and
+//! `fdatasync`s it *before* the rename that puts it in `active/`: until
+//! that sync returns the file may still hold parts of the old message, and
+//! under a queue id it would be delivered. After the sync, the rename and
+//! the shared fsync of `active/` make the entry durable as for a new file
+//! ([`crate::commit`]). A crash before the fsync of `active/` returns
+//! loses a message that was never acknowledged.
+//!
+//! Moving a finished file here is an unsynced rename, as the unlink it
+//! replaces was: a crash may put it back in `active/`, where recovery
+//! finds it finished and removes it, or delivers its last recipients a
+//! second time (a duplicate, never a loss, as before). A later reuse
+//! cannot outrun that: the fsync of `active/` that acknowledges the next
+//! message commits the move out of `active/` with it (Linux commits a
+//! directory's earlier entries with its fsync; the rename removed one).
+//!
+//! What is bounded: at most [`MAX_SPARES`] spares, each of at most
+//! [`MAX_SPARE_LEN`] bytes, so spares hold a few megabytes of disk at
+//! most; a larger or surplus file is unlinked as before.
+
+use std::sync::{Mutex, PoisonError};
+
+/// How many spares are kept: about the number of SMTP sessions writing at
+/// once under load (20 in the benchmarks), with room.
+pub(crate) const MAX_SPARES: usize = 64;
+
+/// The largest file kept as a spare. Larger messages are rare, and their
+/// cost is their bytes, not their inode.
+pub(crate) const MAX_SPARE_LEN: u64 = 64 * 1024;
+
+/// The directory of the spares, beside the queues.
+pub(crate) const SPARE_DIR: &str = "spare";
+
+/// The spares of one queue directory, by file name in `spare/` (the id
+/// of the message each held last). Only
+/// the daemon keeps any: another process (an operator's `postern queue`)
+/// starts with none and never adds one.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    names: Mutex<Vec<String>>,
+}
+
+impl Spares {
+    /// A spare to write over, if there is one; it is the caller's until it
+    /// is renamed away or [`Spares::put`] back.
+    pub(crate) fn take(&self) -> Option<String> {
+        self.lock().pop()
+    }
+
+    /// Whether a finished file of `len` bytes is to be kept as a
+    /// spare: not when it is too large or there are enough spares.
+    pub(crate) fn room_for(&self, len: u64) -> bool {
+        len <= MAX_SPARE_LEN && self.lock().len() < MAX_SPARES
+    }
+
+    /// Adds a spare, once its file is in place. Beyond [`MAX_SPARES`]
+    /// (a race of finishers) it is refused and the caller unlinks it.
+    pub(crate) fn put(&self, name: String) -> Result<(), String> {
+        let mut names = self.lock();
+        if names.len() >= MAX_SPARES {
+            return Err(name);
+        }
+        names.push(name);
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        // A Vec of names stays whole whatever panicked while it was held.
+        self.names.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spares_are_bounded_in_number_and_size() {
+        let spares = Spares::default();
+        assert!(!spares.room_for(MAX_SPARE_LEN + 1));
+        assert!(spares.room_for(MAX_SPARE_LEN));
+        for n in 0..MAX_SPARES {
+            spares.put(format!("{n}")).unwrap();
+        }
+        assert!(!spares.room_for(10));
+        assert_eq!(spares.put("late".to_owned()), Err("late".to_owned()));
+        assert_eq!(spares.take().as_deref(), Some("63"));
+        assert!(spares.room_for(10));
+    }
+}
