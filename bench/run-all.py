@@ -286,10 +286,11 @@ def report(args, m, results, idle, mix, load, started, chart_made):
     ] + [f"| files ({kind}) | {where} |" for kind, where in m["fs"].items()] + [
         f"| load average | {load[0]} at the start, {load[1]} at the end |",
         "",
-        "The machine is a shared 2-core VM: other engineers were building and testing on it "
-        "during the run, so rates move from run to run; compare figures of one run with each "
-        "other (variants are interleaved round by round), and trust the CPU per message, "
-        "which moves much less with the other load, more than the rates.",
+        "The machine is a 2-core VM whose host, disk included, is shared with others (and "
+        "the load average counts the benchmark's own processes waiting for the disk), so "
+        "rates move from run to run; compare figures of one run with each other (variants "
+        "are interleaved round by round), and trust the CPU per message, which moves much "
+        "less with the other load, more than the rates.",
         "",
         "## Commands",
         "",

@@ -163,31 +163,10 @@ impl Spool {
             QueueName::Active => Some(&self.commits[0]),
             _ => None,
         };
-        if let Some(spare) = self.spares.take() {
-            let spare = self.spare_dir().join(spare);
-            match write_spare(&spare, &parts, len) {
-                Ok(()) => {
-                    move_new(&spare, &dest).inspect_err(|_| {
-                        let _ = fs::remove_file(&spare);
-                    })?;
-                    // Its data is on disk already: only its entry is left.
-                    let synced = match commit {
-                        Some(commit) => commit.commit_entry(),
-                        None => sync_dir(&self.dir(target)),
-                    };
-                    if let Err(e) = synced {
-                        let _ = fs::remove_file(&dest);
-                        return Err(e);
-                    }
-                    return Ok(len);
-                }
-                // A spare that cannot be written over is dropped, and the
-                // message goes into a new file, which reports whatever is
-                // wrong with the disk.
-                Err(_) => {
-                    let _ = fs::remove_file(&spare);
-                }
-            }
+        if let Some(spare) = self.spares.take()
+            && let Some(written) = self.write_over(&spare, &parts, len, (target, id), commit)
+        {
+            return written.map(|()| len);
         }
         let incoming = self.path(QueueName::Incoming, id);
         let written = write_file(&incoming, &parts)
@@ -212,6 +191,40 @@ impl Spool {
         // fsync would cost every message a disk wait before its 250
         // (bench/README.md counts them).
         Ok(len)
+    }
+
+    /// [`Spool::write_new`] over the spare `name` (spare.rs): written,
+    /// synced, moved into queue `target` as message `id`,
+    /// and `target/` flushed (`commit`, shared, for active and hold). `None` when the spare cannot be
+    /// written over: it is dropped, and the message goes into a new file,
+    /// which reports whatever is wrong with the disk.
+    fn write_over(
+        &self,
+        name: &str,
+        parts: &[&[u8]],
+        len: u64,
+        (target, id): (QueueName, &QueueId),
+        commit: Option<&GroupSync>,
+    ) -> Option<io::Result<()>> {
+        let spare = self.spare_dir().join(name);
+        let dest = self.path(target, id);
+        if write_spare(&spare, parts, len).is_err() {
+            let _ = fs::remove_file(&spare);
+            return None;
+        }
+        if let Err(e) = move_new(&spare, &dest) {
+            let _ = fs::remove_file(&spare);
+            return Some(Err(e));
+        }
+        // Its data is on disk already: only its entry is left.
+        let synced = match commit {
+            Some(commit) => commit.commit_entry(),
+            None => sync_dir(&self.dir(target)),
+        };
+        if synced.is_err() {
+            let _ = fs::remove_file(&dest);
+        }
+        Some(synced)
     }
 
     /// The bytes free for unprivileged use on the queue's file system
