@@ -70,6 +70,7 @@
 //! - [`format`](mod@format): the queue file format, [`QueuedMessage`].
 //! - [`status`]: [`RecipientStatus`] and record escaping.
 //! - `spool`: the directories and durable file moves, [`QueueName`].
+//! - `free_space`: the free-space figure MAIL checks against.
 //! - `spare`: finished files kept to be written over by new messages.
 //! - `inspect`: [`Queue::list`] and [`Queue::read`], [`QueueEntry`].
 //! - `maillog`: the per-recipient log line.
@@ -89,6 +90,7 @@ mod enqueue;
 pub mod error;
 pub mod filter;
 pub mod format;
+mod free_space;
 pub mod id;
 mod inspect;
 mod maillog;

@@ -94,7 +94,10 @@ impl Spares {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::fs;
+
     use super::*;
+    use crate::spool::{QueueName, Spool};
 
     #[test]
     fn spares_are_bounded_in_number_and_size() {
@@ -108,5 +111,70 @@ mod tests {
         assert_eq!(spares.put("late".to_owned()), Err("late".to_owned()));
         assert_eq!(spares.take().as_deref(), Some("63"));
         assert!(spares.room_for(10));
+    }
+
+    /// A finished file is written over by the next message (same inode),
+    /// cut to its length, and parses as that message alone; a spare that
+    /// vanished, or a file kept open elsewhere, leaves a new file.
+    #[test]
+    fn a_finished_file_is_written_over_by_the_next_message() {
+        use std::os::unix::fs::MetadataExt;
+
+        use crate::format::parse;
+        use crate::testing::{envelope, names};
+
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::create(dir.path()).unwrap();
+        let write = |rcpts: &[&str], content: &[u8]| {
+            let id = crate::id::next_id();
+            let len = spool
+                .write_new(&id, &envelope(rcpts), content, QueueName::Active)
+                .unwrap();
+            let path = spool.path(QueueName::Active, &id);
+            let meta = fs::metadata(&path).unwrap();
+            assert_eq!(meta.len(), len);
+            let parsed = parse(&fs::read(&path).unwrap()).unwrap();
+            assert_eq!(parsed.message.id, id);
+            assert_eq!(parsed.message.envelope.recipients.len(), rcpts.len());
+            assert_eq!(parsed.message.content, content);
+            (id, meta.ino())
+        };
+        let long = vec![b'x'; 9000];
+        let (a, a_ino) = write(&["a@example.net", "b@example.net"], &long);
+        spool
+            .remove_finished(QueueName::Active, &a, Some(9000))
+            .unwrap();
+        assert_eq!(names(&spool.dir(QueueName::Active)), Vec::<String>::new());
+        assert_eq!(names(&spool.spare_dir()), [a.to_string()]);
+        assert!(names(&spool.dir(QueueName::Incoming)).is_empty());
+        // Shorter than the spare: the old message's tail is cut off.
+        let (b, b_ino) = write(&["c@example.net"], b"Subject: short\r\n\r\nhi\r\n");
+        assert_eq!(b_ino, a_ino);
+        assert!(names(&spool.spare_dir()).is_empty());
+        spool
+            .remove_finished(QueueName::Active, &b, Some(30))
+            .unwrap();
+        // Longer than the spare: it grows.
+        let (c, c_ino) = write(&["d@example.net"], &long);
+        assert_eq!(c_ino, a_ino);
+        // Kept open elsewhere (`None`): unlinked, never a spare.
+        spool.remove_finished(QueueName::Active, &c, None).unwrap();
+        assert!(names(&spool.spare_dir()).is_empty());
+        // (A new file may get the freed inode's number: not compared.)
+        let (d, _) = write(&["e@example.net"], b"x");
+        // A spare gone from spare/ (an operator cleaning up): the
+        // message goes into a new file.
+        spool
+            .remove_finished(QueueName::Active, &d, Some(1))
+            .unwrap();
+        fs::remove_file(spool.spare_dir().join(d.as_str())).unwrap();
+        write(&["f@example.net"], b"y");
+        // Too large to keep.
+        let (f, _) = write(&["g@example.net"], b"z");
+        let big = MAX_SPARE_LEN + 1;
+        spool
+            .remove_finished(QueueName::Active, &f, Some(big))
+            .unwrap();
+        assert!(names(&spool.spare_dir()).is_empty());
     }
 }

@@ -6,14 +6,14 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use postern_mail::{Envelope, QueueId};
 
 use crate::commit::GroupSync;
 use crate::error::QueueError;
 use crate::format::{END_MARKER, header};
+use crate::free_space::FreeSpace;
 use crate::spare::{SPARE_DIR, Spares};
 
 /// The queue directory is the daemon's alone (Postfix: 0700 postfix).
@@ -230,8 +230,9 @@ impl Spool {
     /// The bytes free for unprivileged use on the queue's file system
     /// (Postfix's `fsspace`), `None` when it cannot be asked. Asked of the
     /// kernel for every MAIL, as Postfix's smtpd does, except while a
-    /// figure under [`FREE_SPACE_REUSE`] old showed more than
-    /// [`FREE_SPACE_MARGIN`] beyond `need`: the disk cannot fill that much
+    /// figure under [`FREE_SPACE_REUSE`](crate::free_space::FREE_SPACE_REUSE)
+    /// old showed more than
+    /// [`FREE_SPACE_MARGIN`](crate::free_space::FREE_SPACE_MARGIN) beyond `need`: the disk cannot fill that much
     /// that fast, and a write that fails anyway still gets `452` after
     /// DATA. So a roomy queue costs one statfs(2) a second, and a nearly
     /// full one is watched on every MAIL.
@@ -396,34 +397,6 @@ fn move_new(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-/// How long a roomy free-space figure is reused ([`Spool::free_space`]).
-const FREE_SPACE_REUSE: Duration = Duration::from_secs(1);
-
-/// How far above what a MAIL needs the last figure must be to be reused.
-const FREE_SPACE_MARGIN: u64 = 1 << 30;
-
-/// The last statfs(2) of the queue's file system and when it was made.
-#[derive(Debug, Default)]
-struct FreeSpace {
-    last: Mutex<Option<(Instant, u64)>>,
-}
-
-impl FreeSpace {
-    fn get(&self, root: &Path, need: u64) -> Option<u64> {
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, free)) = *last
-            && at.elapsed() < FREE_SPACE_REUSE
-            && free.saturating_sub(need) > FREE_SPACE_MARGIN
-        {
-            return Some(free);
-        }
-        let fs = rustix::fs::statvfs(root).ok()?;
-        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
-        *last = Some((Instant::now(), free));
-        Some(free)
-    }
-}
-
 /// Fsyncs a directory, so that entries made or removed in it survive a
 /// crash.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -434,89 +407,6 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_roomy_figure_is_reused_a_tight_one_is_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let free = FreeSpace::default();
-        assert!(free.get(dir.path(), 0).is_some());
-        // Pretend the last statfs said 1 PiB + 1 (no test disk has that
-        // much): reused for a small need...
-        let fake = (1u64 << 50) + 1;
-        *free.last.lock().unwrap() = Some((Instant::now(), fake));
-        assert_eq!(free.get(dir.path(), 1 << 20), Some(fake));
-        // ...but not when the need comes within the margin of it,
-        assert_ne!(free.get(dir.path(), fake - FREE_SPACE_MARGIN), Some(fake));
-        // nor once it is old.
-        *free.last.lock().unwrap() = Some((Instant::now() - 2 * FREE_SPACE_REUSE, fake));
-        assert_ne!(free.get(dir.path(), 0), Some(fake));
-        assert_eq!(free.get(&dir.path().join("missing"), u64::MAX), None);
-    }
-
-    /// A finished file is written over by the next message (same inode),
-    /// cut to its length, and parses as that message alone; a spare that
-    /// vanished, or a file kept open elsewhere, leaves a new file.
-    #[test]
-    fn a_finished_file_is_written_over_by_the_next_message() {
-        use std::os::unix::fs::MetadataExt;
-
-        use crate::format::parse;
-        use crate::testing::{envelope, names};
-
-        let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::create(dir.path()).unwrap();
-        let write = |rcpts: &[&str], content: &[u8]| {
-            let id = crate::id::next_id();
-            let len = spool
-                .write_new(&id, &envelope(rcpts), content, QueueName::Active)
-                .unwrap();
-            let path = spool.path(QueueName::Active, &id);
-            let meta = fs::metadata(&path).unwrap();
-            assert_eq!(meta.len(), len);
-            let parsed = parse(&fs::read(&path).unwrap()).unwrap();
-            assert_eq!(parsed.message.id, id);
-            assert_eq!(parsed.message.envelope.recipients.len(), rcpts.len());
-            assert_eq!(parsed.message.content, content);
-            (id, meta.ino())
-        };
-        let long = vec![b'x'; 9000];
-        let (a, a_ino) = write(&["a@example.net", "b@example.net"], &long);
-        spool
-            .remove_finished(QueueName::Active, &a, Some(9000))
-            .unwrap();
-        assert_eq!(names(&spool.dir(QueueName::Active)), Vec::<String>::new());
-        assert_eq!(names(&spool.spare_dir()), [a.to_string()]);
-        assert!(names(&spool.dir(QueueName::Incoming)).is_empty());
-        // Shorter than the spare: the old message's tail is cut off.
-        let (b, b_ino) = write(&["c@example.net"], b"Subject: short\r\n\r\nhi\r\n");
-        assert_eq!(b_ino, a_ino);
-        assert!(names(&spool.spare_dir()).is_empty());
-        spool
-            .remove_finished(QueueName::Active, &b, Some(30))
-            .unwrap();
-        // Longer than the spare: it grows.
-        let (c, c_ino) = write(&["d@example.net"], &long);
-        assert_eq!(c_ino, a_ino);
-        // Kept open elsewhere (`None`): unlinked, never a spare.
-        spool.remove_finished(QueueName::Active, &c, None).unwrap();
-        assert!(names(&spool.spare_dir()).is_empty());
-        // (A new file may get the freed inode's number: not compared.)
-        let (d, _) = write(&["e@example.net"], b"x");
-        // A spare gone from spare/ (an operator cleaning up): the
-        // message goes into a new file.
-        spool
-            .remove_finished(QueueName::Active, &d, Some(1))
-            .unwrap();
-        fs::remove_file(spool.spare_dir().join(d.as_str())).unwrap();
-        write(&["f@example.net"], b"y");
-        // Too large to keep.
-        let (f, _) = write(&["g@example.net"], b"z");
-        let big = crate::spare::MAX_SPARE_LEN + 1;
-        spool
-            .remove_finished(QueueName::Active, &f, Some(big))
-            .unwrap();
-        assert!(names(&spool.spare_dir()).is_empty());
-    }
 
     #[test]
     fn a_new_file_never_replaces_one() {
