@@ -115,7 +115,8 @@ mod tests {
 
     /// A finished file is written over by the next message (same inode),
     /// cut to its length, and parses as that message alone; a spare that
-    /// vanished, or a file kept open elsewhere, leaves a new file.
+    /// vanished or cannot be written, or a file kept open elsewhere,
+    /// leaves a new file.
     #[test]
     fn a_finished_file_is_written_over_by_the_next_message() {
         use std::os::unix::fs::MetadataExt;
@@ -168,7 +169,18 @@ mod tests {
             .remove_finished(QueueName::Active, &d, Some(1))
             .unwrap();
         fs::remove_file(spool.spare_dir().join(d.as_str())).unwrap();
+        let (e, _) = write(&["f@example.net"], b"y");
+        // A spare that cannot be written over (here a directory has taken
+        // its name): dropped, and the message goes into a new file too.
+        spool
+            .remove_finished(QueueName::Active, &e, Some(1))
+            .unwrap();
+        let spare = spool.spare_dir().join(e.as_str());
+        fs::remove_file(&spare).unwrap();
+        fs::create_dir(&spare).unwrap();
         write(&["f@example.net"], b"y");
+        assert!(spare.is_dir());
+        fs::remove_dir(&spare).unwrap();
         // Too large to keep.
         let (f, _) = write(&["g@example.net"], b"z");
         let big = MAX_SPARE_LEN + 1;
