@@ -81,6 +81,8 @@ use std::path::{Path, PathBuf};
 
 use postern_mail::GroupCommit;
 
+use crate::spool::sync_dir;
+
 /// One directory's shared flush. Blocking: call it on a blocking thread.
 #[derive(Debug)]
 pub(crate) struct GroupSync {
@@ -101,7 +103,7 @@ impl GroupSync {
     /// the call, durable with its entry (steps 1 to 3 above). Its error if
     /// either sync failed: the message must then not be acknowledged.
     pub(crate) fn commit(&self, file: &File) -> io::Result<()> {
-        self.commit_with(file, |dir| File::open(dir)?.sync_all())
+        self.commit_with(file, sync_dir)
     }
 
     /// Makes durable the entry of a file whose data is already on disk (a
@@ -109,7 +111,7 @@ impl GroupSync {
     /// directory alone.
     pub(crate) fn commit_entry(&self) -> io::Result<()> {
         self.group
-            .run(|members| counted(members, File::open(&self.dir)?.sync_all()))
+            .run(|members| counted(members, sync_dir(&self.dir)))
     }
 
     /// [`GroupSync::commit`] with the directory fsync given (tests watch

@@ -14,8 +14,8 @@
 //! `maximal_queue_lifetime`). Its queues are Postfix's directories:
 //! `incoming active deferred hold corrupt` under the queue directory, one
 //! file per message (and `spare/`, files of delivered messages kept to be
-//! written over by new ones: `spare`). At start-up it recovers whatever a crash left: see
-//! [`Queue::open_with`].
+//! written over by new ones: `spare`). At start-up it recovers whatever a
+//! crash left: see [`Queue::open_with`].
 //!
 //! It also does bounce(8)'s work: recipients that bounce or expire
 //! (`maximal_queue_lifetime`, `bounce_queue_lifetime`) are reported to the

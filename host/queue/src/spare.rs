@@ -18,8 +18,8 @@
 //! directory, `spare/`, which no queue scan reads and start-up recovery
 //! empties: it is never delivered again from there, and `incoming/` keeps
 //! meaning "being written" for whoever counts its files (a monitoring
-//! script, a test). [`crate::spool::Spool`] writes
-//! a new message into it in full, cuts it to the new length, and
+//! script, a test). [`crate::spool::Spool`] writes a new message into it
+//! in full, cuts it to the new length, and
 //! `fdatasync`s it *before* the rename that puts it in `active/`: until
 //! that sync returns the file may still hold parts of the old message, and
 //! under a queue id it would be delivered. After the sync, the rename and
@@ -53,8 +53,7 @@ pub(crate) const MAX_SPARE_LEN: u64 = 64 * 1024;
 pub(crate) const SPARE_DIR: &str = "spare";
 
 /// The spares of one queue directory, by file name in `spare/` (the id
-/// of the message each held last). Only
-/// the daemon keeps any: another process (an operator's `postern queue`)
+/// of the message each held last). Only the daemon keeps any: another process (an operator's `postern queue`)
 /// starts with none and never adds one.
 #[derive(Debug, Default)]
 pub(crate) struct Spares {

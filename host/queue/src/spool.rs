@@ -194,10 +194,10 @@ impl Spool {
     }
 
     /// [`Spool::write_new`] over the spare `name` (spare.rs): written,
-    /// synced, moved into queue `target` as message `id`,
-    /// and `target/` flushed (`commit`, shared, for active and hold). `None` when the spare cannot be
-    /// written over: it is dropped, and the message goes into a new file,
-    /// which reports whatever is wrong with the disk.
+    /// synced, moved into queue `target` as message `id`, and `target/`
+    /// flushed (`commit`, shared, for active and hold). `None` when the
+    /// spare cannot be written over: it is dropped, and the message goes
+    /// into a new file, which reports whatever is wrong with the disk.
     fn write_over(
         &self,
         name: &str,
@@ -232,8 +232,8 @@ impl Spool {
     /// kernel for every MAIL, as Postfix's smtpd does, except while a
     /// figure under [`FREE_SPACE_REUSE`](crate::free_space::FREE_SPACE_REUSE)
     /// old showed more than
-    /// [`FREE_SPACE_MARGIN`](crate::free_space::FREE_SPACE_MARGIN) beyond `need`: the disk cannot fill that much
-    /// that fast, and a write that fails anyway still gets `452` after
+    /// [`FREE_SPACE_MARGIN`](crate::free_space::FREE_SPACE_MARGIN) beyond
+    /// `need`: the disk cannot fill that much that fast, and a write that fails anyway still gets `452` after
     /// DATA. So a roomy queue costs one statfs(2) a second, and a nearly
     /// full one is watched on every MAIL.
     pub fn free_space(&self, need: u64) -> Option<u64> {
@@ -262,6 +262,7 @@ impl Spool {
     /// it again, or, if the last status record was not on disk either,
     /// delivers those recipients a second time. A duplicate at worst,
     /// never a loss, and one disk wait less per message.
+    ///
     /// A file of about `spare` bytes, closed for good (nothing can write
     /// to it any more), is kept as a spare when there is room (spare.rs):
     /// renamed into `spare/` instead, as unsynced.
