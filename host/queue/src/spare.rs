@@ -35,6 +35,11 @@
 //! message commits the move out of `active/` with it (Linux commits a
 //! directory's earlier entries with its fsync; the rename removed one).
 //!
+//! Another process reading a queue file by its name (`postern queue list`
+//! and `show`) may have opened it just before it became a spare and was
+//! written over: `crate::inspect` counts what it read only if the file
+//! still has that name afterwards, and otherwise finds the message gone.
+//!
 //! What is bounded: at most [`MAX_SPARES`] spares, each of at most
 //! [`MAX_SPARE_LEN`] bytes, so spares hold a few megabytes of disk at
 //! most; a larger or surplus file is unlinked as before.
