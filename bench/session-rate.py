@@ -41,57 +41,9 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-POSTERN = os.path.join(ROOT, "target", "release", "postern")
-CACHE = os.path.join(ROOT, "target", "bench-plugin-cache")
-POSTFIX_MASTER = "/usr/lib/postfix/sbin/master"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    """User + system CPU of `pid` and of every process under it, the
-    reaped ones included (their time is in the parent's cutime/cstime)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append((int(entry), fields))
-    total, todo = 0, [pid]
-    with open(f"/proc/{pid}/stat") as f:
-        own = f.read().rsplit(")", 1)[1].split()
-    total += sum(int(x) for x in own[11:15])
-    while todo:
-        for child, fields in children.get(todo.pop(), []):
-            total += sum(int(x) for x in fields[11:15])
-            todo.append(child)
-    return total / tick
-
-
-def wait_port(port, proc, what, deadline=60):
-    end = time.time() + deadline
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.settimeout(5)
-                if s.recv(512).startswith(b"220"):
-                    s.sendall(b"QUIT\r\n")
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{what} did not answer on port {port}")
+# The paths and helpers every whole-server benchmark shares.
+from servers import (CACHE, POSTERN, POSTFIX_MASTER, POSTFIX_QUEUE_DIRS, ROOT, cpu_seconds,
+                     free_port, wait_greeting)
 
 
 def certificate(tmp):
@@ -133,12 +85,9 @@ def start_postern(tmp, cert, key, clients):
     log = open(os.path.join(d, "log"), "w")
     proc = subprocess.Popen([POSTERN, "start", "--foreground", "--config", config],
                             stdout=log, stderr=log)
-    wait_port(port, proc, "postern")
+    wait_greeting(port, proc, "postern")
     return port, proc.pid, lambda: (proc.kill(), proc.wait())
 
-
-POSTFIX_QUEUE_DIRS = ["incoming", "active", "deferred", "defer", "bounce", "hold", "corrupt",
-                      "flush", "saved", "trace", "private", "public", "maildrop", "pid"]
 
 
 def start_postfix(tmp, cert, key, clients):
@@ -214,7 +163,7 @@ def start_postfix(tmp, cert, key, clients):
             proc.wait()
 
     try:
-        wait_port(port, proc, "postfix master")
+        wait_greeting(port, proc, "postfix master")
     except SystemExit:
         stop()
         raise
