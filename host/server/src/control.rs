@@ -51,7 +51,7 @@ mod live;
 mod stats;
 
 pub use client::{ClientError, reload_command, request};
-pub use live::Live;
+pub use live::{Live, Origin};
 pub use stats::LiveStats;
 
 /// The longest command line accepted: the commands are single words.

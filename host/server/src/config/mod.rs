@@ -146,11 +146,21 @@ impl Config {
 
     /// The embedded default for this machine.
     pub fn embedded() -> Result<Config, ConfigErrors> {
+        Config::embedded_on(Machine::detect())
+    }
+
+    /// The embedded default with `machine`'s defaults.
+    pub fn embedded_on(machine: Machine) -> Result<Config, ConfigErrors> {
         Config::parse(
             Source::named(EMBEDDED_NAME, EMBEDDED_DEFAULT),
-            Machine::detect(),
+            machine,
             true,
         )
+    }
+
+    /// The machine-dependent defaults this config was read with.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
     }
 
     /// Parses and checks a config text.

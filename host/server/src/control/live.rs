@@ -12,7 +12,7 @@ use postern_policy::Runtime;
 use postern_smtp::TlsConfig;
 
 use super::LiveStats;
-use crate::config::Config;
+use crate::config::{Config, Machine};
 use crate::services::SmtpPolicies;
 
 /// What a reload swaps, and how to rebuild it: the daemon's reloadable
@@ -23,9 +23,8 @@ pub struct Live {
     /// The restriction lists every SMTP service evaluates: the main ones
     /// and the services' own, swapped together.
     pub policies: Arc<SmtpPolicies>,
-    /// The config file given at start (`None`: the default path, else the
-    /// embedded default).
-    pub path: Option<PathBuf>,
+    /// Where the config comes from, as the daemon started.
+    pub origin: Origin,
     /// The certificate every TLS service presents.
     pub tls: Arc<TlsConfig>,
     /// The local delivery agent, for its aliases and users; the SMTP
@@ -39,20 +38,63 @@ pub struct Live {
     reloading: Mutex<()>,
 }
 
+/// Where a reload reads the config from, and the defaults it reads it
+/// with: those of the daemon's start.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The config file given at start (`None`: the default path, else the
+    /// embedded default).
+    pub path: Option<PathBuf>,
+    /// `data_directory`'s default at start. It depends on who asks (root's
+    /// `/var/lib/postern`, anyone else's own data directory), and a reload
+    /// runs as `mail_owner`: detected again, it would be that user's
+    /// directory, and a config that leaves `data_directory` unset would
+    /// see every path under it move.
+    pub data_directory: PathBuf,
+}
+
+impl Origin {
+    /// The origin of a daemon started with config `path`, read as `config`.
+    pub fn new(path: Option<PathBuf>, config: &Config) -> Origin {
+        Origin {
+            path,
+            data_directory: config.machine().data_directory.clone(),
+        }
+    }
+}
+
+impl Origin {
+    /// Reads the config again: with the start's data directory, and the
+    /// host name as it is now.
+    pub fn load(&self) -> Result<Config, crate::config::ConfigErrors> {
+        let machine = Machine {
+            data_directory: self.data_directory.clone(),
+            ..Machine::detect()
+        };
+        match self.path.as_deref() {
+            Some(p) => load_config(p, machine),
+            None if Path::new(crate::config::DEFAULT_PATH).exists() => {
+                load_config(Path::new(crate::config::DEFAULT_PATH), machine)
+            }
+            None => Config::embedded_on(machine),
+        }
+    }
+}
+
 impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Live")
-            .field("path", &self.path)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
 
 impl Live {
-    /// The reloadable state of a daemon started with config `path`.
+    /// The reloadable state of a daemon started from `origin`.
     pub fn new(
         runtime: Arc<Runtime>,
         policies: Arc<SmtpPolicies>,
-        path: Option<PathBuf>,
+        origin: Origin,
         tls: Arc<TlsConfig>,
         delivery: Arc<LocalDelivery>,
         auth: Arc<Authenticator>,
@@ -61,7 +103,7 @@ impl Live {
         Live {
             runtime,
             policies,
-            path,
+            origin,
             tls,
             delivery,
             auth,
@@ -112,14 +154,7 @@ impl Live {
     /// The body of [`Live::reload`]: loads everything, swaps it in, and
     /// says which plugin set now runs.
     fn swap(&self) -> anyhow::Result<crate::status::PluginSet> {
-        let config = match self.path.as_deref() {
-            Some(p) => load_config(p),
-            None if Path::new(crate::config::DEFAULT_PATH).exists() => {
-                load_config(Path::new(crate::config::DEFAULT_PATH))
-            }
-            None => Config::embedded(),
-        }
-        .map_err(|errors| {
+        let config = self.origin.load().map_err(|errors| {
             let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("{}", lines.join("\n"))
         })?;
@@ -188,7 +223,7 @@ impl Live {
 /// [`Config::load`], but a config file only root may read is read by the
 /// root helper once the daemon runs as `mail_owner`
 /// ([`crate::privilege_files`]).
-fn load_config(path: &Path) -> Result<Config, crate::config::ConfigErrors> {
+fn load_config(path: &Path, machine: Machine) -> Result<Config, crate::config::ConfigErrors> {
     let text = postern_privsep::read_file_or_ask(path)
         .map_err(|e| e.to_string())
         .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned()))
@@ -200,9 +235,55 @@ fn load_config(path: &Path) -> Result<Config, crate::config::ConfigErrors> {
                 message: format!("cannot read config file: {why}"),
             }])
         })?;
-    Config::parse(
-        crate::config::Source::new(path, &text),
-        crate::config::Machine::detect(),
-        false,
-    )
+    Config::parse(crate::config::Source::new(path, &text), machine, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A daemon started as root runs as `mail_owner` when it reloads:
+    /// the reload keeps the data directory of the start instead of the one
+    /// `mail_owner` would be given (its own, under `$HOME`), so that a
+    /// config leaving `data_directory` unset keeps every path under it.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_reload_keeps_the_data_directory_of_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("postern.toml");
+        std::fs::write(&file, "myhostname = \"mx.example.org\"\n").unwrap();
+        let started = Machine {
+            hostname: "mx.example.org".to_owned(),
+            data_directory: PathBuf::from("/srv/mail-data"),
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        let config =
+            Config::parse(crate::config::Source::new(&file, &text), started, false).unwrap();
+        assert_eq!(
+            config.main.queue_directory,
+            Path::new("/srv/mail-data/queue")
+        );
+        let origin = Origin::new(Some(file), &config);
+        let reloaded = origin.load().unwrap();
+        assert_eq!(
+            reloaded.main.queue_directory,
+            Path::new("/srv/mail-data/queue")
+        );
+        assert_eq!(
+            reloaded.value("data_directory").as_deref(),
+            Some("/srv/mail-data")
+        );
+        // The embedded default too.
+        let origin = Origin {
+            path: None,
+            ..origin
+        };
+        if !Path::new(crate::config::DEFAULT_PATH).exists() {
+            let embedded = origin.load().unwrap();
+            assert_eq!(
+                embedded.main.queue_directory,
+                Path::new("/srv/mail-data/queue")
+            );
+        }
+    }
 }
