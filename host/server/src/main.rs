@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use postern_server::config::{self, Config, ConfigErrors};
+use postern_server::config::{self, Config, ConfigErrors, Machine};
 use postern_server::{daemon, log, plugin_cli, queue_cli, sendmail, table_cli, users_cli};
 
 #[derive(Debug, Parser)]
@@ -153,19 +153,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads `--config`, else the default path, else the embedded default.
-fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+/// Reads `--config`, else the default path, else the embedded default,
+/// with `machine`'s defaults.
+fn load(path: Option<&Path>, machine: Machine) -> Result<Config, ConfigErrors> {
     match path {
-        Some(p) => Config::load(p),
+        Some(p) => Config::load_on(p, machine),
         None if Path::new(config::DEFAULT_PATH).exists() => {
-            Config::load(Path::new(config::DEFAULT_PATH))
+            Config::load_on(Path::new(config::DEFAULT_PATH), machine)
         }
-        None => Config::embedded(),
+        None => Config::embedded_on(machine),
     }
 }
 
+/// The config for a command run against a mail server; its errors on
+/// stderr.
 fn load_or_report(path: Option<&Path>) -> Option<Config> {
-    match load(path) {
+    report(load(path, Machine::detect()))
+}
+
+fn report(loaded: Result<Config, ConfigErrors>) -> Option<Config> {
+    match loaded {
         Ok(c) => Some(c),
         Err(errors) => {
             for e in &errors.0 {
@@ -252,7 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Start { foreground } => {
-            let Some(config) = load_or_report(config_path) else {
+            let Some(config) = report(load(config_path, Machine::detect_server())) else {
                 return Ok(ExitCode::FAILURE);
             };
             if !foreground {

@@ -17,11 +17,14 @@
 //! - [`main_cf`]: the typed parameter values the server runs on.
 //! - [`master_cf`]: the services as `postern config -M` and `-P` list them.
 //! - [`smtp_client`]: the outbound SMTP client's parameters.
+//! - [`machine`]: [`Machine`], the defaults that depend on the machine
+//!   and on who reads the config.
 //! - [`error`]: errors that name the place.
 
 pub mod classes;
 pub mod error;
 pub mod expand;
+pub mod machine;
 pub mod main_cf;
 pub mod master_cf;
 pub mod params;
@@ -39,6 +42,7 @@ use postern_mail::Stage;
 use toml::de::DeTable;
 
 pub use error::{ConfigError, ConfigErrors, Source};
+pub use machine::Machine;
 pub use main_cf::Main;
 pub use sections::{Restriction, RestrictionItem, Service};
 pub use socket::UnixListen;
@@ -53,49 +57,6 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../../../../examples/postern.to
 
 /// The name errors give the embedded default.
 pub const EMBEDDED_NAME: &str = "<embedded default>";
-
-/// Defaults that depend on the machine, computed once per load.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Machine {
-    /// The host name (`myhostname`'s default).
-    pub hostname: String,
-    /// Where data lives by default: `/var/lib/postern` for root, else the
-    /// user's data directory (`$XDG_DATA_HOME/postern`).
-    pub data_directory: PathBuf,
-}
-
-impl Machine {
-    /// Reads the host name and picks the data directory for this user.
-    pub fn detect() -> Machine {
-        let hostname = gethostname::gethostname().to_string_lossy().to_lowercase();
-        let hostname = if postern_mail::Domain::parse(&hostname).is_ok() {
-            hostname
-        } else {
-            "localhost".to_owned()
-        };
-        Machine {
-            hostname,
-            data_directory: default_data_directory(),
-        }
-    }
-}
-
-fn default_data_directory() -> PathBuf {
-    use std::os::unix::fs::MetadataExt;
-    let root = std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false);
-    if root {
-        return PathBuf::from("/var/lib/postern");
-    }
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(x).join("postern");
-    }
-    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(home) => PathBuf::from(home).join(".local/share/postern"),
-        None => PathBuf::from("postern-data"),
-    }
-}
 
 /// A loaded, checked configuration.
 #[derive(Debug, Clone)]
@@ -131,8 +92,14 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and checks `path`.
+    /// Reads and checks `path`, for a command run against a mail server
+    /// ([`Machine::detect`]).
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Config::load_on(path, Machine::detect())
+    }
+
+    /// Reads and checks `path` with `machine`'s defaults.
+    pub fn load_on(path: &Path, machine: Machine) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {
                 file: path.display().to_string(),
@@ -141,10 +108,11 @@ impl Config {
                 message: format!("cannot read config file: {e}"),
             }])
         })?;
-        Config::parse(Source::new(path, &text), Machine::detect(), false)
+        Config::parse(Source::new(path, &text), machine, false)
     }
 
-    /// The embedded default for this machine.
+    /// The embedded default, for a command run against a mail server
+    /// ([`Machine::detect`]).
     pub fn embedded() -> Result<Config, ConfigErrors> {
         Config::embedded_on(Machine::detect())
     }
