@@ -262,3 +262,40 @@ fn a_service_gone_from_the_config_keeps_listening_with_its_lists() {
     assert!(rcpt_at(plain).starts_with("250"));
     assert!(rcpt_at(strict).starts_with("554"));
 }
+
+/// A changed parameter the reload cannot apply (here `relayhost`, made
+/// once at start) is named, with its new and old value, by `postern
+/// reload` and in the log, instead of being left silently as it was; a
+/// reload that changes nothing names nothing.
+#[test]
+fn a_reload_names_the_changes_that_take_a_restart() {
+    let (server, tmp) = Server::start("");
+    let config = tmp.path().join("postern.toml");
+    let out = postern_run(&config, &["reload"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    std::fs::write(
+        &config,
+        config_text(tmp.path(), "relayhost = \"[192.0.2.25]:2525\""),
+    )
+    .unwrap();
+    let out = postern_run(&config, &["reload"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "postern: warning: relayhost = [192.0.2.25]:2525 (was empty): takes effect at the next start"
+        ),
+        "{stderr}"
+    );
+    server.wait_log(
+        "reload: relayhost = [192.0.2.25]:2525 (was empty): takes effect at the next start",
+    );
+
+    // Compared with the config in force since: said once.
+    let out = postern_run(&config, &["reload"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("relayhost"), "{stderr}");
+}

@@ -11,9 +11,13 @@
 //! ```text
 //! client: reload\n              client: plugins\n
 //! server: ok\n                  server: ok\n
-//!         (closes)                      NAME calls=N failures=N p50_us=N p99_us=N verdicts=KIND:N,...\n
-//!                                       ...(closes)
+//!         PARAM = NEW (was OLD)\n        NAME calls=N failures=N p50_us=N p99_us=N verdicts=KIND:N,...\n
+//!         ...(closes)                   ...(closes)
 //! ```
+//!
+//! After a reload's `ok`, one line per changed main.cf parameter the
+//! reload could not apply, which takes effect at the next start
+//! ([`Running::restart_needed`]).
 //!
 //! A failure answers `error\n` and then the whole message, every line of
 //! it. Commands: `reload` (the daemon re-reads its config, tables, plugins,
@@ -32,7 +36,8 @@
 //! stays the owner's.
 //!
 //! This file is the daemon's socket; beside it, `live.rs` holds the
-//! reloadable state a `reload` swaps ([`Live`]), `client.rs` the command
+//! reloadable state a `reload` swaps ([`Live`]), `running.rs` the config
+//! in force and what a reload cannot apply of a new one ([`Running`]), `client.rs` the command
 //! line's side ([`request`], `postern reload`), and `stats.rs` the lines
 //! of the `plugins` answer ([`LiveStats`]).
 
@@ -48,10 +53,12 @@ use tokio::sync::watch;
 
 mod client;
 mod live;
+mod running;
 mod stats;
 
 pub use client::{ClientError, reload_command, request};
-pub use live::{Live, Origin};
+pub use live::Live;
+pub use running::Running;
 pub use stats::LiveStats;
 
 /// The longest command line accepted: the commands are single words.
@@ -121,7 +128,10 @@ async fn answer(stream: UnixStream, live: Arc<Live>) {
             "reload" => {
                 let live = live.clone();
                 match tokio::task::spawn_blocking(move || live.reload()).await {
-                    Ok(Ok(())) => "ok\n".to_owned(),
+                    // What the reload could not apply, one line each.
+                    Ok(Ok(restart)) => restart
+                        .iter()
+                        .fold("ok\n".to_owned(), |out, line| format!("{out}{line}\n")),
                     Ok(Err(e)) => {
                         tracing::warn!(target: "postern/master", "reload failed, keeping the running policy: {e:#}");
                         format!("error\n{e:#}\n")

@@ -314,10 +314,18 @@ fn raw_value(set: &BTreeMap<&'static str, Raw>, machine: &Machine, name: &str) -
     }
     Some(match param.name {
         "myhostname" => machine.hostname.clone(),
-        "mydomain" => match machine.hostname.split_once('.') {
-            Some((_, rest)) if rest.contains('.') || !rest.is_empty() => rest.to_owned(),
-            _ => "localdomain".to_owned(),
-        },
+        // Postfix's default: `$myhostname` minus its first label, the
+        // configured host name's, not the machine's.
+        "mydomain" => {
+            let host = match set.get("myhostname") {
+                Some(raw) if !raw.value.contains('$') => raw.value.as_str(),
+                _ => machine.hostname.as_str(),
+            };
+            match host.split_once('.') {
+                Some((_, rest)) if !rest.is_empty() => rest.to_owned(),
+                _ => "localdomain".to_owned(),
+            }
+        }
         "data_directory" => machine.data_directory.display().to_string(),
         _ => String::new(),
     })

@@ -296,3 +296,21 @@ fn mail_fsync_is_checked() {
     );
     assert!(parse("mail_fsync = \"never\"\n").is_ok());
 }
+
+/// As Postfix's: `mydomain` defaults to `$myhostname` minus its first
+/// label, the configured name's, not the machine's (an operator who sets
+/// `myhostname` on a host named otherwise gets their own domain in
+/// `$mydomain` and the default `mydestination`).
+#[test]
+fn mydomain_follows_the_configured_myhostname() {
+    let c = parse("myhostname = \"mail.example.org\"\n").unwrap();
+    assert_eq!(c.value("mydomain").as_deref(), Some("example.org"));
+    assert_eq!(
+        c.value("mydestination").as_deref(),
+        Some("mail.example.org, localhost.example.org, localhost")
+    );
+    let c = parse("").unwrap();
+    assert_eq!(c.value("mydomain").as_deref(), Some("example.com"));
+    let c = parse("myhostname = \"mailhost\"\n").unwrap();
+    assert_eq!(c.value("mydomain").as_deref(), Some("localdomain"));
+}

@@ -90,8 +90,11 @@ pub fn reload_command(config: &Config) -> anyhow::Result<std::process::ExitCode>
         "reload",
         Duration::from_secs(300),
     ) {
-        Ok(Ok(_)) => {
+        Ok(Ok(restart)) => {
             eprintln!("postern: refreshing the mail system");
+            for line in restart.lines().filter(|l| !l.is_empty()) {
+                eprintln!("postern: warning: {line}: takes effect at the next start");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Ok(Err(message)) => {

@@ -3,7 +3,6 @@
 //! socket because it is the daemon's state, not the protocol that asks
 //! for it.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use postern_auth::Authenticator;
@@ -12,7 +11,7 @@ use postern_policy::Runtime;
 use postern_smtp::TlsConfig;
 
 use super::LiveStats;
-use crate::config::{Config, Machine};
+use super::running::Running;
 use crate::services::SmtpPolicies;
 
 /// What a reload swaps, and how to rebuild it: the daemon's reloadable
@@ -23,8 +22,8 @@ pub struct Live {
     /// The restriction lists every SMTP service evaluates: the main ones
     /// and the services' own, swapped together.
     pub policies: Arc<SmtpPolicies>,
-    /// Where the config comes from, as the daemon started.
-    pub origin: Origin,
+    /// The config in force, and where a reload reads it again.
+    pub running: Running,
     /// The certificate every TLS service presents.
     pub tls: Arc<TlsConfig>,
     /// The local delivery agent, for its aliases and users; the SMTP
@@ -38,63 +37,20 @@ pub struct Live {
     reloading: Mutex<()>,
 }
 
-/// Where a reload reads the config from, and the defaults it reads it
-/// with: those of the daemon's start.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    /// The config file given at start (`None`: the default path, else the
-    /// embedded default).
-    pub path: Option<PathBuf>,
-    /// `data_directory`'s default at start. It depends on who asks (root's
-    /// `/var/lib/postern`, anyone else's own data directory), and a reload
-    /// runs as `mail_owner`: detected again, it would be that user's
-    /// directory, and a config that leaves `data_directory` unset would
-    /// see every path under it move.
-    pub data_directory: PathBuf,
-}
-
-impl Origin {
-    /// The origin of a daemon started with config `path`, read as `config`.
-    pub fn new(path: Option<PathBuf>, config: &Config) -> Origin {
-        Origin {
-            path,
-            data_directory: config.machine().data_directory.clone(),
-        }
-    }
-}
-
-impl Origin {
-    /// Reads the config again: with the start's data directory, and the
-    /// host name as it is now.
-    pub fn load(&self) -> Result<Config, crate::config::ConfigErrors> {
-        let machine = Machine {
-            data_directory: self.data_directory.clone(),
-            ..Machine::detect()
-        };
-        match self.path.as_deref() {
-            Some(p) => load_config(p, machine),
-            None if Path::new(crate::config::DEFAULT_PATH).exists() => {
-                load_config(Path::new(crate::config::DEFAULT_PATH), machine)
-            }
-            None => Config::embedded_on(machine),
-        }
-    }
-}
-
 impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Live")
-            .field("origin", &self.origin)
+            .field("running", &self.running)
             .finish_non_exhaustive()
     }
 }
 
 impl Live {
-    /// The reloadable state of a daemon started from `origin`.
+    /// The reloadable state of a daemon running on `running`.
     pub fn new(
         runtime: Arc<Runtime>,
         policies: Arc<SmtpPolicies>,
-        origin: Origin,
+        running: Running,
         tls: Arc<TlsConfig>,
         delivery: Arc<LocalDelivery>,
         auth: Arc<Authenticator>,
@@ -103,7 +59,7 @@ impl Live {
         Live {
             runtime,
             policies,
-            origin,
+            running,
             tls,
             delivery,
             auth,
@@ -131,7 +87,10 @@ impl Live {
     ///
     /// systemd hears `RELOADING=1` before and `READY=1` after
     /// ([`crate::notify`]); `postern status` shows the outcome.
-    pub fn reload(&self) -> anyhow::Result<()> {
+    ///
+    /// Returns the changed main.cf parameters the reload could not apply
+    /// ([`Running::restart_needed`]), which it also logs.
+    pub fn reload(&self) -> anyhow::Result<Vec<String>> {
         let _one = self
             .reloading
             .lock()
@@ -139,7 +98,7 @@ impl Live {
         crate::notify::reloading();
         let result = self.swap();
         match &result {
-            Ok(set) => {
+            Ok((set, _)) => {
                 self.facts.reloaded(Ok(set.clone()));
                 crate::notify::reloaded("serving; last reload ok");
             }
@@ -148,13 +107,13 @@ impl Live {
                 crate::notify::reloaded("serving; last reload failed, running set kept");
             }
         }
-        result.map(drop)
+        result.map(|(_, restart)| restart)
     }
 
     /// The body of [`Live::reload`]: loads everything, swaps it in, and
-    /// says which plugin set now runs.
-    fn swap(&self) -> anyhow::Result<crate::status::PluginSet> {
-        let config = self.origin.load().map_err(|errors| {
+    /// says which plugin set now runs and what is left for a restart.
+    fn swap(&self) -> anyhow::Result<(crate::status::PluginSet, Vec<String>)> {
+        let config = self.running.read_again().map_err(|errors| {
             let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("{}", lines.join("\n"))
         })?;
@@ -185,7 +144,12 @@ impl Live {
         // (a users-file user added with a uid gets mail), read by the
         // helper itself from the root-owned file.
         crate::privilege_files::refresh_helper();
-        Ok(plugin_set)
+        let restart = self.running.restart_needed(&config);
+        for line in &restart {
+            tracing::warn!(target: "postern/master", "reload: {line}: takes effect at the next start");
+        }
+        self.running.replace(config);
+        Ok((plugin_set, restart))
     }
 
     /// [`Live::reload`] from the SIGHUP handler: a failure is logged.
@@ -217,73 +181,5 @@ impl Live {
                 format!("{line}\n")
             })
             .collect()
-    }
-}
-
-/// [`Config::load`], but a config file only root may read is read by the
-/// root helper once the daemon runs as `mail_owner`
-/// ([`crate::privilege_files`]).
-fn load_config(path: &Path, machine: Machine) -> Result<Config, crate::config::ConfigErrors> {
-    let text = postern_privsep::read_file_or_ask(path)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned()))
-        .map_err(|why| {
-            crate::config::ConfigErrors(vec![crate::config::ConfigError {
-                file: path.display().to_string(),
-                line: 0,
-                key: String::new(),
-                message: format!("cannot read config file: {why}"),
-            }])
-        })?;
-    Config::parse(crate::config::Source::new(path, &text), machine, false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A daemon started as root runs as `mail_owner` when it reloads:
-    /// the reload keeps the data directory of the start instead of the one
-    /// `mail_owner` would be given (its own, under `$HOME`), so that a
-    /// config leaving `data_directory` unset keeps every path under it.
-    #[test]
-    #[allow(clippy::unwrap_used)]
-    fn a_reload_keeps_the_data_directory_of_the_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("postern.toml");
-        std::fs::write(&file, "myhostname = \"mx.example.org\"\n").unwrap();
-        let started = Machine {
-            hostname: "mx.example.org".to_owned(),
-            data_directory: PathBuf::from("/srv/mail-data"),
-        };
-        let text = std::fs::read_to_string(&file).unwrap();
-        let config =
-            Config::parse(crate::config::Source::new(&file, &text), started, false).unwrap();
-        assert_eq!(
-            config.main.queue_directory,
-            Path::new("/srv/mail-data/queue")
-        );
-        let origin = Origin::new(Some(file), &config);
-        let reloaded = origin.load().unwrap();
-        assert_eq!(
-            reloaded.main.queue_directory,
-            Path::new("/srv/mail-data/queue")
-        );
-        assert_eq!(
-            reloaded.value("data_directory").as_deref(),
-            Some("/srv/mail-data")
-        );
-        // The embedded default too.
-        let origin = Origin {
-            path: None,
-            ..origin
-        };
-        if !Path::new(crate::config::DEFAULT_PATH).exists() {
-            let embedded = origin.load().unwrap();
-            assert_eq!(
-                embedded.main.queue_directory,
-                Path::new("/srv/mail-data/queue")
-            );
-        }
     }
 }

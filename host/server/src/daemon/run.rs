@@ -257,7 +257,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let live = Arc::new(crate::control::Live::new(
         parts.runtime.clone(),
         policies.clone(),
-        crate::control::Origin::new(path.clone(), &config),
+        crate::control::Running::new(path.clone(), config.clone()),
         tls.clone(),
         parts.delivery.clone(),
         auth.clone(),
