@@ -299,3 +299,40 @@ fn a_reload_names_the_changes_that_take_a_restart() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("relayhost"), "{stderr}");
 }
+
+/// `mynetworks` follows a reload, as with Postfix: a client the reload
+/// takes out of it may no longer relay, one it puts back may again, and
+/// `postern reload` has nothing to warn about.
+#[test]
+fn mynetworks_follows_a_reload() {
+    let (server, tmp) = Server::start("");
+    let config = tmp.path().join("postern.toml");
+    let relay = || {
+        let mut c = Client::connect(server.smtp);
+        assert!(c.cmd("EHLO client.test.example").starts_with("250"));
+        assert!(
+            c.cmd("MAIL FROM:<s@client.test.example>")
+                .starts_with("250")
+        );
+        c.cmd("RCPT TO:<someone@elsewhere.test.example>")
+    };
+    let with_mynetworks = |networks: &str| {
+        let text = config_text(tmp.path(), "").replace(
+            "mynetworks = \"127.0.0.1/32\"",
+            &format!("mynetworks = \"{networks}\""),
+        );
+        std::fs::write(&config, text).unwrap();
+        let out = postern_run(&config, &["reload"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("warning"), "{stderr}");
+    };
+    let r = relay();
+    assert!(r.starts_with("250"), "{r}");
+    with_mynetworks("192.0.2.0/24");
+    let r = relay();
+    assert!(r.starts_with("554 5.7.1"), "{r}");
+    with_mynetworks("192.0.2.0/24, 127.0.0.0/8");
+    let r = relay();
+    assert!(r.starts_with("250"), "{r}");
+}

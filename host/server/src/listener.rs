@@ -34,11 +34,9 @@ pub struct Smtp {
     pub directory: Arc<dyn Directory>,
     /// Where accepted messages go.
     pub enqueue: Arc<dyn Enqueue>,
-    /// Clients in these networks are trusted (`permit_mynetworks`).
-    pub mynetworks: Vec<IpNet>,
-    /// `smtpd_client_event_limit_exceptions`: clients the per-client
-    /// limits do not apply to.
-    pub limit_exceptions: Vec<IpNet>,
+    /// `mynetworks` and `smtpd_client_event_limit_exceptions`, as a
+    /// reload leaves them.
+    pub networks: crate::services::ServiceNetworks,
 }
 
 impl std::fmt::Debug for Smtp {
@@ -53,13 +51,14 @@ impl Smtp {
     /// Accepts SMTP clients on `listener` while `sessions` has room.
     pub async fn serve(self, listener: TcpListener, sessions: Arc<Semaphore>) {
         accept(listener, sessions, move |stream, peer, local| {
+            let networks = self.networks.current();
             let conn = Connection {
                 peer,
                 local,
                 client_name: "unknown".to_owned(),
-                trusted: trusted(&self.mynetworks, peer.ip()),
+                trusted: trusted(&networks.mynetworks, peer.ip()),
                 service: self.name.clone(),
-                limits_exempt: trusted(&self.limit_exceptions, peer.ip()),
+                limits_exempt: trusted(&networks.limit_exceptions, peer.ip()),
             };
             let (settings, policy, directory, enqueue) = (
                 self.settings.clone(),

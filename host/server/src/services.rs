@@ -14,8 +14,10 @@
 //! lose lists of its own at a reload: it is found again in the new config
 //! by its name, addresses and rank (`Key`). Services added to or removed
 //! from the config take a restart (their sockets are bound at start); the
-//! reload says so in the log. Their other overrides (banner, limits) are
-//! read at start only.
+//! reload says so in the log. Each service's `mynetworks` and
+//! `smtpd_client_event_limit_exceptions` ([`Networks`]) are swapped with
+//! its lists: a connection is classified by those in force when it
+//! arrives. Their other overrides (banner, limits) are read at start only.
 //!
 //! At stop, [`SmtpServices::drain`] waits for the sessions to finish.
 
@@ -26,6 +28,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
+use ipnet::IpNet;
 use postern_mail::{BoxFuture, Decision, Directory, Enqueue, Policy, PolicyRequest, PolicySession};
 use postern_policy::{Runtime, Snapshot};
 use postern_smtp::{Anvil, SessionSettings};
@@ -64,6 +67,42 @@ struct PolicySet {
     main: Arc<Snapshot>,
     /// The services that override a list, and their snapshots.
     own: BTreeMap<Key, Arc<Snapshot>>,
+    /// Every running service's networks.
+    networks: BTreeMap<Key, Arc<Networks>>,
+}
+
+/// The client networks one SMTP service tells apart.
+#[derive(Debug, Default)]
+pub struct Networks {
+    /// `mynetworks`: trusted clients (`permit_mynetworks`).
+    pub mynetworks: Vec<IpNet>,
+    /// `smtpd_client_event_limit_exceptions`: clients the per-client
+    /// limits do not apply to.
+    pub limit_exceptions: Vec<IpNet>,
+}
+
+impl Networks {
+    fn of(service: &Service) -> Networks {
+        Networks {
+            mynetworks: service.main.mynetworks.clone(),
+            limit_exceptions: service.main.smtpd_client_event_limit_exceptions.clone(),
+        }
+    }
+}
+
+/// One service's view of the [`Networks`] in force.
+#[derive(Debug, Clone)]
+pub struct ServiceNetworks {
+    all: Arc<SmtpPolicies>,
+    key: Key,
+}
+
+impl ServiceNetworks {
+    /// This service's networks now.
+    pub fn current(&self) -> Arc<Networks> {
+        let set = self.all.current.load();
+        set.networks.get(&self.key).cloned().unwrap_or_default()
+    }
 }
 
 /// The restriction lists of every SMTP service, swapped together.
@@ -129,6 +168,7 @@ impl SmtpPolicies {
             current: ArcSwap::from_pointee(PolicySet {
                 main,
                 own: BTreeMap::new(),
+                networks: BTreeMap::new(),
             }),
             running: Mutex::new(Vec::new()),
         }
@@ -139,28 +179,43 @@ impl SmtpPolicies {
         Arc::clone(&self.current.load().main)
     }
 
-    /// Adds a running service, with its own snapshot if it has one; the
-    /// policy its sessions ask.
-    fn register(self: &Arc<Self>, key: Key, own: Option<Snapshot>) -> Arc<dyn Policy> {
+    /// Adds a running service, with its own snapshot if it has one, and
+    /// its networks; the policy its sessions ask, and the networks its
+    /// connections are classified by.
+    fn register(
+        self: &Arc<Self>,
+        key: Key,
+        own: Option<Snapshot>,
+        networks: Networks,
+    ) -> (Arc<dyn Policy>, ServiceNetworks) {
         self.running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(key.clone());
-        if let Some(own) = own {
-            let own = Arc::new(own);
-            self.current.rcu(|set| {
-                let mut map = set.own.clone();
-                map.insert(key.clone(), Arc::clone(&own));
-                PolicySet {
-                    main: Arc::clone(&set.main),
-                    own: map,
-                }
-            });
-        }
-        Arc::new(ServicePolicy {
+        let own = own.map(Arc::new);
+        let networks = Arc::new(networks);
+        self.current.rcu(|set| {
+            let mut own_map = set.own.clone();
+            if let Some(own) = &own {
+                own_map.insert(key.clone(), Arc::clone(own));
+            }
+            let mut networks_map = set.networks.clone();
+            networks_map.insert(key.clone(), Arc::clone(&networks));
+            PolicySet {
+                main: Arc::clone(&set.main),
+                own: own_map,
+                networks: networks_map,
+            }
+        });
+        let policy = Arc::new(ServicePolicy {
+            all: Arc::clone(self),
+            key: key.clone(),
+        });
+        let networks = ServiceNetworks {
             all: Arc::clone(self),
             key,
-        })
+        };
+        (policy, networks)
     }
 
     /// Builds what every running SMTP service will evaluate after a reload
@@ -181,6 +236,7 @@ impl SmtpPolicies {
             .clone();
         let now = self.current.load_full();
         let mut own = BTreeMap::new();
+        let mut networks = BTreeMap::new();
         let mut notes = Vec::new();
         for was in &running {
             let name = &was.0;
@@ -189,9 +245,13 @@ impl SmtpPolicies {
                 if let Some(snapshot) = now.own.get(was) {
                     own.insert(was.clone(), Arc::clone(snapshot));
                 }
+                if let Some(n) = now.networks.get(was) {
+                    networks.insert(was.clone(), Arc::clone(n));
+                }
                 notes.push(Note::NeedsRestart(format!("reload: service {name} on {} is gone from the config; it listens with its restriction lists as they were until a restart", addresses(&was.1))));
                 continue;
             };
+            networks.insert(was.clone(), Arc::new(Networks::of(service)));
             let Some(lists) = &service.restrictions else {
                 if now.own.contains_key(was) {
                     notes.push(Note::Done(format!(
@@ -225,6 +285,7 @@ impl SmtpPolicies {
             set: PolicySet {
                 main: Arc::new(main),
                 own,
+                networks,
             },
             notes,
         })
@@ -255,6 +316,7 @@ struct Made {
     line: usize,
     settings: Arc<SessionSettings>,
     policy: Arc<dyn Policy>,
+    networks: ServiceNetworks,
     slots: Arc<Semaphore>,
     limit: usize,
 }
@@ -305,8 +367,7 @@ impl SmtpServices {
                 Arc::clone(enqueue),
                 service.main.content_filter.as_deref(),
             ),
-            mynetworks: service.main.mynetworks.clone(),
-            limit_exceptions: service.main.smtpd_client_event_limit_exceptions.clone(),
+            networks: made.networks.clone(),
         })
     }
 
@@ -373,12 +434,13 @@ fn make(
             Some(snapshot)
         }
     };
-    let policy = policies.register(key(config, service), own);
+    let (policy, networks) = policies.register(key(config, service), own, Networks::of(service));
     let limit = usize::try_from(m.default_process_limit.max(1)).unwrap_or(usize::MAX);
     Ok(Made {
         line: service.line,
         settings,
         policy,
+        networks,
         slots: Arc::new(Semaphore::new(limit)),
         limit,
     })

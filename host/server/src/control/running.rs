@@ -16,16 +16,19 @@ use crate::config::params::PARAMS;
 use crate::config::{Config, ConfigErrors, Machine};
 
 /// The main.cf parameters a reload applies: those the policy config, the
-/// aliases and the TLS certificate are built from. The restriction lists,
+/// aliases, the TLS certificate and the SMTP services' networks
+/// ([`crate::services::Networks`]) are built from. The restriction lists,
 /// `[tables.NAME]`, `[plugins]` and the users file are not main.cf
 /// parameters.
 const RELOADED: &[&str] = &[
     "access_map_defer_code",
     "access_map_reject_code",
     "alias_maps",
+    "mynetworks",
     "parent_domain_matches_subdomains",
     "plugin_directory",
     "smtpd_null_access_lookup_key",
+    "smtpd_client_event_limit_exceptions",
     "smtpd_restriction_classes",
     "smtpd_tls_cert_file",
     "smtpd_tls_key_file",
@@ -182,13 +185,7 @@ mod tests {
         let new = running.read_again().unwrap();
         assert_eq!(
             running.restart_needed(&new),
-            [
-                "mynetworks = 127.0.0.0/8, 192.0.2.0/24 (was 127.0.0.0/8, [::1]/128)",
-                "relayhost = [192.0.2.25]:2525 (was empty)",
-                // Its default is $mynetworks.
-                "smtpd_client_event_limit_exceptions = 127.0.0.0/8, 192.0.2.0/24 \
-                 (was 127.0.0.0/8, [::1]/128)",
-            ]
+            ["relayhost = [192.0.2.25]:2525 (was empty)"]
         );
         running.replace(new);
         let again = running.read_again().unwrap();
