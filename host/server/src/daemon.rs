@@ -41,6 +41,7 @@ use postern_smtp::SessionSettings;
 use crate::config::Config;
 use crate::directory::ConfigDirectory;
 
+pub(crate) use policy::load_table;
 pub use policy::{load_tables, policy_config, policy_config_for};
 pub use process::{abort, detach, status, stop};
 pub use run::run;

@@ -1,14 +1,24 @@
 //! Remote delivery from the config: the outbound client's settings, the
 //! `transport_maps` and `smtp_sasl_password_maps` tables, the resolver of
 //! `[dns]`, and the [`Router`] the queue delivers through.
+//!
+//! The queue delivers through [`Routes`], which a reload rebuilds from the
+//! re-read config and swaps in whole, as `postfix reload` restarts
+//! trivial-rewrite and smtp: `relayhost`, `transport_maps` (tables read
+//! again), the `smtp_*` client parameters and `[dns]` take effect for the
+//! deliveries that start after it. Deliveries under way finish with the
+//! router they started with; the new one starts with an empty connection
+//! cache.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use postern_delivery::remote::{Dns, ReuseLimits};
 use postern_delivery::{LocalDelivery, RemoteDelivery, RemoteSettings, Router};
+use postern_mail::{BoxFuture, Deliver, Delivered, DeliveryStatus, Envelope, QueueId, Recipient};
 use postern_smtp::client::{ClientTls, TlsLevel};
 use postern_tables::Table;
 
@@ -82,13 +92,111 @@ pub fn router(
     ))
 }
 
-/// Reads the tables a parameter names.
+/// Reads the tables a parameter names (a table only root may read through
+/// the root helper, at a reload).
 fn load(config: &Config, name: &str, refs: &[TableRef]) -> anyhow::Result<Vec<Arc<Table>>> {
     refs.iter()
         .map(|t| {
-            Table::load(t.kind, &t.path)
+            crate::daemon::load_table(t.kind, &t.path)
                 .map(Arc::new)
                 .map_err(|e| anyhow::anyhow!("{}: {name}: {e}", config.source.file))
         })
         .collect()
+}
+
+/// The router in force, which the queue delivers through and a reload
+/// replaces.
+pub struct Routes {
+    current: ArcSwap<Router>,
+    /// The local agent every router hands local mail to.
+    local: Arc<LocalDelivery>,
+    /// This server's SMTP listeners, a mail loop as a next hop.
+    own_addresses: Vec<SocketAddr>,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes")
+            .field("own_addresses", &self.own_addresses)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Routes {
+    /// The routes of `config` ([`router`]).
+    pub fn new(
+        config: &Config,
+        local: Arc<LocalDelivery>,
+        own_addresses: Vec<SocketAddr>,
+    ) -> anyhow::Result<Routes> {
+        let first = router(config, Arc::clone(&local), own_addresses.clone())?;
+        Ok(Routes {
+            current: ArcSwap::from_pointee(first),
+            local,
+            own_addresses,
+        })
+    }
+
+    /// The local delivery agent.
+    pub fn local(&self) -> &Arc<LocalDelivery> {
+        &self.local
+    }
+
+    /// The router of a re-read `config`, built and checked, not yet in
+    /// force; errors name the parameter and file.
+    pub fn prepare(&self, config: &Config) -> anyhow::Result<Router> {
+        router(config, Arc::clone(&self.local), self.own_addresses.clone())
+    }
+
+    /// Puts `router` in force for the deliveries that start from now on.
+    pub fn swap(&self, router: Router) {
+        self.current.store(Arc::new(router));
+    }
+}
+
+/// Each call goes to the router in force when it is made.
+impl Deliver for Routes {
+    fn agent(&self) -> &'static str {
+        self.current.load().agent()
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        id: &'a QueueId,
+        envelope: &'a Envelope,
+        recipient: &'a Recipient,
+        content: &'a [u8],
+    ) -> BoxFuture<'a, DeliveryStatus> {
+        let router = self.current.load_full();
+        Box::pin(async move { router.deliver(id, envelope, recipient, content).await })
+    }
+
+    fn destination(&self, recipient: &Recipient) -> Option<String> {
+        self.current.load().destination(recipient)
+    }
+
+    fn deliver_at_once<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+        recipient: &'a Recipient,
+        content: &'a [u8],
+    ) -> BoxFuture<'a, Option<Delivered>> {
+        let router = self.current.load_full();
+        Box::pin(async move { router.deliver_at_once(envelope, recipient, content).await })
+    }
+
+    fn deliver_batch<'a>(
+        &'a self,
+        id: &'a QueueId,
+        envelope: &'a Envelope,
+        recipients: &'a [Recipient],
+        content: &'a [u8],
+    ) -> BoxFuture<'a, Vec<Delivered>> {
+        let router = self.current.load_full();
+        Box::pin(async move {
+            router
+                .deliver_batch(id, envelope, recipients, content)
+                .await
+        })
+    }
 }

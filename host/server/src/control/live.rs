@@ -6,12 +6,12 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use postern_auth::Authenticator;
-use postern_delivery::LocalDelivery;
 use postern_policy::Runtime;
 use postern_smtp::TlsConfig;
 
 use super::LiveStats;
 use super::running::Running;
+use crate::remote::Routes;
 use crate::services::SmtpPolicies;
 
 /// What a reload swaps, and how to rebuild it: the daemon's reloadable
@@ -26,9 +26,10 @@ pub struct Live {
     pub running: Running,
     /// The certificate every TLS service presents.
     pub tls: Arc<TlsConfig>,
-    /// The local delivery agent, for its aliases and users; the SMTP
-    /// server's recipient checks ask it too.
-    pub delivery: Arc<LocalDelivery>,
+    /// The router the queue delivers through, rebuilt by a reload, and
+    /// its local agent, for its aliases and users (the SMTP server's
+    /// recipient checks ask it too).
+    pub routes: Arc<Routes>,
     /// What every login (SMTP AUTH, POP3, IMAP) is checked against.
     pub auth: Arc<Authenticator>,
     /// What `postern status` reports.
@@ -52,7 +53,7 @@ impl Live {
         policies: Arc<SmtpPolicies>,
         running: Running,
         tls: Arc<TlsConfig>,
-        delivery: Arc<LocalDelivery>,
+        routes: Arc<Routes>,
         auth: Arc<Authenticator>,
         facts: Arc<crate::status::Facts>,
     ) -> Live {
@@ -61,7 +62,7 @@ impl Live {
             policies,
             running,
             tls,
-            delivery,
+            routes,
             auth,
             facts,
             reloading: Mutex::new(()),
@@ -131,14 +132,16 @@ impl Live {
         crate::tls::load(&config).inspect_err(|e| {
             tracing::warn!(target: "postern/master", "TLS reload failed, keeping the running certificate: {e:#}");
         })?;
+        let router = self.routes.prepare(&config)?;
 
         self.policies.swap(policies);
         crate::tls::reload(&self.tls, &config);
         tracing::info!(target: "postern/local", "reload: {} aliases", aliases.len());
-        self.delivery.replace_aliases(Arc::new(aliases));
+        self.routes.local().replace_aliases(Arc::new(aliases));
         tracing::info!(target: "postern/local", "reload: {} users", users.len());
         self.auth.replace_users(Arc::clone(&users));
-        self.delivery.replace_users(users);
+        self.routes.local().replace_users(users);
+        self.routes.swap(router);
         tracing::info!(target: "postern/master", "reload -- version {}", env!("CARGO_PKG_VERSION"));
         // The root helper's uids, homes and mail roots follow the config
         // (a users-file user added with a uid gets mail), read by the

@@ -16,22 +16,45 @@ use crate::config::params::PARAMS;
 use crate::config::{Config, ConfigErrors, Machine};
 
 /// The main.cf parameters a reload applies: those the policy config, the
-/// aliases, the TLS certificate and the SMTP services' networks
-/// ([`crate::services::Networks`]) are built from. The restriction lists,
+/// aliases, the TLS certificate, the SMTP services' networks
+/// ([`crate::services::Networks`]) and the routes of delivery
+/// ([`crate::remote::Routes`]) are built from. The restriction lists,
 /// `[tables.NAME]`, `[plugins]` and the users file are not main.cf
 /// parameters.
 const RELOADED: &[&str] = &[
     "access_map_defer_code",
     "access_map_reject_code",
     "alias_maps",
+    "default_destination_recipient_limit",
     "mynetworks",
     "parent_domain_matches_subdomains",
     "plugin_directory",
-    "smtpd_null_access_lookup_key",
+    "relayhost",
+    "smtp_connect_timeout",
+    "smtp_connection_cache_time_limit",
+    "smtp_connection_reuse_count_limit",
+    "smtp_connection_reuse_time_limit",
+    "smtp_data_done_timeout",
+    "smtp_data_init_timeout",
+    "smtp_data_xfer_timeout",
+    "smtp_helo_name",
+    "smtp_helo_timeout",
+    "smtp_mail_timeout",
+    "smtp_quit_timeout",
+    "smtp_rcpt_timeout",
+    "smtp_rset_timeout",
+    "smtp_sasl_auth_enable",
+    "smtp_sasl_password_maps",
+    "smtp_starttls_timeout",
+    "smtp_tcp_port",
+    "smtp_tls_CAfile",
+    "smtp_tls_security_level",
     "smtpd_client_event_limit_exceptions",
+    "smtpd_null_access_lookup_key",
     "smtpd_restriction_classes",
     "smtpd_tls_cert_file",
     "smtpd_tls_key_file",
+    "transport_maps",
 ];
 
 /// The config in force, and how to read it again.
@@ -179,13 +202,14 @@ mod tests {
         std::fs::write(
             dir.path().join("postern.toml"),
             "myhostname = \"mx.example.org\"\nrelayhost = \"[192.0.2.25]:2525\"\n\
-             mynetworks = \"127.0.0.0/8, 192.0.2.0/24\"\naccess_map_reject_code = \"550\"\n",
+             mynetworks = \"127.0.0.0/8, 192.0.2.0/24\"\naccess_map_reject_code = \"550\"\n\
+             smtpd_hard_error_limit = 5\n",
         )
         .unwrap();
         let new = running.read_again().unwrap();
         assert_eq!(
             running.restart_needed(&new),
-            ["relayhost = [192.0.2.25]:2525 (was empty)"]
+            ["smtpd_hard_error_limit = 5 (was 20)"]
         );
         running.replace(new);
         let again = running.read_again().unwrap();

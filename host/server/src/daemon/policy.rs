@@ -157,31 +157,40 @@ fn load_table_set(
 ) -> Result<postern_tables::Tables, postern_tables::LoadError> {
     let mut tables = postern_tables::Tables::default();
     for spec in specs {
-        let table = match postern_tables::Table::load(spec.kind, &spec.path) {
-            Err(postern_tables::Error::Read { source, .. })
-                if source.kind() == std::io::ErrorKind::PermissionDenied =>
-            {
-                table_through_helper(spec)
-            }
-            other => other,
-        };
-        let table = table.map_err(|source| postern_tables::LoadError {
-            name: spec.name.clone(),
-            source,
-        })?;
+        let table =
+            load_table(spec.kind, &spec.path).map_err(|source| postern_tables::LoadError {
+                name: spec.name.clone(),
+                source,
+            })?;
         tables.insert(spec.name.clone(), table);
     }
     Ok(tables)
 }
 
-/// The table of `spec`, its file read with the helper's help.
+/// [`postern_tables::Table::load`], but a table only root may read is
+/// read by the root helper once the daemon runs as `mail_owner`.
+pub(crate) fn load_table(
+    kind: postern_tables::Kind,
+    path: &Path,
+) -> Result<postern_tables::Table, postern_tables::Error> {
+    match postern_tables::Table::load(kind, path) {
+        Err(postern_tables::Error::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            table_through_helper(kind, path)
+        }
+        other => other,
+    }
+}
+
+/// The table of `kind` at `path`, its file read with the helper's help.
 fn table_through_helper(
-    spec: &postern_tables::TableSpec,
+    kind: postern_tables::Kind,
+    path: &Path,
 ) -> Result<postern_tables::Table, postern_tables::Error> {
     use postern_tables::{CidrTable, Error, HashTable, Kind, RegexpTable, Table};
-    let path = &spec.path;
     let read = |source| Error::Read {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
     let bytes = postern_privsep::read_file_or_ask(path).map_err(read)?;
@@ -191,10 +200,10 @@ fn table_through_helper(
             "stream did not contain valid UTF-8",
         ))
     })?;
-    match spec.kind {
+    match kind {
         Kind::Hash => HashTable::parse(path, &text).map(Table::Hash),
         Kind::Cidr => CidrTable::parse(path, &text).map(Table::Cidr),
         Kind::Regexp => RegexpTable::parse(path, &text).map(Table::Regexp),
-        _ => Table::load(spec.kind, path),
+        _ => Table::load(kind, path),
     }
 }

@@ -101,8 +101,12 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         .iter()
         .filter_map(|(_, l, _)| l.local_addr().ok())
         .collect();
-    let router = crate::remote::router(&config, parts.delivery.clone(), own)?;
-    let runner = tokio::spawn(queue.clone().run(Arc::new(router), shutdown_rx.clone()));
+    let routes = Arc::new(crate::remote::Routes::new(
+        &config,
+        parts.delivery.clone(),
+        own,
+    )?);
+    let runner = tokio::spawn(queue.clone().run(routes.clone(), shutdown_rx.clone()));
     // `postern flush`, `queue release` and `queue requeue` wake the
     // delivery loop through $queue_directory/public/qmgr.
     // Without it (a path too long for a socket name, say) the daemon
@@ -259,7 +263,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         policies.clone(),
         crate::control::Running::new(path.clone(), config.clone()),
         tls.clone(),
-        parts.delivery.clone(),
+        routes,
         auth.clone(),
         facts,
     ));
