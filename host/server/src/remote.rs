@@ -8,7 +8,10 @@
 //! again), the `smtp_*` client parameters and `[dns]` take effect for the
 //! deliveries that start after it. Deliveries under way finish with the
 //! router they started with; the new one starts with an empty connection
-//! cache.
+//! cache. The domains delivered here stay those of the start, as the SMTP
+//! server's address classes and the local agent do (a changed
+//! `mydestination` takes a restart, and the reload says so): the router
+//! never disagrees with what RCPT accepted.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -18,7 +21,9 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use postern_delivery::remote::{Dns, ReuseLimits};
 use postern_delivery::{LocalDelivery, RemoteDelivery, RemoteSettings, Router};
-use postern_mail::{BoxFuture, Deliver, Delivered, DeliveryStatus, Envelope, QueueId, Recipient};
+use postern_mail::{
+    BoxFuture, Deliver, Delivered, DeliveryStatus, Domain, Envelope, QueueId, Recipient,
+};
 use postern_smtp::client::{ClientTls, TlsLevel};
 use postern_tables::Table;
 
@@ -32,6 +37,29 @@ pub fn router(
     config: &Config,
     local: Arc<LocalDelivery>,
     own_addresses: Vec<SocketAddr>,
+) -> anyhow::Result<Router> {
+    router_for(config, local, own_addresses, local_domains(config))
+}
+
+/// The same classes as the SMTP server's directory: mail it accepts for
+/// these domains is delivered here. Domains of the users file are not
+/// listed: the router asks the delivery agent, whose users file follows
+/// `postern reload`.
+fn local_domains(config: &Config) -> BTreeSet<Domain> {
+    let main = &config.main;
+    main.mydestination
+        .iter()
+        .chain(&main.virtual_mailbox_domains)
+        .cloned()
+        .collect()
+}
+
+/// [`router`] with `local_domains` delivered here.
+fn router_for(
+    config: &Config,
+    local: Arc<LocalDelivery>,
+    own_addresses: Vec<SocketAddr>,
+    local_domains: BTreeSet<Domain>,
 ) -> anyhow::Result<Router> {
     let main = &config.main;
     let c = &main.smtp;
@@ -73,16 +101,6 @@ pub fn router(
     settings.dead_destination_time = main.minimal_backoff_time;
     let dns = &config.policy.dns;
     let remote = RemoteDelivery::new(settings, Dns::new(&dns.nameservers, dns.timeout));
-    // The same classes as the SMTP server's directory: mail it accepts
-    // for these domains is delivered here. Domains of the users file are
-    // not listed: the router asks the delivery agent, whose users file
-    // follows `postern reload`.
-    let local_domains: BTreeSet<_> = main
-        .mydestination
-        .iter()
-        .chain(&main.virtual_mailbox_domains)
-        .cloned()
-        .collect();
     Ok(Router::new(
         local,
         Arc::new(remote),
@@ -112,6 +130,8 @@ pub struct Routes {
     local: Arc<LocalDelivery>,
     /// This server's SMTP listeners, a mail loop as a next hop.
     own_addresses: Vec<SocketAddr>,
+    /// The domains delivered here, as at start.
+    local_domains: BTreeSet<Domain>,
 }
 
 impl std::fmt::Debug for Routes {
@@ -129,11 +149,18 @@ impl Routes {
         local: Arc<LocalDelivery>,
         own_addresses: Vec<SocketAddr>,
     ) -> anyhow::Result<Routes> {
-        let first = router(config, Arc::clone(&local), own_addresses.clone())?;
+        let local_domains = local_domains(config);
+        let first = router_for(
+            config,
+            Arc::clone(&local),
+            own_addresses.clone(),
+            local_domains.clone(),
+        )?;
         Ok(Routes {
             current: ArcSwap::from_pointee(first),
             local,
             own_addresses,
+            local_domains,
         })
     }
 
@@ -145,7 +172,12 @@ impl Routes {
     /// The router of a re-read `config`, built and checked, not yet in
     /// force; errors name the parameter and file.
     pub fn prepare(&self, config: &Config) -> anyhow::Result<Router> {
-        router(config, Arc::clone(&self.local), self.own_addresses.clone())
+        router_for(
+            config,
+            Arc::clone(&self.local),
+            self.own_addresses.clone(),
+            self.local_domains.clone(),
+        )
     }
 
     /// Puts `router` in force for the deliveries that start from now on.

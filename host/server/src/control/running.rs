@@ -203,13 +203,19 @@ mod tests {
             dir.path().join("postern.toml"),
             "myhostname = \"mx.example.org\"\nrelayhost = \"[192.0.2.25]:2525\"\n\
              mynetworks = \"127.0.0.0/8, 192.0.2.0/24\"\naccess_map_reject_code = \"550\"\n\
-             smtpd_hard_error_limit = 5\n",
+             smtpd_hard_error_limit = 5\nmydestination = \"$myhostname, example.net\"\n",
         )
         .unwrap();
         let new = running.read_again().unwrap();
         assert_eq!(
             running.restart_needed(&new),
-            ["smtpd_hard_error_limit = 5 (was 20)"]
+            [
+                // The SMTP server's address classes, the local agent and
+                // the routes keep the start's.
+                "mydestination = mx.example.org, example.net \
+                 (was mx.example.org, localhost.example.org, localhost)",
+                "smtpd_hard_error_limit = 5 (was 20)",
+            ]
         );
         running.replace(new);
         let again = running.read_again().unwrap();
