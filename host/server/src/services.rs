@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
-use ipnet::IpNet;
 use postern_mail::{BoxFuture, Decision, Directory, Enqueue, Policy, PolicyRequest, PolicySession};
 use postern_policy::{Runtime, Snapshot};
 use postern_smtp::{Anvil, SessionSettings};
@@ -36,6 +35,9 @@ use tokio::sync::Semaphore;
 
 use crate::config::{Config, Service};
 use crate::listener::{MailboxSessions, Smtp};
+
+mod networks;
+pub use networks::{Networks, ServiceNetworks};
 
 /// A service entry's name, `listen` and rank among the entries with the
 /// same two (the config line may move when the file is edited).
@@ -69,40 +71,6 @@ struct PolicySet {
     own: BTreeMap<Key, Arc<Snapshot>>,
     /// Every running service's networks.
     networks: BTreeMap<Key, Arc<Networks>>,
-}
-
-/// The client networks one SMTP service tells apart.
-#[derive(Debug, Default)]
-pub struct Networks {
-    /// `mynetworks`: trusted clients (`permit_mynetworks`).
-    pub mynetworks: Vec<IpNet>,
-    /// `smtpd_client_event_limit_exceptions`: clients the per-client
-    /// limits do not apply to.
-    pub limit_exceptions: Vec<IpNet>,
-}
-
-impl Networks {
-    fn of(service: &Service) -> Networks {
-        Networks {
-            mynetworks: service.main.mynetworks.clone(),
-            limit_exceptions: service.main.smtpd_client_event_limit_exceptions.clone(),
-        }
-    }
-}
-
-/// One service's view of the [`Networks`] in force.
-#[derive(Debug, Clone)]
-pub struct ServiceNetworks {
-    all: Arc<SmtpPolicies>,
-    key: Key,
-}
-
-impl ServiceNetworks {
-    /// This service's networks now.
-    pub fn current(&self) -> Arc<Networks> {
-        let set = self.all.current.load();
-        set.networks.get(&self.key).cloned().unwrap_or_default()
-    }
 }
 
 /// The restriction lists of every SMTP service, swapped together.
