@@ -275,4 +275,9 @@ async fn garbage_and_silence_are_errors_not_hangs() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err}");
+    // Worded as Postfix's log: the C library's text, no Rust suffix.
+    assert_eq!(
+        err.to_string(),
+        "connect to x.test[127.0.0.1]:1: Connection refused"
+    );
 }
