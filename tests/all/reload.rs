@@ -362,3 +362,34 @@ fn relayhost_follows_a_reload() {
     assert!(got[0].1.contains("two"), "{got:?}");
     assert_eq!(first.wait(1).len(), 1, "the old relay host got the second");
 }
+
+/// The SMTP server's own parameters follow a reload for the connections
+/// made after it, as Postfix's new smtpd processes read main.cf again:
+/// the banner, and HELO required before MAIL.
+#[test]
+fn smtpd_settings_follow_a_reload() {
+    let (server, tmp) = Server::start("");
+    let config = tmp.path().join("postern.toml");
+    let mut before = Client::connect(server.smtp);
+    std::fs::write(
+        &config,
+        config_text(
+            tmp.path(),
+            "smtpd_banner = \"$myhostname ESMTP reloaded\"\nsmtpd_helo_required = true",
+        ),
+    )
+    .unwrap();
+    let out = postern_run(&config, &["reload"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    let mut after = Client::connect_raw(server.smtp, "127.0.0.1");
+    let greeting = after.reply();
+    assert_eq!(greeting.trim_end(), "220 mx.test.example ESMTP reloaded");
+    let r = after.cmd("MAIL FROM:<s@client.test.example>");
+    assert!(r.starts_with("503"), "{r}");
+    // A connection made before keeps what it started with.
+    let r = before.cmd("MAIL FROM:<s@client.test.example>");
+    assert!(r.starts_with("250"), "{r}");
+}

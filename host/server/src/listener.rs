@@ -16,7 +16,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use postern_delivery::LocalDelivery;
 use postern_mail::{Directory, Enqueue, Policy};
-use postern_smtp::{Connection, SessionSettings};
+use postern_smtp::Connection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -26,17 +26,15 @@ pub struct Smtp {
     /// The service name from `[[service]]`, as logged and as the policy
     /// request's `instance`.
     pub name: String,
-    /// This service's session settings (TLS, AUTH, limits).
-    pub settings: Arc<SessionSettings>,
+    /// This service's session settings (TLS, AUTH, limits) and client
+    /// networks, as a reload leaves them.
+    pub state: crate::services::ServiceHandle,
     /// The restriction chains.
     pub policy: Arc<dyn Policy>,
     /// Domain classes and known recipients.
     pub directory: Arc<dyn Directory>,
     /// Where accepted messages go.
     pub enqueue: Arc<dyn Enqueue>,
-    /// `mynetworks` and `smtpd_client_event_limit_exceptions`, as a
-    /// reload leaves them.
-    pub networks: crate::services::ServiceNetworks,
 }
 
 impl std::fmt::Debug for Smtp {
@@ -51,17 +49,17 @@ impl Smtp {
     /// Accepts SMTP clients on `listener` while `sessions` has room.
     pub async fn serve(self, listener: TcpListener, sessions: Arc<Semaphore>) {
         accept(listener, sessions, move |stream, peer, local| {
-            let networks = self.networks.current();
+            let state = self.state.current();
             let conn = Connection {
                 peer,
                 local,
                 client_name: "unknown".to_owned(),
-                trusted: trusted(&networks.mynetworks, peer.ip()),
+                trusted: trusted(&state.mynetworks, peer.ip()),
                 service: self.name.clone(),
-                limits_exempt: trusted(&networks.limit_exceptions, peer.ip()),
+                limits_exempt: trusted(&state.limit_exceptions, peer.ip()),
             };
             let (settings, policy, directory, enqueue) = (
-                self.settings.clone(),
+                state.settings.clone(),
                 self.policy.clone(),
                 self.directory.clone(),
                 self.enqueue.clone(),

@@ -14,10 +14,11 @@
 //! lose lists of its own at a reload: it is found again in the new config
 //! by its name, addresses and rank (`Key`). Services added to or removed
 //! from the config take a restart (their sockets are bound at start); the
-//! reload says so in the log. Each service's `mynetworks` and
-//! `smtpd_client_event_limit_exceptions` ([`Networks`]) are swapped with
-//! its lists: a connection is classified by those in force when it
-//! arrives. Their other overrides (banner, limits) are read at start only.
+//! reload says so in the log. Each service's session settings and client
+//! networks ([`ServiceState`], its `smtpd_*` parameters and overrides) are
+//! swapped with its lists: a connection takes those in force when it
+//! arrives. Its client counters (anvil) and session slots stay those of
+//! the start.
 //!
 //! At stop, [`SmtpServices::drain`] waits for the sessions to finish.
 
@@ -30,14 +31,14 @@ use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use postern_mail::{BoxFuture, Decision, Directory, Enqueue, Policy, PolicyRequest, PolicySession};
 use postern_policy::{Runtime, Snapshot};
-use postern_smtp::{Anvil, SessionSettings};
+use postern_smtp::Anvil;
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, Service};
 use crate::listener::{MailboxSessions, Smtp};
 
-mod networks;
-pub use networks::{Networks, ServiceNetworks};
+mod state;
+pub use state::{ServiceHandle, ServiceState};
 
 /// A service entry's name, `listen` and rank among the entries with the
 /// same two (the config line may move when the file is edited).
@@ -69,8 +70,8 @@ struct PolicySet {
     main: Arc<Snapshot>,
     /// The services that override a list, and their snapshots.
     own: BTreeMap<Key, Arc<Snapshot>>,
-    /// Every running service's networks.
-    networks: BTreeMap<Key, Arc<Networks>>,
+    /// Every running service's settings and networks.
+    state: BTreeMap<Key, Arc<ServiceState>>,
 }
 
 /// The restriction lists of every SMTP service, swapped together.
@@ -80,6 +81,9 @@ pub struct SmtpPolicies {
     /// The SMTP service entries running, as made at start: what a reload
     /// looks for in the re-read config.
     running: Mutex<Vec<Key>>,
+    /// The certificate, password database and stop signal every service's
+    /// settings share.
+    shared: crate::tls::Shared,
 }
 
 /// One service's view of [`SmtpPolicies`]: what its sessions hold as their
@@ -130,15 +134,17 @@ enum Note {
 }
 
 impl SmtpPolicies {
-    /// Starts with `main` for every service.
-    pub fn new(main: Arc<Snapshot>) -> SmtpPolicies {
+    /// Starts with `main` for every service; the services' settings
+    /// share `shared`.
+    pub fn new(main: Arc<Snapshot>, shared: crate::tls::Shared) -> SmtpPolicies {
         SmtpPolicies {
             current: ArcSwap::from_pointee(PolicySet {
                 main,
                 own: BTreeMap::new(),
-                networks: BTreeMap::new(),
+                state: BTreeMap::new(),
             }),
             running: Mutex::new(Vec::new()),
+            shared,
         }
     }
 
@@ -148,42 +154,44 @@ impl SmtpPolicies {
     }
 
     /// Adds a running service, with its own snapshot if it has one, and
-    /// its networks; the policy its sessions ask, and the networks its
-    /// connections are classified by.
+    /// the settings and networks of `service`, counting its clients in
+    /// `anvil`; the policy its sessions ask, and the state its connections
+    /// start with.
     fn register(
         self: &Arc<Self>,
-        key: Key,
+        (key, service): (Key, &Service),
         own: Option<Snapshot>,
-        networks: Networks,
-    ) -> (Arc<dyn Policy>, ServiceNetworks) {
+        anvil: Arc<Anvil>,
+    ) -> (Arc<dyn Policy>, ServiceHandle) {
         self.running
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(key.clone());
         let own = own.map(Arc::new);
-        let networks = Arc::new(networks);
+        let state = Arc::new(ServiceState::of(service, &self.shared, anvil));
         self.current.rcu(|set| {
             let mut own_map = set.own.clone();
             if let Some(own) = &own {
                 own_map.insert(key.clone(), Arc::clone(own));
             }
-            let mut networks_map = set.networks.clone();
-            networks_map.insert(key.clone(), Arc::clone(&networks));
+            let mut state_map = set.state.clone();
+            state_map.insert(key.clone(), Arc::clone(&state));
             PolicySet {
                 main: Arc::clone(&set.main),
                 own: own_map,
-                networks: networks_map,
+                state: state_map,
             }
         });
         let policy = Arc::new(ServicePolicy {
             all: Arc::clone(self),
             key: key.clone(),
         });
-        let networks = ServiceNetworks {
+        let handle = ServiceHandle {
             all: Arc::clone(self),
             key,
+            start: state,
         };
-        (policy, networks)
+        (policy, handle)
     }
 
     /// Builds what every running SMTP service will evaluate after a reload
@@ -204,7 +212,7 @@ impl SmtpPolicies {
             .clone();
         let now = self.current.load_full();
         let mut own = BTreeMap::new();
-        let mut networks = BTreeMap::new();
+        let mut state = BTreeMap::new();
         let mut notes = Vec::new();
         for was in &running {
             let name = &was.0;
@@ -213,13 +221,16 @@ impl SmtpPolicies {
                 if let Some(snapshot) = now.own.get(was) {
                     own.insert(was.clone(), Arc::clone(snapshot));
                 }
-                if let Some(n) = now.networks.get(was) {
-                    networks.insert(was.clone(), Arc::clone(n));
+                if let Some(n) = now.state.get(was) {
+                    state.insert(was.clone(), Arc::clone(n));
                 }
                 notes.push(Note::NeedsRestart(format!("reload: service {name} on {} is gone from the config; it listens with its restriction lists as they were until a restart", addresses(&was.1))));
                 continue;
             };
-            networks.insert(was.clone(), Arc::new(Networks::of(service)));
+            if let Some(anvil) = now.state.get(was).and_then(|n| n.anvil()) {
+                let new = ServiceState::of(service, &self.shared, anvil);
+                state.insert(was.clone(), Arc::new(new));
+            }
             let Some(lists) = &service.restrictions else {
                 if now.own.contains_key(was) {
                     notes.push(Note::Done(format!(
@@ -253,7 +264,7 @@ impl SmtpPolicies {
             set: PolicySet {
                 main: Arc::new(main),
                 own,
-                networks,
+                state,
             },
             notes,
         })
@@ -282,9 +293,8 @@ fn addresses(listen: &[SocketAddr]) -> String {
 struct Made {
     /// The entry's config line, which tells the entries apart at start.
     line: usize,
-    settings: Arc<SessionSettings>,
     policy: Arc<dyn Policy>,
-    networks: ServiceNetworks,
+    state: ServiceHandle,
     slots: Arc<Semaphore>,
     limit: usize,
 }
@@ -312,13 +322,12 @@ impl SmtpServices {
         &mut self,
         config: &Config,
         service: &Service,
-        shared: &crate::tls::Shared,
         runtime: &Runtime,
         policies: &Arc<SmtpPolicies>,
         (directory, enqueue): (&Arc<dyn Directory>, &Arc<dyn Enqueue>),
     ) -> anyhow::Result<Smtp> {
         if !self.made.iter().any(|m| m.line == service.line) {
-            let made = make(config, service, shared, runtime, policies)?;
+            let made = make(config, service, runtime, policies)?;
             self.made.push(made);
         }
         let Some(made) = self.made.iter().find(|m| m.line == service.line) else {
@@ -326,7 +335,7 @@ impl SmtpServices {
         };
         Ok(Smtp {
             name: service.name.clone(),
-            settings: Arc::clone(&made.settings),
+            state: made.state.clone(),
             policy: Arc::clone(&made.policy),
             directory: Arc::clone(directory),
             // The service's `content_filter` (master.cf `-o`), for the
@@ -335,7 +344,6 @@ impl SmtpServices {
                 Arc::clone(enqueue),
                 service.main.content_filter.as_deref(),
             ),
-            networks: made.networks.clone(),
         })
     }
 
@@ -382,13 +390,11 @@ impl SmtpServices {
 fn make(
     config: &Config,
     service: &Service,
-    shared: &crate::tls::Shared,
     runtime: &Runtime,
     policies: &Arc<SmtpPolicies>,
 ) -> anyhow::Result<Made> {
     let m = &service.main;
     let anvil = Arc::new(Anvil::new(m.anvil_rate_time_unit));
-    let settings = Arc::new(crate::tls::service_settings(service, shared, anvil));
     let own = match &service.restrictions {
         None => None,
         Some(lists) => {
@@ -402,13 +408,12 @@ fn make(
             Some(snapshot)
         }
     };
-    let (policy, networks) = policies.register(key(config, service), own, Networks::of(service));
+    let (policy, state) = policies.register((key(config, service), service), own, anvil);
     let limit = usize::try_from(m.default_process_limit.max(1)).unwrap_or(usize::MAX);
     Ok(Made {
         line: service.line,
-        settings,
         policy,
-        networks,
+        state,
         slots: Arc::new(Semaphore::new(limit)),
         limit,
     })

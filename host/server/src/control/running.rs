@@ -16,9 +16,12 @@ use crate::config::params::PARAMS;
 use crate::config::{Config, ConfigErrors, Machine};
 
 /// The main.cf parameters a reload applies: those the policy config, the
-/// aliases, the TLS certificate, the SMTP services' networks
-/// ([`crate::services::Networks`]) and the routes of delivery
-/// ([`crate::remote::Routes`]) are built from. The restriction lists,
+/// aliases, the TLS certificate, the SMTP services' settings and networks
+/// ([`crate::services::ServiceState`]) and the routes of delivery
+/// ([`crate::remote::Routes`]) are built from, and nothing else. (Those
+/// the SMTP server shares with another part made at start, the LMTP
+/// service or the pickup service, such as `smtpd_timeout` or
+/// `message_size_limit`, are named as taking a restart.) The restriction lists,
 /// `[tables.NAME]`, `[plugins]` and the users file are not main.cf
 /// parameters.
 const RELOADED: &[&str] = &[
@@ -26,6 +29,8 @@ const RELOADED: &[&str] = &[
     "access_map_reject_code",
     "alias_maps",
     "default_destination_recipient_limit",
+    "disable_vrfy_command",
+    "header_size_limit",
     "mynetworks",
     "parent_domain_matches_subdomains",
     "plugin_directory",
@@ -49,11 +54,22 @@ const RELOADED: &[&str] = &[
     "smtp_tcp_port",
     "smtp_tls_CAfile",
     "smtp_tls_security_level",
+    "smtpd_banner",
+    "smtpd_client_connection_count_limit",
+    "smtpd_client_connection_rate_limit",
     "smtpd_client_event_limit_exceptions",
+    "smtpd_client_message_rate_limit",
+    "smtpd_error_sleep_time",
+    "smtpd_helo_required",
     "smtpd_null_access_lookup_key",
     "smtpd_restriction_classes",
+    "smtpd_sasl_auth_enable",
+    "smtpd_sasl_authenticated_header",
+    "smtpd_soft_error_limit",
+    "smtpd_tls_auth_only",
     "smtpd_tls_cert_file",
     "smtpd_tls_key_file",
+    "smtpd_tls_security_level",
     "transport_maps",
 ];
 
@@ -190,6 +206,16 @@ mod tests {
                 ..running
             };
             assert_eq!(embedded.read_again().unwrap().main.queue_directory, data);
+        }
+    }
+
+    #[test]
+    fn every_parameter_a_reload_applies_is_one() {
+        for name in RELOADED {
+            assert!(
+                crate::config::params::find(name).is_some(),
+                "{name} is no parameter"
+            );
         }
     }
 

@@ -142,13 +142,6 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             None
         }
     };
-    // Every SMTP service asks its restriction lists through this: the
-    // main ones and the services' own, swapped together by a reload.
-    let policies = Arc::new(crate::services::SmtpPolicies::new(parts.policies.current()));
-    let directory: Arc<dyn Directory> = parts.directory.clone();
-    let enqueue: Arc<dyn Enqueue> = queue.clone();
-    let limit = usize::try_from(m.default_process_limit.max(1)).unwrap_or(usize::MAX);
-    let mut acceptors = Vec::new();
     // Sessions are told to stop before the queue is: what they accept
     // while they drain still gets queued.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -157,6 +150,17 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         auth: auth.clone(),
         shutdown: postern_smtp::Shutdown::new(stop_rx.clone()),
     };
+    // Every SMTP service asks its restriction lists, and takes its
+    // settings, through this: the main lists and the services' own,
+    // swapped together by a reload.
+    let policies = Arc::new(crate::services::SmtpPolicies::new(
+        parts.policies.current(),
+        shared,
+    ));
+    let directory: Arc<dyn Directory> = parts.directory.clone();
+    let enqueue: Arc<dyn Enqueue> = queue.clone();
+    let limit = usize::try_from(m.default_process_limit.max(1)).unwrap_or(usize::MAX);
+    let mut acceptors = Vec::new();
     let mut smtp_services = crate::services::SmtpServices::default();
     let mut mailbox_sessions = crate::listener::MailboxSessions::default();
     // `NAME ADDRESS` per listener, for `postern status`.
@@ -206,7 +210,6 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         let smtp = smtp_services.service(
             &config,
             service,
-            &shared,
             &parts.runtime,
             &policies,
             (&directory, &enqueue),
