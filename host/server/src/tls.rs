@@ -59,15 +59,37 @@ fn pem(m: &Main) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
 /// 0600), each through a temporary file, fsync and rename, so that a crash
 /// never leaves half a file.
 fn make_self_signed(hostname: &str, cert: &Path, key: &Path) -> anyhow::Result<()> {
-    let generated = rcgen::generate_simple_self_signed(vec![hostname.to_owned()])
+    let (signing_key, made) = self_signed(hostname, std::time::SystemTime::now())
         .context("cannot generate a self-signed certificate")?;
     if let Some(dir) = cert.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    write_atomic(key, generated.signing_key.serialize_pem().as_bytes(), 0o600)?;
-    write_atomic(cert, generated.cert.pem().as_bytes(), 0o644)?;
+    write_atomic(key, signing_key.serialize_pem().as_bytes(), 0o600)?;
+    write_atomic(cert, made.pem().as_bytes(), 0o644)?;
     tracing::info!(target: "postern/master", "made a self-signed certificate for {hostname} in {}", cert.display());
     Ok(())
+}
+
+/// A key and a certificate for `hostname` as Debian's `make-ssl-cert`
+/// makes one (its snakeoil certificate, what Postfix and Dovecot start
+/// with there): the host name as subject CN and as the DNS name, valid
+/// from the start of this year for ten years. (rcgen's own defaults name
+/// the subject "rcgen self signed cert" and run to the year 4096.)
+fn self_signed(
+    hostname: &str,
+    now: std::time::SystemTime,
+) -> Result<(rcgen::KeyPair, rcgen::Certificate), rcgen::Error> {
+    let mut params = rcgen::CertificateParams::new(vec![hostname.to_owned()])?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    let from = time::OffsetDateTime::from(now).date();
+    params.not_before = rcgen::date_time_ymd(from.year(), 1, 1);
+    params.not_after = rcgen::date_time_ymd(from.year() + 10, 1, 1);
+    let key = rcgen::KeyPair::generate()?;
+    let made = params.self_signed(&key)?;
+    Ok((key, made))
 }
 
 /// Writes `bytes` to `path` atomically with `mode`.
@@ -241,6 +263,30 @@ mod tests {
         let key = dir.path().join("tls/key.pem");
         make_self_signed("mx.example.org", &cert, &key).unwrap();
         let first = std::fs::read(&cert).unwrap();
+        // Subject, name and validity as make-ssl-cert's: checked by
+        // openssl where it is installed.
+        if let Ok(out) = std::process::Command::new("openssl")
+            .args([
+                "x509",
+                "-noout",
+                "-subject",
+                "-ext",
+                "subjectAltName",
+                "-dates",
+                "-in",
+            ])
+            .arg(&cert)
+            .output()
+        {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains("subject=CN = mx.example.org")
+                    || text.contains("subject=CN=mx.example.org"),
+                "{text}"
+            );
+            assert!(text.contains("DNS:mx.example.org"), "{text}");
+            assert!(!text.contains("4096"), "{text}");
+        }
         TlsConfig::from_pem(&first, &std::fs::read(&key).unwrap()).unwrap();
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&key).unwrap().permissions().mode();
