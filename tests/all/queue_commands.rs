@@ -220,3 +220,42 @@ fn nobody_lists_and_flushes_but_changes_nothing() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("not running"), "{err}");
 }
+
+/// `hold ALL`, `release ALL` and `requeue ALL`, as postsuper's `-h ALL`,
+/// `-H ALL` and `-r ALL`: every deferred message held, every held one
+/// released, every deferred one tried again, each counted; once bob's
+/// Maildir can be made, `requeue ALL` delivers them at once.
+#[test]
+fn hold_release_and_requeue_all() {
+    let (server, tmp) = Server::start("");
+    let blocker = server.dir.join("mail/example.org/bob");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let ids: Vec<String> = ["a", "b"].iter().map(|s| send_to_bob(&server, s)).collect();
+    for id in &ids {
+        server.wait_log(&format!("{id}: to=<bob@example.org>"));
+    }
+    let (ok, _, err) = postern(tmp.path(), &["queue", "hold", "ALL"]);
+    assert!(ok && err.contains("Placed on hold: 2 messages"), "{err}");
+    wait_list(tmp.path(), |out| out.matches('!').count() == 2);
+    let (ok, _, err) = postern(tmp.path(), &["queue", "release", "ALL"]);
+    assert!(
+        ok && err.contains("Released from hold: 2 messages"),
+        "{err}"
+    );
+    wait_list(tmp.path(), |out| {
+        !out.contains('!') && out.contains(&ids[1])
+    });
+
+    std::fs::remove_file(&blocker).unwrap();
+    // Deferred again by the release's attempt, or about to be: requeue
+    // until both are delivered (a message still active is not counted).
+    let start = Instant::now();
+    let delivered = |log: &str| ids.iter().all(|id| log.contains(&format!("{id}: removed")));
+    while !delivered(&server.log()) {
+        let (ok, _, err) = postern(tmp.path(), &["queue", "requeue", "ALL"]);
+        assert!(ok && err.contains("Requeued: "), "{err}");
+        assert!(start.elapsed() < WAIT, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -87,8 +87,37 @@ impl Queue {
 
     /// Deletes every message (`postsuper -d ALL`); returns how many.
     pub fn delete_all(&self) -> Result<usize, QueueError> {
+        self.each(&LIVE, |id| self.delete(id).map(drop))
+    }
+
+    /// Puts every message in `active/` and `deferred/` on hold
+    /// (`postsuper -h ALL`); returns how many.
+    pub fn hold_all(&self) -> Result<usize, QueueError> {
+        self.each(&[QueueName::Active, QueueName::Deferred], |id| {
+            self.hold(id).map(drop)
+        })
+    }
+
+    /// Releases every held message (`postsuper -H ALL`); returns how many.
+    pub fn release_all(&self) -> Result<usize, QueueError> {
+        self.each(&[QueueName::Hold], |id| self.release(id))
+    }
+
+    /// Makes every deferred message due now (`postsuper -r ALL`); returns
+    /// how many.
+    pub fn requeue_all(&self) -> Result<usize, QueueError> {
+        self.each(&[QueueName::Deferred], |id| self.requeue(id).map(drop))
+    }
+
+    /// Applies `op` to every message in `queues`; returns for how many it
+    /// did. A message the daemon moves or finishes meanwhile is skipped.
+    fn each(
+        &self,
+        queues: &[QueueName],
+        op: impl Fn(&QueueId) -> Result<(), QueueError>,
+    ) -> Result<usize, QueueError> {
         let mut n = 0;
-        for q in LIVE {
+        for &q in queues {
             let entries = self
                 .spool
                 .entries(q)
@@ -101,7 +130,7 @@ impl Queue {
                 else {
                     continue;
                 };
-                if self.delete(&id).is_ok() {
+                if op(&id).is_ok() {
                     n += 1;
                 }
             }
@@ -174,6 +203,22 @@ mod tests {
                 .await
                 .unwrap();
         }
+        // ALL (postsuper -h/-H/-r/-d ALL).
+        assert_eq!(admin.hold_all().unwrap(), 3);
+        assert_eq!(names(&dir.path().join("hold")).len(), 3);
+        assert_eq!(admin.hold_all().unwrap(), 0);
+        assert_eq!(admin.requeue_all().unwrap(), 0);
+        assert_eq!(admin.release_all().unwrap(), 3);
+        assert_eq!(names(&dir.path().join("active")).len(), 3);
+        for name in names(&dir.path().join("active")).iter().take(2) {
+            std::fs::rename(
+                dir.path().join("active").join(name),
+                dir.path().join("deferred").join(name),
+            )
+            .unwrap();
+        }
+        assert_eq!(admin.requeue_all().unwrap(), 2);
+        assert!(names(&dir.path().join("deferred")).is_empty());
         assert_eq!(admin.delete_all().unwrap(), 3);
         assert!(q.list().unwrap().is_empty());
     }

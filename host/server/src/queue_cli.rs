@@ -44,19 +44,20 @@ pub enum QueueCommand {
         /// The queue id, or ALL.
         id: String,
     },
-    /// Put a message on hold: it is not delivered until released.
+    /// Put a message on hold, or ALL of them: not delivered until
+    /// released.
     Hold {
-        /// The queue id.
+        /// The queue id, or ALL.
         id: String,
     },
-    /// Release a held message for delivery now.
+    /// Release a held message for delivery now, or ALL of them.
     Release {
-        /// The queue id.
+        /// The queue id, or ALL.
         id: String,
     },
-    /// Try a deferred message again now.
+    /// Try a deferred message again now, or ALL of them.
     Requeue {
-        /// The queue id.
+        /// The queue id, or ALL.
         id: String,
     },
 }
@@ -110,6 +111,26 @@ pub fn run(config: &Config, command: Option<QueueCommand>) -> anyhow::Result<Exi
             queue.delete(&id_of(&id)?)?;
             eprintln!("postern/postsuper: {id}: removed");
             eprintln!("postern/postsuper: Deleted: 1 message");
+        }
+        QueueCommand::Hold { id } if id == "ALL" => {
+            let n = queue.hold_all()?;
+            eprintln!(
+                "postern/postsuper: Placed on hold: {n} message{}",
+                plural(n)
+            );
+        }
+        QueueCommand::Release { id } if id == "ALL" => {
+            let n = queue.release_all()?;
+            eprintln!(
+                "postern/postsuper: Released from hold: {n} message{}",
+                plural(n)
+            );
+            wake(config, "release");
+        }
+        QueueCommand::Requeue { id } if id == "ALL" => {
+            let n = queue.requeue_all()?;
+            eprintln!("postern/postsuper: Requeued: {n} message{}", plural(n));
+            wake(config, "requeue");
         }
         QueueCommand::Hold { id } => {
             queue.hold(&id_of(&id)?)?;
