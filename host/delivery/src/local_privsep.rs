@@ -158,7 +158,8 @@ pub fn execute(request: Request) -> Response {
             // `mail_spool_directory/DOMAIN/USER`: the domain's directory
             // may be new.
             if let Some(Err(e)) = path.parent().map(make_dirs) {
-                return failed(format!("cannot create {}: {e}", path.display()));
+                let why = postern_mail::io_reason(&e);
+                return failed(format!("cannot create {}: {why}", path.display()));
             }
             let date = postern_mail::date::asctime(SystemTime::now());
             Mbox::new(&path)

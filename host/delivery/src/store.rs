@@ -135,8 +135,10 @@ impl LocalDelivery {
                 return done.map(|()| 0);
             }
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    let why = postern_mail::io_reason(&e);
+                    format!("cannot create {}: {why}", parent.display())
+                })?;
             }
             let date = postern_mail::date::asctime(SystemTime::now());
             Mbox::new(&target)
@@ -204,7 +206,11 @@ impl LocalDelivery {
             },
             Err(e) => DeliveryStatus::Deferred {
                 dsn: EnhancedCode::new(4, 3, 0),
-                detail: format!("maildir delivery failed: {}: {e}", path.display()),
+                detail: format!(
+                    "maildir delivery failed: {}: {}",
+                    path.display(),
+                    postern_mail::io_reason(&e)
+                ),
             },
         }
     }

@@ -168,3 +168,28 @@ pub trait Deliver: Send + Sync {
         })
     }
 }
+
+/// An I/O error as Postfix's logs word it: the C library's text alone
+/// (`Connection refused`, `Not a directory`), without Rust's ` (os error
+/// 111)`. Status details and log lines that pflogsumm and operators' greps
+/// read use it.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match (e.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(at)) => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod io_reason_tests {
+    use super::io_reason;
+
+    #[test]
+    fn the_os_error_number_is_left_out() {
+        let refused = std::io::Error::from_raw_os_error(111);
+        assert_eq!(io_reason(&refused), "Connection refused");
+        let other = std::io::Error::other("no such thing (os error 5)");
+        assert_eq!(io_reason(&other), "no such thing (os error 5)");
+    }
+}

@@ -36,7 +36,7 @@ pub mod policy;
 pub mod reply;
 
 pub use address::{Address, AddressError, Domain, ReversePath};
-pub use deliver::{Deliver, Delivered, DeliveryStatus, RemoteReply};
+pub use deliver::{Deliver, Delivered, DeliveryStatus, RemoteReply, io_reason};
 pub use directory::Directory;
 pub use enqueue::{BoxFuture, Enqueue, EnqueueError};
 pub use envelope::{Envelope, Notify, Orcpt, QueueId, Recipient, Ret};

@@ -94,16 +94,6 @@ pub struct ClientSettings {
     pub timeouts: Timeouts,
 }
 
-/// An I/O error as Postfix's log words it: the C library's text alone,
-/// `Connection refused`, without Rust's ` (os error 111)`.
-fn io_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match (e.raw_os_error(), text.rfind(" (os error ")) {
-        (Some(_), Some(at)) => text[..at].to_owned(),
-        _ => text,
-    }
-}
-
 /// Why a session or transaction failed as a whole. Each names the server
 /// (`host[ip]:port`) and the step, as Postfix's log does.
 #[derive(Debug, Clone, thiserror::Error)]

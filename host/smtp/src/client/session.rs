@@ -111,7 +111,7 @@ impl Session {
                 Ok(Err(e)) => {
                     return Err(ClientError::Connect {
                         relay,
-                        error: super::io_reason(&e),
+                        error: postern_mail::io_reason(&e),
                     });
                 }
                 Ok(Ok(tcp)) => tcp,
@@ -143,7 +143,7 @@ impl Session {
             Ok(Err(e)) => {
                 return Err(ClientError::Connect {
                     relay,
-                    error: super::io_reason(&e),
+                    error: postern_mail::io_reason(&e),
                 });
             }
             Ok(Ok(s)) => s,
@@ -268,7 +268,7 @@ impl Session {
             Ok(Err(e)) => {
                 return Err(ClientError::Tls {
                     relay: self.relay.clone(),
-                    error: super::io_reason(&e),
+                    error: postern_mail::io_reason(&e),
                 });
             }
             Ok(Ok(stream)) => self.stream = Stream::Tls(Box::new(stream)),
@@ -372,7 +372,7 @@ impl Session {
             Ok(Err(e)) => Err(ClientError::Lost {
                 relay: self.relay.clone(),
                 stage,
-                error: super::io_reason(&e),
+                error: postern_mail::io_reason(&e),
             }),
             Ok(Ok(())) => {
                 self.idle_since = Instant::now();
@@ -422,7 +422,7 @@ impl Session {
                     return Err(ClientError::Lost {
                         relay: self.relay.clone(),
                         stage,
-                        error: super::io_reason(&e),
+                        error: postern_mail::io_reason(&e),
                     });
                 }
             }
