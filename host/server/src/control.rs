@@ -21,9 +21,10 @@
 //!
 //! A failure answers `error\n` and then the whole message, every line of
 //! it. Commands: `reload` (the daemon re-reads its config, tables, plugins,
-//! every SMTP service's restriction lists, aliases, TLS certificate and
-//! users file, compiles off the async workers, and swaps them in only if
-//! all of them load; see [`Live::reload`]), `plugins`
+//! every SMTP service's restriction lists and settings, aliases, TLS
+//! certificate, users file and routes of delivery, compiles off the async
+//! workers, and swaps them in only if all of them load; see
+//! [`Live::reload`]), `plugins`
 //! (the live counters of the running snapshot's plugins) and `status`
 //! (what `postern status` prints; [`crate::status`]).
 //!

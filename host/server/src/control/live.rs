@@ -71,7 +71,9 @@ impl Live {
 
     /// Re-reads the config and everything it names (tables, plugins, the
     /// restriction lists of the main config and of every SMTP service,
-    /// aliases, the TLS certificate, the users file), and swaps them in
+    /// each service's settings and networks, aliases, the TLS certificate,
+    /// the users file, the routes of delivery with `transport_maps`), and
+    /// swaps them in
     /// only if every one of them loads: on any error nothing changes and
     /// the error says why, naming file and line where there is one. Blocks
     /// while plugins compile; call it off the async workers.
