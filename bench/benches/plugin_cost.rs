@@ -5,8 +5,10 @@
 //! `plugin_cost_world.rs`): a fresh instance from the pool, `init` with
 //! the entry's arguments, `check`, its host calls (tables, kv, DNS), the
 //! verdict back. That is what the first request of a transaction reaching
-//! the plugin pays; later ones in the transaction reuse the instance
-//! (`benches/policy.rs` measures that part).
+//! the plugin pays when no idle instance waits (`max_use` is 1 here, so
+//! every call makes one); later ones in the transaction, and later
+//! transactions once the plugin asked for reuse, call `check` on an
+//! instance already made (`benches/policy.rs` measures that part).
 //!
 //! DNS: the `dns` import's real resolver (hickory-resolver, as the
 //! server configures it) asking a hickory-server on 127.0.0.1. Measured
@@ -69,6 +71,8 @@ fn snapshot(runtime: &Runtime, name: &str, nameserver: std::net::SocketAddr) -> 
     let plan = world::plan(name);
     let mut config = PolicyConfig::default().with(plan.stage, vec![plan.entry]);
     config.tables = world::tables();
+    // A fresh instance for every call: the cost this table reports.
+    config.limits.max_use = 1;
     config.dns = DnsConfig {
         nameservers: vec![nameserver],
         timeout: Duration::from_secs(2),

@@ -88,9 +88,17 @@ impl Setup {
         }
     }
 
+    /// A snapshot of `entries` whose instances serve one transaction
+    /// each (`max_use` 1): what these rows measure is a call with a
+    /// fresh instance, as before the standard plugins asked for reuse.
     fn snapshot(&self, runtime: &Runtime, entries: Vec<Entry>) -> Snapshot {
+        self.snapshot_with(runtime, entries, 1)
+    }
+
+    fn snapshot_with(&self, runtime: &Runtime, entries: Vec<Entry>, max_use: u32) -> Snapshot {
         let mut config = PolicyConfig::default().with(Stage::Recipient, entries);
         config.plugin_dir = Some(self.plugin_dir.clone());
+        config.limits.max_use = max_use;
         runtime.load(&config).unwrap()
     }
 
@@ -104,6 +112,16 @@ impl Setup {
         self.snapshot(
             runtime,
             vec![Entry::from_line("permit_mynetworks").unwrap()],
+        )
+    }
+
+    /// The same, its instance serving one transaction after another
+    /// (the standard plugins ask for reuse; `max_use` 100, the default).
+    fn one_reused(&self) -> Snapshot {
+        self.snapshot_with(
+            &self.runtime,
+            vec![Entry::from_line("permit_mynetworks").unwrap()],
+            100,
         )
     }
 
@@ -167,6 +185,7 @@ fn policy(c: &mut Criterion) {
     let builtin = setup.builtin();
     let one = setup.one(&setup.runtime);
     let chain8 = setup.chain8(&setup.runtime);
+    let one_reused = setup.one_reused();
     let one_on_demand = setup.one(&setup.on_demand);
     let chain8_on_demand = setup.chain8(&setup.on_demand);
     assert_eq!(
@@ -181,6 +200,12 @@ fn policy(c: &mut Criterion) {
         ("builtin permit", &builtin, &trusted, false),
         ("one plugin call", &one, &trusted, false),
         ("chain of 8 plugins at RCPT", &chain8, &untrusted, false),
+        (
+            "one plugin call, instance reused across transactions",
+            &one_reused,
+            &trusted,
+            false,
+        ),
         (
             "one plugin call, on demand",
             &one_on_demand,

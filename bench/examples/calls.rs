@@ -7,6 +7,11 @@
 //! perf record -g target/release/examples/calls 200000
 //! ```
 //!
+//! A second argument sets `max_use`: 1 (the default) makes a fresh
+//! instance for every call, as before plugins could ask for reuse; 100
+//! (the server's default) has the standard plugin's instance serve call
+//! after call (`host.reuse-instances`).
+//!
 //! With `PLUGIN_DIR=DIR`, `permit_mynetworks` is loaded from
 //! `DIR/permit_mynetworks.wasm` instead of the embedded build: an A/B of
 //! two builds of one plugin (bench/README.md, "Standard plugins without
@@ -26,12 +31,17 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
+    let max_use: u32 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1);
     let runtime = Runtime::new().unwrap();
     let mut config = PolicyConfig::default().with(
         Stage::Recipient,
         vec![Entry::from_line("permit_mynetworks").unwrap()],
     );
     config.plugin_dir = std::env::var_os("PLUGIN_DIR").map(Into::into);
+    config.limits.max_use = max_use;
     let snapshot = runtime.load(&config).unwrap();
     let mut request = PolicyRequest::new(Stage::Recipient);
     request.protocol_name = "ESMTP".to_owned();

@@ -86,6 +86,9 @@ class WitWorld(wit_world.WitWorld):
     def init(self, args: List[Tuple[str, str]]) -> None:
         global BLOCKLIST
         BLOCKLIST = Blocklist(args)
+        # Nothing here belongs to one transaction: an instance (with its
+        # interpreter, the costly part) may serve many in turn.
+        host.reuse_instances()
 
     def check(self, req: types.Request) -> types.Verdict:
         # The sender is known from MAIL FROM on (and at the sender, relay,

@@ -58,3 +58,35 @@ fn instances_last_a_transaction_and_filters_read_the_message() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(messages(&server.new_dir("alice")).len(), 1);
 }
+
+/// A plugin that asked for reuse (`host.reuse-instances`) serves the next
+/// transactions with the same instance, across connections and without a
+/// second `init`, until `max_use`; a plugin that did not starts afresh.
+#[test]
+fn an_instance_that_asked_serves_transactions_until_max_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    guest_config(
+        tmp.path(),
+        "test_session",
+        "smtpd_recipient_restrictions = [{ plugin = \"test_session\", reuse = \"yes\" }, \
+         \"permit_mynetworks\", \"reject_unauth_destination\"]\n\
+         [plugins.test_session]\nmax_use = 3\n",
+    );
+    let server = Server::start_in(tmp.path());
+    for n in 1..=4 {
+        let mut c = Client::connect(server.smtp);
+        send_accepted(
+            &mut c,
+            "sender@client.test.example",
+            &["alice@example.org"],
+            "Subject: reuse\r\n\r\nhello\r\n",
+        );
+        let r = c.cmd("QUIT");
+        assert!(r.starts_with("221"), "{r}");
+        // Three transactions in one instance, then a fresh one.
+        let checks = if n <= 3 { n } else { 1 };
+        server.wait_log(&format!("inits=1 checks={checks}"));
+    }
+    assert_eq!(server.log().matches("inits=1 checks=1").count(), 2);
+    assert!(!server.log().contains("inits=2"), "{}", server.log());
+}

@@ -56,9 +56,11 @@ struct Settings {
     text: String,
 }
 
-/// Set by `init`, read by `check`. An instance serves the requests of one
-/// SMTP transaction (see the package comment in wit/policy.wit), and
-/// `init` runs first in each, so this never outlives the transaction.
+/// Set by `init`, read by `check`: the entry's arguments, the same for
+/// every transaction, so `init` tells the host (`host::reuse_instances`)
+/// that an instance may serve one transaction after another (see
+/// wit/policy.wit). A plugin that kept something per transaction here
+/// would key it by `request.instance`, or not make that call.
 static SETTINGS: Mutex<Option<Settings>> = Mutex::new(None);
 
 /// The plugin.
@@ -66,6 +68,7 @@ struct RejectSenderDomain;
 
 impl Guest for RejectSenderDomain {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        host::reuse_instances();
         let mut settings = Settings {
             domains: Vec::new(),
             code: 554,

@@ -33,8 +33,9 @@ pub(crate) struct Services {
 const MAX_LOG_MESSAGE: usize = 1024;
 
 /// The data of one store: one instance of one plugin, kept by a session
-/// for its calls of one transaction. The fields below `services` are per
-/// call, set again by [`State::begin_call`].
+/// for its calls of one transaction (and, if the plugin asked, by later
+/// transactions in turn: [`crate::reuse`]). The fields below `services`
+/// are per call, set again by [`State::begin_call`].
 pub(crate) struct State {
     /// The plugin's name, on every log line it writes.
     plugin: Arc<str>,
@@ -63,6 +64,9 @@ pub(crate) struct State {
     pub(crate) added: Vec<String>,
     /// What `init` answered when it refused the entry's arguments.
     pub(crate) refusal: Option<String>,
+    /// Set when the guest called `host.reuse-instances`: this instance may
+    /// serve later transactions ([`crate::reuse`]).
+    pub(crate) reuse_asked: bool,
     limits: Limits,
 }
 
@@ -101,6 +105,7 @@ impl State {
             handles: 0,
             added: Vec::new(),
             refusal: None,
+            reuse_asked: false,
             limits,
         }
     }
@@ -192,6 +197,10 @@ impl Host for State {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
+    }
+
+    fn reuse_instances(&mut self) {
+        self.reuse_asked = true;
     }
 }
 

@@ -113,6 +113,7 @@ mod kv;
 pub mod limits;
 mod message;
 mod plugin;
+mod reuse;
 pub mod runtime;
 pub mod snapshot;
 mod standard;

@@ -53,6 +53,13 @@ pub struct Limits {
     /// How many `host.log` lines one call may write; the rest are counted
     /// and dropped, so that a plugin cannot flood the mail log.
     pub log_lines: u32,
+    /// How many transactions one instance may serve, for a plugin that
+    /// asked for its instances to be reused (`host.reuse-instances`,
+    /// `crate::reuse`); then it is dropped and the next transaction
+    /// gets a fresh one. 100, Postfix's `max_use` for its daemons, and
+    /// for the same reason: whatever an instance leaks is bounded. 1: no
+    /// reuse. At least 1.
+    pub max_use: u32,
 }
 
 impl Default for Limits {
@@ -64,6 +71,7 @@ impl Default for Limits {
             deadline: Duration::from_millis(250),
             concurrent_calls: 100,
             log_lines: 16,
+            max_use: 100,
         }
     }
 }

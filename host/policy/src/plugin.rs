@@ -2,10 +2,12 @@
 //! in it, all under the plugin's limits.
 //!
 //! A [`Store`] per (session, plugin) (DESIGN §3): the first request of a
-//! transaction for a plugin instantiates it and runs `init` with the
-//! entry's arguments; the session keeps the [`Live`] instance and its
-//! later requests of the transaction call only `check` (a few
-//! microseconds instead of an instantiation). Each call has its own
+//! transaction for a plugin takes an idle instance of its entry, if the
+//! plugin asked for reuse and one waits ([`crate::reuse`]), or
+//! instantiates it and runs `init` with the entry's arguments; the
+//! session keeps the [`Live`] instance and its later requests of the
+//! transaction call only `check` (a few microseconds instead of an
+//! instantiation). Each call has its own
 //! deadline, DNS time and log lines ([`State::begin_call`]); memory is the
 //! instance's and stays bounded by its limit. An instance that failed in
 //! any way (trap, deadline, limit, refused arguments, a call cut off by
@@ -34,6 +36,7 @@ use crate::deadline::{Deadline, HostWait, OVERLOAD_FACTOR, Over, WALL_FACTOR};
 use crate::engine::EPOCH_TICK;
 use crate::host::{Services, State, one_line};
 use crate::limits::Limits;
+use crate::reuse::{Home, Idle};
 use crate::stats::Counters;
 
 /// The longest failure cause kept for a log line.
@@ -67,6 +70,11 @@ pub(crate) struct LoadedPlugin {
     /// and limits share one, so what it learnt at MAIL FROM is there at
     /// RCPT TO.
     pub(crate) instance_key: usize,
+    /// Instances of this entry that ended a transaction and wait for the
+    /// next one ([`crate::reuse`]); shared like `instance_key`.
+    pub(crate) idle: Arc<Idle>,
+    /// Where this entry's instances go when their transaction ends.
+    pub(crate) home: Home,
 }
 
 /// An instance a session keeps between the calls of one transaction.
@@ -74,6 +82,27 @@ pub(crate) struct Live {
     store: Store<State>,
     /// Set once `init` accepted the arguments.
     plugin: Option<Plugin>,
+    /// Transactions it has served, this one included.
+    uses: u32,
+    home: Home,
+}
+
+impl Live {
+    /// Whether it may serve another transaction: its `init` accepted the
+    /// arguments and asked for reuse, it has served fewer than `max_use`,
+    /// and the guest keeps no message handle (which would hold this
+    /// transaction's message). An instance that failed never gets here: a
+    /// failed call drops it.
+    pub(crate) fn reusable(&self, max_use: u32) -> bool {
+        let state = self.store.data();
+        self.plugin.is_some() && state.reuse_asked && self.uses < max_use && state.handles == 0
+    }
+
+    /// Ends its transaction: back to its entry's idle list, or dropped.
+    pub(crate) fn go_home(self) {
+        let home = self.home.clone();
+        home.give_back(self);
+    }
 }
 
 impl std::fmt::Debug for Live {
@@ -156,8 +185,13 @@ impl LoadedPlugin {
             )));
         };
         let deadline = Arc::new(Deadline::new(self.limits.deadline));
-        // Taken out: put back only once the call has succeeded.
-        let mut slot = held.take();
+        // Taken out: put back only once the call has succeeded. A new
+        // transaction takes an idle instance if its entry has one.
+        let mut slot = held.take().or_else(|| {
+            let mut live = self.idle.take()?;
+            live.uses += 1;
+            Some(live)
+        });
         if let Some(live) = &mut slot {
             live.store
                 .data_mut()
@@ -173,6 +207,7 @@ impl LoadedPlugin {
                 Some(Live {
                     store,
                     plugin: Some(plugin),
+                    ..
                 }) => match request {
                     Some(request) => plugin
                         .call_check(&mut *store, request)
@@ -323,6 +358,8 @@ impl LoadedPlugin {
         Ok(Live {
             store,
             plugin: None,
+            uses: 1,
+            home: self.home.clone(),
         })
     }
 

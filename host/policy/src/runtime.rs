@@ -18,6 +18,7 @@ use crate::error::{Error, Place};
 use crate::host::Services;
 use crate::kv::Kv;
 use crate::plugin::{self, CallError, LoadedPlugin};
+use crate::reuse::{Home, Idle};
 use crate::snapshot::{LoadedEntry, Snapshot, Target};
 use crate::stats::Counters;
 
@@ -153,7 +154,7 @@ impl Runtime {
         let mut classes: HashMap<String, Vec<LoadedEntry>> = HashMap::new();
         // Entries that would make identical instances share one in a
         // session (see `LoadedPlugin::instance_key`).
-        let mut instance_keys: HashMap<String, usize> = HashMap::new();
+        let mut instance_keys: HashMap<String, (usize, Arc<Idle>)> = HashMap::new();
         for (place, entry) in entries(config) {
             let target = match entry.builtin() {
                 Some(builtin) => Target::Builtin(builtin_verdict(builtin)),
@@ -173,7 +174,11 @@ impl Runtime {
                         entry.data_dir()
                     );
                     let next = instance_keys.len();
-                    let instance_key = *instance_keys.entry(identity).or_insert(next);
+                    let (instance_key, idle) = instance_keys
+                        .entry(identity)
+                        .or_insert_with(|| (next, Arc::default()))
+                        .clone();
+                    let home = Home::new(&idle, limits.max_use);
                     let plugin = LoadedPlugin {
                         name: entry.name().into(),
                         origin: (*origin).into(),
@@ -185,6 +190,8 @@ impl Runtime {
                         counters: counters.clone(),
                         data_dir: entry.data_dir().map(Arc::from),
                         instance_key,
+                        idle,
+                        home,
                     };
                     // Compiled now, not on the request path.
                     if !plugin.fits_pool() {

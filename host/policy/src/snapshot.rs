@@ -30,7 +30,8 @@ use postern_mail::policy::BoxFuture;
 use postern_mail::{Decision, Policy, PolicyRequest, PolicySession, Stage, Verdict};
 
 use crate::entry::Entry;
-use crate::plugin::{Live, LoadedPlugin};
+use crate::plugin::LoadedPlugin;
+use crate::reuse::Instances;
 use crate::stats::PluginStats;
 
 /// What one entry runs.
@@ -92,7 +93,7 @@ struct Held {
     /// Pinned by [`Snapshot::check_pinned`]; `None` for a session that
     /// asks one snapshot directly.
     pinned: Option<Arc<Snapshot>>,
-    instances: HashMap<usize, Live>,
+    instances: Instances,
 }
 
 impl Held {
@@ -157,7 +158,7 @@ impl Snapshot {
     /// Each plugin called gets a new instance, dropped when the check
     /// ends; [`Snapshot::check_pinned`] keeps them for a session.
     pub async fn check(&self, request: &PolicyRequest) -> Decision {
-        let mut instances = HashMap::new();
+        let mut instances = Instances::default();
         Ambient(Box::pin(self.evaluate(request, &mut instances))).await
     }
 

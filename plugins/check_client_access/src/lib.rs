@@ -18,6 +18,7 @@ struct CheckClientAccess;
 
 impl Guest for CheckClientAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         access::init(Kind::Client, args)
     }
 

@@ -18,6 +18,7 @@ struct CheckClientMxAccess;
 
 impl Guest for CheckClientMxAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         server_access::init(Kind::Client, Servers::Mx, args)
     }
 

@@ -17,6 +17,7 @@ struct CheckHeloAAccess;
 
 impl Guest for CheckHeloAAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         server_access::init(Kind::Helo, Servers::A, args)
     }
 

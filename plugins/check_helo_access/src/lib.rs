@@ -17,6 +17,7 @@ struct CheckHeloAccess;
 
 impl Guest for CheckHeloAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         access::init(Kind::Helo, args)
     }
 

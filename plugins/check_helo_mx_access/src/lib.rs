@@ -17,6 +17,7 @@ struct CheckHeloMxAccess;
 
 impl Guest for CheckHeloMxAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         server_access::init(Kind::Helo, Servers::Mx, args)
     }
 

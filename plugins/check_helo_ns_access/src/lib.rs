@@ -17,6 +17,7 @@ struct CheckHeloNsAccess;
 
 impl Guest for CheckHeloNsAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         server_access::init(Kind::Helo, Servers::Ns, args)
     }
 

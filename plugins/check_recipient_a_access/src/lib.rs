@@ -17,6 +17,7 @@ struct CheckRecipientAAccess;
 
 impl Guest for CheckRecipientAAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         server_access::init(Kind::Recipient, Servers::A, args)
     }
 

@@ -18,6 +18,7 @@ struct CheckRecipientAccess;
 
 impl Guest for CheckRecipientAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         access::init(Kind::Recipient, args)
     }
 

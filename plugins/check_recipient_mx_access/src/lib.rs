@@ -18,6 +18,7 @@ struct CheckRecipientMxAccess;
 
 impl Guest for CheckRecipientMxAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         server_access::init(Kind::Recipient, Servers::Mx, args)
     }
 

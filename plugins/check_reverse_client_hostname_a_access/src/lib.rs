@@ -19,6 +19,7 @@ struct CheckReverseClientHostnameAAccess;
 
 impl Guest for CheckReverseClientHostnameAAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         server_access::init(Kind::ReverseClient, Servers::A, args)
     }
 

@@ -18,6 +18,7 @@ struct CheckReverseClientHostnameAccess;
 
 impl Guest for CheckReverseClientHostnameAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         access::init(Kind::ReverseClient, args)
     }
 

@@ -20,6 +20,7 @@ struct CheckReverseClientHostnameNsAccess;
 
 impl Guest for CheckReverseClientHostnameNsAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         server_access::init(Kind::ReverseClient, Servers::Ns, args)
     }
 

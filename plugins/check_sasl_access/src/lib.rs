@@ -20,6 +20,7 @@ struct CheckSaslAccess;
 
 impl Guest for CheckSaslAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         access::init(Kind::Sasl, args)
     }
 

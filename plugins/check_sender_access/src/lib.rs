@@ -18,6 +18,7 @@ struct CheckSenderAccess;
 
 impl Guest for CheckSenderAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         access::init(Kind::Sender, args)
     }
 

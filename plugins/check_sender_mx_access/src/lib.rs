@@ -18,6 +18,7 @@ struct CheckSenderMxAccess;
 
 impl Guest for CheckSenderMxAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         server_access::init(Kind::Sender, Servers::Mx, args)
     }
 

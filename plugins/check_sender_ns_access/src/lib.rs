@@ -18,6 +18,7 @@ struct CheckSenderNsAccess;
 
 impl Guest for CheckSenderNsAccess {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         server_access::init(Kind::Sender, Servers::Ns, args)
     }
 

@@ -23,6 +23,7 @@ struct DeferUnauthDestination;
 
 impl Guest for DeferUnauthDestination {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         Args::new(args).none()
     }
 

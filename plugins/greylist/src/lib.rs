@@ -186,6 +186,7 @@ struct Greylist;
 
 impl Guest for Greylist {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         ENTRY.init(Config::from_args(args))
     }
 

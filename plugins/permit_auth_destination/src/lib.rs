@@ -16,6 +16,7 @@ struct PermitAuthDestination;
 
 impl Guest for PermitAuthDestination {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         Args::new(args).none()
     }
 

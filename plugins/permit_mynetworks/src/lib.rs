@@ -13,6 +13,7 @@ struct PermitMynetworks;
 
 impl Guest for PermitMynetworks {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         Args::new(args).none()
     }
 

@@ -14,6 +14,7 @@ struct PermitSaslAuthenticated;
 
 impl Guest for PermitSaslAuthenticated {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         Args::new(args).none()
     }
 

@@ -165,6 +165,7 @@ struct Ratelimit;
 
 impl Guest for Ratelimit {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         ENTRY.init(Config::from_args(args))
     }
 

@@ -21,6 +21,7 @@ struct RejectInvalidHeloHostname;
 
 impl Guest for RejectInvalidHeloHostname {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CODE.init(args)
     }
 

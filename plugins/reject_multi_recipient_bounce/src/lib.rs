@@ -24,6 +24,7 @@ struct RejectMultiRecipientBounce;
 
 impl Guest for RejectMultiRecipientBounce {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CODE.init(args)
     }
 

@@ -19,6 +19,7 @@ struct RejectNonFqdnRecipient;
 
 impl Guest for RejectNonFqdnRecipient {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CODE.init(args)
     }
 

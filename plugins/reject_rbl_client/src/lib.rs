@@ -29,6 +29,7 @@ struct RejectRblClient;
 
 impl Guest for RejectRblClient {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CHECK.init(Check::from_args(Target::ClientAddress, false, args))
     }
 

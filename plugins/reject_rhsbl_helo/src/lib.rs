@@ -29,6 +29,7 @@ struct RejectRhsblHelo;
 
 impl Guest for RejectRhsblHelo {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CHECK.init(Check::from_args(Target::Helo, false, args))
     }
 

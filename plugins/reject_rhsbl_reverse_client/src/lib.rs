@@ -29,6 +29,7 @@ struct RejectRhsblReverseClient;
 
 impl Guest for RejectRhsblReverseClient {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CHECK.init(Check::from_args(Target::ReverseClientName, false, args))
     }
 

@@ -22,6 +22,7 @@ struct RejectUnauthDestination;
 
 impl Guest for RejectUnauthDestination {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         Args::new(args).none()
     }
 

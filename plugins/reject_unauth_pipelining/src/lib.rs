@@ -25,6 +25,7 @@ struct RejectUnauthPipelining;
 
 impl Guest for RejectUnauthPipelining {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         Args::new(args).none()
     }
 

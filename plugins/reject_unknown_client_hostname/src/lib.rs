@@ -25,6 +25,7 @@ struct RejectUnknownClientHostname;
 
 impl Guest for RejectUnknownClientHostname {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        host::reuse_instances();
         CODE.init(args)
     }
 

@@ -21,6 +21,7 @@ struct RejectUnknownHeloHostname;
 
 impl Guest for RejectUnknownHeloHostname {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CODE.init(args)
     }
 

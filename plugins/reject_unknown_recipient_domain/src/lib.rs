@@ -22,6 +22,7 @@ struct RejectUnknownRecipientDomain;
 
 impl Guest for RejectUnknownRecipientDomain {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CODE.init(args)
     }
 

@@ -23,6 +23,7 @@ struct RejectUnknownReverseClientHostname;
 
 impl Guest for RejectUnknownReverseClientHostname {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CODE.init(args)
     }
 

@@ -23,6 +23,7 @@ struct RejectUnknownSenderDomain;
 
 impl Guest for RejectUnknownSenderDomain {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CODE.init(args)
     }
 

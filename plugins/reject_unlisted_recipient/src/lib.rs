@@ -34,6 +34,7 @@ struct RejectUnlistedRecipient;
 
 impl Guest for RejectUnlistedRecipient {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CHECK.init(Unlisted::from_args(Party::Recipient, args))
     }
 

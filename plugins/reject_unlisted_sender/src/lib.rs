@@ -32,6 +32,7 @@ struct RejectUnlistedSender;
 
 impl Guest for RejectUnlistedSender {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        postern_plugin_sdk::host::reuse_instances();
         CHECK.init(Unlisted::from_args(Party::Sender, args))
     }
 

@@ -8,12 +8,14 @@
 //! A plugin is then:
 //!
 //! ```ignore
-//! use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin};
+//! use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin, host};
 //!
 //! struct PermitMynetworks;
 //!
 //! impl Guest for PermitMynetworks {
 //!     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+//!         // Nothing is kept per transaction: an instance may serve many.
+//!         host::reuse_instances();
 //!         Args::new(args).none()
 //!     }
 //!

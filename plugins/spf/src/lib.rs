@@ -12,8 +12,9 @@
 //! letters and transformers, `%{p}` through PTR lookups), the limits of
 //! 10 DNS-querying terms and 2 void lookups (§4.6.4), and the seven
 //! results. DNS goes through the host's `dns` import. The results are
-//! kept for the transaction (an instance lives one transaction), so
-//! later recipients cost no lookups.
+//! kept for the transaction (by its `instance` token: the plugin's
+//! instances serve many transactions in turn), so later recipients cost no
+//! lookups.
 //!
 //! Then, as policyd-spf does:
 //! - a refused result answers `550 5.7.23` (RFC 7372) with the domain's
@@ -115,6 +116,7 @@ struct Spf;
 
 impl Guest for Spf {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
+        host::reuse_instances();
         ENTRY.init(Config::from_args(args))
     }
 

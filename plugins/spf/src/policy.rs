@@ -28,6 +28,9 @@ pub struct Session<'a> {
     pub sender: &'a str,
     /// The RCPT TO address, at the relay and recipient stages.
     pub recipient: &'a str,
+    /// The transaction's token (`request.instance`): the cache's results
+    /// are this transaction's only.
+    pub instance: &'a str,
 }
 
 impl<'a> From<&'a Request> for Session<'a> {
@@ -38,6 +41,7 @@ impl<'a> From<&'a Request> for Session<'a> {
             helo_name: &r.helo_name,
             sender: &r.sender,
             recipient: &r.recipient,
+            instance: &r.instance,
         }
     }
 }
@@ -52,9 +56,10 @@ pub struct Results {
     pub mail_from: Option<Outcome>,
 }
 
-/// The results of one transaction, by (client, HELO, sender): the
-/// instance lives one transaction (wit/policy.wit), so this is the
-/// per-transaction cache, and a new MAIL FROM starts afresh anyway.
+/// The results of one transaction, by (transaction, client, HELO,
+/// sender): an instance serves many transactions in turn
+/// (`host.reuse-instances`), so the transaction's token is part of the
+/// key, and a new MAIL FROM starts afresh anyway.
 pub type Cache = Mutex<Option<(String, Results)>>;
 
 /// The checks of §2.3 and §2.4 for `req`: the HELO identity, then MAIL
@@ -132,7 +137,8 @@ pub fn evaluate<R: Resolver>(
         return None;
     }
     let key = format!(
-        "{:?} {ip} {} {}",
+        "{} {:?} {ip} {} {}",
+        req.instance,
         req.stage == Stage::Helo,
         req.helo_name,
         req.sender

@@ -35,6 +35,7 @@ fn request<'a>(stage: Stage, helo: &'a str, sender: &'a str) -> Session<'a> {
         helo_name: helo,
         sender,
         recipient: "rcpt@example.org",
+        instance: "1",
     }
 }
 

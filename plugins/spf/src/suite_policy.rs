@@ -18,6 +18,7 @@ fn request<'a>(client: &'a str, helo: &'a str, sender: &'a str) -> crate::policy
         helo_name: helo,
         sender,
         recipient: "rcpt@example.org",
+        instance: "1",
     }
 }
 
@@ -192,6 +193,14 @@ fn results_are_kept_for_the_transaction() {
     let other = request("192.0.2.1", "h.example", "b@pass.test");
     check(&c, &dns, &other, &cache, 0);
     assert_eq!(dns.1.get(), 4);
+    // The same identities in the next transaction (an instance serves
+    // many, host.reuse-instances) are checked again.
+    let next = crate::policy::Session {
+        instance: "2",
+        ..other
+    };
+    check(&c, &dns, &next, &cache, 0);
+    assert_eq!(dns.1.get(), 6, "a new transaction looks up afresh");
 }
 
 #[test]

@@ -17,10 +17,15 @@
 //!   what the host said;
 //! - `big_read`: asks `read-body` for 4 GiB and warns how much came back;
 //! - `hoard`: calls `message.current` without dropping the handles.
+//! - `keep`: keeps one handle from `message.current` (if there is a
+//!   message) past the call, and warns `kept=K checks=C`.
+//!
+//! Argument `reuse = "yes"` makes `init` call `host.reuse-instances`, so
+//! that the instance may serve later transactions.
 
 use std::sync::Mutex;
 
-use postern_plugin_sdk::{Guest, Request, Verdict, export_plugin, message, reject};
+use postern_plugin_sdk::{Guest, Request, Verdict, export_plugin, host, message, reject};
 
 /// What this instance has seen.
 #[derive(Default)]
@@ -53,6 +58,7 @@ impl Guest for Session {
             match key.as_str() {
                 "do" => seen.action = value,
                 "word" => seen.word = value,
+                "reuse" if value == "yes" => host::reuse_instances(),
                 _ => return Err(format!("{key}: unknown argument")),
             }
         }
@@ -75,6 +81,12 @@ impl Guest for Session {
                 Some(m) => Verdict::Warn(format!("read={}", m.read_body(0, u32::MAX).len())),
                 None => Verdict::Dunno,
             },
+            "keep" => {
+                let kept = message::current();
+                let held = u8::from(kept.is_some());
+                std::mem::forget(kept);
+                Verdict::Warn(format!("kept={held} checks={}", seen.checks))
+            }
             "hoard" => {
                 let hoard: Vec<_> = (0..100).map(|_| message::current()).collect();
                 Verdict::Warn(format!("held {}", hoard.len()))

@@ -3,7 +3,6 @@
 //! and a failed plugin's `on_error`. Apart from [`Snapshot`]'s loading,
 //! pinning and swapping, which never look inside a list.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -19,13 +18,14 @@ use crate::convert;
 use crate::entry::{Builtin, Entry, Mode, OnError};
 use crate::message::Parsed;
 use crate::plugin::{CallError, Live, LoadedPlugin};
+use crate::reuse::Instances;
 use crate::runtime::builtin_verdict;
 
 impl Snapshot {
     pub(super) async fn evaluate(
         &self,
         request: &PolicyRequest,
-        instances: &mut HashMap<usize, Live>,
+        instances: &mut Instances,
     ) -> Decision {
         let Some(list) = self.lists.get(&request.stage) else {
             return Decision::permit();
@@ -135,7 +135,7 @@ impl Snapshot {
         let wit = eval
             .wit
             .get_or_insert_with(|| convert::request(eval.request));
-        let mut held = eval.instances.remove(&plugin.instance_key);
+        let mut held = eval.instances.remove(plugin.instance_key);
         let call = Call {
             request: eval.request,
             wit,
@@ -164,7 +164,7 @@ struct Eval<'a> {
     wit: Option<Result<types::Request, String>>,
     message: Option<Arc<Parsed>>,
     chain: Chain<'a>,
-    instances: &'a mut HashMap<usize, Live>,
+    instances: &'a mut Instances,
 }
 
 /// Postfix's answer to a restriction it cannot evaluate

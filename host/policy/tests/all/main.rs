@@ -18,6 +18,7 @@ mod kv_plugins;
 mod load;
 mod lookup;
 mod pool;
+mod reuse;
 mod sandbox;
 mod session;
 mod standard;

@@ -28,7 +28,7 @@ fn load(lists: Vec<(Stage, Vec<Entry>)>) -> Snapshot {
 }
 
 /// The warn texts of a decision.
-fn warnings(d: &postern_mail::Decision) -> Vec<String> {
+pub(crate) fn warnings(d: &postern_mail::Decision) -> Vec<String> {
     d.actions
         .iter()
         .filter_map(|a| match a {

@@ -258,7 +258,8 @@ fn limit(
         "deadline" => duration(&s).map(|d| limits.deadline = d),
         "concurrent_calls" => parse_count(&s).map(|n| limits.concurrent_calls = n.max(1) as usize),
         "log_lines" => parse_count(&s).map(|n| limits.log_lines = n),
-        _ => Err("unknown key (expected memory_limit, deadline, concurrent_calls, log_lines, max_failures, trusted_keys, require_signatures, max_plugin_size, [plugins.registries], or a [plugins.NAME] table)".to_owned()),
+        "max_use" => parse_count(&s).map(|n| limits.max_use = n.max(1)),
+        _ => Err("unknown key (expected memory_limit, deadline, concurrent_calls, log_lines, max_use, max_failures, trusted_keys, require_signatures, max_plugin_size, [plugins.registries], or a [plugins.NAME] table)".to_owned()),
     };
     match result {
         Ok(()) => true,
@@ -319,7 +320,8 @@ mod tests {
     fn sections_read_into_settings() {
         let c = parse(
             "[plugins]\nmemory_limit = \"16M\"\ndeadline = \"100ms\"\nmax_failures = 2\n\
-             [plugins.slow]\ndeadline = 2\n\
+             max_use = 50\n\
+             [plugins.slow]\ndeadline = 2\nmax_use = 0\n\
              [tables.access]\ntype = \"hash\"\npath = \"$data_directory/access\"\n\
              [dns]\nnameservers = [\"127.0.0.1:5353\", \"::1\"]\ntimeout = \"2s\"\n",
         )
@@ -331,6 +333,8 @@ mod tests {
         let slow = p.plugin_limits["slow"];
         assert_eq!(slow.deadline, Duration::from_secs(2));
         assert_eq!(slow.memory_bytes, 16 << 20, "starts from [plugins]");
+        assert_eq!(p.limits.max_use, 50);
+        assert_eq!(slow.max_use, 1, "0 means no reuse, as 1");
         assert_eq!(
             p.tables,
             [DeclaredTable {
@@ -339,7 +343,7 @@ mod tests {
                     kind: Kind::Hash,
                     path: PathBuf::from("/var/lib/postern/access"),
                 },
-                line: 7,
+                line: 9,
             }]
         );
         assert_eq!(
@@ -359,7 +363,7 @@ mod tests {
         assert_eq!(
             err,
             "t.toml:2: plugins.colour: unknown key (expected memory_limit, deadline, \
-             concurrent_calls, log_lines, max_failures, trusted_keys, require_signatures, \
+             concurrent_calls, log_lines, max_use, max_failures, trusted_keys, require_signatures, \
              max_plugin_size, [plugins.registries], or a [plugins.NAME] table)\n\
              t.toml:3: tables.t: missing type = \"hash\", \"cidr\" or \"regexp\"\n\
              t.toml:6: dns.port: unknown key (expected nameservers, timeout, budget)"
