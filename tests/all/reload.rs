@@ -334,6 +334,72 @@ fn mynetworks_follows_a_reload() {
     assert!(r.starts_with("250"), "{r}");
 }
 
+/// The domain classes follow a reload, as `postfix reload` has smtpd,
+/// trivial-rewrite and local read main.cf again: a domain added to
+/// `mydestination` is accepted from the internet and delivered to the
+/// local user, one removed is relaying (refused), a domain added to
+/// `relay_domains` is relayed; and `postern reload` warns of none of it.
+#[test]
+fn domain_classes_follow_a_reload() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 127.0.0.1 outside mynetworks: mail from the internet.
+    let write = |mydestination: &str, relay_domains: &str| {
+        let text = config_text(
+            tmp.path(),
+            &format!("relay_domains = \"{relay_domains}\"\n"),
+        )
+        .replace(
+            "mydestination = \"$myhostname, localhost, example.org\"",
+            &format!("mydestination = \"{mydestination}\""),
+        )
+        .replace(
+            "mynetworks = \"127.0.0.1/32\"",
+            "mynetworks = \"192.0.2.0/24\"",
+        );
+        std::fs::write(tmp.path().join("users"), USERS).unwrap();
+        std::fs::write(tmp.path().join("postern.toml"), text).unwrap();
+    };
+    write("$myhostname, localhost, example.org", "");
+    let server = Server::start_in(tmp.path());
+    let config = tmp.path().join("postern.toml");
+    let rcpt = |to: &str| {
+        let from = "s@client.test.example";
+        rcpt_from(server.smtp, "127.0.0.1", "client.test.example", from, to).0
+    };
+    let reload = || {
+        let out = postern_run(&config, &["reload"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("warning"), "{stderr}");
+    };
+    for to in ["alice@example.net", "x@relay.test.example"] {
+        let r = rcpt(to);
+        assert!(r.starts_with("554 5.7.1"), "{to}: {r}");
+    }
+    assert!(rcpt("alice@localhost").starts_with("250"));
+
+    write(
+        "$myhostname, example.org, example.net",
+        "relay.test.example",
+    );
+    reload();
+    assert!(rcpt("x@relay.test.example").starts_with("250"));
+    let r = rcpt("alice@localhost");
+    assert!(r.starts_with("554 5.7.1"), "{r}");
+    // The new local domain is delivered to the local user, one namespace
+    // with the other local domains.
+    let mut c = Client::connect(server.smtp);
+    send_accepted(
+        &mut c,
+        "s@client.test.example",
+        &["alice@example.net"],
+        "Subject: new domain\r\n\r\nhello\r\n",
+    );
+    let got = wait_messages(&server.new_dir("alice"), 1);
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(text.contains("Delivered-To: alice@example.net"), "{text}");
+}
+
 /// `relayhost` follows a reload, as `postfix reload` has trivial-rewrite
 /// and smtp read it again: mail submitted after it goes to the new relay
 /// host, and `postern reload` has nothing to warn about.

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use postern_mail::Domain;
+
 use crate::ledger::Ledger;
 use crate::sasl::Credentials;
 use crate::scheme::{self, SchemeError};
@@ -91,8 +93,9 @@ pub struct Authenticator {
     /// Recent POP3/IMAP logins, for POP/IMAP-before-SMTP.
     ledger: Arc<Ledger>,
     /// `[auth] system_accounts`: logins the users file does not know are
-    /// checked against the system's accounts.
-    system: Option<SystemAccounts>,
+    /// checked against the system's accounts; their local domains are
+    /// swapped by a reload ([`Authenticator::replace_local_domains`]).
+    system: RwLock<Option<Arc<SystemAccounts>>>,
 }
 
 impl Authenticator {
@@ -103,7 +106,7 @@ impl Authenticator {
             policy,
             failures: Mutex::new(HashMap::new()),
             ledger: Arc::new(Ledger::new(DEFAULT_POP_BEFORE_SMTP)),
-            system: None,
+            system: RwLock::new(None),
         }
     }
 
@@ -111,7 +114,7 @@ impl Authenticator {
     /// file (`[auth] system_accounts = true`).
     pub fn with_system_accounts(self, system: SystemAccounts) -> Authenticator {
         Authenticator {
-            system: Some(system),
+            system: RwLock::new(Some(Arc::new(system))),
             ..self
         }
     }
@@ -137,6 +140,19 @@ impl Authenticator {
     /// reload); checks already running finish on the old one.
     pub fn replace_users(&self, users: Arc<UserDb>) {
         *self.users.write().unwrap_or_else(PoisonError::into_inner) = users;
+    }
+
+    /// Makes `domains` the domains at which `name@domain` logs in as the
+    /// system account `name` (`mydestination`, at a reload); nothing when
+    /// system accounts are off.
+    pub fn replace_local_domains(&self, domains: Vec<Domain>) {
+        let mut system = self.system.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(current) = system.as_ref() {
+            *system = Some(Arc::new(SystemAccounts {
+                local_domains: domains,
+                ..SystemAccounts::clone(current)
+            }));
+        }
     }
 
     /// Checks `credentials`. Slow on purpose (the hashes are): call it off
@@ -169,7 +185,12 @@ impl Authenticator {
     /// an unreadable shadow file are failures like a wrong password: the
     /// client learns nothing more.
     fn check_system(&self, credentials: &Credentials) -> Check {
-        let Some(system) = &self.system else {
+        let system = self
+            .system
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(system) = system else {
             return Check::Failure;
         };
         match system.check(&credentials.username, &credentials.password) {
@@ -317,6 +338,16 @@ mod tests {
         // The users file answers first: carol's password there is `pw`.
         assert!(matches!(a.check(&creds("carol", "pw")), Check::Success(_)));
         assert!(matches!(a.check(&creds("carol", "secret")), Check::Failure));
+        // `sam@DOMAIN` is sam only at a local domain; a reload puts the
+        // new mydestination in force.
+        let at = creds("sam@example.org", "secret");
+        assert!(matches!(a.check(&at), Check::Failure));
+        a.replace_local_domains(vec![Domain::parse("example.org").unwrap()]);
+        assert!(matches!(a.check(&at), Check::Success(n) if n == "sam"));
+        // Without system accounts there is nothing to change.
+        let plain = auth(3);
+        plain.replace_local_domains(vec![Domain::parse("example.org").unwrap()]);
+        assert!(matches!(plain.check(&at), Check::Failure));
     }
 
     #[test]

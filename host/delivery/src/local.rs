@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use postern_mail::{
-    Address, BoxFuture, Deliver, DeliveryStatus, EnhancedCode, Envelope, QueueId, Recipient,
+    Address, BoxFuture, Deliver, DeliveryStatus, Domain, EnhancedCode, Envelope, QueueId, Recipient,
 };
 
 use crate::aliases::AliasMap;
@@ -31,6 +31,10 @@ pub struct LocalDelivery {
     /// version; the SMTP server's recipient checks ask through
     /// [`LocalDelivery::exists`], so they follow the same swap.
     pub(crate) users: ArcSwap<Users>,
+    /// The local domains (`mydestination`) in force: `settings.local_domains`
+    /// at first, swapped by [`LocalDelivery::replace_local_domains`] on
+    /// reload, together with the SMTP server's address classes.
+    pub(crate) local_domains: ArcSwap<Vec<Domain>>,
     /// Where mail that an alias or `.forward` sends to another domain is
     /// queued again as a new message (Postfix's local(8) forwards through
     /// cleanup the same way); set once the queue exists.
@@ -43,6 +47,7 @@ impl LocalDelivery {
         LocalDelivery {
             aliases: ArcSwap::new(Arc::clone(&settings.aliases)),
             users: ArcSwap::from_pointee(Users::new(Arc::clone(&settings.users))),
+            local_domains: ArcSwap::from_pointee(settings.local_domains.clone()),
             settings,
             forwarder: std::sync::OnceLock::new(),
         }
@@ -71,7 +76,21 @@ impl LocalDelivery {
         self.users.store(Arc::new(Users::new(users)));
     }
 
-    /// The settings it runs with.
+    /// The local domains in force.
+    pub fn local_domains(&self) -> Arc<Vec<Domain>> {
+        self.local_domains.load_full()
+    }
+
+    /// Swaps in re-read local domains (`postern reload` of a changed
+    /// `mydestination`): from the next lookup on, `user@new.domain` is
+    /// the local user, and a domain dropped is no longer local. A
+    /// delivery under way finishes with the owner it looked up.
+    pub fn replace_local_domains(&self, domains: Vec<Domain>) {
+        self.local_domains.store(Arc::new(domains));
+    }
+
+    /// The settings it runs with (`local_domains` as at start: the ones
+    /// in force are [`LocalDelivery::local_domains`]).
     pub fn settings(&self) -> &LocalSettings {
         &self.settings
     }

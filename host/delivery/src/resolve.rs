@@ -111,7 +111,7 @@ impl LocalDelivery {
 
     /// Whether `domain` is one of the local (`mydestination`) domains.
     pub fn is_local(&self, domain: &Domain) -> bool {
-        self.settings().local_domains.contains(domain)
+        self.local_domains.load().contains(domain)
     }
 
     /// Whether an entry of the users file in force is at `domain`: such a
@@ -154,8 +154,8 @@ impl LocalDelivery {
             return None;
         }
         users.lookup_local(local).or_else(|| {
-            self.settings()
-                .local_domains
+            self.local_domains
+                .load()
                 .iter()
                 .filter(|d| *d != domain)
                 .find_map(|d| users.lookup(&Address::new(local, d.clone())))

@@ -8,10 +8,11 @@
 //! again), the `smtp_*` client parameters and `[dns]` take effect for the
 //! deliveries that start after it. Deliveries under way finish with the
 //! router they started with; the new one starts with an empty connection
-//! cache. The domains delivered here stay those of the start, as the SMTP
-//! server's address classes and the local agent do (a changed
-//! `mydestination` takes a restart, and the reload says so): the router
-//! never disagrees with what RCPT accepted.
+//! cache. The domains delivered here (`mydestination`,
+//! `virtual_mailbox_domains`) are swapped with the local agent's and the
+//! SMTP server's address classes (`relay_domains` too) by the same
+//! [`Routes::swap`], so that the router never disagrees with what RCPT
+//! accepts for longer than the swap takes.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -29,17 +30,7 @@ use postern_tables::Table;
 
 use crate::config::Config;
 use crate::config::smtp_client::TableRef;
-
-/// The router over `local` and a remote agent built from `config`;
-/// `own_addresses` are this server's SMTP listeners (a next hop that is
-/// one of them is a mail loop). Errors name the parameter and file.
-pub fn router(
-    config: &Config,
-    local: Arc<LocalDelivery>,
-    own_addresses: Vec<SocketAddr>,
-) -> anyhow::Result<Router> {
-    router_for(config, local, own_addresses, local_domains(config))
-}
+use crate::directory::ConfigDirectory;
 
 /// The same classes as the SMTP server's directory: mail it accepts for
 /// these domains is delivered here. Domains of the users file are not
@@ -54,12 +45,13 @@ fn local_domains(config: &Config) -> BTreeSet<Domain> {
         .collect()
 }
 
-/// [`router`] with `local_domains` delivered here.
-fn router_for(
+/// The router over `local` and a remote agent built from `config`;
+/// `own_addresses` are this server's SMTP listeners (a next hop that is
+/// one of them is a mail loop). Errors name the parameter and file.
+pub fn router(
     config: &Config,
     local: Arc<LocalDelivery>,
     own_addresses: Vec<SocketAddr>,
-    local_domains: BTreeSet<Domain>,
 ) -> anyhow::Result<Router> {
     let main = &config.main;
     let c = &main.smtp;
@@ -104,7 +96,7 @@ fn router_for(
     Ok(Router::new(
         local,
         Arc::new(remote),
-        local_domains,
+        local_domains(config),
         load(config, "transport_maps", &c.transport_maps)?,
         c.relayhost.clone(),
     ))
@@ -130,8 +122,8 @@ pub struct Routes {
     local: Arc<LocalDelivery>,
     /// This server's SMTP listeners, a mail loop as a next hop.
     own_addresses: Vec<SocketAddr>,
-    /// The domains delivered here, as at start.
-    local_domains: BTreeSet<Domain>,
+    /// The SMTP server's address classes, swapped with the router.
+    directory: Arc<ConfigDirectory>,
 }
 
 impl std::fmt::Debug for Routes {
@@ -143,24 +135,20 @@ impl std::fmt::Debug for Routes {
 }
 
 impl Routes {
-    /// The routes of `config` ([`router`]).
+    /// The routes of `config` ([`router`]); `directory` is the SMTP
+    /// server's view of the same domains, made from the same config.
     pub fn new(
         config: &Config,
         local: Arc<LocalDelivery>,
         own_addresses: Vec<SocketAddr>,
+        directory: Arc<ConfigDirectory>,
     ) -> anyhow::Result<Routes> {
-        let local_domains = local_domains(config);
-        let first = router_for(
-            config,
-            Arc::clone(&local),
-            own_addresses.clone(),
-            local_domains.clone(),
-        )?;
+        let first = router(config, Arc::clone(&local), own_addresses.clone())?;
         Ok(Routes {
             current: ArcSwap::from_pointee(first),
             local,
             own_addresses,
-            local_domains,
+            directory,
         })
     }
 
@@ -172,17 +160,18 @@ impl Routes {
     /// The router of a re-read `config`, built and checked, not yet in
     /// force; errors name the parameter and file.
     pub fn prepare(&self, config: &Config) -> anyhow::Result<Router> {
-        router_for(
-            config,
-            Arc::clone(&self.local),
-            self.own_addresses.clone(),
-            self.local_domains.clone(),
-        )
+        router(config, Arc::clone(&self.local), self.own_addresses.clone())
     }
 
-    /// Puts `router` in force for the deliveries that start from now on.
-    pub fn swap(&self, router: Router) {
+    /// Puts `router`, made by [`Routes::prepare`] from `config`, in force
+    /// for the deliveries that start from now on, with `config`'s domains:
+    /// the local agent's first (so that mail RCPT accepts for a new domain
+    /// finds it local), then the SMTP server's address classes.
+    pub fn swap(&self, router: Router, config: &Config) {
+        self.local
+            .replace_local_domains(config.main.mydestination.clone());
         self.current.store(Arc::new(router));
+        self.directory.replace(&config.main);
     }
 }
 

@@ -157,9 +157,9 @@ async fn mbox_in_the_home_and_in_the_spool() {
     let spool = base.path().join("spool");
     a.settings.home_mailbox = String::new();
     a.settings.mail_spool_directory = spool.clone();
-    a.settings
-        .local_domains
-        .push(Domain::parse("localhost").unwrap());
+    let mut local = a.local_domains().to_vec();
+    local.push(Domain::parse("localhost").unwrap());
+    a.replace_local_domains(local);
     assert_eq!(
         deliver(&a, &env, "bob@localhost", b"x").await.word(),
         "sent"

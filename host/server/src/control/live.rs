@@ -143,7 +143,9 @@ impl Live {
         tracing::info!(target: "postern/local", "reload: {} users", users.len());
         self.auth.replace_users(Arc::clone(&users));
         self.routes.local().replace_users(users);
-        self.routes.swap(router);
+        self.auth
+            .replace_local_domains(config.main.mydestination.clone());
+        self.routes.swap(router, &config);
         tracing::info!(target: "postern/master", "reload -- version {}", env!("CARGO_PKG_VERSION"));
         // The root helper's uids, homes and mail roots follow the config
         // (a users-file user added with a uid gets mail), read by the

@@ -31,9 +31,11 @@ const RELOADED: &[&str] = &[
     "default_destination_recipient_limit",
     "disable_vrfy_command",
     "header_size_limit",
+    "mydestination",
     "mynetworks",
     "parent_domain_matches_subdomains",
     "plugin_directory",
+    "relay_domains",
     "relayhost",
     "smtp_connect_timeout",
     "smtp_connection_cache_time_limit",
@@ -71,6 +73,7 @@ const RELOADED: &[&str] = &[
     "smtpd_tls_key_file",
     "smtpd_tls_security_level",
     "transport_maps",
+    "virtual_mailbox_domains",
 ];
 
 /// The config in force, and how to read it again.
@@ -229,17 +232,16 @@ mod tests {
             dir.path().join("postern.toml"),
             "myhostname = \"mx.example.org\"\nrelayhost = \"[192.0.2.25]:2525\"\n\
              mynetworks = \"127.0.0.0/8, 192.0.2.0/24\"\naccess_map_reject_code = \"550\"\n\
-             smtpd_hard_error_limit = 5\nmydestination = \"$myhostname, example.net\"\n",
+             smtpd_hard_error_limit = 5\nmydestination = \"$myhostname, example.net\"\n\
+             message_size_limit = 1000\n",
         )
         .unwrap();
         let new = running.read_again().unwrap();
         assert_eq!(
             running.restart_needed(&new),
             [
-                // The SMTP server's address classes, the local agent and
-                // the routes keep the start's.
-                "mydestination = mx.example.org, example.net \
-                 (was mx.example.org, localhost.example.org, localhost)",
+                // Shared with the LMTP and pickup services, made at start.
+                "message_size_limit = 1000 (was 10240000)",
                 "smtpd_hard_error_limit = 5 (was 20)",
             ]
         );

@@ -105,6 +105,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         &config,
         parts.delivery.clone(),
         own,
+        parts.directory.clone(),
     )?);
     let runner = tokio::spawn(queue.clone().run(routes.clone(), shutdown_rx.clone()));
     // `postern flush`, `queue release` and `queue requeue` wake the
