@@ -223,10 +223,12 @@ fn metrics_scraped_while_mail_flows_match_the_log() {
     );
     // The default chain's plugins were called: their counters and latency
     // histograms are there.
-    assert!(
-        sample_sum(&scrape, "postern_plugin_calls_total", "") > 0.0,
-        "{scrape}"
-    );
+    let calls = sample_sum(&scrape, "postern_plugin_calls_total", "");
+    assert!(calls > 0.0, "{scrape}");
+    // The standard plugins ask for reuse: no more instances than calls,
+    // and at least one.
+    let made = sample_sum(&scrape, "postern_plugin_instances_total", "");
+    assert!(made >= 1.0 && made <= calls, "{scrape}");
     assert!(
         scrape.contains("postern_plugin_duration_seconds_bucket{plugin=\""),
         "{scrape}"

@@ -200,6 +200,11 @@ impl LoadedPlugin {
         }
         let calling = async {
             if slot.is_none() {
+                // Counted for the calls of transactions, not the load's
+                // check of the arguments.
+                if request.is_some() {
+                    self.counters.instantiated();
+                }
                 self.instantiate(args, &deadline, message, &mut slot)
                     .await?;
             }

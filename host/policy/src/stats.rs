@@ -1,5 +1,5 @@
-//! Counters per plugin: calls, failures, verdicts by kind and a latency
-//! histogram, kept with relaxed atomics on the request path (a few adds
+//! Counters per plugin: calls, instances made, failures, verdicts by kind
+//! and a latency histogram, kept with relaxed atomics on the request path (a few adds
 //! per call, no lock) and read as [`PluginStats`] through
 //! [`crate::Snapshot::stats`]. They live as long as the snapshot: a
 //! reload starts them again, as it starts the failure counts.
@@ -37,6 +37,9 @@ const BUCKETS: usize = 24;
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     calls: AtomicU64,
+    /// Instances made (instantiation and `init`); the other calls went to
+    /// an instance already made ([`crate::reuse`]).
+    instances: AtomicU64,
     failures: AtomicU64,
     verdicts: [AtomicU64; VERDICT_KINDS.len()],
     latency: [AtomicU64; BUCKETS],
@@ -59,6 +62,11 @@ impl Counters {
         self.latency[bucket.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one instance made.
+    pub(crate) fn instantiated(&self) {
+        self.instances.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A copy of the counters now.
     pub(crate) fn read(&self, name: &str) -> PluginStats {
         let latency: Vec<u64> = self
@@ -69,6 +77,7 @@ impl Counters {
         PluginStats {
             name: name.to_owned(),
             calls: self.calls.load(Ordering::Relaxed),
+            instances: self.instances.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             verdicts: VERDICT_KINDS
                 .iter()
@@ -90,8 +99,13 @@ impl Counters {
 pub struct PluginStats {
     /// The plugin's name.
     pub name: String,
-    /// Calls made (each instantiation, `init` and `check`).
+    /// Calls made (each a `check`, with an instantiation and `init`
+    /// first when no instance was at hand).
     pub calls: u64,
+    /// Instances made, each with an instantiation and `init`: as many as
+    /// the calls' transactions for a plugin that does not ask for reuse,
+    /// far fewer for one that does (`host.reuse-instances`).
+    pub instances: u64,
     /// Calls that failed (trap, deadline, limit, bad answer): the entry's
     /// `on_error` answered.
     pub failures: u64,

@@ -223,6 +223,14 @@ fn plugin_section(stats: &[postern_policy::PluginStats]) -> String {
             s.name, s.calls
         );
     }
+    out.push_str("# HELP postern_plugin_instances_total Plugin instances made (instantiation and init) since the last reload; the other calls reused one.\n# TYPE postern_plugin_instances_total counter\n");
+    for s in stats {
+        let _ = writeln!(
+            out,
+            "postern_plugin_instances_total{{plugin=\"{}\"}} {}",
+            s.name, s.instances
+        );
+    }
     out.push_str("# HELP postern_plugin_failures_total Plugin calls that trapped, timed out or hit a limit (on_error answered).\n# TYPE postern_plugin_failures_total counter\n");
     for s in stats {
         let _ = writeln!(
@@ -241,7 +249,7 @@ fn plugin_section(stats: &[postern_policy::PluginStats]) -> String {
             );
         }
     }
-    out.push_str("# HELP postern_plugin_duration_seconds Plugin call time (instantiation, init and check).\n# TYPE postern_plugin_duration_seconds histogram\n");
+    out.push_str("# HELP postern_plugin_duration_seconds Plugin call time (check, with instantiation and init when no instance was at hand).\n# TYPE postern_plugin_duration_seconds histogram\n");
     for s in stats {
         let mut cumulative = 0u64;
         let last = s.latency.len().saturating_sub(1);

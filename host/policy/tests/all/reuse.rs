@@ -55,6 +55,10 @@ async fn an_instance_that_asked_serves_the_next_transactions() {
         warnings(&s.check(&rcpt(false, None)).await),
         ["inits=1 checks=5"]
     );
+    // Five calls, one instance made (the load's check of the arguments
+    // is not counted).
+    let stats = &s.stats()[0];
+    assert_eq!((stats.calls, stats.instances), (5, 1));
 }
 
 #[tokio::test]
@@ -63,6 +67,8 @@ async fn without_asking_each_transaction_starts_afresh() {
     for _ in 0..3 {
         assert_eq!(transaction(&s, 1).await, [["inits=1 checks=1"]]);
     }
+    let stats = &s.stats()[0];
+    assert_eq!((stats.calls, stats.instances), (3, 3));
 }
 
 #[tokio::test]
