@@ -212,32 +212,38 @@ pub fn count_files(dir: &std::path::Path) -> usize {
     })
 }
 
+/// One of a plugin's counters.
+type PluginCount = fn(&postern_policy::PluginStats) -> u64;
+
 /// The running snapshot's per-plugin counters and latency histograms.
 fn plugin_section(stats: &[postern_policy::PluginStats]) -> String {
     let mut out = String::new();
-    out.push_str("# HELP postern_plugin_calls_total Plugin calls since the last reload.\n# TYPE postern_plugin_calls_total counter\n");
-    for s in stats {
+    let counters: [(&str, &str, PluginCount); 3] = [
+        ("calls", "Plugin calls since the last reload.", |s| s.calls),
+        (
+            "instances",
+            "Plugin instances made (instantiation and init) since the last reload; the other calls reused one.",
+            |s| s.instances,
+        ),
+        (
+            "failures",
+            "Plugin calls that trapped, timed out or hit a limit (on_error answered).",
+            |s| s.failures,
+        ),
+    ];
+    for (name, help, value) in counters {
         let _ = writeln!(
             out,
-            "postern_plugin_calls_total{{plugin=\"{}\"}} {}",
-            s.name, s.calls
+            "# HELP postern_plugin_{name}_total {help}\n# TYPE postern_plugin_{name}_total counter"
         );
-    }
-    out.push_str("# HELP postern_plugin_instances_total Plugin instances made (instantiation and init) since the last reload; the other calls reused one.\n# TYPE postern_plugin_instances_total counter\n");
-    for s in stats {
-        let _ = writeln!(
-            out,
-            "postern_plugin_instances_total{{plugin=\"{}\"}} {}",
-            s.name, s.instances
-        );
-    }
-    out.push_str("# HELP postern_plugin_failures_total Plugin calls that trapped, timed out or hit a limit (on_error answered).\n# TYPE postern_plugin_failures_total counter\n");
-    for s in stats {
-        let _ = writeln!(
-            out,
-            "postern_plugin_failures_total{{plugin=\"{}\"}} {}",
-            s.name, s.failures
-        );
+        for s in stats {
+            let _ = writeln!(
+                out,
+                "postern_plugin_{name}_total{{plugin=\"{}\"}} {}",
+                s.name,
+                value(s)
+            );
+        }
     }
     out.push_str("# HELP postern_plugin_verdicts_total Plugin verdicts by kind since the last reload.\n# TYPE postern_plugin_verdicts_total counter\n");
     for s in stats {
