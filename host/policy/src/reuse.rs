@@ -18,13 +18,16 @@
 //! instance that failed in any way, or whose guest still holds a message
 //! handle, never goes back. Idle instances belong to the snapshot's
 //! entries, so a reload starts every plugin afresh. At most [`IDLE_MAX`]
-//! wait per entry: the ones beyond are dropped, giving their pool slots
-//! back.
+//! wait per entry, and at most half the instance pool's slots in the
+//! whole runtime ([`IdleBudget`]): the ones beyond are dropped, giving
+//! their pool slots back, so that idle instances of many entries never
+//! push the transactions in flight out of the pool.
 //!
 //! Not here: which transaction an instance serves (that is
 //! `crate::snapshot`'s pinning) and how a call runs (`crate::plugin`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crate::plugin::Live;
@@ -35,32 +38,79 @@ use crate::plugin::Live;
 /// most of the instance pool ([`crate::Pool`]) free for the rest.
 pub(crate) const IDLE_MAX: usize = 16;
 
+/// How many instances may wait idle in one runtime, every entry of every
+/// snapshot together: half the instance pool's slots (at least
+/// [`IDLE_MAX`]), the other half left to the transactions in flight.
+#[derive(Debug)]
+pub(crate) struct IdleBudget {
+    waiting: AtomicUsize,
+    max: usize,
+}
+
+impl IdleBudget {
+    /// The budget of a runtime whose pool holds `pool_instances`.
+    pub(crate) fn for_pool(pool_instances: u32) -> IdleBudget {
+        let half = usize::try_from(pool_instances / 2).unwrap_or(usize::MAX);
+        IdleBudget {
+            waiting: AtomicUsize::new(0),
+            max: half.max(IDLE_MAX),
+        }
+    }
+
+    /// Takes a place for one more idle instance, if one is left.
+    fn acquire(&self) -> bool {
+        self.waiting
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives `n` places back.
+    fn release(&self, n: usize) {
+        self.waiting.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
 /// The idle instances of one snapshot entry (of every entry that would
 /// make the same instance: `LoadedPlugin::instance_key`), most recently
-/// used last.
-#[derive(Debug, Default)]
+/// used last, each holding a place of its runtime's [`IdleBudget`].
+#[derive(Debug)]
 pub(crate) struct Idle {
     instances: Mutex<Vec<Live>>,
+    budget: Arc<IdleBudget>,
 }
 
 impl Idle {
+    /// An empty list under `budget`.
+    pub(crate) fn new(budget: Arc<IdleBudget>) -> Idle {
+        Idle {
+            instances: Mutex::default(),
+            budget,
+        }
+    }
+
     /// The most recently returned instance (its memory the likeliest to
     /// be in the caches), if any.
     pub(crate) fn take(&self) -> Option<Live> {
-        self.instances
+        let live = self
+            .instances
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .pop()
+            .pop()?;
+        self.budget.release(1);
+        Some(live)
     }
 
-    /// Keeps `live` for a later transaction, unless the list is full.
+    /// Keeps `live` for a later transaction, unless the list or the
+    /// runtime's budget is full.
     fn put(&self, live: Live) {
         let surplus = {
             let mut idle = self
                 .instances
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < IDLE_MAX {
+            if idle.len() < IDLE_MAX && self.budget.acquire() {
                 idle.push(live);
                 None
             } else {
@@ -69,6 +119,17 @@ impl Idle {
         };
         // Dropped outside the lock: releasing a store resets its slot.
         drop(surplus);
+    }
+}
+
+impl Drop for Idle {
+    /// The snapshot is gone: its idle instances go, and their places.
+    fn drop(&mut self) {
+        let idle = self
+            .instances
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.budget.release(idle.len());
     }
 }
 

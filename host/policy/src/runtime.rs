@@ -18,7 +18,7 @@ use crate::error::{Error, Place};
 use crate::host::Services;
 use crate::kv::Kv;
 use crate::plugin::{self, CallError, LoadedPlugin};
-use crate::reuse::{Home, Idle};
+use crate::reuse::{Home, Idle, IdleBudget};
 use crate::snapshot::{LoadedEntry, Snapshot, Target};
 use crate::stats::Counters;
 
@@ -35,6 +35,8 @@ pub struct Runtime {
     pub(crate) compiler: Compiler,
     pub(crate) embedded: Embedded,
     pub(crate) kv: Kv,
+    /// The idle instances every snapshot's entries may keep, together.
+    pub(crate) idle_budget: Arc<IdleBudget>,
 }
 
 impl Runtime {
@@ -78,6 +80,7 @@ impl Runtime {
             compiler: Compiler::new(engines, linkers),
             embedded,
             kv: Kv::default(),
+            idle_budget: Arc::new(IdleBudget::for_pool(pool.instances)),
         })
     }
 
@@ -176,7 +179,7 @@ impl Runtime {
                     let next = instance_keys.len();
                     let (instance_key, idle) = instance_keys
                         .entry(identity)
-                        .or_insert_with(|| (next, Arc::default()))
+                        .or_insert_with(|| (next, Arc::new(Idle::new(self.idle_budget.clone()))))
                         .clone();
                     let home = Home::new(&idle, limits.max_use);
                     let plugin = LoadedPlugin {

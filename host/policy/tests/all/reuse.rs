@@ -158,3 +158,42 @@ async fn a_new_snapshot_starts_every_plugin_afresh() {
     assert_eq!(transaction(&new, 1).await, [["inits=1 checks=1"]]);
     assert_eq!(transaction(&old, 1).await, [["inits=1 checks=2"]]);
 }
+
+#[tokio::test]
+async fn idle_instances_keep_half_the_pool_at_most() {
+    // 36 slots: 18 may wait idle, for every entry together.
+    let runtime = postern_policy::Runtime::with_pool(
+        postern_policy::STANDARD_PLUGINS,
+        None,
+        postern_policy::Pool {
+            instances: 36,
+            ..postern_policy::Pool::default()
+        },
+    )
+    .unwrap();
+    let entry =
+        |action: &str| table(&[("plugin", "test_session"), ("reuse", "yes"), ("do", action)]);
+    let config = config(vec![entry("count"), entry("remember")]);
+    let s = runtime.load(&config).unwrap();
+    let req = rcpt(false, None);
+    // Ten transactions at once, two instances each: twenty made.
+    let round = || async {
+        let mut sessions: Vec<PolicySession> = (0..10).map(|_| PolicySession::new()).collect();
+        let mut seen = Vec::new();
+        for session in &mut sessions {
+            seen.extend(warnings(&s.check_in(session, &req).await));
+        }
+        for mut session in sessions {
+            session.release();
+        }
+        seen
+    };
+    let first = round().await;
+    assert_eq!(first.len(), 20);
+    assert!(first.iter().all(|w| w.ends_with("checks=1")), "{first:?}");
+    // Eighteen went back; the next ten transactions reuse them and make
+    // two afresh.
+    let second = round().await;
+    let fresh = second.iter().filter(|w| w.ends_with("checks=1")).count();
+    assert_eq!((second.len(), fresh), (20, 2), "{second:?}");
+}
