@@ -171,7 +171,7 @@ impl Runtime {
         let pre = self.compiler.prepare(source);
         self.compiler.end_load();
         let limits = entry.limits(config.limits_for(name));
-        let idle = Arc::new(crate::reuse::Idle::new(self.idle_budget.clone()));
+        let idle = self.idle_budget.list(limits.max_idle);
         let plugin = LoadedPlugin {
             name: name.into(),
             origin: source.origin.as_str().into(),

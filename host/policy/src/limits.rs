@@ -60,6 +60,10 @@ pub struct Limits {
     /// for the same reason: whatever an instance leaks is bounded. 1: no
     /// reuse. At least 1.
     pub max_use: u32,
+    /// How long an instance kept for reuse may wait unused before it is
+    /// dropped: 100 s, Postfix's `max_idle` for its daemons, so that the
+    /// instances a burst of mail made go once it is over.
+    pub max_idle: Duration,
 }
 
 impl Default for Limits {
@@ -72,6 +76,7 @@ impl Default for Limits {
             concurrent_calls: 100,
             log_lines: 16,
             max_use: 100,
+            max_idle: Duration::from_secs(100),
         }
     }
 }

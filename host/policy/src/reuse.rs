@@ -21,7 +21,11 @@
 //! wait per entry, and at most half the instance pool's slots in the
 //! whole runtime ([`IdleBudget`]): the ones beyond are dropped, giving
 //! their pool slots back, so that idle instances of many entries never
-//! push the transactions in flight out of the pool.
+//! push the transactions in flight out of the pool. An instance idle for
+//! longer than [`crate::Limits::max_idle`] (Postfix's `max_idle`, 100 s)
+//! is dropped by the runtime's sweeper thread, so that the instances of a
+//! burst (a Python plugin's hold its interpreter, tens of MiB) do not
+//! stay for good once it is over.
 //!
 //! Not here: which transaction an instance serves (that is
 //! `crate::snapshot`'s pinning) and how a call runs (`crate::plugin`).
@@ -29,6 +33,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::plugin::Live;
 
@@ -38,22 +44,73 @@ use crate::plugin::Live;
 /// most of the instance pool ([`crate::Pool`]) free for the rest.
 pub(crate) const IDLE_MAX: usize = 16;
 
+/// How often the sweeper looks for instances idle past their `max_idle`:
+/// an instance goes within a second of its time.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// How many instances may wait idle in one runtime, every entry of every
 /// snapshot together: half the instance pool's slots (at least
-/// [`IDLE_MAX`]), the other half left to the transactions in flight.
+/// [`IDLE_MAX`]), the other half left to the transactions in flight. It
+/// also knows every idle list, for the sweeper.
 #[derive(Debug)]
 pub(crate) struct IdleBudget {
     waiting: AtomicUsize,
     max: usize,
+    /// Every entry's idle list while its snapshot lives.
+    lists: Mutex<Vec<Weak<Idle>>>,
 }
 
 impl IdleBudget {
-    /// The budget of a runtime whose pool holds `pool_instances`.
-    pub(crate) fn for_pool(pool_instances: u32) -> IdleBudget {
+    /// The budget of a runtime whose pool holds `pool_instances`, and its
+    /// sweeper thread, which holds it weakly and ends within a second of
+    /// the runtime.
+    pub(crate) fn start(pool_instances: u32) -> std::io::Result<Arc<IdleBudget>> {
         let half = usize::try_from(pool_instances / 2).unwrap_or(usize::MAX);
-        IdleBudget {
+        let budget = Arc::new(IdleBudget {
             waiting: AtomicUsize::new(0),
             max: half.max(IDLE_MAX),
+            lists: Mutex::default(),
+        });
+        let weak = Arc::downgrade(&budget);
+        thread::Builder::new()
+            .name("postern-policy-idle".to_owned())
+            .spawn(move || {
+                loop {
+                    thread::sleep(SWEEP_EVERY);
+                    let Some(budget) = weak.upgrade() else {
+                        break;
+                    };
+                    budget.sweep(Instant::now());
+                }
+            })?;
+        Ok(budget)
+    }
+
+    /// A new idle list under this budget, whose instances go after
+    /// `max_idle` unused.
+    pub(crate) fn list(self: &Arc<Self>, max_idle: Duration) -> Arc<Idle> {
+        let idle = Arc::new(Idle {
+            instances: Mutex::default(),
+            budget: Arc::clone(self),
+            max_idle,
+        });
+        self.lists
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&idle));
+        idle
+    }
+
+    /// Drops the instances idle past their list's `max_idle`, and forgets
+    /// the lists of snapshots gone.
+    fn sweep(&self, now: Instant) {
+        let lists: Vec<Arc<Idle>> = {
+            let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
+            lists.retain(|list| list.strong_count() > 0);
+            lists.iter().filter_map(Weak::upgrade).collect()
+        };
+        for list in lists {
+            list.expire(now);
         }
     }
 
@@ -73,33 +130,47 @@ impl IdleBudget {
 }
 
 /// The idle instances of one snapshot entry (of every entry that would
-/// make the same instance: `LoadedPlugin::instance_key`), most recently
-/// used last, each holding a place of its runtime's [`IdleBudget`].
+/// make the same instance: `LoadedPlugin::instance_key`), each with when
+/// it came back, most recently returned last, each holding a place of its
+/// runtime's [`IdleBudget`]. Made by [`IdleBudget::list`].
 #[derive(Debug)]
 pub(crate) struct Idle {
-    instances: Mutex<Vec<Live>>,
+    instances: Mutex<Vec<(Instant, Live)>>,
     budget: Arc<IdleBudget>,
+    /// How long an instance may wait unused (`max_idle`).
+    max_idle: Duration,
 }
 
 impl Idle {
-    /// An empty list under `budget`.
-    pub(crate) fn new(budget: Arc<IdleBudget>) -> Idle {
-        Idle {
-            instances: Mutex::default(),
-            budget,
-        }
-    }
-
     /// The most recently returned instance (its memory the likeliest to
     /// be in the caches), if any.
     pub(crate) fn take(&self) -> Option<Live> {
-        let live = self
+        let (_, live) = self
             .instances
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop()?;
         self.budget.release(1);
         Some(live)
+    }
+
+    /// Drops the instances that came back more than `max_idle` before
+    /// `now` (the oldest, at the front).
+    fn expire(&self, now: Instant) {
+        let expired: Vec<(Instant, Live)> = {
+            let mut idle = self
+                .instances
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let fresh = idle
+                .iter()
+                .position(|(since, _)| now.duration_since(*since) < self.max_idle)
+                .unwrap_or(idle.len());
+            idle.drain(..fresh).collect()
+        };
+        self.budget.release(expired.len());
+        // Dropped outside the lock: releasing a store resets its slot.
+        drop(expired);
     }
 
     /// Keeps `live` for a later transaction, unless the list or the
@@ -111,7 +182,7 @@ impl Idle {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if idle.len() < IDLE_MAX && self.budget.acquire() {
-                idle.push(live);
+                idle.push((Instant::now(), live));
                 None
             } else {
                 Some(live)

@@ -80,7 +80,9 @@ impl Runtime {
             compiler: Compiler::new(engines, linkers),
             embedded,
             kv: Kv::default(),
-            idle_budget: Arc::new(IdleBudget::for_pool(pool.instances)),
+            idle_budget: IdleBudget::start(pool.instances).map_err(|e| {
+                Error::Engine(format!("cannot start the idle-instance thread: {e}"))
+            })?,
         })
     }
 
@@ -179,7 +181,7 @@ impl Runtime {
                     let next = instance_keys.len();
                     let (instance_key, idle) = instance_keys
                         .entry(identity)
-                        .or_insert_with(|| (next, Arc::new(Idle::new(self.idle_budget.clone()))))
+                        .or_insert_with(|| (next, self.idle_budget.list(limits.max_idle)))
                         .clone();
                     let home = Home::new(&idle, limits.max_use);
                     let plugin = LoadedPlugin {

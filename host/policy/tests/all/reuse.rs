@@ -197,3 +197,19 @@ async fn idle_instances_keep_half_the_pool_at_most() {
     let fresh = second.iter().filter(|w| w.ends_with("checks=1")).count();
     assert_eq!((second.len(), fresh), (20, 2), "{second:?}");
 }
+
+#[tokio::test]
+async fn an_instance_idle_past_max_idle_is_dropped() {
+    let mut config = config(vec![table(&[("plugin", "test_session"), ("reuse", "yes")])]);
+    config.limits = Limits {
+        max_idle: std::time::Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let s = RUNTIME.load(&config).unwrap();
+    assert_eq!(transaction(&s, 1).await, [["inits=1 checks=1"]]);
+    assert_eq!(transaction(&s, 1).await, [["inits=1 checks=2"]]);
+    // Unused for more than a second, then swept (the sweeper looks every
+    // second): the next transaction starts afresh.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(transaction(&s, 1).await, [["inits=1 checks=1"]]);
+}

@@ -259,7 +259,8 @@ fn limit(
         "concurrent_calls" => parse_count(&s).map(|n| limits.concurrent_calls = n.max(1) as usize),
         "log_lines" => parse_count(&s).map(|n| limits.log_lines = n),
         "max_use" => parse_count(&s).map(|n| limits.max_use = n.max(1)),
-        _ => Err("unknown key (expected memory_limit, deadline, concurrent_calls, log_lines, max_use, max_failures, trusted_keys, require_signatures, max_plugin_size, [plugins.registries], or a [plugins.NAME] table)".to_owned()),
+        "max_idle" => duration(&s).map(|d| limits.max_idle = d),
+        _ => Err("unknown key (expected memory_limit, deadline, concurrent_calls, log_lines, max_use, max_idle, max_failures, trusted_keys, require_signatures, max_plugin_size, [plugins.registries], or a [plugins.NAME] table)".to_owned()),
     };
     match result {
         Ok(()) => true,
@@ -320,7 +321,7 @@ mod tests {
     fn sections_read_into_settings() {
         let c = parse(
             "[plugins]\nmemory_limit = \"16M\"\ndeadline = \"100ms\"\nmax_failures = 2\n\
-             max_use = 50\n\
+             max_use = 50\nmax_idle = \"10s\"\n\
              [plugins.slow]\ndeadline = 2\nmax_use = 0\n\
              [tables.access]\ntype = \"hash\"\npath = \"$data_directory/access\"\n\
              [dns]\nnameservers = [\"127.0.0.1:5353\", \"::1\"]\ntimeout = \"2s\"\n",
@@ -334,6 +335,7 @@ mod tests {
         assert_eq!(slow.deadline, Duration::from_secs(2));
         assert_eq!(slow.memory_bytes, 16 << 20, "starts from [plugins]");
         assert_eq!(p.limits.max_use, 50);
+        assert_eq!(p.limits.max_idle, Duration::from_secs(10));
         assert_eq!(slow.max_use, 1, "0 means no reuse, as 1");
         assert_eq!(
             p.tables,
@@ -343,7 +345,7 @@ mod tests {
                     kind: Kind::Hash,
                     path: PathBuf::from("/var/lib/postern/access"),
                 },
-                line: 9,
+                line: 10,
             }]
         );
         assert_eq!(
@@ -363,8 +365,9 @@ mod tests {
         assert_eq!(
             err,
             "t.toml:2: plugins.colour: unknown key (expected memory_limit, deadline, \
-             concurrent_calls, log_lines, max_use, max_failures, trusted_keys, require_signatures, \
-             max_plugin_size, [plugins.registries], or a [plugins.NAME] table)\n\
+             concurrent_calls, log_lines, max_use, max_idle, max_failures, trusted_keys, \
+             require_signatures, max_plugin_size, [plugins.registries], or a [plugins.NAME] \
+             table)\n\
              t.toml:3: tables.t: missing type = \"hash\", \"cidr\" or \"regexp\"\n\
              t.toml:6: dns.port: unknown key (expected nameservers, timeout, budget)"
         );
