@@ -186,9 +186,11 @@ impl LoadedPlugin {
         };
         let deadline = Arc::new(Deadline::new(self.limits.deadline));
         // Taken out: put back only once the call has succeeded. A new
-        // transaction takes an idle instance if its entry has one.
+        // transaction takes an idle instance if its entry has one; the
+        // load's check of the arguments (no request) never does, since it
+        // must run `init` itself.
         let mut slot = held.take().or_else(|| {
-            let mut live = self.idle.take()?;
+            let mut live = request.and_then(|_| self.idle.take())?;
             live.uses += 1;
             Some(live)
         });
