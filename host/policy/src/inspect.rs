@@ -171,7 +171,6 @@ impl Runtime {
         let pre = self.compiler.prepare(source);
         self.compiler.end_load();
         let limits = entry.limits(config.limits_for(name));
-        let idle = self.idle_budget.list(limits.max_idle);
         let plugin = LoadedPlugin {
             name: name.into(),
             origin: source.origin.as_str().into(),
@@ -189,8 +188,7 @@ impl Runtime {
             counters: Arc::default(),
             data_dir: entry.data_dir().map(Arc::from),
             instance_key: 0,
-            home: crate::reuse::Home::new(&idle, limits.max_use),
-            idle,
+            idle: self.idle_budget.list(limits.max_idle),
         };
         // Compiled before the timed call, as a load would.
         if !plugin.fits_pool() {

@@ -73,8 +73,6 @@ pub(crate) struct LoadedPlugin {
     /// Instances of this entry that ended a transaction and wait for the
     /// next one ([`crate::reuse`]); shared like `instance_key`.
     pub(crate) idle: Arc<Idle>,
-    /// Where this entry's instances go when their transaction ends.
-    pub(crate) home: Home,
 }
 
 /// An instance a session keeps between the calls of one transaction.
@@ -366,7 +364,7 @@ impl LoadedPlugin {
             store,
             plugin: None,
             uses: 1,
-            home: self.home.clone(),
+            home: Home::new(&self.idle, self.limits.max_use),
         })
     }
 

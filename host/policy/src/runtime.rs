@@ -18,7 +18,7 @@ use crate::error::{Error, Place};
 use crate::host::Services;
 use crate::kv::Kv;
 use crate::plugin::{self, CallError, LoadedPlugin};
-use crate::reuse::{Home, Idle, IdleBudget};
+use crate::reuse::{Idle, IdleBudget};
 use crate::snapshot::{LoadedEntry, Snapshot, Target};
 use crate::stats::Counters;
 
@@ -183,7 +183,6 @@ impl Runtime {
                         .entry(identity)
                         .or_insert_with(|| (next, self.idle_budget.list(limits.max_idle)))
                         .clone();
-                    let home = Home::new(&idle, limits.max_use);
                     let plugin = LoadedPlugin {
                         name: entry.name().into(),
                         origin: (*origin).into(),
@@ -196,7 +195,6 @@ impl Runtime {
                         data_dir: entry.data_dir().map(Arc::from),
                         instance_key,
                         idle,
-                        home,
                     };
                     // Compiled now, not on the request path.
                     if !plugin.fits_pool() {
