@@ -359,6 +359,17 @@ mod tests {
     }
 
     #[test]
+    fn bad_reuse_limits_name_line_and_key() {
+        let err =
+            parse("[plugins]\nmax_use = \"many\"\n[plugins.x]\nmax_idle = \"soon\"\n").unwrap_err();
+        assert!(
+            err.contains("t.toml:2: plugins.max_use: expected a whole number, found \"many\"")
+                && err.contains("t.toml:4: plugins.x.max_idle: "),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn mistakes_name_line_and_key() {
         let err = parse("[plugins]\ncolour = 1\n[tables.t]\npath = \"/x\"\n[dns]\nport = 53\n")
             .unwrap_err();
