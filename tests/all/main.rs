@@ -78,6 +78,7 @@ mod registry;
 mod registry_auth;
 mod registry_hostile;
 mod reload;
+mod reload_limits;
 mod reload_load;
 mod remote_concurrency;
 mod remote_dsn;

@@ -263,7 +263,8 @@ fn a_service_gone_from_the_config_keeps_listening_with_its_lists() {
 }
 
 /// A changed parameter the reload cannot apply (here
-/// `smtpd_hard_error_limit`, read once at start) is named, with its new
+/// `qmgr_message_active_limit`, which the delivery loop sizes itself by at
+/// start) is named, with its new
 /// and old value, by `postern reload` and in the log, instead of being
 /// left silently as it was; a reload that changes nothing names nothing.
 #[test]
@@ -277,7 +278,7 @@ fn a_reload_names_the_changes_that_take_a_restart() {
 
     std::fs::write(
         &config,
-        config_text(tmp.path(), "smtpd_hard_error_limit = 5"),
+        config_text(tmp.path(), "qmgr_message_active_limit = 1000"),
     )
     .unwrap();
     let out = postern_run(&config, &["reload"]);
@@ -285,16 +286,18 @@ fn a_reload_names_the_changes_that_take_a_restart() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(
-            "postern: warning: smtpd_hard_error_limit = 5 (was 20): takes effect at the next start"
+            "postern: warning: qmgr_message_active_limit = 1000 (was 20000): takes effect at the next start"
         ),
         "{stderr}"
     );
-    server.wait_log("reload: smtpd_hard_error_limit = 5 (was 20): takes effect at the next start");
+    server.wait_log(
+        "reload: qmgr_message_active_limit = 1000 (was 20000): takes effect at the next start",
+    );
 
     // Compared with the config in force since: said once.
     let out = postern_run(&config, &["reload"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("smtpd_hard_error_limit"), "{stderr}");
+    assert!(!stderr.contains("qmgr_message_active_limit"), "{stderr}");
 }
 
 /// `mynetworks` follows a reload, as with Postfix: a client the reload

@@ -241,7 +241,7 @@ mod tests {
         });
         let (daemon, helper) = UnixStream::pair().unwrap();
         let h = Arc::new(Helper(fake.clone()));
-        let server = std::thread::spawn(move || serve(helper, Policy::new(), 1 << 20, h));
+        let server = std::thread::spawn(move || serve(helper, Policy::new(), h));
         let client = crate::Client::new(daemon).unwrap();
         let read = |path: &Path| {
             client

@@ -132,3 +132,9 @@ pub const MAX_IN_FLIGHT: usize = 64;
 /// no other number ([`Policy::max_sessions`]: the daemon's POP3 and IMAP
 /// session slots, from the configuration at start and at each refresh).
 pub const MAX_SESSIONS: usize = 4096;
+
+/// The longest request frame the helper reads when it is told no other
+/// length ([`Policy::max_frame`]: twice the daemon's
+/// `message_size_limit` and a MiB, from the configuration at start and at
+/// each refresh).
+pub const MAX_FRAME: usize = 1 << 30;

@@ -45,6 +45,12 @@ pub struct Policy {
     /// daemon (`default_process_limit` per listener), so that a forged
     /// stream of requests starts no more than real logins could.
     pub max_sessions: usize,
+    /// The longest request frame: a whole message and its trace headers
+    /// with room to spare (a delivery carries the message), so that a
+    /// forged longer frame ends the helper rather than its memory.
+    /// Refreshed with the rest, so that a reload that raises
+    /// `message_size_limit` raises it too.
+    pub max_frame: usize,
 }
 
 impl Policy {
@@ -59,6 +65,7 @@ impl Policy {
             first_uid: 1000,
             passwd: PathBuf::from("/etc/passwd"),
             max_sessions: crate::MAX_SESSIONS,
+            max_frame: crate::MAX_FRAME,
         }
     }
 
@@ -295,6 +302,7 @@ mod tests {
             first_uid: 1000,
             passwd,
             max_sessions: 10,
+            max_frame: 1 << 20,
         }
     }
 

@@ -56,13 +56,9 @@ fn session_socket(reader: &mut FdReader) -> Result<OwnedFd, String> {
 
 /// Serves `stream` until the daemon closes it (`Ok`) or sends a frame that
 /// cannot be read at all (an error: the stream cannot be trusted to be in
-/// step any more). Frames longer than `max_frame` are such an error.
-pub fn serve(
-    stream: UnixStream,
-    mut policy: Policy,
-    max_frame: usize,
-    handler: Arc<dyn Handler>,
-) -> io::Result<()> {
+/// step any more). Frames longer than the policy's `max_frame` (as it is
+/// when the frame arrives: a refresh changes it) are such an error.
+pub fn serve(stream: UnixStream, mut policy: Policy, handler: Arc<dyn Handler>) -> io::Result<()> {
     let mut reader = FdReader::new(stream.try_clone()?);
     let writer = Arc::new(Mutex::new(stream));
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -75,7 +71,7 @@ pub fn serve(
     loop {
         // Descriptors are only those sent with this frame.
         reader.clear();
-        let Some(body) = read_frame(&mut reader, max_frame)? else {
+        let Some(body) = read_frame(&mut reader, policy.max_frame)? else {
             break;
         };
         let (id, request) = Request::decode(&body);
@@ -180,7 +176,7 @@ mod tests {
             roots: vec!["/srv/mail".into()],
             ..Policy::new()
         };
-        let server = std::thread::spawn(move || serve(helper, policy, 1 << 20, Arc::new(Echo)));
+        let server = std::thread::spawn(move || serve(helper, policy, Arc::new(Echo)));
         let client = Client::new(daemon).unwrap();
         let request = |uid: u32, maildir: &str| {
             Request::Session(MailSession {
@@ -231,8 +227,7 @@ mod tests {
     #[test]
     fn a_client_and_a_helper_talk_and_refusals_come_back() {
         let (daemon, helper) = UnixStream::pair().unwrap();
-        let server =
-            std::thread::spawn(move || serve(helper, Policy::new(), 1 << 20, Arc::new(Echo)));
+        let server = std::thread::spawn(move || serve(helper, Policy::new(), Arc::new(Echo)));
         let client = Client::new(daemon).unwrap();
         let check = Request::Password {
             login: "alice".into(),
@@ -275,10 +270,51 @@ mod tests {
         server.join().unwrap().unwrap();
     }
 
+    /// A refresh that raises the frame limit (a reload that raised
+    /// `message_size_limit`) lets the longer frames through from then on.
+    #[test]
+    fn a_refresh_changes_the_longest_frame() {
+        struct Raises;
+        impl Handler for Raises {
+            fn handle(&self, request: Request) -> Response {
+                Echo.handle(request)
+            }
+            fn refused(&self, _why: &str) {}
+            fn refresh(&self) -> Result<Policy, String> {
+                Ok(Policy {
+                    max_frame: 1 << 20,
+                    ..Policy::new()
+                })
+            }
+        }
+        let (daemon, helper) = UnixStream::pair().unwrap();
+        let policy = Policy {
+            max_frame: 64,
+            ..Policy::new()
+        };
+        let server = std::thread::spawn(move || serve(helper, policy, Arc::new(Raises)));
+        let client = Client::new(daemon).unwrap();
+        assert_eq!(client.call(&Request::Refresh).unwrap(), Response::Done);
+        let big = Request::Password {
+            login: "alice".into(),
+            password: "x".repeat(1000),
+        };
+        assert_eq!(
+            client.call(&big).unwrap(),
+            Response::Password(0, "alice".into())
+        );
+        drop(client);
+        server.join().unwrap().unwrap();
+    }
+
     #[test]
     fn an_oversized_frame_ends_the_helper_and_the_client_hears_it() {
         let (daemon, helper) = UnixStream::pair().unwrap();
-        let server = std::thread::spawn(move || serve(helper, Policy::new(), 16, Arc::new(Echo)));
+        let policy = Policy {
+            max_frame: 16,
+            ..Policy::new()
+        };
+        let server = std::thread::spawn(move || serve(helper, policy, Arc::new(Echo)));
         let client = Client::new(daemon).unwrap();
         let big = Request::Password {
             login: "alice".into(),

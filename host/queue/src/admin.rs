@@ -29,7 +29,7 @@ impl Queue {
     pub fn attach(dir: impl AsRef<Path>) -> Result<Queue, QueueError> {
         Ok(Queue {
             spool: Spool::existing(dir.as_ref())?,
-            settings: QueueSettings::default(),
+            settings: arc_swap::ArcSwap::from_pointee(QueueSettings::default()),
             wake: Notify::new(),
             flush_requested: AtomicBool::new(false),
             schedule: Mutex::new(Schedule::default()),

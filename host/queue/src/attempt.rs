@@ -66,7 +66,7 @@ pub(crate) async fn attempt(
     loaded: Option<Box<Loaded>>,
 ) -> Outcome {
     let active = SystemTime::now();
-    let retry = active + queue.settings.minimal_backoff_time;
+    let retry = active + queue.settings().minimal_backoff_time;
     let reopened = match loaded {
         Some(loaded) => reopen(&queue.spool, &id, *loaded),
         None => Reopened::Changed,
@@ -214,7 +214,7 @@ async fn finish(
         .duration_since(message.envelope.arrival)
         .unwrap_or_default();
     let lifetime = queue
-        .settings
+        .settings()
         .lifetime(message.envelope.sender == ReversePath::Null);
     if !message.is_done() && age >= lifetime {
         expire(id, message, &file).await?;
@@ -261,7 +261,7 @@ async fn finish(
         return Ok(Outcome::Done);
     }
     let deferrals = message.deferrals.saturating_add(1);
-    let next = now + queue.settings.backoff(deferrals);
+    let next = now + queue.settings().backoff(deferrals);
     append(&file, deferral_record(next)).await?;
     let moved = blocking(move || {
         // The file's mtime is the next attempt time, as in Postfix: a scan

@@ -63,7 +63,7 @@ impl Queue {
         success: bool,
     ) -> io::Result<()> {
         let id = message.id.clone();
-        let host = &self.settings.myhostname;
+        let host = &self.settings().myhostname;
         let double_bounce = Address::new(DOUBLE_BOUNCE, host.clone());
         let notice = match &message.envelope.sender {
             ReversePath::Address(a)
@@ -166,7 +166,7 @@ impl Queue {
         file: &Arc<File>,
         now: SystemTime,
     ) -> io::Result<()> {
-        let after = self.settings.delay_warning_time;
+        let after = self.settings().delay_warning_time;
         let age = now
             .duration_since(message.envelope.arrival)
             .unwrap_or_default();
@@ -174,7 +174,7 @@ impl Queue {
             return Ok(());
         }
         let id = message.id.clone();
-        let host = &self.settings.myhostname;
+        let host = &self.settings().myhostname;
         let delayed = message.delayed();
         let to = match &message.envelope.sender {
             ReversePath::Address(a)
@@ -189,7 +189,7 @@ impl Queue {
             notice_id = self.new_id();
             let until = message.envelope.arrival
                 + self
-                    .settings
+                    .settings()
                     .lifetime(message.envelope.sender == ReversePath::Null);
             let entries: Vec<Failure<'_>> = delayed
                 .iter()

@@ -18,7 +18,7 @@ impl Enqueue for Queue {
     /// `size` is over half of what is free beyond it. A file system that
     /// cannot be asked has room (the write will tell).
     fn has_room(&self, size: u64) -> bool {
-        let minfree = self.settings.queue_minfree;
+        let minfree = self.settings().queue_minfree;
         let need = minfree.saturating_add(size.saturating_mul(2));
         let Some(free) = self.spool.free_space(need) else {
             return true;

@@ -9,6 +9,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use postern_mail::{Enqueue, EnqueueError, QueueId};
@@ -40,11 +41,13 @@ impl Queue {
     /// user, see [`crate::pickup`]), and runs the pickup until
     /// `shutdown`: every message handed over the socket and every file in
     /// the maildrop becomes a queued message. A message or file over
-    /// `max_size` bytes is refused (a file goes to `corrupt/`). Must run
-    /// inside a tokio runtime.
+    /// `max_size` bytes is refused (a file goes to `corrupt/`); the limit
+    /// is read for each message and each scan, so that the caller may
+    /// change it while the pickup runs (`postern reload` of
+    /// `message_size_limit`). Must run inside a tokio runtime.
     pub fn start_pickup(
         self: Arc<Self>,
-        max_size: u64,
+        max_size: Arc<AtomicU64>,
         mut shutdown: watch::Receiver<bool>,
     ) -> io::Result<tokio::task::JoinHandle<()>> {
         let dir = maildrop_dir(self.dir());
@@ -66,7 +69,9 @@ impl Queue {
             loop {
                 if std::mem::take(&mut rescan) {
                     // A full batch: there may be more.
-                    rescan = self.pick_up_all(&dir, max_size).await;
+                    rescan = self
+                        .pick_up_all(&dir, max_size.load(Ordering::Relaxed))
+                        .await;
                 }
                 tokio::select! {
                     accepted = listener.accept() => match accepted {
@@ -75,6 +80,7 @@ impl Queue {
                             let scan = Arc::clone(&scan);
                             let permit = Arc::clone(&slots).try_acquire_owned().ok();
                             let reserved = Arc::clone(&reserved);
+                            let max_size = max_size.load(Ordering::Relaxed);
                             tokio::spawn(async move {
                                 let Some(_permit) = permit else {
                                     answer(stream, Answer::Deferred("too many local submissions at once".to_owned())).await;
@@ -192,8 +198,8 @@ impl Queue {
         let mut envelope = local_envelope(&submission, arrival);
         envelope
             .content_filter
-            .clone_from(&self.settings.content_filter);
-        let content = local_headers(&submission, &self.settings.myhostname.to_string(), &id);
+            .clone_from(&self.settings().content_filter);
+        let content = local_headers(&submission, &self.settings().myhostname.to_string(), &id);
         tracing::info!(target: "postern/pickup", "{id}: uid={uid} from=<{}>", envelope.sender);
         self.enqueue(id.clone(), envelope, content).await?;
         Ok(id)
@@ -280,7 +286,9 @@ mod tests {
         .unwrap();
         let q = Arc::new(Queue::open(dir.path()).unwrap());
         let (stop, shutdown) = watch::channel(false);
-        let task = Arc::clone(&q).start_pickup(1_000_000, shutdown).unwrap();
+        let task = Arc::clone(&q)
+            .start_pickup(Arc::new(AtomicU64::new(1_000_000)), shutdown)
+            .unwrap();
         let second = drop_file(dir.path(), &s).unwrap();
         let d = dir.path().to_owned();
         assert!(
@@ -311,7 +319,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let q = Arc::new(Queue::open(dir.path()).unwrap());
         let (stop, shutdown) = watch::channel(false);
-        let task = Arc::clone(&q).start_pickup(1000, shutdown).unwrap();
+        let limit = Arc::new(AtomicU64::new(1000));
+        let task = Arc::clone(&q)
+            .start_pickup(Arc::clone(&limit), shutdown)
+            .unwrap();
         let socket = socket_path(dir.path());
         let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o666);
@@ -319,6 +330,9 @@ mod tests {
         let answers = tokio::task::spawn_blocking(move || {
             let ok = submit(&d, &submission(b"Subject: hi\r\n\r\nbody\r\n")).unwrap();
             let big = submit(&d, &submission(&[b'x'; 300_000])).unwrap();
+            // A reload raised the limit: the same message goes in.
+            limit.store(1_000_000, Ordering::Relaxed);
+            let raised = submit(&d, &submission(&[b'x'; 300_000])).unwrap();
             // Garbage gets an answer too, and nothing is queued for it.
             let mut raw = UnixStreamStd::connect(socket_path(&d)).unwrap();
             raw.write_all(b"POSTERN-MAILDROP 1\nevil: 1\n\nx").unwrap();
@@ -338,7 +352,7 @@ mod tests {
                 !matches!(&again, Answer::Queued(id) if *id == reserved),
                 "{again:?}"
             );
-            (ok, big, garbage, listing, flush)
+            (ok, big, garbage, listing, flush, raised)
         })
         .await
         .unwrap();
@@ -347,8 +361,9 @@ mod tests {
         };
         assert!(matches!(answers.1, Answer::Rejected(_)), "{answers:?}");
         assert!(answers.2.starts_with("reject "), "{answers:?}");
+        assert!(matches!(answers.5, Answer::Queued(_)), "{answers:?}");
         let mut queued = q.list().unwrap();
-        assert_eq!(queued.len(), 3);
+        assert_eq!(queued.len(), 4);
         queued.truncate(1);
         assert_eq!(queued[0].id.to_string(), *id);
         let listing = String::from_utf8(answers.3).unwrap();
@@ -365,7 +380,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let q = Arc::new(Queue::open(dir.path()).unwrap());
         let (stop, shutdown) = watch::channel(false);
-        let task = Arc::clone(&q).start_pickup(1000, shutdown).unwrap();
+        let task = Arc::clone(&q)
+            .start_pickup(Arc::new(AtomicU64::new(1000)), shutdown)
+            .unwrap();
         let d = dir.path().to_owned();
         let (busy, after) = tokio::task::spawn_blocking(move || {
             // Callers that connect and say nothing hold every slot...

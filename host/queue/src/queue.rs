@@ -5,9 +5,10 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
 use postern_mail::QueueId;
 use tokio::sync::Notify;
 
@@ -29,7 +30,8 @@ use crate::spool::Spool;
 #[derive(Debug)]
 pub struct Queue {
     pub(crate) spool: Spool,
-    pub(crate) settings: QueueSettings,
+    /// Swapped whole by [`Queue::reload_settings`]; read where used.
+    pub(crate) settings: ArcSwap<QueueSettings>,
     /// Wakes the delivery loop: a message was queued.
     pub(crate) wake: Notify,
     /// Set by [`Queue::flush`]: rescan and try everything now.
@@ -58,7 +60,7 @@ impl Queue {
         recover(&spool)?;
         Ok(Queue {
             spool,
-            settings,
+            settings: ArcSwap::from_pointee(settings),
             wake: Notify::new(),
             flush_requested: AtomicBool::new(false),
             schedule: Mutex::new(Schedule::default()),
@@ -71,9 +73,32 @@ impl Queue {
         self.spool.root()
     }
 
-    /// The scheduling settings.
-    pub fn settings(&self) -> &QueueSettings {
-        &self.settings
+    /// The scheduling settings in force.
+    pub fn settings(&self) -> Arc<QueueSettings> {
+        self.settings.load_full()
+    }
+
+    /// Puts the settings of a reloaded config in force for everything
+    /// the queue reads when it uses it, as `postfix reload` does: the
+    /// backoff times, `maximal_queue_lifetime`, `bounce_queue_lifetime`,
+    /// `delay_warning_time`, `queue_run_delay` (from the next scan on)
+    /// and `queue_minfree`. The rest of `settings` is left as it was at
+    /// start: the limits the delivery loop sized itself by
+    /// (`default_process_limit`, the concurrency limits, the active
+    /// queue's), and `myhostname`, `content_filter` and
+    /// `immediate_local_delivery`, which other parts of the server read
+    /// once too; those take a restart.
+    pub fn reload_settings(&self, settings: &QueueSettings) {
+        self.settings.rcu(|now| QueueSettings {
+            minimal_backoff_time: settings.minimal_backoff_time,
+            maximal_backoff_time: settings.maximal_backoff_time,
+            maximal_queue_lifetime: settings.maximal_queue_lifetime,
+            bounce_queue_lifetime: settings.bounce_queue_lifetime,
+            delay_warning_time: settings.delay_warning_time,
+            queue_run_delay: settings.queue_run_delay,
+            queue_minfree: settings.queue_minfree,
+            ..QueueSettings::clone(now)
+        });
     }
 
     pub(crate) fn schedule(&self) -> MutexGuard<'_, Schedule> {
@@ -242,6 +267,43 @@ mod tests {
     use postern_mail::Enqueue;
 
     use super::*;
+
+    /// A reload changes what the queue reads when it uses it, and leaves
+    /// what the delivery loop sized itself by at start.
+    #[test]
+    fn a_reload_replaces_the_timers_and_keeps_the_limits() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let start = QueueSettings {
+            process_limit: 7,
+            ..QueueSettings::default()
+        };
+        let queue = Queue::open_with(dir.path(), start.clone()).unwrap();
+        let reloaded = QueueSettings {
+            maximal_queue_lifetime: Duration::ZERO,
+            bounce_queue_lifetime: Duration::from_secs(60),
+            minimal_backoff_time: Duration::from_secs(1),
+            maximal_backoff_time: Duration::from_secs(2),
+            delay_warning_time: Duration::from_secs(3),
+            queue_run_delay: Duration::from_secs(4),
+            queue_minfree: 5,
+            process_limit: 99,
+            message_active_limit: 3,
+            immediate_local_delivery: !start.immediate_local_delivery,
+            ..QueueSettings::default()
+        };
+        queue.reload_settings(&reloaded);
+        let now = queue.settings();
+        assert_eq!(
+            *now,
+            QueueSettings {
+                process_limit: 7,
+                message_active_limit: start.message_active_limit,
+                immediate_local_delivery: start.immediate_local_delivery,
+                ..reloaded
+            }
+        );
+    }
 
     #[test]
     fn ids_unique_across_instances() {

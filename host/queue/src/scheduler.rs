@@ -37,7 +37,7 @@ impl Queue {
         agent: Arc<dyn Deliver>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        if self.settings.immediate_local_delivery {
+        if self.settings().immediate_local_delivery {
             self.at_once.set(Arc::clone(&agent));
         }
         let mut tasks: JoinSet<Outcome> = JoinSet::new();
@@ -52,7 +52,7 @@ impl Queue {
             let flush = self.flush_requested.swap(false, Ordering::SeqCst);
             if flush || Instant::now() >= next_scan {
                 self.scan().await;
-                next_scan = Instant::now() + self.settings.queue_run_delay;
+                next_scan = Instant::now() + self.settings().queue_run_delay;
             }
             self.promote_due(flush).await;
             let more = self.fill(&agent, &mut active, &mut was_full).await;
@@ -97,7 +97,7 @@ impl Queue {
 
     /// The active queue's limits from the settings.
     fn limits(&self) -> Limits {
-        let s = &self.settings;
+        let s = self.settings();
         Limits {
             process: s.process_limit,
             messages: s.message_active_limit,
@@ -119,8 +119,8 @@ impl Queue {
     ) -> bool {
         // Reported again only once it has drained to half: a full queue
         // that takes one message in as each one leaves says so once.
-        if active.messages() * 2 <= self.settings.message_active_limit
-            && active.recipients() * 2 <= self.settings.message_recipient_limit
+        if active.messages() * 2 <= self.settings().message_active_limit
+            && active.recipients() * 2 <= self.settings().message_recipient_limit
         {
             *was_full = false;
         }
@@ -180,7 +180,7 @@ impl Queue {
                 Ok(None) => self.schedule().forget(&id),
                 Err(e) => {
                     tracing::warn!(target: "postern/qmgr", "{id}: cannot read queue file: {e}");
-                    let at = SystemTime::now() + self.settings.minimal_backoff_time;
+                    let at = SystemTime::now() + self.settings().minimal_backoff_time;
                     self.schedule().park(id, at);
                 }
             }
@@ -192,9 +192,9 @@ impl Queue {
             format!(
                 "active queue: {} messages (limit {}), {} recipients (limit {}) in memory; {on_disk} more on disk",
                 active.messages(),
-                self.settings.message_active_limit,
+                self.settings().message_active_limit,
                 active.recipients(),
-                self.settings.message_recipient_limit,
+                self.settings().message_recipient_limit,
             )
         };
         // Once each time it fills up, for the operator (and the tests):
@@ -242,7 +242,7 @@ impl Queue {
                 // The agent panicked. The file is still in active/; what
                 // was recorded stands. Try again later, not in a loop.
                 tracing::error!(target: "postern/qmgr", "{id}: delivery task failed; retrying later");
-                schedule.park(id, SystemTime::now() + self.settings.minimal_backoff_time);
+                schedule.park(id, SystemTime::now() + self.settings().minimal_backoff_time);
             }
         }
     }
@@ -297,7 +297,7 @@ impl Queue {
                 Ok(false) => schedule.forget(&id),
                 Err(e) => {
                     tracing::warn!(target: "postern/qmgr", "{id}: cannot move to active: {e}");
-                    schedule.park(id, SystemTime::now() + self.settings.minimal_backoff_time);
+                    schedule.park(id, SystemTime::now() + self.settings().minimal_backoff_time);
                 }
             }
         }

@@ -194,22 +194,21 @@ pub fn imap_settings(
     settings.tls = Some(Arc::clone(tls));
     // Other uids' mailboxes are served by a process of theirs.
     settings.handover = Some(Arc::new(crate::mail_session::SessionHandover));
-    if message_size_limit > 0 {
-        settings.max_literal = usize::try_from(message_size_limit).unwrap_or(usize::MAX);
-    }
+    settings.max_literal = crate::services::max_literal(message_size_limit);
     settings
 }
 
-/// Accepts IMAP clients on `listener` while `sessions` has room.
+/// Accepts IMAP clients on `listener` while `sessions` has room; each
+/// runs with the settings in force when it connects.
 pub async fn serve_imap(
     listener: TcpListener,
-    settings: Arc<postern_imap::Settings>,
+    settings: crate::services::Swappable<postern_imap::Settings>,
     sessions: Arc<Semaphore>,
 ) {
     accept(listener, sessions, move |stream, peer, local| {
         metrics::counter!("postern_imap_sessions_total").increment(1);
         let conn = postern_imap::Connection { peer, local };
-        postern_imap::serve(stream, conn, settings.clone())
+        postern_imap::serve(stream, conn, settings.load_full())
     })
     .await;
 }

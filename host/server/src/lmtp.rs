@@ -32,6 +32,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::{Service, UnixListen};
+use crate::services::Swappable;
 
 /// The users' mailboxes as local delivery finds them: a recipient exists
 /// when it has a mailbox (users file, `postmaster`, extensions), not when
@@ -70,6 +71,15 @@ pub fn settings(
         Arc::new(DeliveryMailboxes(Arc::clone(delivery))),
         postern_queue::id::next_id,
     );
+    apply_limits(&mut settings, m);
+    settings.stop = Some(stop);
+    settings
+}
+
+/// Sets the limits of `settings` from the parameters `m` (an entry's, its
+/// overrides applied): at start, and again at each reload
+/// ([`crate::services::ServiceLimits`]).
+pub fn apply_limits(settings: &mut postern_lmtp::Settings, m: &crate::config::Main) {
     settings.message_size_limit = m.message_size_limit;
     // As for SMTP: RFC 5321 §4.5.3.1.4's 512 is the floor.
     settings.line_length_limit =
@@ -82,21 +92,20 @@ pub fn settings(
     } else {
         postern_smtp::BareNewline::Normalize
     };
-    settings.stop = Some(stop);
-    settings
 }
 
-/// Accepts LMTP clients on a TCP `listener` while `sessions` has room.
+/// Accepts LMTP clients on a TCP `listener` while `sessions` has room;
+/// each runs with the settings in force when it connects.
 pub async fn serve_tcp(
     listener: TcpListener,
-    settings: Arc<postern_lmtp::Settings>,
+    settings: Swappable<postern_lmtp::Settings>,
     sessions: Arc<Semaphore>,
 ) {
     crate::listener::accept(listener, sessions, move |stream, peer, _local| {
         postern_lmtp::serve(
             stream,
             postern_lmtp::Connection::tcp(peer),
-            Arc::clone(&settings),
+            settings.load_full(),
         )
     })
     .await;
@@ -202,7 +211,7 @@ fn make_parent(dir: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
 /// in its own task holding a slot until it ends.
 pub async fn serve_unix(
     socket: UnixSocket,
-    settings: Arc<postern_lmtp::Settings>,
+    settings: Swappable<postern_lmtp::Settings>,
     sessions: Arc<Semaphore>,
 ) {
     loop {
@@ -221,7 +230,7 @@ pub async fn serve_unix(
         let session = postern_lmtp::serve(
             stream,
             postern_lmtp::Connection::unix(),
-            Arc::clone(&settings),
+            settings.load_full(),
         );
         tokio::spawn(async move {
             session.await;

@@ -256,7 +256,6 @@ fn hand_over_dir(fd: &OwnedFd, owner: &Owner, depth: usize) -> rustix::io::Resul
 /// Starts the helper with the policy this config implies, its standard
 /// input one end of a socket pair; returns the other end and its pid.
 fn spawn_helper(config: &Config, parts: &Parts) -> anyhow::Result<(UnixStream, u32)> {
-    let m = &config.main;
     let (ours, theirs) = UnixStream::pair().context("cannot make a socket pair")?;
     let mut cmd = Command::new(std::env::current_exe().context("cannot find this binary")?);
     cmd.arg("privsep-helper");
@@ -278,13 +277,7 @@ fn spawn_helper(config: &Config, parts: &Parts) -> anyhow::Result<(UnixStream, u
         cmd.arg("--trusted-config")
             .arg(std::path::absolute(&config.source.file)?);
     }
-    // A whole message and its trace headers, with room to spare; a
-    // forged longer frame ends the helper rather than its memory.
-    let max = match m.message_size_limit {
-        0 => 1 << 30,
-        n => n.saturating_mul(2).saturating_add(1 << 20),
-    };
-    cmd.arg("--max-frame").arg(max.to_string());
+    cmd.arg("--max-frame").arg(policy.max_frame.to_string());
     // Its own process group: a terminal's Ctrl-C stops the daemon, which
     // drains its deliveries through the helper before it exits (the
     // helper exits when the daemon's end of the socket closes).

@@ -40,11 +40,13 @@ use crate::config::Config;
 /// The helper's policy for `config` and its users file: mail roots
 /// (`virtual_mailbox_base`, `mail_spool_directory`), the uids below
 /// UID_MIN that receive mail (`default_privs` and users-file uids), the
-/// users-file homes and the session cap. `first_uid` stays the caller's.
+/// users-file homes, the session cap and the longest frame. `first_uid`
+/// stays the caller's.
 pub fn helper_policy(config: &Config, users: &UserDb) -> std::io::Result<Policy> {
     let m = &config.main;
     let mut policy = Policy {
         max_sessions: session_slots(config),
+        max_frame: max_frame(m.message_size_limit),
         ..Policy::new()
     };
     for root in [&m.virtual_mailbox_base, &m.mail_spool_directory] {
@@ -59,6 +61,16 @@ pub fn helper_policy(config: &Config, users: &UserDb) -> std::io::Result<Policy>
         }
     }
     Ok(policy)
+}
+
+/// The longest frame the helper reads for `message_size_limit`: a whole
+/// message and its trace headers, with room to spare (0, no limit: the
+/// helper's own cap).
+fn max_frame(message_size_limit: u64) -> usize {
+    match message_size_limit {
+        0 => postern_privsep::MAX_FRAME,
+        n => usize::try_from(n.saturating_mul(2).saturating_add(1 << 20)).unwrap_or(usize::MAX),
+    }
 }
 
 /// The POP3 and IMAP session slots the daemon opens for `config`, the
@@ -381,6 +393,7 @@ mod tests {
             "smtpd_tls_key_file = \"{}\"\n\
              virtual_mailbox_base = \"/srv/postern-test-mail\"\n\
              default_process_limit = 3\n\
+             message_size_limit = 1000000\n\
              [[service]]\nname = \"imap\"\nlisten = \"127.0.0.1:1143\"\n",
             key.display()
         );
@@ -400,6 +413,10 @@ mod tests {
         );
         assert_eq!(fresh.max_sessions, 3);
         assert_eq!(files.max_sessions(), 3);
+        // A message of the new message_size_limit, twice over, fits a
+        // frame (the embedded default's was Postfix's 10240000).
+        assert_eq!(start.max_frame, 2 * 10_240_000 + (1 << 20));
+        assert_eq!(fresh.max_frame, 2 * 1_000_000 + (1 << 20));
         // Under the same trust rules: others may not write it.
         std::fs::set_permissions(&default, std::fs::Permissions::from_mode(0o664)).unwrap();
         assert!(matches!(read(&key), Response::Refused(w) if w.contains("writable")));

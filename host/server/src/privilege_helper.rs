@@ -32,9 +32,10 @@ pub struct HelperArgs {
     /// A uid below UID_MIN that may receive mail (default_privs, users-file uids).
     #[arg(long = "uid")]
     uids: Vec<u32>,
-    /// The longest request frame.
-    #[arg(long, default_value_t = 1 << 30)]
-    max_frame: u64,
+    /// The longest request frame (refreshed from the config at each
+    /// reload, with `message_size_limit`).
+    #[arg(long, default_value_t = postern_privsep::MAX_FRAME)]
+    max_frame: usize,
     /// The most session processes at once: the daemon's POP3 and IMAP
     /// session slots (refreshed from the config at each reload).
     #[arg(long, default_value_t = postern_privsep::MAX_SESSIONS)]
@@ -191,6 +192,7 @@ pub fn run(args: HelperArgs) -> anyhow::Result<ExitCode> {
         uids: args.uids,
         first_uid: first_uid(),
         max_sessions: args.max_sessions,
+        max_frame: args.max_frame,
         ..Policy::new()
     };
     let stream = UnixStream::from(
@@ -199,7 +201,6 @@ pub fn run(args: HelperArgs) -> anyhow::Result<ExitCode> {
             .try_clone_to_owned()
             .context("no standard input")?,
     );
-    let max = usize::try_from(args.max_frame).unwrap_or(usize::MAX);
     let files = crate::privilege_files::HelperFiles::new(
         crate::privilege_files::RootConfig {
             // Without a config file, the daemon's reload looks for the
@@ -213,8 +214,7 @@ pub fn run(args: HelperArgs) -> anyhow::Result<ExitCode> {
         },
         policy.clone(),
     );
-    postern_privsep::serve(stream, policy, max, Arc::new(Helper(files)))
-        .context("privileged helper")?;
+    postern_privsep::serve(stream, policy, Arc::new(Helper(files))).context("privileged helper")?;
     Ok(ExitCode::SUCCESS)
 }
 

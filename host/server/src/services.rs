@@ -37,7 +37,9 @@ use tokio::sync::Semaphore;
 use crate::config::{Config, Service};
 use crate::listener::{MailboxSessions, Smtp};
 
+mod limits;
 mod state;
+pub use limits::{ServiceLimits, Swappable, max_literal};
 pub use state::{ServiceHandle, ServiceState};
 
 /// A service entry's name, `listen` and rank among the entries with the
@@ -146,6 +148,12 @@ impl SmtpPolicies {
             running: Mutex::new(Vec::new()),
             shared,
         }
+    }
+
+    /// What the services share: the certificate and the password
+    /// database a reload replaces the contents of.
+    pub fn shared(&self) -> &crate::tls::Shared {
+        &self.shared
     }
 
     /// The main snapshot in force (for `postern plugin list`).

@@ -5,14 +5,13 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use postern_auth::Authenticator;
 use postern_policy::Runtime;
-use postern_smtp::TlsConfig;
+use postern_queue::Queue;
 
 use super::LiveStats;
 use super::running::Running;
 use crate::remote::Routes;
-use crate::services::SmtpPolicies;
+use crate::services::{ServiceLimits, SmtpPolicies};
 
 /// What a reload swaps, and how to rebuild it: the daemon's reloadable
 /// state, shared by the control socket and the SIGHUP handler.
@@ -24,14 +23,14 @@ pub struct Live {
     pub policies: Arc<SmtpPolicies>,
     /// The config in force, and where a reload reads it again.
     pub running: Running,
-    /// The certificate every TLS service presents.
-    pub tls: Arc<TlsConfig>,
     /// The router the queue delivers through, rebuilt by a reload, and
     /// its local agent, for its aliases and users (the SMTP server's
     /// recipient checks ask it too).
     pub routes: Arc<Routes>,
-    /// What every login (SMTP AUTH, POP3, IMAP) is checked against.
-    pub auth: Arc<Authenticator>,
+    /// The LMTP, IMAP and pickup services' limits.
+    pub limits: Arc<ServiceLimits>,
+    /// The queue, whose timers follow a reload.
+    pub queue: Arc<Queue>,
     /// What `postern status` reports.
     pub facts: Arc<crate::status::Facts>,
     /// One reload at a time: two would race to swap.
@@ -52,18 +51,18 @@ impl Live {
         runtime: Arc<Runtime>,
         policies: Arc<SmtpPolicies>,
         running: Running,
-        tls: Arc<TlsConfig>,
         routes: Arc<Routes>,
-        auth: Arc<Authenticator>,
+        limits: Arc<ServiceLimits>,
+        queue: Arc<Queue>,
         facts: Arc<crate::status::Facts>,
     ) -> Live {
         Live {
             runtime,
             policies,
             running,
-            tls,
             routes,
-            auth,
+            limits,
+            queue,
             facts,
             reloading: Mutex::new(()),
         }
@@ -72,7 +71,8 @@ impl Live {
     /// Re-reads the config and everything it names (tables, plugins, the
     /// restriction lists of the main config and of every SMTP service,
     /// each service's settings and networks, aliases, the TLS certificate,
-    /// the users file, the routes of delivery with `transport_maps`), and
+    /// the users file, the routes of delivery with `transport_maps`, the
+    /// LMTP, IMAP and pickup services' limits, the queue's timers), and
     /// swaps them in
     /// only if every one of them loads: on any error nothing changes and
     /// the error says why, naming file and line where there is one. Blocks
@@ -137,15 +137,20 @@ impl Live {
         let router = self.routes.prepare(&config)?;
 
         self.policies.swap(policies);
-        crate::tls::reload(&self.tls, &config);
+        // The certificate every TLS service presents, and what every
+        // login (SMTP AUTH, POP3, IMAP) is checked against.
+        let crate::tls::Shared { tls, auth, .. } = self.policies.shared();
+        crate::tls::reload(tls, &config);
         tracing::info!(target: "postern/local", "reload: {} aliases", aliases.len());
         self.routes.local().replace_aliases(Arc::new(aliases));
         tracing::info!(target: "postern/local", "reload: {} users", users.len());
-        self.auth.replace_users(Arc::clone(&users));
+        auth.replace_users(Arc::clone(&users));
         self.routes.local().replace_users(users);
-        self.auth
-            .replace_local_domains(config.main.mydestination.clone());
+        auth.replace_local_domains(config.main.mydestination.clone());
         self.routes.swap(router, &config);
+        self.limits.apply(&config);
+        self.queue
+            .reload_settings(&crate::daemon::queue_settings(&config.main));
         tracing::info!(target: "postern/master", "reload -- version {}", env!("CARGO_PKG_VERSION"));
         // The root helper's uids, homes and mail roots follow the config
         // (a users-file user added with a uid gets mail), read by the

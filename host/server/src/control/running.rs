@@ -4,7 +4,8 @@
 //! Postfix's `postfix reload` restarts its daemons, so every main.cf change
 //! takes effect. A reload here swaps what is built to be swapped (the
 //! restriction lists and plugins, tables, aliases, the users file, the
-//! TLS certificate; [`super::Live::reload`]); the rest is made once at
+//! TLS certificate, the services' settings and limits;
+//! [`super::Live::reload`]); the rest is made once at
 //! start. A changed parameter of that rest is named at the reload (in the
 //! log and in `postern reload`'s output) as taking effect at the next
 //! start, rather than silently left as it was.
@@ -18,23 +19,32 @@ use crate::config::{Config, ConfigErrors, Machine};
 /// The main.cf parameters a reload applies: those the policy config, the
 /// aliases, the TLS certificate, the SMTP services' settings and networks
 /// ([`crate::services::ServiceState`]) and the routes of delivery
-/// ([`crate::remote::Routes`]) are built from, and nothing else. (Those
-/// the SMTP server shares with another part made at start, the LMTP
-/// service or the pickup service, such as `smtpd_timeout` or
-/// `message_size_limit`, are named as taking a restart.) The restriction lists,
-/// `[tables.NAME]`, `[plugins]` and the users file are not main.cf
+/// ([`crate::remote::Routes`]), the LMTP, IMAP and pickup services'
+/// limits ([`crate::services::ServiceLimits`]), the queue's timers
+/// ([`postern_queue::Queue::reload_settings`]) and the privileged
+/// helper's policy are built from, and nothing else. The restriction
+/// lists, `[tables.NAME]`, `[plugins]` and the users file are not main.cf
 /// parameters.
 const RELOADED: &[&str] = &[
     "access_map_defer_code",
     "access_map_reject_code",
     "alias_maps",
+    "bounce_queue_lifetime",
     "default_destination_recipient_limit",
+    "delay_warning_time",
     "disable_vrfy_command",
     "header_size_limit",
+    "line_length_limit",
+    "maximal_backoff_time",
+    "maximal_queue_lifetime",
+    "message_size_limit",
+    "minimal_backoff_time",
     "mydestination",
     "mynetworks",
     "parent_domain_matches_subdomains",
     "plugin_directory",
+    "queue_minfree",
+    "queue_run_delay",
     "relay_domains",
     "relayhost",
     "smtp_connect_timeout",
@@ -62,12 +72,16 @@ const RELOADED: &[&str] = &[
     "smtpd_client_event_limit_exceptions",
     "smtpd_client_message_rate_limit",
     "smtpd_error_sleep_time",
+    "smtpd_forbid_bare_newline",
+    "smtpd_hard_error_limit",
     "smtpd_helo_required",
     "smtpd_null_access_lookup_key",
+    "smtpd_recipient_limit",
     "smtpd_restriction_classes",
     "smtpd_sasl_auth_enable",
     "smtpd_sasl_authenticated_header",
     "smtpd_soft_error_limit",
+    "smtpd_timeout",
     "smtpd_tls_auth_only",
     "smtpd_tls_cert_file",
     "smtpd_tls_key_file",
@@ -233,16 +247,16 @@ mod tests {
             "myhostname = \"mx.example.org\"\nrelayhost = \"[192.0.2.25]:2525\"\n\
              mynetworks = \"127.0.0.0/8, 192.0.2.0/24\"\naccess_map_reject_code = \"550\"\n\
              smtpd_hard_error_limit = 5\nmydestination = \"$myhostname, example.net\"\n\
-             message_size_limit = 1000\n",
+             message_size_limit = 1000\nmaximal_backoff_time = \"3000s\"\n\
+             qmgr_message_active_limit = 1000\n",
         )
         .unwrap();
         let new = running.read_again().unwrap();
         assert_eq!(
             running.restart_needed(&new),
             [
-                // Shared with the LMTP and pickup services, made at start.
-                "message_size_limit = 1000 (was 10240000)",
-                "smtpd_hard_error_limit = 5 (was 20)",
+                // What the delivery loop sized itself by at start.
+                "qmgr_message_active_limit = 1000 (was 20000)",
             ]
         );
         running.replace(new);

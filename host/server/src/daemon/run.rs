@@ -122,10 +122,13 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     // `postern sendmail` hands mail over public/pickup, or leaves it in
     // $queue_directory/maildrop when no daemon runs (host/queue/src/
     // pickup.rs). The envelope adds a little to the message: allow for it.
-    let pickup = match queue.clone().start_pickup(
-        m.message_size_limit.saturating_add(64 * 1024),
-        shutdown_rx.clone(),
-    ) {
+    // The limits of the LMTP, IMAP and pickup services, which a reload
+    // changes (host/server/src/services/limits.rs).
+    let limits = Arc::new(crate::services::ServiceLimits::new(&config));
+    let pickup = match queue
+        .clone()
+        .start_pickup(limits.pickup(), shutdown_rx.clone())
+    {
         Ok(task) => Some(task),
         Err(e) => {
             tracing::warn!(target: "postern/master", "cannot start the pickup service: {e}; `postern sendmail` mail waits in {}", postern_queue::pickup::maildrop_dir(&m.queue_directory).display());
@@ -172,7 +175,7 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         bound.push(format!("{name} {addr}"));
         let sessions = Arc::new(Semaphore::new(limit));
         if matches!(name.as_str(), "imap" | "imaps") {
-            let settings = Arc::new(postern_imap::Settings {
+            let settings = limits.imap(postern_imap::Settings {
                 implicit_tls: name == "imaps",
                 stop: Some(stop_rx.clone()),
                 ..imap.clone()
@@ -200,11 +203,10 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                 usize::try_from(service.main.default_process_limit.max(1)).unwrap_or(usize::MAX);
             let sessions = Arc::new(Semaphore::new(limit));
             let settings = crate::lmtp::settings(service, &parts.delivery, stop_rx.clone());
+            let settings = limits.lmtp(&config, service, settings);
             mailbox_sessions.add(&sessions, limit);
             acceptors.push(tokio::spawn(crate::lmtp::serve_tcp(
-                listener,
-                Arc::new(settings),
-                sessions,
+                listener, settings, sessions,
             )));
             continue;
         }
@@ -226,13 +228,12 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             usize::try_from(service.main.default_process_limit.max(1)).unwrap_or(usize::MAX);
         let sessions = Arc::new(Semaphore::new(limit));
         let settings = crate::lmtp::settings(service, &parts.delivery, stop_rx.clone());
+        let settings = limits.lmtp(&config, service, settings);
         mailbox_sessions.add(&sessions, limit);
         // Stopping aborts this task, which closes the socket and removes
         // its file.
         acceptors.push(tokio::spawn(crate::lmtp::serve_unix(
-            socket,
-            Arc::new(settings),
-            sessions,
+            socket, settings, sessions,
         )));
     }
     // The optional Prometheus endpoint (host/server/src/metrics.rs).
@@ -266,9 +267,9 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         parts.runtime.clone(),
         policies.clone(),
         crate::control::Running::new(path.clone(), config.clone()),
-        tls.clone(),
         routes,
-        auth.clone(),
+        limits,
+        queue.clone(),
         facts,
     ));
     let control = control.map(|listener| {
