@@ -148,24 +148,35 @@ fn list_shows_the_running_servers_counters() {
     assert_eq!(
         header,
         [
-            "NAME", "SOURCE", "SHA256", "SIZE", "LISTS", "CALLS", "FAILED", "P50", "P99",
+            "NAME",
+            "SOURCE",
+            "SHA256",
+            "SIZE",
+            "LISTS",
+            "CALLS",
+            "INSTANCES",
+            "FAILED",
+            "P50",
+            "P99",
             "VERDICTS"
         ]
     );
     let mynetworks = row(&listing, "permit_mynetworks");
-    assert_eq!(mynetworks[5..7], ["3", "0"], "{listing}");
+    // Three calls in two transactions still open at once: two
+    // instances (one transaction's instance serves only it).
+    assert_eq!(mynetworks[5..8], ["3", "2", "0"], "{listing}");
     assert!(
-        mynetworks[7].ends_with("us") || mynetworks[7].ends_with("ms"),
+        mynetworks[8].ends_with("us") || mynetworks[8].ends_with("ms"),
         "{listing}"
     );
-    assert_eq!(mynetworks[9], "dunno:1,permit:2", "{listing}");
+    assert_eq!(mynetworks[10], "dunno:1,permit:2", "{listing}");
     let relay = row(&listing, "reject_unauth_destination");
-    assert_eq!(relay[5], "1", "{listing}");
-    assert_eq!(relay[9], "reject:1", "{listing}");
+    assert_eq!(relay[5..7], ["1", "1"], "{listing}");
+    assert_eq!(relay[10], "reject:1", "{listing}");
     // Not in the running snapshot's lists: no counters.
     assert_eq!(
         row(&listing, "test_hostile")[5..],
-        ["-", "-", "-", "-", "-"]
+        ["-", "-", "-", "-", "-", "-"]
     );
     assert!(!stderr(&out).contains("control socket"), "{}", stderr(&out));
 }

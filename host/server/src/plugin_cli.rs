@@ -13,7 +13,7 @@
 //! Call counters, verdict counts and latencies live in the running
 //! server: when one answers on the control socket ([`crate::control`]),
 //! `list` adds what each plugin of its running snapshot has done since
-//! the last reload (calls, failures, p50 and p99 latency, verdicts by
+//! the last reload (calls, instances made, failures, p50 and p99 latency, verdicts by
 //! kind); otherwise it shows what the config says, and says why the rest
 //! is missing.
 
@@ -38,7 +38,7 @@ use crate::daemon::policy_config;
 pub enum PluginCommand {
     /// List every plugin the config makes available: name, source
     /// (embedded or the file), SHA-256, size in bytes, and the lists that
-    /// use it; with a running server, also its calls, failures, p50/p99
+    /// use it; with a running server, also its calls, instances made, failures, p50/p99
     /// latency and verdicts since the last reload.
     List,
     /// Run one plugin against a made-up request and print its verdict as
@@ -151,14 +151,15 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 /// The listing: a header and one line per plugin, columns aligned; with
-/// `live` counters, five more columns (`-` for a plugin the running
+/// `live` counters, six more columns (`-` for a plugin the running
 /// snapshot does not have).
 fn table(plugins: &[PluginInfo], live: Option<&[LiveStats]>) -> String {
     let mut header: Vec<String> = ["NAME", "SOURCE", "SHA256", "SIZE", "LISTS"]
         .map(str::to_owned)
         .to_vec();
     if live.is_some() {
-        header.extend(["CALLS", "FAILED", "P50", "P99", "VERDICTS"].map(str::to_owned));
+        header
+            .extend(["CALLS", "INSTANCES", "FAILED", "P50", "P99", "VERDICTS"].map(str::to_owned));
     }
     let mut rows = vec![header];
     for p in plugins {
@@ -201,16 +202,18 @@ fn table(plugins: &[PluginInfo], live: Option<&[LiveStats]>) -> String {
     out
 }
 
-/// The counter columns of one plugin: calls, failures, p50, p99,
-/// verdicts as `kind:n,...`.
-fn live_columns(stats: Option<&LiveStats>) -> [String; 5] {
+/// The counter columns of one plugin: calls, instances made, failures,
+/// p50, p99, verdicts as `kind:n,...`.
+fn live_columns(stats: Option<&LiveStats>) -> [String; 6] {
     let Some(s) = stats else {
-        return ["-", "-", "-", "-", "-"].map(str::to_owned);
+        return ["-", "-", "-", "-", "-", "-"].map(str::to_owned);
     };
     let latency = |d: Option<Duration>| d.map_or_else(|| "-".to_owned(), micros);
     let verdicts: Vec<String> = s.verdicts.iter().map(|(k, n)| format!("{k}:{n}")).collect();
     [
         s.calls.to_string(),
+        s.instances
+            .map_or_else(|| "-".to_owned(), |n| n.to_string()),
         s.failures.to_string(),
         latency(s.p50),
         latency(s.p99),

@@ -181,6 +181,7 @@ impl Live {
                 let line = LiveStats {
                     name: s.name.clone(),
                     calls: s.calls,
+                    instances: Some(s.instances),
                     failures: s.failures,
                     verdicts: s
                         .verdicts

@@ -12,6 +12,10 @@ pub struct LiveStats {
     pub name: String,
     /// Calls made.
     pub calls: u64,
+    /// Instances made for them (as many as transactions for a plugin
+    /// that does not ask for reuse); `None` from a daemon that does not
+    /// say.
+    pub instances: Option<u64>,
     /// Calls that failed (the entry's `on_error` answered).
     pub failures: u64,
     /// Verdicts by kind, those that occurred.
@@ -35,9 +39,11 @@ impl std::fmt::Display for LiveStats {
             .collect();
         write!(
             f,
-            "{} calls={} failures={} p50_us={} p99_us={} verdicts={}",
+            "{} calls={} instances={} failures={} p50_us={} p99_us={} verdicts={}",
             self.name,
             self.calls,
+            self.instances
+                .map_or_else(|| "-".to_owned(), |n| n.to_string()),
             self.failures,
             micros(self.p50),
             micros(self.p99),
@@ -58,6 +64,7 @@ impl LiveStats {
         let mut stats = LiveStats {
             name,
             calls: 0,
+            instances: None,
             failures: 0,
             verdicts: Vec::new(),
             p50: None,
@@ -71,6 +78,8 @@ impl LiveStats {
             let (key, value) = word.split_once('=')?;
             match key {
                 "calls" => stats.calls = value.parse().ok()?,
+                "instances" if value == "-" => {}
+                "instances" => stats.instances = Some(value.parse().ok()?),
                 "failures" => stats.failures = value.parse().ok()?,
                 "p50_us" => stats.p50 = micros(value)?,
                 "p99_us" => stats.p99 = micros(value)?,
@@ -98,6 +107,7 @@ mod tests {
         let s = LiveStats {
             name: "rbl".to_owned(),
             calls: 12,
+            instances: Some(3),
             failures: 1,
             verdicts: vec![("dunno".to_owned(), 10), ("reject".to_owned(), 1)],
             p50: Some(Duration::from_micros(64)),
@@ -106,11 +116,13 @@ mod tests {
         let line = s.to_string();
         assert_eq!(
             line,
-            "rbl calls=12 failures=1 p50_us=64 p99_us=4096 verdicts=dunno:10,reject:1"
+            "rbl calls=12 instances=3 failures=1 p50_us=64 p99_us=4096 verdicts=dunno:10,reject:1"
         );
         assert_eq!(LiveStats::parse(&line), Some(s));
         let idle = LiveStats::parse("x calls=0 failures=0 p50_us=- p99_us=- verdicts=-").unwrap();
         assert_eq!((idle.p50, idle.verdicts.len()), (None, 0));
+        // A daemon from before the instance count: not known, not 0.
+        assert_eq!(idle.instances, None);
         assert_eq!(LiveStats::parse("x calls=lots"), None);
     }
 }
