@@ -1,9 +1,10 @@
-//! `message_size_limit`, the session limits and the queue's timers follow
-//! `postern reload`, as they follow `postfix reload`: the limits in every
-//! service that has them at once (SMTP, LMTP, IMAP APPEND, the pickup
-//! behind `postern sendmail`), the timers for the next attempt of mail
-//! already queued; and the reload names none of them as taking a
-//! restart.
+//! `message_size_limit`, the session limits, the queue's timers and the
+//! local delivery agent's rules follow `postern reload`, as they follow
+//! `postfix reload`: the limits in every service that has them at once
+//! (SMTP, LMTP, IMAP APPEND, the pickup behind `postern sendmail`), the
+//! timers for the next attempt of mail already queued,
+//! `recipient_delimiter` at RCPT and in delivery alike; and the reload
+//! names none of them as taking a restart.
 
 use std::path::Path;
 
@@ -79,6 +80,15 @@ fn raise_limits(dir: &Path) {
     std::fs::write(dir.join("postern.toml"), text).unwrap();
 }
 
+/// `postern reload`, which must apply everything: no warning of a
+/// change that takes a restart.
+fn reload_quietly(config: &Path) {
+    let out = postern_run(config, &["reload"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
 /// `postern sendmail` of the big message to alice; its exit status and
 /// what it said.
 fn sendmail_big(config: &Path) -> (bool, String) {
@@ -118,10 +128,7 @@ fn message_size_and_session_limits_follow_a_reload() {
     let (sent, said) = sendmail_big(&config);
     assert!(!sent && said.contains("larger than the limit"), "{said}");
 
-    let out = postern_run(&config, &["reload"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(!stderr.contains("warning"), "{stderr}");
+    reload_quietly(&config);
     server.wait_log("reload -- version");
 
     let after = clients(&server);
@@ -188,12 +195,7 @@ fn queue_timers_follow_a_reload() {
         ),
     )
     .unwrap();
-    let out = postern_run(&config, &["reload"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && !stderr.contains("warning"),
-        "{stderr}"
-    );
+    reload_quietly(&config);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     flush(tmp.path());
     let bounce = wait_messages(&server.new_dir("alice"), 1);
@@ -201,4 +203,42 @@ fn queue_timers_follow_a_reload() {
     assert!(text.starts_with("Return-Path: <>\r\n"), "{text}");
     assert!(text.contains("Status: 5.4.7"), "{text}");
     server.wait_log(&format!("{id}: removed"));
+}
+
+/// `recipient_delimiter` follows a reload, at RCPT and in delivery alike:
+/// `alice+lists` is unknown without it, alice's with it.
+#[test]
+fn recipient_delimiter_follows_a_reload() {
+    let (server, tmp) = Server::start("");
+    let config = tmp.path().join("postern.toml");
+    let (unknown, _) = rcpt_from(
+        server.smtp,
+        "127.0.0.1",
+        "client.test.example",
+        "bob@sender.test",
+        "alice+lists@example.org",
+    );
+    assert!(unknown.starts_with("550 5.1.1"), "{unknown}");
+
+    std::fs::write(
+        &config,
+        config_text(tmp.path(), "recipient_delimiter = \"+\""),
+    )
+    .unwrap();
+    reload_quietly(&config);
+
+    let mut c = Client::connect(server.smtp);
+    let r = send_message(
+        &mut c,
+        "bob@sender.test",
+        &["alice+lists@example.org"],
+        "Subject: to the list address\r\n\r\nhi\r\n",
+    );
+    assert!(r.starts_with("250"), "{r}");
+    let got = wait_messages(&server.new_dir("alice"), 1);
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(
+        text.contains("Delivered-To: alice+lists@example.org"),
+        "{text}"
+    );
 }

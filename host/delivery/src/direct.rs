@@ -218,7 +218,7 @@ mod tests {
             (Some("sent"), 1)
         );
         // With mailbox_command, no store is plain.
-        let mut s = agent.settings().clone();
+        let mut s = LocalSettings::clone(&agent.settings());
         s.mailbox_command = Some("cat > /dev/null".to_owned());
         let agent = LocalDelivery::new(s);
         assert_eq!(

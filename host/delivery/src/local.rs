@@ -21,7 +21,10 @@ mod mailbox;
 /// as `postern/local`.
 #[derive(Debug)]
 pub struct LocalDelivery {
-    settings: LocalSettings,
+    /// The settings in force: swapped by [`LocalDelivery::reload_settings`]
+    /// (its users, aliases and local domains are only those of the start;
+    /// the ones in force are swapped below).
+    settings: ArcSwap<LocalSettings>,
     /// `alias_maps` in force: `settings.aliases` at first, swapped by
     /// [`LocalDelivery::replace_aliases`] on reload. A delivery expands
     /// against one snapshot.
@@ -48,7 +51,7 @@ impl LocalDelivery {
             aliases: ArcSwap::new(Arc::clone(&settings.aliases)),
             users: ArcSwap::from_pointee(Users::new(Arc::clone(&settings.users))),
             local_domains: ArcSwap::from_pointee(settings.local_domains.clone()),
-            settings,
+            settings: ArcSwap::from_pointee(settings),
             forwarder: std::sync::OnceLock::new(),
         }
     }
@@ -89,10 +92,34 @@ impl LocalDelivery {
         self.local_domains.store(Arc::new(domains));
     }
 
-    /// The settings it runs with (`local_domains` as at start: the ones
-    /// in force are [`LocalDelivery::local_domains`]).
-    pub fn settings(&self) -> &LocalSettings {
-        &self.settings
+    /// The settings in force (`users`, `aliases` and `local_domains` as
+    /// at start: the ones in force are [`LocalDelivery::users`],
+    /// [`LocalDelivery::aliases`] and [`LocalDelivery::local_domains`]).
+    pub fn settings(&self) -> Arc<LocalSettings> {
+        self.settings.load_full()
+    }
+
+    /// Puts the settings of a reloaded config in force from the next
+    /// delivery on, as `postfix reload` does for local(8):
+    /// `recipient_delimiter`, `forward_path`, `mailbox_command`,
+    /// `allow_mail_to_files`, `allow_mail_to_commands` and
+    /// `command_time_limit`. A delivery under way finishes with the
+    /// settings it started with. Where mailboxes are
+    /// (`virtual_mailbox_base`, `home_mailbox`, `mail_spool_directory`),
+    /// `myhostname`, `default_privs` and the system accounts stay as at
+    /// start: the mail sessions, the privileged helper and the logins
+    /// were made with them, and they take a restart. Users, aliases and
+    /// local domains have their own `replace_*`.
+    pub fn reload_settings(&self, settings: &LocalSettings) {
+        self.settings.rcu(|now| LocalSettings {
+            recipient_delimiter: settings.recipient_delimiter,
+            forward_path: settings.forward_path.clone(),
+            mailbox_command: settings.mailbox_command.clone(),
+            allow_mail_to_files: settings.allow_mail_to_files,
+            allow_mail_to_commands: settings.allow_mail_to_commands,
+            command_time_limit: settings.command_time_limit,
+            ..LocalSettings::clone(now)
+        });
     }
 }
 

@@ -200,13 +200,14 @@ async fn loops_bounce() {
 #[tokio::test]
 async fn a_command_past_its_time_limit_is_killed_and_deferred() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = agent(
+    let a = agent(
         dir.path(),
         "slow: \"|sleep 30 & sleep 30\"\nquick: \"|sleep 3 & exit 0\"\n",
     );
-    let mut settings = a.settings().clone();
+    // As a reload that cut command_time_limit would.
+    let mut settings = LocalSettings::clone(&a.settings());
     settings.command_time_limit = std::time::Duration::from_millis(300);
-    a = LocalDelivery::new(settings);
+    a.reload_settings(&settings);
     let start = std::time::Instant::now();
     let status = deliver(&a, "slow@example.org", b"x").await;
     assert_eq!(status.word(), "deferred", "{status:?}");

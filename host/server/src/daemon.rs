@@ -81,23 +81,12 @@ impl Parts {
         let policies = Arc::new(Policies::new(snapshot));
         let users = Arc::new(load_users(config)?);
         let main = &config.main;
-        let delivery = Arc::new(LocalDelivery::new(postern_delivery::LocalSettings {
-            virtual_mailbox_base: main.virtual_mailbox_base.clone(),
-            home_mailbox: main.home_mailbox.clone(),
-            mail_spool_directory: main.mail_spool_directory.clone(),
-            mailbox_command: main.mailbox_command.clone(),
-            forward_path: main.forward_path.clone(),
-            myhostname: main.myhostname.clone(),
-            local_domains: main.mydestination.clone(),
-            users: users.clone(),
-            recipient_delimiter: main.recipient_delimiter,
-            aliases: Arc::new(load_aliases(config)?),
-            allow_mail_to_files: main.allow_mail_to_files,
-            allow_mail_to_commands: main.allow_mail_to_commands,
-            default_privs: main.default_privs,
-            command_time_limit: main.command_time_limit,
-            system_accounts: main.system_accounts,
-        }));
+        let aliases = Arc::new(load_aliases(config)?);
+        let delivery = Arc::new(LocalDelivery::new(local_settings(
+            main,
+            users.clone(),
+            aliases,
+        )));
         let directory = Arc::new(ConfigDirectory::new(main, delivery.clone()));
         let router = Arc::new(crate::remote::router(config, delivery.clone(), Vec::new())?);
         Ok(Parts {
@@ -109,6 +98,33 @@ impl Parts {
             router,
             settings: Arc::new(session_settings(config)),
         })
+    }
+}
+
+/// The local delivery agent's settings from main.cf's parameters, with
+/// the users file and aliases as loaded: at start, and again at each
+/// reload ([`LocalDelivery::reload_settings`] takes what may change).
+pub fn local_settings(
+    main: &crate::config::Main,
+    users: Arc<UserDb>,
+    aliases: Arc<postern_delivery::AliasMap>,
+) -> postern_delivery::LocalSettings {
+    postern_delivery::LocalSettings {
+        virtual_mailbox_base: main.virtual_mailbox_base.clone(),
+        home_mailbox: main.home_mailbox.clone(),
+        mail_spool_directory: main.mail_spool_directory.clone(),
+        mailbox_command: main.mailbox_command.clone(),
+        forward_path: main.forward_path.clone(),
+        myhostname: main.myhostname.clone(),
+        local_domains: main.mydestination.clone(),
+        users,
+        recipient_delimiter: main.recipient_delimiter,
+        aliases,
+        allow_mail_to_files: main.allow_mail_to_files,
+        allow_mail_to_commands: main.allow_mail_to_commands,
+        default_privs: main.default_privs,
+        command_time_limit: main.command_time_limit,
+        system_accounts: main.system_accounts,
     }
 }
 

@@ -91,7 +91,7 @@ impl LocalDelivery {
             for destination in destinations {
                 match destination {
                     Destination::Mailbox(a)
-                        if a.local_base(self.settings.recipient_delimiter)
+                        if a.local_base(self.settings().recipient_delimiter)
                             .eq_ignore_ascii_case(&name)
                             && (self.is_local(a.domain()) || a.domain() == address.domain()) =>
                     {

@@ -11,6 +11,14 @@ use postern_mail::{Address, Domain, ReversePath};
 
 use super::*;
 
+/// Changes `a`'s settings in place, as no reload could (the mailbox
+/// locations too).
+fn set(a: &LocalDelivery, change: impl FnOnce(&mut LocalSettings)) {
+    let mut settings = LocalSettings::clone(&a.settings());
+    change(&mut settings);
+    a.settings.store(Arc::new(settings));
+}
+
 fn agent(base: &Path, users: &str) -> LocalDelivery {
     let users = Arc::new(UserDb::parse(users, "users").unwrap());
     let mut s = LocalSettings::new(base, Domain::parse("mx.example.com").unwrap(), users);
@@ -136,8 +144,8 @@ async fn io_error_defers() {
 #[tokio::test]
 async fn mbox_in_the_home_and_in_the_spool() {
     let base = tempfile::tempdir().unwrap();
-    let mut a = agent(base.path(), "alice@example.org:{PLAIN}x\nbob:{PLAIN}x\n");
-    a.settings.home_mailbox = "Mailbox".to_owned();
+    let a = agent(base.path(), "alice@example.org:{PLAIN}x\nbob:{PLAIN}x\n");
+    set(&a, |s| s.home_mailbox = "Mailbox".to_owned());
     let env = envelope(Some("carol@example.net"));
     let status = deliver(
         &a,
@@ -155,8 +163,10 @@ async fn mbox_in_the_home_and_in_the_spool() {
     // Empty home_mailbox: the spool, by user name; a virtual domain's
     // users under their domain.
     let spool = base.path().join("spool");
-    a.settings.home_mailbox = String::new();
-    a.settings.mail_spool_directory = spool.clone();
+    set(&a, |s| {
+        s.home_mailbox = String::new();
+        s.mail_spool_directory = spool.clone();
+    });
     let mut local = a.local_domains().to_vec();
     local.push(Domain::parse("localhost").unwrap());
     a.replace_local_domains(local);
@@ -228,12 +238,14 @@ async fn forwarding_elsewhere_queues_a_new_message() {
 async fn mailbox_command_for_local_users_only() {
     let base = tempfile::tempdir().unwrap();
     let out = base.path().join("out");
-    let mut a = agent(base.path(), "alice@example.org:{PLAIN}x\nbob:{PLAIN}x\n");
-    a.settings.mailbox_command = Some(format!(
-        "cat > {}; echo \"$USER $EXTENSION\" >> {}",
-        out.display(),
-        out.display()
-    ));
+    let a = agent(base.path(), "alice@example.org:{PLAIN}x\nbob:{PLAIN}x\n");
+    set(&a, |s| {
+        s.mailbox_command = Some(format!(
+            "cat > {}; echo \"$USER $EXTENSION\" >> {}",
+            out.display(),
+            out.display()
+        ))
+    });
     if rustix::process::geteuid().is_root() {
         // Run as nobody: let nobody write the output.
         use std::os::unix::fs::PermissionsExt;
@@ -248,4 +260,33 @@ async fn mailbox_command_for_local_users_only() {
     // example.org is not a local domain here: its users get the Maildir.
     let status = deliver(&a, &envelope(None), "alice@example.org", b"x").await;
     assert_eq!(status.detail(), "delivered to maildir");
+}
+
+/// A reload changes the delivery rules, never where mailboxes are.
+#[test]
+fn a_reload_changes_the_rules_not_where_mailboxes_are() {
+    let base = tempfile::tempdir().unwrap();
+    let a = agent(base.path(), "alice@example.org:{PLAIN}x\n");
+    let start = a.settings();
+    let reloaded = LocalSettings {
+        recipient_delimiter: Some('+'),
+        mailbox_command: Some("procmail".to_owned()),
+        forward_path: vec!["$home/.forward-elsewhere".to_owned()],
+        command_time_limit: std::time::Duration::from_secs(5),
+        home_mailbox: "Elsewhere/".to_owned(),
+        virtual_mailbox_base: "/elsewhere".into(),
+        mail_spool_directory: "/elsewhere/spool".into(),
+        myhostname: Domain::parse("elsewhere.example").unwrap(),
+        ..LocalSettings::clone(&start)
+    };
+    a.reload_settings(&reloaded);
+    let now = a.settings();
+    assert_eq!(now.recipient_delimiter, Some('+'));
+    assert_eq!(now.mailbox_command.as_deref(), Some("procmail"));
+    assert_eq!(now.forward_path, reloaded.forward_path);
+    assert_eq!(now.command_time_limit, reloaded.command_time_limit);
+    assert_eq!(now.home_mailbox, start.home_mailbox);
+    assert_eq!(now.virtual_mailbox_base, start.virtual_mailbox_base);
+    assert_eq!(now.mail_spool_directory, start.mail_spool_directory);
+    assert_eq!(now.myhostname, start.myhostname);
 }

@@ -72,7 +72,8 @@ impl Live {
     /// restriction lists of the main config and of every SMTP service,
     /// each service's settings and networks, aliases, the TLS certificate,
     /// the users file, the routes of delivery with `transport_maps`, the
-    /// LMTP, IMAP and pickup services' limits, the queue's timers), and
+    /// LMTP, IMAP and pickup services' limits, the queue's timers, the
+    /// local delivery agent's rules), and
     /// swaps them in
     /// only if every one of them loads: on any error nothing changes and
     /// the error says why, naming file and line where there is one. Blocks
@@ -142,10 +143,13 @@ impl Live {
         let crate::tls::Shared { tls, auth, .. } = self.policies.shared();
         crate::tls::reload(tls, &config);
         tracing::info!(target: "postern/local", "reload: {} aliases", aliases.len());
-        self.routes.local().replace_aliases(Arc::new(aliases));
+        let aliases = Arc::new(aliases);
+        let local = self.routes.local();
+        local.replace_aliases(Arc::clone(&aliases));
         tracing::info!(target: "postern/local", "reload: {} users", users.len());
         auth.replace_users(Arc::clone(&users));
-        self.routes.local().replace_users(users);
+        local.replace_users(Arc::clone(&users));
+        local.reload_settings(&crate::daemon::local_settings(&config.main, users, aliases));
         auth.replace_local_domains(config.main.mydestination.clone());
         self.routes.swap(router, &config);
         self.limits.apply(&config);

@@ -21,20 +21,26 @@ use crate::config::{Config, ConfigErrors, Machine};
 /// ([`crate::services::ServiceState`]) and the routes of delivery
 /// ([`crate::remote::Routes`]), the LMTP, IMAP and pickup services'
 /// limits ([`crate::services::ServiceLimits`]), the queue's timers
-/// ([`postern_queue::Queue::reload_settings`]) and the privileged
-/// helper's policy are built from, and nothing else. The restriction
+/// ([`postern_queue::Queue::reload_settings`]), the local delivery
+/// agent's rules ([`postern_delivery::LocalDelivery::reload_settings`])
+/// and the privileged helper's policy are built from, and nothing else. The restriction
 /// lists, `[tables.NAME]`, `[plugins]` and the users file are not main.cf
 /// parameters.
 const RELOADED: &[&str] = &[
     "access_map_defer_code",
     "access_map_reject_code",
     "alias_maps",
+    "allow_mail_to_commands",
+    "allow_mail_to_files",
     "bounce_queue_lifetime",
+    "command_time_limit",
     "default_destination_recipient_limit",
     "delay_warning_time",
     "disable_vrfy_command",
+    "forward_path",
     "header_size_limit",
     "line_length_limit",
+    "mailbox_command",
     "maximal_backoff_time",
     "maximal_queue_lifetime",
     "message_size_limit",
@@ -45,6 +51,7 @@ const RELOADED: &[&str] = &[
     "plugin_directory",
     "queue_minfree",
     "queue_run_delay",
+    "recipient_delimiter",
     "relay_domains",
     "relayhost",
     "smtp_connect_timeout",
