@@ -22,6 +22,7 @@ mod content_filter;
 mod crash;
 mod crash_flush;
 mod crash_soak;
+mod delay_reject;
 mod delay_warning;
 mod delivery;
 mod dns;

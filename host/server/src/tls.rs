@@ -187,6 +187,7 @@ pub fn smtpd_settings(m: &Main) -> SessionSettings {
         max_command_line: usize::try_from(m.line_length_limit.max(512)).unwrap_or(usize::MAX),
         recipient_limit: usize::try_from(m.smtpd_recipient_limit).unwrap_or(usize::MAX),
         helo_required: m.smtpd_helo_required,
+        delay_reject: m.smtpd_delay_reject,
         sasl_authenticated_header: m.smtpd_sasl_authenticated_header,
         hard_error_limit: count(m.smtpd_hard_error_limit),
         soft_error_limit: count(m.smtpd_soft_error_limit),

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "session/delay_reject.rs"]
+mod delay_reject;
 #[path = "session/errors.rs"]
 mod errors;
 #[path = "session/harness.rs"]

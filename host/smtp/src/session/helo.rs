@@ -9,11 +9,15 @@ use crate::codec::printable;
 impl<S: Transport> Session<S> {
     /// Answers HELO (`extended == false`) or EHLO. Either one ends a
     /// transaction in progress (RFC 5321 §4.1.4: as RSET would). The name is
-    /// not checked here: that is the `helo` restriction list's job, asked at
-    /// RCPT (`smtpd_delay_reject`).
-    pub(super) fn helo(&mut self, name: &str, extended: bool) -> Reply {
+    /// checked by the `helo` restriction list, asked at RCPT, or here
+    /// without `smtpd_delay_reject` (early.rs).
+    pub(super) async fn helo(&mut self, name: &str, extended: bool) -> Reply {
+        let name = printable(name);
+        if let Err(refusal) = self.check_helo(&name, extended).await {
+            return refusal;
+        }
         self.end_transaction();
-        self.helo = Some(printable(name));
+        self.helo = Some(name);
         self.esmtp = extended;
         let host = &self.settings.hostname;
         if !extended {

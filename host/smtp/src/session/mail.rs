@@ -1,10 +1,11 @@
 //! MAIL FROM (RFC 5321 §4.1.1.2): starts a transaction. Its queue id comes
 //! with the first accepted RCPT.
 //!
-//! With `smtpd_delay_reject` (always, here) the client, helo and sender
+//! With `smtpd_delay_reject` (the default) the client, helo and sender
 //! restriction lists are not asked now but at each RCPT, as Postfix does by
 //! default: a client learns of a refusal where it can act on it, and the
-//! logs show the recipient it was for.
+//! logs show the recipient it was for. Without it the sender list is asked
+//! here (early.rs).
 
 use postern_mail::{DomainClass, EnhancedCode, Reply, ReversePath};
 
@@ -15,7 +16,7 @@ use crate::codec::MailFrom;
 
 impl<S: Transport> Session<S> {
     /// Answers MAIL.
-    pub(super) fn mail(&mut self, mail: MailFrom) -> Reply {
+    pub(super) async fn mail(&mut self, mail: MailFrom) -> Reply {
         if self.settings.helo_required && self.helo.is_none() {
             return Reply::new(
                 503,
@@ -101,7 +102,12 @@ impl<S: Transport> Session<S> {
             self.number,
             self.transactions
         );
+        let size = mail.size.unwrap_or(0);
         self.txn = Some(Transaction::new(instance, mail));
+        self.apply_standing();
+        if let Err(refusal) = self.check_sender(size).await {
+            return refusal;
+        }
         Reply::new(250, EnhancedCode::new(2, 1, 0), "Ok")
     }
 }

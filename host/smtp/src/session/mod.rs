@@ -17,6 +17,7 @@ mod bdat;
 mod check;
 mod cleanup;
 mod data;
+mod early;
 mod etrn;
 mod helo;
 pub mod io;
@@ -36,7 +37,7 @@ mod vrfy;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use postern_mail::{Directory, EnhancedCode, Enqueue, Policy, PolicySession, Reply};
+use postern_mail::{Directory, EnhancedCode, Enqueue, Policy, PolicySession, Reply, Verdict};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codec::{BareNewline, Command, LineReader, Verb};
@@ -95,6 +96,8 @@ pub async fn serve<S>(
         login: None,
         start_tls: false,
         illegal_pipelining: false,
+        access_denied: false,
+        standing: Vec::new(),
     };
     session.serve().await;
 }
@@ -139,6 +142,13 @@ pub(crate) struct Session<S> {
     /// The client sent commands ahead of a reply where RFC 2920 forbids
     /// it, at some point in this session (`pipelining.rs`).
     illegal_pipelining: bool,
+    /// Without `smtpd_delay_reject`: the client list refused the client
+    /// at connect; every command but QUIT gets `503` (`early.rs`).
+    access_denied: bool,
+    /// Without `smtpd_delay_reject`: the actions (HOLD, DISCARD, ...) the
+    /// client and helo lists chose at connect and HELO, applied to every
+    /// transaction of the session as if chosen at its RCPT.
+    standing: Vec<Verdict>,
 }
 
 impl<S: Transport> Session<S> {
@@ -220,8 +230,15 @@ impl<S: Transport> Session<S> {
             }
         };
         self.check_pregreet().await;
-        self.io
-            .reply(&Reply::plain(220, self.settings.banner.clone()));
+        let greeting = match self.check_connect().await {
+            Some(refusal) => refusal,
+            None => Reply::plain(220, self.settings.banner.clone()),
+        };
+        self.io.reply(&greeting);
+        if matches!(greeting.code, 421 | 521) {
+            self.io.flush(self.settings.command_timeout).await?;
+            return Ok(());
+        }
         loop {
             if self.errors >= self.settings.hard_error_limit {
                 return Err(Stop::TooManyErrors);
@@ -289,13 +306,16 @@ impl<S: Transport> Session<S> {
     }
 
     async fn dispatch(&mut self, cmd: Command) -> Result<Reply, Stop> {
+        if let Some(reply) = self.denied(cmd.verb()) {
+            return Ok(reply);
+        }
         if let Some(reply) = self.tls_gate(cmd.verb()) {
             return Ok(reply);
         }
         Ok(match cmd {
-            Command::Helo(name) => self.helo(&name, false),
-            Command::Ehlo(name) => self.helo(&name, true),
-            Command::Mail(mail) => self.mail(mail),
+            Command::Helo(name) => self.helo(&name, false).await,
+            Command::Ehlo(name) => self.helo(&name, true).await,
+            Command::Mail(mail) => self.mail(mail).await,
             Command::Rcpt(rcpt) => self.rcpt(rcpt).await,
             Command::Data => return self.data().await,
             Command::Rset => self.rset(),

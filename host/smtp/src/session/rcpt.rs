@@ -1,22 +1,10 @@
 //! RCPT TO (RFC 5321 §4.1.1.3): where the restriction lists are asked and
 //! where relaying is decided.
 
-use postern_mail::{Address, Domain, DomainClass, EnhancedCode, Reply, Stage};
+use postern_mail::{Address, Domain, DomainClass, EnhancedCode, Reply};
 
 use super::{Session, Transport};
 use crate::codec::{ForwardPath, ParseError, RcptTo};
-
-/// The lists asked at RCPT, in Postfix's order. Client, helo and sender
-/// are asked here rather than at connect, HELO and MAIL
-/// (`smtpd_delay_reject = yes`); relay comes before recipient so that a
-/// permissive recipient rule can never open the relay.
-const RCPT_STAGES: [Stage; 5] = [
-    Stage::Client,
-    Stage::Helo,
-    Stage::Sender,
-    Stage::Relay,
-    Stage::Recipient,
-];
 
 impl<S: Transport> Session<S> {
     /// Answers RCPT.
@@ -48,7 +36,7 @@ impl<S: Transport> Session<S> {
         }
         let class = self.directory.domain_class(address.domain());
         let actions = match self
-            .restrict(&RCPT_STAGES, Some((&address, class)), size)
+            .restrict(self.rcpt_stages(), Some((&address, class)), size)
             .await
         {
             Ok(actions) => actions,

@@ -49,6 +49,13 @@ pub struct SessionSettings {
     /// `smtpd_helo_required` (false): refuse MAIL and VRFY until the client
     /// said HELO or EHLO.
     pub helo_required: bool,
+    /// `smtpd_delay_reject` (true): the client, helo and sender lists are
+    /// asked at each RCPT, beside the relay and recipient lists, so that a
+    /// refusal names the recipient and reaches clients that ignore one at
+    /// connect, HELO or MAIL. False: each list is asked at its own
+    /// command, and a client refused at connect gets the refusal for a
+    /// greeting and `503` for everything but QUIT (Postfix's behaviour).
+    pub delay_reject: bool,
     /// `smtpd_forbid_bare_newline` (normalize): what a bare CR or LF in the
     /// content does. No mode lets one end the data.
     pub bare_newline: BareNewline,
@@ -125,6 +132,7 @@ impl Default for SessionSettings {
             max_command_line: 1000,
             recipient_limit: 1000,
             helo_required: false,
+            delay_reject: true,
             bare_newline: BareNewline::Normalize,
             hard_error_limit: 20,
             junk_command_limit: 100,

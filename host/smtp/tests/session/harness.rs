@@ -250,18 +250,23 @@ impl Server {
 
     /// Connects a client and reads the greeting.
     pub async fn client(&self) -> Client {
+        let mut c = self.connect().await;
+        assert_eq!(c.reply().await, "220 mx.test ESMTP Postern\r\n");
+        c
+    }
+
+    /// Connects a client, the greeting left unread.
+    pub async fn connect(&self) -> Client {
         let stream = tokio::time::timeout(WAIT, TcpStream::connect(self.addr))
             .await
             .unwrap()
             .unwrap();
         stream.set_nodelay(true).unwrap();
         let (r, w) = stream.into_split();
-        let mut c = Client {
+        Client {
             reader: BufReader::new(r),
             writer: w,
-        };
-        assert_eq!(c.reply().await, "220 mx.test ESMTP Postern\r\n");
-        c
+        }
     }
 
     /// Waits for the session to end.
