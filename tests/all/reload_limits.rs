@@ -1,10 +1,11 @@
-//! `message_size_limit`, the session limits, the queue's timers and the
-//! local delivery agent's rules follow `postern reload`, as they follow
-//! `postfix reload`: the limits in every service that has them at once
-//! (SMTP, LMTP, IMAP APPEND, the pickup behind `postern sendmail`), the
-//! timers for the next attempt of mail already queued,
-//! `recipient_delimiter` at RCPT and in delivery alike; and the reload
-//! names none of them as taking a restart.
+//! `message_size_limit`, the session limits, the queue's timers, the
+//! local delivery agent's rules and the failed-login limits follow
+//! `postern reload`, as they follow `postfix reload`: the limits in every
+//! service that has them at once (SMTP, LMTP, IMAP APPEND, the pickup
+//! behind `postern sendmail`), the timers for the next attempt of mail
+//! already queued, `recipient_delimiter` at RCPT and in delivery alike,
+//! `auth_failure_limit` at the next failed login; and the reload names
+//! none of them as taking a restart.
 
 use std::path::Path;
 
@@ -240,5 +241,37 @@ fn recipient_delimiter_follows_a_reload() {
     assert!(
         text.contains("Delivered-To: alice+lists@example.org"),
         "{text}"
+    );
+}
+
+/// `auth_failure_limit` follows a reload: a client that could fail five
+/// times is disconnected at its next failure once the limit is one.
+#[test]
+fn auth_failure_limit_follows_a_reload() {
+    const AUTH: &str = "smtpd_sasl_auth_enable = true\nauth_failure_delay = \"0s\"\n";
+    // alice / wrong, as SASL PLAIN.
+    const WRONG: &str = "AUTH PLAIN AGFsaWNlQGV4YW1wbGUub3JnAHdyb25n";
+    const FAILED: &str = "535 5.7.8 Error: authentication failed: authentication failure\r\n";
+    let (server, tmp) = Server::start(AUTH);
+    let config = tmp.path().join("postern.toml");
+    let mut c = Client::connect(server.smtp);
+    assert!(c.cmd("EHLO client.test.example").starts_with("250"));
+    assert_eq!(c.cmd(WRONG), FAILED);
+    assert!(c.cmd("NOOP").starts_with("250"));
+
+    std::fs::write(
+        &config,
+        config_text(tmp.path(), &format!("{AUTH}auth_failure_limit = 1\n")),
+    )
+    .unwrap();
+    reload_quietly(&config);
+    let mut c = Client::connect(server.smtp);
+    assert!(c.cmd("EHLO client.test.example").starts_with("250"));
+    c.send(format!("{WRONG}\r\n").as_bytes());
+    assert_eq!(
+        c.rest(),
+        format!(
+            "{FAILED}421 4.7.0 mx.test.example Error: too many failed authentication attempts\r\n"
+        )
     );
 }

@@ -87,7 +87,9 @@ pub struct Authenticator {
     /// The users file in force: swapped whole by `postern reload`
     /// ([`Authenticator::replace_users`]); a check reads one version.
     users: RwLock<Arc<UserDb>>,
-    policy: FailurePolicy,
+    /// How failures are answered: swapped by a reload
+    /// ([`Authenticator::replace_failure_policy`]).
+    policy: RwLock<FailurePolicy>,
     /// Failures per client address and when the last one was.
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
     /// Recent POP3/IMAP logins, for POP/IMAP-before-SMTP.
@@ -103,7 +105,7 @@ impl Authenticator {
     pub fn new(users: Arc<UserDb>, policy: FailurePolicy) -> Authenticator {
         Authenticator {
             users: RwLock::new(users),
-            policy,
+            policy: RwLock::new(policy),
             failures: Mutex::new(HashMap::new()),
             ledger: Arc::new(Ledger::new(DEFAULT_POP_BEFORE_SMTP)),
             system: RwLock::new(None),
@@ -140,6 +142,13 @@ impl Authenticator {
     /// reload); checks already running finish on the old one.
     pub fn replace_users(&self, users: Arc<UserDb>) {
         *self.users.write().unwrap_or_else(PoisonError::into_inner) = users;
+    }
+
+    /// Makes `policy` the answer to failures from now on
+    /// (`auth_failure_delay` and `auth_failure_limit`, at a reload); the
+    /// failures counted so far still count.
+    pub fn replace_failure_policy(&self, policy: FailurePolicy) {
+        *self.policy.write().unwrap_or_else(PoisonError::into_inner) = policy;
     }
 
     /// Makes `domains` the domains at which `name@domain` logs in as the
@@ -216,13 +225,15 @@ impl Authenticator {
         entry.0 = entry.0.saturating_add(1);
         entry.1 = now;
         let count = entry.0;
+        drop(map);
+        let policy = *self.policy.read().unwrap_or_else(PoisonError::into_inner);
         let factor = 1u32
             .checked_shl(count.saturating_sub(1))
             .unwrap_or(MAX_DELAY_FACTOR)
             .min(MAX_DELAY_FACTOR);
         Penalty {
-            delay: self.policy.delay.saturating_mul(factor),
-            disconnect: count >= self.policy.limit,
+            delay: policy.delay.saturating_mul(factor),
+            disconnect: count >= policy.limit,
         }
     }
 
@@ -364,5 +375,20 @@ mod tests {
         assert_eq!(secs(a.failed(ip)), (8, true));
         a.succeeded(ip);
         assert_eq!(secs(a.failed(ip)), (1, false));
+    }
+
+    /// A reload's new delay and limit apply to the next failure, counted
+    /// with those before it.
+    #[test]
+    fn a_replaced_failure_policy_applies_at_once() {
+        let a = auth(4);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let secs = |p: Penalty| (p.delay.as_secs(), p.disconnect);
+        assert_eq!(secs(a.failed(ip)), (1, false));
+        a.replace_failure_policy(FailurePolicy {
+            delay: Duration::from_secs(3),
+            limit: 2,
+        });
+        assert_eq!(secs(a.failed(ip)), (6, true));
     }
 }

@@ -153,14 +153,7 @@ pub fn reload(tls: &TlsConfig, config: &Config) {
 /// system's accounts behind it.
 pub fn authenticator(m: &Main, users: Arc<UserDb>, system_accounts: bool) -> Arc<Authenticator> {
     let ledger = Arc::new(postern_auth::Ledger::new(m.pop_before_smtp_timeout));
-    let auth = Authenticator::new(
-        users,
-        FailurePolicy {
-            delay: m.auth_failure_delay,
-            limit: u32::try_from(m.auth_failure_limit.max(1)).unwrap_or(u32::MAX),
-        },
-    )
-    .with_ledger(ledger);
+    let auth = Authenticator::new(users, failure_policy(m)).with_ledger(ledger);
     if !system_accounts {
         return Arc::new(auth);
     }
@@ -170,6 +163,15 @@ pub fn authenticator(m: &Main, users: Arc<UserDb>, system_accounts: bool) -> Arc
         tracing::warn!(target: "postern/master", "[auth] system_accounts: cannot read {}: {e}; system accounts cannot log in", system.shadow.display());
     }
     Arc::new(auth.with_system_accounts(system))
+}
+
+/// How failed logins are answered: `auth_failure_delay` and
+/// `auth_failure_limit`, at start and at each reload.
+pub fn failure_policy(m: &Main) -> FailurePolicy {
+    FailurePolicy {
+        delay: m.auth_failure_delay,
+        limit: u32::try_from(m.auth_failure_limit.max(1)).unwrap_or(u32::MAX),
+    }
 }
 
 /// The smtpd parameters of `m` as session settings (without TLS, AUTH,

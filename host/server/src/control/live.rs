@@ -148,6 +148,7 @@ impl Live {
         local.replace_aliases(Arc::clone(&aliases));
         tracing::info!(target: "postern/local", "reload: {} users", users.len());
         auth.replace_users(Arc::clone(&users));
+        auth.replace_failure_policy(crate::tls::failure_policy(&config.main));
         local.replace_users(Arc::clone(&users));
         local.reload_settings(&crate::daemon::local_settings(&config.main, users, aliases));
         auth.replace_local_domains(config.main.mydestination.clone());

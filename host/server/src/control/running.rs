@@ -32,6 +32,8 @@ const RELOADED: &[&str] = &[
     "alias_maps",
     "allow_mail_to_commands",
     "allow_mail_to_files",
+    "auth_failure_delay",
+    "auth_failure_limit",
     "bounce_queue_lifetime",
     "command_time_limit",
     "default_destination_recipient_limit",

@@ -52,8 +52,13 @@ impl<S: Transport> Session<S> {
         let policy = Arc::clone(&self.policy);
         let mut actions = Vec::new();
         // Postfix's `state->where`: the command being answered, which for
-        // the lists smtpd_delay_reject moves to RCPT is RCPT.
-        let command = stages.last().map_or("RCPT", |s| s.command());
+        // the lists smtpd_delay_reject moves to RCPT is RCPT (and for the
+        // helo list asked at EHLO, EHLO).
+        let command = match stages.last() {
+            Some(Stage::Helo) if self.esmtp => "EHLO",
+            Some(stage) => stage.command(),
+            None => "RCPT",
+        };
         // One request for every stage of the command, only its stage
         // changed: what the lists see cannot change between them (actions
         // apply once the command is accepted), and building it costs a

@@ -30,11 +30,12 @@ fn stages(server: &Server) -> Vec<Stage> {
 
 #[tokio::test]
 async fn each_list_is_asked_at_its_own_command() {
-    let server = Server::start(
-        undelayed(),
-        Box::new(|_: &PolicyRequest| Decision::permit()),
-    )
-    .await;
+    // The helo list warns, as `warn_if_reject` would: logged at EHLO.
+    let rule = Box::new(|r: &PolicyRequest| match r.stage {
+        Stage::Helo => permit_with(vec![Verdict::Warn("helo noted".into())]),
+        _ => Decision::permit(),
+    });
+    let server = Server::start(undelayed(), rule).await;
     let mut c = server.client().await;
     assert_eq!(stages(&server), [Stage::Client]);
     c.ehlo().await;
@@ -60,6 +61,9 @@ async fn each_list_is_asked_at_its_own_command() {
     );
     // The helo list saw the name it was asked about.
     assert_eq!(done.requests[1].helo_name, "client.test");
+    done.logged(
+        "NOQUEUE: warn: EHLO from unknown[127.0.0.1]: helo noted; proto=ESMTP helo=<client.test>",
+    );
 }
 
 #[tokio::test]
