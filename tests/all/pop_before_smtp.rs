@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::{Client, Server, python, rcpt_from, send_accepted, wait_messages};
+use crate::support::{
+    Client, Server, config_text, python, rcpt_from, reload, send_accepted, wait_messages,
+};
 
 const CONFIG: &str = "pop_before_smtp_timeout = \"2s\"\n\
     smtpd_recipient_restrictions = [\"permit_mynetworks\", \"permit_pop_before_smtp\", \"reject_unauth_destination\"]\n\
@@ -62,4 +64,34 @@ fn a_pop3_login_opens_relaying_for_a_while() {
     assert_eq!(relay_reply(&server), "250 2.1.5 Ok\r\n");
     std::thread::sleep(Duration::from_millis(2200));
     assert_eq!(relay_reply(&server), denied);
+}
+
+/// `pop_before_smtp_timeout` follows a reload: a login made under an hour
+/// stops counting once the reload says a second.
+#[test]
+fn the_timeout_follows_a_reload() {
+    let hour = CONFIG.replace("\"2s\"", "\"1h\"");
+    let (server, tmp) = Server::start(&hour);
+    let mut c = Client::connect(server.smtp);
+    send_accepted(
+        &mut c,
+        "bob@example.org",
+        &["alice@example.org"],
+        "Subject: x\r\n\r\nx\r\n",
+    );
+    wait_messages(&server.new_dir("alice"), 1);
+    let pop3 = server.listening("pop3").port().to_string();
+    let out = python(LOGIN, &[&pop3, "127.0.0.2", "secret"]);
+    assert!(out.contains("+OK Logged in."), "{out}");
+    assert_eq!(relay_reply(&server), "250 2.1.5 Ok\r\n");
+
+    let config = tmp.path().join("postern.toml");
+    let second = CONFIG.replace("\"2s\"", "\"1s\"");
+    std::fs::write(&config, config_text(tmp.path(), &second)).unwrap();
+    reload(&config);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        relay_reply(&server),
+        "554 5.7.1 <friend@elsewhere.example>: Relay access denied\r\n"
+    );
 }

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Addresses remembered at most.
@@ -23,8 +24,9 @@ pub const MAX_ADDRESSES: usize = 10_000;
 /// Recent mailbox logins by client address.
 #[derive(Debug)]
 pub struct Ledger {
-    /// `pop_before_smtp_timeout` (10 minutes): how long a login counts.
-    timeout: Duration,
+    /// `pop_before_smtp_timeout` (10 minutes) in milliseconds: how long a
+    /// login counts. A reload may change it ([`Ledger::set_timeout`]).
+    timeout_ms: AtomicU64,
     logins: Mutex<HashMap<IpAddr, Instant>>,
 }
 
@@ -32,9 +34,19 @@ impl Ledger {
     /// A ledger whose logins count for `timeout`.
     pub fn new(timeout: Duration) -> Ledger {
         Ledger {
-            timeout,
+            timeout_ms: AtomicU64::new(millis(timeout)),
             logins: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How long a login counts from now on, logins already recorded
+    /// included (`pop_before_smtp_timeout`, at a reload).
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.timeout_ms.store(millis(timeout), Ordering::Relaxed);
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed))
     }
 
     /// Records a successful login from `client` now.
@@ -48,7 +60,7 @@ impl Ledger {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= MAX_ADDRESSES && !map.contains_key(&client) {
-            let timeout = self.timeout;
+            let timeout = self.timeout();
             map.retain(|_, at| now.duration_since(*at) < timeout);
             if map.len() >= MAX_ADDRESSES {
                 // All fresh: forget the older half rather than grow.
@@ -69,7 +81,7 @@ impl Ledger {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(&client)
-            .is_some_and(|at| at.elapsed() < self.timeout)
+            .is_some_and(|at| at.elapsed() < self.timeout())
     }
 
     /// How many addresses are remembered.
@@ -84,6 +96,12 @@ impl Ledger {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A timeout in whole milliseconds, saturating (a config value of years
+/// is still "forever" for a login).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -102,6 +120,18 @@ mod tests {
         assert!(ledger.contains("::ffff:192.0.2.1".parse().unwrap()));
         assert!(!ledger.contains("192.0.2.2".parse().unwrap()));
         std::thread::sleep(Duration::from_millis(250));
+        assert!(!ledger.contains(ip));
+    }
+
+    /// A reload's shorter timeout ends a login recorded before it.
+    #[test]
+    fn a_new_timeout_applies_to_logins_already_recorded() {
+        let ledger = Ledger::new(Duration::from_secs(3600));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        ledger.record(ip);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(ledger.contains(ip));
+        ledger.set_timeout(Duration::from_millis(10));
         assert!(!ledger.contains(ip));
     }
 

@@ -149,6 +149,8 @@ impl Live {
         tracing::info!(target: "postern/local", "reload: {} users", users.len());
         auth.replace_users(Arc::clone(&users));
         auth.replace_failure_policy(crate::tls::failure_policy(&config.main));
+        auth.ledger()
+            .set_timeout(config.main.pop_before_smtp_timeout);
         local.replace_users(Arc::clone(&users));
         local.reload_settings(&crate::daemon::local_settings(&config.main, users, aliases));
         auth.replace_local_domains(config.main.mydestination.clone());

@@ -51,6 +51,7 @@ const RELOADED: &[&str] = &[
     "mynetworks",
     "parent_domain_matches_subdomains",
     "plugin_directory",
+    "pop_before_smtp_timeout",
     "queue_minfree",
     "queue_run_delay",
     "recipient_delimiter",
