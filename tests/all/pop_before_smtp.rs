@@ -19,6 +19,19 @@ fn relay_reply(server: &Server) -> String {
     r
 }
 
+/// Gives alice a mailbox to log in to; the pop3 service's port.
+fn mailbox(server: &Server) -> String {
+    let mut c = Client::connect(server.smtp);
+    send_accepted(
+        &mut c,
+        "bob@example.org",
+        &["alice@example.org"],
+        "Subject: x\r\n\r\nx\r\n",
+    );
+    wait_messages(&server.new_dir("alice"), 1);
+    server.listening("pop3").port().to_string()
+}
+
 /// Logs in as alice over POP3 from `source`.
 const LOGIN: &str = r#"
 import socket, sys
@@ -38,16 +51,7 @@ print(cmd("QUIT"))
 #[test]
 fn a_pop3_login_opens_relaying_for_a_while() {
     let (server, _tmp) = Server::start(CONFIG);
-    // A mailbox to log in to.
-    let mut c = Client::connect(server.smtp);
-    send_accepted(
-        &mut c,
-        "bob@example.org",
-        &["alice@example.org"],
-        "Subject: x\r\n\r\nx\r\n",
-    );
-    wait_messages(&server.new_dir("alice"), 1);
-    let pop3 = server.listening("pop3").port().to_string();
+    let pop3 = mailbox(&server);
     let denied = "554 5.7.1 <friend@elsewhere.example>: Relay access denied\r\n";
     assert_eq!(relay_reply(&server), denied);
     // A failed login opens nothing.
@@ -72,15 +76,7 @@ fn a_pop3_login_opens_relaying_for_a_while() {
 fn the_timeout_follows_a_reload() {
     let hour = CONFIG.replace("\"2s\"", "\"1h\"");
     let (server, tmp) = Server::start(&hour);
-    let mut c = Client::connect(server.smtp);
-    send_accepted(
-        &mut c,
-        "bob@example.org",
-        &["alice@example.org"],
-        "Subject: x\r\n\r\nx\r\n",
-    );
-    wait_messages(&server.new_dir("alice"), 1);
-    let pop3 = server.listening("pop3").port().to_string();
+    let pop3 = mailbox(&server);
     let out = python(LOGIN, &[&pop3, "127.0.0.2", "secret"]);
     assert!(out.contains("+OK Logged in."), "{out}");
     assert_eq!(relay_reply(&server), "250 2.1.5 Ok\r\n");
