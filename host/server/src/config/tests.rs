@@ -198,6 +198,7 @@ fn service_overrides_apply_to_that_service_only() {
          message_size_limit = 5000\n\
          smtpd_banner = \"$myhostname ready, limit $message_size_limit\"\n\
          smtpd_tls_security_level = \"encrypt\"\n\
+         smtpd_delay_reject = \"no\"\n\
          [service.restrictions]\n\
          recipient = [\"permit_sasl_authenticated\", \"reject\"]\n",
     )
@@ -210,9 +211,11 @@ fn service_overrides_apply_to_that_service_only() {
     // `$name` in an override sees the service's own values.
     assert_eq!(sub.main.smtpd_banner, "mx.example.com ready, limit 5000");
     assert_eq!(sub.main.smtpd_tls_security_level, "encrypt");
+    // master.cf's `-o smtpd_delay_reject=no`, for that service only.
+    assert!(!sub.main.smtpd_delay_reject && smtp.main.smtpd_delay_reject);
     let lists = sub.restrictions.as_ref().unwrap();
     assert_eq!(lists[&Stage::Recipient].len(), 2);
-    assert_eq!(lists[&Stage::Recipient][0].line, 12);
+    assert_eq!(lists[&Stage::Recipient][0].line, 13);
     // The lists it does not set are the file's.
     assert_eq!(lists[&Stage::Client], c.restrictions[&Stage::Client]);
     let e = errors(

@@ -60,6 +60,7 @@ pub const SERVICE_OVERRIDES: &[&str] = &[
     "smtpd_client_connection_rate_limit",
     "smtpd_client_event_limit_exceptions",
     "smtpd_client_message_rate_limit",
+    "smtpd_delay_reject",
     "smtpd_error_sleep_time",
     "smtpd_forbid_bare_newline",
     "smtpd_hard_error_limit",
