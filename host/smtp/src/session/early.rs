@@ -10,7 +10,8 @@
 //! Postfix's words; a `421` closes the session at once. The actions the
 //! client and helo lists choose (HOLD, DISCARD, REDIRECT, FILTER) stand
 //! for every transaction of the session, as the same answer at each RCPT
-//! would; the sender list's apply to its transaction.
+//! would, until a new HELO/EHLO (or STARTTLS) replaces the name the helo
+//! list judged; the sender list's apply to its transaction.
 
 use postern_mail::{EnhancedCode, Reply, Stage, Verdict};
 
@@ -47,7 +48,7 @@ impl<S: Transport> Session<S> {
         }
         match self.restrict(&[Stage::Client], None, 0).await {
             Ok(actions) => {
-                self.stand("CONNECT", actions);
+                self.stand(Stage::Client, "CONNECT", actions);
                 None
             }
             Err(refusal) => {
@@ -81,7 +82,10 @@ impl<S: Transport> Session<S> {
         let command = if extended { "EHLO" } else { "HELO" };
         match self.restrict(&[Stage::Helo], None, 0).await {
             Ok(actions) => {
-                self.stand(command, actions);
+                // The new name is judged alone: what the list chose for
+                // the one it replaces no longer stands.
+                self.forget_helo_actions();
+                self.stand(Stage::Helo, command, actions);
                 Ok(())
             }
             Err(refusal) => {
@@ -115,16 +119,24 @@ impl<S: Transport> Session<S> {
     /// Gives a new transaction the actions that stand for the session.
     pub(super) fn apply_standing(&mut self) {
         if let Some(txn) = &mut self.txn {
-            for action in &self.standing {
+            for (_, action) in &self.standing {
                 txn.apply(action);
             }
         }
     }
 
-    /// Logs the actions chosen at `command` and keeps them for every
-    /// transaction to come.
-    fn stand(&mut self, command: &str, actions: Vec<Verdict>) {
+    /// Drops the actions the helo list chose, once the name it judged is
+    /// gone (a new HELO/EHLO, or STARTTLS, after which the client must
+    /// name itself again).
+    pub(super) fn forget_helo_actions(&mut self) {
+        self.standing.retain(|(stage, _)| *stage != Stage::Helo);
+    }
+
+    /// Logs the actions `stage`'s list chose at `command` and keeps them
+    /// for every transaction to come.
+    fn stand(&mut self, stage: Stage, command: &str, actions: Vec<Verdict>) {
         self.apply_actions(command, &actions, None);
-        self.standing.extend(actions);
+        self.standing
+            .extend(actions.into_iter().map(|action| (stage, action)));
     }
 }

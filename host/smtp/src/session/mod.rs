@@ -37,7 +37,9 @@ mod vrfy;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use postern_mail::{Directory, EnhancedCode, Enqueue, Policy, PolicySession, Reply, Verdict};
+use postern_mail::{
+    Directory, EnhancedCode, Enqueue, Policy, PolicySession, Reply, Stage, Verdict,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::codec::{BareNewline, Command, LineReader, Verb};
@@ -147,8 +149,9 @@ pub(crate) struct Session<S> {
     access_denied: bool,
     /// Without `smtpd_delay_reject`: the actions (HOLD, DISCARD, ...) the
     /// client and helo lists chose at connect and HELO, applied to every
-    /// transaction of the session as if chosen at its RCPT.
-    standing: Vec<Verdict>,
+    /// transaction of the session as if chosen at its RCPT; each with the
+    /// list that chose it, since a new HELO drops the helo list's.
+    standing: Vec<(Stage, Verdict)>,
 }
 
 impl<S: Transport> Session<S> {

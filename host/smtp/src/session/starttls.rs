@@ -58,6 +58,7 @@ impl<S: Transport> Session<S> {
         self.tls = Some(info);
         self.helo = None;
         self.esmtp = false;
+        self.forget_helo_actions();
         self.end_transaction();
         self.login = None;
         Ok(())

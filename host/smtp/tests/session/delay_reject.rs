@@ -172,3 +172,37 @@ async fn an_action_at_connect_applies_to_every_message() {
     assert!(done.messages.iter().all(|m| m.envelope.hold));
     done.logged("NOQUEUE: hold: CONNECT from unknown[127.0.0.1]: suspect; proto=SMTP");
 }
+
+/// A HOLD the helo list chose for one name stands until the client names
+/// itself again: the next name is judged alone (the client list's action
+/// stays).
+#[tokio::test]
+async fn a_new_helo_drops_what_the_helo_list_chose_for_the_old_name() {
+    let rule = Box::new(|r: &PolicyRequest| match r.stage {
+        Stage::Client => permit_with(vec![Verdict::Filter("smtp:[127.0.0.1]:10025".into())]),
+        Stage::Helo if r.helo_name == "suspect.test" => {
+            permit_with(vec![Verdict::Hold("suspect helo".into())])
+        }
+        _ => Decision::permit(),
+    });
+    let server = Server::start(undelayed(), rule).await;
+    let mut c = server.client().await;
+    for (n, name) in ["suspect.test", "clean.test"].into_iter().enumerate() {
+        assert_eq!(codes(&c.cmd(&format!("EHLO {name}")).await), ["250"]);
+        assert_eq!(codes(&c.cmd("MAIL FROM:<s@x.test>").await), ["250"]);
+        assert_eq!(codes(&c.cmd("RCPT TO:<alice@local.test>").await), ["250"]);
+        assert_eq!(codes(&c.cmd("DATA").await), ["354"]);
+        let r = c.cmd(&format!("Subject: {n}\r\n\r\nbody\r\n.")).await;
+        assert_eq!(codes(&r), ["250"], "{r}");
+    }
+    c.cmd("QUIT").await;
+    let done = server.done().await;
+    let held: Vec<bool> = done.messages.iter().map(|m| m.envelope.hold).collect();
+    assert_eq!(held, [true, false]);
+    let filters: Vec<Option<&str>> = done
+        .messages
+        .iter()
+        .map(|m| m.envelope.content_filter.as_deref())
+        .collect();
+    assert_eq!(filters, [Some("smtp:[127.0.0.1]:10025"); 2]);
+}
