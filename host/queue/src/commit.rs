@@ -43,9 +43,11 @@
 //!
 //! What is weaker than before: the file is moved into `active/` before
 //! it is durable, so a power cut before step 3 may leave an entry whose
-//! data is short or missing. That message was never acknowledged, and
-//! start-up recovery moves such an incomplete file to `corrupt/` instead of
-//! delivering it (recovery.rs). A crash of the process alone loses nothing
+//! data is short or missing, or has a block of zeros inside (writeback
+//! keeps no order among the file's blocks). That message was never
+//! acknowledged, and start-up recovery moves such a file to `corrupt/`
+//! instead of delivering it (recovery.rs; a hole is told by the file's
+//! checksum, format.rs). A crash of the process alone loses nothing
 //! of the page cache: the whole file is then delivered, a duplicate at
 //! worst, as the client saw no 250 and sends again.
 //!

@@ -40,6 +40,18 @@ pub enum ParseError {
     /// The end marker after the content is missing or damaged.
     #[error("end marker missing or damaged at byte {0}")]
     EndMarker(usize),
+    /// The envelope and content are not the bytes the `sum` record was
+    /// computed over: damaged on disk, or, after a power cut, a spare
+    /// whose new message never reached the disk in full.
+    #[error(
+        "checksum mismatch: the sum record says {expected:08x}, the file's bytes give {found:08x}"
+    )]
+    Checksum {
+        /// The `sum` record.
+        expected: u32,
+        /// The CRC-32 of the bytes it covers.
+        found: u32,
+    },
     /// A status record (after the end marker) is malformed, and is not the
     /// last one (a torn last record is ignored: it was never complete).
     #[error("status record at byte {offset}: {what}")]

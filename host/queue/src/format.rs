@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! POSTERN-QUEUE 1                     magic and version
+//! sum 1c291ca3                        CRC-32 of what follows, up to and
+//!                                     including the end marker
 //! id 0005F3A1B2C3D4E000A1F2           envelope records, one per line,
 //! arrival 1700000000.123456789        values escaped (see status::escape)
 //! sender alice@example.org            (empty value: the null sender <>)
@@ -35,13 +37,16 @@
 //! ```
 //!
 //! The content length sits before the content and the end marker after it,
-//! so a file cut at any byte fails to parse. Status records are appended
+//! so a file cut at any byte fails to parse; the checksum, in the file's
+//! first bytes beside its id, makes a file whose later pages are not the
+//! ones written (stale blocks, zeros, another message's end: what a power
+//! cut can leave of a spare written over in place, spare.rs) fail too. Status records are appended
 //! one `write` and fsync at a time after each delivery; a torn last record
 //! (a crash in the middle of appending it) is ignored, which only means
 //! that recipient is tried again. Parsing trusts no length beyond the file
 //! and never panics.
 //!
-//! The DSN, SMTPUTF8 and filter records came later: a file without them is a file
+//! The DSN, SMTPUTF8, filter and sum records came later: a file without them is a file
 //! written before them (or for mail without those parameters), so old
 //! queue files stay readable, and a message without them is written
 //! exactly as before.
@@ -68,6 +73,9 @@ pub(crate) use write::{
 /// The first line of every version 1 queue file.
 const MAGIC: &str = "POSTERN-QUEUE";
 const VERSION: &str = "1";
+
+/// The key of the checksum record, the second line of the file.
+const SUM: &str = "sum";
 
 /// What follows the content.
 pub(crate) const END_MARKER: &[u8] = b"\nPOSTERN-END\n";

@@ -155,7 +155,7 @@ impl Spool {
         target: QueueName,
     ) -> io::Result<u64> {
         let dest = self.path(target, id);
-        let header = header(id, envelope, content.len());
+        let header = header(id, envelope, content);
         let parts: [&[u8]; 3] = [&header, content, END_MARKER];
         let len = parts.iter().map(|p| p.len() as u64).sum();
         let commit = match target {

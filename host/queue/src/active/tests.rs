@@ -106,8 +106,9 @@ fn a_message_that_leaves_early_drops_its_other_entries() {
 }
 
 fn loaded(id: &QueueId, content: usize) -> Loaded {
-    let mut bytes = crate::format::header(id, &crate::testing::envelope(&["a@x.org"]), content);
-    bytes.extend(std::iter::repeat_n(b'x', content));
+    let body = vec![b'x'; content];
+    let mut bytes = crate::format::header(id, &crate::testing::envelope(&["a@x.org"]), &body);
+    bytes.extend_from_slice(&body);
     bytes.extend_from_slice(crate::format::END_MARKER);
     let len = bytes.len() as u64;
     let message = crate::format::parse(&bytes).unwrap().message;

@@ -12,7 +12,7 @@ use postern_mail::{
     ReversePath,
 };
 
-use super::{END_MARKER, MAGIC, QueuedMessage, VERSION};
+use super::{END_MARKER, MAGIC, QueuedMessage, SUM, VERSION};
 use crate::error::ParseError;
 use crate::status::{RecipientStatus, unescape};
 
@@ -46,8 +46,28 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
         Some(Some((MAGIC, v))) => return Err(ParseError::Version(v.to_owned())),
         _ => return Err(ParseError::NotAQueueFile),
     }
-    let mut h = HeaderFields::default();
+    // The checksum of what follows its line, when the file has one (a
+    // file written before the record existed has not).
     let mut line_no = 1;
+    let after_magic = lines.pos;
+    let sum = match lines.next().map(|l| l.split_once(' ')) {
+        Some(Some((SUM, hex))) => {
+            line_no += 1;
+            let sum = (hex.len() == 8)
+                .then(|| u32::from_str_radix(hex, 16).ok())
+                .flatten()
+                .ok_or_else(|| ParseError::Header {
+                    line: line_no,
+                    what: format!("sum {hex:?} is not eight hex digits"),
+                })?;
+            Some((sum, lines.pos))
+        }
+        _ => {
+            lines.pos = after_magic;
+            None
+        }
+    };
+    let mut h = HeaderFields::default();
     loop {
         line_no += 1;
         let line = lines.next().ok_or(ParseError::HeaderTruncated)?;
@@ -73,6 +93,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
     let (content, rest) = bytes.split_at(end);
     if !rest.starts_with(END_MARKER) {
         return Err(ParseError::EndMarker(end));
+    }
+    if let Some((expected, from)) = sum {
+        let found = crc32fast::hash(&bytes[from..end + END_MARKER.len()]);
+        if found != expected {
+            return Err(ParseError::Checksum { expected, found });
+        }
     }
     let mut message = QueuedMessage::fresh(
         h.id.ok_or(ParseError::Missing("id"))?,

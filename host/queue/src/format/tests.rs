@@ -12,7 +12,7 @@ use crate::error::ParseError;
 use crate::testing::{envelope, sample_content};
 
 fn file(id: &QueueId, env: &Envelope, content: &[u8]) -> Vec<u8> {
-    let mut f = header(id, env, content.len());
+    let mut f = header(id, env, content);
     f.extend_from_slice(content);
     f.extend_from_slice(END_MARKER);
     f
@@ -129,12 +129,17 @@ fn header_bytes_are_the_documented_layout() {
     env.arrival = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
     env.recipients[0].original = Address::parse("\"B%b\"@example.net").unwrap();
     env.helo = Some("h\u{e9}lo x".to_owned());
-    let want = "POSTERN-QUEUE 1\nid 0005F3A1B2C3D4E000A1F2\n\
+    // The sum is zlib's CRC-32 of the rest of these lines, the content
+    // and the end marker (Python: `zlib.crc32(rest + content + end)`).
+    let want = "POSTERN-QUEUE 1\nsum 2bad3028\nid 0005F3A1B2C3D4E000A1F2\n\
                 arrival 1700000000.000000005\nsender alice@example.org\n\
                 client 192.0.2.7:41234\nclient_name mx.example.org\n\
                 helo h%C3%A9lo%20x\nprotocol ESMTP\nhold 0\n\
                 rcpt bob@example.net \"B%25b\"@example.net\nsize 12\n\n";
-    assert_eq!(String::from_utf8(header(&id(), &env, 12)).unwrap(), want);
+    assert_eq!(
+        String::from_utf8(header(&id(), &env, b"Subject: x\r\n")).unwrap(),
+        want
+    );
 }
 
 #[test]
@@ -275,7 +280,7 @@ fn garbage_never_panics() {
             let _ = parse(&g);
         }
     }
-    let mut huge = header(&id(), &env, 0);
+    let mut huge = header(&id(), &env, b"");
     let s = String::from_utf8(huge.clone()).unwrap();
     huge = s
         .replace("size 0", "size 18446744073709551615")
@@ -289,4 +294,73 @@ fn garbage_never_panics() {
         Some(ParseError::Version("2".to_owned()))
     );
     assert_eq!(parse(b"").err(), Some(ParseError::NotAQueueFile));
+}
+
+/// The bytes after the `sum` line, up to and including the end marker:
+/// whichever of them changes, the file no longer parses.
+#[test]
+fn the_sum_covers_the_envelope_the_content_and_the_end_marker() {
+    let content = sample_content();
+    let f = file(&id(), &envelope(&["bob@example.net"]), &content);
+    let from = "POSTERN-QUEUE 1\nsum 00000000\n".len();
+    for i in from..f.len() {
+        let mut g = f.clone();
+        g[i] ^= 0x01;
+        assert!(parse(&g).is_err(), "byte {i} changed unnoticed");
+    }
+    // A changed content byte, which nothing else in the file could tell.
+    let mut g = f.clone();
+    g[f.len() - END_MARKER.len() - 10] ^= 0x20;
+    assert!(matches!(parse(&g), Err(ParseError::Checksum { .. })));
+}
+
+/// What a power cut can leave of a spare written over in place
+/// (spare.rs): the new message's first page, then a page of the message
+/// the spare held before, whose end marker sits where the new length
+/// says. Without the sum it would parse, as a message nobody sent.
+#[test]
+fn a_page_of_the_last_message_under_a_new_header_is_caught() {
+    let env = envelope(&["bob@example.net"]);
+    let old = file(&id(), &env, &[b'o'; 9000]);
+    let new = file(&id(), &env, &[b'n'; 9000]);
+    assert_eq!(old.len(), new.len());
+    let mut torn = new.clone();
+    torn[4096..8192].copy_from_slice(&old[4096..8192]);
+    assert!(matches!(parse(&torn), Err(ParseError::Checksum { .. })));
+    // And zeros where the pages were allocated but never written.
+    let mut zeroed = new;
+    zeroed[4096..8192].fill(0);
+    assert!(matches!(parse(&zeroed), Err(ParseError::Checksum { .. })));
+}
+
+/// A file written before the sum record existed reads as it always did;
+/// a sum that is not eight hex digits is refused.
+#[test]
+fn a_file_without_a_sum_still_parses_a_malformed_one_does_not() {
+    let env = envelope(&["bob@example.net"]);
+    let content = sample_content();
+    let f = file(&id(), &env, &content);
+    let sum_line = "sum 00000000\n".len();
+    let start = "POSTERN-QUEUE 1\n".len();
+    let mut old = f[..start].to_vec();
+    old.extend_from_slice(&f[start + sum_line..]);
+    let parsed = parse(&old).unwrap();
+    assert_eq!(parsed.message.envelope, env);
+    assert_eq!(parsed.message.content, content);
+    assert_eq!(parsed.valid_len, old.len());
+    for bad in ["sum 2bad302", "sum 2bad302g", "sum 2bad30281"] {
+        let mut g = f[..start].to_vec();
+        g.extend_from_slice(bad.as_bytes());
+        g.extend_from_slice(&f[start + sum_line - 1..]);
+        assert!(
+            matches!(parse(&g), Err(ParseError::Header { line: 2, .. })),
+            "{bad}"
+        );
+    }
+    // Only as the second line: elsewhere it is an unknown record.
+    let hold = old.windows(7).position(|w| w == b"hold 0\n").unwrap() + 7;
+    let mut moved = old[..hold].to_vec();
+    moved.extend_from_slice(b"sum 2bad3028\n");
+    moved.extend_from_slice(&old[hold..]);
+    assert!(matches!(parse(&moved), Err(ParseError::Header { .. })));
 }

@@ -8,14 +8,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use postern_mail::{EnhancedCode, Envelope, QueueId, RemoteReply, ReversePath};
 
-use super::{MAGIC, VERSION};
+use super::{END_MARKER, MAGIC, SUM, VERSION};
 use crate::status::{RecipientStatus, escape};
 
-/// The envelope part, up to and including the blank line.
-pub(crate) fn header(id: &QueueId, envelope: &Envelope, content_len: usize) -> Vec<u8> {
+/// The envelope part, up to and including the blank line, for `content`:
+/// its `sum` record is the checksum of what follows it (the rest of the
+/// envelope, `content` and the end marker).
+pub(crate) fn header(id: &QueueId, envelope: &Envelope, content: &[u8]) -> Vec<u8> {
+    let content_len = content.len();
     // One buffer, values escaped into it and numbers written with `write!`:
     // this runs for every message received, before its 250.
     let mut h = String::with_capacity(256 + 128 * envelope.recipients.len());
+    // The sum is filled in at the end, once what it covers is written.
+    for part in [MAGIC, " ", VERSION, "\n", SUM, " 00000000\n"] {
+        h.push_str(part);
+    }
+    let covered = h.len();
     // Writing to a String cannot fail.
     let mut line = |key: &str, value: &dyn Fn(&mut String)| {
         h.push_str(key);
@@ -23,7 +31,6 @@ pub(crate) fn header(id: &QueueId, envelope: &Envelope, content_len: usize) -> V
         value(&mut h);
         h.push('\n');
     };
-    line(MAGIC, &|h| h.push_str(VERSION));
     line("id", &|h| h.push_str(id.as_str()));
     let arrival = envelope
         .arrival
@@ -84,6 +91,12 @@ pub(crate) fn header(id: &QueueId, envelope: &Envelope, content_len: usize) -> V
         let _ = write!(h, "{content_len}");
     });
     h.push('\n');
+    let mut sum = crc32fast::Hasher::new();
+    sum.update(&h.as_bytes()[covered..]);
+    sum.update(content);
+    sum.update(END_MARKER);
+    // Eight hex digits over the eight zeros, before the newline.
+    h.replace_range(covered - 9..covered - 1, &format!("{:08x}", sum.finalize()));
     h.into_bytes()
 }
 
