@@ -12,8 +12,10 @@
 //! disk, not all of the data): the test cuts it, as such a cut would, and
 //! recovery must then not deliver it. The same crash when the new message
 //! is written over a spare (the file of a delivered message, kept to be
-//! reused: host/queue/src/spare.rs) must find the file holding the new
-//! message alone, synced before it took the queue id.
+//! reused: host/queue/src/spare.rs), at the spare's own sync, before it
+//! took the queue id, must find the file holding the new message alone,
+//! still under the spare's name, and recovery must put it back under its
+//! id and deliver it once.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,9 +26,10 @@ use crate::support::*;
 /// Kills the process that asks for the Nth fsync of a `queue/active`
 /// directory (N from `KILL_AT_FLUSH`, 1 when unset), before the fsync
 /// happens (std's `File::sync_all` and `sync_data` go through libc's
-/// `fsync` and `fdatasync`). With `FLUSH_LOG` set, it also appends to
-/// that file every such fsync and every fdatasync of a queue file, with
-/// the path it was made on.
+/// `fsync` and `fdatasync`); with `KILL_AT_SPARE_SYNC` set, the one that
+/// asks for the fdatasync of a file in `queue/spare/` instead. With
+/// `FLUSH_LOG` set, it also appends to that file every such fsync and
+/// every fdatasync of a queue file, with the path it was made on.
 const SHIM: &str = r#"
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -73,7 +76,7 @@ int fsync(int fd)
     if (n >= l && strcmp(path + n - l, suffix) == 0) {
         record("fsync", path);
         const char *at = getenv("KILL_AT_FLUSH");
-        if (++flushes >= (at ? atoi(at) : 1))
+        if (!getenv("KILL_AT_SPARE_SYNC") && ++flushes >= (at ? atoi(at) : 1))
             kill(getpid(), SIGKILL);
     }
     int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
@@ -83,8 +86,11 @@ int fsync(int fd)
 int fdatasync(int fd)
 {
     char path[4096];
-    if (path_of(fd, path, sizeof path) && strstr(path, "/queue/"))
+    if (path_of(fd, path, sizeof path) && strstr(path, "/queue/")) {
         record("fdatasync", path);
+        if (getenv("KILL_AT_SPARE_SYNC") && strstr(path, "/queue/spare/"))
+            kill(getpid(), SIGKILL);
+    }
     int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
     return real(fd);
 }
@@ -144,13 +150,13 @@ fn killed_sending(server: &mut Server, tmp: &Path, body: &str) -> PathBuf {
 }
 
 #[test]
-fn a_crash_before_the_flush_of_a_spare_leaves_the_new_message_whole() {
+fn a_crash_at_the_sync_of_a_spare_leaves_the_new_message_whole_under_its_name() {
     let tmp = tempfile::tempdir().unwrap();
     let mut command = foreground(&test_config(tmp.path(), ""));
     let flush_log = tmp.path().join("flushes.log");
     command
         .env("LD_PRELOAD", shim(tmp.path()))
-        .env("KILL_AT_FLUSH", "2")
+        .env("KILL_AT_SPARE_SYNC", "1")
         .env("FLUSH_LOG", &flush_log);
     let mut server = Server::spawn(tmp.path(), command);
     // The first message is delivered, and its queue file kept as a spare.
@@ -162,52 +168,67 @@ fn a_crash_before_the_flush_of_a_spare_leaves_the_new_message_whole() {
         &["alice@example.org"],
         &old,
     );
-    assert!(r.starts_with("250"), "{r}");
+    assert!(
+        r.starts_with("250"),
+        "{r}; flushes:\n{}\nlog:\n{}",
+        std::fs::read_to_string(&flush_log).unwrap_or_default(),
+        server.log()
+    );
     wait_messages(&server.new_dir("alice"), 1);
     let spares = tmp.path().join("queue/spare");
     let start = Instant::now();
-    while std::fs::read_dir(&spares).unwrap().count() == 0 {
+    let spare = loop {
+        if let Some(entry) = std::fs::read_dir(&spares).unwrap().next() {
+            break entry.unwrap().path();
+        }
         assert!(
             start.elapsed() < WAIT,
             "no spare kept; log:\n{}",
             server.log()
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
     // The second, shorter, is written over it; the server dies at the
-    // flush that would acknowledge it.
+    // spare's sync, before the 250 and before the move into active/.
     let new = "Subject: new\r\n\r\nthe second message, never acknowledged\r\n";
-    let active = killed_sending(&mut server, tmp.path(), new);
-    // Nothing of the first message is left in it.
-    let file = String::from_utf8(std::fs::read(&active).unwrap()).unwrap();
+    let mut c = Client::connect(server.smtp);
+    let r = send_message(&mut c, "s@client.test.example", &["alice@example.org"], new);
+    assert_eq!(r, "", "an answer to DATA before the sync: {r}");
+    assert!(
+        !server.wait().success(),
+        "the server should have been killed"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("queue/active"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // Nothing of the first message is left in it, and it is the spare's
+    // own sync that was asked for last.
+    let file = String::from_utf8(std::fs::read(&spare).unwrap()).unwrap();
     assert!(file.contains("never acknowledged"), "{file}");
     assert!(!file.contains("then a spare"), "{file}");
     assert!(file.ends_with("POSTERN-END\n"), "{file}");
-    // And it was synced under the spare's name, before it took the queue
-    // id: a power cut cannot leave the old message under the new id.
     let flushes = std::fs::read_to_string(&flush_log).unwrap();
-    let last: Vec<&str> = flushes.lines().rev().take(2).collect();
+    let last = flushes.lines().last().unwrap_or_default();
     assert!(
-        last[0].starts_with("fsync ") && last[0].ends_with("/queue/active"),
+        last.starts_with("fdatasync ") && last.contains("/queue/spare/"),
         "{flushes}"
     );
-    assert!(
-        last[1].starts_with("fdatasync ") && last[1].contains("/queue/spare/"),
-        "the spare was not synced before its move:\n{flushes}"
-    );
-    // After the restart: the second message once, the first not again,
-    // and no word of a lost message.
+    // After the restart: the second message is put back under its id and
+    // delivered once, the first is not delivered again, and no word of a
+    // lost message.
     let server = Server::start_in(tmp.path());
     let msgs = wait_messages(&server.new_dir("alice"), 2);
     assert!(String::from_utf8_lossy(&msgs.concat()).contains("never acknowledged"));
     wait_queue_empty(tmp.path());
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(messages(&server.new_dir("alice")).len(), 2);
-    assert!(
-        !server.log().contains("removed from incoming"),
-        "{}",
-        server.log()
-    );
+    let log = server.log();
+    assert!(log.contains("(written over a spare"), "{log}");
+    assert!(!log.contains("removed from incoming"), "{log}");
+    assert!(!log.contains("corrupt"), "{log}");
 }
 
 /// Waits until the queue has nothing left in `active/`.

@@ -108,14 +108,6 @@ impl GroupSync {
         self.commit_with(file, sync_dir)
     }
 
-    /// Makes durable the entry of a file whose data is already on disk (a
-    /// spare, synced before its move: spare.rs): the shared fsync of the
-    /// directory alone.
-    pub(crate) fn commit_entry(&self) -> io::Result<()> {
-        self.group
-            .run(|members| counted(members, sync_dir(&self.dir)))
-    }
-
     /// [`GroupSync::commit`] with the directory fsync given (tests watch
     /// and fail it).
     fn commit_with(

@@ -63,7 +63,7 @@ mod parse;
 mod tests;
 mod write;
 
-pub(crate) use parse::{parse, parse_named};
+pub(crate) use parse::{Parsed, parse, parse_named};
 #[cfg(test)]
 pub(crate) use write::status_record;
 pub(crate) use write::{

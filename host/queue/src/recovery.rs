@@ -1,6 +1,7 @@
 //! Start-up recovery: every state a crash can leave the queue directory
 //! in, put right before delivery starts (Postfix's `postsuper -s` and
-//! qmgr start-up, in one pass).
+//! qmgr start-up, in one pass). What comes back of the spares, and a
+//! message found under another name, is in `spares.rs`.
 
 use std::fs;
 use std::io::Read;
@@ -9,15 +10,20 @@ use std::path::Path;
 use postern_mail::QueueId;
 
 use crate::error::{ParseError, QueueError};
-use crate::format::{END_MARKER, parse, parse_named};
+use crate::format::{END_MARKER, parse};
 use crate::spool::{QueueName, Spool, sync_dir};
+
+mod spares;
+
+use spares::{put_back, recover_spares};
 
 /// Recovers the queue directory (see [`crate::Queue::open_with`]). Only a
 /// queue directory that cannot be listed is an error; a file that cannot
 /// be read is logged and left for the next start.
 pub(crate) fn recover(spool: &Spool) -> Result<(), QueueError> {
     clear_incoming(spool)?;
-    clear_spares(spool);
+    // First, so that a message put back from there is checked below.
+    recover_spares(spool);
     for q in [QueueName::Active, QueueName::Deferred, QueueName::Hold] {
         let entries = spool
             .entries(q)
@@ -65,22 +71,6 @@ fn clear_incoming(spool: &Spool) -> Result<(), QueueError> {
     Ok(())
 }
 
-/// Deletes the spares (spare.rs): files of delivered messages, kept by
-/// the last run to be written over. Without a word, as they are no loss,
-/// and without a sync, as one that comes back is deleted the next time.
-/// A spare that cannot be removed is only disk space: never an error.
-fn clear_spares(spool: &Spool) {
-    let dir = spool.spare_dir();
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_file()) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
 /// Checks one queue file: quarantines it if it does not parse, cuts a torn
 /// record off, removes it if nothing is left to do.
 fn check_file(spool: &Spool, q: QueueName, path: &Path) -> std::io::Result<()> {
@@ -96,7 +86,25 @@ fn check_file(spool: &Spool, q: QueueName, path: &Path) -> std::io::Result<()> {
     let mut file = spool.open_for_update(q, &id)?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
-    let parsed = match parse_named(&id, &bytes) {
+    let parsed = match parse(&bytes) {
+        // A message written over a spare, under the name its file had
+        // before (recovery/spares.rs), trusted with its checksum: put back
+        // under its id and checked there. Not in deferred/: a spare never
+        // moves into it unsynced.
+        Ok(parsed) if parsed.message.id != id && parsed.summed && q != QueueName::Deferred => {
+            drop(file);
+            return match put_back(spool, path, &parsed)? {
+                Some((q, dest)) => check_file(spool, q, &dest),
+                None => Ok(()),
+            };
+        }
+        Ok(parsed) if parsed.message.id != id => Err(ParseError::IdMismatch {
+            expected: id.to_string(),
+            found: parsed.message.id,
+        }),
+        other => other,
+    };
+    let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(e) if incomplete(&bytes) => {
             // Moved aside rather than removed: a file a failing disk cut
@@ -251,33 +259,105 @@ mod tests {
         );
     }
 
+    /// A message under another name in `active/`: what a crash can
+    /// leave of one written over a spare (spare.rs). With its checksum it
+    /// is put back under its id; without one (a file of an older
+    /// version, or anything else) it is not trusted.
     #[tokio::test]
-    async fn a_file_under_another_name_is_corrupt() {
+    async fn a_file_under_another_name_is_put_back_if_summed_else_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let (id, bytes) = queued(dir.path(), &["bob@example.net"]).await;
-        fs::rename(
-            dir.path().join("active").join(id.as_str()),
-            dir.path().join("active/ABCDEF123456"),
-        )
-        .unwrap();
-        drop(bytes);
+        let active = dir.path().join("active");
+        fs::rename(active.join(id.as_str()), active.join("ABCDEF123456")).unwrap();
         Queue::open(dir.path()).unwrap();
+        assert_eq!(names(&active), [id.to_string()]);
+        assert_eq!(fs::read(active.join(id.as_str())).unwrap(), bytes);
+        assert!(names(&dir.path().join("corrupt")).is_empty());
+
+        let unsummed = without_sum(&bytes);
+        fs::remove_file(active.join(id.as_str())).unwrap();
+        fs::write(active.join("ABCDEF123456"), &unsummed).unwrap();
+        Queue::open(dir.path()).unwrap();
+        assert!(names(&active).is_empty());
         assert_eq!(names(&dir.path().join("corrupt")), ["ABCDEF123456"]);
     }
 
+    /// A queue file as a version without the `sum` record wrote it.
+    fn without_sum(bytes: &[u8]) -> Vec<u8> {
+        let line = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let sum = line + bytes[line..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        assert!(bytes[line..].starts_with(b"sum "));
+        [&bytes[..line], &bytes[sum..]].concat()
+    }
+
     #[tokio::test]
-    async fn incoming_leftovers_and_spares_are_removed() {
+    async fn incoming_leftovers_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let (id, bytes) = queued(dir.path(), &["bob@example.net"]).await;
         fs::write(dir.path().join("incoming/ABCDEF123456"), &bytes[..10]).unwrap();
         fs::write(dir.path().join("incoming").join(id.as_str()), &bytes).unwrap();
-        // A spare (spare.rs), holding a delivered message.
-        fs::write(dir.path().join("spare/ABCDEF654321"), &bytes).unwrap();
         Queue::open(dir.path()).unwrap();
-        assert!(names(&dir.path().join("spare")).is_empty());
         assert!(names(&dir.path().join("incoming")).is_empty());
         // The acknowledged copy in active/ stays.
         assert_eq!(names(&dir.path().join("active")), [id.to_string()]);
+    }
+
+    /// What `spare/` can hold after a machine crash (spare.rs): a
+    /// delivered message under its own name (removed), a message written
+    /// over a spare whose move into `active/` or `hold/` never reached the
+    /// disk (put back there and delivered), one written over it only in
+    /// part (never acknowledged: removed).
+    #[tokio::test]
+    async fn spares_are_removed_and_messages_written_over_them_put_back() {
+        let src = tempfile::tempdir().unwrap();
+        let (old, old_bytes) = queued(src.path(), &["bob@example.net"]).await;
+        let (new, new_bytes) = queued(src.path(), &["carol@example.net"]).await;
+        let q = Queue::open(src.path()).unwrap();
+        let held_id = q.new_id();
+        let mut held_env = envelope(&["dave@example.net"]);
+        held_env.hold = true;
+        q.enqueue(held_id.clone(), held_env, sample_content())
+            .await
+            .unwrap();
+        let held = fs::read(src.path().join("hold").join(held_id.as_str())).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        Queue::open(dir.path()).unwrap();
+        let spare = dir.path().join("spare");
+        // The spare proper.
+        fs::write(spare.join(old.as_str()), &old_bytes).unwrap();
+        // Written over, synced, not moved: under the old message's name.
+        fs::write(spare.join("ABCDEF000001"), &new_bytes).unwrap();
+        fs::write(spare.join("ABCDEF000002"), &held).unwrap();
+        // Written over in part: the new message's first bytes on the old
+        // one's (the end marker where the new length says).
+        let mut torn = new_bytes.clone();
+        torn[200..260].copy_from_slice(&old_bytes[200..260]);
+        assert_ne!(torn, new_bytes);
+        fs::write(spare.join("ABCDEF000003"), &torn).unwrap();
+
+        Queue::open(dir.path()).unwrap();
+        assert!(names(&spare).is_empty());
+        assert_eq!(names(&dir.path().join("active")), [new.to_string()]);
+        assert_eq!(
+            fs::read(dir.path().join("active").join(new.as_str())).unwrap(),
+            new_bytes
+        );
+        assert_eq!(names(&dir.path().join("hold")), [held_id.to_string()]);
+        assert!(names(&dir.path().join("corrupt")).is_empty());
+    }
+
+    /// A message found under another name whose id is already queued
+    /// keeps nothing from being delivered twice: the stray copy goes to
+    /// `corrupt/`.
+    #[tokio::test]
+    async fn a_stray_copy_of_a_queued_message_goes_to_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, bytes) = queued(dir.path(), &["bob@example.net"]).await;
+        fs::write(dir.path().join("spare/ABCDEF000001"), &bytes).unwrap();
+        Queue::open(dir.path()).unwrap();
+        assert_eq!(names(&dir.path().join("active")), [id.to_string()]);
+        assert_eq!(names(&dir.path().join("corrupt")), ["ABCDEF000001"]);
     }
 
     #[tokio::test]

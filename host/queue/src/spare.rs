@@ -15,29 +15,47 @@
 //! # Why a spare is safe
 //!
 //! A spare holds a message that was delivered. It lives in its own
-//! directory, `spare/`, which no queue scan reads and start-up recovery
-//! empties: it is never delivered again from there, and `incoming/` keeps
-//! meaning "being written" for whoever counts its files (a monitoring
-//! script, a test). [`crate::spool::Spool`] writes a new message into it
-//! in full, cuts it to the new length, and
-//! `fdatasync`s it *before* the rename that puts it in `active/`: until
-//! that sync returns the file may still hold parts of the old message, and
-//! under a queue id it would be delivered. After the sync, the rename and
-//! the shared fsync of `active/` make the entry durable as for a new file
-//! ([`crate::commit`]). A crash before the fsync of `active/` returns
-//! loses a message that was never acknowledged. (Each queue file's
-//! checksum, format.rs, would tell such a mix of two messages apart too,
-//! so moving first and syncing after, as a new file does, would be safe;
-//! it was measured no faster, bench/README.md, and is not done: a power
-//! cut then would leave such files in `corrupt/` for nothing.)
+//! directory, `spare/`, which no queue scan reads: it is never delivered
+//! again from there, and `incoming/` keeps meaning "being written" for
+//! whoever counts its files (a monitoring script, a test).
+//! [`crate::spool::Spool`] writes a new message over it in full, cuts it
+//! to the new length and `fdatasync`s it: from then on the file's data
+//! and length are on disk, and the 250 may go. The file is then moved
+//! into `active/` under the new queue id, and that move is *not* synced:
+//! a new file waits for a shared fsync of `active/` before its 250
+//! (crate::commit), a spare does not, which is one disk wait in a row
+//! less (bench/README.md, "A spare's entry left unsynced").
+//!
+//! Why that is enough: the spare's inode is on disk under some name,
+//! its first one made durable by the fsync of `active/` that acknowledged
+//! its first message, every later one by a rename, which a crash applies
+//! whole or not at all, in order. So after a crash the synced message is
+//! on disk under one of the names its file went through: its own id in
+//! `active/` (or `hold/`), the spare's name in `spare/`, or the name of a
+//! message the file held before, in `active/`. Each file says which
+//! message it holds (its `id` record, covered by its checksum), and
+//! start-up recovery moves a file whose id is not its name back under its
+//! id before delivery starts (crate::recovery's spares.rs). What a crash
+//! can leave in `spare/` otherwise, and why none of it is delivered:
+//!
+//! - the spare's own delivered message (its id is its name): removed;
+//! - a mix of the old and the new message (a power cut before the
+//!   `fdatasync` returned, so never acknowledged): its checksum fails;
+//!   removed;
+//! - the new message whole, its sync done or not: put back and
+//!   delivered (without the 250 a duplicate at worst, as for a new file).
+//!
+//! A spare written over before the move of its last message out of
+//! `active/` reached the disk may come back as the new message under the
+//! old name in `active/`: the same rule puts it back under its id.
 //!
 //! Moving a finished file here is an unsynced rename, as the unlink it
-//! replaces was: a crash may put it back in `active/`, where recovery
-//! finds it finished and removes it, or delivers its last recipients a
-//! second time (a duplicate, never a loss, as before). A later reuse
-//! cannot outrun that: the fsync of `active/` that acknowledges the next
-//! message commits the move out of `active/` with it (Linux commits a
-//! directory's earlier entries with its fsync; the rename removed one).
+//! replaces was: a crash may put it back in `active/` under its old name,
+//! where recovery finds it finished and removes it, or delivers its last
+//! recipients a second time (a duplicate, never a loss, as before), or,
+//! if it was written over since, finds the new message in it and puts it
+//! back under its id (above). A mix of the two there is never
+//! acknowledged either, and goes to `corrupt/` by its checksum.
 //!
 //! Another process reading a queue file by its name (`postern queue list`
 //! and `show`) may have opened it just before it became a spare and was

@@ -144,9 +144,10 @@ impl Spool {
     /// into `target/` (which never replaces a file), then the file and
     /// `target/` flushed (one flush shared with the concurrent callers,
     /// `commit`, which says why that is enough). The file is a spare
-    /// written over when there is one (spare.rs), else a new one. Only
-    /// when this returns `Ok` may the message be acknowledged; on error
-    /// nothing of it is left. The file's length on success.
+    /// written over when there is one, synced and then moved without a
+    /// flush of `target/` (spare.rs says why that is enough), else a new
+    /// one. Only when this returns `Ok` may the message be acknowledged;
+    /// on error nothing of it is left. The file's length on success.
     pub fn write_new(
         &self,
         id: &QueueId,
@@ -163,8 +164,11 @@ impl Spool {
             QueueName::Active => Some(&self.commits[0]),
             _ => None,
         };
-        if let Some(spare) = self.spares.take()
-            && let Some(written) = self.write_over(&spare, &parts, len, (target, id), commit)
+        // Only where recovery puts a message found under another name
+        // back (recovery/spares.rs): active/ and hold/.
+        if matches!(target, QueueName::Active | QueueName::Hold)
+            && let Some(spare) = self.spares.take()
+            && let Some(written) = self.write_over(&spare, &parts, len, (target, id))
         {
             return written.map(|()| len);
         }
@@ -193,38 +197,31 @@ impl Spool {
         Ok(len)
     }
 
-    /// [`Spool::write_new`] over the spare `name` (spare.rs): written,
-    /// synced, moved into queue `target` as message `id`, and `target/`
-    /// flushed (`commit`, shared, for active and hold). `None` when the
-    /// spare cannot be written over: it is dropped, and the message goes
-    /// into a new file, which reports whatever is wrong with the disk.
+    /// [`Spool::write_new`] over the spare `name` (spare.rs): written and
+    /// synced in `spare/`, then moved into queue `target` as message `id`,
+    /// with no fsync of `target/`: once its data is synced the message is
+    /// found after a crash wherever the move left it, under a name that is
+    /// not its id, and start-up recovery puts it back under its id
+    /// (spare.rs says why that is enough). `None` when the spare cannot be
+    /// written over: it is dropped, and the message goes into a new file,
+    /// which reports whatever is wrong with the disk.
     fn write_over(
         &self,
         name: &str,
         parts: &[&[u8]],
         len: u64,
         (target, id): (QueueName, &QueueId),
-        commit: Option<&GroupSync>,
     ) -> Option<io::Result<()>> {
         let spare = self.spare_dir().join(name);
-        let dest = self.path(target, id);
         if write_spare(&spare, parts, len).is_err() {
             let _ = fs::remove_file(&spare);
             return None;
         }
-        if let Err(e) = move_new(&spare, &dest) {
+        let moved = move_new(&spare, &self.path(target, id));
+        if moved.is_err() {
             let _ = fs::remove_file(&spare);
-            return Some(Err(e));
         }
-        // Its data is on disk already: only its entry is left.
-        let synced = match commit {
-            Some(commit) => commit.commit_entry(),
-            None => sync_dir(&self.dir(target)),
-        };
-        if synced.is_err() {
-            let _ = fs::remove_file(&dest);
-        }
-        Some(synced)
+        Some(moved)
     }
 
     /// The bytes free for unprivileged use on the queue's file system
@@ -385,7 +382,7 @@ fn write_parts(file: &mut File, parts: &[&[u8]]) -> io::Result<()> {
 /// and an unlink, as Postfix's cleanup would on any POSIX system. Either
 /// way a crash leaves the file in `incoming/` (scratch, never
 /// acknowledged), in `to`, or briefly in both, never in neither.
-fn move_new(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn move_new(from: &Path, to: &Path) -> io::Result<()> {
     use rustix::fs::{CWD, RenameFlags, renameat_with};
     match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
         Ok(()) => Ok(()),

@@ -23,6 +23,10 @@ pub(crate) struct Parsed {
     /// The length up to the last complete record; less than the file's
     /// length when a torn last record must be cut off before appending.
     pub valid_len: usize,
+    /// Whether the file has a `sum` record (which then matched): only
+    /// such a file is trusted to be the message it names where its name
+    /// says otherwise (recovery.rs, spare.rs).
+    pub summed: bool,
 }
 
 /// Parses the queue file of message `id`: [`parse`], and the `id` record
@@ -132,7 +136,11 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
             Err(what) => return Err(ParseError::Record { offset, what }),
         }
     }
-    Ok(Parsed { message, valid_len })
+    Ok(Parsed {
+        message,
+        valid_len,
+        summed: sum.is_some(),
+    })
 }
 
 /// The envelope records seen so far.
