@@ -76,20 +76,26 @@ pub async fn bind(listen: SocketAddr, file: &str) -> anyhow::Result<TcpListener>
 
 /// Installs the process-wide recorder for the endpoint bound by
 /// [`bind`]. Call once, at start-up (a reload does not move the
-/// endpoint).
-pub fn start(
+/// endpoint), before anything counts: a counter touched before the
+/// recorder is in place is lost (the `metrics` facade drops it), so this
+/// comes before the queue's recovery and before any service serves.
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")
+}
+
+/// The endpoint's exporter over the recorder [`install`] put in place.
+pub fn exporter(
+    handle: PrometheusHandle,
     queue_directory: PathBuf,
     policies: Arc<SmtpPolicies>,
-) -> anyhow::Result<Arc<Exporter>> {
-    let handle = PrometheusBuilder::new()
-        .install_recorder()
-        .context("cannot install the metrics recorder")?;
-    let exporter = Exporter {
+) -> Arc<Exporter> {
+    Arc::new(Exporter {
         handle,
         queue_directory,
         policies,
-    };
-    Ok(Arc::new(exporter))
+    })
 }
 
 /// Answers scrapes on `listener` until `shutdown`.

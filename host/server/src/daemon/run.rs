@@ -30,6 +30,12 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         tracing::info!(target: "postern/master", "no config file at {}; running the embedded default", crate::config::DEFAULT_PATH);
     }
     tracing::info!(target: "postern/master", "data in {} (queue {}, mailboxes {})", m.data_directory.display(), m.queue_directory.display(), m.virtual_mailbox_base.display());
+    // The Prometheus recorder first, when there is an endpoint: every
+    // counter from here on (recovery, the first sessions) reaches it.
+    let recorder = match config.metrics_listen {
+        Some(_) => Some(crate::metrics::install()?),
+        None => None,
+    };
     let parts = Parts::build(&config)?;
     // What the mailbox store fsyncs (Dovecot's `mail_fsync`).
     let fsync = config.value("mail_fsync").unwrap_or_default();
@@ -237,9 +243,10 @@ pub async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         )));
     }
     // The optional Prometheus endpoint (host/server/src/metrics.rs).
-    let metrics = match metrics_listener {
-        Some(listener) => {
-            let exporter = crate::metrics::start(m.queue_directory.clone(), policies.clone())?;
+    let metrics = match metrics_listener.zip(recorder) {
+        Some((listener, recorder)) => {
+            let exporter =
+                crate::metrics::exporter(recorder, m.queue_directory.clone(), policies.clone());
             let addr = listener.local_addr()?;
             tracing::info!(target: "postern/master", "listening on metrics http://{addr}/metrics");
             bound.push(format!("metrics http://{addr}/metrics"));
