@@ -27,6 +27,8 @@
 //! - [`aliases`]: [`aliases`] (the /etc/aliases and `:include:` reader).
 //! - [`maildir`]: [`maildir_name`] (Maildir file names, flags, folder
 //!   names, dovecot-uidlist).
+//! - [`queue`]: [`queue_file`] (the queue file format: its parser against
+//!   its writer, and its checksum).
 
 pub mod aliases;
 #[cfg(feature = "config")]
@@ -34,6 +36,7 @@ pub mod config;
 pub mod imap;
 pub mod maildir;
 pub mod pop3;
+pub mod queue;
 pub mod smtp;
 pub mod tables;
 
@@ -43,6 +46,7 @@ pub use config::config;
 pub use imap::imap_command;
 pub use maildir::maildir_name;
 pub use pop3::pop3_command;
+pub use queue::queue_file;
 pub use smtp::{smtp_command, smtp_data};
 pub use tables::access_table;
 
@@ -60,6 +64,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("access_table", access_table),
     ("aliases", aliases),
     ("maildir_name", maildir_name),
+    ("queue_file", queue_file),
 ];
 
 /// Splits `data` into its control byte and the stream after it.

@@ -74,6 +74,24 @@ pub(crate) use write::{
 const MAGIC: &str = "POSTERN-QUEUE";
 const VERSION: &str = "1";
 
+/// Reads a whole queue file as the daemon does (the `id` record not
+/// checked against a file name): the message, its recipients' states and
+/// what its status records say. For tools and the fuzz target; the
+/// daemon reads through the spool.
+pub fn read_file(bytes: &[u8]) -> Result<QueuedMessage, crate::ParseError> {
+    parse(bytes).map(|parsed| parsed.message)
+}
+
+/// The bytes of a new queue file for message `id`: its envelope records
+/// with their checksum, `content`, and the end marker, as the daemon
+/// writes one before its 250 (no status record yet).
+pub fn new_file(id: &QueueId, envelope: &Envelope, content: &[u8]) -> Vec<u8> {
+    let mut file = header(id, envelope, content);
+    file.extend_from_slice(content);
+    file.extend_from_slice(END_MARKER);
+    file
+}
+
 /// The key of the checksum record, the second line of the file.
 const SUM: &str = "sum";
 

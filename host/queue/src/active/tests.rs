@@ -107,9 +107,7 @@ fn a_message_that_leaves_early_drops_its_other_entries() {
 
 fn loaded(id: &QueueId, content: usize) -> Loaded {
     let body = vec![b'x'; content];
-    let mut bytes = crate::format::header(id, &crate::testing::envelope(&["a@x.org"]), &body);
-    bytes.extend_from_slice(&body);
-    bytes.extend_from_slice(crate::format::END_MARKER);
+    let bytes = crate::format::new_file(id, &crate::testing::envelope(&["a@x.org"]), &body);
     let len = bytes.len() as u64;
     let message = crate::format::parse(&bytes).unwrap().message;
     Loaded { message, len }

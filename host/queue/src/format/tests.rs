@@ -12,10 +12,7 @@ use crate::error::ParseError;
 use crate::testing::{envelope, sample_content};
 
 fn file(id: &QueueId, env: &Envelope, content: &[u8]) -> Vec<u8> {
-    let mut f = header(id, env, content);
-    f.extend_from_slice(content);
-    f.extend_from_slice(END_MARKER);
-    f
+    new_file(id, env, content)
 }
 
 fn id() -> QueueId {
