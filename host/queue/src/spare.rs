@@ -29,7 +29,9 @@
 //! Why that is enough: the spare's inode is on disk under some name,
 //! its first one made durable by the fsync of `active/` that acknowledged
 //! its first message, every later one by a rename, which a crash applies
-//! whole or not at all, in order. So after a crash the synced message is
+//! whole or not at all, in order (what journaling file systems do, and
+//! what the queue's other moves already rest on: `Spool::move_to`). So
+//! after a crash the synced message is
 //! on disk under one of the names its file went through: its own id in
 //! `active/` (or `hold/`), the spare's name in `spare/`, or the name of a
 //! message the file held before, in `active/`. Each file says which
