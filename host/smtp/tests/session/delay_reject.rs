@@ -7,7 +7,16 @@
 use postern_mail::{Decision, PolicyRequest, Stage, Verdict};
 use postern_smtp::SessionSettings;
 
-use crate::harness::{Server, codes, permit_with, refuse, settings};
+use crate::harness::{Client, Server, codes, permit_with, refuse, settings};
+
+/// Sends message `n` to alice in one transaction, which must be taken.
+async fn send_accepted(c: &mut Client, n: usize) {
+    assert_eq!(codes(&c.cmd("MAIL FROM:<s@x.test>").await), ["250"]);
+    assert_eq!(codes(&c.cmd("RCPT TO:<alice@local.test>").await), ["250"]);
+    assert_eq!(codes(&c.cmd("DATA").await), ["354"]);
+    let r = c.cmd(&format!("Subject: {n}\r\n\r\nbody\r\n.")).await;
+    assert_eq!(codes(&r), ["250"], "{r}");
+}
 
 fn undelayed() -> SessionSettings {
     SessionSettings {
@@ -160,11 +169,7 @@ async fn an_action_at_connect_applies_to_every_message() {
     let mut c = server.client().await;
     c.ehlo().await;
     for n in 0..2 {
-        assert_eq!(codes(&c.cmd("MAIL FROM:<s@x.test>").await), ["250"]);
-        assert_eq!(codes(&c.cmd("RCPT TO:<alice@local.test>").await), ["250"]);
-        assert_eq!(codes(&c.cmd("DATA").await), ["354"]);
-        let r = c.cmd(&format!("Subject: {n}\r\n\r\nbody\r\n.")).await;
-        assert_eq!(codes(&r), ["250"], "{r}");
+        send_accepted(&mut c, n).await;
     }
     c.cmd("QUIT").await;
     let done = server.done().await;
@@ -189,11 +194,7 @@ async fn a_new_helo_drops_what_the_helo_list_chose_for_the_old_name() {
     let mut c = server.client().await;
     for (n, name) in ["suspect.test", "clean.test"].into_iter().enumerate() {
         assert_eq!(codes(&c.cmd(&format!("EHLO {name}")).await), ["250"]);
-        assert_eq!(codes(&c.cmd("MAIL FROM:<s@x.test>").await), ["250"]);
-        assert_eq!(codes(&c.cmd("RCPT TO:<alice@local.test>").await), ["250"]);
-        assert_eq!(codes(&c.cmd("DATA").await), ["354"]);
-        let r = c.cmd(&format!("Subject: {n}\r\n\r\nbody\r\n.")).await;
-        assert_eq!(codes(&r), ["250"], "{r}");
+        send_accepted(&mut c, n).await;
     }
     c.cmd("QUIT").await;
     let done = server.done().await;
