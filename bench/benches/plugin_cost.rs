@@ -71,8 +71,10 @@ fn snapshot(runtime: &Runtime, name: &str, nameserver: std::net::SocketAddr) -> 
     let plan = world::plan(name);
     let mut config = PolicyConfig::default().with(plan.stage, vec![plan.entry]);
     config.tables = world::tables();
-    // A fresh instance for every call: the cost this table reports.
+    // A fresh instance for every call, and a call for every request
+    // (no verdict kept): the cost this table reports.
     config.limits.max_use = 1;
+    config.limits.verdict_cache = 0;
     config.dns = DnsConfig {
         nameservers: vec![nameserver],
         timeout: Duration::from_secs(2),

@@ -95,11 +95,37 @@ impl Setup {
         self.snapshot_with(runtime, entries, 1)
     }
 
+    /// Every row but "kept verdict" measures calls: no verdict is kept
+    /// (`verdict_cache` 0), although the standard plugins declare what
+    /// theirs depend on.
     fn snapshot_with(&self, runtime: &Runtime, entries: Vec<Entry>, max_use: u32) -> Snapshot {
+        self.snapshot_keeping(runtime, entries, max_use, 0)
+    }
+
+    fn snapshot_keeping(
+        &self,
+        runtime: &Runtime,
+        entries: Vec<Entry>,
+        max_use: u32,
+        verdict_cache: usize,
+    ) -> Snapshot {
         let mut config = PolicyConfig::default().with(Stage::Recipient, entries);
         config.plugin_dir = Some(self.plugin_dir.clone());
         config.limits.max_use = max_use;
+        config.limits.verdict_cache = verdict_cache;
         runtime.load(&config).unwrap()
+    }
+
+    /// The same plugin, its verdict kept (`host.cache-verdicts`, the
+    /// default `verdict_cache`): a request like the last one is answered
+    /// without a call.
+    fn one_kept(&self) -> Snapshot {
+        self.snapshot_keeping(
+            &self.runtime,
+            vec![Entry::from_line("permit_mynetworks").unwrap()],
+            100,
+            postern_policy::Limits::default().verdict_cache,
+        )
     }
 
     /// `permit` alone: no plugin, the chain's own cost.
@@ -186,6 +212,7 @@ fn policy(c: &mut Criterion) {
     let one = setup.one(&setup.runtime);
     let chain8 = setup.chain8(&setup.runtime);
     let one_reused = setup.one_reused();
+    let one_kept = setup.one_kept();
     let one_on_demand = setup.one(&setup.on_demand);
     let chain8_on_demand = setup.chain8(&setup.on_demand);
     assert_eq!(
@@ -206,6 +233,7 @@ fn policy(c: &mut Criterion) {
             &trusted,
             false,
         ),
+        ("one plugin, kept verdict", &one_kept, &trusted, false),
         (
             "one plugin call, on demand",
             &one_on_demand,
@@ -244,6 +272,9 @@ fn policy(c: &mut Criterion) {
     });
     group.bench_function("chain of 8 plugins at RCPT", |b| {
         b.iter(|| rt.block_on(chain8.check(black_box(&untrusted))))
+    });
+    group.bench_function("one plugin, kept verdict", |b| {
+        b.iter(|| rt.block_on(one_kept.check(black_box(&trusted))))
     });
     group.bench_function("one plugin call, on demand (no pool)", |b| {
         b.iter(|| rt.block_on(one_on_demand.check(black_box(&trusted))))

@@ -42,6 +42,8 @@ fn main() {
     );
     config.plugin_dir = std::env::var_os("PLUGIN_DIR").map(Into::into);
     config.limits.max_use = max_use;
+    // Calls, not kept verdicts (`host.cache-verdicts`).
+    config.limits.verdict_cache = 0;
     let snapshot = runtime.load(&config).unwrap();
     let mut request = PolicyRequest::new(Stage::Recipient);
     request.protocol_name = "ESMTP".to_owned();

@@ -192,10 +192,21 @@ fn under_load(guest: &str, what: &str) {
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|cols| cols.first() == Some(&guest))
         .unwrap_or_default();
-    let (calls, failed) = (
-        row.get(5).copied().unwrap_or("?"),
-        row.get(6).copied().unwrap_or("?"),
-    );
+    // Columns by their header's names.
+    let header: Vec<&str> = listing
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .and_then(|i| row.get(i).copied())
+            .unwrap_or("?")
+    };
+    let (calls, failed) = (column("CALLS"), column("FAILED"));
     eprintln!(
         "fault_plugins: {guest} {what}: {} hostile transactions in {SESSIONS} sessions, answered \
          451 in median {:.0} ms, slowest {:.0} ms ({by_guest} by its on_error, \

@@ -229,6 +229,10 @@ fn metrics_scraped_while_mail_flows_match_the_log() {
     // and at least one.
     let made = sample_sum(&scrape, "postern_plugin_instances_total", "");
     assert!(made >= 1.0 && made <= calls, "{scrape}");
+    // And declare what their verdicts depend on: requests alike were
+    // answered from kept verdicts.
+    let kept = sample_sum(&scrape, "postern_plugin_cached_total", "");
+    assert!(kept > 0.0, "{scrape}");
     assert!(
         scrape.contains("postern_plugin_duration_seconds_bucket{plugin=\""),
         "{scrape}"

@@ -154,6 +154,7 @@ fn list_shows_the_running_servers_counters() {
             "SIZE",
             "LISTS",
             "CALLS",
+            "CACHED",
             "INSTANCES",
             "FAILED",
             "P50",
@@ -162,21 +163,23 @@ fn list_shows_the_running_servers_counters() {
         ]
     );
     let mynetworks = row(&listing, "permit_mynetworks");
-    // Three calls in two transactions still open at once: two
-    // instances (one transaction's instance serves only it).
-    assert_eq!(mynetworks[5..8], ["3", "2", "0"], "{listing}");
+    // Three requests: the second trusted one is answered with the first
+    // one's kept verdict (the plugin's verdict is `trusted`'s alone), so
+    // two calls, in two transactions still open at once: two instances
+    // (one transaction's instance serves only it).
+    assert_eq!(mynetworks[5..9], ["2", "1", "2", "0"], "{listing}");
     assert!(
-        mynetworks[8].ends_with("us") || mynetworks[8].ends_with("ms"),
+        mynetworks[9].ends_with("us") || mynetworks[9].ends_with("ms"),
         "{listing}"
     );
-    assert_eq!(mynetworks[10], "dunno:1,permit:2", "{listing}");
+    assert_eq!(mynetworks[11], "dunno:1,permit:2", "{listing}");
     let relay = row(&listing, "reject_unauth_destination");
-    assert_eq!(relay[5..7], ["1", "1"], "{listing}");
-    assert_eq!(relay[10], "reject:1", "{listing}");
+    assert_eq!(relay[5..8], ["1", "0", "1"], "{listing}");
+    assert_eq!(relay[11], "reject:1", "{listing}");
     // Not in the running snapshot's lists: no counters.
     assert_eq!(
         row(&listing, "test_hostile")[5..],
-        ["-", "-", "-", "-", "-", "-"]
+        ["-", "-", "-", "-", "-", "-", "-"]
     );
     assert!(!stderr(&out).contains("control socket"), "{}", stderr(&out));
 }
@@ -196,6 +199,13 @@ fn test_prints_a_standard_plugins_verdict_as_postfix_says_it() {
         lines
             .next()
             .is_some_and(|l| l.starts_with("time: ") && l.ends_with(" ms")),
+        "{text}"
+    );
+    // What the plugin declared its verdicts depend on, which is all the
+    // test showed it.
+    assert_eq!(
+        lines.next(),
+        Some("cache: verdicts kept 86400 s by recipient, recipient-class"),
         "{text}"
     );
 

@@ -18,6 +18,7 @@ use crate::deadline::{Deadline, HostWait, Over};
 use crate::dns::Dns;
 use crate::kv::Kv;
 use crate::limits::{Limiter, Limits};
+use crate::verdicts::CacheSpec;
 
 /// What the imports reach beyond the store: the resolver and tables of
 /// the snapshot, and the runtime's key-value store.
@@ -67,6 +68,13 @@ pub(crate) struct State {
     /// Set when the guest called `host.reuse-instances`: this instance may
     /// serve later transactions ([`crate::reuse`]).
     pub(crate) reuse_asked: bool,
+    /// What the guest declared with `host.cache-verdicts`; read from the
+    /// load-time `init` only ([`crate::verdicts`]).
+    pub(crate) cache_asked: Option<CacheSpec>,
+    /// Set when this call did something its verdict may depend on beyond
+    /// the request (wrote to `kv`, took the message, had a DNS lookup
+    /// fail other than with NXDOMAIN): its verdict is not kept.
+    pub(crate) uncacheable: bool,
     limits: Limits,
 }
 
@@ -106,6 +114,8 @@ impl State {
             added: Vec::new(),
             refusal: None,
             reuse_asked: false,
+            cache_asked: None,
+            uncacheable: false,
             limits,
         }
     }
@@ -127,6 +137,7 @@ impl State {
         self.logs_dropped = 0;
         self.message = message;
         self.added.clear();
+        self.uncacheable = false;
     }
 
     /// Ends a call: the message goes (handles the guest kept still hold
@@ -202,6 +213,10 @@ impl Host for State {
     fn reuse_instances(&mut self) {
         self.reuse_asked = true;
     }
+
+    fn cache_verdicts(&mut self, attributes: Vec<types::Attribute>, ttl_seconds: u32) {
+        self.cache_asked = CacheSpec::new(attributes, ttl_seconds);
+    }
 }
 
 impl State {
@@ -222,6 +237,11 @@ impl State {
         drop(waiting);
         self.dns_left = self.dns_left.saturating_sub(took.min(limit));
         if let Err(e) = &result {
+            // NXDOMAIN is an answer (an RBL's "not listed"); the rest may
+            // be different in a minute.
+            if !matches!(e, DnsError::Nxdomain) {
+                self.uncacheable = true;
+            }
             let name = one_line(name, 256);
             tracing::debug!(target: "postern/policy", plugin = &*self.plugin, "dns {kind} {name}: {e:?}");
         }
@@ -287,6 +307,7 @@ impl kv::Host for State {
     }
 
     fn set(&mut self, key: String, value: String, ttl_seconds: u64) -> wasmtime::Result<()> {
+        self.uncacheable = true;
         Ok(self
             .services
             .kv
@@ -294,6 +315,7 @@ impl kv::Host for State {
     }
 
     fn incr(&mut self, key: String, delta: i64, ttl_seconds: u64) -> wasmtime::Result<i64> {
+        self.uncacheable = true;
         Ok(self
             .services
             .kv

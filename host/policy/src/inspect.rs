@@ -28,6 +28,7 @@ use crate::error::{Error, Place};
 use crate::host::Services;
 use crate::plugin::{CallError, LoadedPlugin};
 use crate::runtime::{Runtime, builtin_verdict};
+use crate::verdicts::{VerdictCache, attribute_name};
 
 /// Where a plugin's component comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +106,10 @@ pub struct Trial {
     /// Header fields an end-of-data plugin added (`message.add-header`),
     /// as the lines that would be prepended.
     pub added: Vec<String>,
+    /// What `init` declared with `host.cache-verdicts`: the attributes a
+    /// verdict is kept by, as WIT names them, and for how long. The check
+    /// then saw only those attributes, as in the server.
+    pub cache: Option<(Vec<String>, Duration)>,
 }
 
 impl Runtime {
@@ -153,6 +158,7 @@ impl Runtime {
                 outcome: Ok(builtin_verdict(builtin)),
                 took: Duration::ZERO,
                 added: Vec::new(),
+                cache: None,
             });
         }
         let name = entry.name();
@@ -205,11 +211,20 @@ impl Runtime {
                     outcome: Err(TrialFailure::Failed(cause)),
                     took: Duration::ZERO,
                     added: Vec::new(),
+                    cache: None,
                 });
             }
         };
         // On a thread of its own, for the reason `Runtime::load` gives.
+        // `init` first, as a load runs it: what it declares decides what
+        // the check sees.
         let run = || {
+            let declared = match wasmtime_wasi::runtime::in_tokio(plugin.init(entry.args())) {
+                Ok(declared) => declared,
+                Err(refused) => return (Err(refused), Duration::ZERO, None),
+            };
+            let cache = declared.map(|spec| VerdictCache::new(spec, 0));
+            let masked = cache.as_ref().map(|c| c.mask(&wit));
             let started = Instant::now();
             let mut held = None;
             let message = request
@@ -218,15 +233,23 @@ impl Runtime {
                 .map(|m| Arc::new(crate::message::Parsed::new(m)));
             let answer = wasmtime_wasi::runtime::in_tokio(plugin.check(
                 entry.args(),
-                &wit,
+                masked.as_ref().unwrap_or(&wit),
                 message.as_ref(),
                 &mut held,
             ));
-            (answer, started.elapsed())
+            (answer, started.elapsed(), cache)
         };
-        let (answer, took) = thread::scope(|s| s.spawn(run).join()).map_err(|_| {
+        let (answer, took, cache) = thread::scope(|s| s.spawn(run).join()).map_err(|_| {
             Error::Engine("the thread running the plugin's trial panicked".to_owned())
         })?;
+        let cache = cache.map(|c| {
+            let spec = c.spec();
+            let names = spec
+                .attributes
+                .iter()
+                .map(|a| attribute_name(*a).to_owned());
+            (names.collect(), spec.ttl)
+        });
         let mut added = Vec::new();
         let outcome = match answer {
             Ok(answer) => {
@@ -240,6 +263,7 @@ impl Runtime {
             outcome,
             took,
             added,
+            cache,
         })
     }
 }

@@ -53,6 +53,11 @@
 //! a session ([`Snapshot::check`]) has instances of its own.
 //! `bench/README.md` has the cost of a call.
 //!
+//! A plugin may declare, in `init`, which attributes of the request its
+//! verdict depends on (`host.cache-verdicts`); its entry then keeps
+//! verdicts and answers a request like an earlier one without a call,
+//! and its calls see only those attributes.
+//!
 //! End-of-data plugins read the message (header fields, body in slices)
 //! through the `message` resource and may add header fields, which become
 //! PREPEND actions of their entry.
@@ -90,6 +95,8 @@
 //!   meters each poll and tells the waits between polls apart.
 //! - [`dns`]: [`DnsConfig`] and the resolver behind the `dns` import.
 //! - `kv`: the store behind the `kv` import.
+//! - `verdicts`: the verdicts kept for a plugin that declared what they
+//!   depend on (`host.cache-verdicts`).
 //! - `convert`: requests out, verdicts in (checked).
 //! - `engine`: the wasmtime engines (pooled, on demand), their epoch
 //!   ticker and on-disk cache; [`Pool`].
@@ -118,6 +125,7 @@ pub mod runtime;
 pub mod snapshot;
 mod standard;
 pub mod stats;
+mod verdicts;
 
 pub use class::MAX_CLASS_DEPTH;
 pub use config::{DEFAULT_MAX_FAILURES, PolicyConfig};

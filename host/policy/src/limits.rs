@@ -64,6 +64,12 @@ pub struct Limits {
     /// dropped: 100 s, Postfix's `max_idle` for its daemons, so that the
     /// instances a burst of mail made go once it is over.
     pub max_idle: Duration,
+    /// How many verdicts one entry keeps, for a plugin that declared what
+    /// they depend on (`host.cache-verdicts`, `crate::verdicts`). 1,024:
+    /// the clients and recipients of a busy minute, at a few hundred
+    /// bytes each (the declared attributes and the verdict), so that ten
+    /// caching entries hold a few MiB at most. 0: no verdict is kept.
+    pub verdict_cache: usize,
 }
 
 impl Default for Limits {
@@ -77,6 +83,7 @@ impl Default for Limits {
             log_lines: 16,
             max_use: 100,
             max_idle: Duration::from_secs(100),
+            verdict_cache: 1024,
         }
     }
 }

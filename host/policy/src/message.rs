@@ -139,6 +139,8 @@ impl Host for State {
         let Some(message) = self.message.clone() else {
             return Ok(None);
         };
+        // A verdict that read the message is not the request's alone.
+        self.uncacheable = true;
         if self.handles >= MAX_HANDLES {
             return Err(wasmtime::Error::msg(format!(
                 "message: more than {MAX_HANDLES} handles held at once"

@@ -38,6 +38,7 @@ use crate::host::{Services, State, one_line};
 use crate::limits::Limits;
 use crate::reuse::{Home, Idle};
 use crate::stats::Counters;
+use crate::verdicts::CacheSpec;
 
 /// The longest failure cause kept for a log line.
 const MAX_CAUSE: usize = 400;
@@ -117,6 +118,10 @@ pub(crate) struct Answer {
     pub(crate) verdict: types::Verdict,
     /// Header lines added through `message.add-header`.
     pub(crate) added: Vec<String>,
+    /// Whether the verdict is the request's alone, so that it may be
+    /// kept ([`crate::verdicts`]): no header added, no `kv` written, no
+    /// message taken or held, no DNS failure.
+    pub(crate) cacheable: bool,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -141,10 +146,15 @@ pub(crate) enum CallError {
 
 impl LoadedPlugin {
     /// Runs `init(args)` in a store of its own, dropped afterwards: the
-    /// load-time check of an entry's arguments.
-    pub(crate) async fn init(&self, args: &[(String, String)]) -> Result<(), CallError> {
+    /// load-time check of an entry's arguments. Returns what `init`
+    /// declared with `host.cache-verdicts`, if anything.
+    pub(crate) async fn init(
+        &self,
+        args: &[(String, String)],
+    ) -> Result<Option<CacheSpec>, CallError> {
         let mut held = None;
-        self.run(args, None, None, &mut held).await.map(drop)
+        self.run(args, None, None, &mut held).await?;
+        Ok(held.and_then(|mut live| live.store.data_mut().cache_asked.take()))
     }
 
     /// Runs `check(request)` in the instance `held` (made, with `init`,
@@ -254,7 +264,12 @@ impl LoadedPlugin {
         match outcome {
             Ok(Ok(Ok(verdict))) => {
                 let added = std::mem::take(&mut state.added);
-                let answer = verdict.map(|verdict| Answer { verdict, added });
+                let cacheable = !state.uncacheable && added.is_empty() && state.handles == 0;
+                let answer = verdict.map(|verdict| Answer {
+                    verdict,
+                    added,
+                    cacheable,
+                });
                 *held = Some(live);
                 Ok(answer)
             }

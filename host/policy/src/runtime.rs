@@ -21,6 +21,7 @@ use crate::plugin::{self, CallError, LoadedPlugin};
 use crate::reuse::{Idle, IdleBudget};
 use crate::snapshot::{LoadedEntry, Snapshot, Target};
 use crate::stats::Counters;
+use crate::verdicts::VerdictCache;
 
 /// The plugins a [`Runtime`] has without a plugin directory.
 type Embedded = &'static [(&'static str, &'static [u8])];
@@ -290,7 +291,14 @@ fn init_all(
                 };
                 let args = item.entry.args();
                 match wasmtime_wasi::runtime::in_tokio(plugin.init(args)) {
-                    Ok(_) => {}
+                    Ok(declared) => {
+                        let cache = declared
+                            .map(|spec| VerdictCache::new(spec, plugin.limits.verdict_cache));
+                        if let Some(cache) = cache {
+                            // Each entry is initialized once, here.
+                            let _ = item.verdicts.set(cache);
+                        }
+                    }
                     Err(CallError::Refused(message)) => {
                         return Err(Error::InitRefused {
                             place: place.clone(),

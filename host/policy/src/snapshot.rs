@@ -21,8 +21,8 @@ mod eval;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
@@ -33,6 +33,7 @@ use crate::entry::Entry;
 use crate::plugin::LoadedPlugin;
 use crate::reuse::Instances;
 use crate::stats::PluginStats;
+use crate::verdicts::VerdictCache;
 
 /// What one entry runs.
 #[derive(Debug)]
@@ -54,6 +55,10 @@ pub(crate) struct LoadedEntry {
     /// `max_failures` the entry is no longer called until reload (a new
     /// snapshot starts at 0).
     failures: AtomicU32,
+    /// The verdicts kept for a plugin entry whose load-time `init`
+    /// declared what they depend on ([`crate::verdicts`]); set once, by
+    /// the load, before the snapshot serves.
+    pub(crate) verdicts: OnceLock<VerdictCache>,
 }
 
 impl LoadedEntry {
@@ -62,6 +67,7 @@ impl LoadedEntry {
             entry,
             target,
             failures: AtomicU32::new(0),
+            verdicts: OnceLock::new(),
         }
     }
 }

@@ -40,6 +40,9 @@ pub(crate) struct Counters {
     /// Instances made (instantiation and `init`); the other calls went to
     /// an instance already made ([`crate::reuse`]).
     instances: AtomicU64,
+    /// Requests answered with a kept verdict, without a call
+    /// ([`crate::verdicts`]).
+    cached: AtomicU64,
     failures: AtomicU64,
     verdicts: [AtomicU64; VERDICT_KINDS.len()],
     latency: [AtomicU64; BUCKETS],
@@ -62,6 +65,13 @@ impl Counters {
         self.latency[bucket.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one request answered with a kept verdict: no call, but a
+    /// verdict like any other.
+    pub(crate) fn cached(&self, verdict: &Verdict) {
+        self.cached.fetch_add(1, Ordering::Relaxed);
+        self.verdicts[kind(verdict)].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts one instance made.
     pub(crate) fn instantiated(&self) {
         self.instances.fetch_add(1, Ordering::Relaxed);
@@ -78,6 +88,7 @@ impl Counters {
             name: name.to_owned(),
             calls: self.calls.load(Ordering::Relaxed),
             instances: self.instances.load(Ordering::Relaxed),
+            cached: self.cached.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             verdicts: VERDICT_KINDS
                 .iter()
@@ -106,10 +117,14 @@ pub struct PluginStats {
     /// the calls' transactions for a plugin that does not ask for reuse,
     /// far fewer for one that does (`host.reuse-instances`).
     pub instances: u64,
+    /// Requests answered with a verdict kept from an earlier call, with
+    /// no call (`host.cache-verdicts`); not counted in `calls`.
+    pub cached: u64,
     /// Calls that failed (trap, deadline, limit, bad answer): the entry's
     /// `on_error` answered.
     pub failures: u64,
-    /// Verdicts by kind ([`VERDICT_KINDS`]), those that occurred.
+    /// Verdicts by kind ([`VERDICT_KINDS`]), those that occurred, kept
+    /// ones included.
     pub verdicts: Vec<(&'static str, u64)>,
     /// The median call time, as the upper bound of its histogram bucket
     /// (within a factor of two); `None` before the first call.

@@ -224,8 +224,13 @@ type PluginCount = fn(&postern_policy::PluginStats) -> u64;
 /// The running snapshot's per-plugin counters and latency histograms.
 fn plugin_section(stats: &[postern_policy::PluginStats]) -> String {
     let mut out = String::new();
-    let counters: [(&str, &str, PluginCount); 3] = [
+    let counters: [(&str, &str, PluginCount); 4] = [
         ("calls", "Plugin calls since the last reload.", |s| s.calls),
+        (
+            "cached",
+            "Requests answered with a verdict a plugin's earlier call left (host.cache-verdicts), without a call, since the last reload.",
+            |s| s.cached,
+        ),
         (
             "instances",
             "Plugin instances made (instantiation and init) since the last reload; the other calls reused one.",

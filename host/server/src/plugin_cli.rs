@@ -151,15 +151,25 @@ fn list(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 /// The listing: a header and one line per plugin, columns aligned; with
-/// `live` counters, six more columns (`-` for a plugin the running
+/// `live` counters, seven more columns (`-` for a plugin the running
 /// snapshot does not have).
 fn table(plugins: &[PluginInfo], live: Option<&[LiveStats]>) -> String {
     let mut header: Vec<String> = ["NAME", "SOURCE", "SHA256", "SIZE", "LISTS"]
         .map(str::to_owned)
         .to_vec();
     if live.is_some() {
-        header
-            .extend(["CALLS", "INSTANCES", "FAILED", "P50", "P99", "VERDICTS"].map(str::to_owned));
+        header.extend(
+            [
+                "CALLS",
+                "CACHED",
+                "INSTANCES",
+                "FAILED",
+                "P50",
+                "P99",
+                "VERDICTS",
+            ]
+            .map(str::to_owned),
+        );
     }
     let mut rows = vec![header];
     for p in plugins {
@@ -202,18 +212,20 @@ fn table(plugins: &[PluginInfo], live: Option<&[LiveStats]>) -> String {
     out
 }
 
-/// The counter columns of one plugin: calls, instances made, failures,
-/// p50, p99, verdicts as `kind:n,...`.
-fn live_columns(stats: Option<&LiveStats>) -> [String; 6] {
+/// The counter columns of one plugin: calls, requests answered with a
+/// kept verdict, instances made, failures, p50, p99, verdicts as
+/// `kind:n,...`.
+fn live_columns(stats: Option<&LiveStats>) -> [String; 7] {
     let Some(s) = stats else {
-        return ["-", "-", "-", "-", "-", "-"].map(str::to_owned);
+        return ["-", "-", "-", "-", "-", "-", "-"].map(str::to_owned);
     };
+    let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let latency = |d: Option<Duration>| d.map_or_else(|| "-".to_owned(), micros);
     let verdicts: Vec<String> = s.verdicts.iter().map(|(k, n)| format!("{k}:{n}")).collect();
     [
         s.calls.to_string(),
-        s.instances
-            .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+        count(s.cached),
+        count(s.instances),
         s.failures.to_string(),
         latency(s.p50),
         latency(s.p99),
@@ -262,6 +274,14 @@ fn test(config: &Config, t: TestArgs) -> anyhow::Result<ExitCode> {
             }
             println!("{}", postfix_words(&verdict));
             println!("time: {}", millis(trial.took));
+            if let Some((attributes, ttl)) = &trial.cache {
+                let by = if attributes.is_empty() {
+                    "the stage alone".to_owned()
+                } else {
+                    attributes.join(", ")
+                };
+                println!("cache: verdicts kept {} s by {by}", ttl.as_secs());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(failure) => {

@@ -16,15 +16,14 @@
 //! [`postern_plugin_sdk::destination`], shared with
 //! `reject_unauth_destination` and `permit_auth_destination`.
 
-use postern_plugin_sdk::{Args, Guest, Request, Verdict, destination, export_plugin};
+use postern_plugin_sdk::{Attribute, Guest, Request, Verdict, destination, export_plugin};
 
 /// The plugin; stateless.
 struct DeferUnauthDestination;
 
 impl Guest for DeferUnauthDestination {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        postern_plugin_sdk::host::reuse_instances();
-        Args::new(args).none()
+        postern_plugin_sdk::init_pure(args, &[Attribute::Recipient, Attribute::RecipientClass])
     }
 
     fn check(req: Request) -> Verdict {

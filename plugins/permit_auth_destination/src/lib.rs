@@ -9,15 +9,14 @@
 //! `reject_unauth_destination`, with the same test, the SDK's
 //! [`postern_plugin_sdk::destination`]. It takes no arguments.
 
-use postern_plugin_sdk::{Args, Guest, Request, Verdict, destination, export_plugin};
+use postern_plugin_sdk::{Attribute, Guest, Request, Verdict, destination, export_plugin};
 
 /// The plugin; stateless.
 struct PermitAuthDestination;
 
 impl Guest for PermitAuthDestination {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        postern_plugin_sdk::host::reuse_instances();
-        Args::new(args).none()
+        postern_plugin_sdk::init_pure(args, &[Attribute::Recipient, Attribute::RecipientClass])
     }
 
     fn check(req: Request) -> Verdict {

@@ -6,15 +6,14 @@
 //! has no opinion (dunno) and the next entry of the list decides. It takes
 //! no arguments.
 
-use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin};
+use postern_plugin_sdk::{Attribute, Guest, Request, Verdict, export_plugin};
 
 /// The plugin; stateless.
 struct PermitMynetworks;
 
 impl Guest for PermitMynetworks {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        postern_plugin_sdk::host::reuse_instances();
-        Args::new(args).none()
+        postern_plugin_sdk::init_pure(args, &[Attribute::Trusted])
     }
 
     fn check(req: Request) -> Verdict {

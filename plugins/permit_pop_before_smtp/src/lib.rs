@@ -9,15 +9,14 @@
 //! `reject_unauth_destination`, it lets roaming users relay without SMTP
 //! AUTH. It takes no arguments.
 
-use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin};
+use postern_plugin_sdk::{Attribute, Guest, Request, Verdict, export_plugin};
 
 /// The plugin; stateless.
 struct PermitPopBeforeSmtp;
 
 impl Guest for PermitPopBeforeSmtp {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        postern_plugin_sdk::host::reuse_instances();
-        Args::new(args).none()
+        postern_plugin_sdk::init_pure(args, &[Attribute::PopBeforeSmtp])
     }
 
     fn check(req: Request) -> Verdict {

@@ -7,15 +7,14 @@
 //! before `reject_unauth_destination`, it lets authenticated users relay,
 //! as submission needs. It takes no arguments.
 
-use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin};
+use postern_plugin_sdk::{Attribute, Guest, Request, Verdict, export_plugin};
 
 /// The plugin; stateless.
 struct PermitSaslAuthenticated;
 
 impl Guest for PermitSaslAuthenticated {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        postern_plugin_sdk::host::reuse_instances();
-        Args::new(args).none()
+        postern_plugin_sdk::init_pure(args, &[Attribute::SaslUsername])
     }
 
     fn check(req: Request) -> Verdict {

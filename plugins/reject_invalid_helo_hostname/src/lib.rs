@@ -11,7 +11,7 @@
 //! rule itself is in `postern_plugin_sdk::checks`.
 
 use postern_plugin_sdk::code::Code;
-use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin};
+use postern_plugin_sdk::{Attribute, Guest, Request, Verdict, checks, export_plugin};
 
 /// The reply code: Postfix's default, or the entry's `code`.
 static CODE: Code = Code::new(checks::INVALID_HOSTNAME_REJECT_CODE);
@@ -22,6 +22,10 @@ struct RejectInvalidHeloHostname;
 impl Guest for RejectInvalidHeloHostname {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
         postern_plugin_sdk::host::reuse_instances();
+        postern_plugin_sdk::host::cache_verdicts(
+            &[Attribute::HeloName],
+            postern_plugin_sdk::CACHE_MAX_SECONDS,
+        );
         CODE.init(args)
     }
 

@@ -9,7 +9,9 @@
 //! rule itself is in `postern_plugin_sdk::checks`.
 
 use postern_plugin_sdk::code::Code;
-use postern_plugin_sdk::{Guest, Request, Verdict, checks, checks::Party, export_plugin};
+use postern_plugin_sdk::{
+    Attribute, Guest, Request, Verdict, checks, checks::Party, export_plugin,
+};
 
 /// The reply code: Postfix's default, or the entry's `code`.
 static CODE: Code = Code::new(checks::NON_FQDN_REJECT_CODE);
@@ -20,6 +22,10 @@ struct RejectNonFqdnSender;
 impl Guest for RejectNonFqdnSender {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
         postern_plugin_sdk::host::reuse_instances();
+        postern_plugin_sdk::host::cache_verdicts(
+            &[Attribute::Sender],
+            postern_plugin_sdk::CACHE_MAX_SECONDS,
+        );
         CODE.init(args)
     }
 

@@ -17,7 +17,7 @@
 //! holds one, `code` is `$rbl_code` (`maps_rbl_reject_code`, 554). The
 //! parsing, lookups and replies are in `postern_plugin_sdk::rbl`.
 
-use postern_plugin_sdk::rbl::{Check, Target};
+use postern_plugin_sdk::rbl::{self, Check, Target};
 use postern_plugin_sdk::resolver::HostDns;
 use postern_plugin_sdk::{Entry, Guest, Request, Verdict, export_plugin};
 
@@ -29,8 +29,7 @@ struct RejectRhsblHelo;
 
 impl Guest for RejectRhsblHelo {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
-        postern_plugin_sdk::host::reuse_instances();
-        CHECK.init(Check::from_args(Target::Helo, false, args))
+        rbl::init(&CHECK, Target::Helo, false, args)
     }
 
     fn check(req: Request) -> Verdict {

@@ -12,7 +12,9 @@
 
 use postern_plugin_sdk::code::Code;
 use postern_plugin_sdk::resolver::HostDns;
-use postern_plugin_sdk::{Guest, Request, Verdict, checks, checks::Party, export_plugin};
+use postern_plugin_sdk::{
+    Attribute, Guest, Request, Verdict, checks, checks::Party, export_plugin,
+};
 
 /// The reply code: Postfix's default, or the entry's `code`.
 static CODE: Code = Code::new(checks::UNKNOWN_ADDRESS_REJECT_CODE);
@@ -23,6 +25,10 @@ struct RejectUnknownRecipientDomain;
 impl Guest for RejectUnknownRecipientDomain {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
         postern_plugin_sdk::host::reuse_instances();
+        postern_plugin_sdk::host::cache_verdicts(
+            &[Attribute::Recipient, Attribute::RecipientClass],
+            postern_plugin_sdk::CACHE_DNS_SECONDS,
+        );
         CODE.init(args)
     }
 

@@ -13,7 +13,7 @@
 
 use postern_plugin_sdk::code::Code;
 use postern_plugin_sdk::resolver::HostDns;
-use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin};
+use postern_plugin_sdk::{Attribute, Guest, Request, Verdict, checks, export_plugin};
 
 /// The reply code: Postfix's default, or the entry's `code`.
 static CODE: Code = Code::new(checks::UNKNOWN_CLIENT_REJECT_CODE);
@@ -24,6 +24,10 @@ struct RejectUnknownReverseClientHostname;
 impl Guest for RejectUnknownReverseClientHostname {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
         postern_plugin_sdk::host::reuse_instances();
+        postern_plugin_sdk::host::cache_verdicts(
+            &[Attribute::ClientAddress, Attribute::ReverseClientName],
+            postern_plugin_sdk::CACHE_DNS_SECONDS,
+        );
         CODE.init(args)
     }
 

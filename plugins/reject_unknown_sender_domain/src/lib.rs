@@ -13,7 +13,9 @@
 
 use postern_plugin_sdk::code::Code;
 use postern_plugin_sdk::resolver::HostDns;
-use postern_plugin_sdk::{Guest, Request, Verdict, checks, checks::Party, export_plugin};
+use postern_plugin_sdk::{
+    Attribute, Guest, Request, Verdict, checks, checks::Party, export_plugin,
+};
 
 /// The reply code: Postfix's default, or the entry's `code`.
 static CODE: Code = Code::new(checks::UNKNOWN_ADDRESS_REJECT_CODE);
@@ -24,6 +26,10 @@ struct RejectUnknownSenderDomain;
 impl Guest for RejectUnknownSenderDomain {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
         postern_plugin_sdk::host::reuse_instances();
+        postern_plugin_sdk::host::cache_verdicts(
+            &[Attribute::Sender, Attribute::SenderClass],
+            postern_plugin_sdk::CACHE_DNS_SECONDS,
+        );
         CODE.init(args)
     }
 

@@ -8,7 +8,7 @@
 //! A plugin is then:
 //!
 //! ```ignore
-//! use postern_plugin_sdk::{Args, Guest, Request, Verdict, export_plugin, host};
+//! use postern_plugin_sdk::{Args, Attribute, Guest, Request, Verdict, export_plugin, host};
 //!
 //! struct PermitMynetworks;
 //!
@@ -16,6 +16,9 @@
 //!     fn init(args: Vec<(String, String)>) -> Result<(), String> {
 //!         // Nothing is kept per transaction: an instance may serve many.
 //!         host::reuse_instances();
+//!         // The verdict is `trusted`'s alone: the host may keep it and
+//!         // answer the next request with the same `trusted` without a call.
+//!         host::cache_verdicts(&[Attribute::Trusted], postern_plugin_sdk::CACHE_MAX_SECONDS);
 //!         Args::new(args).none()
 //!     }
 //!
@@ -33,8 +36,10 @@
 //! # Layout
 //! - [`bindings`]: what `wit_bindgen::generate!` makes of the `plugin`
 //!   world, re-exported at the top ([`Request`], [`Verdict`], [`Reply`],
-//!   [`Stage`], [`DomainClass`], [`host`], [`dns`], [`tables`], [`kv`],
-//!   [`message`]).
+//!   [`Stage`], [`DomainClass`], [`Attribute`], [`host`], [`dns`],
+//!   [`tables`], [`kv`], [`message`]); [`init_pure`],
+//!   [`CACHE_MAX_SECONDS`] and [`CACHE_DNS_SECONDS`] for plugins whose
+//!   verdict is the request's alone (and the DNS's).
 //! - [`args`]: [`Args`], the entry's arguments; [`entry`]: [`Entry`],
 //!   them parsed and kept from `init` for every `check`.
 //! - [`reply`](mod@reply): [`reply`](fn@reply), [`reject`], [`defer`] with
@@ -88,6 +93,29 @@ pub mod state;
 pub mod template;
 pub mod unlisted;
 
+/// The longest the host keeps a verdict (`host.cache-verdicts`), a day:
+/// what a plugin whose verdict depends on its arguments and the request
+/// alone asks for. Its verdicts cannot go stale: the arguments and the
+/// tables are those of the loaded configuration, and a reload forgets
+/// every kept verdict.
+pub const CACHE_MAX_SECONDS: u32 = 86_400;
+
+/// How long a plugin whose verdict rests on DNS answers asks the host to
+/// keep it: 60 s, Postfix's `postscreen_dnsbl_min_ttl`, the least time its
+/// postscreen keeps a DNS list's answer. A change in the DNS (a new
+/// listing, a domain that comes into being) shows a minute late at most;
+/// the verdict of a call whose lookup failed is never kept.
+pub const CACHE_DNS_SECONDS: u32 = 60;
+
+/// `init` of a plugin without arguments whose verdict is a function of
+/// `attributes` alone: refuses any argument, offers its instances for
+/// reuse and its verdicts for [`CACHE_MAX_SECONDS`].
+pub fn init_pure(args: Vec<(String, String)>, attributes: &[Attribute]) -> Result<(), String> {
+    host::reuse_instances();
+    host::cache_verdicts(attributes, CACHE_MAX_SECONDS);
+    Args::new(args).none()
+}
+
 /// The generated bindings of the `postern:policy` `plugin` world.
 #[allow(unsafe_code, reason = "the canonical-ABI glue wit-bindgen generates")]
 #[allow(
@@ -108,7 +136,7 @@ pub mod bindings {
 }
 
 pub use args::Args;
-pub use bindings::postern::policy::types::{DomainClass, Reply, Stage};
+pub use bindings::postern::policy::types::{Attribute, DomainClass, Reply, Stage};
 pub use bindings::postern::policy::{dns, host, kv, message, tables};
 pub use bindings::{Guest, Request, Verdict, export_plugin};
 pub use entry::Entry;

@@ -26,7 +26,9 @@ use std::net::IpAddr;
 use crate::lookup::{NameStatus, reverse_name, verified_name};
 use crate::resolver::Resolver;
 use crate::template::{Template, reply_verdict};
-use crate::{Args, DomainClass, Request, Verdict, host, tables};
+use crate::{
+    Args, Attribute, CACHE_DNS_SECONDS, DomainClass, Entry, Request, Verdict, host, tables,
+};
 
 pub use list::{DnsList, Filter};
 pub use query::{Listing, address_query, domain_query, lookup};
@@ -127,6 +129,17 @@ fn authorized_destination(req: &Request) -> bool {
     )
 }
 
+/// The names of a reply template that quote the request, and the
+/// attributes they quote.
+const TEMPLATE_REQUEST_NAMES: [(&str, Attribute); 6] = [
+    ("client_address", Attribute::ClientAddress),
+    ("client_name", Attribute::ClientName),
+    ("reverse_client_name", Attribute::ReverseClientName),
+    ("helo_name", Attribute::HeloName),
+    ("sender", Attribute::Sender),
+    ("recipient", Attribute::Recipient),
+];
+
 /// The names a reply template may use.
 fn known(name: &str) -> bool {
     matches!(
@@ -144,6 +157,21 @@ fn known(name: &str) -> bool {
             | "sender"
             | "recipient"
     )
+}
+
+/// `init` of a DNS list plugin: the entry's check parsed from `args` and
+/// kept in `entry`, its instances offered for reuse and its verdicts for
+/// [`CACHE_DNS_SECONDS`] by the attributes they depend on.
+pub fn init(
+    entry: &Entry<Check>,
+    target: Target,
+    allow: bool,
+    args: Vec<(String, String)>,
+) -> Result<(), String> {
+    host::reuse_instances();
+    let check = Check::from_args(target, allow, args)?;
+    host::cache_verdicts(&check.attributes(), CACHE_DNS_SECONDS);
+    entry.init(Ok(check))
 }
 
 impl Check {
@@ -178,6 +206,40 @@ impl Check {
             reply_maps,
             code,
         })
+    }
+
+    /// The attributes of a request its verdict depends on, for
+    /// `host.cache-verdicts`: the target's, the recipient's for an allow
+    /// list (which never permits a relay), and those its reply template
+    /// quotes (all of them when replies come from `rbl_reply_maps`, whose
+    /// templates are read at the time of the reply).
+    pub fn attributes(&self) -> Vec<Attribute> {
+        let mut attributes = match self.target {
+            Target::ClientAddress => vec![Attribute::ClientAddress],
+            // Looked up in the DNS from the address when the server has
+            // no name.
+            Target::ClientName => vec![Attribute::ClientAddress, Attribute::ClientName],
+            Target::ReverseClientName => {
+                vec![Attribute::ClientAddress, Attribute::ReverseClientName]
+            }
+            Target::Helo => vec![Attribute::HeloName],
+            Target::Sender => vec![Attribute::Sender],
+            Target::Recipient => vec![Attribute::Recipient],
+        };
+        if self.allow {
+            attributes.extend([Attribute::Recipient, Attribute::RecipientClass]);
+        }
+        let quoted: Vec<&str> = match (&self.reply_maps, &self.reply) {
+            (Some(_), _) => TEMPLATE_REQUEST_NAMES.iter().map(|(n, _)| *n).collect(),
+            (None, Some(template)) => template.names(),
+            (None, None) => Vec::new(),
+        };
+        for name in quoted {
+            if let Some((_, a)) = TEMPLATE_REQUEST_NAMES.iter().find(|(n, _)| *n == name) {
+                attributes.push(*a);
+            }
+        }
+        attributes
     }
 
     /// Answers `req`.

@@ -81,6 +81,23 @@ impl Template {
         Ok(Template(parts))
     }
 
+    /// Every name the template uses, nested ones included, in order of
+    /// appearance (repeats kept).
+    pub fn names(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        for part in &self.0 {
+            match part {
+                Part::Text(_) => {}
+                Part::Value(n) => names.push(n.as_str()),
+                Part::IfSet(n, t) | Part::IfEmpty(n, t) => {
+                    names.push(n.as_str());
+                    names.extend(t.names());
+                }
+            }
+        }
+        names
+    }
+
     /// The text with each name replaced by `value(name)` (empty if none).
     pub fn expand(&self, value: &dyn Fn(&str) -> Option<String>) -> String {
         let mut out = String::new();

@@ -5,15 +5,18 @@
 //! Arguments: `verdict` (dunno, permit, reject, defer, defer_if_permit,
 //! defer_if_reject, hold, discard, prepend, redirect, bcc, warn, info,
 //! hangup, restriction), `code`,
-//! `enhanced`, `text`, and `log` (a message to send through `host.log`).
-//! In `text`, `{recipient}`, `{sender}`, `{client_address}`, `{stage}`,
-//! `{trusted}`, `{class}`, `{args}` and `{now}` are replaced from the
-//! request, the arguments and `host.now`.
+//! `enhanced`, `text`, `log` (a message to send through `host.log`), and
+//! `cache` (attribute names, comma-separated, for `host.cache-verdicts`,
+//! kept `cache_ttl` seconds, default 60).
+//! In `text`, `{recipient}`, `{sender}`, `{client_address}`, `{helo}`,
+//! `{instance}`, `{queue_id}`, `{stage}`, `{trusted}`, `{class}`, `{args}`
+//! and `{now}` are replaced from the request, the arguments and
+//! `host.now`.
 
 use std::sync::Mutex;
 
 use postern_plugin_sdk::host::{self, LogLevel};
-use postern_plugin_sdk::{Guest, Reply, Request, Verdict, export_plugin};
+use postern_plugin_sdk::{Attribute, Guest, Reply, Request, Verdict, export_plugin};
 
 /// The arguments saved by `init`.
 static ARGS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
@@ -50,7 +53,15 @@ impl Guest for Answer {
                 "code" if value.parse::<u16>().is_err() => {
                     return Err(format!("code: {value:?} is not a number"));
                 }
-                "verdict" | "code" | "enhanced" | "text" | "log" => {}
+                "cache" => {
+                    let ttl = args
+                        .iter()
+                        .find(|(k, _)| k == "cache_ttl")
+                        .map_or(Ok(60), |(_, v)| v.parse())
+                        .map_err(|_| "cache_ttl: not a number".to_owned())?;
+                    host::cache_verdicts(&Attribute::list(value)?, ttl);
+                }
+                "verdict" | "code" | "enhanced" | "text" | "log" | "cache_ttl" => {}
                 _ => return Err(format!("{key}: unknown argument")),
             }
         }
@@ -74,6 +85,9 @@ impl Guest for Answer {
             .replace("{recipient}", &req.recipient)
             .replace("{sender}", &req.sender)
             .replace("{client_address}", &req.client_address)
+            .replace("{helo}", &req.helo_name)
+            .replace("{instance}", &req.instance)
+            .replace("{queue_id}", &req.queue_id)
             .replace("{stage}", &format!("{:?}", req.stage))
             .replace("{trusted}", &req.trusted.to_string())
             .replace("{class}", &format!("{:?}", req.recipient_class))

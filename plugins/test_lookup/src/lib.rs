@@ -2,7 +2,9 @@
 //! imports and reports what it got, so that tests can check them against a
 //! real DNS server, real table files and the real store. Never embedded.
 //!
-//! Arguments: `check` = `dns` | `table` | `kv`.
+//! Arguments: `check` = `dns` | `table` | `kv`, and `cache` (attribute
+//! names for `host.cache-verdicts`, kept 60 s: a promise the `dns` and
+//! `kv` checks break, for the host's rules on what it keeps anyway).
 //! - `dns`: looks up A, AAAA, MX and TXT of the request's HELO name and
 //!   PTR of its client address, and answers `warn` with one line
 //!   `a=[..] aaaa=[..] mx=[..] txt=[..] ptr=[..]`, each an answer list or
@@ -19,7 +21,7 @@ use std::fmt::Debug;
 use std::sync::Mutex;
 
 use postern_plugin_sdk::dns::{self, DnsError};
-use postern_plugin_sdk::{Guest, Reply, Request, Verdict, export_plugin, kv, tables};
+use postern_plugin_sdk::{Attribute, Guest, Reply, Request, Verdict, export_plugin, kv, tables};
 
 /// The arguments saved by `init`.
 static ARGS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
@@ -53,6 +55,9 @@ impl Guest for Lookup {
                 "check" | "table" | "limit" | "ttl" => {
                     saved.insert(key, value);
                 }
+                // Promises what `check` does not keep, for the host's
+                // rules on what it keeps anyway.
+                "cache" => postern_plugin_sdk::host::cache_verdicts(&Attribute::list(&value)?, 60),
                 _ => return Err(format!("{key}: unknown argument")),
             }
         }

@@ -135,6 +135,23 @@ impl Snapshot {
         let wit = eval
             .wit
             .get_or_insert_with(|| convert::request(eval.request));
+        // An entry whose plugin declared what its verdicts depend on: a
+        // kept verdict answers, else the plugin sees only that.
+        let masked;
+        let mut keep = None;
+        let wit = match (item.verdicts.get(), &*wit) {
+            (Some(cache), Ok(request)) => {
+                let key = cache.key(request);
+                if let Some(verdict) = cache.get(&key, Instant::now()) {
+                    plugin.counters.cached(&verdict);
+                    return verdict;
+                }
+                masked = Ok(cache.mask(request));
+                keep = Some((cache, key));
+                &masked
+            }
+            _ => wit,
+        };
         let mut held = eval.instances.remove(plugin.instance_key);
         let call = Call {
             request: eval.request,
@@ -142,9 +159,12 @@ impl Snapshot {
             message: eval.message.as_ref(),
             max_failures: self.max_failures,
         };
-        let (added, verdict) = call.ask(item, plugin, &mut held).await;
+        let (added, verdict, cacheable) = call.ask(item, plugin, &mut held).await;
         if let Some(live) = held {
             eval.instances.insert(plugin.instance_key, live);
+        }
+        if let (Some((cache, key)), true) = (keep, cacheable) {
+            cache.put(key, verdict.clone(), Instant::now());
         }
         if !shadow {
             for line in added {
@@ -200,25 +220,26 @@ struct Call<'a> {
 
 impl Call<'_> {
     /// Calls one plugin entry in the instance `held` (made if there is
-    /// none); returns the header fields it added and its verdict. A
-    /// failure becomes the entry's `on_error` (and drops the instance), as
-    /// does an entry taken out after `max_failures` failures in a row.
+    /// none); returns the header fields it added, its verdict, and whether
+    /// the verdict may be kept ([`crate::verdicts`]). A failure becomes
+    /// the entry's `on_error` (and drops the instance), as does an entry
+    /// taken out after `max_failures` failures in a row; neither is kept.
     async fn ask(
         &self,
         item: &LoadedEntry,
         plugin: &LoadedPlugin,
         held: &mut Option<Live>,
-    ) -> (Vec<String>, Verdict) {
+    ) -> (Vec<String>, Verdict, bool) {
         let (request, max_failures) = (self.request, self.max_failures);
         let entry = &item.entry;
         if max_failures > 0 && item.failures.load(Ordering::Relaxed) >= max_failures {
-            return (Vec::new(), on_error(entry));
+            return (Vec::new(), on_error(entry), false);
         }
         let started = Instant::now();
         let answer = match self.wit {
             Ok(wit) => match plugin.check(entry.args(), wit, self.message, held).await {
                 Ok(answer) => convert::verdict(answer.verdict)
-                    .map(|verdict| (answer.added, verdict))
+                    .map(|verdict| (answer.added, verdict, answer.cacheable))
                     .map_err(|e| format!("bad answer: {e}")),
                 Err(CallError::Refused(message)) => {
                     Err(format!("init refused the arguments: {message}"))
@@ -232,7 +253,7 @@ impl Call<'_> {
         }
         plugin
             .counters
-            .record(started.elapsed(), answer.as_ref().ok().map(|(_, v)| v));
+            .record(started.elapsed(), answer.as_ref().ok().map(|(_, v, _)| v));
         match answer {
             Ok(answer) => {
                 item.failures.store(0, Ordering::Relaxed);
@@ -267,7 +288,7 @@ impl Call<'_> {
                         entry.on_error()
                     );
                 }
-                (Vec::new(), on_error(entry))
+                (Vec::new(), on_error(entry), false)
             }
         }
     }

@@ -22,6 +22,7 @@ mod reuse;
 mod sandbox;
 mod session;
 mod standard;
+mod verdicts;
 
 use std::collections::BTreeMap;
 use std::io::Write;

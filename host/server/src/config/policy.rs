@@ -260,7 +260,8 @@ fn limit(
         "log_lines" => parse_count(&s).map(|n| limits.log_lines = n),
         "max_use" => parse_count(&s).map(|n| limits.max_use = n.max(1)),
         "max_idle" => duration(&s).map(|d| limits.max_idle = d),
-        _ => Err("unknown key (expected memory_limit, deadline, concurrent_calls, log_lines, max_use, max_idle, max_failures, trusted_keys, require_signatures, max_plugin_size, [plugins.registries], or a [plugins.NAME] table)".to_owned()),
+        "verdict_cache_size" => parse_count(&s).map(|n| limits.verdict_cache = n as usize),
+        _ => Err("unknown key (expected memory_limit, deadline, concurrent_calls, log_lines, max_use, max_idle, verdict_cache_size, max_failures, trusted_keys, require_signatures, max_plugin_size, [plugins.registries], or a [plugins.NAME] table)".to_owned()),
     };
     match result {
         Ok(()) => true,
@@ -321,8 +322,8 @@ mod tests {
     fn sections_read_into_settings() {
         let c = parse(
             "[plugins]\nmemory_limit = \"16M\"\ndeadline = \"100ms\"\nmax_failures = 2\n\
-             max_use = 50\nmax_idle = \"10s\"\n\
-             [plugins.slow]\ndeadline = 2\nmax_use = 0\n\
+             max_use = 50\nmax_idle = \"10s\"\nverdict_cache_size = 4096\n\
+             [plugins.slow]\ndeadline = 2\nmax_use = 0\nverdict_cache_size = 0\n\
              [tables.access]\ntype = \"hash\"\npath = \"$data_directory/access\"\n\
              [dns]\nnameservers = [\"127.0.0.1:5353\", \"::1\"]\ntimeout = \"2s\"\n",
         )
@@ -337,6 +338,7 @@ mod tests {
         assert_eq!(p.limits.max_use, 50);
         assert_eq!(p.limits.max_idle, Duration::from_secs(10));
         assert_eq!(slow.max_use, 1, "0 means no reuse, as 1");
+        assert_eq!((p.limits.verdict_cache, slow.verdict_cache), (4096, 0));
         assert_eq!(
             p.tables,
             [DeclaredTable {
@@ -345,7 +347,7 @@ mod tests {
                     kind: Kind::Hash,
                     path: PathBuf::from("/var/lib/postern/access"),
                 },
-                line: 10,
+                line: 12,
             }]
         );
         assert_eq!(
@@ -376,8 +378,8 @@ mod tests {
         assert_eq!(
             err,
             "t.toml:2: plugins.colour: unknown key (expected memory_limit, deadline, \
-             concurrent_calls, log_lines, max_use, max_idle, max_failures, trusted_keys, \
-             require_signatures, max_plugin_size, [plugins.registries], or a [plugins.NAME] \
+             concurrent_calls, log_lines, max_use, max_idle, verdict_cache_size, max_failures, \
+             trusted_keys, require_signatures, max_plugin_size, [plugins.registries], or a [plugins.NAME] \
              table)\n\
              t.toml:3: tables.t: missing type = \"hash\", \"cidr\" or \"regexp\"\n\
              t.toml:6: dns.port: unknown key (expected nameservers, timeout, budget)"

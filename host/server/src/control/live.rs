@@ -188,6 +188,7 @@ impl Live {
                 let line = LiveStats {
                     name: s.name.clone(),
                     calls: s.calls,
+                    cached: Some(s.cached),
                     instances: Some(s.instances),
                     failures: s.failures,
                     verdicts: s

@@ -12,6 +12,9 @@ pub struct LiveStats {
     pub name: String,
     /// Calls made.
     pub calls: u64,
+    /// Requests answered with a kept verdict, without a call
+    /// (`host.cache-verdicts`); `None` from a daemon that does not say.
+    pub cached: Option<u64>,
     /// Instances made for them (as many as transactions for a plugin
     /// that does not ask for reuse); `None` from a daemon that does not
     /// say.
@@ -39,9 +42,11 @@ impl std::fmt::Display for LiveStats {
             .collect();
         write!(
             f,
-            "{} calls={} instances={} failures={} p50_us={} p99_us={} verdicts={}",
+            "{} calls={} cached={} instances={} failures={} p50_us={} p99_us={} verdicts={}",
             self.name,
             self.calls,
+            self.cached
+                .map_or_else(|| "-".to_owned(), |n| n.to_string()),
             self.instances
                 .map_or_else(|| "-".to_owned(), |n| n.to_string()),
             self.failures,
@@ -64,6 +69,7 @@ impl LiveStats {
         let mut stats = LiveStats {
             name,
             calls: 0,
+            cached: None,
             instances: None,
             failures: 0,
             verdicts: Vec::new(),
@@ -78,6 +84,8 @@ impl LiveStats {
             let (key, value) = word.split_once('=')?;
             match key {
                 "calls" => stats.calls = value.parse().ok()?,
+                "cached" if value == "-" => {}
+                "cached" => stats.cached = Some(value.parse().ok()?),
                 "instances" if value == "-" => {}
                 "instances" => stats.instances = Some(value.parse().ok()?),
                 "failures" => stats.failures = value.parse().ok()?,
@@ -107,6 +115,7 @@ mod tests {
         let s = LiveStats {
             name: "rbl".to_owned(),
             calls: 12,
+            cached: Some(40),
             instances: Some(3),
             failures: 1,
             verdicts: vec![("dunno".to_owned(), 10), ("reject".to_owned(), 1)],
@@ -116,13 +125,14 @@ mod tests {
         let line = s.to_string();
         assert_eq!(
             line,
-            "rbl calls=12 instances=3 failures=1 p50_us=64 p99_us=4096 verdicts=dunno:10,reject:1"
+            "rbl calls=12 cached=40 instances=3 failures=1 p50_us=64 p99_us=4096 verdicts=dunno:10,reject:1"
         );
         assert_eq!(LiveStats::parse(&line), Some(s));
         let idle = LiveStats::parse("x calls=0 failures=0 p50_us=- p99_us=- verdicts=-").unwrap();
         assert_eq!((idle.p50, idle.verdicts.len()), (None, 0));
-        // A daemon from before the instance count: not known, not 0.
-        assert_eq!(idle.instances, None);
+        // A daemon from before the instance and cache counts: not known,
+        // not 0.
+        assert_eq!((idle.instances, idle.cached), (None, None));
         assert_eq!(LiveStats::parse("x calls=lots"), None);
     }
 }
