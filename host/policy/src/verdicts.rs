@@ -64,12 +64,23 @@ impl CacheSpec {
 }
 
 /// One entry's kept verdicts.
-#[derive(Debug)]
 pub(crate) struct VerdictCache {
     spec: CacheSpec,
     /// The most verdicts kept; 0: none.
     max: usize,
     kept: Mutex<HashMap<Vec<u8>, (Verdict, Instant)>>,
+}
+
+impl std::fmt::Debug for VerdictCache {
+    /// The declaration and how many verdicts are kept, not the verdicts.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.kept.lock().map_or(0, |k| k.len());
+        f.debug_struct("VerdictCache")
+            .field("spec", &self.spec)
+            .field("max", &self.max)
+            .field("kept", &kept)
+            .finish()
+    }
 }
 
 impl VerdictCache {
