@@ -33,6 +33,12 @@ pub(crate) struct Services {
 /// line stays one readable line.
 const MAX_LOG_MESSAGE: usize = 1024;
 
+/// The most distinct results `tables.results` hands over: an access map
+/// has a handful (OK, REJECT, a few texts); a table with more is one a
+/// plugin should not reason about as a whole, and copying it into every
+/// entry's `init` would cost memory for nothing.
+const MAX_RESULTS: usize = 1000;
+
 /// The data of one store: one instance of one plugin, kept by a session
 /// for its calls of one transaction (and, if the plugin asked, by later
 /// transactions in turn: [`crate::reuse`]). The fields below `services`
@@ -188,6 +194,11 @@ impl types::Host for State {}
 
 impl Host for State {
     fn log(&mut self, level: LogLevel, message: String) {
+        // A line the operator reads belongs to this request: a verdict
+        // kept would answer the next one without it.
+        if !matches!(level, LogLevel::Trace | LogLevel::Debug) {
+            self.uncacheable = true;
+        }
         if self.logs_left == 0 {
             self.logs_dropped = self.logs_dropped.saturating_add(1);
             return;
@@ -289,6 +300,17 @@ impl dns::Host for State {
 }
 
 impl tables::Host for State {
+    fn results(&mut self, table: String) -> wasmtime::Result<Option<Vec<String>>> {
+        let Some(table) = self.services.tables.get(&table) else {
+            return Ok(None);
+        };
+        let results = table.results();
+        Ok(
+            (results.len() <= MAX_RESULTS)
+                .then(|| results.into_iter().map(str::to_owned).collect()),
+        )
+    }
+
     fn lookup(&mut self, table: String, key: String) -> wasmtime::Result<Option<String>> {
         match self.services.tables.lookup(&table, &key) {
             Some(answer) => Ok(answer),

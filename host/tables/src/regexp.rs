@@ -105,6 +105,11 @@ impl RegexpTable {
         Ok(RegexpTable { rules })
     }
 
+    /// Every result, in the file's order, before substitution.
+    pub fn results(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.result.as_str())
+    }
+
     /// The result of the first line that matches `key`, with `$n`
     /// substituted; `None` when no line matches.
     pub fn lookup(&self, key: &str) -> Option<String> {

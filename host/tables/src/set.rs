@@ -1,7 +1,7 @@
 //! The operator's named tables: `[tables.NAME]` with `type` and `path`,
 //! loaded together at start and at reload.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -84,6 +84,16 @@ impl Table {
             Kind::Cidr => Table::Cidr(CidrTable::load(path)?),
             Kind::Regexp => Table::Regexp(RegexpTable::load(path)?),
         })
+    }
+
+    /// Every distinct right-hand side, as written (a `regexp` result
+    /// with its `$1` before substitution), sorted.
+    pub fn results(&self) -> BTreeSet<&str> {
+        match self {
+            Table::Hash(t) => t.entries().map(|(_, v)| v).collect(),
+            Table::Cidr(t) => t.results().collect(),
+            Table::Regexp(t) => t.results().collect(),
+        }
     }
 
     /// What the table answers for `key`, as `postmap -q` prints it.
@@ -180,6 +190,17 @@ mod tests {
         assert_eq!(t.lookup("re", "xx"), Some(Some("got xx".to_owned())));
         assert_eq!(t.lookup("re", "y"), Some(None));
         assert_eq!(t.lookup("nope", "y"), None);
+        // Every distinct result, sorted; a regexp's before substitution.
+        let results = |name: &str| {
+            t.get(name)
+                .unwrap()
+                .results()
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(results("access"), ["REJECT"]);
+        assert_eq!(results("nets"), ["OK"]);
+        assert_eq!(results("re"), ["got $1"]);
 
         let mut broken = specs.clone();
         broken[1].path = write("nets2", "192.0.2.0/24 OK\n192.0.2.1/24 OK\n");

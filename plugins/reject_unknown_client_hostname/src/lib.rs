@@ -15,7 +15,7 @@
 use postern_plugin_sdk::code::Code;
 use postern_plugin_sdk::lookup::NameStatus;
 use postern_plugin_sdk::resolver::HostDns;
-use postern_plugin_sdk::{Guest, Request, Verdict, checks, export_plugin, host};
+use postern_plugin_sdk::{Attribute, Guest, Request, Verdict, checks, export_plugin, host};
 
 /// The reply code: Postfix's default, or the entry's `code`.
 static CODE: Code = Code::new(checks::UNKNOWN_CLIENT_REJECT_CODE);
@@ -26,6 +26,11 @@ struct RejectUnknownClientHostname;
 impl Guest for RejectUnknownClientHostname {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
         host::reuse_instances();
+        // A forged name is logged, and a call that logs is not kept.
+        host::cache_verdicts(
+            &[Attribute::ClientAddress, Attribute::ClientName],
+            postern_plugin_sdk::CACHE_DNS_SECONDS,
+        );
         CODE.init(args)
     }
 

@@ -27,7 +27,7 @@
 //! of them to every `check_*_access` entry.
 
 use crate::access_action::{self, Codes, Outcome};
-use crate::{Args, Request, Stage, Verdict};
+use crate::{Args, Attribute, Request, Stage, Verdict, restriction};
 
 /// Which attribute an access map checks: one per `check_*_access` plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +152,34 @@ impl AccessMap {
     /// The table this entry looks keys up in.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The attributes of a request this map's verdict depends on, for
+    /// `host.cache-verdicts`, given every result its table may answer
+    /// (`tables.results`): the looked-up attribute (and the client's
+    /// address, which a client's reply names), and what the restrictions
+    /// that a result names read in-process. `None` when that cannot be
+    /// known: a result with `$` (a `regexp` substitution, which may
+    /// become any action), or the sender's map, which tells "no MAIL FROM
+    /// yet" from the null sender by the queue id, never the same twice.
+    pub fn attributes(&self, results: &[String]) -> Option<Vec<Attribute>> {
+        let mut attributes = match self.kind {
+            Kind::Client => vec![Attribute::ClientAddress, Attribute::ClientName],
+            Kind::ReverseClient => vec![Attribute::ClientAddress, Attribute::ReverseClientName],
+            Kind::Helo => vec![Attribute::HeloName],
+            Kind::Recipient => vec![Attribute::Recipient],
+            Kind::Sasl => vec![Attribute::SaslUsername],
+            Kind::Sender => return None,
+        };
+        for value in results {
+            if value.contains('$') {
+                return None;
+            }
+            for name in access_action::restriction_names(value).unwrap_or_default() {
+                attributes.extend_from_slice(restriction::attributes(&name).unwrap_or_default());
+            }
+        }
+        Some(attributes)
     }
 
     /// Answers `req`: looks its keys up with `lookup` (the `tables` import
@@ -388,9 +416,17 @@ pub fn mail_keys(address: &str, delimiters: &str, parent: bool) -> Vec<String> {
 /// The entry of this plugin instance, set by [`init`].
 static MAP: std::sync::OnceLock<AccessMap> = std::sync::OnceLock::new();
 
-/// A `check_*_access` plugin's `init`: checks and keeps the arguments.
+/// A `check_*_access` plugin's `init`: checks and keeps the arguments,
+/// and declares what the verdicts depend on when the table's results
+/// tell ([`AccessMap::attributes`]), so that the host may keep them.
 pub fn init(kind: Kind, args: Vec<(String, String)>) -> Result<(), String> {
     let map = AccessMap::from_args(kind, args)?;
+    let depends = crate::tables::results(map.table()).and_then(|r| map.attributes(&r));
+    if let Some(attributes) = depends {
+        // The table and the arguments are the loaded configuration's: a
+        // verdict cannot go stale before a reload forgets it.
+        crate::host::cache_verdicts(&attributes, crate::CACHE_MAX_SECONDS);
+    }
     // A second init in one instance keeps the first: the host gives each
     // instance one entry's arguments.
     let _ = MAP.set(map);
@@ -535,5 +571,34 @@ mod tests {
             a(&[("1", "hash:/x"), ("colour", "red")]).unwrap_err(),
             "colour: unknown argument"
         );
+    }
+
+    #[test]
+    fn what_a_maps_verdicts_depend_on() {
+        let map = |kind| AccessMap::from_args(kind, vec![("1".into(), "hash:/x".into())]).unwrap();
+        let results = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
+        let plain = results(&["OK", "REJECT no spam", "550 5.7.1 go"]);
+        assert_eq!(
+            map(Kind::Client).attributes(&plain),
+            Some(vec![Attribute::ClientAddress, Attribute::ClientName])
+        );
+        assert_eq!(
+            map(Kind::Helo).attributes(&plain),
+            Some(vec![Attribute::HeloName])
+        );
+        // A result naming restrictions adds what they read.
+        let named = results(&["OK", "permit_mynetworks, reject_unauth_destination"]);
+        assert_eq!(
+            map(Kind::Helo).attributes(&named),
+            Some(vec![
+                Attribute::HeloName,
+                Attribute::Trusted,
+                Attribute::Recipient,
+                Attribute::RecipientClass
+            ])
+        );
+        // What cannot be known: a substitution, the sender's map.
+        assert_eq!(map(Kind::Client).attributes(&results(&["REJECT $1"])), None);
+        assert_eq!(map(Kind::Sender).attributes(&plain), None);
     }
 }

@@ -213,6 +213,45 @@ pub fn evaluate(value: &str, cx: &Context<'_>) -> Outcome {
     }
 }
 
+/// The words [`evaluate`] reads as an action when they come first.
+const ACTION_WORDS: [&str; 16] = [
+    "DUNNO",
+    "REJECT",
+    "DEFER",
+    "INFO",
+    "HANGUP",
+    "WARN",
+    "FILTER",
+    "HOLD",
+    "DISCARD",
+    "REDIRECT",
+    "BCC",
+    "DEFER_IF_PERMIT",
+    "DEFER_IF_REJECT",
+    "PREPEND",
+    "OK",
+    "RELAY",
+];
+
+/// The restriction names (lower-cased) of `value` when [`evaluate`] reads
+/// it as a list of them; `None` when it is an action (or nothing).
+pub fn restriction_names(value: &str) -> Option<Vec<String>> {
+    let value = value.trim();
+    let cmd = value.split_once([' ', '\t']).map_or(value, |(c, _)| c);
+    let action = ACTION_WORDS.iter().any(|w| cmd.eq_ignore_ascii_case(w))
+        || value.is_empty()
+        || value.bytes().all(|b| b.is_ascii_digit())
+        || numeric(cmd).is_some()
+        || value.contains(':');
+    (!action).then(|| {
+        value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    })
+}
+
 fn or<'a>(text: &'a str, default: &'a str) -> &'a str {
     if text.is_empty() { default } else { text }
 }

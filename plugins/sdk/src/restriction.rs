@@ -24,7 +24,7 @@
 
 use crate::access_action::{Context, Outcome, server_error};
 use crate::address::is_fqdn;
-use crate::{DomainClass, Reply, Request, Verdict};
+use crate::{Attribute, DomainClass, Reply, Request, Verdict};
 
 /// The names [`evaluate`] knows.
 pub const SUPPORTED: &[&str] = &[
@@ -91,6 +91,36 @@ fn reply(code: u16, enhanced: &str, text: String) -> Reply {
         enhanced: enhanced.to_owned(),
         text,
     }
+}
+
+/// The attributes of a request that restriction `name` reads, beyond
+/// what names the subject in its reply; `None` if it is not one of
+/// [`SUPPORTED`] (a restriction class, which the server evaluates).
+pub fn attributes(name: &str) -> Option<&'static [Attribute]> {
+    Some(match name {
+        "permit" | "dunno" | "reject" | "defer" => &[],
+        "permit_mynetworks" => &[Attribute::Trusted],
+        "permit_sasl_authenticated" => &[Attribute::SaslUsername],
+        "permit_pop_before_smtp" => &[Attribute::PopBeforeSmtp],
+        "permit_auth_destination" | "reject_unauth_destination" | "defer_unauth_destination" => {
+            &[Attribute::Recipient, Attribute::RecipientClass]
+        }
+        "reject_non_fqdn_sender" => &[Attribute::Sender],
+        "reject_non_fqdn_recipient" => &[Attribute::Recipient],
+        "reject_non_fqdn_helo_hostname" | "reject_non_fqdn_hostname" => &[Attribute::HeloName],
+        "reject_unauth_pipelining" => &[Attribute::IllegalPipelining],
+        "reject_unlisted_recipient" => &[
+            Attribute::Recipient,
+            Attribute::RecipientClass,
+            Attribute::RecipientKnown,
+        ],
+        "reject_unlisted_sender" => &[
+            Attribute::Sender,
+            Attribute::SenderClass,
+            Attribute::SenderKnown,
+        ],
+        _ => return None,
+    })
 }
 
 /// One restriction; `None` if it is not one of [`SUPPORTED`].
@@ -232,6 +262,18 @@ mod tests {
     #[test]
     fn the_server_checks_tables_against_the_same_names() {
         assert_eq!(SUPPORTED, postern_tables::access::RESTRICTIONS);
+    }
+
+    #[test]
+    fn every_supported_name_says_what_it_reads() {
+        for name in SUPPORTED {
+            assert!(attributes(name).is_some(), "{name}");
+        }
+        assert_eq!(
+            attributes("permit_mynetworks"),
+            Some(&[Attribute::Trusted][..])
+        );
+        assert_eq!(attributes("my_class"), None, "a class: the server's");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Verdicts kept for plugins that declare what they depend on
 //! (`host.cache-verdicts`): a request like an earlier one is answered
 //! without a call; the plugin sees only what it declared; what depends on
-//! more than the request (kv, a failed DNS lookup) is not kept; a kept
-//! verdict goes with its TTL, at a reload, or never comes with
-//! `verdict_cache = 0`.
+//! more than the request (kv, a log line, a failed DNS lookup) is not
+//! kept; a kept verdict goes with its TTL, at a reload, or never comes
+//! with `verdict_cache = 0`; the access maps declare theirs from their
+//! table's results.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -203,4 +204,70 @@ async fn the_default_chain_is_answered_from_kept_verdicts() {
     let mut login = rcpt(false, Some(DomainClass::Other));
     login.sasl_username = "alice".to_owned();
     assert_eq!(s.check(&login).await.verdict, Verdict::Permit);
+}
+
+/// A snapshot with `entries` at the recipient stage and `text` as the
+/// access table `hash:/etc/postfix/access`.
+fn with_access_table(entries: &[&str], text: &str) -> Snapshot {
+    let mut tables = postern_tables::Tables::default();
+    let path = std::path::Path::new("/etc/postfix/access");
+    let table = postern_tables::HashTable::parse(path, text).unwrap();
+    tables.insert(
+        "hash:/etc/postfix/access",
+        postern_tables::Table::Hash(table),
+    );
+    let mut config = config(lines(entries));
+    config.tables = std::sync::Arc::new(tables);
+    RUNTIME.load(&config).unwrap()
+}
+
+#[tokio::test]
+async fn an_access_map_keeps_verdicts_when_its_table_tells_what_they_depend_on() {
+    // Plain actions: the verdict is the client's alone.
+    let s = with_access_table(
+        &["check_client_access hash:/etc/postfix/access"],
+        "198.51.100.50 REJECT go away\n",
+    );
+    let r = from([198, 51, 100, 50], "a@example.net");
+    let go_away = "554 5.7.1 <unknown[198.51.100.50]>: Client host rejected: go away";
+    assert_eq!(answer(&s, &r).await, go_away);
+    assert_eq!(
+        answer(&s, &from([198, 51, 100, 50], "b@example.net")).await,
+        go_away
+    );
+    assert_eq!(counts(&s, "check_client_access"), (1, 1));
+
+    // A result that names restrictions: what they read is declared too,
+    // so a trusted client still gets through and an untrusted one not.
+    let s = with_access_table(
+        &["check_helo_access hash:/etc/postfix/access"],
+        "client.example.net permit_mynetworks, reject\n",
+    );
+    let untrusted = rcpt(false, None);
+    let refused = "554 5.7.1 <client.example.net>: Helo command rejected: Access denied";
+    assert_eq!(answer(&s, &untrusted).await, refused);
+    assert_eq!(answer(&s, &untrusted).await, refused);
+    assert_eq!(s.check(&rcpt(true, None)).await.verdict, Verdict::Permit);
+    assert_eq!(counts(&s, "check_helo_access"), (2, 1));
+
+    // The sender's map tells "no MAIL FROM yet" by the queue id: called
+    // every time.
+    let s = with_access_table(
+        &["check_sender_access hash:/etc/postfix/access"],
+        "example.net REJECT not you\n",
+    );
+    answer(&s, &r).await;
+    answer(&s, &r).await;
+    assert_eq!(counts(&s, "check_sender_access"), (2, 0));
+}
+
+#[tokio::test]
+async fn a_call_that_logged_is_not_kept() {
+    let mut pairs = ECHO.to_vec();
+    pairs.push(("log", "a line the operator reads"));
+    let s = load(&pairs, Limits::default());
+    let r = from([198, 51, 100, 60], "a@example.net");
+    answer(&s, &r).await;
+    answer(&s, &r).await;
+    assert_eq!(counts(&s, "test_answer"), (2, 0));
 }

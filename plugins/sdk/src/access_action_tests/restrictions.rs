@@ -115,3 +115,30 @@ fn restrictions_on_the_hosts_facts() {
     req.sender_class = Some(DomainClass::Relay);
     assert_eq!(eval("reject_unlisted_sender", &req).verdict, Verdict::Dunno);
 }
+
+#[test]
+fn which_answers_are_lists_of_restriction_names() {
+    use crate::access_action::restriction_names;
+    for action in [
+        "OK",
+        "relay",
+        "REJECT go away",
+        "550 5.7.1 no",
+        "DUNNO",
+        "HOLD",
+        "PREPEND X-Seen: yes",
+        "1234567890",
+        "",
+        "check_sender_access hash:/x",
+    ] {
+        assert_eq!(restriction_names(action), None, "{action:?}");
+    }
+    assert_eq!(
+        restriction_names(" Permit_MyNetworks, reject_unauth_destination my_class"),
+        Some(vec![
+            "permit_mynetworks".to_owned(),
+            "reject_unauth_destination".to_owned(),
+            "my_class".to_owned()
+        ])
+    );
+}
