@@ -35,7 +35,12 @@ struct RejectUnlistedRecipient;
 impl Guest for RejectUnlistedRecipient {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
         postern_plugin_sdk::host::reuse_instances();
-        CHECK.init(Unlisted::from_args(Party::Recipient, args))
+        let check = Unlisted::from_args(Party::Recipient, args)?;
+        postern_plugin_sdk::host::cache_verdicts(
+            &check.attributes(),
+            postern_plugin_sdk::CACHE_MAX_SECONDS,
+        );
+        CHECK.init(Ok(check))
     }
 
     fn check(req: Request) -> Verdict {

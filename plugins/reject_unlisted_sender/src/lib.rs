@@ -33,7 +33,12 @@ struct RejectUnlistedSender;
 impl Guest for RejectUnlistedSender {
     fn init(args: Vec<(String, String)>) -> Result<(), String> {
         postern_plugin_sdk::host::reuse_instances();
-        CHECK.init(Unlisted::from_args(Party::Sender, args))
+        let check = Unlisted::from_args(Party::Sender, args)?;
+        postern_plugin_sdk::host::cache_verdicts(
+            &check.attributes(),
+            postern_plugin_sdk::CACHE_MAX_SECONDS,
+        );
+        CHECK.init(Ok(check))
     }
 
     fn check(req: Request) -> Verdict {

@@ -25,7 +25,7 @@
 
 use crate::address::{domain, local_part, without_extension};
 use crate::checks::Party;
-use crate::{Args, DomainClass, Request, Verdict, reject, tables};
+use crate::{Args, Attribute, DomainClass, Request, Verdict, reject, tables};
 
 /// Postfix's `unknown_local_recipient_reject_code` (and
 /// `unknown_virtual_mailbox_reject_code`).
@@ -83,6 +83,24 @@ impl Unlisted {
             delimiter,
             code,
         })
+    }
+
+    /// The attributes of a request the verdict depends on, for
+    /// `host.cache-verdicts`: the address, its class and whether the
+    /// server knows it (the `maps` and `domains` are the entry's own).
+    pub fn attributes(&self) -> [Attribute; 3] {
+        match self.party {
+            Party::Sender => [
+                Attribute::Sender,
+                Attribute::SenderClass,
+                Attribute::SenderKnown,
+            ],
+            Party::Recipient => [
+                Attribute::Recipient,
+                Attribute::RecipientClass,
+                Attribute::RecipientKnown,
+            ],
+        }
     }
 
     /// The verdict on the request's address.
