@@ -14,13 +14,18 @@
 //! ([`VerdictCache::mask`]): a plugin that forgot an attribute fails its
 //! own tests instead of serving one client's verdict to another.
 //!
-//! Not kept: the verdict of a call that failed, wrote to `kv`, added a
-//! header, took the message or saw a DNS lookup fail with anything but
-//! NXDOMAIN (`State::uncacheable`); those depend on more than the
-//! request. Bounded: at most [`crate::Limits::verdict_cache`] verdicts an
-//! entry (when full, the expired ones go, and if none had, all of them:
-//! a cheap bound with no order to keep); every verdict goes with its
-//! snapshot at a reload.
+//! Not kept: the verdict of a call that failed, wrote to `kv`, logged at
+//! `info` or above, added a header, took the message or saw a DNS lookup
+//! fail with anything but NXDOMAIN (`State::uncacheable`); those depend
+//! on more than the request, or would lose a line the operator reads.
+//! Bounded: at most [`crate::Limits::verdict_cache`] verdicts an entry
+//! (0: none; when full, the expired ones go, and if none had, all of
+//! them: a cheap bound with no order to keep); every verdict goes with
+//! its snapshot at a reload.
+//!
+//! Not here: which attributes a standard plugin declares (each plugin's
+//! `init`, with the SDK's helpers) and the access maps' reading of their
+//! table's results (`tables.results`, the SDK's `access` module).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
