@@ -78,8 +78,9 @@ pub(crate) struct State {
     /// load-time `init` only ([`crate::verdicts`]).
     pub(crate) cache_asked: Option<CacheSpec>,
     /// Set when this call did something its verdict may depend on beyond
-    /// the request (wrote to `kv`, took the message, had a DNS lookup
-    /// fail other than with NXDOMAIN): its verdict is not kept.
+    /// the request, or that a kept verdict would skip (wrote to `kv`,
+    /// logged at `info` or above, took the message, had a DNS lookup fail
+    /// other than with NXDOMAIN): its verdict is not kept.
     pub(crate) uncacheable: bool,
     limits: Limits,
 }

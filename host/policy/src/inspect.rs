@@ -28,7 +28,7 @@ use crate::error::{Error, Place};
 use crate::host::Services;
 use crate::plugin::{CallError, LoadedPlugin};
 use crate::runtime::{Runtime, builtin_verdict};
-use crate::verdicts::{VerdictCache, attribute_name};
+use crate::verdicts::attribute_name;
 
 /// Where a plugin's component comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,8 +223,7 @@ impl Runtime {
                 Ok(declared) => declared,
                 Err(refused) => return (Err(refused), Duration::ZERO, None),
             };
-            let cache = declared.map(|spec| VerdictCache::new(spec, 0));
-            let masked = cache.as_ref().map(|c| c.mask(&wit));
+            let masked = declared.as_ref().map(|spec| spec.mask(&wit));
             let started = Instant::now();
             let mut held = None;
             let message = request
@@ -237,13 +236,12 @@ impl Runtime {
                 message.as_ref(),
                 &mut held,
             ));
-            (answer, started.elapsed(), cache)
+            (answer, started.elapsed(), declared)
         };
-        let (answer, took, cache) = thread::scope(|s| s.spawn(run).join()).map_err(|_| {
+        let (answer, took, declared) = thread::scope(|s| s.spawn(run).join()).map_err(|_| {
             Error::Engine("the thread running the plugin's trial panicked".to_owned())
         })?;
-        let cache = cache.map(|c| {
-            let spec = c.spec();
+        let cache = declared.map(|spec| {
             let names = spec
                 .attributes
                 .iter()

@@ -11,7 +11,7 @@
 //! is answered from it, without an instance or a call, for the declared
 //! time. So that the declaration is true by construction, a call made
 //! for such an entry sees every other field of the request empty
-//! ([`VerdictCache::mask`]): a plugin that forgot an attribute fails its
+//! ([`CacheSpec::mask`]): a plugin that forgot an attribute fails its
 //! own tests instead of serving one client's verdict to another.
 //!
 //! Not kept: the verdict of a call that failed, wrote to `kv`, logged at
@@ -66,6 +66,56 @@ impl CacheSpec {
             ttl: Duration::from_secs(u64::from(ttl_seconds)).min(MAX_TTL),
         })
     }
+
+    /// The key of `request`: its stage and the declared attributes, each
+    /// written with its length so that no two requests share one.
+    pub(crate) fn key(&self, request: &Request) -> Vec<u8> {
+        let mut key = Vec::with_capacity(64);
+        key.push(request.stage as u8);
+        for attribute in &self.attributes {
+            key.push(*attribute as u8);
+            write_attribute(&mut key, request, *attribute);
+        }
+        key
+    }
+
+    /// `request` as the plugin sees it: the stage and the declared
+    /// attributes, every other field empty, 0, false or none.
+    pub(crate) fn mask(&self, request: &Request) -> Request {
+        let mut masked = Request {
+            stage: request.stage,
+            protocol_name: String::new(),
+            instance: String::new(),
+            queue_id: String::new(),
+            client_address: String::new(),
+            client_port: 0,
+            client_name: String::new(),
+            reverse_client_name: String::new(),
+            helo_name: String::new(),
+            sender: String::new(),
+            recipient: String::new(),
+            recipient_count: 0,
+            size: 0,
+            sasl_method: String::new(),
+            sasl_username: String::new(),
+            encryption_protocol: String::new(),
+            encryption_cipher: String::new(),
+            server_address: String::new(),
+            server_port: 0,
+            tls_sni: String::new(),
+            trusted: false,
+            recipient_class: None,
+            pop_before_smtp: false,
+            illegal_pipelining: false,
+            sender_class: None,
+            sender_known: false,
+            recipient_known: false,
+        };
+        for attribute in &self.attributes {
+            copy_attribute(&mut masked, request, *attribute);
+        }
+        masked
+    }
 }
 
 /// One entry's kept verdicts.
@@ -106,18 +156,6 @@ impl VerdictCache {
         &self.spec
     }
 
-    /// The key of `request`: its stage and the declared attributes, each
-    /// written with its length so that no two requests share one.
-    pub(crate) fn key(&self, request: &Request) -> Vec<u8> {
-        let mut key = Vec::with_capacity(64);
-        key.push(request.stage as u8);
-        for attribute in &self.spec.attributes {
-            key.push(*attribute as u8);
-            write_attribute(&mut key, request, *attribute);
-        }
-        key
-    }
-
     /// The verdict kept for `key`, if it is younger than the TTL at `now`.
     pub(crate) fn get(&self, key: &[u8], now: Instant) -> Option<Verdict> {
         let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
@@ -148,44 +186,6 @@ impl VerdictCache {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
-    }
-
-    /// `request` as the plugin sees it: the stage and the declared
-    /// attributes, every other field empty, 0, false or none.
-    pub(crate) fn mask(&self, request: &Request) -> Request {
-        let mut masked = Request {
-            stage: request.stage,
-            protocol_name: String::new(),
-            instance: String::new(),
-            queue_id: String::new(),
-            client_address: String::new(),
-            client_port: 0,
-            client_name: String::new(),
-            reverse_client_name: String::new(),
-            helo_name: String::new(),
-            sender: String::new(),
-            recipient: String::new(),
-            recipient_count: 0,
-            size: 0,
-            sasl_method: String::new(),
-            sasl_username: String::new(),
-            encryption_protocol: String::new(),
-            encryption_cipher: String::new(),
-            server_address: String::new(),
-            server_port: 0,
-            tls_sni: String::new(),
-            trusted: false,
-            recipient_class: None,
-            pop_before_smtp: false,
-            illegal_pipelining: false,
-            sender_class: None,
-            sender_known: false,
-            recipient_known: false,
-        };
-        for attribute in &self.spec.attributes {
-            copy_attribute(&mut masked, request, *attribute);
-        }
-        masked
     }
 }
 

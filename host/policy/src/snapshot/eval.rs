@@ -141,12 +141,12 @@ impl Snapshot {
         let mut keep = None;
         let wit = match (item.verdicts.get(), &*wit) {
             (Some(cache), Ok(request)) => {
-                let key = cache.key(request);
+                let key = cache.spec().key(request);
                 if let Some(verdict) = cache.get(&key, Instant::now()) {
                     plugin.counters.cached(&verdict);
                     return verdict;
                 }
-                masked = Ok(cache.mask(request));
+                masked = Ok(cache.spec().mask(request));
                 keep = Some((cache, key));
                 &masked
             }

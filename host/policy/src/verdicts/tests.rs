@@ -26,24 +26,25 @@ fn cache(attributes: &[Attribute], ttl: u32, max: usize) -> VerdictCache {
 #[test]
 fn the_key_is_the_stage_and_the_declared_attributes() {
     let c = cache(&[Attribute::ClientAddress, Attribute::Trusted], 60, 8);
-    let base = c.key(&request(Stage::Recipient, |_| {}));
+    let base = c.spec().key(&request(Stage::Recipient, |_| {}));
     // Undeclared attributes, the transaction and the queue id do not count.
     let other = request(Stage::Recipient, |r| {
         r.sender = "x@example.com".to_owned();
         r.instance = "t2".to_owned();
         r.queue_id = "5AbC".to_owned();
     });
-    assert_eq!(c.key(&other), base);
+    assert_eq!(c.spec().key(&other), base);
     // A declared one, or the stage, does.
     let moved = request(Stage::Recipient, |r| {
         r.client_address = Some("192.0.2.8".parse().expect("an address"));
     });
-    assert_ne!(c.key(&moved), base);
+    assert_ne!(c.spec().key(&moved), base);
     assert_ne!(
-        c.key(&request(Stage::Recipient, |r| r.trusted = false)),
+        c.spec()
+            .key(&request(Stage::Recipient, |r| r.trusted = false)),
         base
     );
-    assert_ne!(c.key(&request(Stage::Sender, |_| {})), base);
+    assert_ne!(c.spec().key(&request(Stage::Sender, |_| {})), base);
 }
 
 #[test]
@@ -57,13 +58,13 @@ fn two_texts_cannot_run_together_into_one_key() {
         r.helo_name = "a".to_owned();
         r.sender = "bc".to_owned();
     });
-    assert_ne!(c.key(&one), c.key(&two));
+    assert_ne!(c.spec().key(&one), c.spec().key(&two));
 }
 
 #[test]
 fn a_verdict_is_kept_for_its_ttl_and_no_longer() {
     let c = cache(&[Attribute::Trusted], 60, 8);
-    let key = c.key(&request(Stage::Recipient, |_| {}));
+    let key = c.spec().key(&request(Stage::Recipient, |_| {}));
     let at = Instant::now();
     assert_eq!(c.get(&key, at), None);
     c.put(key.clone(), Verdict::Permit, at);
@@ -78,7 +79,7 @@ fn a_verdict_is_kept_for_its_ttl_and_no_longer() {
 fn a_full_cache_drops_the_expired_verdicts_first_then_all() {
     let c = cache(&[Attribute::Recipient], 60, 2);
     let key = |rcpt: &str| {
-        c.key(&request(Stage::Recipient, |r| {
+        c.spec().key(&request(Stage::Recipient, |r| {
             rcpt.clone_into(&mut r.recipient);
         }))
     };
@@ -103,7 +104,7 @@ fn a_full_cache_drops_the_expired_verdicts_first_then_all() {
 fn the_plugin_sees_only_what_it_declared() {
     let c = cache(&[Attribute::HeloName, Attribute::Trusted], 60, 8);
     let full = request(Stage::Helo, |_| {});
-    let masked = c.mask(&full);
+    let masked = c.spec().mask(&full);
     assert_eq!(masked.stage, full.stage);
     assert_eq!(masked.helo_name, "mx.example.net");
     assert!(masked.trusted);
@@ -118,7 +119,7 @@ fn the_plugin_sees_only_what_it_declared() {
         assert!(text.is_empty(), "{text:?} should be masked");
     }
     // What it sees is what it is keyed by.
-    assert_eq!(c.key(&masked), c.key(&full));
+    assert_eq!(c.spec().key(&masked), c.spec().key(&full));
 }
 
 #[test]
@@ -132,7 +133,7 @@ fn a_declaration_is_cleaned_up() {
     assert_eq!(spec.attributes, [Attribute::Sender, Attribute::Trusted]);
     assert_eq!(spec.ttl, MAX_TTL);
     let none = VerdictCache::new(spec, 0);
-    let key = none.key(&request(Stage::Recipient, |_| {}));
+    let key = none.spec().key(&request(Stage::Recipient, |_| {}));
     none.put(key.clone(), Verdict::Permit, Instant::now());
     assert_eq!(none.get(&key, Instant::now()), None, "size 0: nothing kept");
 }
