@@ -7,6 +7,7 @@
 //! (`smtpd_tls_auth_only` exempts it); the refusal off loopback is tested
 //! at the session level in host/smtp.
 
+use std::io::{Read as _, Write as _};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -268,6 +269,7 @@ fn user_cli_adds_changes_and_removes_users() {
         "{text}"
     );
     assert!(!text.contains("second"));
+    assert!(!out.contains("running server"), "no server runs yet: {out}");
     let server = Server::start_in(dir);
     let (ok, out) = swaks(&format!(
         "--server {} --tls --auth PLAIN --auth-user carol@example.org --auth-password second \
@@ -275,4 +277,70 @@ fn user_cli_adds_changes_and_removes_users() {
         server.smtp
     ));
     assert!(ok && out.contains("235 2.7.0"), "{out}");
+}
+
+#[test]
+fn user_cli_changes_are_in_force_in_a_running_server_at_once() {
+    let (server, tmp) = Server::start(SERVICES);
+    let config = tmp.path().join("postern.toml");
+    let user = |args: &[&str], stdin: &str| {
+        let mut command = Command::new(POSTERN);
+        command.arg("--config").arg(&config).arg("user").args(args);
+        let out = run_with_input(&mut command, stdin.as_bytes());
+        (out.status.success(), output_text(&out))
+    };
+    let login = |name: &str, password: &str| {
+        swaks(&format!(
+            "--server {} --auth PLAIN --auth-user {name} --auth-password {password} \
+             --from {name} --to postmaster@example.org --quit-after AUTH",
+            server.smtp
+        ))
+        .1
+    };
+    let rcpt = |to: &str| {
+        let mut c = Client::connect(server.smtp);
+        c.cmd("EHLO client.test.example");
+        c.cmd("MAIL FROM:<someone@elsewhere.example>");
+        c.cmd(&format!("RCPT TO:<{to}>"))
+    };
+    assert!(rcpt("erin@example.org").starts_with("550 5.1.1"));
+
+    // Added: it logs in and gets mail at once, without a reload.
+    let (ok, out) = user(&["add", "erin@example.org"], "first\n");
+    assert!(ok, "{out}");
+    assert!(out.contains("the running server re-read"), "{out}");
+    assert!(login("erin@example.org", "first").contains("235 2.7.0"));
+    assert!(rcpt("erin@example.org").starts_with("250"));
+
+    // A new password replaces the old one at once.
+    assert!(user(&["passwd", "erin@example.org"], "second\n").0);
+    assert!(login("erin@example.org", "second").contains("235 2.7.0"));
+    assert!(login("erin@example.org", "first").contains("535 5.7.8"));
+
+    // Removed: unknown at RCPT, and no login.
+    assert!(user(&["del", "erin@example.org"], "").0);
+    assert!(rcpt("erin@example.org").starts_with("550 5.1.1"));
+    assert!(login("erin@example.org", "second").contains("535 5.7.8"));
+    assert!(server.log().contains("re-read: "), "{}", server.log());
+
+    // A file broken by hand: the server keeps the users it had, and the
+    // control socket says where the file is wrong.
+    let users = tmp.path().join("users");
+    let mut text = std::fs::read_to_string(&users).unwrap();
+    text.push_str("frank@example.org\n");
+    std::fs::write(&users, text).unwrap();
+    let mut control =
+        std::os::unix::net::UnixStream::connect(tmp.path().join("queue/private/control")).unwrap();
+    control
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    control.write_all(b"users\n").unwrap();
+    let mut answer = String::new();
+    control.read_to_string(&mut answer).unwrap();
+    let users = users.display();
+    assert_eq!(
+        answer,
+        format!("error\n{users}:3: missing password field after user \"frank@example.org\"\n")
+    );
+    assert!(login("alice@example.org", "secret").contains("235 2.7.0"));
 }

@@ -24,7 +24,10 @@
 //! every SMTP service's restriction lists and settings, aliases, TLS
 //! certificate, users file and routes of delivery, compiles off the async
 //! workers, and swaps them in only if all of them load; see
-//! [`Live::reload`]), `plugins`
+//! [`Live::reload`]), `users` (the daemon re-reads the users file of the
+//! config in force, and nothing else, answering `ok` and the number of
+//! users; what `postern user add|passwd|del` sends; [`Live::reload_users`]),
+//! `plugins`
 //! (the live counters of the running snapshot's plugins) and `status`
 //! (what `postern status` prints; [`crate::status`]).
 //!
@@ -140,6 +143,17 @@ async fn answer(stream: UnixStream, live: Arc<Live>) {
                     Err(e) => format!("error\nthe reload task failed: {e}\n"),
                 }
             }
+            "users" => {
+                let live = live.clone();
+                match tokio::task::spawn_blocking(move || live.reload_users()).await {
+                    Ok(Ok(count)) => format!("ok\n{count}\n"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(target: "postern/master", "users file not re-read, keeping the users in force: {e:#}");
+                        format!("error\n{e:#}\n")
+                    }
+                    Err(e) => format!("error\nthe users task failed: {e}\n"),
+                }
+            }
             "plugins" => format!("ok\n{}", live.plugins()),
             "status" => {
                 let live = live.clone();
@@ -150,7 +164,7 @@ async fn answer(stream: UnixStream, live: Arc<Live>) {
                 }
             }
             other => format!(
-                "error\nunknown command {:?} (expected reload, plugins or status)\n",
+                "error\nunknown command {:?} (expected reload, users, plugins or status)\n",
                 other.chars().take(40).collect::<String>()
             ),
         },

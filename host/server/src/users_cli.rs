@@ -1,8 +1,11 @@
 //! `postern user add|passwd|del|list`: Dovecot's `doveadm pw` and an
 //! editor for the users file in one. The file named by `[auth]
 //! users_file` is rewritten atomically (temporary file, fsync, rename),
-//! keeping comments and the other users' lines. A running server reads the
-//! file at start; restart it to take changes in.
+//! keeping comments and the other users' lines. A running server is then
+//! told to re-read the file (the control socket's `users`, which swaps in
+//! the users and nothing else of the config), so that a user added logs
+//! in and gets mail at once, as Dovecot notices a changed passwd-file; a
+//! hand edit of the file takes `postern reload`.
 
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
@@ -84,7 +87,37 @@ pub fn run(config: &Config, command: UserCommand) -> anyhow::Result<ExitCode> {
         UserCommand::Del { name } => edit::remove(&text, &name, &origin)?,
     };
     write(path, &new)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(tell_the_server(config, &origin))
+}
+
+/// Asks a running server to re-read the users file just written, and says
+/// what came of it. No server running is no error: it reads the file when
+/// it starts.
+fn tell_the_server(config: &Config, origin: &str) -> ExitCode {
+    let timeout = std::time::Duration::from_secs(60);
+    match crate::control::request(&config.main.queue_directory, "users", timeout) {
+        Ok(Ok(count)) => {
+            let count = count.trim();
+            eprintln!("postern: the running server re-read {origin}: {count} users");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(message)) => {
+            eprintln!(
+                "postern: {origin} is written, but the running server keeps the users it had:"
+            );
+            for line in message.lines() {
+                eprintln!("postern: {line}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(crate::control::ClientError::NotRunning { .. }) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "postern: {origin} is written; run `postern reload` to put it in force ({e})"
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The password from stdin's first line, hashed with `scheme`.

@@ -3,6 +3,7 @@
 //! socket because it is the daemon's state, not the protocol that asks
 //! for it.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use postern_policy::Runtime;
@@ -169,6 +170,35 @@ impl Live {
         }
         self.running.replace(config);
         Ok((plugin_set, restart))
+    }
+
+    /// Re-reads the users file of the config in force, and only that,
+    /// swapping it in where [`Live::reload`] does (logins, local delivery,
+    /// the SMTP server's recipient checks and virtual domains): what
+    /// `postern user add|passwd|del` asks for once it has rewritten the
+    /// file, so that a user added logs in and gets mail at once, without
+    /// the operator's unfinished edits of the config going live with it.
+    /// On an error the users in force stay. Returns how many users the
+    /// file holds. Blocking (the root helper may read the file).
+    ///
+    /// Kept verdicts stay valid: whether a recipient or sender is known
+    /// is an attribute of the request (`recipient-known`,
+    /// `sender-known`), so a plugin that depends on it keys on it.
+    pub fn reload_users(&self) -> anyhow::Result<usize> {
+        let _one = self
+            .reloading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let config = self.running.current();
+        let users = Arc::new(crate::daemon::load_users(&config)?);
+        let crate::tls::Shared { auth, .. } = self.policies.shared();
+        auth.replace_users(Arc::clone(&users));
+        self.routes.local().replace_users(Arc::clone(&users));
+        let path = config.users_file.as_deref().unwrap_or(Path::new("none"));
+        tracing::info!(target: "postern/master", "users file {} re-read: {} users", path.display(), users.len());
+        // A user added with a uid gets mail delivered as that uid.
+        crate::privilege_files::refresh_helper();
+        Ok(users.len())
     }
 
     /// [`Live::reload`] from the SIGHUP handler: a failure is logged.
