@@ -74,6 +74,37 @@ def timed_send(server, arrived, messages, sessions, to, lmtp_port=None):
     return messages / elapsed, 1e3 * (cpu_seconds(server.pid) - cpu) / messages
 
 
+def preflight():
+    """Before anything is timed: one message from swaks, a client that is
+    neither server's own, to the local user of Postfix and of Postern
+    (default chain, client outside mynetworks, as in accept -> Maildir),
+    each checked to arrive in the Maildir. A setup that does not deliver
+    stops the run here, with swaks's transcript, instead of timing out
+    5,000 messages later."""
+    def one(tmp, kind):
+        if kind == "postern":
+            server = Postern(tmp, DEFAULT, "192.0.2.0/24")
+        else:
+            server = Postfix(tmp, "maildir")
+        try:
+            r = subprocess.run(
+                ["swaks", "--server", f"127.0.0.1:{server.port}", "--helo", HELO,
+                 "--from", "sender@client.test", "--to", USER, "--timeout", "30"],
+                capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                raise SystemExit(f"preflight: swaks to {kind} failed:\n{r.stdout[-3000:]}")
+            deadline = time.monotonic() + 30
+            while server.delivered() < 1:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"preflight: {kind} answered 250 but delivered nothing in 30 s")
+                time.sleep(0.05)
+        finally:
+            server.stop()
+    for kind in ("postfix", "postern"):
+        in_tmp(lambda tmp: one(tmp, kind))
+    return "swaks delivered one message to Postfix's and to Postern's local user"
+
+
 def in_tmp(fn):
     tmp = tempfile.mkdtemp(prefix="postern-mta-")
     try:

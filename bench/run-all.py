@@ -90,7 +90,8 @@ def ensure_tools(build):
     # asks: installed when missing (the package's own files only; the
     # private instances never read /etc/postfix or /etc/dovecot).
     wanted = {"postfix": mta.POSTFIX_MASTER, "dovecot-imapd": "/usr/sbin/dovecot",
-              "dovecot-pop3d": "/usr/lib/dovecot/pop3", "eatmydata": mta.EATMYDATA}
+              "dovecot-pop3d": "/usr/lib/dovecot/pop3", "eatmydata": mta.EATMYDATA,
+              "swaks": "/usr/bin/swaks"}
     missing = [pkg for pkg, path in wanted.items() if not os.path.exists(path)]
     if missing:
         print(f"installing {' '.join(missing)} ...", file=sys.stderr)
@@ -295,7 +296,7 @@ def report(args, m, results, idle, mix, load, started, chart_made):
         "## Commands",
         "",
         "```sh",
-        "apt-get install -y postfix dovecot-imapd dovecot-pop3d eatmydata",
+        "apt-get install -y postfix dovecot-imapd dovecot-pop3d eatmydata swaks",
         "python3 -m pip install matplotlib",
         "cargo build --release -p postern-server",
         f"python3 bench/run-all.py --no-build --messages {args.messages} --sessions "
@@ -444,6 +445,7 @@ def main():
         with mta.scratch(kind) as work:
             where[kind] = mta.filesystem(work)
             print(f"working in {work}: {where[kind]}", flush=True)
+            print(f"preflight: {mta.preflight()}", flush=True)
             results[kind] = smtp_benchmarks(args)
             if i == 0 and "idle" not in skip:
                 idle = idle_sessions(args.idle)
