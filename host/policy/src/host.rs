@@ -4,12 +4,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_resolver::proto::rr::RecordType;
 use postern_tables::Tables;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::postern::policy::dns::{self, DnsError, Exchanger};
 use crate::bindings::postern::policy::host::{Host, LogLevel};
@@ -80,8 +81,12 @@ pub(crate) struct State {
     /// Set when this call did something its verdict may depend on beyond
     /// the request, or that a kept verdict would skip (wrote to `kv`,
     /// logged at `info` or above, took the message, had a DNS lookup fail
-    /// other than with NXDOMAIN): its verdict is not kept.
+    /// other than with NXDOMAIN, read the time or `kv`): its verdict is not
+    /// kept.
     pub(crate) uncacheable: bool,
+    /// Set when the guest read the time through WASI's wall clock: the
+    /// other way a verdict may depend on the time (see [`State::cacheable`]).
+    clock: WatchedClock,
     limits: Limits,
 }
 
@@ -104,6 +109,7 @@ impl State {
         deadline: Arc<Deadline>,
         services: Arc<Services>,
         wasi: WasiCtx,
+        clock: WatchedClock,
     ) -> State {
         State {
             plugin,
@@ -123,8 +129,20 @@ impl State {
             reuse_asked: false,
             cache_asked: None,
             uncacheable: false,
+            clock,
             limits,
         }
+    }
+
+    /// Whether this call's verdict may be kept as far as what it read and
+    /// did goes: nothing made it [`State::uncacheable`], and it did not
+    /// read the wall clock. (The caller checks the added headers and the
+    /// handles.) The monotonic clock and random numbers are not watched:
+    /// language runtimes read them for their own ends (timers, hash
+    /// seeds), and a verdict that depends on them depends on nothing an
+    /// operator could name.
+    pub(crate) fn cacheable(&self) -> bool {
+        !self.uncacheable && !self.clock.read.load(Ordering::Relaxed)
     }
 
     /// Starts a call on this store: its own deadline, DNS time and log
@@ -145,6 +163,7 @@ impl State {
         self.message = message;
         self.added.clear();
         self.uncacheable = false;
+        self.clock.read.store(false, Ordering::Relaxed);
     }
 
     /// Ends a call: the message goes (handles the guest kept still hold
@@ -167,9 +186,13 @@ impl State {
 /// operator who replaces the directory sees the new one without a reload.
 /// wasmtime-wasi resolves every guest path beneath the descriptor
 /// (cap-std), so `..` and symbolic links cannot leave it.
-pub(crate) fn wasi(data_dir: Option<&Path>) -> Result<WasiCtx, String> {
+///
+/// The wall clock is the host's, watched: a call that reads it is not
+/// kept ([`State::cacheable`]).
+pub(crate) fn wasi(data_dir: Option<&Path>, clock: WatchedClock) -> Result<WasiCtx, String> {
     let mut builder = WasiCtx::builder();
     builder
+        .wall_clock(clock)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
@@ -180,6 +203,26 @@ pub(crate) fn wasi(data_dir: Option<&Path>) -> Result<WasiCtx, String> {
             .map_err(|e| format!("data_dir {}: {e:#}", dir.display()))?;
     }
     Ok(builder.build())
+}
+
+/// WASI's wall clock, the host's, that notes that it was read: a verdict
+/// that may depend on the time of day is not kept for later requests.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WatchedClock {
+    read: Arc<AtomicBool>,
+}
+
+impl HostWallClock for WatchedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        self.read.store(true, Ordering::Relaxed);
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+    }
 }
 
 impl WasiView for State {
@@ -217,6 +260,8 @@ impl Host for State {
     }
 
     fn now(&mut self) -> u64 {
+        // A verdict that may depend on the time is this request's alone.
+        self.uncacheable = true;
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
@@ -326,6 +371,8 @@ impl tables::Host for State {
 
 impl kv::Host for State {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        // What another call wrote may change before a kept verdict expires.
+        self.uncacheable = true;
         Ok(self.services.kv.get(&self.plugin, &key)?)
     }
 

@@ -66,9 +66,10 @@ pub struct Limits {
     pub max_idle: Duration,
     /// How many verdicts one entry keeps, for a plugin that declared what
     /// they depend on (`host.cache-verdicts`, `crate::verdicts`). 1,024:
-    /// the clients and recipients of a busy minute, at a few hundred
-    /// bytes each (the declared attributes and the verdict), so that ten
-    /// caching entries hold a few MiB at most. 0: no verdict is kept.
+    /// the clients and recipients of a busy minute. A verdict takes its
+    /// declared attributes and its reply: a few hundred bytes as a rule,
+    /// at most about 5 KiB (a reply of eight 480-byte lines), so that an
+    /// entry holds 5 MiB at worst. 0: no verdict is kept.
     pub verdict_cache: usize,
 }
 

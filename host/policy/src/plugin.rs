@@ -154,7 +154,23 @@ impl LoadedPlugin {
     ) -> Result<Option<CacheSpec>, CallError> {
         let mut held = None;
         self.run(args, None, None, &mut held).await?;
-        Ok(held.and_then(|mut live| live.store.data_mut().cache_asked.take()))
+        let declared = held.and_then(|mut live| live.store.data_mut().cache_asked.take());
+        if declared.is_some()
+            && let Some(dir) = &self.data_dir
+        {
+            // Its files are read again at every call, so that an operator
+            // who replaces them is heard without a reload; a kept verdict
+            // makes no call.
+            tracing::warn!(
+                target: "postern/policy",
+                plugin = &*self.name,
+                "plugin {} declares its verdicts cacheable but reads data_dir {}: not kept",
+                self.name,
+                dir.display()
+            );
+            return Ok(None);
+        }
+        Ok(declared)
     }
 
     /// Runs `check(request)` in the instance `held` (made, with `init`,
@@ -264,7 +280,7 @@ impl LoadedPlugin {
         match outcome {
             Ok(Ok(Ok(verdict))) => {
                 let added = std::mem::take(&mut state.added);
-                let cacheable = !state.uncacheable && added.is_empty() && state.handles == 0;
+                let cacheable = state.cacheable() && added.is_empty() && state.handles == 0;
                 let answer = verdict.map(|verdict| Answer {
                     verdict,
                     added,
@@ -332,7 +348,9 @@ impl LoadedPlugin {
         deadline: &Arc<Deadline>,
         message: Option<&Arc<crate::message::Parsed>>,
     ) -> wasmtime::Result<Live> {
-        let wasi = crate::host::wasi(self.data_dir.as_deref()).map_err(wasmtime::Error::msg)?;
+        let clock = crate::host::WatchedClock::default();
+        let wasi = crate::host::wasi(self.data_dir.as_deref(), clock.clone())
+            .map_err(wasmtime::Error::msg)?;
         let mut store = Store::new(
             pre.engine(),
             State::new(
@@ -341,6 +359,7 @@ impl LoadedPlugin {
                 deadline.clone(),
                 self.services.clone(),
                 wasi,
+                clock,
             ),
         );
         store.limiter(|state| &mut state.limiter);

@@ -14,10 +14,15 @@
 //! ([`CacheSpec::mask`]): a plugin that forgot an attribute fails its
 //! own tests instead of serving one client's verdict to another.
 //!
-//! Not kept: the verdict of a call that failed, wrote to `kv`, logged at
-//! `info` or above, added a header, took the message or saw a DNS lookup
-//! fail with anything but NXDOMAIN (`State::uncacheable`); those depend
-//! on more than the request, or would lose a line the operator reads.
+//! Not kept: the verdict of a call that failed, read or wrote `kv`, read
+//! the time (`host.now`, WASI's wall clock), logged at `info` or above,
+//! added a header, took the message or saw a DNS lookup fail with
+//! anything but NXDOMAIN (`State::cacheable`); those depend on more than
+//! the request, or would lose a line the operator reads. Nor any verdict
+//! of an entry with a `data_dir`, whose files are read again at every
+//! call (its declaration is refused with a warning). What masking and
+//! these rules cannot see is left to the plugin's promise: memory kept in
+//! its instance across calls, and random numbers.
 //! Bounded: at most [`crate::Limits::verdict_cache`] verdicts an entry
 //! (0: none; when full, the expired ones go, and if none had, all of
 //! them: a cheap bound with no order to keep); every verdict goes with

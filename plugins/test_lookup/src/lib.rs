@@ -2,7 +2,8 @@
 //! imports and reports what it got, so that tests can check them against a
 //! real DNS server, real table files and the real store. Never embedded.
 //!
-//! Arguments: `check` = `dns` | `table` | `kv`, and `cache` (attribute
+//! Arguments: `check` = `dns` | `table` | `kv` | `kv_get` | `now` |
+//! `clock`, and `cache` (attribute
 //! names for `host.cache-verdicts`, kept 60 s: a promise the `dns` and
 //! `kv` checks break, for the host's rules on what it keeps anyway).
 //! - `dns`: looks up A, AAAA, MX and TXT of the request's HELO name and
@@ -15,6 +16,10 @@
 //!   `ttl` seconds, default 60) and remembers the last sender with `set`;
 //!   past `limit` (default 2) it answers `defer`, else `warn` with
 //!   `count=N last=SENDER`.
+//! - `kv_get`: reads key `seen` and answers `warn` with `seen=VALUE`, or
+//!   `dunno`; writes nothing.
+//! - `now`, `clock`: answer `warn` with the time in seconds, from
+//!   `host.now` or from WASI's wall clock (`std::time::SystemTime`).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -99,6 +104,20 @@ impl Guest for Lookup {
                 } else {
                     Verdict::Warn(format!("count={count} last={last}"))
                 }
+            }
+            // Read only, nothing written: `kv` as a greylist's second
+            // look at a triplet is.
+            "kv_get" => match kv::get("seen") {
+                Some(value) => Verdict::Warn(format!("seen={value}")),
+                None => Verdict::Dunno,
+            },
+            "now" => Verdict::Warn(format!("now={}", postern_plugin_sdk::host::now())),
+            // The time through WASI, as a language's own clock reads it.
+            "clock" => {
+                let since = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                Verdict::Warn(format!("clock={since}"))
             }
             _ => Verdict::Dunno,
         }

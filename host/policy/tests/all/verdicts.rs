@@ -271,3 +271,36 @@ async fn a_call_that_logged_is_not_kept() {
     answer(&s, &r).await;
     assert_eq!(counts(&s, "test_answer"), (2, 0));
 }
+
+#[tokio::test]
+async fn a_call_that_read_the_time_or_kv_is_not_kept() {
+    for check in ["now", "clock", "kv_get"] {
+        let s = load(
+            &[
+                ("plugin", "test_lookup"),
+                ("check", check),
+                ("cache", "client-address"),
+            ],
+            Limits::default(),
+        );
+        let r = from([198, 51, 100, 70], "a@example.net");
+        s.check(&r).await;
+        s.check(&r).await;
+        assert_eq!(counts(&s, "test_lookup"), (2, 0), "{check}");
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_that_reads_a_data_dir_keeps_no_verdicts() {
+    // Its files are read at every call, so that a new one is heard
+    // without a reload: a kept verdict would not hear it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut pairs = ECHO.to_vec();
+    pairs.push(("data_dir", dir.path().to_str().unwrap()));
+    let s = load(&pairs, Limits::default());
+    let r = from([198, 51, 100, 80], "a@example.net");
+    // The declaration is not taken: the plugin sees the whole request.
+    assert!(answer(&s, &r).await.contains("sender=a@example.net"));
+    answer(&s, &r).await;
+    assert_eq!(counts(&s, "test_answer"), (2, 0));
+}
