@@ -1,8 +1,9 @@
 //! Fault injection at the remote destination: a sending Postern relays
 //! to a loopback SMTP server of the test's own ([`Dest`]) that is down
 //! (connection refused), slow (greets after the sender's
-//! `smtp_helo_timeout`), drops the connection in the middle of DATA, or
-//! answers 421 in the middle of the session. Each message is deferred for
+//! `smtp_helo_timeout`, or answers DATA after its
+//! `smtp_data_init_timeout`), drops the connection in the middle of DATA,
+//! or answers 421 in the middle of the session. Each message is deferred for
 //! the fault's reason and retried; once the destination behaves, each is
 //! delivered exactly once, counted at the destination by Message-ID.
 //! Each test prints what was lost (nothing), the deferrals, and how long
@@ -21,9 +22,10 @@ use std::time::{Duration, Instant};
 use crate::remote_smtp::{FAST_RETRY, sender, submit};
 use crate::support::*;
 
-/// How long a slow destination waits before its greeting: longer than
-/// the 1 s `smtp_helo_timeout` of [`TIMEOUTS`].
-const SLOW_GREETING: Duration = Duration::from_secs(3);
+/// How long a slow destination waits before its greeting, or before its
+/// answer to DATA: longer than the `smtp_helo_timeout` (1 s) and
+/// `smtp_data_init_timeout` (2 s) of [`TIMEOUTS`].
+const SLOW_REPLY: Duration = Duration::from_secs(3);
 
 /// Small `smtp_*_timeout`s, so that a slow destination costs a second
 /// per attempt rather than Postfix's five minutes.
@@ -43,8 +45,11 @@ const MESSAGES: usize = 3;
 pub enum Mode {
     /// Not listening: connection refused.
     Down,
-    /// Greets after [`SLOW_GREETING`].
+    /// Greets after [`SLOW_REPLY`].
     Slow,
+    /// Greets and answers MAIL and RCPT at once, then answers DATA after
+    /// [`SLOW_REPLY`]: slow in the middle of the transaction.
+    SlowData,
     /// Closes the connection after reading part of the message body.
     DropMidData,
     /// Answers RCPT TO with 421 and closes (RFC 5321 §3.8).
@@ -161,7 +166,7 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
     if mode == Mode::Slow {
-        std::thread::sleep(SLOW_GREETING);
+        std::thread::sleep(SLOW_REPLY);
     }
     w.write_all(b"220 dest.test ESMTP\r\n")?;
     let mut line = String::new();
@@ -181,6 +186,9 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
             }
             "RCPT" => b"250 2.1.5 Ok\r\n",
             "DATA" => {
+                if mode == Mode::SlowData {
+                    std::thread::sleep(SLOW_REPLY);
+                }
                 w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")?;
                 let mut message = String::new();
                 loop {
@@ -355,12 +363,29 @@ fn a_destination_that_is_down_gets_its_mail_when_it_comes_up() {
 
 #[test]
 fn a_destination_slower_than_the_helo_timeout_is_retried() {
-    fault_then_recovery("slow", Mode::Slow, "timed out while greeting");
+    fault_then_recovery(
+        "slow",
+        Mode::Slow,
+        "timed out while receiving the initial server greeting",
+    );
+}
+
+#[test]
+fn a_destination_slower_than_the_data_timeout_is_retried() {
+    fault_then_recovery(
+        "slow-data",
+        Mode::SlowData,
+        "timed out while sending DATA command",
+    );
 }
 
 #[test]
 fn a_connection_dropped_mid_data_delivers_exactly_once() {
-    fault_then_recovery("dropped", Mode::DropMidData, "lost connection with");
+    fault_then_recovery(
+        "dropped",
+        Mode::DropMidData,
+        "while sending end of data -- message may be sent more than once",
+    );
 }
 
 #[test]

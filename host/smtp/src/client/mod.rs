@@ -108,7 +108,7 @@ pub enum ClientError {
         error: String,
     },
     /// A step took longer than its timeout.
-    #[error("conversation with {relay} timed out while {stage}")]
+    #[error("conversation with {relay} timed out while {}", doing(.stage))]
     Timeout {
         /// The server.
         relay: String,
@@ -116,7 +116,7 @@ pub enum ClientError {
         stage: &'static str,
     },
     /// The connection broke.
-    #[error("lost connection with {relay} while {stage}: {error}")]
+    #[error("lost connection with {relay} while {}: {error}", doing(.stage))]
     Lost {
         /// The server.
         relay: String,
@@ -159,6 +159,28 @@ pub enum ClientError {
         /// Why.
         error: String,
     },
+}
+
+/// What the client was doing at `stage`, in the words of Postfix's
+/// smtp(8) log lines ("timed out while receiving the initial server
+/// greeting", "lost connection ... while sending end of data -- message
+/// may be sent more than once"), which operators and their log tools know.
+fn doing(stage: &str) -> &str {
+    match stage {
+        "greeting" => "receiving the initial server greeting",
+        "EHLO" => "performing the EHLO handshake",
+        "HELO" => "performing the HELO handshake",
+        "LHLO" => "performing the LHLO handshake",
+        "MAIL FROM" => "sending MAIL FROM",
+        "RCPT TO" => "sending RCPT TO",
+        "DATA" => "sending DATA command",
+        "end of DATA" => "sending end of data -- message may be sent more than once",
+        "STARTTLS" => "sending STARTTLS",
+        "AUTH" => "authenticating",
+        "RSET" => "sending RSET",
+        "QUIT" => "sending QUIT",
+        other => other,
+    }
 }
 
 impl ClientError {

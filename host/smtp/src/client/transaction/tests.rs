@@ -270,7 +270,11 @@ async fn garbage_and_silence_are_errors_not_hangs() {
         matches!(err, ClientError::Timeout { stage: "EHLO", .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("timed out while EHLO"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("timed out while performing the EHLO handshake"),
+        "{err}"
+    );
     let err = Session::connect("127.0.0.1:1".parse().unwrap(), "x.test", &settings(false))
         .await
         .unwrap_err();
