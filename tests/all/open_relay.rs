@@ -2,7 +2,8 @@
 //! that has made some MTA relay (the percent hack, bang paths, source
 //! routes, quoted local parts holding `@`, IP literals, trailing dots,
 //! case, Unicode, overlong addresses) sent by a client outside mynetworks,
-//! against the embedded default config and the test config. None may
+//! against the embedded default config (its smtp service, and its
+//! submission and smtps services without a login) and the test config. None may
 //! relay: each is refused, or accepted for a local mailbox only. The
 //! relayhost is a listener of this test that counts connections: mail
 //! relayed anywhere would reach it, so it must count none.
@@ -196,9 +197,9 @@ fn default_config(dir: &Path, relay_port: u16) -> String {
     )
 }
 
-#[test]
-fn the_default_config_relays_nothing() {
-    let trap = Trap::start();
+/// A server on the embedded default ([`default_config`]) relaying to
+/// `trap`, with alice@localhost in its users file.
+fn start_default(trap: &Trap) -> (Server, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
         tmp.path().join("users"),
@@ -211,5 +212,74 @@ fn the_default_config_relays_nothing() {
     )
     .unwrap();
     let server = Server::start_in(tmp.path());
+    (server, tmp)
+}
+
+#[test]
+fn the_default_config_relays_nothing() {
+    let trap = Trap::start();
+    let (server, _tmp) = start_default(&trap);
     battery(&server, &trap, "localhost");
+}
+
+/// Every trick sent without logging in to the default's submission
+/// service (plain, STARTTLS offered) and to its smtps service (implicit
+/// TLS, Python's smtplib): neither takes a MAIL FROM, let alone a
+/// recipient, and the relayhost hears nothing. (Once logged in, a client
+/// may relay: that is what submission is for.)
+#[test]
+fn the_default_configs_submission_services_relay_nothing_without_auth() {
+    let trap = Trap::start();
+    let (server, _tmp) = start_default(&trap);
+    let tricks = tricks("localhost");
+    // A session per trick: each costs two errors, and the server hangs
+    // up after `smtpd_hard_error_limit` (20) of them, as Postfix does.
+    for rcpt in &tricks {
+        let mut c = Client::connect_from(server.listening("submission"), "127.0.0.2");
+        assert!(c.cmd("EHLO client.test.example").starts_with("250"));
+        let smtputf8 = if rcpt.is_ascii() { "" } else { " SMTPUTF8" };
+        let mail = c.cmd(&format!("MAIL FROM:<alice@localhost>{smtputf8}"));
+        assert!(
+            mail.starts_with("530 5.7.0"),
+            "submission, {rcpt:?}: {mail}"
+        );
+        let reply = c.cmd(&format!("RCPT TO:<{rcpt}>"));
+        assert!(!reply.starts_with('2'), "submission, {rcpt:?}: {reply}");
+        c.cmd("QUIT");
+    }
+    let smtps = server.listening("smtps");
+    let script = r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+for arg in sys.argv[3:]:
+    rcpt = bytes.fromhex(arg).decode("utf-8")
+    s = smtplib.SMTP_SSL(sys.argv[1], int(sys.argv[2]), context=ctx,
+                         source_address=("127.0.0.2", 0), timeout=20)
+    s.command_encoding = "utf-8"
+    s.ehlo("client.test.example")
+    mail = s.docmd("MAIL FROM:<alice@localhost>")
+    reply = s.docmd("RCPT TO:<%s>" % rcpt)
+    print(mail[0], reply[0])
+    s.quit()
+"#;
+    let port = smtps.port().to_string();
+    // In hex: one of the tricks holds a NUL, which no argument can.
+    let hex: Vec<String> = tricks
+        .iter()
+        .map(|t| t.bytes().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    let mut args = vec!["127.0.0.1", port.as_str()];
+    args.extend(hex.iter().map(String::as_str));
+    let out = python(script, &args);
+    let codes: Vec<&str> = out.lines().collect();
+    assert_eq!(codes.len(), tricks.len(), "{out}");
+    for (rcpt, codes) in tricks.iter().zip(codes) {
+        let (mail, reply) = codes.split_once(' ').unwrap();
+        assert_eq!(mail, "530", "smtps, {rcpt:?}: {codes}");
+        assert!(!reply.starts_with('2'), "smtps, {rcpt:?}: {codes}");
+    }
+    assert!(!server.log().contains("(queue active)"), "{}", server.log());
+    assert_eq!(trap.connections.load(Ordering::SeqCst), 0);
 }
