@@ -4,7 +4,9 @@
 //! SIZE is over half of what is left (Postfix's smtpd_check_queue); a
 //! message that does not fit gets the same 452 after DATA instead of a
 //! 250; nothing half-written or corrupt stays in the queue; and mail flows
-//! again when space returns.
+//! again when space returns. Under load: four sessions fill the queue's
+//! file system with mail for a relay that is down; once it is up, every
+//! acknowledged message arrives once and no refused one does.
 //!
 //! Mounting needs root (CI runs the tests as root): elsewhere the test
 //! says it is skipped and passes.
@@ -212,4 +214,137 @@ fn a_full_queue_file_system_refuses_then_recovers() {
         .unwrap();
     assert!(list.status.success(), "{list:?}");
     assert!(names(&queue.join("corrupt")).is_empty());
+}
+
+/// Sessions sending at once while the queue's file system fills.
+const SENDERS: usize = 4;
+
+/// Four sessions send 16 KB messages for a relay that is down, so that
+/// every message stays queued, until the tmpfs under the queue is full
+/// and each session has been refused (452 at MAIL FROM or after the
+/// dot) three times running. Then the relay comes up: every message that
+/// got a 250 arrives, none that got a 452 does, nothing was quarantined,
+/// and mail is taken again. Prints the tally.
+#[test]
+fn a_queue_that_fills_under_load_loses_nothing_acknowledged() {
+    use crate::fault_remote::{Dest, Mode, copies, numbered, queued};
+    use crate::remote_smtp::FAST_RETRY;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let queue = dir.join("queue");
+    let Some(_fs) = Tmpfs::mount(&queue, "4m") else {
+        return;
+    };
+    let dest = Dest::start(Mode::Down);
+    std::fs::write(dir.join("users"), USERS).unwrap();
+    std::fs::write(
+        dir.join("postern.toml"),
+        config_text(
+            dir,
+            &format!(
+                "relayhost = \"[127.0.0.1]:{}\"\nsmtp_connect_timeout = \"1s\"\n{FAST_RETRY}",
+                dest.port
+            ),
+        ),
+    )
+    .unwrap();
+    let server = Server::start_in(dir);
+    let began = std::time::Instant::now();
+    let next = AtomicUsize::new(0);
+    // (acknowledged, refused after the dot, refused at MAIL FROM)
+    let tally = Mutex::new((Vec::new(), Vec::new(), 0usize));
+    std::thread::scope(|scope| {
+        for _ in 0..SENDERS {
+            scope.spawn(|| {
+                let mut c = Client::connect(server.smtp);
+                assert!(c.cmd("EHLO client.test.example").starts_with("250"));
+                let mut refused_in_a_row = 0;
+                while refused_in_a_row < 3 {
+                    let r = c.cmd("MAIL FROM:<carol@client.test.example>");
+                    if r.starts_with("452 4.3.1") {
+                        refused_in_a_row += 1;
+                        tally.lock().unwrap().2 += 1;
+                        continue;
+                    }
+                    assert!(r.starts_with("250"), "{r}");
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    assert!(
+                        c.cmd(&format!("RCPT TO:<r{i}@far.test>"))
+                            .starts_with("250")
+                    );
+                    assert!(c.cmd("DATA").starts_with("354"));
+                    let mut body = numbered("fill", i);
+                    body.push_str(&"0123456789abcdef0123456789abcdef01234567\r\n".repeat(400));
+                    c.send(body.as_bytes());
+                    let r = c.cmd(".");
+                    let mut t = tally.lock().unwrap();
+                    if r.starts_with("250 ") {
+                        refused_in_a_row = 0;
+                        t.0.push(i);
+                    } else {
+                        assert!(r.starts_with("452 4.3.1"), "{r}");
+                        refused_in_a_row += 1;
+                        t.1.push(i);
+                    }
+                }
+                c.cmd("QUIT");
+            });
+        }
+    });
+    let (acked, refused_after_dot, refused_at_mail) = tally.into_inner().unwrap();
+    let sent = next.load(Ordering::SeqCst);
+    assert!(!acked.is_empty(), "nothing was taken");
+    assert!(
+        avail(&queue) < 1_000_000,
+        "the queue's file system never filled"
+    );
+    // Refused ones left nothing half-written or quarantined behind.
+    assert!(names(&queue.join("incoming")).is_empty());
+    assert!(names(&queue.join("corrupt")).is_empty());
+    let filled = began.elapsed();
+
+    dest.set_mode(Mode::Ok);
+    dest.wait(acked.len());
+    let start = std::time::Instant::now();
+    while queued(&queue) > 0 {
+        assert!(start.elapsed() < WAIT, "the queue never emptied");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let received = dest.received();
+    let counts = copies(&received, "fill", sent);
+    let lost: Vec<usize> = acked.iter().copied().filter(|&i| counts[i] == 0).collect();
+    let ghosts: Vec<usize> = refused_after_dot
+        .iter()
+        .copied()
+        .filter(|&i| counts[i] > 0)
+        .collect();
+    let duplicated = counts.iter().filter(|&&c| c > 1).count();
+    eprintln!(
+        "full_disk: {SENDERS} sessions filled the queue in {:.1}s: {} acknowledged, {} refused \
+         after the dot, {refused_at_mail} refused at MAIL FROM; after the relay came up {} \
+         delivered in {:.1}s: lost {}, delivered though refused {}, duplicated {duplicated}",
+        filled.as_secs_f64(),
+        acked.len(),
+        refused_after_dot.len(),
+        received.len(),
+        start.elapsed().as_secs_f64(),
+        lost.len(),
+        ghosts.len(),
+    );
+    assert!(lost.is_empty(), "lost {lost:?}");
+    assert!(ghosts.is_empty(), "delivered though refused: {ghosts:?}");
+    assert_eq!(duplicated, 0);
+    assert!(names(&queue.join("corrupt")).is_empty());
+    // And mail is taken again.
+    let mut c = Client::connect(server.smtp);
+    send_accepted(
+        &mut c,
+        "carol@client.test.example",
+        &["again@far.test"],
+        "Subject: again\r\n\r\nx\r\n",
+    );
 }
