@@ -9,7 +9,10 @@
 //! repeats a run (the seed is printed). An input that panics is written to
 //! `artifacts/TARGET/smoke-SEED-N`, and the test fails naming it: replay
 //! it with `cargo +nightly fuzz run TARGET FILE`, or add it to the corpus
-//! once fixed.
+//! once fixed. A stack overflow aborts the process before anything can be
+//! written: with `FUZZ_SMOKE_TRACE=FILE` each input is written to FILE
+//! before it runs, so that the one that aborted is left there (CI runs
+//! with `--nocapture`, so the seed and the target are in its log).
 //!
 //! The mutator is a few lines of xorshift instead of a crate: libFuzzer's
 //! own (`libfuzzer-sys`) needs nightly and its runtime, and `arbitrary`
@@ -150,7 +153,9 @@ fn mutated_corpora_do_not_panic() {
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|info| eprintln!("fuzz smoke: {info}")));
     let mut failures = Vec::new();
+    let trace = std::env::var_os("FUZZ_SMOKE_TRACE").map(PathBuf::from);
     for (name, target) in postern_fuzz::TARGETS {
+        eprintln!("fuzz smoke: {name} ...");
         let inputs = corpus(root, name);
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let until = Instant::now() + Duration::from_secs_f64(seconds);
@@ -160,6 +165,9 @@ fn mutated_corpora_do_not_panic() {
             let other = &inputs[rng.below(inputs.len())];
             let data = mutate(&mut rng, input, other);
             runs += 1;
+            if let Some(trace) = &trace {
+                std::fs::write(trace, &data).unwrap();
+            }
             if std::panic::catch_unwind(|| target(&data)).is_err() {
                 let dir = root.join("artifacts").join(name);
                 std::fs::create_dir_all(&dir).unwrap();

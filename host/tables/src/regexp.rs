@@ -22,6 +22,13 @@ use crate::source::{self, Line, syntax};
 /// input, but one `{1000}{1000}` typo should be an error, not a gigabyte.
 const SIZE_LIMIT: usize = 1 << 20;
 
+/// The deepest nesting of groups, classes and repetitions accepted: the
+/// regex crate compiles a pattern by recursion over it, and at its default
+/// (250) a pattern such as `/$+++...+/` (found by fuzzing) overflows the
+/// 2 MiB stack of the thread a `postern reload` loads tables on. No access
+/// pattern needs more than a handful of levels.
+const NEST_LIMIT: u32 = 32;
+
 /// One pattern, possibly negated.
 #[derive(Debug, Clone)]
 struct Pattern {
@@ -176,7 +183,7 @@ fn pattern(text: &str) -> Result<(Pattern, &str), String> {
     let flags_end = after.find(char::is_whitespace).unwrap_or(after.len());
     let (flags, rest) = after.split_at(flags_end);
     let mut builder = RegexBuilder::new(body);
-    builder.size_limit(SIZE_LIMIT);
+    builder.size_limit(SIZE_LIMIT).nest_limit(NEST_LIMIT);
     let mut insensitive = true;
     for f in flags.chars() {
         match f {
@@ -307,6 +314,41 @@ endif
 /#/                         OK hash
 |\\.|                        OK dot
 ";
+
+    /// Parses `text` on a thread with the stack of a tokio blocking
+    /// thread (2 MiB), where a reload loads tables.
+    fn parse_on_a_small_stack(text: String) -> Result<usize, String> {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                RegexpTable::parse(Path::new("r"), &text)
+                    .map(|t| t.len())
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn deeply_nested_patterns_are_refused_not_a_stack_overflow() {
+        // The fuzzer's input: 250 repetitions of a repetition.
+        let e = parse_on_a_small_stack(format!("/${}/ REJECT\n", "+".repeat(250))).unwrap_err();
+        assert!(e.starts_with("r:1: bad pattern"), "{e}");
+        assert!(e.contains("maximum number of nested"), "{e}");
+        let e = parse_on_a_small_stack(format!("/{}a{}/ OK\n", "(".repeat(200), ")".repeat(200)))
+            .unwrap_err();
+        assert!(e.contains("maximum number of nested"), "{e}");
+        // At the limit it loads, on the same stack.
+        let depth = usize::try_from(NEST_LIMIT).unwrap() - 1;
+        let text = format!(
+            "/${}/ REJECT\n/{}a{}/ OK\n",
+            "+".repeat(depth),
+            "(".repeat(depth),
+            ")".repeat(depth)
+        );
+        assert_eq!(parse_on_a_small_stack(text), Ok(2));
+    }
 
     #[test]
     fn first_match_wins_with_groups_flags_and_if_blocks() {
