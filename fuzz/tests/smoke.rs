@@ -10,9 +10,11 @@
 //! `artifacts/TARGET/smoke-SEED-N`, and the test fails naming it: replay
 //! it with `cargo +nightly fuzz run TARGET FILE`, or add it to the corpus
 //! once fixed. A stack overflow aborts the process before anything can be
-//! written: with `FUZZ_SMOKE_TRACE=FILE` each input is written to FILE
-//! before it runs, so that the one that aborted is left there (CI runs
-//! with `--nocapture`, so the seed and the target are in its log).
+//! written; CI runs with `--nocapture`, so its log shows the seed and the
+//! target that was running. Each target's inputs follow from the seed
+//! alone, so the same seed with `FUZZ_SMOKE_TRACE=FILE` (each input
+//! written to FILE before it runs, a quarter of the speed) and a longer
+//! `FUZZ_SMOKE_SECONDS` aborts on the same input and leaves it in FILE.
 //!
 //! The mutator is a few lines of xorshift instead of a crate: libFuzzer's
 //! own (`libfuzzer-sys`) needs nightly and its runtime, and `arbitrary`
