@@ -67,6 +67,26 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("queue_file", queue_file),
 ];
 
+/// The files of the committed corpus of target `name`
+/// (`corpus/NAME/` beside this crate's manifest), sorted; for the stable
+/// replay and smoke tests.
+///
+/// # Panics
+/// When the directory cannot be read: every target has a corpus.
+pub fn corpus_files(name: &str) -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(name);
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    paths
+}
+
 /// Splits `data` into its control byte and the stream after it.
 pub(crate) fn control(data: &[u8]) -> (u8, &[u8]) {
     match data.split_first() {

@@ -1,23 +1,14 @@
 //! The stable-Rust replay of the committed corpora: every file under
 //! `corpus/TARGET/` (crashes found and fixed are kept there too) goes
-//! through the same function libFuzzer calls. This is CI's fuzz smoke test;
-//! real fuzzing is `cargo +nightly fuzz run TARGET` (see README.md).
-
-use std::path::Path;
+//! through the same function libFuzzer calls. CI runs it, then two seconds
+//! of each target on mutations of the corpora (smoke.rs); real fuzzing is
+//! `cargo +nightly fuzz run TARGET` (see README.md).
 
 #[test]
 fn corpora_replay_cleanly() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut total = 0;
     for (name, target) in postern_fuzz::TARGETS {
-        let dir = root.join("corpus").join(name);
-        let mut paths: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
-        paths.sort();
+        let paths = postern_fuzz::corpus_files(name);
         for path in &paths {
             let data = std::fs::read(path).unwrap();
             let outcome = std::panic::catch_unwind(|| target(&data));

@@ -122,16 +122,11 @@ fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
 }
 
 /// The committed inputs of `name`, read whole.
-fn corpus(root: &Path, name: &str) -> Vec<Vec<u8>> {
-    let dir = root.join("corpus").join(name);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+fn corpus(name: &str) -> Vec<Vec<u8>> {
+    postern_fuzz::corpus_files(name)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
 }
 
 #[test]
@@ -158,7 +153,7 @@ fn mutated_corpora_do_not_panic() {
     let trace = std::env::var_os("FUZZ_SMOKE_TRACE").map(PathBuf::from);
     for (name, target) in postern_fuzz::TARGETS {
         eprintln!("fuzz smoke: {name} ...");
-        let inputs = corpus(root, name);
+        let inputs = corpus(name);
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let until = Instant::now() + Duration::from_secs_f64(seconds);
         let mut runs = 0_u64;
