@@ -81,11 +81,12 @@ pub(crate) struct State {
     /// Set when this call did something its verdict may depend on beyond
     /// the request, or that a kept verdict would skip (wrote to `kv`,
     /// logged at `info` or above, took the message, had a DNS lookup fail
-    /// other than with NXDOMAIN, read the time or `kv`): its verdict is not
-    /// kept.
+    /// other than with NXDOMAIN, read `kv`): its verdict is not kept. (The
+    /// time is watched by [`State::clock`].)
     pub(crate) uncacheable: bool,
-    /// Set when the guest read the time through WASI's wall clock: the
-    /// other way a verdict may depend on the time (see [`State::cacheable`]).
+    /// The wall clock `host.now` and WASI read, which notes that it was
+    /// read: a verdict that may depend on the time is not kept (see
+    /// [`State::cacheable`]).
     clock: WatchedClock,
     limits: Limits,
 }
@@ -136,7 +137,7 @@ impl State {
 
     /// Whether this call's verdict may be kept as far as what it read and
     /// did goes: nothing made it [`State::uncacheable`], and it did not
-    /// read the wall clock. (The caller checks the added headers and the
+    /// read the wall clock (`host.now` or WASI's). (The caller checks the added headers and the
     /// handles.) The monotonic clock and random numbers are not watched:
     /// language runtimes read them for their own ends (timers, hash
     /// seeds), and a verdict that depends on them depends on nothing an
@@ -205,8 +206,9 @@ pub(crate) fn wasi(data_dir: Option<&Path>, clock: WatchedClock) -> Result<WasiC
     Ok(builder.build())
 }
 
-/// WASI's wall clock, the host's, that notes that it was read: a verdict
-/// that may depend on the time of day is not kept for later requests.
+/// The host's wall clock, as `host.now` and WASI's wall clock read it,
+/// noting that it was read: a verdict that may depend on the time of day
+/// is not kept for later requests.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WatchedClock {
     read: Arc<AtomicBool>,
@@ -260,11 +262,9 @@ impl Host for State {
     }
 
     fn now(&mut self) -> u64 {
-        // A verdict that may depend on the time is this request's alone.
-        self.uncacheable = true;
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        // The same watched clock as WASI's: a verdict that may depend on
+        // the time is this request's alone.
+        HostWallClock::now(&self.clock).as_secs()
     }
 
     fn reuse_instances(&mut self) {
